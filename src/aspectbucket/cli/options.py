@@ -1,0 +1,93 @@
+"""Command-line options shared by every command: the profile and kohya's bucketing options.
+
+Each option defaults to "not given" so that a dataset config file or the profile's own defaults
+fill it; :func:`resolve_bucket_options` merges them and validates once, turning a refused
+combination into a usage error (exit status 2) that names the bad value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import click
+
+from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution
+from aspectbucket.profiles import PROFILES, Profile, resolve
+
+
+class ResolutionType(click.ParamType):
+    """``512`` or ``512,768`` (width, height), as sd-scripts' ``--resolution``."""
+
+    name = "W[,H]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_resolution(value)
+        except OptionsError as error:
+            self.fail(str(error), param, ctx)
+
+
+def bucket_options(command):
+    """Add ``--profile`` and the bucketing options to a click command as one ``bucketing`` dict."""
+    decorators = [
+        click.option(
+            "--profile",
+            type=click.Choice(list(PROFILES)),
+            default="kohya",
+            show_default=True,
+            help="Trainer whose bucketing to reproduce.",
+        ),
+        click.option(
+            "--resolution",
+            type=ResolutionType(),
+            default=None,
+            help="Area budget: SIZE (square) or WIDTH,HEIGHT. [default: the profile's, 512 for kohya]",
+        ),
+        click.option("--min-bucket-reso", type=int, default=None, help="Smallest bucket side. [kohya: 256]"),
+        click.option("--max-bucket-reso", type=int, default=None, help="Largest bucket side. [kohya: 1024]"),
+        click.option("--bucket-reso-steps", type=int, default=None, help="Bucket sides are multiples of this. [kohya: 64]"),
+        click.option(
+            "--bucket-no-upscale/--bucket-upscale",
+            default=None,
+            help="Never enlarge images (Kohya_ss GUI: \"Don't upscale bucket resolution\"). [kohya: off]",
+        ),
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args, profile, resolution, min_bucket_reso, max_bucket_reso, bucket_reso_steps,
+                bucket_no_upscale, **kwargs):
+        given = {
+            "resolution": resolution,
+            "min_bucket_reso": min_bucket_reso,
+            "max_bucket_reso": max_bucket_reso,
+            "bucket_reso_steps": bucket_reso_steps,
+            "bucket_no_upscale": bucket_no_upscale,
+        }
+        kwargs["bucketing"] = {"profile": profile, "given": {k: v for k, v in given.items() if v is not None}}
+        return command(*args, **kwargs)
+
+    for decorate in reversed(decorators):
+        wrapper = decorate(wrapper)
+    return wrapper
+
+
+def resolve_bucket_options(
+    bucketing: dict, base: BucketOptions | None = None
+) -> tuple[Profile, BucketOptions, list[str]]:
+    """Merge command-line values over ``base`` (a config file's) or the profile's defaults, then validate.
+
+    Prints the trainer's rounding warnings to stderr; a refused combination raises
+    :class:`click.UsageError`, which click turns into exit status 2.
+    """
+    profile = PROFILES[bucketing["profile"]]
+    merged = dataclasses.replace(base or profile.defaults, **bucketing["given"])
+    try:
+        profile, options, warnings = resolve(profile, merged)
+    except OptionsError as error:
+        raise click.UsageError(str(error)) from None
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return profile, options, warnings

@@ -1,0 +1,124 @@
+"""Nearest-bucket search: which bucket of a list an image goes to, for each trainer's metric.
+
+Trainers compare ratios differently and the difference matters at the switching points:
+sd-scripts and NovelAI take ``|bw/bh - w/h|``, OneTrainer ``|bh/bw - h/w|``, diffusers
+``|h*bw - w*bh|``; this project's own default uses ``|log(bw/bh) - log(w/h)|``, the only one of
+them under which a rotated image gets the rotated bucket. Ties go to the first (numpy ``argmin``)
+or the last bucket in list order, as the trainer does.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import numpy as np
+
+_CHUNK = 1 << 16
+
+
+class Metric(StrEnum):
+    """How a trainer measures the distance between an image's ratio and a bucket's."""
+
+    WIDTH_OVER_HEIGHT = "w/h"
+    HEIGHT_OVER_WIDTH = "h/w"
+    LOG = "log"
+    CROSS = "cross"
+
+
+class TieBreak(StrEnum):
+    """Which of several equally near buckets wins, in bucket-list order."""
+
+    FIRST = "first"
+    LAST = "last"
+
+
+def ratio_keys(widths: np.ndarray, heights: np.ndarray, metric: Metric) -> np.ndarray:
+    """The one-dimensional key in which ``metric`` is a plain absolute difference."""
+    widths = np.asarray(widths, dtype=np.float64)
+    heights = np.asarray(heights, dtype=np.float64)
+    if metric is Metric.WIDTH_OVER_HEIGHT:
+        return widths / heights
+    if metric is Metric.HEIGHT_OVER_WIDTH:
+        return heights / widths
+    if metric is Metric.LOG:
+        return np.log(widths) - np.log(heights)
+    raise ValueError(f"metric {metric} has no one-dimensional key")
+
+
+def nearest_bucket(
+    buckets: np.ndarray,
+    widths: np.ndarray,
+    heights: np.ndarray,
+    metric: Metric = Metric.WIDTH_OVER_HEIGHT,
+    tie_break: TieBreak = TieBreak.FIRST,
+    exact_size_first: bool = False,
+) -> np.ndarray:
+    """Index into ``buckets`` of the nearest bucket for every image.
+
+    ``exact_size_first`` reproduces sd-scripts: an image whose size is exactly a listed bucket
+    uses that bucket even when another has the same ratio earlier in the list.
+    """
+    widths = np.asarray(widths, dtype=np.int64)
+    heights = np.asarray(heights, dtype=np.int64)
+    if metric is Metric.CROSS:
+        index = _nearest_by_cross_product(buckets, widths, heights, tie_break)
+    else:
+        index = _nearest_by_key(buckets, widths, heights, metric, tie_break)
+    if exact_size_first:
+        exact = exact_bucket_index(buckets, widths, heights)
+        index = np.where(exact >= 0, exact, index)
+    return index
+
+
+def exact_bucket_index(buckets: np.ndarray, widths: np.ndarray, heights: np.ndarray) -> np.ndarray:
+    """Index of the bucket whose size equals the image's, or -1."""
+    codes = buckets[:, 0] * (1 << 32) + buckets[:, 1]
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    image_codes = np.asarray(widths, dtype=np.int64) * (1 << 32) + np.asarray(heights, dtype=np.int64)
+    position = np.clip(np.searchsorted(sorted_codes, image_codes), 0, len(codes) - 1)
+    return np.where(sorted_codes[position] == image_codes, order[position], -1)
+
+
+def _nearest_by_key(buckets, widths, heights, metric, tie_break) -> np.ndarray:
+    """Nearest in a one-dimensional key via binary search over the distinct bucket keys.
+
+    The distance is computed with the same float operations as the trainers' ``abs(keys - key)``,
+    so the choice, ties included, equals a brute-force ``argmin``.
+    """
+    bucket_keys = ratio_keys(buckets[:, 0], buckets[:, 1], metric)
+    image_keys = ratio_keys(widths, heights, metric)
+    order = np.argsort(bucket_keys, kind="stable")
+    sorted_keys = bucket_keys[order]
+    distinct, starts = np.unique(sorted_keys, return_index=True)
+    # Among buckets sharing a key, the first (or last) in list order represents them.
+    reducer = np.minimum if tie_break is TieBreak.FIRST else np.maximum
+    representative = reducer.reduceat(order, starts)
+    right = np.clip(np.searchsorted(distinct, image_keys), 0, len(distinct) - 1)
+    left = np.clip(right - 1, 0, len(distinct) - 1)
+    distance_left = np.abs(distinct[left] - image_keys)
+    distance_right = np.abs(distinct[right] - image_keys)
+    pick_left = representative[left]
+    pick_right = representative[right]
+    tied = reducer(pick_left, pick_right)
+    return np.where(
+        distance_left < distance_right,
+        pick_left,
+        np.where(distance_right < distance_left, pick_right, tied),
+    )
+
+
+def _nearest_by_cross_product(buckets, widths, heights, tie_break) -> np.ndarray:
+    """diffusers' ``argmin |h*bw - w*bh|``, brute force in chunks (its lists are short)."""
+    result = np.empty(len(widths), dtype=np.int64)
+    bucket_w = buckets[:, 0][None, :]
+    bucket_h = buckets[:, 1][None, :]
+    for start in range(0, len(widths), _CHUNK):
+        w = widths[start : start + _CHUNK, None]
+        h = heights[start : start + _CHUNK, None]
+        cost = np.abs(h * bucket_w - w * bucket_h)
+        if tie_break is TieBreak.FIRST:
+            result[start : start + _CHUNK] = cost.argmin(axis=1)
+        else:
+            result[start : start + _CHUNK] = len(buckets) - 1 - cost[:, ::-1].argmin(axis=1)
+    return result

@@ -1,0 +1,90 @@
+"""Bucketing options, validated once, the way the kohya training scripts check them.
+
+Every later stage trusts a :class:`BucketOptions` it is handed; only :func:`validate_options`
+decides whether a combination is allowed. The names are sd-scripts' own (``--resolution``,
+``--min_bucket_reso``, ...) so that a user can copy them from a training command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+class OptionsError(ValueError):
+    """A bucketing option or combination of options that a trainer would refuse."""
+
+
+@dataclass(frozen=True)
+class BucketOptions:
+    """What decides the buckets: area budget, side limits, step, and whether images may grow.
+
+    ``resolution`` is ``(width, height)``; its product is the area budget. Profiles that name
+    these differently (OneTrainer's quantization, for example) map their names onto these fields.
+    """
+
+    resolution: tuple[int, int] = (512, 512)
+    min_bucket_reso: int = 256
+    max_bucket_reso: int = 1024
+    bucket_reso_steps: int = 64
+    bucket_no_upscale: bool = False
+
+    @property
+    def max_area(self) -> int:
+        """The area budget ``W * H`` in pixels."""
+        return self.resolution[0] * self.resolution[1]
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """Parse ``512`` (square) or ``512,768`` (width, height), as ``--resolution`` accepts them."""
+    parts = [part.strip() for part in str(text).replace("x", ",").split(",")]
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        raise OptionsError(f"resolution {text!r} is not 'SIZE' or 'WIDTH,HEIGHT' in whole pixels")
+    width, height = (int(part) for part in parts)
+    if width <= 0 or height <= 0:
+        raise OptionsError(f"resolution {text!r} must be positive")
+    return width, height
+
+
+def validate_options(options: BucketOptions) -> tuple[BucketOptions, list[str]]:
+    """Check ``options`` as sd-scripts does and return the options it would really use.
+
+    The training scripts round ``min_bucket_reso`` down and ``max_bucket_reso`` up to multiples
+    of the step, warning as they do so; then they assert ``min <= min(W, H)`` and
+    ``max(W, H) <= max``. The warnings are returned so the caller can show them.
+    """
+    warnings: list[str] = []
+    width, height = options.resolution
+    step = options.bucket_reso_steps
+    if width <= 0 or height <= 0:
+        raise OptionsError(f"resolution {width},{height} must be positive")
+    if step <= 0:
+        raise OptionsError(f"bucket_reso_steps {step} must be a positive number of pixels")
+    if options.min_bucket_reso <= 0:
+        raise OptionsError(f"min_bucket_reso {options.min_bucket_reso} must be positive")
+    minimum = options.min_bucket_reso
+    maximum = options.max_bucket_reso
+    if minimum % step:
+        rounded = minimum - minimum % step
+        warnings.append(
+            f"min_bucket_reso {minimum} is not a multiple of bucket_reso_steps {step}: rounded down to {rounded}"
+        )
+        minimum = rounded
+    if maximum % step:
+        rounded = maximum + step - maximum % step
+        warnings.append(
+            f"max_bucket_reso {maximum} is not a multiple of bucket_reso_steps {step}: rounded up to {rounded}"
+        )
+        maximum = rounded
+    if minimum <= 0:
+        raise OptionsError(f"min_bucket_reso rounds down to {minimum}; it must be at least one step ({step})")
+    if min(width, height) < minimum:
+        raise OptionsError(
+            f"min_bucket_reso {minimum} is larger than the smaller side of resolution {width},{height}"
+        )
+    if max(width, height) > maximum:
+        raise OptionsError(
+            f"max_bucket_reso {maximum} is smaller than the larger side of resolution {width},{height}"
+        )
+    return replace(options, min_bucket_reso=minimum, max_bucket_reso=maximum), warnings

@@ -1,0 +1,74 @@
+"""Resizing an image to cover its bucket, trimming the overflow, and the SDXL crop coordinates."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def round_half_up(values: np.ndarray) -> np.ndarray:
+    """Python's ``int(x + 0.5)`` for non-negative ``x``, as int64 (sd-scripts' rounding)."""
+    return np.floor(np.asarray(values, dtype=np.float64) + 0.5).astype(np.int64)
+
+
+def cover_resize(
+    widths: np.ndarray, heights: np.ndarray, bucket_widths: np.ndarray, bucket_heights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The size sd-scripts resizes an image to so that it covers its bucket, keeping the ratio.
+
+    A wider-than-bucket image is scaled to the bucket's height, any other to its width; each
+    side is then rounded half up. The result is at least the bucket on both sides.
+    """
+    widths = np.asarray(widths, dtype=np.int64)
+    heights = np.asarray(heights, dtype=np.int64)
+    image_ratio = widths / heights
+    bucket_ratio = bucket_widths / bucket_heights
+    scale = np.where(image_ratio > bucket_ratio, bucket_heights / heights, bucket_widths / widths)
+    return round_half_up(widths * scale), round_half_up(heights * scale)
+
+
+def center_trim(resized: np.ndarray, bucket: np.ndarray) -> np.ndarray:
+    """Offset of the kept window along one axis: half the overflow, the odd pixel off the far end."""
+    return np.maximum(np.asarray(resized) - np.asarray(bucket), 0) // 2
+
+
+def letterbox_crop_ltrb(
+    bucket_widths: np.ndarray, bucket_heights: np.ndarray, widths: np.ndarray, heights: np.ndarray
+) -> np.ndarray:
+    """The ``crop_ltrb`` that sd-scripts reports to SDXL (``get_crop_ltrb``): a letterbox, not the trim.
+
+    It places the original image scaled to FIT INSIDE the bucket, centred, and returns that box as
+    floats ``(left, top, right, bottom)``; the trainer feeds ``(top, left)`` to SDXL as
+    ``crop_top_left`` although the real trim is elsewhere (sd-scripts issue 1443).
+    """
+    bucket_widths = np.asarray(bucket_widths, dtype=np.float64)
+    bucket_heights = np.asarray(bucket_heights, dtype=np.float64)
+    bucket_ratio = bucket_widths / bucket_heights
+    image_ratio = np.asarray(widths) / np.asarray(heights)
+    pillar = bucket_ratio > image_ratio
+    fit_width = np.where(pillar, bucket_heights * image_ratio, bucket_widths)
+    fit_height = np.where(pillar, bucket_heights, bucket_widths / image_ratio)
+    left = np.floor_divide(bucket_widths - fit_width, 2)
+    top = np.floor_divide(bucket_heights - fit_height, 2)
+    return np.stack([left, top, left + fit_width, top + fit_height], axis=-1)
+
+
+def covering_precrop(
+    widths: np.ndarray, heights: np.ndarray, bucket_widths: np.ndarray, bucket_heights: np.ndarray
+) -> np.ndarray:
+    """The largest centred box of the bucket's ratio inside each image, ``(left, top, right, bottom)``.
+
+    Cropping the image to this box first means the trainer only scales it: almost nothing more is
+    cut. Integer pixels; the box never leaves the image.
+    """
+    widths = np.asarray(widths, dtype=np.int64)
+    heights = np.asarray(heights, dtype=np.int64)
+    bucket_widths = np.asarray(bucket_widths, dtype=np.int64)
+    bucket_heights = np.asarray(bucket_heights, dtype=np.int64)
+    wider = widths * bucket_heights > heights * bucket_widths
+    box_w = np.where(wider, round_half_up(heights * bucket_widths / bucket_heights), widths)
+    box_h = np.where(wider, heights, round_half_up(widths * bucket_heights / bucket_widths))
+    box_w = np.clip(box_w, 1, widths)
+    box_h = np.clip(box_h, 1, heights)
+    left = (widths - box_w) // 2
+    top = (heights - box_h) // 2
+    return np.stack([left, top, left + box_w, top + box_h], axis=-1)
