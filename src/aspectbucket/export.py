@@ -28,6 +28,17 @@ REDUCING_GAP = 3.0
 #: EXIF orientations that swap width and height (transposed and rotated by 90 or 270 degrees).
 SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
 
+#: The transposition that turns an image of each EXIF orientation upright (as ``ImageOps.exif_transpose``).
+_UPRIGHT_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
 #: Modes whose ICC profile still describes the pixels after conversion to RGB(A).
 _RGB_PROFILE_MODES = ("RGB", "RGBA", "RGBX", "RGBa", "P", "PA")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
@@ -49,7 +60,9 @@ def exif_orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def open_image(path: Path, apply_exif: bool = True, draft: tuple[int, int] | None = None) -> Image.Image:
+def open_image(
+    path: Path, apply_exif: bool = True, draft: tuple[int, int] | None = None, orientation: int | None = None
+) -> Image.Image:
     """Decode ``path`` as RGB, or RGBA when it has transparency, upright when ``apply_exif``.
 
     ``draft`` is the upright ``(width, height)`` the caller will resize to: a JPEG at least twice
@@ -58,10 +71,16 @@ def open_image(path: Path, apply_exif: bool = True, draft: tuple[int, int] | Non
     :func:`train_pixels`. The ICC profile stays in ``image.info["icc_profile"]`` when it still
     describes the pixels. With ``apply_exif`` the
     orientation tag is removed from ``image.info["exif"]``; without it the stored pixels are returned,
-    as sd-scripts trains them. Raises what Pillow raises for unreadable files.
+    as sd-scripts trains them. ``orientation`` overrides the file's own tag (a scan that measured the
+    file differently, e.g. a PNG ``eXIf`` chunk its header reader ignores, stays the authority); the
+    tag is then left as it is. Raises what Pillow raises for unreadable files.
     """
     image = Image.open(path)
-    orientation = exif_orientation(image) if apply_exif else 1
+    tagged = exif_orientation(image)
+    if not apply_exif:
+        orientation = 1
+    elif orientation is None:
+        orientation = tagged
     source_box = None
     if draft is not None and image.format == "JPEG":
         stored_draft = draft[::-1] if orientation in SWAPPING_ORIENTATIONS else tuple(draft)
@@ -70,8 +89,10 @@ def open_image(path: Path, apply_exif: bool = True, draft: tuple[int, int] | Non
             source_box = _oriented_box(configured[1], image.size, orientation)
     image.load()
     image = _as_rgb(image)
-    if orientation != 1:
+    if orientation == tagged != 1:
         ImageOps.exif_transpose(image, in_place=True)
+    elif orientation != 1:
+        image = image.transpose(_UPRIGHT_TRANSPOSE[orientation])
     if source_box is not None:
         image.info[SOURCE_BOX_KEY] = source_box
     return image

@@ -1,0 +1,131 @@
+"""``aspectbucket export``: write the pixels the trainer will see, or pre-crops that it will not cut."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from aspectbucket.cli.options import bucket_options, resolve_bucket_options
+from aspectbucket.dataset import DatasetError, plan_dataset, read_dataset
+from aspectbucket.export import Anchor
+from aspectbucket.export_plan import (
+    ExportItem,
+    ExportMode,
+    ExportRefused,
+    ExportSettings,
+    OutputFormat,
+    check_destination,
+    load_crops,
+    plan_export,
+    source_root,
+)
+from aspectbucket.export_run import METADATA_NAME, ExportAborted, run_export, write_kohya_metadata
+from aspectbucket.geometry.options import OptionsError
+from aspectbucket.scan import scan
+
+
+def _choice(kind) -> click.Choice:
+    return click.Choice([member.value for member in kind])
+
+
+@click.command("export")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@bucket_options
+@click.option("--mode", type=_choice(ExportMode), default="train", show_default=True,
+              help="train: resize and trim exactly as the trainer does. precrop: cut each image to its "
+                   "bucket's ratio at full resolution, so the trainer only scales it.")
+@click.option("--anchor", type=_choice(Anchor), default="center", show_default=True,
+              help="precrop: which part of the image to keep along the cut side.")
+@click.option("--crops", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="precrop: JSON of boxes by relative path, {\"a/b.jpg\": [l, t, r, b]} "
+                   "or report --json's suggested precrops; images without a box are skipped.")
+@click.option("--random-crop", is_flag=True, help="train: trim at a random offset, as --random_crop.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random-crop.")
+@click.option("--format", "output_format", type=_choice(OutputFormat), default="keep", show_default=True,
+              help="Output encoding; keep writes each image in its own format.")
+@click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
+              help="JPEG and WebP quality (100 is lossless WebP).")
+@click.option("--ignore-exif", is_flag=True,
+              help="Use the stored pixels and size, ignoring the EXIF orientation, as sd-scripts does.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Images processed at once (threads). [default: one per core]")
+@click.option("--metadata", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=f"Metadata JSONL, one line per image. [default: OUT/{METADATA_NAME}]")
+@click.option("--kohya-metadata", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write sd-scripts fine-tuning metadata JSON (captions, train_resolution).")
+@click.option("--dry-run", is_flag=True, help="Print what would be written and write nothing.")
+def export_command(source, out, bucketing, mode, anchor, crops, random_crop, seed, output_format, quality,
+                   ignore_exif, jobs, metadata, kohya_metadata, dry_run):
+    """Export the images of SOURCE to OUT as the trainer will see them, or pre-cropped.
+
+    SOURCE is a folder, a kohya DreamBooth folder (N_name subfolders) or a kohya dataset .toml.
+    OUT mirrors its tree; caption sidecars (.txt, .caption) are copied along. SOURCE is never
+    written to. An interrupted export, run again, skips the images already finished.
+
+    \b
+    Examples:
+      aspectbucket export train_data out --resolution 1024
+      aspectbucket export train_data out --mode precrop --anchor top --format png
+    """
+    try:
+        settings = ExportSettings(
+            mode=mode, anchor=anchor, crops=load_crops(crops) if crops else None, random_crop=random_crop,
+            seed=seed, output_format=output_format, quality=quality, apply_exif=not ignore_exif,
+        )
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    try:
+        subsets, warnings = read_dataset(source)
+    except DatasetError as error:
+        raise click.BadParameter(str(error), param_hint="SOURCE") from None
+    if not any(subset.options for subset in subsets):
+        resolve_bucket_options(bucketing)  # validates the options once; prints the trainer's warnings
+    try:
+        check_destination(out, source, subsets, metadata, kohya_metadata)
+        scanned = scan(subsets, progress=sys.stderr.isatty())
+        plan = plan_dataset(scanned, bucketing["profile"], bucketing["given"], respect_exif=not ignore_exif)
+        items = plan_export(plan, source_root(source, subsets), out, settings)
+    except OptionsError as error:
+        raise click.UsageError(str(error)) from None
+    except ExportRefused as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    for warning in [*warnings, *scanned.warnings, *(plan.warnings if subsets[0].options else [])]:
+        click.echo(f"warning: {warning}", err=True)
+    if dry_run:
+        _print_plan(items, out)
+        return
+    try:
+        summary = run_export(items, settings, out, metadata=metadata, jobs=jobs, progress=sys.stderr.isatty())
+        if kohya_metadata:
+            write_kohya_metadata(kohya_metadata, summary.records, out)
+    except ExportAborted as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    except OSError as error:
+        click.echo(f"error: cannot write {error.filename or kohya_metadata}: {error.strerror}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"{summary.written} written, {summary.skipped} already done, {summary.failed_count} failed -> {out}"
+    )
+    for reason, count in summary.failed.most_common():
+        click.echo(f"  {count} failed: {reason}")
+
+
+def _print_plan(items: list[ExportItem], out: Path) -> None:
+    """One line per image: what would be written, the bucket, and the kept box in source pixels."""
+    failed = 0
+    for item in items:
+        if item.error:
+            failed += 1
+            click.echo(f"skip  {item.relative}: {item.error}")
+            continue
+        box = ",".join(f"{value:g}" for value in item.crop_box)
+        click.echo(
+            f"write {item.relative} -> {out / item.output}  {item.output_size[0]}x{item.output_size[1]}"
+            f"  bucket {item.bucket[0]}x{item.bucket[1]}  keep {box}"
+        )
+    click.echo(f"dry run: {len(items) - failed} to write, {failed} skipped; nothing written")
