@@ -93,7 +93,10 @@ def test_placement_invariants(options, sizes):
 
 
 @settings(max_examples=200, deadline=None)
-@given(options=kohya_options().filter(lambda o: o.bucket_no_upscale), sizes=st.lists(st.tuples(sides, sides), min_size=1, max_size=30))
+@given(
+    options=kohya_options().filter(lambda o: o.bucket_no_upscale),
+    sizes=st.lists(st.tuples(sides, sides), min_size=1, max_size=30),
+)
 def test_corrected_no_upscale_is_never_worse_in_area(options, sizes):
     widths, heights = np.array(sizes).T
     p = place(widths, heights, options)
@@ -230,8 +233,10 @@ def test_ratio_fractions():
 
 
 @settings(max_examples=200, deadline=None)
-@given(sizes=st.lists(st.tuples(sides, sides), min_size=1, max_size=20),
-       buckets=st.lists(st.tuples(st.integers(1, 4000), st.integers(1, 4000)), min_size=1, max_size=1))
+@given(
+    sizes=st.lists(st.tuples(sides, sides), min_size=1, max_size=20),
+    buckets=st.lists(st.tuples(st.integers(1, 4000), st.integers(1, 4000)), min_size=1, max_size=1),
+)
 def test_covering_precrop_stays_inside_the_image_and_matches_the_ratio(sizes, buckets):
     widths, heights = np.array(sizes).T
     bw = np.full(len(sizes), buckets[0][0])

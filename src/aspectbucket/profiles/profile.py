@@ -100,9 +100,7 @@ def _place_without_upscale(widths, heights, errors, options, profile) -> Placeme
     else:
         bucket_w, bucket_h, resized_w, resized_h = fixed_w, fixed_h, fixed_rw, fixed_rh
     index = np.full(len(widths), -1, dtype=np.int64)
-    return _finish(
-        widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h, profile, fixed_w, fixed_h
-    )
+    return _finish(widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h, profile, fixed_w, fixed_h)
 
 
 def _finish(widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h, profile, *corrected):
@@ -112,10 +110,20 @@ def _finish(widths, heights, errors, index, bucket_w, bucket_h, resized_w, resiz
     if profile.sdxl_coordinates is SdxlCoordinates.LETTERBOX:
         reported = letterbox_crop_ltrb(safe_w, safe_h, widths, heights)
     else:
-        reported = np.stack(
-            [trim_left, trim_top, trim_left + bucket_w, trim_top + bucket_h], axis=-1
-        ).astype(np.float64)
+        reported = np.stack([trim_left, trim_top, trim_left + bucket_w, trim_top + bucket_h], axis=-1).astype(
+            np.float64
+        )
     return assemble_placement(
-        widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h,
-        trim_left, trim_top, reported, *corrected,
+        widths,
+        heights,
+        errors,
+        index,
+        bucket_w,
+        bucket_h,
+        resized_w,
+        resized_h,
+        trim_left,
+        trim_top,
+        reported,
+        *corrected,
     )
