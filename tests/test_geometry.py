@@ -83,12 +83,14 @@ def test_placement_invariants(options, sizes):
     assert ((p.lost_fraction[ok] >= 0) & (p.lost_fraction[ok] < 1)).all()
     assert (p.bucket_width[ok] > 0).all() and (p.bucket_height[ok] > 0).all()
     if options.bucket_no_upscale:
-        # Sides are floored to the step, nothing grows, the area stays within the budget when shrunk.
+        # Sides are floored to the step and nothing grows.
         assert (p.bucket_width[ok] % step == 0).all() and (p.bucket_height[ok] % step == 0).all()
         assert not p.upscaled[ok].any()
-        assert (p.bucket_width[ok] * p.bucket_height[ok] <= options.max_area).all()
+        # sd-scripts rounds one side half up before flooring, so its bucket may exceed the budget
+        # by a sliver on thin images (102x2619 at 160x160/8 -> 32x816); the corrected one never does.
     else:
         buckets = {tuple(b) for b in kohya_grid(options).tolist()}
+        assert all(width * height <= options.max_area for width, height in buckets)
         assert {(int(w), int(h)) for w, h in zip(p.bucket_width[ok], p.bucket_height[ok], strict=True)} <= buckets
 
 
