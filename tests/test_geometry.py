@@ -250,3 +250,16 @@ def test_covering_precrop_stays_inside_the_image_and_matches_the_ratio(sizes, bu
     assert ((box_w == widths) | (box_h == heights)).all()
     # Within one pixel of rounding the box has the bucket's ratio.
     assert (np.abs(box_w * bh - box_h * bw) <= np.maximum(bw, bh)).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    keys=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=50, unique=True),
+    values=st.lists(st.floats(allow_nan=False), min_size=1, max_size=50),
+)
+def test_sorted_keys_position_equals_searchsorted(keys, values):
+    from aspectbucket.geometry.nearest import SortedKeys
+
+    keys = np.unique(np.array(keys, dtype=np.float64))
+    values = np.array(values + keys.tolist() + np.nextafter(keys, np.inf).tolist(), dtype=np.float64)
+    assert SortedKeys(keys).position(values).tolist() == np.searchsorted(keys, values).tolist()
