@@ -7,7 +7,7 @@ million objects. Images that cannot be placed keep their row, with a reason from
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from functools import cached_property
 from typing import ClassVar
@@ -152,6 +152,7 @@ class Placement:
     resized_height: np.ndarray
     sdxl: SdxlCoordinates = SdxlCoordinates.REAL
     no_upscale_budget: tuple[int, int] | None = None
+    corrected: tuple[np.ndarray, np.ndarray] | None = None
 
     #: Every per-image column, stored or derived, in the order reports list them.
     COLUMNS: ClassVar[tuple[str, ...]] = (
@@ -240,6 +241,8 @@ class Placement:
 
     @cached_property
     def _corrected(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.corrected is not None:
+            return self.corrected
         if self.no_upscale_budget is None:
             return self.bucket_width, self.bucket_height
         corrected_w, corrected_h, _, _ = corrected_no_upscale(self.width, self.height, *self.no_upscale_budget)
@@ -272,10 +275,7 @@ class Placement:
 
     def take(self, indices) -> Placement:
         """The placement of a subset of images, in the given order."""
-        stored = {field.name: getattr(self, field.name) for field in fields(self)}
-        return Placement(
-            **{name: value[indices] if isinstance(value, np.ndarray) else value for name, value in stored.items()}
-        )
+        return gather_placements([(np.arange(len(indices)), self, indices)], len(indices))
 
 
 def assemble_placement(
@@ -307,12 +307,62 @@ def assemble_placement(
 
 
 def join_placements(parts: list[Placement]) -> Placement:
-    """Concatenate placements made with the same rules (blocks of one input), in order."""
-    first = parts[0]
-    stored = {}
-    for field in fields(Placement):
-        value = getattr(first, field.name)
-        stored[field.name] = (
-            np.concatenate([getattr(part, field.name) for part in parts]) if isinstance(value, np.ndarray) else value
+    """Concatenate placements (blocks of one input), in order."""
+    bounds = np.cumsum([0] + [len(part) for part in parts])
+    return gather_placements(
+        [
+            (np.arange(start, stop), part, slice(None))
+            for start, stop, part in zip(bounds, bounds[1:], parts, strict=False)
+        ],
+        int(bounds[-1]),
+    )
+
+
+def gather_placements(parts: list[tuple[np.ndarray, Placement, object]], count: int) -> Placement:
+    """One placement of ``count`` rows: rows ``targets`` get rows ``source[selection]`` of each part.
+
+    Parts may come from different options (dataset blocks with their own settings); anything derived
+    from those options (the issue-731 correction) is materialised first. All parts must share the SDXL
+    rule, as they come from one profile.
+    """
+    rules = {part.sdxl for _, part, _ in parts}
+    if len(rules) > 1:
+        raise ValueError("placements with different SDXL coordinate rules cannot be joined")
+    columns = {}
+    for name in _STORED_ARRAYS:
+        pieces = [getattr(part, name)[selection] for _, part, selection in parts]
+        columns[name] = _scatter(pieces, [targets for targets, _, _ in parts], count, np.int64)
+    columns["error"] = columns["error"].astype(np.int8)
+    sdxl = rules.pop() if rules else SdxlCoordinates.REAL
+    budgets = {part.no_upscale_budget for _, part, _ in parts}
+    if len(budgets) == 1 and all(part.corrected is None for _, part, _ in parts):
+        return Placement(**columns, sdxl=sdxl, no_upscale_budget=budgets.pop())  # still lazy
+    corrected = tuple(
+        _scatter(
+            [part._corrected[axis][selection] for _, part, selection in parts],
+            [targets for targets, _, _ in parts],
+            count,
+            np.int64,
         )
-    return Placement(**stored)
+        for axis in (0, 1)
+    )
+    return Placement(**columns, sdxl=sdxl, corrected=corrected)
+
+
+_STORED_ARRAYS = (
+    "width",
+    "height",
+    "error",
+    "bucket_index",
+    "bucket_width",
+    "bucket_height",
+    "resized_width",
+    "resized_height",
+)
+
+
+def _scatter(pieces: list[np.ndarray], targets: list[np.ndarray], count: int, dtype) -> np.ndarray:
+    column = np.zeros(count, dtype=pieces[0].dtype if pieces else dtype)
+    for rows, piece in zip(targets, pieces, strict=True):
+        column[rows] = piece
+    return column
