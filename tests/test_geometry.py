@@ -263,3 +263,29 @@ def test_sorted_keys_position_equals_searchsorted(keys, values):
     keys = np.unique(np.array(keys, dtype=np.float64))
     values = np.array(values + keys.tolist() + np.nextafter(keys, np.inf).tolist(), dtype=np.float64)
     assert SortedKeys(keys).position(values).tolist() == np.searchsorted(keys, values).tolist()
+
+
+def test_gathering_blocks_placed_with_different_options_keeps_every_column():
+    from aspectbucket.geometry.placement import gather_placements
+
+    sizes = np.array([[520, 512], [3072, 3000], [100, 400], [768, 512]])
+    with_upscale = place(sizes[:2, 0], sizes[:2, 1], BucketOptions((512, 512)))
+    without = place(sizes[2:, 0], sizes[2:, 1], BucketOptions((512, 512), bucket_no_upscale=True))
+    joined = gather_placements(
+        [(np.array([0, 2]), with_upscale, slice(None)), (np.array([1, 3]), without, slice(None))], 4
+    )
+    for name in ("bucket_width", "resized_height", "corrected_width", "step_loss", "reported_crop_ltrb", "ar_error"):
+        assert getattr(joined, name)[[0, 2]].tolist() == getattr(with_upscale, name).tolist()
+        assert getattr(joined, name)[[1, 3]].tolist() == getattr(without, name).tolist()
+    assert joined.take([3, 0]).row(0) == without.row(1)
+
+
+def test_large_inputs_placed_in_blocks_equal_one_block():
+    rng = np.random.default_rng(3)
+    widths, heights = rng.integers(1, 5000, 300_000), rng.integers(1, 5000, 300_000)
+    for no_upscale in (False, True):
+        options = BucketOptions((1024, 1024), 256, 2048, 64, no_upscale)
+        whole = place(widths, heights, options)
+        pieces = [place(widths[i : i + 50_000], heights[i : i + 50_000], options) for i in range(0, 300_000, 50_000)]
+        for name in ("bucket_width", "bucket_height", "resized_width", "step_loss", "corrected_height", "error"):
+            assert np.concatenate([getattr(piece, name) for piece in pieces]).tolist() == getattr(whole, name).tolist()
