@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from aspectbucket.dataset import DatasetPlan, Subset
 from aspectbucket.export import Anchor, anchored_precrop, random_trim
-from aspectbucket.geometry.placement import Placement
+from aspectbucket.geometry.placement import Placement, gather_placements
 from aspectbucket.geometry.resize import covering_precrop
 from aspectbucket.profiles.profile import place_by_profile
 
@@ -356,15 +356,8 @@ def _precrop_geometry(plan: DatasetPlan, relatives: list[str], settings: ExportS
 def _place_again(plan: DatasetPlan, widths: np.ndarray, heights: np.ndarray) -> Placement:
     """Where the trainer puts images of these sizes, each by its own dataset block's options."""
     blocks = plan.scan.dataset_index
-    placed = []
+    parts = []
     for block, options in enumerate(plan.options):
         rows = np.flatnonzero(blocks == block)
-        placed.append((rows, place_by_profile(widths[rows], heights[rows], options, plan.profile)))
-    columns = {}
-    for column in fields(Placement):
-        first = getattr(placed[0][1], column.name)
-        merged = np.zeros((len(widths), *first.shape[1:]), dtype=first.dtype)
-        for rows, placement in placed:
-            merged[rows] = getattr(placement, column.name)
-        columns[column.name] = merged
-    return Placement(**columns)
+        parts.append((rows, place_by_profile(widths[rows], heights[rows], options, plan.profile), slice(None)))
+    return gather_placements(parts, len(widths))
