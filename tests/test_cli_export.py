@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -15,9 +16,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from aspectbucket import export_run
 from aspectbucket.cli import main
 from aspectbucket.export_run import METADATA_NAME, TEMP_SUFFIX
 from test_export import smooth_pixels
+from test_export_run import FailingWrites
 
 
 @pytest.fixture(autouse=True)
@@ -140,3 +143,12 @@ def test_a_killed_export_run_again_skips_finished_images_and_completes(tmp_path)
     for index in range(count):
         name = f"2_kill/img{index:03d}.png"
         assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes()
+
+
+def test_a_full_disk_ends_with_a_clear_message_and_exit_status_1(tmp_path, monkeypatch):
+    make_images(tmp_path / "data", 4)
+    monkeypatch.setattr(export_run, "open", FailingWrites(errno.ENOSPC, after=1), raising=False)
+    result = invoke(tmp_path / "data", tmp_path / "out", "--jobs", "1")
+    assert result.exit_code == 1
+    assert "error: export stopped: the disk is full" in result.output and "run again to resume" in result.output
+    assert not list((tmp_path / "out").rglob(f"*{TEMP_SUFFIX}"))
