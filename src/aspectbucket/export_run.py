@@ -30,6 +30,7 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+from rich.console import Console
 from rich.text import Text
 
 from aspectbucket.export import open_image, precrop_pixels, train_pixels
@@ -316,11 +317,12 @@ class _RateColumn(ProgressColumn):
 
 
 def _progress(enabled: bool, total: int):
-    """A rich progress bar with count, rate and ETA when ``enabled`` (a terminal); else a no-op."""
+    """A rich progress bar on stderr with count, rate and ETA when ``enabled`` (a terminal); else a no-op."""
     if not enabled:
         return nullcontext(lambda: None)
     bar = Progress(
-        TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), _RateColumn(), TimeRemainingColumn()
+        TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), _RateColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True),
     )
     task = bar.add_task("export", total=total)
 
