@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -30,7 +31,6 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
-from rich.console import Console
 from rich.text import Text
 
 from aspectbucket.export import open_image, precrop_pixels, train_pixels
