@@ -342,3 +342,19 @@ def test_kohya_metadata_keys_by_stem_when_flat_else_full_path(tmp_path):
     keys = set(kohya_metadata(summary.records, tmp_path / "out_nested"))
     out = (tmp_path / "out_nested").resolve()
     assert keys == {str(out / "10_dog" / name) for name in ("wide.jpg", "tall.jpg")}
+
+
+def test_the_metadata_line_of_the_spec_example(tmp_path):
+    """768x512 at 512: bucket 640x384, resized 640x427, 21 rows off the top; SDXL is told (0, 32)."""
+    (tmp_path / "data").mkdir()
+    Image.fromarray(coordinate_pixels(768, 512)).save(tmp_path / "data" / "e.png")
+    export(tmp_path / "data", tmp_path / "out")
+    (record,) = journal(tmp_path / "out")
+    assert record["bucket"] == [640, 384] and record["resized_size"] == [640, 427]
+    assert record["trim"] == [0, 21] and record["output_size"] == [640, 384]
+    assert record["sdxl_crop_top_left_true"] == [21, 0]
+    assert record["sdxl_crop_top_left_reported"] == [0.0, 32.0]
+    assert record["crop_box"] == [0.0, round(21 * 512 / 427, 4), 768.0, round(405 * 512 / 427, 4)]
+    assert record["scale"] == pytest.approx(640 / 768, abs=1e-3) and record["original_size"] == [768, 512]
+    _, y = decode_coordinates(np.asarray(Image.open(tmp_path / "out" / "e.png")))
+    assert abs(y[0, 300] - (21 + 0.5) * 512 / 427) < 1.5 and abs(y[-1, 300] - (404 + 0.5) * 512 / 427) < 1.5

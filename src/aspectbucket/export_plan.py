@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -121,7 +121,6 @@ class ExportItem:
     sdxl_crop_top_left_true: tuple[int, int] = (0, 0)
     train_resolution: tuple[int, int] = (0, 0)
     output_format: str = ""
-    extra: dict = field(default_factory=dict)
 
     def record(self) -> dict:
         """The JSON-ready metadata line of this item (without the written output's byte count)."""
@@ -146,7 +145,6 @@ class ExportItem:
             "sdxl_crop_top_left_true": list(self.sdxl_crop_top_left_true),
             "train_resolution": list(self.train_resolution),
             "format": self.output_format,
-            **self.extra,
         }
 
 

@@ -187,8 +187,6 @@ def _export_one(item: ExportItem, settings: ExportSettings, out_dir: Path) -> in
     """Write one image and its captions; returns the image's byte count."""
     try:
         pixels = export_pixels(item, settings)
-    except _ItemFailure:
-        raise
     except Image.DecompressionBombError:
         raise _ItemFailure(ItemError.TOO_LARGE_TO_DECODE) from None
     except (UnidentifiedImageError, SyntaxError, ValueError, EOFError):
