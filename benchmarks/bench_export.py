@@ -93,16 +93,31 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if error == 0 else float(10 * np.log10(255.0**2 / error))
 
 
-def timed(function, jobs, threads: int) -> float:
-    """Images per second of ``function`` over ``jobs`` on ``threads`` threads."""
-    start = time.perf_counter()
+def run(function, jobs, threads: int) -> tuple[float, float]:
+    """Wall and CPU seconds to run ``function`` over ``jobs`` on ``threads`` threads."""
+    start, cpu = time.perf_counter(), time.process_time()
     if threads == 1:
         for job in jobs:
             function(*job)
     else:
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(lambda job: function(*job), jobs))
-    return len(jobs) / (time.perf_counter() - start)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def interleaved(contenders: list[tuple], jobs, chunk: int = 10) -> list[tuple[float, float]]:
+    """Images per second and cores busy of each ``(function, threads)``, run chunk by chunk in turn.
+
+    Taking turns every few images lets every contender see the same machine: on a shared machine a
+    load that comes and goes then slows all of them alike instead of whichever ran at that moment.
+    """
+    wall, cpu = [0.0] * len(contenders), [0.0] * len(contenders)
+    for start in range(0, len(jobs), chunk):
+        for index, (function, threads) in enumerate(contenders):
+            spent = run(function, jobs[start : start + chunk], threads)
+            wall[index] += spent[0]
+            cpu[index] += spent[1]
+    return [(len(jobs) / seconds, used / seconds) for seconds, used in zip(wall, cpu, strict=True)]
 
 
 def main() -> None:
@@ -133,16 +148,17 @@ def main() -> None:
     shrink = np.median(sizes.max(axis=1) / np.maximum(placement.resized_width, placement.resized_height))
     print(f"{len(jobs)} JPEGs, {sizes.max(axis=1).min()}-{sizes.max(axis=1).max()} px long side, "
           f"resolution {args.resolution}, median shrink {shrink:.2f}x, {os.cpu_count()} cores")
-    baseline = timed(sd_scripts_pixels, jobs, 1)
-    ours_one = timed(our_pixels, jobs, 1)
-    ours_many = timed(our_pixels, jobs, args.threads)
+    (baseline, _), (ours_one, cores_one), (ours_many, cores) = interleaved(
+        [(sd_scripts_pixels, 1), (our_pixels, 1), (our_pixels, args.threads)], jobs
+    )
     sample = jobs[:: args.psnr_every]
     quality = [psnr(our_pixels(*job), reference_pixels(*job)) for job in sample]
     baseline_quality = [psnr(sd_scripts_pixels(*job), reference_pixels(*job)) for job in sample]
     print(f"sd-scripts pipeline, 1 thread : {baseline:7.2f} images/s")
-    print(f"aspectbucket, 1 thread        : {ours_one:7.2f} images/s  ({ours_one / baseline:.2f}x baseline)")
+    print(f"aspectbucket, 1 thread        : {ours_one:7.2f} images/s  ({ours_one / baseline:.2f}x baseline; "
+          f"{cores_one:.2f} cores busy)")
     print(f"aspectbucket, {args.threads} threads       : {ours_many:7.2f} images/s  "
-          f"({ours_many / ours_one:.2f}x our 1 thread)")
+          f"({ours_many / ours_one:.2f}x our 1 thread; {cores:.2f} cores busy, load {os.getloadavg()[0]:.1f})")
     print(f"PSNR vs full LANCZOS resize+crop, {len(quality)} images: ours min {min(quality):.1f} dB, "
           f"mean {np.mean(quality):.1f} dB; sd-scripts' INTER_AREA min {min(baseline_quality):.1f} dB")
 
