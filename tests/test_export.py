@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from aspectbucket.export import (
@@ -202,3 +204,38 @@ def test_precrop_box_outside_the_image_is_refused(tmp_path):
     image = open_image(save(tmp_path, "c.png", coordinate_pixels(30, 20)))
     with pytest.raises(ValueError, match="not inside"):
         precrop_pixels(image, (0, 0, 31, 20))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    width=st.integers(8, 300), height=st.integers(8, 300),
+    bucket_w=st.integers(1, 300), bucket_h=st.integers(1, 300), data=st.data(),
+)
+def test_any_window_at_full_scale_is_exactly_the_trimmed_pixels(width, height, bucket_w, bucket_h, data):
+    bucket = (min(bucket_w, width), min(bucket_h, height))
+    trim = random_trim((width, height), bucket, np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))))
+    assert 0 <= trim[0] <= width - bucket[0] and 0 <= trim[1] <= height - bucket[1]
+    image = Image.fromarray(coordinate_pixels(width, height))
+    x, y = decode_coordinates(train_pixels(image, (width, height), bucket, trim))
+    expected_y, expected_x = np.mgrid[0 : bucket[1], 0 : bucket[0]]
+    np.testing.assert_array_equal(x, expected_x + trim[0])
+    np.testing.assert_array_equal(y, expected_y + trim[1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    width=st.integers(1, 5000), height=st.integers(1, 5000),
+    bucket_w=st.integers(1, 2048), bucket_h=st.integers(1, 2048), anchor=st.sampled_from(list(Anchor)),
+)
+def test_any_precrop_box_is_inside_the_image_and_of_the_buckets_ratio(width, height, bucket_w, bucket_h, anchor):
+    widths, heights = np.array([width]), np.array([height])
+    centred = covering_precrop(widths, heights, np.array([bucket_w]), np.array([bucket_h]))
+    (left, top, right, bottom), = anchored_precrop(centred, widths, heights, anchor).tolist()
+    assert 0 <= left < right <= width and 0 <= top < bottom <= height
+    assert right - left == width or bottom - top == height  # only one side is cut
+    box_w, box_h = right - left, bottom - top
+    # the box's ratio is the bucket's up to the rounding of its cut side by half a pixel
+    if box_w < width:
+        assert abs(box_w - box_h * bucket_w / bucket_h) <= 0.5 or box_w == 1
+    if box_h < height:
+        assert abs(box_h - box_w * bucket_h / bucket_w) <= 0.5 or box_h == 1
