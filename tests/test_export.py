@@ -239,3 +239,10 @@ def test_any_precrop_box_is_inside_the_image_and_of_the_buckets_ratio(width, hei
         assert abs(box_w - box_h * bucket_w / bucket_h) <= 0.5 or box_w == 1
     if box_h < height:
         assert abs(box_h - box_w * bucket_h / bucket_w) <= 0.5 or box_h == 1
+
+
+def test_an_image_turned_differently_from_its_placement_is_refused(tmp_path):
+    image = open_image(save(tmp_path, "c.png", coordinate_pixels(300, 200)))
+    with pytest.raises(ValueError, match="stretched"):
+        train_pixels(image, (200, 300), (192, 300), (4, 0))
+    assert train_pixels(image, (451, 301), (448, 301), (1, 0)).size == (448, 301)  # rounding is fine

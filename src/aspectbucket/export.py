@@ -145,6 +145,7 @@ def train_pixels(
     if not (0 <= left <= resized_w - bucket_w and 0 <= top <= resized_h - bucket_h):
         raise ValueError(f"trim {trim} puts the {bucket} window outside the resized size {resized}")
     x0, y0, x1, y1 = source_box(image)
+    _check_ratio((x1 - x0, y1 - y0), resized)
     scale_x, scale_y = (x1 - x0) / resized_w, (y1 - y0) / resized_h
     box = (
         x0 + left * scale_x,
@@ -157,6 +158,21 @@ def train_pixels(
     if flip:
         result = result.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return result
+
+
+def _check_ratio(extent: tuple[float, float], resized: tuple[int, int]) -> None:
+    """Refuse an image whose shape is not the one that was placed (turned differently, or replaced).
+
+    Rounding the resized size moves its ratio by at most half a pixel on each side; anything further
+    would stretch the picture.
+    """
+    (width, height), (resized_w, resized_h) = extent, resized
+    tolerance = 0.5 / resized_w + 0.5 / resized_h + 1 / min(width, height)
+    if abs(width * resized_h / (height * resized_w) - 1) > tolerance:
+        raise ValueError(
+            f"the image is {width:g}x{height:g} but was placed to be resized to {resized_w}x{resized_h}: "
+            "it would be stretched (turned by EXIF differently from its placement?)"
+        )
 
 
 def random_trim(
