@@ -161,6 +161,22 @@ def test_crops_file_boxes_are_used_and_missing_ones_reported(tmp_path):
     assert Image.open(tmp_path / "out" / "10_dog" / "wide.jpg").size == (400, 400)
 
 
+@pytest.mark.parametrize("form", ["images", "advice", "plain"])
+def test_crops_from_a_report_document_match_by_absolute_or_displayed_path(tmp_path, form):
+    source = make_dataset(tmp_path / "data", DATASET[:2])
+    box = [10, 20, 330, 340]
+    wide = (source / "10_dog" / "wide.jpg").resolve().as_posix()
+    document = {
+        "images": {"images": [{"path": wide, "precrop": box}, {"path": "x", "precrop": [0, 0, 0, 0]}]},
+        "advice": {"advice": {"precrops": [{"path": "wide.jpg", "box": box}]}},  # relative to the one folder
+        "plain": {"10_dog/wide.jpg": box},
+    }[form]
+    (tmp_path / "crops.json").write_text(json.dumps(document))
+    items, summary = export(source, tmp_path / "out", mode="precrop", crops=load_crops(tmp_path / "crops.json"))
+    assert summary.written == 1 and summary.failed == {ItemError.NO_CROP_BOX.value: 1}
+    assert next(item for item in items if item.output).crop_box == tuple(box)
+
+
 def test_random_crop_is_reproducible_and_stays_in_range(tmp_path):
     source = make_dataset(tmp_path / "data")
     first, _ = export(source, tmp_path / "a", random_crop=True, seed=7)

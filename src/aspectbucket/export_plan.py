@@ -149,31 +149,43 @@ class ExportItem:
 
 
 def load_crops(path: Path) -> dict[str, tuple[int, int, int, int]]:
-    """Pre-crop boxes from JSON: ``{"relative/path.jpg": [l, t, r, b], ...}``, or ``report --json``'s
-    ``{"images": [{"path": ..., "precrop": [l, t, r, b]}, ...]}``.
+    """Pre-crop boxes ``[left, top, right, bottom]`` by image path, from JSON in any of these forms:
 
-    Raises ``ValueError`` naming the bad entry.
+    ``{"10_dog/a.jpg": [l, t, r, b], ...}``; ``report --json``'s ``{"images": [{"path": ..., "precrop":
+    [...]}, ...]}`` (a box for every placed image), or, without ``images``, its ``{"advice": {"precrops":
+    [{"path": ..., "box": [...]}, ...]}}`` (boxes for badly cropped images only). Paths may be absolute
+    or relative to the dataset folder; empty boxes (unplaced images) are left out. Raises
+    ``ValueError`` naming the bad entry.
     """
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"cannot read crop boxes from {path}: {error}") from None
-    if isinstance(document, dict) and isinstance(document.get("images"), list):
-        entries = [entry for entry in document["images"] if isinstance(entry, dict)]
-        pairs = [(entry.get("path"), entry.get("precrop")) for entry in entries]
-    elif isinstance(document, dict):
-        pairs = list(document.items())
-    else:
+    if not isinstance(document, dict):
         raise ValueError(f"{path}: expected an object of path -> [left, top, right, bottom]")
+    if isinstance(document.get("images"), list):
+        pairs = [(entry.get("path"), entry.get("precrop")) for entry in document["images"] if isinstance(entry, dict)]
+    elif isinstance(document.get("advice"), dict) and isinstance(document["advice"].get("precrops"), list):
+        advice = [entry for entry in document["advice"]["precrops"] if isinstance(entry, dict)]
+        pairs = [(entry.get("path"), entry.get("box")) for entry in advice]
+    else:
+        pairs = list(document.items())
     crops = {}
     for name, box in pairs:
-        if box is None:
-            continue
         well_formed = isinstance(box, list) and len(box) == 4 and all(map(_is_whole, box))
         if not (isinstance(name, str) and well_formed):
             raise ValueError(f"{path}: the box of {name!r} must be [left, top, right, bottom], whole pixels")
-        crops[Path(name).as_posix()] = tuple(box)
+        if box[2] > box[0] and box[3] > box[1]:
+            crops[Path(name).as_posix()] = tuple(box)
     return crops
+
+
+def _crop_box_for(crops: dict, path: Path, relative: str, display_root: Path):
+    """The box given for an image under any of the names reports use for it, or ``None``."""
+    for name in (relative, Path(path).resolve().as_posix(), Path(path).as_posix(), _relative(path, display_root)):
+        if name in crops:
+            return crops[name]
+    return None
 
 
 def source_root(source: Path, subsets: list[Subset]) -> Path:
@@ -323,8 +335,10 @@ def _precrop_geometry(plan: DatasetPlan, relatives: list[str], settings: ExportS
     )
     errors = [""] * count
     if settings.crops is not None:
+        folders = [str(subset.image_dir.resolve()) for subset in plan.scan.subsets]
+        display_root = Path(os.path.commonpath(folders)) if folders else Path()
         for index, relative in enumerate(relatives):
-            box = settings.crops.get(relative)
+            box = _crop_box_for(settings.crops, plan.scan.paths[index], relative, display_root)
             if box is None:
                 errors[index] = ItemError.NO_CROP_BOX.value
             elif not (0 <= box[0] < box[2] <= widths[index] and 0 <= box[1] < box[3] <= heights[index]):
