@@ -105,6 +105,9 @@ def export_command(source, out, bucketing, mode, anchor, crops, random_crop, see
     except ExportAborted as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished images are kept; run the same command again to resume", err=True)
+        sys.exit(130)
     except OSError as error:
         click.echo(f"error: cannot write {error.filename or kohya_metadata}: {error.strerror}", err=True)
         sys.exit(1)
