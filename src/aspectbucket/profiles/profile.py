@@ -18,15 +18,28 @@ from aspectbucket.geometry.nearest import Metric, TieBreak, nearest_bucket
 from aspectbucket.geometry.no_upscale import corrected_no_upscale, kohya_no_upscale
 from aspectbucket.geometry.options import BucketOptions, validate_options
 from aspectbucket.geometry.placement import Placement, PlacementError, assemble_placement, check_sizes
-from aspectbucket.geometry.resize import center_trim, cover_resize, letterbox_crop_ltrb
+from aspectbucket.geometry.resize import CoverRounding, center_trim, cover_resize_rounded, letterbox_crop_ltrb
 
 
 class NoUpscaleRule(StrEnum):
     """How a profile places images when upscaling is off (``bucket_no_upscale``)."""
 
-    KOHYA = "kohya"  # sd-scripts' own rounding, with the step loss of issue 731
-    CORRECTED = "corrected"  # the same idea without the step loss
+    KOHYA = "kohya"  # no list: sd-scripts' own rounding, with the step loss of issue 731
+    CORRECTED = "corrected"  # no list: the same idea without the step loss
+    MUSUBI = "musubi"  # list kept; an image within the area budget keeps its size floored to the step
+    FALLBACK = "fallback"  # list kept; an image its bucket would enlarge gets the corrected own-size bucket
     UNSUPPORTED = "unsupported"  # the trainer has no such mode
+
+
+#: Rules under which the trainer has no bucket list when upscaling is off.
+_LISTLESS = (NoUpscaleRule.KOHYA, NoUpscaleRule.CORRECTED)
+
+
+class CropAnchor(StrEnum):
+    """Where the kept window sits in the resized image when the crop is not random."""
+
+    CENTER = "center"  # half the overflow on each side (the odd pixel off the far end)
+    START = "start"  # at the left/top edge (EveryDream2 crops from the edge plus a few pixels of jitter)
 
 
 class SdxlCoordinates(StrEnum):
@@ -48,7 +61,12 @@ class Profile:
     """How one trainer buckets; every field is a rule from the geometry layer or a plain value.
 
     ``bucket_list`` returns the trainer's bucket list for some options, or is ``None`` for trainers
-    with no fixed list. ``source`` cites the repository, file and commit the rules were read from.
+    with no fixed list; those have a ``per_image`` rule (:mod:`aspectbucket.geometry.per_image`)
+    instead. ``source`` cites the repository, file and commit the rules were read from.
+    ``max_ar_error`` drops images whose ``|bucket w/h - image w/h|`` reaches it (NovelAI);
+    ``max_crop`` moves images whose bucket would cut more than that fraction of the resized image
+    to their own-ratio bucket (``balanced``). ``option_names`` maps the trainer's own option names
+    onto :class:`BucketOptions` fields; ``defects`` is what users of this trainer should know.
     """
 
     name: str
@@ -65,13 +83,18 @@ class Profile:
     exif: ExifHandling = ExifHandling.IGNORE
     defaults: BucketOptions = field(default_factory=BucketOptions)
     validate: Callable[[BucketOptions], tuple[BucketOptions, list[str]]] = validate_options
+    per_image: Callable[[np.ndarray, np.ndarray, BucketOptions], tuple] | None = None
+    resize_rounding: CoverRounding = CoverRounding.HALF_UP
+    crop_anchor: CropAnchor = CropAnchor.CENTER
+    max_ar_error: float | None = None
+    max_crop: float | None = None
+    option_names: tuple[tuple[str, str], ...] = ()
+    defects: str = ""
 
 
 def profile_bucket_list(profile: Profile, options: BucketOptions) -> np.ndarray:
     """The profile's bucket list at validated ``options`` as an ``(n, 2)`` array; empty if it has none."""
-    if profile.bucket_list is None or (
-        options.bucket_no_upscale and profile.no_upscale is not NoUpscaleRule.UNSUPPORTED
-    ):
+    if profile.bucket_list is None or (options.bucket_no_upscale and profile.no_upscale in _LISTLESS):
         return np.zeros((0, 2), dtype=np.int64)
     return profile.bucket_list(options)
 
@@ -82,13 +105,52 @@ def place_by_profile(widths, heights, options: BucketOptions, profile: Profile) 
     Bad sizes never raise: their rows carry a :class:`PlacementError`.
     """
     widths, heights, errors = check_sizes(widths, heights)
-    if options.bucket_no_upscale and profile.no_upscale is not NoUpscaleRule.UNSUPPORTED:
+    if options.bucket_no_upscale and profile.no_upscale in _LISTLESS:
         return _place_without_upscale(widths, heights, errors, options, profile)
-    buckets = profile_bucket_list(profile, options)
-    index = nearest_bucket(buckets, widths, heights, profile.metric, profile.tie_break, profile.exact_size_first)
-    bucket_w, bucket_h = buckets[index, 0], buckets[index, 1]
-    resized_w, resized_h = cover_resize(widths, heights, bucket_w, bucket_h)
+    if profile.per_image is not None:
+        bucket_w, bucket_h, rule_errors = profile.per_image(widths, heights, options)
+        errors = np.where(errors == PlacementError.OK, rule_errors, errors)
+        index = np.full(len(widths), -1, dtype=np.int64)
+    else:
+        buckets = profile_bucket_list(profile, options)
+        index = nearest_bucket(
+            buckets, widths, heights, profile.metric, profile.tie_break, profile.exact_size_first
+        )
+        bucket_w, bucket_h = buckets[index, 0], buckets[index, 1]
+    if profile.max_ar_error is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            too_far = np.abs(bucket_w / bucket_h - widths / heights) >= profile.max_ar_error
+        errors = np.where((errors == PlacementError.OK) & too_far, PlacementError.RATIO_TOO_EXTREME, errors)
+    resized_w, resized_h = cover_resize_rounded(widths, heights, bucket_w, bucket_h, profile.resize_rounding)
+    own = _own_size_rows(widths, heights, resized_w, resized_h, bucket_w, bucket_h, options, profile)
+    if own.any():
+        area, step = options.max_area, options.bucket_reso_steps
+        if profile.no_upscale is NoUpscaleRule.MUSUBI:
+            own_w, own_h = widths - widths % step, heights - heights % step
+        else:
+            own_w, own_h, _, _ = corrected_no_upscale(widths, heights, area, step)
+        # Scaled down to cover its own bucket (never enlarged: the bucket fits inside the image).
+        own_rw, own_rh = cover_resize_rounded(
+            widths, heights, np.maximum(own_w, 1), np.maximum(own_h, 1), profile.resize_rounding
+        )
+        bucket_w, bucket_h = np.where(own, own_w, bucket_w), np.where(own, own_h, bucket_h)
+        resized_w, resized_h = np.where(own, own_rw, resized_w), np.where(own, own_rh, resized_h)
+        index = np.where(own, -1, index)
     return _finish(widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h, profile)
+
+
+def _own_size_rows(widths, heights, resized_w, resized_h, bucket_w, bucket_h, options, profile) -> np.ndarray:
+    """Images that leave the list for a bucket of their own size (no-upscale rules, crop limit)."""
+    own = np.zeros(len(widths), dtype=bool)
+    if options.bucket_no_upscale and profile.no_upscale is NoUpscaleRule.MUSUBI:
+        own |= widths * heights <= options.max_area
+    if options.bucket_no_upscale and profile.no_upscale is NoUpscaleRule.FALLBACK:
+        own |= (resized_w > widths) | (resized_h > heights)
+    if profile.max_crop is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cut = 1.0 - (bucket_w * bucket_h) / (resized_w * resized_h)
+        own |= cut > profile.max_crop
+    return own
 
 
 def _place_without_upscale(widths, heights, errors, options, profile) -> Placement:
@@ -107,8 +169,12 @@ def _place_without_upscale(widths, heights, errors, options, profile) -> Placeme
 
 def _finish(widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h, profile, *corrected):
     safe_w, safe_h = np.maximum(bucket_w, 1), np.maximum(bucket_h, 1)
-    trim_left = center_trim(resized_w, bucket_w)
-    trim_top = center_trim(resized_h, bucket_h)
+    if profile.crop_anchor is CropAnchor.START:
+        trim_left = np.zeros_like(resized_w)
+        trim_top = np.zeros_like(resized_h)
+    else:
+        trim_left = center_trim(resized_w, bucket_w)
+        trim_top = center_trim(resized_h, bucket_h)
     if profile.sdxl_coordinates is SdxlCoordinates.LETTERBOX:
         reported = letterbox_crop_ltrb(safe_w, safe_h, widths, heights)
     else:
