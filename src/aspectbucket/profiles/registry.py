@@ -46,7 +46,9 @@ def resolve(profile: str | Profile = "kohya", options: BucketOptions | None = No
     return chosen, validated, warnings
 
 
-def place(widths, heights, options: BucketOptions | None = None, profile: str | Profile = "kohya") -> Placement:
+def place(
+    widths, heights, options: BucketOptions | None = None, profile: str | Profile = "kohya"
+) -> Placement:
     """Place images of the given widths and heights as the trainer of ``profile`` would.
 
     >>> from aspectbucket import BucketOptions, place
