@@ -15,3 +15,7 @@ def main():
     Reproduces kohya-ss sd-scripts (the Kohya_ss GUI) bit for bit: the bucket list, the bucket of
     each image, its resize and crop, and the crop coordinates it reports to SDXL.
     """
+
+from aspectbucket.cli.compare import compare  # noqa: E402
+
+main.add_command(compare)
