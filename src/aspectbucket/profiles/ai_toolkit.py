@@ -17,16 +17,7 @@ from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.per_image import ai_toolkit_buckets
 from aspectbucket.geometry.resize import CoverRounding
 from aspectbucket.profiles.profile import Profile, SdxlCoordinates
-from aspectbucket.profiles.validation import check_positive, check_square, drop_no_upscale
-
-
-def validate_ai_toolkit(options: BucketOptions) -> tuple[BucketOptions, list[str]]:
-    """One square ``resolution`` and a positive ``bucket_tolerance``; it never upscales by design."""
-    check_positive(options, "ai-toolkit")
-    check_square(options, "ai-toolkit", "resolution")
-    warnings: list[str] = []
-    return drop_no_upscale(options, "ai-toolkit", warnings), warnings
-
+from aspectbucket.profiles.validation import square_budget
 
 AI_TOOLKIT = Profile(
     name="ai-toolkit",
@@ -38,7 +29,7 @@ AI_TOOLKIT = Profile(
     sdxl_coordinates=SdxlCoordinates.REAL,
     batch_policy=BatchPolicy.PAD,
     defaults=BucketOptions(resolution=(512, 512), bucket_reso_steps=64),
-    validate=validate_ai_toolkit,
+    validate=square_budget("ai-toolkit", "resolution"),
     resize_rounding=CoverRounding.CEIL,
     option_names=(("resolution", "resolution"), ("bucket_tolerance", "bucket_reso_steps")),
     defects="a random crop is chosen once and never changes after the first epoch; very wide or tall "

@@ -14,16 +14,7 @@ from aspectbucket.geometry.buckets import diffusers_list
 from aspectbucket.geometry.nearest import Metric, TieBreak
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.profiles.profile import Profile, SdxlCoordinates
-from aspectbucket.profiles.validation import check_positive, check_square, drop_no_upscale
-
-
-def validate_diffusers(options: BucketOptions) -> tuple[BucketOptions, list[str]]:
-    """One square ``--resolution`` and a positive rounding step."""
-    check_positive(options, "diffusers")
-    check_square(options, "diffusers", "--resolution")
-    warnings: list[str] = []
-    return drop_no_upscale(options, "diffusers", warnings), warnings
-
+from aspectbucket.profiles.validation import square_budget
 
 DIFFUSERS = Profile(
     name="diffusers",
@@ -36,7 +27,7 @@ DIFFUSERS = Profile(
     sdxl_coordinates=SdxlCoordinates.REAL,
     batch_policy=BatchPolicy.DROP,
     defaults=BucketOptions(resolution=(1024, 1024), bucket_reso_steps=16),
-    validate=validate_diffusers,
+    validate=square_budget("diffusers", "--resolution"),
     option_names=(("resolution", "resolution"),),
     defects="buckets only cover 1:2 to 2:1, so wider or taller images lose a lot; drops the remainder of "
     "every bucket (drop_last=True)",

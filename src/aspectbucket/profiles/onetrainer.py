@@ -17,16 +17,7 @@ from aspectbucket.geometry.nearest import Metric, TieBreak
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.resize import CoverRounding
 from aspectbucket.profiles.profile import Profile, SdxlCoordinates
-from aspectbucket.profiles.validation import check_positive, check_square, drop_no_upscale
-
-
-def validate_onetrainer(options: BucketOptions) -> tuple[BucketOptions, list[str]]:
-    """One square target resolution and a positive quantization; there is no no-upscale mode."""
-    check_positive(options, "OneTrainer")
-    check_square(options, "OneTrainer", "the target resolution")
-    warnings: list[str] = []
-    return drop_no_upscale(options, "OneTrainer", warnings), warnings
-
+from aspectbucket.profiles.validation import square_budget
 
 ONETRAINER = Profile(
     name="onetrainer",
@@ -39,7 +30,7 @@ ONETRAINER = Profile(
     sdxl_coordinates=SdxlCoordinates.REAL,
     batch_policy=BatchPolicy.DROP,
     defaults=BucketOptions(resolution=(1024, 1024), bucket_reso_steps=64),
-    validate=validate_onetrainer,
+    validate=square_budget("OneTrainer", "the target resolution"),
     resize_rounding=CoverRounding.MATCHED_HALF_EVEN,
     option_names=(("target_resolution", "resolution"), ("quantization", "bucket_reso_steps")),
     defects="always upscales small images; quantization can exceed the area budget (576x1920 at 1024); "

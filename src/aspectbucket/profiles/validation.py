@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from aspectbucket.geometry.options import BucketOptions, OptionsError
@@ -29,3 +30,16 @@ def drop_no_upscale(options: BucketOptions, trainer: str, warnings: list[str]) -
         return options
     warnings.append(f"{trainer} has no no-upscale option: bucket_no_upscale is ignored")
     return replace(options, bucket_no_upscale=False)
+
+
+def square_budget(trainer: str, name: str) -> Callable[[BucketOptions], tuple[BucketOptions, list[str]]]:
+    """The ``validate`` of trainers with one square size, a positive step and no no-upscale switch."""
+
+    def validate(options: BucketOptions) -> tuple[BucketOptions, list[str]]:
+        check_positive(options, trainer)
+        check_square(options, trainer, name)
+        warnings: list[str] = []
+        return drop_no_upscale(options, trainer, warnings), warnings
+
+    validate.__doc__ = f"{trainer}: one square {name}, a positive step; there is no no-upscale mode."
+    return validate
