@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from aspectbucket import BucketOptions, bucket_list, place
-from aspectbucket.geometry.buckets import ai_toolkit_list
+from aspectbucket.geometry.buckets import AI_TOOLKIT_SIZES_1024
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,10 @@ def test_ai_toolkit_fewest_removed_pixels(sizes):
     p = place(sizes[:, 0], sizes[:, 1], options, "ai-toolkit")
     for row, (w, h) in enumerate(sizes.tolist()):
         side = min(768, int((w * h) ** 0.5))
-        candidates = ai_toolkit_list(side, 64).tolist()
+        candidates = []
+        for base_w, base_h in AI_TOOLKIT_SIZES_1024:
+            scaled_w, scaled_h = int(base_w * (side / 1024)), int(base_h * (side / 1024))
+            candidates.append([scaled_w - scaled_w % 64, scaled_h - scaled_h % 64])
         exact = [bucket for bucket in candidates if bucket == [w, h]]
         if exact:
             chosen = exact[0]

@@ -122,9 +122,7 @@ def compare_sizes(
         placement = place_by_profile(widths, heights, options, resolved)
         placements[profile.name] = placement
         summaries.append(
-            summarise(
-                resolved, placement, placement.reasons(), repeats, blocks, batch_size, options, warnings
-            )
+            summarise(resolved, placement, repeats, blocks, batch_size, options, warnings)
         )
     labels = labels or [f"#{index}" for index in range(count)]
     return Comparison(batch_size, summaries, most_different(placements, labels, top))
@@ -155,8 +153,8 @@ def compare_dataset(
         options = plan.options[0] if len(plan.options) == 1 else None
         summaries.append(
             summarise(
-                profile, plan.placement, plan.errors, scan_result.repeats, scan_result.dataset_index,
-                batch_size, options, plan.warnings,
+                profile, plan.placement, scan_result.repeats, scan_result.dataset_index, batch_size, options,
+                plan.warnings, plan.errors,
             )
         )
     labels = [str(scan_result.paths[index]) for index in readable]
@@ -168,15 +166,26 @@ def compare_dataset(
 def summarise(
     profile: Profile,
     placement: Placement,
-    reasons: list[str],
     repeats: np.ndarray,
     blocks: np.ndarray,
     batch_size: int,
     options: BucketOptions | None,
     warnings,
+    reasons: list[str] | None = None,
 ) -> ProfileSummary:
-    """One profile's summary from its placement; ``reasons`` is the per-image failure ('' = placed)."""
-    ok = np.array([not reason for reason in reasons], dtype=bool) & placement.ok
+    """One profile's summary from its placement.
+
+    ``reasons`` is the per-image failure ('' = placed) when more than placement can fail (a scan);
+    by default the placement's own error codes are counted.
+    """
+    if reasons is None:
+        ok = placement.ok
+        codes, counts = np.unique(placement.error[~ok], return_counts=True)
+        pairs = zip(codes.tolist(), counts.tolist(), strict=True)
+        errors = {PlacementError(code).reason: count for code, count in pairs}
+    else:
+        ok = np.array([not reason for reason in reasons], dtype=bool) & placement.ok
+        errors = dict(Counter(reason for reason in reasons if reason))
     counts = _bucket_counts(placement, ok, np.asarray(repeats, dtype=np.int64), np.asarray(blocks))
     dropped, padded = dropped_and_padded(counts, batch_size, profile.batch_policy)
     crop = placement.lost_fraction[ok]
@@ -191,7 +200,7 @@ def summarise(
         warnings=tuple(warnings),
         images=len(placement),
         placed=int(ok.sum()),
-        errors=dict(Counter(reason for reason in reasons if reason)),
+        errors=errors,
         buckets_used=len(counts),
         mean_crop=float(crop.mean()) if len(crop) else 0.0,
         worst_crop=float(crop.max()) if len(crop) else 0.0,
@@ -245,8 +254,10 @@ def _bucket_counts(placement: Placement, ok, repeats: np.ndarray, blocks: np.nda
     """Samples (images x repeats) per used bucket; each dataset block has its own buckets."""
     if not ok.any():
         return np.zeros(0, dtype=np.int64)
-    keys = np.stack([blocks[ok], placement.bucket_width[ok], placement.bucket_height[ok]], axis=1)
-    _, inverse = np.unique(keys, axis=0, return_inverse=True)
+    # One int64 key per (block, width, height); sides stay far below 2**21.
+    keys = (blocks[ok].astype(np.int64) << 42) | (placement.bucket_width[ok] << 21)
+    keys |= placement.bucket_height[ok]
+    _, inverse = np.unique(keys, return_inverse=True)
     return np.bincount(inverse.ravel(), weights=repeats[ok]).astype(np.int64)
 
 

@@ -172,10 +172,3 @@ AI_TOOLKIT_SIZES_1024 = (
     (8192, 128), (128, 8192),
 )
 
-
-def ai_toolkit_list(side: int, step: int) -> np.ndarray:
-    """ai-toolkit's ``get_bucket_sizes``: its 1024 list scaled by ``side / 1024``, truncated, floored."""
-    scale = side / 1024
-    base = np.array(AI_TOOLKIT_SIZES_1024, dtype=np.int64)
-    scaled = np.trunc(base * scale).astype(np.int64)
-    return scaled - scaled % step

@@ -11,10 +11,11 @@ import math
 
 import numpy as np
 
-from aspectbucket.geometry.buckets import ai_toolkit_list
+from aspectbucket.geometry.buckets import AI_TOOLKIT_SIZES_1024
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.placement import PlacementError
 
+_CHUNK = 1 << 15
 _SIMPLETUNER_SQUARE_SPECIAL_CASES = {1.0: 1024, 0.75: 768, 0.25: 512}
 
 
@@ -76,20 +77,27 @@ def ai_toolkit_buckets(widths, heights, options: BucketOptions):
     heights = np.asarray(heights, dtype=np.int64)
     own_side = np.sqrt((widths * heights).astype(np.float64)).astype(np.int64)
     ladder = np.minimum(options.resolution[0], own_side)
+    step = options.bucket_reso_steps
+    base = np.array(AI_TOOLKIT_SIZES_1024, dtype=np.float64)
     bucket_w = np.zeros(len(widths), dtype=np.int64)
     bucket_h = np.zeros(len(widths), dtype=np.int64)
-    for side in np.unique(ladder):
-        rows = np.flatnonzero(ladder == side)
-        buckets = ai_toolkit_list(int(side), options.bucket_reso_steps)
-        w = widths[rows, None].astype(np.float64)
-        h = heights[rows, None].astype(np.float64)
-        scale = np.maximum(buckets[None, :, 0] / w, buckets[None, :, 1] / h)
-        new_w = np.trunc(w * scale)
-        new_h = np.trunc(h * scale)
-        removed = (new_w - buckets[None, :, 0]) * new_h + (new_h - buckets[None, :, 1]) * new_w
+    for start in range(0, len(widths), _CHUNK):
+        rows = slice(start, start + _CHUNK)
+        scale = (ladder[rows] / 1024)[:, None]
+        sizes_w = np.trunc(base[None, :, 0] * scale).astype(np.int64)
+        sizes_h = np.trunc(base[None, :, 1] * scale).astype(np.int64)
+        sizes_w -= sizes_w % step
+        sizes_h -= sizes_h % step
+        w = widths[rows, None]
+        h = heights[rows, None]
+        fit = np.maximum(sizes_w / w, sizes_h / h)
+        new_w = np.trunc(w * fit)
+        new_h = np.trunc(h * fit)
+        removed = (new_w - sizes_w) * new_h + (new_h - sizes_h) * new_w
         choice = removed.argmin(axis=1)
-        exact = (buckets[None, :, 0] == widths[rows, None]) & (buckets[None, :, 1] == heights[rows, None])
+        exact = (sizes_w == w) & (sizes_h == h)
         choice = np.where(exact.any(axis=1), exact.argmax(axis=1), choice)
-        bucket_w[rows] = buckets[choice, 0]
-        bucket_h[rows] = buckets[choice, 1]
+        picked = np.arange(len(choice))
+        bucket_w[rows] = sizes_w[picked, choice]
+        bucket_h[rows] = sizes_h[picked, choice]
     return bucket_w, bucket_h, np.zeros(len(widths), dtype=np.int8)
