@@ -229,10 +229,16 @@ def test_ai_toolkit_enlarges_small_images_a_little():
 def test_balanced_keeps_crop_under_its_limit_for_large_images():
     rng = np.random.default_rng(5)
     widths = rng.integers(1100, 9000, 2000)
-    heights = rng.integers(1100, 9000, 2000)
+    heights = np.clip((widths * rng.uniform(0.25, 4.0, 2000)).astype(np.int64), 1100, None)
     p = place(widths, heights, profile="balanced")
     assert p.ok.all() and (p.lost_fraction <= 0.2).all() and not p.upscaled.any()
     assert (p.bucket_width * p.bucket_height <= 1024 * 1024).all()
+
+
+def test_balanced_fallback_respects_the_largest_side():
+    p = place([4000, 300], [300, 4000], profile="balanced")  # own-ratio bucket would be 3712x256
+    assert p.bucket_width.tolist() == [2048, 256] and p.bucket_height.tolist() == [256, 2048]
+    assert not p.upscaled.any()
 
 
 # --- balanced: the bucket of a rotated image is the rotated bucket.

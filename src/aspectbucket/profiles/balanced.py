@@ -6,7 +6,8 @@
 * No upscaling (on by default): an image its bucket would enlarge gets its own-ratio bucket by the
   corrected rule of issue 731 (its size floored to the step; nothing is enlarged, no step is lost).
 * A crop limit: if the nearest bucket would cut more than ``max_crop`` (20 %) of the resized image,
-  the image also takes its own-ratio bucket under the area budget instead of losing its edges.
+  the image also takes its own-ratio bucket under the area budget instead of losing its edges; its
+  sides stay within ``max_bucket_reso``, so beyond that ratio the long side is still cropped.
 * The real crop offsets are reported to SDXL (not sd-scripts' letterbox, issue 1443).
 * Short last batches are trained short (nothing dropped, nothing repeated).
 See the README section "The balanced profile" for the trade-offs.

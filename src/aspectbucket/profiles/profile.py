@@ -129,6 +129,9 @@ def place_by_profile(widths, heights, options: BucketOptions, profile: Profile) 
             own_w, own_h = widths - widths % step, heights - heights % step
         else:
             own_w, own_h, _, _ = corrected_no_upscale(widths, heights, area, step)
+            # The largest side the user allows still holds (the rest of a very long side is cropped).
+            own_w = np.minimum(own_w, options.max_bucket_reso)
+            own_h = np.minimum(own_h, options.max_bucket_reso)
         # Scaled down to cover its own bucket (never enlarged: the bucket fits inside the image).
         own_rw, own_rh = cover_resize_rounded(
             widths, heights, np.maximum(own_w, 1), np.maximum(own_h, 1), profile.resize_rounding
