@@ -233,7 +233,7 @@ def test_enable_bucket_false_resizes_every_image_to_the_resolution(tmp_path):
     save_image(tmp_path / "imgs" / "tall.png", (200, 900))
     config = write_config(
         tmp_path,
-        '[[datasets]]\nresolution = [512, 768]\nenable_bucket = false\nbucket_no_upscale = true\n'
+        "[[datasets]]\nresolution = [512, 768]\nenable_bucket = false\nbucket_no_upscale = true\n"
         '[[datasets.subsets]]\nimage_dir = "imgs"\n',
     )
     plan = plan_dataset(scan(config, use_cache=False), "kohya", {})

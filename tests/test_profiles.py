@@ -273,3 +273,16 @@ def test_balanced_symmetry_on_a_dense_grid():
     kohya_forward = place(widths, heights, options, "kohya")
     kohya_rotated = place(heights, widths, options, "kohya")
     assert not np.array_equal(kohya_forward.bucket_width, kohya_rotated.bucket_height)
+
+
+@pytest.mark.parametrize("name", list(PROFILES))
+@pytest.mark.parametrize("no_upscale", [False, True])
+def test_explain_works_under_every_profile(name, no_upscale):
+    from aspectbucket.explain import explain_size
+    from aspectbucket.profiles import resolve
+
+    profile, options, _ = resolve(name, BucketOptions(**{**PROFILES[name].defaults.__dict__,
+                                                        "bucket_no_upscale": no_upscale}))
+    for width, height in [(768, 512), (300, 200), (5000, 300), (1024, 1024)]:
+        result = explain_size(width, height, options, profile)
+        assert result["sentences"] and result["sentences"][0].startswith(f"{width}x{height}")

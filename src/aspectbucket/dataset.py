@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution
-from aspectbucket.geometry.placement import Placement
+from aspectbucket.geometry.placement import Placement, gather_placements
 from aspectbucket.headers import is_image_name
 from aspectbucket.profiles.profile import ExifHandling, NoUpscaleRule, Profile, place_by_profile
 from aspectbucket.profiles.registry import get_profile, resolve
@@ -113,9 +113,7 @@ def read_folder(root: Path) -> tuple[list[Subset], list[str]]:
     ]
     loose = sum(1 for entry in entries if is_image_name(entry.name) and not _is_dir(entry))
     if loose:
-        warnings.append(
-            f"{loose} image(s) lie directly in {root.name!r}: sd-scripts only trains N_name subfolders"
-        )
+        warnings.append(f"{loose} image(s) lie directly in {root.name!r}: sd-scripts only trains N_name subfolders")
     return subsets, warnings
 
 
@@ -273,9 +271,7 @@ class DatasetPlan:
         return numbers
 
 
-def plan_dataset(
-    scan: ScanResult, profile: Profile | str, given: dict, respect_exif: bool = False
-) -> DatasetPlan:
+def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_exif: bool = False) -> DatasetPlan:
     """Place every scanned image by ``profile``, each dataset block with its own options.
 
     ``given`` holds explicitly chosen options (the command line's), which override each block's config
@@ -320,12 +316,4 @@ def _block_settings(profile: Profile, members: list[Subset], given: dict):
 
 def _gather(parts: list[tuple[np.ndarray, Placement]], count: int) -> Placement:
     """One placement in scan order from per-block placements of the given rows."""
-    columns = {}
-    for placement_field in dataclasses.fields(Placement):
-        name = placement_field.name
-        pieces = [getattr(placement, name) for _, placement in parts]
-        column = np.zeros((count, *pieces[0].shape[1:]), dtype=pieces[0].dtype)
-        for (rows, _), piece in zip(parts, pieces, strict=True):
-            column[rows] = piece
-        columns[name] = column
-    return Placement(**columns)
+    return gather_placements([(rows, placement, slice(None)) for rows, placement in parts], count)

@@ -116,9 +116,7 @@ def read_header(path: Path, size: int) -> Header | None:
                 return None  # WebP with EXIF: imagesize does not read its orientation
             handle.seek(0)
             try:
-                info = imagesize.get_info(
-                    handle, dpi=False, colors=False, channels=False, exif_rotation=False
-                )
+                info = imagesize.get_info(handle, dpi=False, colors=False, channels=False, exif_rotation=False)
             except Exception:  # imagesize raises assorted errors on malformed headers
                 return None
             if info.width <= 0 or info.height <= 0:

@@ -213,9 +213,7 @@ def default_jobs() -> int:
     return min(16, 4 * (os.cpu_count() or 1))
 
 
-def read_headers(
-    files: list[tuple[Path, int]], jobs: int | None, progress: bool
-) -> Iterator[tuple[int, Header]]:
+def read_headers(files: list[tuple[Path, int]], jobs: int | None, progress: bool) -> Iterator[tuple[int, Header]]:
     """``(index, header)`` for each ``(path, size)`` in ``files``, read on ``jobs`` threads.
 
     Files ``imagesize`` cannot read are read again with Pillow on this thread (see

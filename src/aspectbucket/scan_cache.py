@@ -122,4 +122,3 @@ def save_cache(path: Path, keys: list[bytes], sizes, mtimes, headers: list[Heade
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-

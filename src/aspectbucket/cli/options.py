@@ -82,13 +82,14 @@ def bucket_options(command):
         click.option(
             "--bucket-no-upscale/--bucket-upscale",
             default=None,
-            help="Never enlarge images (Kohya_ss GUI: \"Don't upscale bucket resolution\"). [kohya: off]",
+            help='Never enlarge images (Kohya_ss GUI: "Don\'t upscale bucket resolution"). [kohya: off]',
         ),
     ]
 
     @functools.wraps(command)
-    def wrapper(*args, profile, resolution, min_bucket_reso, max_bucket_reso, bucket_reso_steps,
-                bucket_no_upscale, **kwargs):
+    def wrapper(
+        *args, profile, resolution, min_bucket_reso, max_bucket_reso, bucket_reso_steps, bucket_no_upscale, **kwargs
+    ):
         given = {
             "resolution": resolution,
             "min_bucket_reso": min_bucket_reso,

@@ -8,7 +8,7 @@ from aspectbucket.geometry.nearest import Metric, TieBreak, nearest_bucket
 from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution, validate_options
 from aspectbucket.geometry.placement import MAX_SIDE, Placement, PlacementError, check_sizes
 from aspectbucket.geometry.ratios import nice_ratio_fraction, ratio_fraction
-from aspectbucket.geometry.resize import covering_precrop, cover_resize, letterbox_crop_ltrb
+from aspectbucket.geometry.resize import cover_resize, covering_precrop, letterbox_crop_ltrb
 from aspectbucket.geometry.switching import SwitchingPoint, switching_points
 
 __all__ = [

@@ -22,10 +22,16 @@ def cover_resize(
     """
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
-    image_ratio = widths / heights
-    bucket_ratio = bucket_widths / bucket_heights
-    scale = np.where(image_ratio > bucket_ratio, bucket_heights / heights, bucket_widths / widths)
-    return round_half_up(widths * scale), round_half_up(heights * scale)
+    by_height = widths / heights > bucket_widths / bucket_heights
+    scale = np.where(by_height, bucket_heights, bucket_widths) / np.where(by_height, heights, widths)
+    return _round_half_up_in_place(widths * scale), _round_half_up_in_place(heights * scale)
+
+
+def _round_half_up_in_place(values: np.ndarray) -> np.ndarray:
+    """:func:`round_half_up` for a float64 scratch array the caller no longer needs."""
+    np.add(values, 0.5, out=values)
+    np.floor(values, out=values)
+    return values.astype(np.int64)
 
 
 def center_trim(resized: np.ndarray, bucket: np.ndarray) -> np.ndarray:

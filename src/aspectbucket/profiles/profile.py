@@ -7,7 +7,9 @@ composes them. There is no class per trainer: adding a trainer means adding one 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -17,8 +19,19 @@ from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.nearest import Metric, TieBreak, nearest_bucket
 from aspectbucket.geometry.no_upscale import corrected_no_upscale, kohya_no_upscale
 from aspectbucket.geometry.options import BucketOptions, validate_options
-from aspectbucket.geometry.placement import Placement, PlacementError, assemble_placement, check_sizes
-from aspectbucket.geometry.resize import CoverRounding, center_trim, cover_resize_rounded, letterbox_crop_ltrb
+from aspectbucket.geometry.placement import (
+    CropAnchor,
+    Placement,
+    PlacementError,
+    SdxlCoordinates,
+    assemble_placement,
+    check_sizes,
+    join_placements,
+)
+from aspectbucket.geometry.resize import CoverRounding, cover_resize_rounded
+
+#: Inputs are split into blocks of at least this many rows to place them on several cores.
+_BLOCK_ROWS = 1 << 17
 
 
 class NoUpscaleRule(StrEnum):
@@ -33,20 +46,6 @@ class NoUpscaleRule(StrEnum):
 
 #: Rules under which the trainer has no bucket list when upscaling is off.
 _LISTLESS = (NoUpscaleRule.KOHYA, NoUpscaleRule.CORRECTED)
-
-
-class CropAnchor(StrEnum):
-    """Where the kept window sits in the resized image when the crop is not random."""
-
-    CENTER = "center"  # half the overflow on each side (the odd pixel off the far end)
-    START = "start"  # at the left/top edge (EveryDream2 crops from the edge plus a few pixels of jitter)
-
-
-class SdxlCoordinates(StrEnum):
-    """What a trainer tells SDXL as ``crop_top_left``."""
-
-    LETTERBOX = "letterbox"  # sd-scripts' get_crop_ltrb (issue 1443)
-    REAL = "real"  # the real trim offset in the resized image
 
 
 class ExifHandling(StrEnum):
@@ -102,9 +101,28 @@ def profile_bucket_list(profile: Profile, options: BucketOptions) -> np.ndarray:
 def place_by_profile(widths, heights, options: BucketOptions, profile: Profile) -> Placement:
     """Place every image ``(widths[i], heights[i])`` by ``profile`` at validated ``options``.
 
-    Bad sizes never raise: their rows carry a :class:`PlacementError`.
+    Bad sizes never raise: their rows carry a :class:`PlacementError`. Large inputs are placed in
+    blocks on a thread per core (numpy releases the GIL), then joined; the result is identical.
     """
     widths, heights, errors = check_sizes(widths, heights)
+    blocks = min(os.cpu_count() or 1, len(widths) // _BLOCK_ROWS)
+    if blocks < 2:
+        return _place_block(widths, heights, errors, options, profile)
+    bounds = np.linspace(0, len(widths), blocks + 1).astype(int)
+    with ThreadPoolExecutor(blocks) as pool:
+        parts = list(
+            pool.map(
+                lambda start, stop: _place_block(
+                    widths[start:stop], heights[start:stop], errors[start:stop], options, profile
+                ),
+                bounds[:-1],
+                bounds[1:],
+            )
+        )
+    return join_placements(parts)
+
+
+def _place_block(widths, heights, errors, options, profile) -> Placement:
     if options.bucket_no_upscale and profile.no_upscale in _LISTLESS:
         return _place_without_upscale(widths, heights, errors, options, profile)
     if profile.per_image is not None:
@@ -120,7 +138,7 @@ def place_by_profile(widths, heights, options: BucketOptions, profile: Profile) 
     if profile.max_ar_error is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             too_far = np.abs(bucket_w / bucket_h - widths / heights) >= profile.max_ar_error
-        errors = np.where((errors == PlacementError.OK) & too_far, PlacementError.RATIO_TOO_EXTREME, errors)
+        errors = np.where((errors == PlacementError.OK) & too_far, np.int8(PlacementError.RATIO_TOO_EXTREME), errors)
     resized_w, resized_h = cover_resize_rounded(widths, heights, bucket_w, bucket_h, profile.resize_rounding)
     own = _own_size_rows(widths, heights, resized_w, resized_h, bucket_w, bucket_h, options, profile)
     if own.any():
@@ -139,7 +157,10 @@ def place_by_profile(widths, heights, options: BucketOptions, profile: Profile) 
         bucket_w, bucket_h = np.where(own, own_w, bucket_w), np.where(own, own_h, bucket_h)
         resized_w, resized_h = np.where(own, own_rw, resized_w), np.where(own, own_rh, resized_h)
         index = np.where(own, -1, index)
-    return _finish(widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h, profile)
+    return assemble_placement(
+        widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h, profile.sdxl_coordinates,
+        anchor=profile.crop_anchor,
+    )
 
 
 def _own_size_rows(widths, heights, resized_w, resized_h, bucket_w, bucket_h, options, profile) -> np.ndarray:
@@ -158,33 +179,12 @@ def _own_size_rows(widths, heights, resized_w, resized_h, bucket_w, bucket_h, op
 
 def _place_without_upscale(widths, heights, errors, options, profile) -> Placement:
     area, step = options.max_area, options.bucket_reso_steps
-    fixed_w, fixed_h, fixed_rw, fixed_rh = corrected_no_upscale(widths, heights, area, step)
     if profile.no_upscale is NoUpscaleRule.KOHYA:
         bucket_w, bucket_h, resized_w, resized_h, crashes = kohya_no_upscale(widths, heights, area, step)
-        errors = np.where((errors == PlacementError.OK) & crashes, PlacementError.TRAINER_CRASH, errors)
+        errors = np.where((errors == PlacementError.OK) & crashes, np.int8(PlacementError.TRAINER_CRASH), errors)
     else:
-        bucket_w, bucket_h, resized_w, resized_h = fixed_w, fixed_h, fixed_rw, fixed_rh
+        bucket_w, bucket_h, resized_w, resized_h = corrected_no_upscale(widths, heights, area, step)
     index = np.full(len(widths), -1, dtype=np.int64)
-    return _finish(
-        widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h, profile, fixed_w, fixed_h
-    )
-
-
-def _finish(widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h, profile, *corrected):
-    safe_w, safe_h = np.maximum(bucket_w, 1), np.maximum(bucket_h, 1)
-    if profile.crop_anchor is CropAnchor.START:
-        trim_left = np.zeros_like(resized_w)
-        trim_top = np.zeros_like(resized_h)
-    else:
-        trim_left = center_trim(resized_w, bucket_w)
-        trim_top = center_trim(resized_h, bucket_h)
-    if profile.sdxl_coordinates is SdxlCoordinates.LETTERBOX:
-        reported = letterbox_crop_ltrb(safe_w, safe_h, widths, heights)
-    else:
-        reported = np.stack(
-            [trim_left, trim_top, trim_left + bucket_w, trim_top + bucket_h], axis=-1
-        ).astype(np.float64)
     return assemble_placement(
-        widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h,
-        trim_left, trim_top, reported, *corrected,
+        widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h, profile.sdxl_coordinates, (area, step)
     )
