@@ -127,3 +127,12 @@ def test_ai_toolkit_fewest_removed_pixels(sizes):
         scale = max(chosen[0] / w, chosen[1] / h)
         assert [p.bucket_width[row], p.bucket_height[row]] == chosen
         assert [p.resized_width[row], p.resized_height[row]] == [math.ceil(w * scale), math.ceil(h * scale)]
+
+
+def test_simpletuner_ratio_rounding_is_pythons(sizes):
+    from aspectbucket.geometry.per_image import round_2_decimals
+
+    ratios = sizes[:, 0] / sizes[:, 1]
+    halves = np.array([0.125, 0.375, 1.005, 2.675, 0.115, 1.125, 3.0049999999999999])
+    values = np.concatenate([ratios, halves, np.arange(1, 4000) / 400])
+    assert round_2_decimals(values).tolist() == [round(float(value), 2) for value in values]

@@ -32,17 +32,30 @@ def simpletuner_buckets(widths, heights, options: BucketOptions):
     heights = np.asarray(heights, dtype=np.int64)
     megapixels = options.max_area / 1e6
     step = options.bucket_reso_steps
-    ratios = [round(float(w) / float(h), 2) for w, h in zip(widths.tolist(), heights.tolist(), strict=True)]
-    distinct = sorted(set(ratios))
-    sizes = {ratio: _simpletuner_size(ratio, megapixels, step) for ratio in distinct}
-    bucket_w = np.array([sizes[ratio][0] for ratio in ratios], dtype=np.int64)
-    bucket_h = np.array([sizes[ratio][1] for ratio in ratios], dtype=np.int64)
+    ratios = round_2_decimals(widths / heights)
+    distinct, inverse = np.unique(ratios, return_inverse=True)
+    sizes = np.array([_simpletuner_size(float(ratio), megapixels, step) for ratio in distinct], dtype=np.int64)
+    sizes = sizes.reshape(-1, 2)
+    bucket_w, bucket_h = sizes[inverse.ravel(), 0], sizes[inverse.ravel(), 1]
     errors = np.zeros(len(widths), dtype=np.int8)
-    errors[np.array([ratio == 0.0 for ratio in ratios], dtype=bool)] = PlacementError.RATIO_TOO_EXTREME
+    errors[ratios == 0.0] = PlacementError.RATIO_TOO_EXTREME
     if options.min_bucket_reso > 0:
         too_small = np.minimum(widths, heights) < options.min_bucket_reso
         errors[(errors == 0) & too_small] = PlacementError.TOO_SMALL
     return bucket_w, bucket_h, errors
+
+
+def round_2_decimals(values: np.ndarray) -> np.ndarray:
+    """Python's ``round(x, 2)`` for an array: exact decimal rounding (half to even), vectorised.
+
+    ``x * 100`` is rounded to the nearest integer ``k`` and ``k / 100`` is the double nearest the
+    decimal, as Python returns; values within float noise of a half go through Python itself.
+    """
+    scaled = values * 100.0
+    result = np.floor(scaled + 0.5) / 100.0
+    near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-7
+    result[near_half] = [round(float(value), 2) for value in values[near_half]]
+    return result
 
 
 def _simpletuner_size(ratio: float, megapixels: float, step: int) -> tuple[int, int]:
