@@ -30,6 +30,7 @@ def test_batch_rules_on_three_squares():
     kohya = summaries["kohya"]
     assert (kohya.steps_per_epoch, kohya.dropped, kohya.padded) == (2, 0, 0)
     assert (summaries["onetrainer"].steps_per_epoch, summaries["onetrainer"].dropped) == (1, 1)
+    assert summaries["onetrainer"].trainer_settings == {"target_resolution": [512, 512], "quantization": 64}
     assert (summaries["ai-toolkit"].steps_per_epoch, summaries["ai-toolkit"].padded) == (2, 1)
     assert all(summary.mean_crop == 0.0 and summary.upscaled == 0 for summary in summaries.values())
 
@@ -50,6 +51,7 @@ def test_a_profile_refusing_the_options_is_reported_not_raised():
     comparison = compare_sizes([800], [600], profiles="kohya,onetrainer", given={"resolution": (1024, 768)})
     summaries = by_name(comparison)
     assert summaries["kohya"].refused == "" and summaries["kohya"].placed == 1
+    assert summaries["kohya"].trainer_settings == {}
     assert "target resolution" in summaries["onetrainer"].refused
     assert comparison.differences == []  # only one profile placed anything
 

@@ -19,7 +19,7 @@ import numpy as np
 from aspectbucket.geometry.batches import dropped_and_padded, steps_per_epoch
 from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.placement import Placement, PlacementError
-from aspectbucket.profiles.profile import Profile, place_by_profile
+from aspectbucket.profiles.profile import Profile, place_by_profile, trainer_settings
 from aspectbucket.profiles.registry import PROFILES, get_profile, resolve
 
 #: A dropped or refused image counts as losing everything when treatments are compared.
@@ -37,6 +37,7 @@ class ProfileSummary:
     defects: str
     refused: str = ""
     options: dict = field(default_factory=dict)
+    trainer_settings: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     images: int = 0
     placed: int = 0
@@ -197,6 +198,7 @@ def summarise(
         batch_policy=str(profile.batch_policy),
         defects=profile.defects,
         options=dataclasses.asdict(options) if options is not None else {},
+        trainer_settings=trainer_settings(profile, options) if options is not None else {},
         warnings=tuple(warnings),
         images=len(placement),
         placed=int(ok.sum()),

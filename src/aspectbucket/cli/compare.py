@@ -110,5 +110,9 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
                 )
         console.print(differences)
     for item in comparison.summaries:
+        settings = ", ".join(f"{name} {value}" for name, value in item.trainer_settings.items())
+        if settings:
+            console.print(f"{item.profile} settings: {settings}", highlight=False)
+    for item in comparison.summaries:
         if item.defects:
             console.print(f"[bold]{item.profile}[/bold]: {item.defects}", highlight=False)

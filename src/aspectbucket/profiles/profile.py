@@ -91,6 +91,15 @@ class Profile:
     defects: str = ""
 
 
+def trainer_settings(profile: Profile, options: BucketOptions) -> dict:
+    """``options`` under the trainer's own option names (``{"quantization": 64, ...}``), for display."""
+    values = {}
+    for trainer_name, field_name in profile.option_names:
+        value = getattr(options, field_name)
+        values[trainer_name] = list(value) if isinstance(value, tuple) else value
+    return values
+
+
 def profile_bucket_list(profile: Profile, options: BucketOptions) -> np.ndarray:
     """The profile's bucket list at validated ``options`` as an ``(n, 2)`` array; empty if it has none."""
     if profile.bucket_list is None or (options.bucket_no_upscale and profile.no_upscale in _LISTLESS):
