@@ -13,8 +13,8 @@ from PIL import Image
 
 from aspectbucket import scan as scan_module
 from aspectbucket.dataset import Subset
-from aspectbucket.headers import MAX_PIXELS, ScanReason, read_header
-from aspectbucket.scan import IMAGE_EXTENSIONS, ScanFailure, is_image_name, list_images, scan
+from aspectbucket.headers import MAX_PIXELS, ScanReason, is_image_name, read_header
+from aspectbucket.scan import IMAGE_EXTENSIONS, PathList, ScanFailure, list_images, scan
 
 
 def save_image(path: Path, size: tuple[int, int], orientation: int | None = None, **kwargs) -> Path:
@@ -70,7 +70,7 @@ def test_only_sd_scripts_extensions_are_listed_in_any_case(tmp_path):
     for name in ["x.png", "y.JPEG", "z.Bmp", "notes.txt", "x.txt", "anim.gif", "photo.tif", ".png", "noext"]:
         (tmp_path / name).write_bytes(b"")
     found, _ = list_images(tmp_path, recursive=False)
-    assert sorted(path.name for path in found) == ["x.png", "y.JPEG", "z.Bmp"]
+    assert [Path(path).name for path, *_ in found] == ["x.png", "y.JPEG", "z.Bmp"]
     assert IMAGE_EXTENSIONS == (".png", ".jpg", ".jpeg", ".webp", ".bmp")
     assert not is_image_name(".jpg")
 
@@ -294,3 +294,12 @@ def test_raise_for_errors_lets_callers_stop_on_bad_files(tmp_path, cache_dir):
     (tmp_path / "data" / "b.png").write_bytes(b"")
     with pytest.raises(ScanFailure, match="empty file"):
         folder_scan(tmp_path / "data", cache_dir).raise_for_errors()
+
+
+def test_path_list_behaves_as_a_list_of_paths():
+    paths = PathList([Path("/a/b.png"), "/a/c.jpg"])
+    assert paths == [Path("/a/b.png"), Path("/a/c.jpg")]
+    assert paths[1] == Path("/a/c.jpg") and paths[-1].name == "c.jpg"
+    assert paths[:1] == PathList(["/a/b.png"]) and len(paths) == 2
+    assert [path.suffix for path in paths] == [".png", ".jpg"]
+    assert paths.strings == ["/a/b.png", "/a/c.jpg"]
