@@ -112,10 +112,10 @@ def os_error_reason(error: OSError, path: str | Path) -> ScanReason:
 
 def sniff(head: bytes) -> str:
     """The format named by a file's first bytes (``png``, ``jpeg``, ``webp``, ``bmp``...), or ''."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
     if head.startswith(b"\xff\xd8"):
         return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return "webp"
     if head.startswith(b"BM"):
@@ -186,13 +186,16 @@ def _seek_read(handle, offset: int, count: int) -> bytes:
     return handle.read(count)
 
 
-def measured(width: int, height: int, orientation: int | None) -> Header:
-    """A header from a size and raw orientation tag; unbelievable sizes become a reason."""
+def measured(width: int, height: int, orientation: object) -> Header:
+    """A header from a size and raw orientation tag (anything but 1..8 counts as 1, as Pillow's
+    ``exif_transpose`` treats it); unbelievable sizes become a reason."""
     if width <= 0 or height <= 0:
         return failed(ScanReason.CORRUPT)
     if width * height > MAX_PIXELS:
         return failed(ScanReason.GIGANTIC)
-    return Header(width, height, orientation if orientation in range(1, 9) else 1, "")
+    return Header(
+        width, height, orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1, ""
+    )
 
 
 def is_truncated(kind: str, head: bytes, size: int, read_at) -> bool:
@@ -206,14 +209,16 @@ def is_truncated(kind: str, head: bytes, size: int, read_at) -> bool:
     if kind == "bmp":
         return int.from_bytes(head[2:6], "little") > size
     if kind in ("png", "jpeg"):
-        tail = head[-TAIL_BYTES:] if size <= len(head) else read_at(max(0, size - TAIL_BYTES), TAIL_BYTES)
-        return (b"IEND" if kind == "png" else b"\xff\xd9") not in tail
+        marker = b"IEND" if kind == "png" else b"\xff\xd9"
+        if size <= len(head):  # the whole file is in hand
+            return head.find(marker, max(0, size - TAIL_BYTES)) < 0
+        return marker not in read_at(max(0, size - TAIL_BYTES), TAIL_BYTES)
     return False
 
 
 def tiff_orientation(tiff: bytes) -> int:
     """The orientation tag of the first image directory of TIFF-structured EXIF data (1 if absent)."""
-    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    order = _BYTE_ORDERS.get(tiff[:2])
     if order is None:
         return 1
     try:
@@ -282,7 +287,7 @@ def _jpeg(head: bytes, read_at) -> tuple[int, int, int] | None:
             height, width = struct.unpack_from(">HH", data, position + 5)
             return width, height, orientation or 1
         end = position + 2 + length
-        if marker == 0xE1 and orientation is None and data[position + 4 : position + 10] == b"Exif\x00\x00":
+        if marker == 0xE1 and orientation is None and data.startswith(b"Exif\x00\x00", position + 4):
             if end > len(data):
                 data = data + read_at(len(data), end - len(data))
             orientation = tiff_orientation(data[position + 10 : end])
@@ -323,6 +328,7 @@ def _webp_orientation(read_at) -> int:
         position += 8 + length + (length & 1)
 
 
+_BYTE_ORDERS = {b"II": "<", b"MM": ">"}
 _PARSERS = {"png": _png, "jpeg": _jpeg, "webp": _webp, "bmp": _bmp, "gif": _gif}
 
 

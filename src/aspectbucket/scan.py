@@ -39,11 +39,16 @@ __all__ = ["IMAGE_EXTENSIONS", "PathList", "ScanFailure", "ScanResult", "list_im
 #: Files handed to one worker at a time: large enough that scheduling costs little, small enough
 #: that the progress bar moves.
 CHUNK_FILES = 256
+NOT_A_FILE = REASON_CODES[ScanReason.NOT_A_FILE]
 _CACHEABLE_CODES = np.array(sorted(REASON_CODES[reason] for reason in CONTENT_REASONS), dtype=np.int8)
 
 
 class ScanFailure(RuntimeError):
     """Raised by :meth:`ScanResult.raise_for_errors` when a caller wants unreadable files to stop it."""
+
+
+def _all_text(paths) -> bool:
+    return isinstance(paths, list) and all(type(path) is str for path in paths)
 
 
 class PathList(Sequence[Path]):
@@ -56,7 +61,7 @@ class PathList(Sequence[Path]):
     __slots__ = ("strings",)
 
     def __init__(self, paths=()):
-        self.strings: list[str] = [os.fspath(path) for path in paths]
+        self.strings: list[str] = list(paths) if _all_text(paths) else [os.fspath(path) for path in paths]
 
     def __len__(self) -> int:
         return len(self.strings)
@@ -241,33 +246,26 @@ def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, 
             warnings.append(f"skipped {folder}: a symlink loop leads back to a folder already listed")
             continue
         seen.add((identity.st_dev, identity.st_ino))
+        # This loop runs once per file of the dataset, and is all a re-scan does: kept flat on purpose.
         for entry in entries:
-            name = entry.name  # is_image_name, inlined: this loop runs once per file of the dataset
+            name = entry.name
             dot = name.rfind(".")
-            if dot > 0 and name[dot:].lower() in extensions:
-                listed = _stat_entry(entry)
-                if listed is None:
-                    if recursive:
-                        pending.append(entry.path)
-                else:
-                    found.append(listed)
+            if dot > 0 and name[dot:].lower() in extensions:  # is_image_name, inlined
+                try:
+                    status = entry.stat()
+                except OSError as error:
+                    found.append((entry.path, 0, 0, REASON_CODES[os_error_reason(error, entry.path)]))
+                    continue
+                if stat_module.S_ISREG(status.st_mode):
+                    found.append((entry.path, status.st_size, status.st_mtime_ns, 0))
+                elif not stat_module.S_ISDIR(status.st_mode):
+                    found.append((entry.path, 0, 0, NOT_A_FILE))
+                elif recursive:
+                    pending.append(entry.path)
             elif recursive and _is_dir(entry):
                 pending.append(entry.path)
     found.sort()
     return found, warnings
-
-
-def _stat_entry(entry: os.DirEntry) -> tuple[str, int, int, int] | None:
-    """``(path, size, mtime_ns, reason code)`` of an image-named entry; ``None`` for a folder."""
-    try:
-        status = entry.stat()
-    except OSError as error:
-        return entry.path, 0, 0, REASON_CODES[os_error_reason(error, entry.path)]
-    if stat_module.S_ISREG(status.st_mode):
-        return entry.path, status.st_size, status.st_mtime_ns, 0
-    if stat_module.S_ISDIR(status.st_mode):
-        return None
-    return entry.path, 0, 0, REASON_CODES[ScanReason.NOT_A_FILE]
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
