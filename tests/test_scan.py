@@ -71,9 +71,24 @@ def test_sizes_come_from_headers_of_every_accepted_format(tmp_path, cache_dir, n
 
 
 def test_only_sd_scripts_extensions_are_listed_in_any_case(tmp_path):
-    for name in ["x.png", "y.JPEG", "z.Bmp", "notes.txt", "x.txt", "anim.gif", "photo.tif", ".png", "noext"]:
+    names = [
+        "x.png",
+        "y.JPEG",
+        "z.Bmp",
+        "notes.txt",
+        "x.txt",
+        "anim.gif",
+        "photo.tif",
+        ".png",
+        "._x.png",
+        "noext",
+    ]
+    for name in names:
         (tmp_path / name).write_bytes(b"")
+    save_image(tmp_path / ".ipynb_checkpoints" / "copy.png", (5, 5))
     found, _ = list_images(tmp_path, recursive=False)
+    assert [Path(path).name for path, *_ in found] == ["x.png", "y.JPEG", "z.Bmp"]
+    found, _ = list_images(tmp_path, recursive=True)
     assert [Path(path).name for path, *_ in found] == ["x.png", "y.JPEG", "z.Bmp"]
     assert IMAGE_EXTENSIONS == (".png", ".jpg", ".jpeg", ".webp", ".bmp")
     assert not is_image_name(".jpg")

@@ -92,9 +92,10 @@ def failed(reason: ScanReason) -> Header:
 
 
 def is_image_name(name: str) -> bool:
-    """Whether sd-scripts would take a file of this name as an image (by extension, any case)."""
+    """Whether sd-scripts would take a file of this name as an image: by extension, in any case, and
+    not hidden (its ``glob("*.png")`` skips names starting with a dot, such as macOS ``._photo.jpg``)."""
     dot = name.rfind(".")
-    return dot > 0 and name[dot:].lower() in _EXTENSIONS
+    return dot > 0 and name[0] != "." and name[dot:].lower() in _EXTENSIONS
 
 
 def os_error_reason(error: OSError, path: str | Path) -> ScanReason:

@@ -223,7 +223,8 @@ def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, 
     (absolute), searching subfolders when ``recursive``; and the warnings met on the way.
 
     Files are taken by name, as sd-scripts takes them: a broken link or a symlink loop named like an
-    image is listed with its reason code. A folder reached twice (a symlink loop) is listed once.
+    image is listed with its reason code. Hidden files and folders (names starting with a dot) are
+    skipped, as sd-scripts' glob skips them. A folder reached twice (a symlink loop) is listed once.
     """
     found: list[tuple[str, int, int, int]] = []
     warnings: list[str] = []
@@ -250,7 +251,7 @@ def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, 
         for entry in entries:
             name = entry.name
             dot = name.rfind(".")
-            if dot > 0 and name[dot:].lower() in extensions:  # is_image_name, inlined
+            if dot > 0 and name[0] != "." and name[dot:].lower() in extensions:  # is_image_name, inlined
                 try:
                     status = entry.stat()
                 except OSError as error:
@@ -262,7 +263,7 @@ def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, 
                     found.append((entry.path, 0, 0, NOT_A_FILE))
                 elif recursive:
                     pending.append(entry.path)
-            elif recursive and _is_dir(entry):
+            elif recursive and name[0] != "." and _is_dir(entry):
                 pending.append(entry.path)
     found.sort()
     return found, warnings
