@@ -400,3 +400,26 @@ def test_unreadable_file_reason_without_root(tmp_path, monkeypatch):
 
     monkeypatch.setattr(headers_module.os, "open", refuse)
     assert read_header(tmp_path / "a.png", 10).reason == ScanReason.PERMISSION
+
+
+def test_an_interrupted_scan_keeps_what_it_read(tmp_path, cache_dir, monkeypatch):
+    folder = tmp_path / "data"
+    for index in range(6):
+        save_image(folder / f"{index}.png", (10 + index, 10))
+    monkeypatch.setattr(scan_module, "CHUNK_FILES", 2)
+    real_read = scan_module.read_header
+    calls = []
+
+    def interrupt_after_four(path, size):
+        calls.append(path)
+        if len(calls) > 4:
+            raise KeyboardInterrupt
+        return real_read(path, size)
+
+    monkeypatch.setattr(scan_module, "read_header", interrupt_after_four)
+    with pytest.raises(KeyboardInterrupt):
+        folder_scan(folder, cache_dir, jobs=1)
+    monkeypatch.undo()
+    resumed = folder_scan(folder, cache_dir)
+    assert resumed.from_cache == 4
+    assert resumed.stored_width.tolist() == [10, 11, 12, 13, 14, 15]

@@ -165,6 +165,69 @@ def scan(
         subsets, warnings = list(source), []
     else:
         subsets, warnings = read_dataset(Path(source))
+    table, counts = _list_subsets(subsets, warnings)
+    store_path = cache_file(cache or default_cache_dir(), [subset.image_dir for subset in subsets])
+    store = HeaderCache.load(store_path) if use_cache else HeaderCache()
+    hit = table.fill_from(store)
+    todo = np.flatnonzero((table.code == 0) & ~hit)
+    done = hit.copy()
+    try:
+        rows = todo.tolist()
+        files = [
+            (table.strings[row], size) for row, size in zip(rows, table.size[todo].tolist(), strict=True)
+        ]
+        for index, header in read_headers(files, jobs, progress):
+            table.set(rows[index], header)
+            done[rows[index]] = True
+    finally:  # an interrupted scan keeps what it read, so the next one resumes from there
+        keep = done & np.isin(table.code, _CACHEABLE_CODES)
+        if use_cache and (len(todo) or len(store) != int(keep.sum())):
+            warnings.extend(_save(store_path, table, keep))
+    return ScanResult(
+        subsets=subsets,
+        paths=PathList(table.strings),
+        subset=np.repeat(np.arange(len(subsets), dtype=np.int64), counts),
+        stored_width=table.width,
+        stored_height=table.height,
+        orientation=table.orientation,
+        error=np.array(REASONS, dtype=object)[table.code].tolist(),
+        warnings=warnings,
+        from_cache=int(hit.sum()),
+    )
+
+
+class _FileTable:
+    """The files of a scan as columns: path text, size, mtime, reason code, then what headers say."""
+
+    def __init__(self, strings: list[str], size: list[int], mtime: list[int], code: list[int]):
+        self.strings = strings
+        self.size = np.array(size, dtype=np.int64)
+        self.mtime = np.array(mtime, dtype=np.int64)
+        self.code = np.array(code, dtype=np.int8)
+        self.width = np.zeros(len(strings), dtype=np.int64)
+        self.height = np.zeros(len(strings), dtype=np.int64)
+        self.orientation = np.ones(len(strings), dtype=np.int8)
+
+    def fill_from(self, store: HeaderCache) -> np.ndarray:
+        """Take every row the cache still answers (same size and mtime); returns which rows it did."""
+        hit, cached = store.lookup(self.strings, self.size, self.mtime)
+        hit &= self.code == 0
+        for name in ("width", "height", "orientation"):
+            getattr(self, name)[hit] = cached[name][hit]
+        self.code[hit] = cached["reason"][hit]
+        return hit
+
+    def set(self, row: int, header: Header) -> None:
+        self.width[row], self.height[row], self.orientation[row] = (
+            header.width,
+            header.height,
+            header.orientation,
+        )
+        self.code[row] = REASON_CODES[header.reason]
+
+
+def _list_subsets(subsets: list[Subset], warnings: list[str]) -> tuple[_FileTable, list[int]]:
+    """Every subset's image files, one after the other, and how many each has."""
     strings: list[str] = []
     columns: list[list[int]] = [[], [], []]  # size, mtime_ns, reason code
     counts = []
@@ -177,45 +240,7 @@ def scan(
             strings.extend(found)
             for column, values in zip(columns, facts, strict=True):
                 column.extend(values)
-    size = np.array(columns[0], dtype=np.int64)
-    mtime = np.array(columns[1], dtype=np.int64)
-    code = np.array(columns[2], dtype=np.int8)
-    width = np.zeros(len(strings), dtype=np.int64)
-    height = np.zeros(len(strings), dtype=np.int64)
-    orientation = np.ones(len(strings), dtype=np.int8)
-
-    store_path = cache_file(cache or default_cache_dir(), [subset.image_dir for subset in subsets])
-    store = HeaderCache.load(store_path) if use_cache else HeaderCache()
-    hit, cached = store.lookup(strings, size, mtime)
-    hit &= code == 0
-    for target, name in (
-        (width, "width"),
-        (height, "height"),
-        (orientation, "orientation"),
-        (code, "reason"),
-    ):
-        target[hit] = cached[name][hit]
-    todo = np.flatnonzero((code == 0) & ~hit)
-    files = [(strings[row], columns[0][row]) for row in todo.tolist()]
-    for index, header in read_headers(files, jobs, progress):
-        row = todo[index]
-        width[row], height[row], orientation[row] = header.width, header.height, header.orientation
-        code[row] = REASON_CODES[header.reason]
-
-    keep = np.isin(code, _CACHEABLE_CODES)
-    if use_cache and (len(todo) or len(store) != int(keep.sum())):
-        warnings.extend(_save(store_path, strings, keep, size, mtime, width, height, orientation, code))
-    return ScanResult(
-        subsets=subsets,
-        paths=PathList(strings),
-        subset=np.repeat(np.arange(len(subsets), dtype=np.int64), counts),
-        stored_width=width,
-        stored_height=height,
-        orientation=orientation,
-        error=np.array(REASONS, dtype=object)[code].tolist(),
-        warnings=warnings,
-        from_cache=int(hit.sum()),
-    )
+    return _FileTable(strings, *columns), counts
 
 
 def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, int, int]], list[str]]:
@@ -300,8 +325,11 @@ def read_headers(
         if workers <= 1 or len(chunks) <= 1:
             yield from _finish_chunks(chunks, map(read_chunk, chunks), files, advance)
         else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aspectbucket-scan") as pool:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aspectbucket-scan")
+            try:
                 yield from _finish_chunks(chunks, pool.map(read_chunk, chunks), files, advance)
+            finally:  # on an interrupt, drop the chunks not started instead of reading them all first
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _finish_chunks(chunks, results, files, advance) -> Iterator[tuple[int, Header]]:
@@ -327,18 +355,18 @@ def _progress_bar(shown: bool, total: int):
         yield lambda count: bar.advance(task, count)
 
 
-def _save(path: Path, strings, keep, size, mtime, width, height, orientation, code) -> list[str]:
-    """Write the cacheable rows; a warning instead of an error when the cache cannot be written."""
+def _save(path: Path, table: _FileTable, keep: np.ndarray) -> list[str]:
+    """Write the ``keep`` rows to the cache; a warning instead of an error when it cannot be written."""
     try:
         save_cache(
             path,
-            [string for string, kept in zip(strings, keep.tolist(), strict=True) if kept],
-            size=size[keep],
-            mtime_ns=mtime[keep],
-            width=width[keep],
-            height=height[keep],
-            orientation=orientation[keep],
-            reason=code[keep],
+            [string for string, kept in zip(table.strings, keep.tolist(), strict=True) if kept],
+            size=table.size[keep],
+            mtime_ns=table.mtime[keep],
+            width=table.width[keep],
+            height=table.height[keep],
+            orientation=table.orientation[keep],
+            reason=table.code[keep],
         )
     except OSError as error:
         return [f"header cache not saved to {path}: {error.strerror or error}"]
