@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import struct
 import zlib
 from pathlib import Path
@@ -18,7 +19,14 @@ from aspectbucket import headers as headers_module
 from aspectbucket import scan as scan_module
 from aspectbucket.dataset import Subset
 from aspectbucket.headers import MAX_PIXELS, ScanReason, is_image_name, read_header
-from aspectbucket.scan import IMAGE_EXTENSIONS, PathList, ScanFailure, list_images, scan
+from aspectbucket.scan import (
+    IMAGE_EXTENSIONS,
+    PathList,
+    ScanFailure,
+    list_images,
+    regularization_repeats,
+    scan,
+)
 
 
 def save_image(path: Path, size: tuple[int, int], orientation: int | None = None, **kwargs) -> Path:
@@ -322,6 +330,7 @@ def test_path_list_behaves_as_a_list_of_paths():
     assert paths[:1] == PathList(["/a/b.png"]) and len(paths) == 2
     assert [path.suffix for path in paths] == [".png", ".jpg"]
     assert paths.strings == ["/a/b.png", "/a/c.jpg"]
+    assert pickle.loads(pickle.dumps(paths)) == paths  # data loader workers get it pickled
 
 
 def encode(image: Image.Image, format: str, **options) -> bytes:
@@ -423,3 +432,45 @@ def test_an_interrupted_scan_keeps_what_it_read(tmp_path, cache_dir, monkeypatch
     resumed = folder_scan(folder, cache_dir)
     assert resumed.from_cache == 4
     assert resumed.stored_width.tolist() == [10, 11, 12, 13, 14, 15]
+
+
+def sd_scripts_reg_loop(repeats: list[int], trained: int) -> list[int]:
+    """sd-scripts' own loop (DreamBoothDataset.__init__), transcribed as a test oracle."""
+    registered = [0] * len(repeats)
+    current = list(repeats)
+    count, first_loop = 0, True
+    while count < trained:
+        for index in range(len(repeats)):
+            if first_loop:
+                registered[index] = 1
+                count += current[index]
+            else:
+                current[index] += 1
+                count += 1
+            if count >= trained:
+                break
+        first_loop = False
+    return [value if used else 0 for value, used in zip(current, registered, strict=True)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(repeats=st.lists(st.integers(1, 5), min_size=1, max_size=12), trained=st.integers(0, 200))
+def test_regularization_repeats_follow_sd_scripts_loop(repeats, trained):
+    assert regularization_repeats(np.array(repeats), trained).tolist() == sd_scripts_reg_loop(
+        repeats, trained
+    )
+
+
+def test_regularization_images_are_repeated_per_dataset_block(tmp_path, cache_dir):
+    for index in range(2):
+        save_image(tmp_path / "train" / f"{index}.png", (10, 10))
+    for index in range(4):
+        save_image(tmp_path / "reg" / f"{index}.png", (10, 10))
+    save_image(tmp_path / "other" / "x.png", (10, 10))
+    subsets = [
+        Subset(tmp_path / "train", repeats=3),
+        Subset(tmp_path / "reg", repeats=1, is_reg=True),
+        Subset(tmp_path / "other", repeats=7, dataset=1),
+    ]
+    result = scan(subsets, cache=cache_dir)
+    assert result.repeats.tolist() == [3, 3, 2, 2, 1, 1, 7]

@@ -34,7 +34,15 @@ from aspectbucket.headers import (
 )
 from aspectbucket.scan_cache import HeaderCache, cache_file, default_cache_dir, save_cache
 
-__all__ = ["IMAGE_EXTENSIONS", "PathList", "ScanFailure", "ScanResult", "list_images", "scan"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "PathList",
+    "ScanFailure",
+    "ScanResult",
+    "list_images",
+    "regularization_repeats",
+    "scan",
+]
 
 #: Files handed to one worker at a time: large enough that scheduling costs little, small enough
 #: that the progress bar moves.
@@ -124,8 +132,17 @@ class ScanResult:
 
     @property
     def repeats(self) -> np.ndarray:
-        """The repeats of each image's subset."""
-        return np.array([subset.repeats for subset in self.subsets], dtype=np.int64)[self.subset]
+        """How many times sd-scripts puts each image in its buckets per epoch: its subset's repeats,
+        except regularization images (``is_reg`` subsets), which sd-scripts registers and repeats until
+        they match the training images of their dataset block (see :func:`regularization_repeats`)."""
+        repeats = np.array([subset.repeats for subset in self.subsets], dtype=np.int64)[self.subset]
+        regular = np.array([subset.is_reg for subset in self.subsets], dtype=bool)[self.subset]
+        blocks = self.dataset_index
+        for block in np.unique(blocks[regular]).tolist():
+            rows = np.flatnonzero((blocks == block) & regular)
+            trained = int(repeats[(blocks == block) & ~regular].sum())
+            repeats[rows] = regularization_repeats(repeats[rows], trained)
+        return repeats
 
     @property
     def dataset_index(self) -> np.ndarray:
@@ -145,6 +162,30 @@ class ScanResult:
         if bad:
             more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
             raise ScanFailure(f"{len(bad)} unreadable image file(s): " + "; ".join(bad[:5]) + more)
+
+
+def regularization_repeats(repeats: np.ndarray, trained: int) -> np.ndarray:
+    """The repeats sd-scripts gives a block's regularization images (in subset order, then path order)
+    so that they add up to ``trained``, its training images times their repeats.
+
+    ``DreamBoothDataset`` registers them one by one with their own repeats until the count reaches
+    ``trained`` (the rest are not used; it warns "some of reg images are not used"), then, while the
+    count is short, adds one repeat to each in turn.
+    """
+    repeats = np.asarray(repeats, dtype=np.int64)
+    result = np.zeros_like(repeats)
+    if trained <= 0 or len(repeats) == 0:
+        return result
+    reached = np.cumsum(repeats)
+    enough = np.flatnonzero(reached >= trained)
+    if len(enough):  # the first pass reaches the count at image enough[0]: later ones are never used
+        used = enough[0] + 1
+        result[:used] = repeats[:used]
+        return result
+    rounds, extra = divmod(trained - int(reached[-1]), len(repeats))
+    result[:] = repeats + rounds
+    result[:extra] += 1
+    return result
 
 
 def scan(
