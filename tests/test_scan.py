@@ -18,7 +18,7 @@ from PIL import Image
 from aspectbucket import headers as headers_module
 from aspectbucket import scan as scan_module
 from aspectbucket.dataset import Subset
-from aspectbucket.headers import MAX_PIXELS, ScanReason, is_image_name, read_header
+from aspectbucket.headers import MAX_PIXELS, ScanReason, is_image_name, read_header, read_header_with_pillow
 from aspectbucket.scan import (
     IMAGE_EXTENSIONS,
     PathList,
@@ -474,3 +474,44 @@ def test_regularization_images_are_repeated_per_dataset_block(tmp_path, cache_di
     ]
     result = scan(subsets, cache=cache_dir)
     assert result.repeats.tolist() == [3, 3, 2, 2, 1, 1, 7]
+
+
+def exif_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(Image.new("RGB", (40, 30)), "JPEG", exif=exif)
+
+
+def exif_webp() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    return encode(Image.new("RGB", (40, 30)), "WEBP", exif=exif)
+
+
+SAMPLES = {
+    "jpg": exif_jpeg(),
+    "png": encode(Image.new("RGB", (40, 30)), "PNG"),
+    "webp": exif_webp(),
+    "bmp": encode(Image.new("RGB", (40, 30)), "BMP"),
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    kind=st.sampled_from(sorted(SAMPLES)),
+    cut=st.integers(0, 2000),
+    flips=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),
+)
+def test_damaged_files_never_raise_and_get_a_size_or_a_known_reason(tmp_path_factory, kind, cut, flips):
+    data = bytearray(SAMPLES[kind][: max(0, len(SAMPLES[kind]) - cut)])
+    for position, value in flips:
+        if position < len(data):
+            data[position] = value
+    path = tmp_path_factory.mktemp("bad") / f"x.{kind}"
+    path.write_bytes(bytes(data))
+    header = read_header(path, len(data))
+    if header is None:
+        header = read_header_with_pillow(path, len(data))
+    assert header.reason in {"", *(reason.value for reason in ScanReason)}
+    assert (header.width > 0 and header.height > 0) == (header.reason == "")
+    assert 1 <= header.orientation <= 8
