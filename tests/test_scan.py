@@ -515,3 +515,26 @@ def test_damaged_files_never_raise_and_get_a_size_or_a_known_reason(tmp_path_fac
     assert header.reason in {"", *(reason.value for reason in ScanReason)}
     assert (header.width > 0 and header.height > 0) == (header.reason == "")
     assert 1 <= header.orientation <= 8
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_png_exif_orientation_is_read(tmp_path, orientation):
+    path = save_image(tmp_path / "p.png", (40, 30), orientation)
+    with Image.open(path) as image:
+        assert image.getexif().get(0x0112) == orientation  # Pillow wrote an eXIf chunk
+    assert read_header(path, path.stat().st_size) == (40, 30, orientation, "")
+
+
+def test_lengths_claimed_by_damaged_chunks_are_not_trusted(tmp_path, monkeypatch):
+    png = bytearray(encode(Image.new("RGB", (40, 30)), "PNG"))
+    chunk = struct.pack(">I", 0xFFFFFFF0) + b"eXIf"  # an eXIf chunk claiming 4 GB, before IDAT
+    damaged = bytes(png[:33]) + chunk + bytes(png[33:])
+    path = tmp_path / "claims.png"
+    path.write_bytes(damaged)
+    reads = []
+    real_read_at = headers_module._read_at
+    monkeypatch.setattr(
+        headers_module, "_read_at", lambda *args: reads.append(args[2]) or real_read_at(*args)
+    )
+    header = read_header(path, len(damaged))
+    assert header.width == 40 and max(reads, default=0) <= headers_module.MAX_EXIF_BYTES

@@ -38,6 +38,12 @@ HEAD_BYTES = 16 * 1024
 JPEG_SEARCH_LIMIT = 4 * 1024 * 1024
 #: Bytes read from the end of PNG and JPEG files to find their end marker.
 TAIL_BYTES = 1024
+#: Chunks walked looking for EXIF in PNG and WebP files, JPEG segments walked looking for the frame
+#: header, and the largest EXIF block read: a damaged file can claim any length, and must not make
+#: the scan allocate gigabytes or walk forever.
+MAX_CHUNKS = 64
+MAX_SEGMENTS = 1024
+MAX_EXIF_BYTES = 1024 * 1024
 #: The EXIF tag that holds the orientation.
 ORIENTATION_TAG = 0x0112
 _HAS_PREAD = hasattr(os, "pread")
@@ -241,7 +247,28 @@ def _png(head: bytes, read_at) -> tuple[int, int, int] | None:
     if head[12:16] != b"IHDR":
         return None
     width, height = struct.unpack_from(">II", head, 16)
-    return width, height, 1
+    return width, height, _png_orientation(head, read_at)
+
+
+def _png_orientation(head: bytes, read_at) -> int:
+    """The orientation in an ``eXIf`` chunk, which the PNG specification places before the image data."""
+    position = 8
+    for _ in range(MAX_CHUNKS):
+        chunk = head[position : position + 8]
+        if len(chunk) < 8:
+            chunk = read_at(position, 8)
+            if len(chunk) < 8:
+                return 1
+        length = int.from_bytes(chunk[:4], "big")
+        kind = chunk[4:]
+        if kind in (b"IDAT", b"IEND"):
+            return 1
+        if kind == b"eXIf" and length <= MAX_EXIF_BYTES:
+            start = position + 8
+            payload = head[start : start + length] if start + length <= len(head) else read_at(start, length)
+            return tiff_orientation(payload)
+        position += 12 + length
+    return 1
 
 
 def _gif(head: bytes, read_at) -> tuple[int, int, int]:
@@ -264,7 +291,7 @@ def _jpeg(head: bytes, read_at) -> tuple[int, int, int] | None:
     """Walk the marker segments up to the start of frame, reading the first EXIF orientation on the way."""
     data, position, orientation = head, 2, None
     at_end = len(head) < HEAD_BYTES
-    while True:
+    for _ in range(MAX_SEGMENTS):
         if position + 10 > len(data):
             if at_end or position + 10 > JPEG_SEARCH_LIMIT:
                 return None  # the file ended, or the metadata is unusually long: let imagesize walk it
@@ -294,6 +321,7 @@ def _jpeg(head: bytes, read_at) -> tuple[int, int, int] | None:
                 data = data + read_at(len(data), end - len(data))
             orientation = tiff_orientation(data[position + 10 : end])
         position = end
+    return None
 
 
 def _webp(head: bytes, read_at) -> tuple[int, int, int] | None:
@@ -319,15 +347,16 @@ def _webp(head: bytes, read_at) -> tuple[int, int, int] | None:
 def _webp_orientation(read_at) -> int:
     """Walk the RIFF chunks (EXIF comes after the image data) to the EXIF chunk's orientation."""
     position = 12
-    while True:
+    for _ in range(MAX_CHUNKS):
         chunk = read_at(position, 8)
         if len(chunk) < 8:
             return 1
         length = int.from_bytes(chunk[4:8], "little")
-        if chunk[:4] == b"EXIF":
+        if chunk[:4] == b"EXIF" and length <= MAX_EXIF_BYTES:
             payload = read_at(position + 8, length)
             return tiff_orientation(payload[6:] if payload.startswith(b"Exif\x00\x00") else payload)
         position += 8 + length + (length & 1)
+    return 1
 
 
 _BYTE_ORDERS = {b"II": "<", b"MM": ">"}
