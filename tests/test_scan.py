@@ -456,9 +456,7 @@ def sd_scripts_reg_loop(repeats: list[int], trained: int) -> list[int]:
 @settings(max_examples=200, deadline=None)
 @given(repeats=st.lists(st.integers(1, 5), min_size=1, max_size=12), trained=st.integers(0, 200))
 def test_regularization_repeats_follow_sd_scripts_loop(repeats, trained):
-    assert regularization_repeats(np.array(repeats), trained).tolist() == sd_scripts_reg_loop(
-        repeats, trained
-    )
+    assert regularization_repeats(np.array(repeats), trained).tolist() == sd_scripts_reg_loop(repeats, trained)
 
 
 def test_regularization_images_are_repeated_per_dataset_block(tmp_path, cache_dir):
@@ -533,8 +531,6 @@ def test_lengths_claimed_by_damaged_chunks_are_not_trusted(tmp_path, monkeypatch
     path.write_bytes(damaged)
     reads = []
     real_read_at = headers_module._read_at
-    monkeypatch.setattr(
-        headers_module, "_read_at", lambda *args: reads.append(args[2]) or real_read_at(*args)
-    )
+    monkeypatch.setattr(headers_module, "_read_at", lambda *args: reads.append(args[2]) or real_read_at(*args))
     header = read_header(path, len(damaged))
     assert header.width == 40 and max(reads, default=0) <= headers_module.MAX_EXIF_BYTES

@@ -201,9 +201,7 @@ def measured(width: int, height: int, orientation: object) -> Header:
         return failed(ScanReason.CORRUPT)
     if width * height > MAX_PIXELS:
         return failed(ScanReason.GIGANTIC)
-    return Header(
-        width, height, orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1, ""
-    )
+    return Header(width, height, orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1, "")
 
 
 def is_truncated(kind: str, head: bytes, size: int, read_at) -> bool:

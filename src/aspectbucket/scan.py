@@ -156,9 +156,7 @@ class ScanResult:
 
     def raise_for_errors(self) -> None:
         """Raise :class:`ScanFailure` naming the unreadable files, for callers who want to stop on them."""
-        bad = [
-            f"{path}: {reason}" for path, reason in zip(self.paths.strings, self.error, strict=True) if reason
-        ]
+        bad = [f"{path}: {reason}" for path, reason in zip(self.paths.strings, self.error, strict=True) if reason]
         if bad:
             more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
             raise ScanFailure(f"{len(bad)} unreadable image file(s): " + "; ".join(bad[:5]) + more)
@@ -214,9 +212,7 @@ def scan(
     done = hit.copy()
     try:
         rows = todo.tolist()
-        files = [
-            (table.strings[row], size) for row, size in zip(rows, table.size[todo].tolist(), strict=True)
-        ]
+        files = [(table.strings[row], size) for row, size in zip(rows, table.size[todo].tolist(), strict=True)]
         for index, header in read_headers(files, jobs, progress):
             table.set(rows[index], header)
             done[rows[index]] = True
@@ -347,9 +343,7 @@ def default_jobs() -> int:
     return min(16, 4 * (os.cpu_count() or 1))
 
 
-def read_headers(
-    files: list[tuple[str, int]], jobs: int | None, progress: bool
-) -> Iterator[tuple[int, Header]]:
+def read_headers(files: list[tuple[str, int]], jobs: int | None, progress: bool) -> Iterator[tuple[int, Header]]:
     """``(index, header)`` for each ``(path, size)`` in ``files``, read on ``jobs`` threads.
 
     Files the thread-safe readers cannot measure are read again with Pillow on this thread (see

@@ -72,9 +72,7 @@ class HeaderCache:
         the cache answers; ``columns`` holds the cached width, height, orientation, reason of every row
         (meaningless where ``hit`` is false)."""
         if not self.paths:
-            return np.zeros(len(paths), dtype=bool), {
-                name: np.zeros(len(paths), np.int64) for name in COLUMNS
-            }
+            return np.zeros(len(paths), dtype=bool), {name: np.zeros(len(paths), np.int64) for name in COLUMNS}
         if self.paths == paths:  # the common re-scan: same files in the same order
             rows = np.arange(len(paths))
         else:
