@@ -276,3 +276,14 @@ def test_the_bundled_example_shows_every_effect():
     assert all(f"{path.parent.name}/{path.name}" in attribution for path in result.paths)
     total = sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
     assert total < 3_000_000
+
+
+@pytest.mark.parametrize("profile", ["balanced", "simpletuner", "ai-toolkit", "kohya"])
+def test_enable_bucket_false_uses_the_single_bucket_under_every_profile(tmp_path, profile):
+    save_image(tmp_path / "imgs" / "wide.png", (1000, 300))
+    config = write_config(
+        tmp_path,
+        '[[datasets]]\nresolution = [512, 512]\nenable_bucket = false\n[[datasets.subsets]]\nimage_dir = "imgs"\n',
+    )
+    plan = plan_dataset(scan(config, use_cache=False), profile, {})
+    assert (plan.placement.bucket_width[0], plan.placement.bucket_height[0]) == (512, 512)
