@@ -207,7 +207,7 @@ def _group_by_bucket(image_bucket: np.ndarray, repeats: np.ndarray, shapes: np.n
     count = np.bincount(slot, weights=repeats[trained], minlength=len(shapes)).astype(np.int64)
     used = np.flatnonzero(image_count)
     image_start = np.concatenate([[0], np.cumsum(image_count[used])])
-    start = np.concatenate([[0], np.cumsum(count[used])[:-1]]).astype(np.int64)
+    start = np.cumsum(count[used]) - count[used]
     return _Groups(images, image_start, start, count[used], order_of_bucket[used])
 
 
