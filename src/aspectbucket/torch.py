@@ -146,13 +146,12 @@ class BucketBatchSampler(Sampler[list[Draw]]):
         if self._step >= len(batches):
             self._step = 0
         for step in range(self._step, len(batches)):
-            start, stop = batches.rank_bounds(step, self.rank)
-            width, height = (int(side) for side in self.bucket_shapes[batches.bucket[step]])
-            images = batches.samples[start:stop].tolist()
+            images, bucket, start = batches.rank_batch(step, self.rank)
+            width, height = self.bucket_shapes[bucket].tolist()
             self._step = step + 1
             yield [
                 Draw(image, width, height, self.epoch, slot)
-                for slot, image in enumerate(images, start=start)
+                for slot, image in enumerate(images.tolist(), start=start)
             ]
 
     def state_dict(self) -> dict:

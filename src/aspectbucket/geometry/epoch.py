@@ -2,7 +2,7 @@
 
 This is the sampler's whole decision, kept free of torch so that it can be tested, benchmarked and
 reused (a report can show the exact batches a run will see). Ten million samples cost one int32
-array plus a few small per-batch arrays, never a Python list per batch.
+array of image indices and one of batch order, never a Python list per batch.
 
 How an epoch is built, for ``batch_size`` b on ``num_replicas`` R processes (global batch G = b·R):
 
@@ -30,39 +30,65 @@ from aspectbucket.geometry.batches import BatchPolicy, global_batch_size, parse_
 
 @dataclass(frozen=True)
 class Epoch:
-    """The batches of one epoch. Step k's global batch is ``samples[offset[k] : offset[k] + length[k]]``.
+    """The batches of one epoch, step by step, without a row per batch in memory.
 
-    ``samples`` holds image indices (a repeated image appears once per repeat); ``bucket`` is the
-    bucket id every sample of step k is cropped to, which under ``MERGE`` can differ from a sample's
-    own bucket. Global batches are not stored in step order: ``offset`` points into ``samples``.
+    ``samples`` holds image indices (a repeated image appears once per repeat). Batch ids number
+    first every bucket's full global batches (``full_count[j]`` of them for bucket slot j, the i-th
+    at ``full_start[j] + i * size`` in ``samples``), then the ``extra`` rows ``(offset, length,
+    bucket)``: short, padded and merged batches. ``order`` is the batch id of each step. A batch's
+    bucket is the bucket id every sample in it is cropped to, which under ``MERGE`` can differ from
+    a sample's own.
     """
 
     samples: np.ndarray
-    offset: np.ndarray
-    length: np.ndarray
-    bucket: np.ndarray
+    order: np.ndarray
+    full_first: np.ndarray  # batch id of each bucket slot's first full batch
+    full_count: np.ndarray
+    full_start: np.ndarray
+    full_bucket: np.ndarray
+    extra: np.ndarray
+    size: int
     num_replicas: int
 
     def __len__(self) -> int:
-        return len(self.offset)
+        return len(self.order)
 
-    def rank_bounds(self, step: int, rank: int) -> tuple[int, int]:
-        """``(start, stop)`` in ``samples`` of process ``rank``'s batch at ``step``."""
+    def rows(self, steps=None) -> np.ndarray:
+        """``(offset, length, bucket)`` of the global batch at each of ``steps`` (all by default)."""
+        ids = np.asarray(self.order if steps is None else self.order[steps], dtype=np.int64).reshape(-1)
+        full_total = int(self.full_count.sum())
+        rows = np.empty((len(ids), 3), dtype=np.int64)
+        full = ids < full_total
+        slot = np.searchsorted(self.full_first, ids[full], side="right") - 1
+        rows[full, 0] = self.full_start[slot] + (ids[full] - self.full_first[slot]) * self.size
+        rows[full, 1] = self.size
+        rows[full, 2] = self.full_bucket[slot]
+        rows[~full] = self.extra[ids[~full] - full_total]
+        return rows
+
+    @property
+    def bucket(self) -> np.ndarray:
+        """Bucket id of every step's batch."""
+        return self.rows()[:, 2]
+
+    @property
+    def length(self) -> np.ndarray:
+        """Samples of every step's global batch, over all processes."""
+        return self.rows()[:, 1]
+
+    def rank_batch(self, step: int, rank: int) -> tuple[np.ndarray, int, int]:
+        """Process ``rank``'s batch at ``step``: ``(image indices, bucket id, position of the first
+        in samples)``; the indices are a view into ``samples``."""
         if not 0 <= rank < self.num_replicas:
             raise ValueError(f"rank {rank} is outside 0..{self.num_replicas - 1}")
-        share, extra = divmod(int(self.length[step]), self.num_replicas)
-        start = int(self.offset[step]) + rank * share + min(rank, extra)
-        return start, start + share + (rank < extra)
+        offset, length, bucket = self.rows(step)[0].tolist()
+        share, extra = divmod(length, self.num_replicas)
+        start = offset + rank * share + min(rank, extra)
+        return self.samples[start : start + share + (rank < extra)], bucket, start
 
     def batch(self, step: int, rank: int = 0) -> np.ndarray:
         """Image indices of process ``rank``'s batch at ``step`` (a view into ``samples``)."""
-        start, stop = self.rank_bounds(step, rank)
-        return self.samples[start:stop]
-
-    def rank_lengths(self, rank: int = 0) -> np.ndarray:
-        """Batch size of process ``rank`` at every step."""
-        share, extra = np.divmod(self.length, self.num_replicas)
-        return share + (rank < extra)
+        return self.rank_batch(step, rank)[0]
 
 
 def bucket_ids(bucket_widths, bucket_heights) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +148,7 @@ def build_epoch(
     tail_start = groups.start + full * size
     tail_count = groups.count - full * size
     total = int(groups.count.sum())
-    copied = _copied_slots(tail_count, policy, size, num_replicas)
+    copied, tail_batches = _tail_room(tail_count, policy, size, num_replicas)
     samples = np.empty(total + copied, dtype=groups.images.dtype)
     for slot in range(len(groups.count)):
         images = groups.images[groups.image_start[slot] : groups.image_start[slot + 1]]
@@ -131,15 +157,14 @@ def build_epoch(
         if shuffle:
             rng.shuffle(members)
 
-    offsets = [_full_batch_offsets(groups.start, full, size)]
-    lengths = [np.full(int(full.sum()), size, dtype=np.int64)]
-    buckets = [np.repeat(groups.bucket, full)]
+    extra = np.empty((tail_batches, 3), dtype=np.int64)
+    row = 0
     pool_end = total
 
     def add_batch(start: int, length: int, bucket: int) -> None:
-        offsets.append(np.array([start], dtype=np.int64))
-        lengths.append(np.array([length], dtype=np.int64))
-        buckets.append(np.array([bucket], dtype=np.int64))
+        nonlocal row
+        extra[row] = (start, length, bucket)
+        row += 1
 
     def add_copied_batch(members: np.ndarray, bucket: int) -> None:
         """A batch whose samples are not one run of a bucket: copied after the grouped samples."""
@@ -170,11 +195,14 @@ def build_epoch(
             else:
                 add_batch(start, count, bucket)
 
-    offset, length, bucket = np.concatenate(offsets), np.concatenate(lengths), np.concatenate(buckets)
+    batch_count = int(full.sum()) + tail_batches
+    order = np.arange(batch_count, dtype=np.int32 if batch_count <= np.iinfo(np.int32).max else np.int64)
     if shuffle:
-        order = rng.permutation(len(offset))
-        offset, length, bucket = offset[order], length[order], bucket[order]
-    return Epoch(samples=samples, offset=offset, length=length, bucket=bucket, num_replicas=num_replicas)
+        rng.shuffle(order)
+    return Epoch(
+        samples=samples, order=order, full_first=np.cumsum(full) - full, full_count=full,
+        full_start=groups.start, full_bucket=groups.bucket, extra=extra, size=size, num_replicas=num_replicas,
+    )
 
 
 def ratio_order(bucket_shapes) -> np.ndarray:
@@ -211,21 +239,16 @@ def _group_by_bucket(image_bucket: np.ndarray, repeats: np.ndarray, shapes: np.n
     return _Groups(images, image_start, start, count[used], order_of_bucket[used])
 
 
-def _copied_slots(tail_count: np.ndarray, policy: BatchPolicy, size: int, num_replicas: int) -> int:
-    """Room the copied batches need after the grouped samples (padded, topped-up or merged ones)."""
+def _tail_room(tail_count: np.ndarray, policy: BatchPolicy, size: int, num_replicas: int) -> tuple[int, int]:
+    """``(copied samples, batches)`` the bucket remainders add: padded, topped-up or merged batches are
+    copied after the grouped samples."""
     if policy is BatchPolicy.PAD:
-        return int(np.count_nonzero(tail_count)) * size
+        return int(np.count_nonzero(tail_count)) * size, int(np.count_nonzero(tail_count))
     if policy is BatchPolicy.SHORT:
-        return int(np.count_nonzero((tail_count > 0) & (tail_count < num_replicas))) * num_replicas
+        topped_up = int(np.count_nonzero((tail_count > 0) & (tail_count < num_replicas)))
+        return topped_up * num_replicas, int(np.count_nonzero(tail_count))
     if policy is BatchPolicy.MERGE:
         leftover = int(tail_count.sum())
         last = leftover % size
-        return leftover + (num_replicas - last if 0 < last < num_replicas else 0)
-    return 0
-
-
-def _full_batch_offsets(bucket_start: np.ndarray, full: np.ndarray, size: int) -> np.ndarray:
-    """Start of every full batch of every bucket, bucket after bucket."""
-    first = np.repeat(bucket_start, full)
-    within = np.arange(int(full.sum()), dtype=np.int64) - np.repeat(np.cumsum(full) - full, full)
-    return first + within * size
+        return leftover + (num_replicas - last if 0 < last < num_replicas else 0), -(-leftover // size)
+    return 0, 0
