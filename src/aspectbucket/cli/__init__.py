@@ -15,3 +15,14 @@ def main():
     Reproduces kohya-ss sd-scripts (the Kohya_ss GUI) bit for bit: the bucket list, the bucket of
     each image, its resize and crop, and the crop coordinates it reports to SDXL.
     """
+
+
+from aspectbucket.cli.assign import assign  # noqa: E402
+from aspectbucket.cli.buckets import buckets  # noqa: E402
+from aspectbucket.cli.compare import compare  # noqa: E402
+from aspectbucket.cli.explain import explain  # noqa: E402
+
+main.add_command(buckets)
+main.add_command(explain)
+main.add_command(assign)
+main.add_command(compare)

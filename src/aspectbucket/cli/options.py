@@ -38,27 +38,58 @@ def bucket_options(command):
             type=click.Choice(list(PROFILES)),
             default="kohya",
             show_default=True,
-            help="Trainer whose bucketing to reproduce.",
+            help="Trainer whose bucketing to reproduce (balanced: this project's own).",
         ),
         click.option(
             "--resolution",
+            "--target-resolution",
+            "--max-size",
+            "resolution",
             type=ResolutionType(),
             default=None,
-            help="Area budget: SIZE (square) or WIDTH,HEIGHT. [default: the profile's, 512 for kohya]",
+            help="Area budget: SIZE (square) or WIDTH,HEIGHT (OneTrainer: target resolution; NovelAI: "
+            "max_size). [default: the profile's, 512 for kohya]",
         ),
-        click.option("--min-bucket-reso", type=int, default=None, help="Smallest bucket side. [kohya: 256]"),
-        click.option("--max-bucket-reso", type=int, default=None, help="Largest bucket side. [kohya: 1024]"),
-        click.option("--bucket-reso-steps", type=int, default=None, help="Bucket sides are multiples of this. [kohya: 64]"),
+        click.option(
+            "--min-bucket-reso",
+            "--minimum-image-size",
+            "--min-dim",
+            "min_bucket_reso",
+            type=int,
+            default=None,
+            help="Smallest bucket side (SimpleTuner: minimum_image_size; NovelAI: min_dim). [kohya: 256]",
+        ),
+        click.option(
+            "--max-bucket-reso",
+            "--dim-limit",
+            "max_bucket_reso",
+            type=int,
+            default=None,
+            help="Largest bucket side (NovelAI: dim_limit). [kohya: 1024]",
+        ),
+        click.option(
+            "--bucket-reso-steps",
+            "--quantization",
+            "--aspect-bucket-alignment",
+            "--bucket-tolerance",
+            "--divisible",
+            "bucket_reso_steps",
+            type=int,
+            default=None,
+            help="Bucket sides are multiples of this (OneTrainer: quantization; SimpleTuner: "
+            "aspect_bucket_alignment; ai-toolkit: bucket_tolerance; NovelAI: divisible). [kohya: 64]",
+        ),
         click.option(
             "--bucket-no-upscale/--bucket-upscale",
             default=None,
-            help="Never enlarge images (Kohya_ss GUI: \"Don't upscale bucket resolution\"). [kohya: off]",
+            help='Never enlarge images (Kohya_ss GUI: "Don\'t upscale bucket resolution"). [kohya: off]',
         ),
     ]
 
     @functools.wraps(command)
-    def wrapper(*args, profile, resolution, min_bucket_reso, max_bucket_reso, bucket_reso_steps,
-                bucket_no_upscale, **kwargs):
+    def wrapper(
+        *args, profile, resolution, min_bucket_reso, max_bucket_reso, bucket_reso_steps, bucket_no_upscale, **kwargs
+    ):
         given = {
             "resolution": resolution,
             "min_bucket_reso": min_bucket_reso,

@@ -22,6 +22,7 @@ class Metric(StrEnum):
     WIDTH_OVER_HEIGHT = "w/h"
     HEIGHT_OVER_WIDTH = "h/w"
     LOG = "log"
+    LOG_OF_RATIO = "log(w/h)"
     CROSS = "cross"
 
 
@@ -30,6 +31,7 @@ class TieBreak(StrEnum):
 
     FIRST = "first"
     LAST = "last"
+    SQUARER = "squarer"  # the bucket nearer to square, then the larger: rotation-symmetric
 
 
 def ratio_keys(widths: np.ndarray, heights: np.ndarray, metric: Metric) -> np.ndarray:
@@ -42,6 +44,8 @@ def ratio_keys(widths: np.ndarray, heights: np.ndarray, metric: Metric) -> np.nd
         return heights / widths
     if metric is Metric.LOG:
         return np.log(widths) - np.log(heights)
+    if metric is Metric.LOG_OF_RATIO:
+        return np.log(widths / heights)
     raise ValueError(f"metric {metric} has no one-dimensional key")
 
 
@@ -61,12 +65,16 @@ def nearest_bucket(
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
     if metric is Metric.CROSS:
-        index = _nearest_by_cross_product(buckets, widths, heights, tie_break)
+        index, on_ratio = _nearest_by_cross_product(buckets, widths, heights, tie_break)
     else:
-        index = _nearest_by_key(buckets, widths, heights, metric, tie_break)
+        index, on_ratio = _nearest_by_key(buckets, widths, heights, metric, tie_break)
     if exact_size_first:
-        exact = exact_bucket_index(buckets, widths, heights)
-        index = np.where(exact >= 0, exact, index)
+        # An exact size has distance 0 to its bucket, so only images whose nearest bucket has exactly
+        # their ratio (a handful) can be re-pointed to a same-ratio bucket of their own size.
+        candidates = np.flatnonzero(on_ratio)
+        if len(candidates):
+            exact = exact_bucket_index(buckets, widths[candidates], heights[candidates])
+            index[candidates] = np.where(exact >= 0, exact, index[candidates])
     return index
 
 
@@ -80,35 +88,106 @@ def exact_bucket_index(buckets: np.ndarray, widths: np.ndarray, heights: np.ndar
     return np.where(sorted_codes[position] == image_codes, order[position], -1)
 
 
-def _nearest_by_key(buckets, widths, heights, metric, tie_break) -> np.ndarray:
-    """Nearest in a one-dimensional key via binary search over the distinct bucket keys.
+def _nearest_by_key(buckets, widths, heights, metric, tie_break) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest in a one-dimensional key via a search over the distinct bucket keys.
 
     The distance is computed with the same float operations as the trainers' ``abs(keys - key)``,
-    so the choice, ties included, equals a brute-force ``argmin``.
+    so the choice, ties included, equals a brute-force ``argmin``. Also returns the mask of images
+    at distance 0 (the nearest bucket has their very ratio).
     """
     bucket_keys = ratio_keys(buckets[:, 0], buckets[:, 1], metric)
     image_keys = ratio_keys(widths, heights, metric)
     order = np.argsort(bucket_keys, kind="stable")
     sorted_keys = bucket_keys[order]
     distinct, starts = np.unique(sorted_keys, return_index=True)
+    if tie_break is TieBreak.SQUARER:
+        return _nearest_squarer(buckets, image_keys, order, distinct, starts)
     # Among buckets sharing a key, the first (or last) in list order represents them.
     reducer = np.minimum if tie_break is TieBreak.FIRST else np.maximum
     representative = reducer.reduceat(order, starts)
+    last = len(distinct) - 1
+    right = np.minimum(SortedKeys(distinct).position(image_keys), last)
+    left = np.maximum(right - 1, 0)
+    distance_left = np.abs(distinct.take(left) - image_keys)
+    distance_right = np.abs(distinct.take(right) - image_keys)
+    pick_left = representative.take(left)
+    pick_right = representative.take(right)
+    chosen = np.where(distance_right < distance_left, pick_right, pick_left)
+    tied = distance_left == distance_right
+    if tied.any():
+        chosen[tied] = reducer(pick_left[tied], pick_right[tied])
+    return chosen, np.minimum(distance_left, distance_right) == 0
+
+
+def _nearest_squarer(buckets, image_keys, order, distinct, starts) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest key; among buckets of one key the largest; on a distance tie the key nearer to 0.
+
+    Every choice depends only on ``|key|`` and area, which rotation keeps, so with a list closed
+    under transposition the bucket of a rotated image is the transposed bucket (``Metric.LOG`` keys
+    are exactly antisymmetric in floating point).
+    """
+    area = (buckets[:, 0] * buckets[:, 1])[order]
+    group = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(order))))
+    # Within each group of equal keys, the largest area (the first in key order on equal area).
+    rank = np.lexsort((np.arange(len(order)), -area, group))
+    first_of_group = np.searchsorted(group[rank], np.arange(len(starts)))
+    representative = order[rank[first_of_group]]
     right = np.clip(np.searchsorted(distinct, image_keys), 0, len(distinct) - 1)
     left = np.clip(right - 1, 0, len(distinct) - 1)
     distance_left = np.abs(distinct[left] - image_keys)
     distance_right = np.abs(distinct[right] - image_keys)
-    pick_left = representative[left]
-    pick_right = representative[right]
-    tied = reducer(pick_left, pick_right)
-    return np.where(
-        distance_left < distance_right,
-        pick_left,
-        np.where(distance_right < distance_left, pick_right, tied),
+    squarer = np.where(np.abs(distinct[left]) <= np.abs(distinct[right]), left, right)
+    chosen = np.where(
+        distance_left < distance_right, left, np.where(distance_right < distance_left, right, squarer)
     )
+    return representative[chosen], np.minimum(distance_left, distance_right) == 0
 
 
-def _nearest_by_cross_product(buckets, widths, heights, tie_break) -> np.ndarray:
+class SortedKeys:
+    """``numpy.searchsorted(keys, x)`` for a short sorted float array, several times faster.
+
+    Binary search over random queries stalls on branch mispredictions. Instead, each float is mapped
+    to an order-preserving integer (its bit pattern, sign-corrected), whose top bits index a table of
+    cells holding at most one key each; the answer is the table entry plus one comparison. Key sets
+    too crowded for a table of :data:`MAX_CELLS` fall back to ``searchsorted``.
+    """
+
+    MAX_CELLS = 1 << 16
+
+    def __init__(self, keys: np.ndarray):
+        self.keys = np.asarray(keys, dtype=np.float64)
+        self.padded = np.append(self.keys, np.inf)
+        self.table = None
+        if len(self.keys) < 2:
+            return
+        ordered = _ordered_bits(self.keys)
+        self.origin = int(ordered[0])
+        self.end = int(ordered[-1])
+        span = self.end - self.origin
+        self.shift = max(0, span.bit_length() - 16)
+        cells = (ordered - self.origin) >> self.shift
+        if (np.diff(cells) > 0).all():
+            self.table = np.searchsorted(cells, np.arange(int(cells[-1]) + 1), side="left")
+
+    def position(self, values: np.ndarray) -> np.ndarray:
+        """How many keys are strictly below each value (``searchsorted(..., side='left')``)."""
+        if self.table is None:
+            return np.searchsorted(self.keys, values, side="left")
+        # Clip before subtracting: far-away values would overflow int64.
+        cell = np.clip(_ordered_bits(values), self.origin, self.end)
+        cell -= self.origin
+        cell >>= self.shift
+        below = self.table.take(cell)
+        return below + (self.padded.take(below) < values)
+
+
+def _ordered_bits(values: np.ndarray) -> np.ndarray:
+    """int64 values ordered like the float64 inputs: the sign bit kept, the rest flipped for negatives."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
+    return bits ^ ((bits >> 63) & np.int64(0x7FFF_FFFF_FFFF_FFFF))
+
+
+def _nearest_by_cross_product(buckets, widths, heights, tie_break) -> tuple[np.ndarray, np.ndarray]:
     """diffusers' ``argmin |h*bw - w*bh|``, brute force in chunks (its lists are short)."""
     result = np.empty(len(widths), dtype=np.int64)
     bucket_w = buckets[:, 0][None, :]
@@ -117,8 +196,8 @@ def _nearest_by_cross_product(buckets, widths, heights, tie_break) -> np.ndarray
         w = widths[start : start + _CHUNK, None]
         h = heights[start : start + _CHUNK, None]
         cost = np.abs(h * bucket_w - w * bucket_h)
-        if tie_break is TieBreak.FIRST:
+        if tie_break is not TieBreak.LAST:
             result[start : start + _CHUNK] = cost.argmin(axis=1)
         else:
             result[start : start + _CHUNK] = len(buckets) - 1 - cost[:, ::-1].argmin(axis=1)
-    return result
+    return result, buckets[:, 0].take(result) * heights == buckets[:, 1].take(result) * widths

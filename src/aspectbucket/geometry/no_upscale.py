@@ -32,8 +32,10 @@ def kohya_no_upscale(
     """
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
-    ratio = widths / heights
-    over = widths * heights > max_area
+    resized_w, resized_h = widths.copy(), heights.copy()
+    crashes = np.zeros(len(widths), dtype=bool)
+    over = np.flatnonzero(widths * heights > max_area)
+    ratio = widths[over] / heights[over]
     with np.errstate(divide="ignore", invalid="ignore"):
         ideal_w = np.sqrt(max_area * ratio)
         ideal_h = max_area / ideal_w
@@ -41,14 +43,15 @@ def kohya_no_upscale(
         by_width_h = round_to_steps(by_width_w / ratio, step)
         by_height_h = round_to_steps(ideal_h, step)
         by_height_w = round_to_steps(by_height_h * ratio, step)
-        crashes = over & ((by_width_h == 0) | (by_height_h == 0))
-        error_by_width = np.abs(by_width_w / by_width_h - ratio)
-        error_by_height = np.abs(by_height_w / by_height_h - ratio)
-        use_width = error_by_width < error_by_height
-        resized_w = np.where(use_width, by_width_w, round_half_up(by_height_h * ratio))
-        resized_h = np.where(use_width, round_half_up(by_width_w / ratio), by_height_h)
-    resized_w = np.where(over & ~crashes, resized_w, widths)
-    resized_h = np.where(over & ~crashes, resized_h, heights)
+        crashed = (by_width_h == 0) | (by_height_h == 0)
+        use_width = np.abs(by_width_w / by_width_h - ratio) < np.abs(by_height_w / by_height_h - ratio)
+        resized_w[over] = np.where(
+            crashed, widths[over], np.where(use_width, by_width_w, round_half_up(by_height_h * ratio))
+        )
+        resized_h[over] = np.where(
+            crashed, heights[over], np.where(use_width, round_half_up(by_width_w / ratio), by_height_h)
+        )
+    crashes[over] = crashed
     bucket_w = resized_w - resized_w % step
     bucket_h = resized_h - resized_h % step
     return bucket_w, bucket_h, resized_w, resized_h, crashes
@@ -68,10 +71,10 @@ def corrected_no_upscale(
     """
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
-    ratio = widths / heights
     over = widths * heights > max_area
-    ideal_w = np.sqrt(max_area * ratio)
-    ideal_h = max_area / ideal_w
+    # Each side from integer products, so a rotated image gets exactly the swapped ideal size.
+    ideal_w = np.sqrt((max_area * widths) / heights)
+    ideal_h = np.sqrt((max_area * heights) / widths)
     floor_w = (np.floor(ideal_w).astype(np.int64) // step) * step
     floor_h = (np.floor(ideal_h).astype(np.int64) // step) * step
     best_w = widths - widths % step

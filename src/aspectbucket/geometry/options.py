@@ -80,11 +80,7 @@ def validate_options(options: BucketOptions) -> tuple[BucketOptions, list[str]]:
     if minimum <= 0:
         raise OptionsError(f"min_bucket_reso rounds down to {minimum}; it must be at least one step ({step})")
     if min(width, height) < minimum:
-        raise OptionsError(
-            f"min_bucket_reso {minimum} is larger than the smaller side of resolution {width},{height}"
-        )
+        raise OptionsError(f"min_bucket_reso {minimum} is larger than the smaller side of resolution {width},{height}")
     if max(width, height) > maximum:
-        raise OptionsError(
-            f"max_bucket_reso {maximum} is smaller than the larger side of resolution {width},{height}"
-        )
+        raise OptionsError(f"max_bucket_reso {maximum} is smaller than the larger side of resolution {width},{height}")
     return replace(options, min_bucket_reso=minimum, max_bucket_reso=maximum), warnings

@@ -7,13 +7,32 @@ million objects. Images that cannot be placed keep their row, with a reason from
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from enum import IntEnum
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 
+from aspectbucket.geometry.no_upscale import corrected_no_upscale
+from aspectbucket.geometry.resize import center_trim, letterbox_crop_ltrb
+
 #: Sides above this are treated as a corrupt header rather than a real image (over a megapixel per row).
 MAX_SIDE = 1 << 20
+
+
+class SdxlCoordinates(StrEnum):
+    """What a trainer tells SDXL as ``crop_top_left``."""
+
+    LETTERBOX = "letterbox"  # sd-scripts' get_crop_ltrb (issue 1443)
+    REAL = "real"  # the real trim offset in the resized image
+
+
+class CropAnchor(StrEnum):
+    """Where the kept window sits in the resized image when the crop is not random."""
+
+    CENTER = "center"  # half the overflow on each side (the odd pixel off the far end)
+    START = "start"  # at the left/top edge (EveryDream2 crops from the edge plus a few pixels of jitter)
 
 
 class PlacementError(IntEnum):
@@ -52,6 +71,12 @@ def check_sizes(widths, heights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Accepts anything numpy can turn into float arrays (``None`` and NaN count as missing). Rows that
     fail get size 1x1 so later arithmetic stays defined; their error code says they are not real.
     """
+    if (
+        isinstance(widths, np.ndarray)
+        and isinstance(heights, np.ndarray)
+        and widths.dtype.kind == heights.dtype.kind == "i"
+    ):
+        return _check_integer_sizes(widths, heights)
     raw_w = np.asarray(widths, dtype=object if _has_none(widths) else None)
     raw_h = np.asarray(heights, dtype=object if _has_none(heights) else None)
     w = _to_float(raw_w)
@@ -71,6 +96,22 @@ def check_sizes(widths, heights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     clean_w = np.where(good, np.nan_to_num(w, nan=1.0), 1).astype(np.int64)
     clean_h = np.where(good, np.nan_to_num(h, nan=1.0), 1).astype(np.int64)
     return clean_w, clean_h, errors
+
+
+def _check_integer_sizes(widths: np.ndarray, heights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fast path for integer arrays: only the range needs checking."""
+    if widths.shape != heights.shape or widths.ndim != 1:
+        raise ValueError("widths and heights must be one-dimensional and of equal length")
+    widths = widths.astype(np.int64, copy=False)
+    heights = heights.astype(np.int64, copy=False)
+    bad_range = (widths < 1) | (heights < 1)
+    too_large = (widths > MAX_SIDE) | (heights > MAX_SIDE)
+    if not (bad_range.any() or too_large.any()):
+        return widths, heights, np.zeros(widths.shape, dtype=np.int8)
+    errors = np.where(too_large, np.int8(PlacementError.TOO_LARGE), np.int8(PlacementError.OK))
+    errors[bad_range] = PlacementError.NOT_POSITIVE_INTEGER
+    good = errors == PlacementError.OK
+    return np.where(good, widths, 1), np.where(good, heights, 1), errors
 
 
 def _has_none(values) -> bool:
@@ -99,10 +140,13 @@ def _float_or_nan(value) -> float:
 class Placement:
     """Where each image goes and what happens to its pixels. All arrays share one length.
 
-    Sizes are ``(width, height)`` in pixels. ``trim_left``/``trim_top`` are the real offsets of the
-    kept window inside the resized image (what SDXL should be told); ``reported_crop_ltrb`` is what
-    the trainer reports instead. ``step_loss`` marks images that lost a step to sd-scripts issue 731;
-    ``corrected_width``/``corrected_height`` is the bucket a corrected rounding gives them.
+    The core columns are stored; every other column is derived from them on first access, so placing
+    a million images costs only what the caller reads. Sizes are ``(width, height)`` in pixels.
+    ``trim_left``/``trim_top`` are the real offsets of the kept window inside the resized image (what
+    SDXL should be told); ``reported_crop_ltrb`` is what the trainer reports instead (``sdxl`` says
+    which rule). ``step_loss`` marks images that lost a step to sd-scripts issue 731 and
+    ``corrected_width``/``corrected_height`` is the bucket a corrected rounding gives them; both need
+    ``no_upscale_budget`` (area, step), set when the images were placed without upscaling.
     """
 
     width: np.ndarray
@@ -113,42 +157,137 @@ class Placement:
     bucket_height: np.ndarray
     resized_width: np.ndarray
     resized_height: np.ndarray
-    scale: np.ndarray
-    upscaled: np.ndarray
-    ar_error: np.ndarray
-    trim_left: np.ndarray
-    trim_top: np.ndarray
-    reported_crop_ltrb: np.ndarray
-    lost_fraction: np.ndarray
-    pixels_cut: np.ndarray
-    step_loss: np.ndarray
-    corrected_width: np.ndarray
-    corrected_height: np.ndarray
+    sdxl: SdxlCoordinates = SdxlCoordinates.REAL
+    no_upscale_budget: tuple[int, int] | None = None
+    corrected: tuple[np.ndarray, np.ndarray] | None = None
+    anchor: CropAnchor = CropAnchor.CENTER
+
+    #: Every per-image column, stored or derived, in the order reports list them.
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "width",
+        "height",
+        "error",
+        "bucket_index",
+        "bucket_width",
+        "bucket_height",
+        "resized_width",
+        "resized_height",
+        "scale",
+        "upscaled",
+        "ar_error",
+        "trim_left",
+        "trim_top",
+        "reported_crop_ltrb",
+        "lost_fraction",
+        "pixels_cut",
+        "step_loss",
+        "corrected_width",
+        "corrected_height",
+    )
 
     def __len__(self) -> int:
         return len(self.width)
 
-    @property
+    @cached_property
     def ok(self) -> np.ndarray:
         """Mask of images that were placed."""
         return self.error == PlacementError.OK
 
+    @cached_property
+    def scale(self) -> np.ndarray:
+        """How much the image is enlarged (> 1) or shrunk (< 1): the larger of the two axis factors."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(
+                self.ok, np.maximum(self.resized_width / self.width, self.resized_height / self.height), 0.0
+            )
+
+    @cached_property
+    def upscaled(self) -> np.ndarray:
+        """Images the trainer enlarges on at least one side."""
+        return self.ok & ((self.resized_width > self.width) | (self.resized_height > self.height))
+
+    @cached_property
+    def ar_error(self) -> np.ndarray:
+        """Signed ratio error ``bw/bh - w/h``, computed with sd-scripts' own float operations."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.ok, self.bucket_width / self.bucket_height - self.width / self.height, 0.0)
+
+    @cached_property
+    def trim_left(self) -> np.ndarray:
+        """Columns cut from the left of the resized image (centre trim; the odd pixel goes right)."""
+        if self.anchor is CropAnchor.START:
+            return np.zeros_like(self.resized_width)
+        return center_trim(self.resized_width, self.bucket_width)
+
+    @cached_property
+    def trim_top(self) -> np.ndarray:
+        """Rows cut from the top of the resized image (centre trim; the odd pixel goes to the bottom)."""
+        if self.anchor is CropAnchor.START:
+            return np.zeros_like(self.resized_height)
+        return center_trim(self.resized_height, self.bucket_height)
+
+    @cached_property
+    def reported_crop_ltrb(self) -> np.ndarray:
+        """``(left, top, right, bottom)`` floats the trainer reports for SDXL, per its rule."""
+        if self.sdxl is SdxlCoordinates.LETTERBOX:
+            box = letterbox_crop_ltrb(
+                np.maximum(self.bucket_width, 1), np.maximum(self.bucket_height, 1), self.width, self.height
+            )
+        else:
+            box = np.stack(
+                [self.trim_left, self.trim_top, self.trim_left + self.bucket_width, self.trim_top + self.bucket_height],
+                axis=-1,
+            ).astype(np.float64)
+        return np.where(self.ok[:, None], box, 0.0)
+
+    @cached_property
+    def pixels_cut(self) -> np.ndarray:
+        """Resized pixels the crop throws away."""
+        return self.resized_width * self.resized_height - self.bucket_width * self.bucket_height
+
+    @cached_property
+    def lost_fraction(self) -> np.ndarray:
+        """Share of the resized image that is cut away, 0 to 1."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.ok, self.pixels_cut / (self.resized_width * self.resized_height), 0.0)
+
+    @cached_property
+    def _corrected(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.corrected is not None:
+            return self.corrected
+        if self.no_upscale_budget is None:
+            return self.bucket_width, self.bucket_height
+        corrected_w, corrected_h, _, _ = corrected_no_upscale(self.width, self.height, *self.no_upscale_budget)
+        return np.where(self.ok, corrected_w, 0), np.where(self.ok, corrected_h, 0)
+
+    @property
+    def corrected_width(self) -> np.ndarray:
+        """Bucket width under a rounding without the step loss of issue 731 (the bucket itself otherwise)."""
+        return self._corrected[0]
+
+    @property
+    def corrected_height(self) -> np.ndarray:
+        """Bucket height under a rounding without the step loss of issue 731."""
+        return self._corrected[1]
+
+    @cached_property
+    def step_loss(self) -> np.ndarray:
+        """Images whose bucket lost area to sd-scripts' flooring (issue 731)."""
+        return self.ok & (self.corrected_width * self.corrected_height > self.bucket_width * self.bucket_height)
+
     def reasons(self) -> list[str]:
         """The error reason of every row, empty for placed images."""
-        return [PlacementError(int(code)).reason for code in self.error]
+        return [_REASONS[PlacementError(int(code))] for code in self.error]
 
     def row(self, index: int) -> dict:
         """One image as plain Python values (ints, floats, bools, lists), for reports and JSON."""
-        values = {}
-        for field in fields(self):
-            value = getattr(self, field.name)[index]
-            values[field.name] = value.tolist() if isinstance(value, np.ndarray | np.generic) else value
+        values = {name: getattr(self, name)[index].tolist() for name in self.COLUMNS}
         values["error"] = PlacementError(values["error"]).reason
         return values
 
     def take(self, indices) -> Placement:
         """The placement of a subset of images, in the given order."""
-        return Placement(**{field.name: getattr(self, field.name)[indices] for field in fields(self)})
+        return gather_placements([(np.arange(len(indices)), self, indices)], len(indices))
 
 
 def assemble_placement(
@@ -160,49 +299,86 @@ def assemble_placement(
     bucket_h: np.ndarray,
     resized_w: np.ndarray,
     resized_h: np.ndarray,
-    trim_left: np.ndarray,
-    trim_top: np.ndarray,
-    reported_crop_ltrb: np.ndarray,
-    corrected_w: np.ndarray | None = None,
-    corrected_h: np.ndarray | None = None,
+    sdxl: SdxlCoordinates = SdxlCoordinates.REAL,
+    no_upscale_budget: tuple[int, int] | None = None,
+    anchor: CropAnchor = CropAnchor.CENTER,
 ) -> Placement:
-    """Derive the remaining columns from the core ones and blank out failed rows."""
-    errors = np.asarray(errors, dtype=np.int8).copy()
-    errors[(errors == PlacementError.OK) & ((bucket_w <= 0) | (bucket_h <= 0))] = PlacementError.ZERO_SIDE
-    ok = errors == PlacementError.OK
-    corrected_w = bucket_w if corrected_w is None else corrected_w
-    corrected_h = bucket_h if corrected_h is None else corrected_h
-
-    def blank(values, fill=0):
-        return np.where(ok, values, fill)
-
-    bucket_w, bucket_h = blank(bucket_w), blank(bucket_h)
-    resized_w, resized_h = blank(resized_w), blank(resized_h)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = blank(np.maximum(resized_w / widths, resized_h / heights), 0.0)
-        ar_error = blank(bucket_w / bucket_h - widths / heights, 0.0)
-        resized_area = resized_w * resized_h
-        pixels_cut = blank(resized_area - bucket_w * bucket_h)
-        lost_fraction = blank(pixels_cut / resized_area, 0.0)
-    corrected_w, corrected_h = blank(corrected_w), blank(corrected_h)
+    """Build a :class:`Placement`, turning 0-pixel buckets into errors and zeroing failed rows."""
+    errors = np.asarray(errors, dtype=np.int8)
+    zero = (bucket_w <= 0) | (bucket_h <= 0)
+    if zero.any():
+        errors = np.where((errors == PlacementError.OK) & zero, np.int8(PlacementError.ZERO_SIDE), errors)
+    if errors.any():
+        ok = errors == PlacementError.OK
+        bucket_index = np.where(ok, bucket_index, -1)
+        bucket_w, bucket_h, resized_w, resized_h = (
+            np.where(ok, values, 0) for values in (bucket_w, bucket_h, resized_w, resized_h)
+        )
     return Placement(
-        width=widths,
-        height=heights,
-        error=errors,
-        bucket_index=blank(bucket_index, -1),
-        bucket_width=bucket_w,
-        bucket_height=bucket_h,
-        resized_width=resized_w,
-        resized_height=resized_h,
-        scale=scale,
-        upscaled=ok & ((resized_w > widths) | (resized_h > heights)),
-        ar_error=ar_error,
-        trim_left=blank(trim_left),
-        trim_top=blank(trim_top),
-        reported_crop_ltrb=np.where(ok[:, None], reported_crop_ltrb, 0.0),
-        lost_fraction=lost_fraction,
-        pixels_cut=pixels_cut,
-        step_loss=ok & (corrected_w * corrected_h > bucket_w * bucket_h),
-        corrected_width=corrected_w,
-        corrected_height=corrected_h,
+        widths, heights, errors, bucket_index, bucket_w, bucket_h, resized_w, resized_h, sdxl, no_upscale_budget,
+        anchor=anchor,
     )
+
+
+def join_placements(parts: list[Placement]) -> Placement:
+    """Concatenate placements (blocks of one input), in order."""
+    bounds = np.cumsum([0] + [len(part) for part in parts])
+    return gather_placements(
+        [
+            (np.arange(start, stop), part, slice(None))
+            for start, stop, part in zip(bounds, bounds[1:], parts, strict=False)
+        ],
+        int(bounds[-1]),
+    )
+
+
+def gather_placements(parts: list[tuple[np.ndarray, Placement, object]], count: int) -> Placement:
+    """One placement of ``count`` rows: rows ``targets`` get rows ``source[selection]`` of each part.
+
+    Parts may come from different options (dataset blocks with their own settings); anything derived
+    from those options (the issue-731 correction) is materialised first. All parts must share the SDXL
+    rule, as they come from one profile.
+    """
+    rules = {part.sdxl for _, part, _ in parts}
+    anchors = {part.anchor for _, part, _ in parts}
+    if len(rules) > 1 or len(anchors) > 1:
+        raise ValueError("placements with different SDXL coordinate or crop rules cannot be joined")
+    anchor = anchors.pop() if anchors else CropAnchor.CENTER
+    columns = {}
+    for name in _STORED_ARRAYS:
+        pieces = [getattr(part, name)[selection] for _, part, selection in parts]
+        columns[name] = _scatter(pieces, [targets for targets, _, _ in parts], count, np.int64)
+    columns["error"] = columns["error"].astype(np.int8)
+    sdxl = rules.pop() if rules else SdxlCoordinates.REAL
+    budgets = {part.no_upscale_budget for _, part, _ in parts}
+    if len(budgets) == 1 and all(part.corrected is None for _, part, _ in parts):
+        return Placement(**columns, sdxl=sdxl, no_upscale_budget=budgets.pop(), anchor=anchor)  # still lazy
+    corrected = tuple(
+        _scatter(
+            [part._corrected[axis][selection] for _, part, selection in parts],
+            [targets for targets, _, _ in parts],
+            count,
+            np.int64,
+        )
+        for axis in (0, 1)
+    )
+    return Placement(**columns, sdxl=sdxl, corrected=corrected, anchor=anchor)
+
+
+_STORED_ARRAYS = (
+    "width",
+    "height",
+    "error",
+    "bucket_index",
+    "bucket_width",
+    "bucket_height",
+    "resized_width",
+    "resized_height",
+)
+
+
+def _scatter(pieces: list[np.ndarray], targets: list[np.ndarray], count: int, dtype) -> np.ndarray:
+    column = np.zeros(count, dtype=pieces[0].dtype if pieces else dtype)
+    for rows, piece in zip(targets, pieces, strict=True):
+        column[rows] = piece
+    return column

@@ -8,6 +8,7 @@ differ noticeably for portrait ones (a 512x752 image goes to 384x640, not 448x57
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -52,7 +53,7 @@ def switching_points(
             continue
         groups.append(int(index))
     points = []
-    for lower, upper in zip(groups, groups[1:], strict=False):
+    for lower, upper in itertools.pairwise(groups):
         lower_w, lower_h = (int(side) for side in buckets[lower])
         upper_w, upper_h = (int(side) for side in buckets[upper])
         switch = _switch_ratio(lower_w, lower_h, upper_w, upper_h, metric)

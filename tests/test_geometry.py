@@ -1,0 +1,291 @@
+"""Properties of the geometry layer, and the vectorised code checked against the scalar oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aspectbucket import BucketOptions, PlacementError, place
+from aspectbucket.geometry import (
+    Metric,
+    TieBreak,
+    kohya_grid,
+    nearest_bucket,
+    nice_ratio_fraction,
+    ratio_fraction,
+    switching_points,
+    validate_options,
+)
+from aspectbucket.geometry.nearest import ratio_keys
+from aspectbucket.geometry.reference import ReferenceBucketManager, center_trim_offsets, get_crop_ltrb
+from aspectbucket.geometry.resize import covering_precrop
+
+sides = st.integers(min_value=1, max_value=12_000)
+
+
+@st.composite
+def kohya_options(draw) -> BucketOptions:
+    step = draw(st.sampled_from([8, 16, 32, 64, 128]))
+    width = draw(st.integers(4, 32)) * 32
+    height = draw(st.integers(4, 32)) * 32
+    minimum = draw(st.integers(1, min(width, height) // step)) * step
+    maximum = draw(st.integers(-(-max(width, height) // step), 4096 // step)) * step
+    no_upscale = draw(st.booleans())
+    options = BucketOptions((width, height), minimum, maximum, step, no_upscale)
+    return validate_options(options)[0]
+
+
+def _scalar(options: BucketOptions, width: int, height: int):
+    """The oracle's answer for one image, or None where sd-scripts would crash or return a 0 side."""
+    try:
+        bucket, resized, ar_error = ReferenceBucketManager(options).select_bucket(width, height)
+    except ZeroDivisionError:
+        return None
+    if min(bucket) <= 0:
+        return None
+    return bucket, resized, ar_error
+
+
+@settings(max_examples=300, deadline=None)
+@given(options=kohya_options(), sizes=st.lists(st.tuples(sides, sides), min_size=1, max_size=20))
+def test_vectorised_equals_scalar(options, sizes):
+    widths, heights = np.array(sizes).T
+    placement = place(widths, heights, options)
+    for i, (width, height) in enumerate(sizes):
+        expected = _scalar(options, width, height)
+        if expected is None:
+            assert placement.error[i] in (PlacementError.ZERO_SIDE, PlacementError.TRAINER_CRASH)
+            continue
+        bucket, resized, ar_error = expected
+        row = placement.row(i)
+        assert row["error"] == ""
+        assert (row["bucket_width"], row["bucket_height"]) == tuple(bucket)
+        assert (row["resized_width"], row["resized_height"]) == tuple(resized)
+        assert row["ar_error"] == ar_error
+        assert tuple(row["reported_crop_ltrb"]) == get_crop_ltrb(bucket, (width, height))
+        assert (row["trim_left"], row["trim_top"]) == center_trim_offsets(resized, bucket)
+
+
+@settings(max_examples=200, deadline=None)
+@given(options=kohya_options(), sizes=st.lists(st.tuples(sides, sides), min_size=1, max_size=30))
+def test_placement_invariants(options, sizes):
+    widths, heights = np.array(sizes).T
+    p = place(widths, heights, options)
+    ok = p.ok
+    step = options.bucket_reso_steps
+    # Resized covers the bucket; the trim stays inside the overflow.
+    assert (p.resized_width[ok] >= p.bucket_width[ok]).all()
+    assert (p.resized_height[ok] >= p.bucket_height[ok]).all()
+    assert (p.trim_left[ok] + p.bucket_width[ok] <= p.resized_width[ok]).all()
+    assert (p.trim_top[ok] + p.bucket_height[ok] <= p.resized_height[ok]).all()
+    assert ((p.lost_fraction[ok] >= 0) & (p.lost_fraction[ok] < 1)).all()
+    assert (p.bucket_width[ok] > 0).all() and (p.bucket_height[ok] > 0).all()
+    if options.bucket_no_upscale:
+        # Sides are floored to the step and nothing grows.
+        assert (p.bucket_width[ok] % step == 0).all() and (p.bucket_height[ok] % step == 0).all()
+        assert not p.upscaled[ok].any()
+        # sd-scripts rounds one side half up before flooring, so its bucket may exceed the budget
+        # by a sliver on thin images (102x2619 at 160x160/8 -> 32x816); the corrected one never does.
+    else:
+        buckets = {tuple(b) for b in kohya_grid(options).tolist()}
+        assert all(width * height <= options.max_area for width, height in buckets)
+        assert {(int(w), int(h)) for w, h in zip(p.bucket_width[ok], p.bucket_height[ok], strict=True)} <= buckets
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    options=kohya_options().filter(lambda o: o.bucket_no_upscale),
+    sizes=st.lists(st.tuples(sides, sides), min_size=1, max_size=30),
+)
+def test_corrected_no_upscale_is_never_worse_in_area(options, sizes):
+    widths, heights = np.array(sizes).T
+    p = place(widths, heights, options)
+    ok = p.ok & (p.corrected_width > 0)
+    corrected_area = p.corrected_width[ok] * p.corrected_height[ok]
+    assert (p.corrected_width[ok] <= p.width[ok]).all() and (p.corrected_height[ok] <= p.height[ok]).all()
+    over = (p.width[ok] * p.height[ok]) > options.max_area
+    assert (corrected_area[over] <= options.max_area).all()
+    assert (p.corrected_width[ok] % options.bucket_reso_steps == 0).all()
+
+
+def test_kohya_grid_orders_by_width_then_height_and_has_the_square():
+    grid = kohya_grid(BucketOptions((512, 512)))
+    assert len(grid) == 17
+    assert [tuple(row) for row in grid.tolist()] == sorted(tuple(row) for row in grid.tolist())
+    assert [512, 512] in grid.tolist()
+
+
+@pytest.mark.parametrize(
+    ("size", "bucket"),
+    [((576, 768), (448, 576)), ((512, 752), (384, 640)), ((768, 512), (640, 384)), ((512, 512), (512, 512))],
+)
+def test_article_examples(size, bucket):
+    p = place([size[0]], [size[1]], BucketOptions((512, 512)))
+    assert (int(p.bucket_width[0]), int(p.bucket_height[0])) == bucket
+
+
+def test_sdxl_coordinates_are_the_letterbox_not_the_real_trim():
+    # spec section 4.3: 768x512 -> bucket 640x384, resized 640x427, 21 rows trimmed, reported (0, 32).
+    p = place([768], [512], BucketOptions((512, 512)))
+    assert (p.resized_width[0], p.resized_height[0]) == (640, 427)
+    assert (p.trim_left[0], p.trim_top[0]) == (0, 21)
+    left, top = p.reported_crop_ltrb[0][:2]
+    assert (top, left) == (0.0, 32.0)  # crop_top_left as sd-scripts reports it
+
+
+@pytest.mark.parametrize(
+    ("size", "resolution", "kohya", "corrected"),
+    [
+        ((520, 512), 512, (448, 448), (512, 512)),
+        ((600, 580), 512, (448, 448), (512, 512)),
+        ((3072, 3000), 1024, (960, 960), (1024, 1024)),
+    ],
+)
+def test_issue_731_step_loss_is_flagged_with_the_corrected_bucket(size, resolution, kohya, corrected):
+    options = BucketOptions((resolution, resolution), 256, 2048, 64, bucket_no_upscale=True)
+    p = place([size[0]], [size[1]], options)
+    assert (p.bucket_width[0], p.bucket_height[0]) == kohya
+    assert (p.corrected_width[0], p.corrected_height[0]) == corrected
+    assert p.step_loss[0]
+
+
+def test_no_upscale_image_within_budget_has_no_step_loss():
+    p = place([500], [300], BucketOptions(bucket_no_upscale=True))
+    assert (p.bucket_width[0], p.bucket_height[0]) == (448, 256)
+    assert not p.step_loss[0]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "reason"),
+    [
+        (([50], [400]), PlacementError.ZERO_SIDE),
+        (([400], [50]), PlacementError.ZERO_SIDE),
+        (([20000], [40]), PlacementError.TRAINER_CRASH),
+    ],
+)
+def test_degenerate_no_upscale_sizes_are_errors_not_zero_buckets(sizes, reason):
+    p = place(*sizes, BucketOptions(bucket_no_upscale=True))
+    assert p.error[0] == reason
+    assert p.bucket_width[0] == 0 and p.bucket_height[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "reason"),
+    [
+        (None, 10, PlacementError.MISSING_SIZE),
+        (float("nan"), 10, PlacementError.MISSING_SIZE),
+        (0, 10, PlacementError.NOT_POSITIVE_INTEGER),
+        (-5, 10, PlacementError.NOT_POSITIVE_INTEGER),
+        (10.5, 10, PlacementError.NOT_POSITIVE_INTEGER),
+        ("abc", 10, PlacementError.NOT_POSITIVE_INTEGER),
+        (10, 1 << 21, PlacementError.TOO_LARGE),
+        (float("inf"), 10, PlacementError.NOT_POSITIVE_INTEGER),
+    ],
+)
+def test_bad_sizes_get_a_reason_and_keep_their_row(width, height, reason):
+    p = place([width, 512], [height, 512])
+    assert p.error.tolist() == [reason, PlacementError.OK]
+    assert p.bucket_width[1] == 512
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    buckets=st.lists(st.tuples(st.integers(1, 4000), st.integers(1, 4000)), min_size=1, max_size=40, unique=True),
+    sizes=st.lists(st.tuples(sides, sides), min_size=1, max_size=40),
+    metric=st.sampled_from([Metric.WIDTH_OVER_HEIGHT, Metric.HEIGHT_OVER_WIDTH, Metric.LOG, Metric.CROSS]),
+    tie_break=st.sampled_from(list(TieBreak)),
+)
+def test_nearest_bucket_equals_brute_force_argmin(buckets, sizes, metric, tie_break):
+    bucket_array = np.array(buckets, dtype=np.int64)
+    widths, heights = np.array(sizes, dtype=np.int64).T
+    got = nearest_bucket(bucket_array, widths, heights, metric, tie_break)
+    for i, (width, height) in enumerate(sizes):
+        if metric is Metric.CROSS:
+            cost = np.abs(height * bucket_array[:, 0] - width * bucket_array[:, 1])
+        else:
+            keys = ratio_keys(bucket_array[:, 0], bucket_array[:, 1], metric)
+            cost = np.abs(keys - ratio_keys(np.array([width]), np.array([height]), metric)[0])
+        best = np.flatnonzero(cost == cost.min())
+        assert got[i] == (best[0] if tie_break is TieBreak.FIRST else best[-1])
+
+
+def test_switching_points_are_arithmetic_means_of_width_over_height():
+    grid = kohya_grid(BucketOptions((512, 512)))
+    points = switching_points(grid)
+    assert len(points) == 16
+    between = next(p for p in points if tuple(grid[p.lower]) == (384, 640))
+    assert tuple(grid[between.upper]) == (448, 576)
+    assert between.width_over_height == pytest.approx((384 / 640 + 448 / 576) / 2)
+    # The article's height/width midpoint puts the switch elsewhere: 512x752 lies between the two.
+    assert between.article_width_over_height < 512 / 752 < between.width_over_height
+    widths = np.array([round(between.width_over_height * 10_000) - 1, round(between.width_over_height * 10_000) + 1])
+    p = place(widths, [10_000, 10_000], BucketOptions((512, 512)))
+    assert [tuple(row) for row in zip(p.bucket_width.tolist(), p.bucket_height.tolist(), strict=True)] == [
+        (384, 640),
+        (448, 576),
+    ]
+
+
+def test_ratio_fractions():
+    assert ratio_fraction(448, 576) == "7:9"
+    assert ratio_fraction(1024, 256) == "4:1"
+    assert nice_ratio_fraction(1001, 1500) == "2:3"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.tuples(sides, sides), min_size=1, max_size=20),
+    buckets=st.lists(st.tuples(st.integers(1, 4000), st.integers(1, 4000)), min_size=1, max_size=1),
+)
+def test_covering_precrop_stays_inside_the_image_and_matches_the_ratio(sizes, buckets):
+    widths, heights = np.array(sizes).T
+    bw = np.full(len(sizes), buckets[0][0])
+    bh = np.full(len(sizes), buckets[0][1])
+    box = covering_precrop(widths, heights, bw, bh)
+    assert (box[:, 0] >= 0).all() and (box[:, 1] >= 0).all()
+    assert (box[:, 2] <= widths).all() and (box[:, 3] <= heights).all()
+    box_w, box_h = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
+    assert ((box_w == widths) | (box_h == heights)).all()
+    # Within one pixel of rounding the box has the bucket's ratio.
+    assert (np.abs(box_w * bh - box_h * bw) <= np.maximum(bw, bh)).all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    keys=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=50, unique=True),
+    values=st.lists(st.floats(allow_nan=False), min_size=1, max_size=50),
+)
+def test_sorted_keys_position_equals_searchsorted(keys, values):
+    from aspectbucket.geometry.nearest import SortedKeys
+
+    keys = np.unique(np.array(keys, dtype=np.float64))
+    values = np.array(values + keys.tolist() + np.nextafter(keys, np.inf).tolist(), dtype=np.float64)
+    assert SortedKeys(keys).position(values).tolist() == np.searchsorted(keys, values).tolist()
+
+
+def test_gathering_blocks_placed_with_different_options_keeps_every_column():
+    from aspectbucket.geometry.placement import gather_placements
+
+    sizes = np.array([[520, 512], [3072, 3000], [100, 400], [768, 512]])
+    with_upscale = place(sizes[:2, 0], sizes[:2, 1], BucketOptions((512, 512)))
+    without = place(sizes[2:, 0], sizes[2:, 1], BucketOptions((512, 512), bucket_no_upscale=True))
+    joined = gather_placements(
+        [(np.array([0, 2]), with_upscale, slice(None)), (np.array([1, 3]), without, slice(None))], 4
+    )
+    for name in ("bucket_width", "resized_height", "corrected_width", "step_loss", "reported_crop_ltrb", "ar_error"):
+        assert getattr(joined, name)[[0, 2]].tolist() == getattr(with_upscale, name).tolist()
+        assert getattr(joined, name)[[1, 3]].tolist() == getattr(without, name).tolist()
+    assert joined.take([3, 0]).row(0) == without.row(1)
+
+
+def test_large_inputs_placed_in_blocks_equal_one_block():
+    rng = np.random.default_rng(3)
+    widths, heights = rng.integers(1, 5000, 300_000), rng.integers(1, 5000, 300_000)
+    for no_upscale in (False, True):
+        options = BucketOptions((1024, 1024), 256, 2048, 64, no_upscale)
+        whole = place(widths, heights, options)
+        pieces = [place(widths[i : i + 50_000], heights[i : i + 50_000], options) for i in range(0, 300_000, 50_000)]
+        for name in ("bucket_width", "bucket_height", "resized_width", "step_loss", "corrected_height", "error"):
+            assert np.concatenate([getattr(piece, name) for piece in pieces]).tolist() == getattr(whole, name).tolist()
