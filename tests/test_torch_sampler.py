@@ -16,7 +16,9 @@ import pytest
 from PIL import Image
 
 from aspectbucket import BucketOptions, place
+from aspectbucket.dataset import plan_dataset
 from aspectbucket.geometry.batches import BatchPolicy, dropped_and_padded, steps_per_epoch
+from aspectbucket.scan import scan
 
 if os.environ.get("CI"):  # CI installs torch: a missing torch must fail there, not skip
     import torch
@@ -232,12 +234,29 @@ def test_dataloader_stacks_batches(placement, image_paths, policy):
     assert steps == len(loader.batch_sampler)
 
 
+def test_a_scanned_kohya_folder_trains_its_repeats_and_skips_broken_files(tmp_path):
+    folder = tmp_path / "train" / "3_sks dog"
+    folder.mkdir(parents=True)
+    for index, (width, height) in enumerate([(300, 300), (400, 240), (300, 310)]):
+        coordinate_image(width, height).save(folder / f"{index}.png")
+    (folder / "broken.png").write_bytes(b"not a png")
+    plan = plan_dataset(scan(tmp_path / "train", use_cache=False), "kohya", {"resolution": (256, 256)})
+    batches = BucketBatchSampler.from_plan(plan, 2)
+    dataset = BucketDataset.from_plan(plan)
+    broken = [str(path) for path in plan.scan.paths].index(str(folder / "broken.png"))
+    seen = Counter()
+    for batch in DataLoader(dataset, batch_sampler=batches):
+        seen.update(batch["image"].tolist())
+    assert seen == Counter({image: 3 for image in range(4) if image != broken})
+
+
 RANK_SCRIPT = textwrap.dedent(
     """
     import json, sys
     import torch.distributed as dist
     from torch.utils.data import DataLoader
     from aspectbucket import BucketOptions, place
+from aspectbucket.dataset import plan_dataset
     from aspectbucket.torch import BucketBatchSampler, BucketDataset
 
     arguments = json.loads(sys.argv[1])

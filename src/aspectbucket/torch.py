@@ -33,6 +33,7 @@ from aspectbucket.geometry.batches import BatchPolicy, global_batch_size, parse_
 from aspectbucket.geometry.epoch import Epoch, bucket_ids, build_epoch
 from aspectbucket.geometry.placement import Placement, PlacementError
 from aspectbucket.geometry.resize import center_trim, cover_resize
+from aspectbucket.profiles.profile import ExifHandling
 
 __all__ = ["BucketBatchSampler", "BucketDataset", "Draw", "PixelFormat"]
 
@@ -257,7 +258,7 @@ class BucketDataset(Dataset):
     @classmethod
     def from_plan(cls, plan, **options) -> BucketDataset:
         """The dataset of a :class:`~aspectbucket.dataset.DatasetPlan` (EXIF as the plan measured it)."""
-        options.setdefault("apply_exif", plan.respect_exif)
+        options.setdefault("apply_exif", plan.respect_exif or plan.profile.exif is ExifHandling.APPLY)
         return cls(plan.scan.paths, plan.placement, **options)
 
     def __len__(self) -> int:
