@@ -161,6 +161,8 @@ def test_bad_arguments_name_the_problem(placement):
         sampler(placement, "smallest")
     with pytest.raises(ValueError, match="pixel format 'half'"):
         BucketDataset(["a.png"] * len(SIZES), placement, pixel_format="half")
+    with pytest.raises(ValueError, match="cover rounding 'floor' is not one of: half-up"):
+        BucketDataset(["a.png"] * len(SIZES), placement, cover_rounding="floor")
 
 
 def test_without_a_process_group_there_is_one_process(placement):

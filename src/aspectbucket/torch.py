@@ -31,8 +31,8 @@ except ImportError as error:  # the one optional backend of this module: fail lo
 from aspectbucket.export import open_image, random_trim, source_box, train_pixels
 from aspectbucket.geometry.batches import BatchPolicy, global_batch_size, parse_batch_policy, steps_per_epoch
 from aspectbucket.geometry.epoch import Epoch, bucket_ids, build_epoch
-from aspectbucket.geometry.placement import Placement, PlacementError
-from aspectbucket.geometry.resize import center_trim, cover_resize
+from aspectbucket.geometry.placement import CropAnchor, Placement, PlacementError
+from aspectbucket.geometry.resize import CoverRounding, center_trim, cover_resize_rounded
 from aspectbucket.profiles.profile import ExifHandling
 
 __all__ = ["BucketBatchSampler", "BucketDataset", "Draw", "PixelFormat"]
@@ -198,6 +198,15 @@ def _distributed_world() -> tuple[int, int]:
     return 1, 0
 
 
+def _choice(kind: type[StrEnum], value, what: str):
+    """``value`` as a member of ``kind``; a bad one raises ``ValueError`` naming the allowed ones."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(item.value for item in kind)
+        raise ValueError(f"{what} {value!r} is not one of: {allowed}") from None
+
+
 class PixelFormat(StrEnum):
     """How :class:`BucketDataset` returns pixels: CHW float32 in [-1, 1] (what SD VAEs take), or uint8."""
 
@@ -238,27 +247,27 @@ class BucketDataset(Dataset):
         seed: int = 0,
         pixel_format: PixelFormat | str = PixelFormat.FLOAT,
         apply_exif: bool = True,
+        cover_rounding: CoverRounding | str = CoverRounding.HALF_UP,
     ) -> None:
         if len(paths) != len(placement):
             raise ValueError(f"{len(paths)} paths but {len(placement)} placed images")
         if not 0.0 <= flip_probability <= 1.0:
             raise ValueError(f"flip probability {flip_probability} is outside [0, 1]")
-        try:
-            self.pixel_format = PixelFormat(pixel_format)
-        except ValueError:
-            allowed = ", ".join(item.value for item in PixelFormat)
-            raise ValueError(f"pixel format {pixel_format!r} is not one of: {allowed}") from None
+        self.pixel_format = _choice(PixelFormat, pixel_format, "pixel format")
         self.paths = [Path(path) for path in paths]
         self.placement = placement
         self.random_crop = random_crop
         self.flip_probability = flip_probability
         self.seed = seed
         self.apply_exif = apply_exif
+        self.cover_rounding = _choice(CoverRounding, cover_rounding, "cover rounding")
 
     @classmethod
     def from_plan(cls, plan, **options) -> BucketDataset:
-        """The dataset of a :class:`~aspectbucket.dataset.DatasetPlan` (EXIF as the plan measured it)."""
+        """The dataset of a :class:`~aspectbucket.dataset.DatasetPlan`: EXIF as the plan measured it,
+        merged draws resized with the profile's rounding."""
         options.setdefault("apply_exif", plan.respect_exif or plan.profile.exif is ExifHandling.APPLY)
+        options.setdefault("cover_rounding", plan.profile.resize_rounding)
         return cls(plan.scan.paths, plan.placement, **options)
 
     def __len__(self) -> int:
@@ -308,16 +317,19 @@ class BucketDataset(Dataset):
         return Draw(image_index, width, height, epoch=0, slot=image_index)
 
     def _resize_and_trim(self, image_index: int, width: int, height: int):
-        """Resized size and centred trim for ``image_index`` in a ``width`` x ``height`` bucket: the
-        placement's own when it is the image's bucket, else sd-scripts' cover resize (merged draws)."""
+        """Resized size and trim for ``image_index`` in a ``width`` x ``height`` bucket: the placement's
+        own when it is the image's bucket, else (a merged draw) the cover resize with ``cover_rounding``
+        and the placement's crop anchor."""
         placement = self.placement
         own = (int(placement.bucket_width[image_index]), int(placement.bucket_height[image_index]))
         if (width, height) == own:
             resized = (int(placement.resized_width[image_index]), int(placement.resized_height[image_index]))
             return resized, (int(placement.trim_left[image_index]), int(placement.trim_top[image_index]))
-        resized_w, resized_h = cover_resize(
+        resized_w, resized_h = cover_resize_rounded(
             placement.width[image_index : image_index + 1], placement.height[image_index : image_index + 1],
-            np.array([width]), np.array([height]),
+            np.array([width]), np.array([height]), self.cover_rounding,
         )
         resized = (int(resized_w[0]), int(resized_h[0]))
+        if placement.anchor is CropAnchor.START:
+            return resized, (0, 0)
         return resized, (int(center_trim(resized[0], width)), int(center_trim(resized[1], height)))
