@@ -252,6 +252,17 @@ def test_a_scanned_kohya_folder_trains_its_repeats_and_skips_broken_files(tmp_pa
     assert seen == Counter({image: 3 for image in range(4) if image != broken})
 
 
+def test_workers_load_the_same_random_crops_and_flips(placement, image_paths):
+    dataset = BucketDataset(image_paths, placement, random_crop=True, flip_probability=0.5, seed=2)
+
+    def epoch(workers: int) -> list:
+        loader = DataLoader(dataset, batch_sampler=sampler(placement, seed=3), num_workers=workers)
+        return [(batch["pixels"], batch["crop_top_left"]) for batch in loader]
+
+    for (pixels, crop), (worker_pixels, worker_crop) in zip(epoch(0), epoch(2), strict=True):
+        assert torch.equal(pixels, worker_pixels) and torch.equal(crop, worker_crop)
+
+
 RANK_SCRIPT = textwrap.dedent(
     """
     import json, sys

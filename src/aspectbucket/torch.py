@@ -113,7 +113,10 @@ class BucketBatchSampler(Sampler[list[Draw]]):
 
     @classmethod
     def from_plan(cls, plan, batch_size: int, **options) -> BucketBatchSampler:
-        """A sampler over a :class:`~aspectbucket.dataset.DatasetPlan`: its repeats, without its errors."""
+        """A sampler over a :class:`~aspectbucket.dataset.DatasetPlan`: its repeats, without its errors,
+        with the profile's incomplete-batch policy unless ``policy`` is given. Images of all dataset
+        blocks share buckets of the same shape (sd-scripts keeps its ``[[datasets]]`` blocks apart)."""
+        options.setdefault("policy", plan.profile.batch_policy)
         trained = np.array([reason == "" for reason in plan.errors], dtype=bool)
         width = np.where(trained, plan.placement.bucket_width, 0)
         height = np.where(trained, plan.placement.bucket_height, 0)
