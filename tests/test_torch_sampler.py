@@ -269,7 +269,6 @@ RANK_SCRIPT = textwrap.dedent(
     import torch.distributed as dist
     from torch.utils.data import DataLoader
     from aspectbucket import BucketOptions, place
-from aspectbucket.dataset import plan_dataset
     from aspectbucket.torch import BucketBatchSampler, BucketDataset
 
     arguments = json.loads(sys.argv[1])
