@@ -1,0 +1,184 @@
+"""Pixels: decode an image upright, and cut exactly the window a trainer trains on, or a pre-crop.
+
+These are the functions the exporter and the torch integration share. The trainer's geometry (bucket,
+resized size, trim) comes from a :class:`~aspectbucket.geometry.placement.Placement`; here it becomes
+pixels, fast: a JPEG that will shrink by 2x or more is decoded at 1/2, 1/4 or 1/8 scale by its DCT
+(Pillow's ``draft``), other images are reduced by whole factors before the filter (``reducing_gap``),
+and the trim is fused into the LANCZOS resize (``box=``) so only the kept window is ever resampled.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+#: ``image.info`` key for where the full image lies, ``(left, top, right, bottom)`` in the image's own
+#: pixels, when a JPEG was decoded at reduced scale: the full image is ``W/s`` wide while the decoded
+#: one is ``ceil(W/s)``, and after an EXIF flip the partial last pixel is the first. Mapping with the
+#: rounded size would shift the window by up to a source pixel.
+SOURCE_BOX_KEY = "aspectbucket.source_box"
+
+#: Pillow reduces by whole factors until the image is within this factor of the target, then filters:
+#: at 3 the result is indistinguishable from filtering the full image (Pillow's documentation).
+REDUCING_GAP = 3.0
+
+#: EXIF orientations that swap width and height (transposed and rotated by 90 or 270 degrees).
+SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
+
+#: Modes whose ICC profile still describes the pixels after conversion to RGB(A).
+_RGB_PROFILE_MODES = ("RGB", "RGBA", "RGBX", "RGBa", "P", "PA")
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+
+
+class Anchor(StrEnum):
+    """Where a pre-crop box sits along the axis that is cut."""
+
+    CENTER = "center"
+    TOP = "top"
+    BOTTOM = "bottom"
+    LEFT = "left"
+    RIGHT = "right"
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation 1..8 of an opened image (1 when absent or out of range)."""
+    value = image.getexif().get(0x0112, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def open_image(path: Path, apply_exif: bool = True, draft: tuple[int, int] | None = None) -> Image.Image:
+    """Decode ``path`` as RGB, or RGBA when it has transparency, upright when ``apply_exif``.
+
+    ``draft`` is the upright ``(width, height)`` the caller will resize to: a JPEG at least twice
+    that size is then decoded at 1/2, 1/4 or 1/8 scale (never below ``draft``), much faster, and
+    the exact place of the full image is kept in ``image.info[SOURCE_BOX_KEY]`` for
+    :func:`train_pixels`. The ICC profile stays in ``image.info["icc_profile"]`` when it still
+    describes the pixels. With ``apply_exif`` the
+    orientation tag is removed from ``image.info["exif"]``; without it the stored pixels are returned,
+    as sd-scripts trains them. Raises what Pillow raises for unreadable files.
+    """
+    image = Image.open(path)
+    orientation = exif_orientation(image) if apply_exif else 1
+    source_box = None
+    if draft is not None and image.format == "JPEG":
+        stored_draft = draft[::-1] if orientation in SWAPPING_ORIENTATIONS else tuple(draft)
+        configured = image.draft(None, (max(1, stored_draft[0]), max(1, stored_draft[1])))
+        if configured is not None and configured[1][2:] != image.size:
+            source_box = _oriented_box(configured[1], image.size, orientation)
+    image.load()
+    image = _as_rgb(image)
+    if orientation != 1:
+        ImageOps.exif_transpose(image, in_place=True)
+    if source_box is not None:
+        image.info[SOURCE_BOX_KEY] = source_box
+    return image
+
+
+def _oriented_box(box, size: tuple[int, int], orientation: int) -> tuple[float, float, float, float]:
+    """Where ``box`` (ltrb in a stored image of ``size``) lands once the image is turned upright."""
+    left, top, right, bottom = box
+    width, height = size
+    if orientation in (2, 3, 7, 8):  # the upright image mirrors the stored columns
+        left, right = width - right, width - left
+    if orientation in (3, 4, 6, 7):  # ... and the stored rows
+        top, bottom = height - bottom, height - top
+    if orientation in SWAPPING_ORIENTATIONS:
+        left, top, right, bottom = top, left, bottom, right
+    return left, top, right, bottom
+
+
+def _as_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGB", "RGBA"):
+        return image
+    alpha = image.mode in _ALPHA_MODES or "transparency" in image.info
+    converted = image.convert("RGBA" if alpha else "RGB")
+    if image.mode not in _RGB_PROFILE_MODES:
+        converted.info.pop("icc_profile", None)
+    return converted
+
+
+def source_box(image: Image.Image) -> tuple[float, float, float, float]:
+    """Where the full image lies in this one's pixels: all of it, or the exact box of a draft decode."""
+    return image.info.get(SOURCE_BOX_KEY, (0, 0, *image.size))
+
+
+def train_pixels(
+    image: Image.Image,
+    resized: tuple[int, int],
+    bucket: tuple[int, int],
+    trim: tuple[int, int],
+    flip: bool = False,
+) -> Image.Image:
+    """Resize ``image`` to ``resized`` (w, h) and keep the ``bucket``-sized window at ``trim`` (left, top).
+
+    These are the pixels the trainer trains on. The window is mapped back to the source and only it
+    is resampled (LANCZOS, ``box=``), straight to the bucket size: the same pixels as resizing the
+    whole image and trimming, up to the filter's edge support, in a fraction of the time. ``flip``
+    mirrors the result left to right (``flip_aug``). An image already of the bucket's size with no
+    trim is returned unresampled.
+    """
+    (resized_w, resized_h), (bucket_w, bucket_h), (left, top) = resized, bucket, trim
+    if not (0 <= left <= resized_w - bucket_w and 0 <= top <= resized_h - bucket_h):
+        raise ValueError(f"trim {trim} puts the {bucket} window outside the resized size {resized}")
+    x0, y0, x1, y1 = source_box(image)
+    scale_x, scale_y = (x1 - x0) / resized_w, (y1 - y0) / resized_h
+    box = (
+        x0 + left * scale_x,
+        y0 + top * scale_y,
+        x0 + (left + bucket_w) * scale_x,
+        y0 + (top + bucket_h) * scale_y,
+    )
+    result = image.resize((bucket_w, bucket_h), Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
+    result.info.pop(SOURCE_BOX_KEY, None)
+    if flip:
+        result = result.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return result
+
+
+def random_trim(
+    resized: tuple[int, int], bucket: tuple[int, int], rng: np.random.Generator
+) -> tuple[int, int]:
+    """A ``--random_crop`` trim: uniform whole offsets in ``[0, overflow]`` on each axis.
+
+    Axes without overflow draw nothing, so a seed gives the same offsets whichever axis overflows.
+    """
+    offsets = []
+    for resized_side, bucket_side in zip(resized, bucket, strict=True):
+        overflow = int(resized_side) - int(bucket_side)
+        offsets.append(int(rng.integers(0, overflow, endpoint=True)) if overflow > 0 else 0)
+    return offsets[0], offsets[1]
+
+
+def anchored_precrop(
+    boxes: np.ndarray, widths: np.ndarray, heights: np.ndarray, anchor: Anchor
+) -> np.ndarray:
+    """Slide centred pre-crop boxes ``(n, 4)`` ltrb to ``anchor``; an anchor across the cut axis is centre.
+
+    ``top``/``bottom`` move boxes that cut rows, ``left``/``right`` boxes that cut columns; a box
+    that cuts the other axis stays centred.
+    """
+    boxes = np.array(boxes, dtype=np.int64)
+    box_w = boxes[:, 2] - boxes[:, 0]
+    box_h = boxes[:, 3] - boxes[:, 1]
+    if anchor is Anchor.TOP:
+        boxes[:, 1] = 0
+    elif anchor is Anchor.BOTTOM:
+        boxes[:, 1] = np.asarray(heights) - box_h
+    elif anchor is Anchor.LEFT:
+        boxes[:, 0] = 0
+    elif anchor is Anchor.RIGHT:
+        boxes[:, 0] = np.asarray(widths) - box_w
+    boxes[:, 2] = boxes[:, 0] + box_w
+    boxes[:, 3] = boxes[:, 1] + box_h
+    return boxes
+
+
+def precrop_pixels(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    """Cut ``box`` (left, top, right, bottom, whole pixels) out of ``image`` at full resolution."""
+    left, top, right, bottom = box
+    if not (0 <= left < right <= image.width and 0 <= top < bottom <= image.height):
+        raise ValueError(f"crop box {box} is not inside the {image.width}x{image.height} image")
+    return image.crop(box)
