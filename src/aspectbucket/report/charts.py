@@ -1,0 +1,143 @@
+"""Charts for the HTML report, drawn with matplotlib and returned as self-contained SVG data URIs.
+
+matplotlib is an optional dependency (the ``report`` extra) and is imported only when a chart is
+drawn. Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot state), so
+drawing is safe in any thread; dense scatter layers are rasterised inside the SVG to keep the page
+light at 100,000 images.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from aspectbucket.geometry.switching import switching_points
+from aspectbucket.profiles.profile import profile_bucket_list
+from aspectbucket.report.summary import CROP_LOSS_WARNING, ReportSummary
+
+if TYPE_CHECKING:
+    from aspectbucket.dataset import DatasetPlan
+
+_RATIO_TICKS = ((1, 4), (1, 3), (1, 2), (2, 3), (3, 4), (1, 1), (4, 3), (3, 2), (2, 1), (3, 1), (4, 1))
+
+
+def _figure(width: float, height: float):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(
+            "the HTML report draws its charts with matplotlib: pip install 'aspectbucket[report]'"
+        ) from None
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def svg_data_uri(figure) -> str:
+    """The figure as an ``data:image/svg+xml;base64,...`` URI, byte-identical for identical input."""
+    import matplotlib
+
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"svg.hashsalt": "aspectbucket", "svg.fonttype": "path"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def switching_chart(plan: DatasetPlan, summary: ReportSummary, block: int = 0) -> str:
+    """Bucket ratios, the switching points between them, and every image of one dataset block.
+
+    The horizontal axis is the image's width/height on a log scale (so portrait and landscape are
+    mirror images); the vertical axis is its size in megapixels. Each bucket is a vertical line,
+    each switching point a dashed one; images take the colour of their bucket.
+    """
+    options = plan.options[block]
+    columns = summary.columns
+    members = np.flatnonzero(columns.ok & (columns.dataset == block))
+    figure = _figure(10, 4.2)
+    axes = figure.add_subplot()
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    listed = profile_bucket_list(plan.profile, options)
+    used = [(row.width, row.height) for row in summary.buckets if row.dataset == block]
+    for width, height in (map(int, size) for size in listed):
+        if (width, height) not in used:
+            axes.axvline(width / height, color="#e3e3e3", linewidth=0.8, zorder=1)
+    if len(listed) > 1:
+        for point in switching_points(listed, plan.profile.metric, plan.profile.tie_break):
+            axes.axvline(point.width_over_height, color="#9a9a9a", linewidth=0.7, linestyle=(0, (4, 3)),
+                         zorder=1)
+    colours = _bucket_colours(len(used))
+    for (width, height), colour in zip(used, colours, strict=True):
+        axes.axvline(width / height, color=colour, linewidth=1.6, zorder=2)
+    if len(members):
+        ratio = columns.placed_width[members] / columns.placed_height[members]
+        megapixels = columns.placed_width[members] * columns.placed_height[members] / 1e6
+        numbers = columns.bucket_number[members]
+        axes.scatter(ratio, megapixels, s=22, c=[colours[number % len(colours)] for number in numbers],
+                     edgecolors="#333333", linewidths=0.3, alpha=0.8, zorder=3,
+                     rasterized=len(members) > 2000)
+    low, high = _ratio_limits(listed, used, columns, members)
+    axes.set_xlim(low, high)
+    ticks = [(w, h) for w, h in _RATIO_TICKS if low <= w / h <= high]
+    axes.set_xticks([w / h for w, h in ticks], [f"{w}:{h}" for w, h in ticks])
+    axes.minorticks_off()
+    axes.set_xlabel(
+        "image ratio, width : height (log scale); solid: buckets in use, dashed: switching points"
+    )
+    axes.set_ylabel("image size, megapixels (log scale)")
+    axes.yaxis.set_major_formatter(ScalarFormatter())
+    axes.yaxis.set_minor_formatter(NullFormatter())
+    top = axes.secondary_xaxis("top")
+    top.set_xticks([w / h for w, h in used], [f"{w}x{h}" for w, h in used], rotation=60, fontsize=7)
+    top.minorticks_off()
+    return svg_data_uri(figure)
+
+
+def _ratio_limits(listed, used, columns, members) -> tuple[float, float]:
+    ratios = [w / h for w, h in used] + [w / h for w, h in (map(int, size) for size in listed)]
+    if len(members):
+        image_ratios = columns.placed_width[members] / columns.placed_height[members]
+        ratios += [float(image_ratios.min()), float(image_ratios.max())]
+    if not ratios:
+        return 0.25, 4.0
+    return min(ratios) / 1.15, max(ratios) * 1.15
+
+
+def _bucket_colours(count: int) -> list:
+    from matplotlib import colormaps
+
+    palette = colormaps["tab20"].colors
+    return [palette[index % len(palette)] for index in range(max(count, 1))]
+
+
+def bucket_chart(summary: ReportSummary) -> str:
+    """Samples (images x repeats) per used bucket, with the image count on each bar."""
+    rows = summary.buckets
+    several = len(summary.options) > 1
+    figure = _figure(10, 3.6)
+    axes = figure.add_subplot()
+    labels = [f"{f'{row.dataset}/' if several else ''}{row.number}: {row.width}x{row.height}" for row in rows]
+    positions = np.arange(len(rows))
+    bars = axes.bar(positions, [row.samples for row in rows], color="#4c78a8")
+    axes.bar_label(bars, [f"{row.images} img" for row in rows], fontsize=7, padding=2)
+    axes.set_xticks(positions, labels, rotation=60, ha="right", fontsize=8)
+    axes.set_ylabel("samples per epoch\n(images x repeats)")
+    axes.set_title("Images per bucket", loc="left")
+    return svg_data_uri(figure)
+
+
+def loss_chart(plan: DatasetPlan, summary: ReportSummary) -> str:
+    """How much of each image the crop removes: a histogram in percent, with the warning threshold."""
+    loss = plan.placement.lost_fraction[summary.columns.ok] * 100
+    figure = _figure(10, 3.2)
+    axes = figure.add_subplot()
+    top = max(float(loss.max()) if len(loss) else 0.0, CROP_LOSS_WARNING * 100) * 1.05
+    axes.hist(loss, bins=np.linspace(0, top, 41), color="#f58518")
+    axes.axvline(CROP_LOSS_WARNING * 100, color="#b22222", linestyle="--", linewidth=1)
+    axes.set_xlabel("share of the resized image cut away by the crop (%); dashed: warning threshold")
+    axes.set_ylabel("images")
+    axes.set_title("Crop loss", loc="left")
+    return svg_data_uri(figure)
