@@ -1,0 +1,331 @@
+"""Dataset inputs and dataset plans: which folders hold the images, with which settings, and where each goes.
+
+Three inputs are understood, as kohya-ss sd-scripts reads them (``library/config_util.py``):
+
+* a plain folder of images, searched recursively: one subset, one repeat;
+* a DreamBooth-style training folder whose subfolders are named ``N_name`` (``N`` repeats; sd-scripts
+  skips other subfolders with a warning, and ignores images lying directly in the root);
+* a dataset config ``.toml`` with ``[general]``, ``[[datasets]]`` and ``[[datasets.subsets]]``.
+
+:func:`plan_dataset` then places a scan by a profile, one kohya dataset block at a time, because each
+block has its own bucket manager (and so its own options and bucket numbers) in sd-scripts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution
+from aspectbucket.geometry.placement import Placement
+from aspectbucket.headers import is_image_name
+from aspectbucket.profiles.profile import ExifHandling, NoUpscaleRule, Profile, place_by_profile
+from aspectbucket.profiles.registry import get_profile, resolve
+
+if TYPE_CHECKING:
+    from aspectbucket.scan import ScanResult
+
+#: The bucketing settings a kohya dataset config may set in ``[general]`` or a ``[[datasets]]`` block.
+BUCKET_KEYS = ("resolution", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale")
+
+
+class DatasetError(ValueError):
+    """A dataset source that cannot be read at all: missing, or a config file sd-scripts would refuse."""
+
+
+@dataclass(frozen=True)
+class Subset:
+    """One folder of images with its own settings: a kohya [[datasets.subsets]] entry or an N_name folder.
+
+    ``options`` holds the dataset block's bucket options from a TOML over sd-scripts' defaults;
+    ``given_options`` names only the values the TOML really set, so that another profile's defaults
+    can fill the rest. ``recursive`` is true only for a plain folder: sd-scripts lists a DreamBooth
+    subset's own folder, not its subfolders. ``enable_bucket=False`` makes sd-scripts resize every
+    image of the block to the resolution itself (a single bucket).
+    """
+
+    image_dir: Path
+    repeats: int = 1
+    name: str = ""
+    dataset: int = 0
+    options: BucketOptions | None = None
+    batch_size: int | None = None
+    caption_extension: str = ".caption"
+    given_options: tuple[tuple[str, object], ...] = ()
+    enable_bucket: bool = True
+    is_reg: bool = False
+    recursive: bool = False
+
+
+def load_dataset(source: Path) -> list[Subset]:
+    """A folder (recursive, one subset), a kohya DreamBooth folder (subfolders N_name), or a kohya
+    dataset config .toml. Raises :class:`DatasetError` when the source cannot be used at all."""
+    return read_dataset(source)[0]
+
+
+def read_dataset(source: Path) -> tuple[list[Subset], list[str]]:
+    """Like :func:`load_dataset`, also returning the warnings sd-scripts would print (skipped folders)."""
+    source = Path(source)
+    if source.is_file() and source.suffix.lower() == ".toml":
+        return read_config(source), []
+    if source.is_dir():
+        return read_folder(source)
+    if source.exists():
+        raise DatasetError(f"{source} is neither a folder of images nor a dataset config .toml")
+    raise DatasetError(f"{source} does not exist")
+
+
+def dreambooth_repeats(folder_name: str) -> tuple[int, str] | None:
+    """``(repeats, name)`` for a folder named like ``10_sks dog``; ``None`` when the name has no count.
+
+    sd-scripts splits the name at ``_`` and reads the first part with ``int()`` (so ``" 3"`` counts);
+    a name that does not parse is skipped with a warning, and a count below 1 is skipped silently.
+    """
+    first, _, rest = folder_name.partition("_")
+    try:
+        return int(first), rest
+    except ValueError:
+        return None
+
+
+def read_folder(root: Path) -> tuple[list[Subset], list[str]]:
+    """A DreamBooth folder when at least one subfolder is named ``N_name``, else one recursive subset."""
+    entries = sorted(_scandir_or_fail(root), key=lambda entry: entry.name)
+    parsed = [(Path(entry.path), dreambooth_repeats(entry.name)) for entry in entries if _is_dir(entry)]
+    subsets = [
+        Subset(image_dir=child, repeats=repeats[0], name=repeats[1])
+        for child, repeats in parsed
+        if repeats and repeats[0] >= 1
+    ]
+    if not subsets:
+        return [Subset(image_dir=root, name=root.name, recursive=True)], []
+    warnings = [
+        f"ignored folder {child.name!r}: not named N_name, so sd-scripts skips it"
+        for child, repeats in parsed
+        if repeats is None
+    ]
+    loose = sum(1 for entry in entries if is_image_name(entry.name) and not _is_dir(entry))
+    if loose:
+        warnings.append(
+            f"{loose} image(s) lie directly in {root.name!r}: sd-scripts only trains N_name subfolders"
+        )
+    return subsets, warnings
+
+
+def _scandir_or_fail(root: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(root) as entries:
+            return list(entries)
+    except OSError as error:
+        raise DatasetError(f"cannot list {root}: {error.strerror}") from None
+
+
+def _is_dir(entry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def read_config(path: Path) -> list[Subset]:
+    """The subsets of a kohya dataset config: ``[general]`` values are inherited by every dataset block,
+    a block's values by its subsets. A relative ``image_dir`` is taken relative to the config's folder."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f"cannot read {path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise DatasetError(f"{path} is not valid TOML: {error}") from None
+    general = _table(document.get("general", {}), "[general]")
+    blocks = document.get("datasets")
+    if not isinstance(blocks, list) or not blocks:
+        raise DatasetError(f"{path} has no [[datasets]] block")
+    subsets = []
+    for block_index, raw_block in enumerate(blocks):
+        block = _table(raw_block, f"[[datasets]] #{block_index + 1}")
+        inherited = {**general, **{key: value for key, value in block.items() if key != "subsets"}}
+        given = _bucket_settings(inherited, f"[[datasets]] #{block_index + 1}")
+        options = dataclasses.replace(BucketOptions(), **given)
+        entries = block.get("subsets")
+        if not isinstance(entries, list) or not entries:
+            raise DatasetError(f"{path}: [[datasets]] #{block_index + 1} has no [[datasets.subsets]]")
+        for subset_index, raw_subset in enumerate(entries):
+            where = f"[[datasets]] #{block_index + 1}, subset #{subset_index + 1}"
+            values = {**inherited, **_table(raw_subset, where)}
+            subsets.append(_config_subset(values, path.parent, block_index, options, given, where))
+    return subsets
+
+
+def _config_subset(values, base: Path, block_index, options, given, where) -> Subset:
+    image_dir = values.get("image_dir")
+    if not isinstance(image_dir, str) or not image_dir:
+        raise DatasetError(
+            f"{where} has no image_dir (fine-tuning subsets with only a metadata_file are not supported)"
+        )
+    directory = Path(image_dir).expanduser()
+    repeats = _integer(values.get("num_repeats", 1), "num_repeats", where, minimum=1)
+    batch_size = values.get("batch_size")
+    return Subset(
+        image_dir=directory if directory.is_absolute() else base / directory,
+        repeats=repeats,
+        name=str(values.get("class_tokens") or directory.name),
+        dataset=block_index,
+        options=options,
+        batch_size=None if batch_size is None else _integer(batch_size, "batch_size", where, minimum=1),
+        caption_extension=str(values.get("caption_extension", ".caption")),
+        given_options=tuple(given.items()),
+        enable_bucket=_boolean(values.get("enable_bucket", True), "enable_bucket", where),
+        is_reg=_boolean(values.get("is_reg", False), "is_reg", where),
+    )
+
+
+def _bucket_settings(values: dict, where: str) -> dict:
+    """The bucketing settings a block sets, checked for type (their combination is checked later)."""
+    settings = {}
+    for key in BUCKET_KEYS:
+        if key not in values:
+            continue
+        value = values[key]
+        if key == "resolution":
+            settings[key] = _resolution(value, where)
+        elif key == "bucket_no_upscale":
+            settings[key] = _boolean(value, key, where)
+        else:
+            settings[key] = _integer(value, key, where, minimum=1)
+    return settings
+
+
+def _resolution(value, where: str) -> tuple[int, int]:
+    if isinstance(value, list) and len(value) == 2 and all(_is_int(side) for side in value):
+        return value[0], value[1]
+    if _is_int(value) or isinstance(value, str):
+        try:
+            return parse_resolution(str(value))
+        except OptionsError:
+            pass
+    raise DatasetError(f"{where}: resolution {value!r} is not SIZE or [WIDTH, HEIGHT] in whole pixels")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _integer(value, key: str, where: str, minimum: int) -> int:
+    if not _is_int(value) or value < minimum:
+        raise DatasetError(f"{where}: {key} {value!r} must be a whole number of at least {minimum}")
+    return value
+
+
+def _boolean(value, key: str, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise DatasetError(f"{where}: {key} {value!r} must be true or false")
+    return value
+
+
+def _table(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise DatasetError(f"{where} must be a table")
+    return value
+
+
+def example_dataset_path() -> Path:
+    """The bundled example dataset: a kohya DreamBooth folder of public-domain photographs.
+
+    Its ``dataset.toml`` (beside the ``N_name`` folders) describes the same images as a dataset config.
+    """
+    return Path(str(importlib.resources.files("aspectbucket") / "example"))
+
+
+@dataclass
+class DatasetPlan:
+    """A scan placed by a profile: row i of `placement` is image i of `scan` (scan errors -> error rows).
+
+    ``placement.bucket_index`` indexes the bucket list of the image's own dataset block.
+    ``warnings`` holds the trainer's rounding warnings for each block's options.
+    """
+
+    scan: ScanResult
+    profile: Profile
+    options: list[BucketOptions]
+    placement: Placement
+    respect_exif: bool
+    errors: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def bucket_numbers(self) -> np.ndarray:
+        """sd-scripts' logged bucket number per image: its index among the USED buckets of its dataset
+        block sorted by (width, height), as ``BucketManager.sort`` numbers them; -1 for errors."""
+        numbers = np.full(len(self.placement), -1, dtype=np.int64)
+        ok = np.array([not error for error in self.errors], dtype=bool) & self.placement.ok
+        blocks = self.scan.dataset_index
+        for block in np.unique(blocks):
+            rows = np.flatnonzero(ok & (blocks == block))
+            sizes = np.stack([self.placement.bucket_width[rows], self.placement.bucket_height[rows]], axis=1)
+            _, inverse = np.unique(sizes, axis=0, return_inverse=True)  # unique rows sort by (w, h)
+            numbers[rows] = inverse.reshape(-1)
+        return numbers
+
+
+def plan_dataset(
+    scan: ScanResult, profile: Profile | str, given: dict, respect_exif: bool = False
+) -> DatasetPlan:
+    """Place every scanned image by ``profile``, each dataset block with its own options.
+
+    ``given`` holds explicitly chosen options (the command line's), which override each block's config
+    values, which override the profile's defaults. Raises :class:`OptionsError` for refused options.
+    ``respect_exif`` places the upright size; a profile whose trainer applies EXIF always does.
+    """
+    profile = get_profile(profile)
+    upright = respect_exif or profile.exif is ExifHandling.APPLY
+    widths, heights = scan.sizes(upright)
+    blocks = scan.dataset_index
+    options, warnings, parts = [], [], []
+    for block in range(max((subset.dataset for subset in scan.subsets), default=0) + 1):
+        members = [subset for subset in scan.subsets if subset.dataset == block]
+        block_profile, block_options, block_warnings = _block_settings(profile, members, given)
+        options.append(block_options)
+        warnings.extend(f"dataset {block}: {warning}" for warning in block_warnings)
+        rows = np.flatnonzero(blocks == block)
+        parts.append((rows, place_by_profile(widths[rows], heights[rows], block_options, block_profile)))
+    placement = _gather(parts, len(scan.paths))
+    placement_reasons = placement.reasons()
+    errors = [scan_error or placed for scan_error, placed in zip(scan.error, placement_reasons, strict=True)]
+    return DatasetPlan(scan, profile, options, placement, respect_exif, errors, warnings)
+
+
+def _block_settings(profile: Profile, members: list[Subset], given: dict):
+    """The profile, validated options and warnings of one dataset block."""
+    from_config = dict(members[0].given_options) if members else {}
+    merged = dataclasses.replace(profile.defaults, **{**from_config, **given})
+    if members and not members[0].enable_bucket:
+        # sd-scripts without buckets: one bucket, the resolution itself; images cover it and are cropped.
+        width, height = merged.resolution
+        if width <= 0 or height <= 0:
+            raise OptionsError(f"resolution {width},{height} must be positive")
+        single = dataclasses.replace(
+            profile,
+            bucket_list=lambda _options: np.array([[width, height]], dtype=np.int64),
+            no_upscale=NoUpscaleRule.UNSUPPORTED,
+        )
+        return single, dataclasses.replace(merged, bucket_no_upscale=False), []
+    return resolve(profile, merged)
+
+
+def _gather(parts: list[tuple[np.ndarray, Placement]], count: int) -> Placement:
+    """One placement in scan order from per-block placements of the given rows."""
+    columns = {}
+    for placement_field in dataclasses.fields(Placement):
+        name = placement_field.name
+        pieces = [getattr(placement, name) for _, placement in parts]
+        column = np.zeros((count, *pieces[0].shape[1:]), dtype=pieces[0].dtype)
+        for (rows, _), piece in zip(parts, pieces, strict=True):
+            column[rows] = piece
+        columns[name] = column
+    return Placement(**columns)

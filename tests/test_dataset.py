@@ -1,0 +1,248 @@
+"""Dataset inputs (folders, N_name folders, kohya TOML) and dataset plans (placement per dataset block)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aspectbucket.dataset import (
+    DatasetError,
+    Subset,
+    dreambooth_repeats,
+    load_dataset,
+    plan_dataset,
+    read_dataset,
+)
+from aspectbucket.geometry.options import BucketOptions, OptionsError
+from aspectbucket.headers import ScanReason
+from aspectbucket.profiles import KOHYA, place
+from aspectbucket.scan import scan
+
+
+def save_image(path: Path, size: tuple[int, int], orientation: int | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kwargs = {}
+    if orientation is not None:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        kwargs["exif"] = exif
+    Image.new("RGB", size, "gray").save(path, **kwargs)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("10_sks dog", (10, "sks dog")),
+        ("3_style_anime", (3, "style_anime")),
+        ("1_", (1, "")),
+        ("5", (5, "")),
+        (" 7_x", (7, "x")),  # int() accepts the space, as in sd-scripts
+        ("0_zero", (0, "zero")),  # parsed, then skipped silently (repeats < 1)
+        ("-2_neg", (-2, "neg")),
+        ("dog", None),
+        ("dog_10", None),
+        ("x10_dog", None),
+    ],
+)
+def test_dreambooth_folder_names_parse_as_sd_scripts_does(name, expected):
+    assert dreambooth_repeats(name) == expected
+
+
+def test_plain_folder_is_one_recursive_subset(tmp_path):
+    save_image(tmp_path / "a" / "b.png", (10, 10))
+    subsets, warnings = read_dataset(tmp_path)
+    assert subsets == [Subset(image_dir=tmp_path, name=tmp_path.name, recursive=True)]
+    assert warnings == []
+
+
+def test_dreambooth_folder_takes_n_name_subfolders_and_warns_about_others(tmp_path):
+    save_image(tmp_path / "10_sks dog" / "a.png", (10, 10))
+    save_image(tmp_path / "2_style" / "nested" / "deep.png", (10, 10))
+    save_image(tmp_path / "2_style" / "b.png", (10, 10))
+    save_image(tmp_path / "raw" / "c.png", (10, 10))
+    save_image(tmp_path / "0_off" / "d.png", (10, 10))
+    save_image(tmp_path / "root.png", (10, 10))
+    subsets, warnings = read_dataset(tmp_path)
+    assert [(s.image_dir.name, s.repeats, s.name, s.recursive) for s in subsets] == [
+        ("10_sks dog", 10, "sks dog", False),
+        ("2_style", 2, "style", False),
+    ]
+    assert warnings == [
+        "ignored folder 'raw': not named N_name, so sd-scripts skips it",
+        f"1 image(s) lie directly in {tmp_path.name!r}: sd-scripts only trains N_name subfolders",
+    ]
+    result = scan(tmp_path, use_cache=False)
+    assert [path.name for path in result.paths] == ["a.png", "b.png"]  # not nested, not root, not 0_
+    assert result.repeats.tolist() == [10, 2]
+    assert result.warnings == warnings
+
+
+def write_config(folder: Path, text: str) -> Path:
+    path = folder / "dataset.toml"
+    path.write_text(text)
+    return path
+
+
+def test_toml_settings_are_inherited_general_to_dataset_to_subset(tmp_path):
+    config = write_config(
+        tmp_path,
+        """
+[general]
+resolution = 768
+batch_size = 4
+caption_extension = ".txt"
+bucket_no_upscale = true
+
+[[datasets]]
+resolution = [1024, 512]
+min_bucket_reso = 320
+  [[datasets.subsets]]
+  image_dir = "imgs/a"
+  num_repeats = 3
+  class_tokens = "sks dog"
+  [[datasets.subsets]]
+  image_dir = "/abs/b"
+  caption_extension = ".caption"
+
+[[datasets]]
+batch_size = 2
+enable_bucket = false
+  [[datasets.subsets]]
+  image_dir = "c"
+  is_reg = true
+""",
+    )
+    first, second, third = load_dataset(config)
+    assert first.image_dir == tmp_path / "imgs" / "a"
+    assert (first.repeats, first.name, first.dataset, first.batch_size) == (3, "sks dog", 0, 4)
+    assert first.caption_extension == ".txt"
+    assert first.options == BucketOptions(resolution=(1024, 512), min_bucket_reso=320, bucket_no_upscale=True)
+    assert dict(first.given_options) == {
+        "resolution": (1024, 512),
+        "min_bucket_reso": 320,
+        "bucket_no_upscale": True,
+    }
+    assert second.image_dir == Path("/abs/b") and second.repeats == 1 and second.name == "b"
+    assert second.caption_extension == ".caption"
+    assert (third.dataset, third.batch_size, third.enable_bucket, third.is_reg) == (1, 2, False, True)
+    assert third.options == BucketOptions(resolution=(768, 768), bucket_no_upscale=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[general]\nresolution = 512\n", "no \\[\\[datasets\\]\\]"),
+        ("[[datasets]]\nresolution = 512\n", "has no \\[\\[datasets.subsets\\]\\]"),
+        ("[[datasets]]\n[[datasets.subsets]]\nmetadata_file = 'm.json'\n", "has no image_dir"),
+        ("[[datasets]]\nresolution = 'big'\n[[datasets.subsets]]\nimage_dir = 'a'\n", "resolution 'big'"),
+        ("[[datasets]]\n[[datasets.subsets]]\nimage_dir = 'a'\nnum_repeats = 0\n", "num_repeats 0"),
+        ("[[datasets]]\nbucket_no_upscale = 1\n[[datasets.subsets]]\nimage_dir = 'a'\n", "true or false"),
+        ("[[datasets]\n", "not valid TOML"),
+    ],
+)
+def test_bad_configs_are_refused_with_the_bad_value_named(tmp_path, text, message):
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(write_config(tmp_path, text))
+
+
+def test_missing_source_is_an_error(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_dataset(tmp_path / "nothing")
+    (tmp_path / "file.png").write_bytes(b"")
+    with pytest.raises(DatasetError, match="neither a folder"):
+        load_dataset(tmp_path / "file.png")
+
+
+def two_block_dataset(tmp_path) -> Path:
+    for name, size in [("a.png", (1024, 512)), ("b.png", (512, 512)), ("c.png", (512, 1024))]:
+        save_image(tmp_path / "one" / name, size)
+    for name, size in [("d.png", (2000, 1000)), ("e.png", (600, 580))]:
+        save_image(tmp_path / "two" / name, size)
+    (tmp_path / "two" / "f.png").write_bytes(b"")
+    return write_config(
+        tmp_path,
+        """
+[general]
+resolution = 512
+[[datasets]]
+  [[datasets.subsets]]
+  image_dir = "one"
+[[datasets]]
+resolution = 1024
+bucket_no_upscale = true
+  [[datasets.subsets]]
+  image_dir = "two"
+  num_repeats = 2
+""",
+    )
+
+
+def test_each_dataset_block_is_placed_with_its_own_options(tmp_path):
+    result = scan(two_block_dataset(tmp_path), use_cache=False)
+    plan = plan_dataset(result, "kohya", {})
+    assert plan.options[0] == BucketOptions(resolution=(512, 512))
+    assert plan.options[1] == BucketOptions(resolution=(1024, 1024), bucket_no_upscale=True)
+    for block, options in enumerate(plan.options):
+        rows = np.flatnonzero(result.dataset_index == block)
+        alone = place(result.stored_width[rows], result.stored_height[rows], options)
+        assert plan.placement.bucket_width[rows].tolist() == alone.bucket_width.tolist()
+        assert plan.placement.resized_height[rows].tolist() == alone.resized_height.tolist()
+    assert plan.errors == ["", "", "", "", "", ScanReason.EMPTY.value]
+
+
+def test_given_options_override_the_config_which_overrides_the_profile(tmp_path):
+    result = scan(two_block_dataset(tmp_path), use_cache=False)
+    plan = plan_dataset(result, KOHYA, {"bucket_no_upscale": False, "max_bucket_reso": 2048})
+    assert plan.options[0] == BucketOptions(resolution=(512, 512), max_bucket_reso=2048)
+    assert plan.options[1] == BucketOptions(resolution=(1024, 1024), max_bucket_reso=2048)
+    with pytest.raises(OptionsError, match="min_bucket_reso"):
+        plan_dataset(result, KOHYA, {"min_bucket_reso": 4096})
+
+
+def test_bucket_numbers_index_the_used_buckets_of_each_block_by_width_then_height(tmp_path):
+    result = scan(two_block_dataset(tmp_path), use_cache=False)
+    plan = plan_dataset(result, "kohya", {})
+    numbers = plan.bucket_numbers()
+    for block in (0, 1):
+        rows = [row for row in np.flatnonzero(result.dataset_index == block) if not plan.errors[row]]
+        widths, heights = plan.placement.bucket_width[rows], plan.placement.bucket_height[rows]
+        used = sorted(set(zip(widths.tolist(), heights.tolist(), strict=True)))
+        for row in rows:
+            bucket = (int(plan.placement.bucket_width[row]), int(plan.placement.bucket_height[row]))
+            assert numbers[row] == used.index(bucket)
+    assert numbers[-1] == -1  # the empty file
+    assert numbers[:3].tolist() == [2, 1, 0]  # landscape sorts after square, square after portrait
+
+
+def test_respect_exif_places_the_upright_size(tmp_path):
+    save_image(tmp_path / "p.jpg", (1024, 512), orientation=6)
+    result = scan(tmp_path, use_cache=False)
+    stored = plan_dataset(result, "kohya", {})
+    upright = plan_dataset(result, "kohya", {}, respect_exif=True)
+    assert stored.placement.bucket_width[0] > stored.placement.bucket_height[0]
+    assert upright.placement.bucket_width[0] < upright.placement.bucket_height[0]
+    assert upright.respect_exif and not stored.respect_exif
+
+
+def test_enable_bucket_false_resizes_every_image_to_the_resolution(tmp_path):
+    save_image(tmp_path / "imgs" / "wide.png", (1000, 300))
+    save_image(tmp_path / "imgs" / "tall.png", (200, 900))
+    config = write_config(
+        tmp_path,
+        '[[datasets]]\nresolution = [512, 768]\nenable_bucket = false\nbucket_no_upscale = true\n'
+        '[[datasets.subsets]]\nimage_dir = "imgs"\n',
+    )
+    plan = plan_dataset(scan(config, use_cache=False), "kohya", {})
+    assert plan.placement.bucket_width.tolist() == [512, 512]
+    assert plan.placement.bucket_height.tolist() == [768, 768]
+    assert plan.placement.resized_width.tolist() == [512, 2560]  # tall covers by width, wide by height
+    assert plan.bucket_numbers().tolist() == [0, 0]
+
+
+def test_an_empty_dataset_plans_to_nothing(tmp_path):
+    plan = plan_dataset(scan(tmp_path, use_cache=False), "kohya", {})
+    assert len(plan.placement) == 0 and plan.errors == [] and plan.bucket_numbers().tolist() == []

@@ -1,0 +1,296 @@
+"""Scanning: header sizes, EXIF orientation, bad files as reasons, the header cache, and never writing."""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aspectbucket import scan as scan_module
+from aspectbucket.dataset import Subset
+from aspectbucket.headers import MAX_PIXELS, ScanReason, read_header
+from aspectbucket.scan import IMAGE_EXTENSIONS, ScanFailure, is_image_name, list_images, scan
+
+
+def save_image(path: Path, size: tuple[int, int], orientation: int | None = None, **kwargs) -> Path:
+    """A real image file with a gradient (so JPEG has some data), optionally EXIF-rotated."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    if orientation is not None:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        kwargs["exif"] = exif
+    image.save(path, **kwargs)
+    return path
+
+
+def png_with_size(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims ``width`` x ``height``, with no pixel data worth decoding."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    ihdr = struct.pack(">I", len(header)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    iend = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    return b"\x89PNG\r\n\x1a\n" + ihdr + iend
+
+
+@pytest.fixture
+def cache_dir(tmp_path) -> Path:
+    return tmp_path / "cache"
+
+
+def folder_scan(folder: Path, cache_dir: Path, **kwargs):
+    return scan(folder, cache=cache_dir, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "options"),
+    [
+        ("a.png", (640, 480), {}),
+        ("b.JPG", (333, 999), {"quality": 85}),
+        ("c.jpeg", (1, 1), {}),
+        ("d.webp", (1000, 250), {}),
+        ("e.bmp", (17, 9), {}),
+        ("f.WebP", (129, 65), {"lossless": True}),
+    ],
+)
+def test_sizes_come_from_headers_of_every_accepted_format(tmp_path, cache_dir, name, size, options):
+    save_image(tmp_path / "data" / name, size, **options)
+    result = folder_scan(tmp_path / "data", cache_dir)
+    assert result.error == [""]
+    assert (result.stored_width[0], result.stored_height[0]) == size
+    assert result.orientation[0] == 1
+
+
+def test_only_sd_scripts_extensions_are_listed_in_any_case(tmp_path):
+    for name in ["x.png", "y.JPEG", "z.Bmp", "notes.txt", "x.txt", "anim.gif", "photo.tif", ".png", "noext"]:
+        (tmp_path / name).write_bytes(b"")
+    found, _ = list_images(tmp_path, recursive=False)
+    assert sorted(path.name for path in found) == ["x.png", "y.JPEG", "z.Bmp"]
+    assert IMAGE_EXTENSIONS == (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+    assert not is_image_name(".jpg")
+
+
+@pytest.mark.parametrize("orientation", [1, 2, 3, 4, 5, 6, 7, 8])
+def test_exif_orientation_is_read_and_upright_sizes_swap_for_5_to_8(tmp_path, cache_dir, orientation):
+    save_image(tmp_path / "data" / "photo.jpg", (400, 300), orientation)
+    save_image(tmp_path / "data" / "photo.webp", (400, 300), orientation)
+    result = folder_scan(tmp_path / "data", cache_dir)
+    assert result.error == ["", ""]
+    assert result.orientation.tolist() == [orientation, orientation]
+    assert result.stored_width.tolist() == [400, 400]
+    widths, heights = result.sizes(respect_exif=True)
+    expected = (300, 400) if orientation >= 5 else (400, 300)
+    assert (widths[0], heights[0]) == expected
+    assert (widths[1], heights[1]) == expected
+    assert result.rotated.tolist() == [orientation != 1] * 2
+
+
+def test_upright_sizes_agree_with_pillow_exif_transpose(tmp_path, cache_dir):
+    from PIL import ImageOps
+
+    for orientation in range(1, 9):
+        save_image(tmp_path / "data" / f"{orientation}.jpg", (64 + orientation, 32), orientation)
+    result = folder_scan(tmp_path / "data", cache_dir)
+    widths, heights = result.sizes(respect_exif=True)
+    for path, width, height in zip(result.paths, widths, heights, strict=True):
+        with Image.open(path) as image:
+            assert ImageOps.exif_transpose(image).size == (width, height)
+
+
+def bad_files(folder: Path) -> dict[str, ScanReason]:
+    """Write one file per kind of bad input; returns name -> expected reason."""
+    folder.mkdir(parents=True, exist_ok=True)
+    good_jpeg = save_image(folder / "good.jpg", (300, 200), quality=85).read_bytes()
+    good_png = save_image(folder / "good2.png", (50, 60)).read_bytes()
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.png").write_text("this is not an image\n")
+    (folder / "cut.jpg").write_bytes(good_jpeg[: len(good_jpeg) // 2])
+    (folder / "cut.png").write_bytes(good_png[: len(good_png) - 20])
+    (folder / "header.jpg").write_bytes(good_jpeg[:40])
+    (folder / "huge.png").write_bytes(png_with_size(100_000, 100_000))
+    (folder / "zero.png").write_bytes(png_with_size(0, 10))
+    (folder / "loop.jpg").symlink_to(folder / "loop.jpg")
+    (folder / "broken.png").symlink_to(folder / "missing.png")
+    return {
+        "good.jpg": "",
+        "good2.png": "",
+        "empty.jpg": ScanReason.EMPTY,
+        "text.png": ScanReason.NOT_AN_IMAGE,
+        "cut.jpg": ScanReason.TRUNCATED,
+        "cut.png": ScanReason.TRUNCATED,
+        "header.jpg": ScanReason.CORRUPT,
+        "huge.png": ScanReason.GIGANTIC,
+        "zero.png": ScanReason.CORRUPT,
+        "loop.jpg": ScanReason.SYMLINK_LOOP,
+        "broken.png": ScanReason.BROKEN_LINK,
+    }
+
+
+def test_each_bad_file_gets_its_reason_and_the_scan_goes_on(tmp_path, cache_dir):
+    expected = bad_files(tmp_path / "data")
+    result = folder_scan(tmp_path / "data", cache_dir)
+    got = {path.name: reason for path, reason in zip(result.paths, result.error, strict=True)}
+    assert got == {name: str(reason) for name, reason in expected.items()}
+    failed = np.array([bool(reason) for reason in result.error])
+    assert (result.stored_width[failed] == 0).all() and (result.stored_height[failed] == 0).all()
+    assert set(result.error) <= {""} | {reason.value for reason in ScanReason}
+
+
+def test_a_gigantic_header_is_never_decoded(tmp_path, monkeypatch):
+    path = tmp_path / "huge.jpg"
+    path.write_bytes(png_with_size(60_000, 60_000))  # PNG content under a .jpg name: sniffed, not trusted
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded a gigantic image"))
+    assert read_header(path, path.stat().st_size).reason == ScanReason.GIGANTIC
+    assert MAX_PIXELS < 60_000 * 60_000
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_unreadable_file_gets_a_reason(tmp_path, cache_dir):
+    path = save_image(tmp_path / "data" / "secret.png", (10, 10))
+    path.chmod(0)
+    try:
+        result = folder_scan(tmp_path / "data", cache_dir)
+    finally:
+        path.chmod(0o644)
+    assert result.error == [ScanReason.PERMISSION.value]
+
+
+def test_non_utf8_file_names_are_scanned(tmp_path, cache_dir):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    raw_name = os.path.join(os.fsencode(folder), b"caf\xe9-\xff.png")
+    with open(raw_name, "wb") as handle:
+        handle.write(png_with_size(123, 45))
+    result = folder_scan(folder, cache_dir)
+    assert result.error == [""]
+    assert (result.stored_width[0], result.stored_height[0]) == (123, 45)
+    assert os.fsencode(result.paths[0]) == raw_name
+    assert folder_scan(folder, cache_dir).from_cache == 1
+
+
+def snapshot(folder: Path) -> dict:
+    """Every entry under ``folder`` with its mtime, size and mode (symlinks not followed)."""
+    state = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            status = os.lstat(os.path.join(root, name))
+            state[os.path.join(root, name)] = (status.st_mtime_ns, status.st_size, status.st_mode)
+    state[str(folder)] = os.lstat(folder).st_mtime_ns
+    return state
+
+
+def test_a_scan_never_writes_into_the_dataset(tmp_path, cache_dir):
+    folder = tmp_path / "data"
+    bad_files(folder / "10_things")
+    save_image(folder / "2_more" / "deep.png", (90, 30))
+    before = snapshot(folder)
+    first = folder_scan(folder, cache_dir, progress=True)
+    second = folder_scan(folder, cache_dir)
+    assert snapshot(folder) == before
+    assert first.error == second.error and second.from_cache > 0
+    assert list(cache_dir.iterdir())  # the cache went to its own folder
+
+
+def test_warm_rescan_uses_the_cache_and_notices_changes(tmp_path, cache_dir, monkeypatch):
+    folder = tmp_path / "data"
+    for index in range(5):
+        save_image(folder / f"{index}.png", (100 + index, 50))
+    cold = folder_scan(folder, cache_dir)
+    assert cold.from_cache == 0
+
+    monkeypatch.setattr(scan_module, "read_header", lambda *args: pytest.fail("read a cached file"))
+    warm = folder_scan(folder, cache_dir)
+    assert warm.from_cache == 5
+    assert warm.stored_width.tolist() == cold.stored_width.tolist()
+    monkeypatch.undo()
+
+    save_image(folder / "3.png", (999, 20))  # new content: new size and mtime
+    (folder / "0.png").unlink()
+    changed = folder_scan(folder, cache_dir)
+    assert changed.from_cache == 3
+    assert changed.stored_width.tolist() == [101, 102, 999, 104]
+
+
+def test_use_cache_false_neither_reads_nor_writes(tmp_path, cache_dir):
+    save_image(tmp_path / "data" / "a.png", (10, 20))
+    result = folder_scan(tmp_path / "data", cache_dir, use_cache=False)
+    assert result.from_cache == 0 and not cache_dir.exists()
+
+
+def test_a_corrupt_cache_is_rebuilt(tmp_path, cache_dir):
+    save_image(tmp_path / "data" / "a.png", (10, 20))
+    folder_scan(tmp_path / "data", cache_dir)
+    (cache_file,) = cache_dir.iterdir()
+    cache_file.write_bytes(b"garbage")
+    result = folder_scan(tmp_path / "data", cache_dir)
+    assert result.from_cache == 0 and result.error == [""]
+    assert folder_scan(tmp_path / "data", cache_dir).from_cache == 1
+
+
+def test_an_unwritable_cache_is_a_warning(tmp_path):
+    save_image(tmp_path / "data" / "a.png", (10, 20))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    result = scan(tmp_path / "data", cache=blocker / "cache")
+    assert result.error == [""]
+    assert any("header cache not saved" in warning for warning in result.warnings)
+
+
+def test_permission_errors_are_not_cached(tmp_path, cache_dir):
+    save_image(tmp_path / "data" / "a.png", (10, 20))
+    (tmp_path / "data" / "loop.png").symlink_to(tmp_path / "data" / "loop.png")
+    folder_scan(tmp_path / "data", cache_dir)
+    again = folder_scan(tmp_path / "data", cache_dir)
+    assert again.from_cache == 1
+    assert again.error == ["", ScanReason.SYMLINK_LOOP.value]
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_thread_count_does_not_change_results(tmp_path, cache_dir, monkeypatch, jobs):
+    monkeypatch.setattr(scan_module, "CHUNK_FILES", 2)
+    folder = tmp_path / "data"
+    expected = bad_files(folder)
+    result = folder_scan(folder, cache_dir, jobs=jobs, use_cache=False)
+    assert [path.name for path in result.paths] == sorted(expected)
+    assert result.error == [str(expected[path.name]) for path in result.paths]
+
+
+def test_recursive_folders_and_symlink_loops_between_folders(tmp_path, cache_dir):
+    folder = tmp_path / "data"
+    save_image(folder / "a" / "b" / "deep.png", (5, 6))
+    save_image(folder / "top.jpg", (7, 8))
+    (folder / "a" / "b" / "back").symlink_to(folder)
+    result = folder_scan(folder, cache_dir)
+    assert sorted(path.name for path in result.paths) == ["deep.png", "top.jpg"]
+    assert any("symlink loop" in warning for warning in result.warnings)
+
+
+def test_subsets_can_be_given_directly_and_carry_repeats(tmp_path, cache_dir):
+    save_image(tmp_path / "one" / "a.png", (10, 10))
+    save_image(tmp_path / "two" / "b.png", (20, 10))
+    save_image(tmp_path / "two" / "c.png", (30, 10))
+    subsets = [Subset(tmp_path / "one", repeats=3), Subset(tmp_path / "two", repeats=5, dataset=1)]
+    result = scan(subsets, cache=cache_dir)
+    assert result.subset.tolist() == [0, 1, 1]
+    assert result.repeats.tolist() == [3, 5, 5]
+    assert result.dataset_index.tolist() == [0, 1, 1]
+    assert all(path.is_absolute() for path in result.paths)
+
+
+def test_a_missing_subset_folder_is_a_warning(tmp_path, cache_dir):
+    result = scan([Subset(tmp_path / "nowhere")], cache=cache_dir)
+    assert len(result) == 0
+    assert result.warnings == [f"folder not found: {tmp_path / 'nowhere'}"]
+
+
+def test_raise_for_errors_lets_callers_stop_on_bad_files(tmp_path, cache_dir):
+    save_image(tmp_path / "data" / "a.png", (10, 10))
+    folder_scan(tmp_path / "data", cache_dir).raise_for_errors()
+    (tmp_path / "data" / "b.png").write_bytes(b"")
+    with pytest.raises(ScanFailure, match="empty file"):
+        folder_scan(tmp_path / "data", cache_dir).raise_for_errors()
