@@ -15,3 +15,8 @@ def main():
     Reproduces kohya-ss sd-scripts (the Kohya_ss GUI) bit for bit: the bucket list, the bucket of
     each image, its resize and crop, and the crop coordinates it reports to SDXL.
     """
+
+
+from aspectbucket.cli.report import report  # noqa: E402  (commands register after the group exists)
+
+main.add_command(report)

@@ -261,7 +261,7 @@ def summarize(plan: DatasetPlan, batch_size: int | None = None) -> ReportSummary
         warnings=findings(plan, columns, buckets, sizes_per_block),
         ratio_advice=ratio_advice(buckets),
         precrop_advice=precrop_advice(plan, columns),
-        option_warnings=list(getattr(plan, "warnings", [])),
+        option_warnings=[*plan.warnings, *plan.scan.warnings],
         columns=columns,
     )
 

@@ -6,6 +6,7 @@ hold everything. File names are printed as plain text, never as rich markup.
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -47,11 +48,12 @@ def print_settings(summary: ReportSummary, console: Console) -> None:
 def bucket_table(summary: ReportSummary) -> Table:
     """The used buckets, numbered as sd-scripts logs them ("bucket 3: resolution (448, 576)")."""
     several = len(summary.options) > 1
-    table = Table(title="Buckets (numbered as in the training log)", title_justify="left")
+    table = _table("Buckets (numbered as in the training log)")
     if several:
         table.add_column("dataset", justify="right")
-    for name in ("bucket", "size", "ratio", "images", "x repeats", "batches", "mean loss", "worst loss",
-                 "upscaled"):
+    names = ("bucket", "size", "ratio", "images", "images\nx repeats", "batches", "mean\nloss", "worst\nloss",
+             "up-\nscaled")
+    for name in names:
         table.add_column(name, justify="left" if name in ("size", "ratio") else "right")
     for row in summary.buckets:
         cells = [str(row.dataset)] if several else []
@@ -63,12 +65,18 @@ def bucket_table(summary: ReportSummary) -> Table:
     return table
 
 
+def _table(title: str, caption: str | None = None) -> Table:
+    """A compact table that fits an 80-column terminal."""
+    return Table(title=title, title_justify="left", caption=caption, caption_justify="left",
+                 box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+
+
 def size_table(summary: ReportSummary, shown: int = SHOWN_SIZES) -> Table:
     """Image sizes with their count, ratio and bucket, as in the seed article."""
     several = len(summary.options) > 1
     rest = len(summary.sizes) - shown
     caption = f"... and {rest} more sizes (see --json or --csv)" if rest > 0 else None
-    table = Table(title="Image sizes", title_justify="left", caption=caption, caption_justify="left")
+    table = _table("Image sizes", caption)
     if several:
         table.add_column("dataset", justify="right")
     for name in ("image size", "images", "ratio", "bucket", "bucket size"):
@@ -95,7 +103,7 @@ def print_warnings(summary: ReportSummary, console: Console, shown: int = SHOWN_
         group = [finding for finding in summary.warnings if finding.kind is kind]
         if not group:
             continue
-        console.print(Text(f"\nWarning: {WARNING_TITLES[kind]} ({len(group)})", style="bold yellow"))
+        console.print(Text(f"\nWarning ({len(group)}): {WARNING_TITLES[kind]}", style="bold yellow"))
         for finding in group[:shown]:
             console.print(Text(f"  {finding.path}: {finding.detail}"))
         if len(group) > shown:
