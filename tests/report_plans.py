@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from aspectbucket.dataset import Subset, plan_dataset
-from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.scan import ScanResult
 
 
@@ -37,3 +36,29 @@ def make_plan(
     )
     given = dataclasses.asdict(options) if options else {}
     return plan_dataset(scan, "kohya", given, respect_exif=respect_exif)
+
+
+def write_images(folder: Path, images) -> None:
+    """Write small real files for ``images`` (as :func:`make_plan` takes them) into ``folder``.
+
+    Placed images become gradients (JPEG or PNG by extension, with the EXIF orientation given); rows
+    with an error become a few bytes of text named like an image.
+    """
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for image in images:
+        name, width, height = image[:3]
+        orientation = image[3] if len(image) > 3 else 1
+        error = image[4] if len(image) > 4 else ""
+        if error:
+            (folder / name).write_bytes(b"not an image")
+            continue
+        across = np.linspace(0, 255, width, dtype=np.float64)[None, :]
+        down = np.linspace(0, 255, height, dtype=np.float64)[:, None]
+        pixels = np.stack(np.broadcast_arrays(across, down, np.full((height, width), 96.0)), axis=-1)
+        picture = Image.fromarray(pixels.astype(np.uint8))
+        exif = Image.Exif()
+        if orientation != 1:
+            exif[0x0112] = orientation
+        picture.save(folder / name, exif=exif)

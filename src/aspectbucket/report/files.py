@@ -131,6 +131,7 @@ def report_document(plan: DatasetPlan, summary: ReportSummary, source: Path | st
         "aspectbucket": __version__,
         "source": None if source is None else path_text(source),
         "settings": settings_dict(summary),
+        "notes": summary.notes,
         "summary": {
             "images": summary.images,
             "placed": summary.placed,

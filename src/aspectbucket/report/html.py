@@ -102,7 +102,7 @@ def write_html(path: Path, plan: DatasetPlan, summary: ReportSummary | None = No
 
 def overview_section(summary: ReportSummary, source) -> HtmlSection:
     lines = [*settings_lines(summary), steps_line(summary)]
-    lines += [f"warning: {warning}" for warning in summary.option_warnings]
+    lines += [f"warning: {warning}" for warning in summary.notes]
     where = "" if source is None else f"<p>Dataset: <code>{escape(path_text(source))}</code></p>"
     return HtmlSection("overview", "Overview", where + "".join(f"<p>{escape(line)}</p>" for line in lines))
 

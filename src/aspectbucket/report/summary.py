@@ -146,7 +146,11 @@ class ImageColumns:
 
 @dataclass(frozen=True)
 class ReportSummary:
-    """The whole report as data; ``columns`` carries the per-image facts."""
+    """The whole report as data; ``columns`` carries the per-image facts.
+
+    ``notes`` are the dataset-level warnings: the trainer's option rounding, skipped folders, an
+    unwritable cache.
+    """
 
     profile: str
     respect_exif: bool
@@ -162,7 +166,7 @@ class ReportSummary:
     warnings: list[Finding]
     ratio_advice: list[RatioAdvice]
     precrop_advice: list[PrecropAdvice]
-    option_warnings: list[str]
+    notes: list[str]
     columns: ImageColumns
 
     def warning_counts(self) -> dict[str, int]:
@@ -261,7 +265,7 @@ def summarize(plan: DatasetPlan, batch_size: int | None = None) -> ReportSummary
         warnings=findings(plan, columns, buckets, sizes_per_block),
         ratio_advice=ratio_advice(buckets),
         precrop_advice=precrop_advice(plan, columns),
-        option_warnings=[*plan.warnings, *plan.scan.warnings],
+        notes=[*plan.warnings, *plan.scan.warnings],
         columns=columns,
     )
 

@@ -41,7 +41,7 @@ def print_settings(summary: ReportSummary, console: Console) -> None:
     """One line per dataset block with its options, the image counts and the trainer's option warnings."""
     for line in settings_lines(summary):
         console.print(Text(line))
-    for warning in summary.option_warnings:
+    for warning in summary.notes:
         console.print(Text(f"warning: {warning}"))
 
 
