@@ -56,7 +56,7 @@ def switching_chart(plan: DatasetPlan, summary: ReportSummary, block: int = 0) -
     members = np.flatnonzero(columns.ok & (columns.dataset == block))
     figure = _figure(10, 4.2)
     axes = figure.add_subplot()
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     axes.set_xscale("log")
     axes.set_yscale("log")
@@ -88,7 +88,9 @@ def switching_chart(plan: DatasetPlan, summary: ReportSummary, block: int = 0) -
         "image ratio, width : height (log scale); solid: buckets in use, dashed: switching points"
     )
     axes.set_ylabel("image size, megapixels (log scale)")
+    axes.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     axes.yaxis.set_major_formatter(ScalarFormatter())
+    axes.margins(y=0.2)
     axes.yaxis.set_minor_formatter(NullFormatter())
     top = axes.secondary_xaxis("top")
     top.set_xticks([w / h for w, h in used], [f"{w}x{h}" for w, h in used], rotation=60, fontsize=7)
