@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,7 +11,7 @@ import subprocess
 import pytest
 from PIL import Image
 
-from aspectbucket.report.html import HtmlSection, render_html
+from aspectbucket.report.html import INLINE_ROWS, HtmlSection, render_html
 from aspectbucket.report.summary import summarize
 from aspectbucket.report.thumbnails import kept_window, preview_jpeg
 from report_plans import make_plan, write_images
@@ -42,11 +43,25 @@ def test_previews_for_the_worst_cropped_then_a_table(dataset):
     page = render_html(dataset, previews_per_bucket=1)
     bucket = re.search(r'<div class="bucket" id="bucket-0-2">.*?(?=<div class="bucket")', page, re.S)
     assert bucket is not None, "the 640x384 bucket (number 2) is in the gallery, before bucket 3"
-    # Four images share bucket 640x384; the worst cropped gets the one preview, three go to the table.
+    # Four images share bucket 640x384; the worst cropped gets the one preview, three go to the table,
+    # which travels as JSON (built by the page when opened), worst first.
     assert bucket.group(0).count('<figure class="thumb"') == 1
-    assert "3 more images (table)" in bucket.group(0) and bucket.group(0).count("<tr data-loss=") == 3
-    losses = [float(value) for value in re.findall(r'data-loss="([0-9.]+)"', bucket.group(0))]
-    assert losses == sorted(losses, reverse=True)
+    assert "3 more images (table)" in bucket.group(0)
+    preview_loss = float(re.search(r'data-loss="([0-9.]+)"', bucket.group(0)).group(1))
+    table = json.loads(re.search(r'<script type="application/json">(.*?)</script>', bucket.group(0)).group(1))
+    assert table["head"] == ["image", "size", "cut", "scale"] and len(table["rows"]) == 3
+    assert table["keys"] == sorted(table["keys"], reverse=True) and preview_loss >= table["keys"][0]
+
+
+def test_long_tables_travel_as_escaped_json(tmp_path):
+    images = [(f"<b>{index}.jpg", 768 + index, 512) for index in range(INLINE_ROWS + 5)]
+    page = render_html(make_plan(images, root=tmp_path), previews_per_bucket=0)
+    assert "<b>" not in page
+    payloads = re.findall(r'<script type="application/json">(.*?)</script>', page)
+    sizes = next(json.loads(text) for text in payloads if json.loads(text)["head"][0] == "image size")
+    assert len(sizes["rows"]) == INLINE_ROWS + 5
+    gallery = next(json.loads(text) for text in payloads if json.loads(text)["keys"])
+    assert gallery["rows"][0][0].startswith("<b>")  # the page inserts it as text, never as HTML
 
 
 def test_extra_sections_come_before_the_gallery(dataset):
@@ -77,15 +92,20 @@ window.addEventListener('load', function () {
   var charts = Array.prototype.slice.call(document.querySelectorAll('figure.chart img'));
   var thumbs = Array.prototype.slice.call(document.querySelectorAll('figure.thumb img.preview'));
   var good = charts.length > 0 && thumbs.length > 0 && charts.every(shown) && thumbs.every(shown);
-  document.querySelector('[data-sort="loss-asc"]').click();
-  var first = document.querySelector('.thumbs.sortable');
-  var losses = Array.prototype.map.call(first.children, function (e) { return parseFloat(e.dataset.loss); });
-  var sorted = losses.every(function (v, i) { return i === 0 || losses[i - 1] <= v; });
-  var marker = document.createElement('div');
-  marker.id = 'e2e-result';
-  marker.textContent = 'charts=' + charts.length + ' thumbs=' + thumbs.length + ' shown=' + good +
-    ' sorted=' + sorted + ' pwned=' + (document.body.dataset.pwned === '1');
-  document.body.appendChild(marker);
+  document.querySelectorAll('details.lazy').forEach(function (details) { details.open = true; });
+  setTimeout(function () {
+    document.querySelector('[data-sort="loss-asc"]').click();
+    var ascending = Array.prototype.every.call(document.querySelectorAll('.sortable'), function (box) {
+      var losses = Array.prototype.map.call(box.children, function (e) { return +e.dataset.loss; });
+      return losses.every(function (value, i) { return i === 0 || losses[i - 1] <= value; });
+    });
+    var rows = document.querySelectorAll('details.lazy tbody.sortable tr').length;
+    var marker = document.createElement('div');
+    marker.id = 'e2e-result';
+    marker.textContent = 'charts=' + charts.length + ' thumbs=' + thumbs.length + ' shown=' + good +
+      ' tablerows=' + rows + ' sorted=' + ascending + ' pwned=' + (document.body.dataset.pwned === '1');
+    document.body.appendChild(marker);
+  }, 100);
 });
 </script>"""
 
@@ -111,4 +131,4 @@ def test_page_renders_in_headless_chromium(dataset, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
     marker = re.search(r'<div id="e2e-result">([^<]*)</div>', result.stdout)
     assert marker is not None, result.stderr[-2000:]
-    assert marker.group(1) == "charts=3 thumbs=6 shown=true sorted=true pwned=false"
+    assert marker.group(1) == "charts=3 thumbs=6 shown=true tablerows=2 sorted=true pwned=false"

@@ -2,8 +2,8 @@
 
 matplotlib is an optional dependency (the ``report`` extra) and is imported only when a chart is
 drawn. Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot state), so
-drawing is safe in any thread; dense scatter layers are rasterised inside the SVG to keep the page
-light at 100,000 images.
+drawing is safe in any thread. The switching chart draws at most :data:`MAX_POINTS` images (a seeded
+sample beyond that), so the page stays light at 100,000 images.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from aspectbucket.report.summary import CROP_LOSS_WARNING, ReportSummary
 if TYPE_CHECKING:
     from aspectbucket.dataset import DatasetPlan
 
+#: Images drawn in the switching chart; beyond this a seeded random sample keeps the SVG light.
+MAX_POINTS = 5000
 _RATIO_TICKS = ((1, 4), (1, 3), (1, 2), (2, 3), (3, 4), (1, 1), (4, 3), (3, 2), (2, 1), (3, 1), (4, 1))
 
 
@@ -72,20 +74,21 @@ def switching_chart(plan: DatasetPlan, summary: ReportSummary, block: int = 0) -
     colours = _bucket_colours(len(used))
     for (width, height), colour in zip(used, colours, strict=True):
         axes.axvline(width / height, color=colour, linewidth=1.6, zorder=2)
-    if len(members):
-        ratio = columns.placed_width[members] / columns.placed_height[members]
-        megapixels = columns.placed_width[members] * columns.placed_height[members] / 1e6
-        numbers = columns.bucket_number[members]
-        axes.scatter(ratio, megapixels, s=22, c=[colours[number % len(colours)] for number in numbers],
-                     edgecolors="#333333", linewidths=0.3, alpha=0.8, zorder=3,
-                     rasterized=len(members) > 2000)
+    shown = _sample(members, MAX_POINTS)
+    if len(shown):
+        ratio = columns.placed_width[shown] / columns.placed_height[shown]
+        megapixels = columns.placed_width[shown] * columns.placed_height[shown] / 1e6
+        palette = np.array(colours)
+        axes.scatter(ratio, megapixels, s=22, c=palette[columns.bucket_number[shown] % len(palette)],
+                     edgecolors="#333333", linewidths=0.3, alpha=0.8, zorder=3)
     low, high = _ratio_limits(listed, used, columns, members)
     axes.set_xlim(low, high)
     ticks = [(w, h) for w, h in _RATIO_TICKS if low <= w / h <= high]
     axes.set_xticks([w / h for w, h in ticks], [f"{w}:{h}" for w, h in ticks])
     axes.minorticks_off()
+    sampled = f"; a random {len(shown):,} of {len(members):,} images" if len(shown) < len(members) else ""
     axes.set_xlabel(
-        "image ratio, width : height (log scale); solid: buckets in use, dashed: switching points"
+        f"image ratio, width : height (log scale); solid: buckets in use, dashed: switching points{sampled}"
     )
     axes.set_ylabel("image size, megapixels (log scale)")
     axes.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -96,6 +99,13 @@ def switching_chart(plan: DatasetPlan, summary: ReportSummary, block: int = 0) -
     top.set_xticks([w / h for w, h in used], [f"{w}x{h}" for w, h in used], rotation=60, fontsize=7)
     top.minorticks_off()
     return svg_data_uri(figure)
+
+
+def _sample(indices: np.ndarray, limit: int) -> np.ndarray:
+    """At most ``limit`` of ``indices``, the same ones on every run (seeded), in their original order."""
+    if len(indices) <= limit:
+        return indices
+    return np.sort(np.random.default_rng(0).choice(indices, size=limit, replace=False))
 
 
 def _ratio_limits(listed, used, columns, members) -> tuple[float, float]:

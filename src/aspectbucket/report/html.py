@@ -3,7 +3,7 @@
 Nothing on the page is fetched: charts are SVG and previews JPEG, both embedded as base64 data URIs;
 style and the small sorting script are inline. Every file name is HTML-escaped. To stay quick to
 open at 100,000 images, only the worst-cropped images of each bucket get a preview; the rest are
-listed in a plain table inside a closed ``<details>`` (not laid out until opened).
+listed in a plain table that travels as JSON and is built when its ``<details>`` is opened.
 
 The page is a list of :class:`HtmlSection`; callers may pass more (a trainer comparison, say), which
 are placed before the gallery.
@@ -12,6 +12,7 @@ are placed before the gallery.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 PREVIEWS_PER_BUCKET = 12
 #: Warning lists longer than this start closed.
 _OPEN_LIST = 20
+#: Tables longer than this travel as JSON inside the page and are built only when opened.
+INLINE_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,7 @@ def buckets_section(summary: ReportSummary) -> HtmlSection:
             f"{row.bucket_width}x{row.bucket_height}"]
         for row in summary.sizes
     ]
-    sizes = _table(size_head, size_rows)
-    if len(size_rows) > _OPEN_LIST:
-        sizes = f"<details><summary>{plural(len(size_rows), 'image size')}</summary>{sizes}</details>"
+    sizes = _table(size_head, size_rows, plural(len(size_rows), "image size"))
     body = (
         "<p class=\"muted\">Bucket numbers are the ones sd-scripts logs"
         " (\"bucket 3: resolution (448, 576)\"):"
@@ -160,13 +161,19 @@ def warnings_section(summary: ReportSummary) -> HtmlSection:
         group = [finding for finding in summary.warnings if finding.kind is kind]
         if not group:
             continue
+        title = f"{WARNING_TITLES[kind]} ({len(group)})"
+        if len(group) > INLINE_ROWS:
+            rows = [[finding.path, finding.detail] for finding in group]
+            parts.append(f'<div class="warning {escape(kind.value)}">'
+                         f"{_lazy_table(['image', 'why'], rows, title)}</div>")
+            continue
         items = "".join(
             f"<li><code>{escape(finding.path)}</code>: {escape(finding.detail)}</li>" for finding in group
         )
         opened = " open" if len(group) <= _OPEN_LIST else ""
         parts.append(
-            f'<details class="warning {escape(kind.value)}"{opened}><summary>{escape(WARNING_TITLES[kind])} '
-            f"({len(group)})</summary><ul>{items}</ul></details>"
+            f'<details class="warning {escape(kind.value)}"{opened}><summary>{escape(title)}</summary>'
+            f"<ul>{items}</ul></details>"
         )
     return HtmlSection("warnings", "Warnings", "".join(parts) or "<p>No warnings.</p>")
 
@@ -192,7 +199,7 @@ def advice_section(summary: ReportSummary) -> HtmlSection:
             "<h3>Pre-crop these images yourself</h3><p>Crop each to a box of this size (centred below; move"
             " it to keep what matters) and the trainer cuts almost nothing more.</p>"
             + _table(["image", "size", "cut now", "crop to", "box (left, top, right, bottom)", "bucket"],
-                     rows)
+                     rows, plural(len(rows), "image"))
         )
     return HtmlSection("advice", "Advice", body)
 
@@ -229,18 +236,15 @@ def gallery_section(
         rest = members[previews_per_bucket:]
         table = ""
         if len(rest):
-            lines = "".join(
-                f'<tr data-loss="{placement.lost_fraction[index]:.6f}" '
-                f'data-name="{escape(columns.display_path[index])}">'
-                f"<td>{escape(columns.display_path[index])}</td>"
-                f"<td>{columns.placed_width[index]}x{columns.placed_height[index]}</td>"
-                f"<td>{placement.lost_fraction[index]:.1%}</td><td>{placement.scale[index]:.2f}x</td></tr>"
-                for index in rest
-            )
-            table = (
-                f"<details><summary>{plural(len(rest), 'more image')} (table)</summary><table class=\"rest\">"
-                "<thead><tr><th>image</th><th>size</th><th>cut</th><th>scale</th></tr></thead>"
-                f'<tbody class="sortable">{lines}</tbody></table></details>'
+            rows = zip([columns.display_path[index] for index in rest], columns.placed_width[rest].tolist(),
+                       columns.placed_height[rest].tolist(), placement.lost_fraction[rest].tolist(),
+                       placement.scale[rest].tolist(), strict=True)
+            table = _lazy_table(
+                ["image", "size", "cut", "scale"],
+                [[name, f"{width}x{height}", f"{loss:.1%}", f"{scale:.2f}x"]
+                 for name, width, height, loss, scale in rows],
+                f"{plural(len(rest), 'more image')} (table)",
+                keys=[round(loss, 6) for loss in placement.lost_fraction[rest].tolist()],
             )
         parts.append(
             f'<div class="bucket" id="bucket-{row.dataset}-{row.number}"><h3>{label}bucket {row.number}: '
@@ -261,10 +265,29 @@ def _preview_figure(name: str, loss: float, scale: float, data: str | None) -> s
     )
 
 
-def _table(head: list[str], rows: list[list]) -> str:
+def _table(head: list[str], rows: list[list], label: str = "") -> str:
+    """A plain table, or beyond :data:`INLINE_ROWS` rows a closed one built when opened."""
+    if len(rows) > INLINE_ROWS:
+        return _lazy_table(head, rows, label)
     header = "".join(f"<th>{escape(name)}</th>" for name in head)
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _lazy_table(head: list[str], rows: list[list], label: str, keys: list[float] | None = None) -> str:
+    """A closed ``<details>`` whose rows are JSON, turned into a table by the page's script when opened.
+
+    A page with 100,000 rows of HTML takes seconds to open; the same rows as JSON cost nothing until a
+    reader asks for them. ``keys`` (crop loss) make the rows sortable with the gallery's buttons; the
+    script inserts every cell as text, never as HTML.
+    """
+    data = {"head": head, "rows": [[str(cell) for cell in row] for row in rows], "keys": keys}
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    return (
+        f'<details class="lazy"><summary>{escape(label)}</summary>'
+        f'<script type="application/json">{text}</script></details>'
+    )
 
 
 _STYLE = """
@@ -287,18 +310,41 @@ details{margin:6px 0}summary{cursor:pointer}.warning summary{font-weight:600}
 """
 
 _SCRIPT = """
+var sortMode = 'loss-desc';
+function sortBox(box) {
+  var items = Array.prototype.slice.call(box.children);
+  items.sort(function (a, b) {
+    if (sortMode === 'name') { return a.dataset.name.localeCompare(b.dataset.name); }
+    var difference = parseFloat(a.dataset.loss) - parseFloat(b.dataset.loss);
+    return sortMode === 'loss-asc' ? difference : -difference;
+  });
+  items.forEach(function (item) { box.appendChild(item); });
+}
+function buildTable(details) {
+  var data = JSON.parse(details.querySelector('script[type="application/json"]').textContent);
+  var table = document.createElement('table');
+  var headRow = table.createTHead().insertRow();
+  data.head.forEach(function (name) {
+    var cell = document.createElement('th'); cell.textContent = name; headRow.appendChild(cell);
+  });
+  var body = table.createTBody();
+  data.rows.forEach(function (cells, index) {
+    var row = body.insertRow();
+    cells.forEach(function (text) { row.insertCell().textContent = text; });
+    if (data.keys) { row.dataset.loss = data.keys[index]; row.dataset.name = cells[0]; }
+  });
+  if (data.keys) { body.className = 'sortable'; sortBox(body); }
+  details.appendChild(table);
+}
+document.querySelectorAll('details.lazy').forEach(function (details) {
+  details.addEventListener('toggle', function () {
+    if (details.open && !details.querySelector('table')) { buildTable(details); }
+  });
+});
 document.querySelectorAll('[data-sort]').forEach(function (button) {
   button.addEventListener('click', function () {
-    var how = button.getAttribute('data-sort');
-    document.querySelectorAll('.sortable').forEach(function (box) {
-      var items = Array.prototype.slice.call(box.children);
-      items.sort(function (a, b) {
-        if (how === 'name') { return a.dataset.name.localeCompare(b.dataset.name); }
-        var difference = parseFloat(a.dataset.loss) - parseFloat(b.dataset.loss);
-        return how === 'loss-asc' ? difference : -difference;
-      });
-      items.forEach(function (item) { box.appendChild(item); });
-    });
+    sortMode = button.getAttribute('data-sort');
+    document.querySelectorAll('.sortable').forEach(sortBox);
   });
 });
 """

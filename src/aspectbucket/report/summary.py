@@ -314,11 +314,13 @@ def display_paths(plan: DatasetPlan) -> list[str]:
     if not folders:
         return []
     root = os.path.commonpath(folders) if len(folders) > 1 else folders[0]
+    prefix = root.rstrip(os.sep) + os.sep
     shown = []
     for path in plan.scan.paths:
-        absolute = os.path.abspath(path)
-        inside = absolute == root or absolute.startswith(root.rstrip(os.sep) + os.sep)
-        shown.append(path_text(os.path.relpath(absolute, root) if inside else absolute))
+        text = os.fspath(path)
+        if not text.startswith(prefix):  # relative or unnormalised paths: normalise (slower, rare)
+            text = os.path.abspath(text)
+        shown.append(path_text(text[len(prefix):] if text.startswith(prefix) else text))
     return shown
 
 
@@ -364,25 +366,17 @@ def size_rows(plan: DatasetPlan, columns: ImageColumns) -> list[SizeRow]:
         axis=1,
     )
     unique, first, counts = np.unique(keys, axis=0, return_index=True, return_counts=True)
-    order = sorted(range(len(unique)), key=lambda row: (unique[row][0], unique[row][1], -counts[row]))
-    placement = plan.placement
-    rows = []
-    for row in order:
-        block, number, width, height = (int(value) for value in unique[row])
-        image = ok[first[row]]
-        rows.append(
-            SizeRow(
-                dataset=block,
-                width=width,
-                height=height,
-                images=int(counts[row]),
-                ratio=ratio_fraction(width, height),
-                bucket_number=number,
-                bucket_width=int(placement.bucket_width[image]),
-                bucket_height=int(placement.bucket_height[image]),
-            )
-        )
-    return rows
+    order = np.lexsort((-counts, unique[:, 1], unique[:, 0]))
+    images = ok[first[order]]
+    columns_of_rows = zip(
+        unique[order].tolist(), counts[order].tolist(),
+        plan.placement.bucket_width[images].tolist(), plan.placement.bucket_height[images].tolist(),
+        strict=True,
+    )
+    return [
+        SizeRow(block, width, height, count, ratio_fraction(width, height), number, *bucket)
+        for (block, number, width, height), count, *bucket in columns_of_rows
+    ]
 
 
 def findings(
