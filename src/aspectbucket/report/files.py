@@ -174,10 +174,24 @@ def settings_dict(summary: ReportSummary) -> dict:
 def write_json(
     path: Path, plan: DatasetPlan, summary: ReportSummary, source: Path | str | None = None
 ) -> None:
-    """Write :func:`report_document` to ``path`` atomically, indented for reading."""
+    """Write :func:`report_document` to ``path`` atomically: one line per key, per image, per table row.
+
+    Each item is encoded by the json module's C encoder (an indented dump runs in pure Python and
+    takes ten times longer at 100,000 images); the file stays easy to read and to grep.
+    """
+    document = report_document(plan, summary, source)
     with atomic_open(path) as stream:
-        json.dump(report_document(plan, summary, source), stream, indent=1, ensure_ascii=False)
-        stream.write("\n")
+        stream.write("{\n")
+        for position, (key, value) in enumerate(document.items()):
+            stream.write(f" {json.dumps(key)}: ")
+            if isinstance(value, list) and value:
+                stream.write("[\n  ")
+                stream.write(",\n  ".join(json.dumps(item, ensure_ascii=False) for item in value))
+                stream.write("\n ]")
+            else:
+                stream.write(json.dumps(value, ensure_ascii=False))
+            stream.write(",\n" if position < len(document) - 1 else "\n")
+        stream.write("}\n")
 
 
 def write_csv(path: Path, plan: DatasetPlan, summary: ReportSummary) -> None:
