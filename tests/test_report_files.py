@@ -70,7 +70,7 @@ def test_csv_has_one_row_per_image(plan, tmp_path):
         rows = list(csv.DictReader(stream))
     assert list(rows[0]) == list(IMAGE_FIELDS)
     assert [row["path"].rsplit("/", 1)[1] for row in rows] == ["wide.jpg", "turned.jpg", "bad.jpg"]
-    assert json.loads(rows[0]["crop_ltrb"]) == [32.0, 0.0, 608.0, 384.0]
+    assert (rows[0]["crop_ltrb"], rows[0]["precrop"]) == ("32.0 0.0 608.0 384.0", "0 25 768 486")
     assert rows[1]["warnings"] == "exif_rotated" and rows[2]["error"] == "empty file"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import zlib
@@ -9,12 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
+from aspectbucket import headers as headers_module
 from aspectbucket import scan as scan_module
 from aspectbucket.dataset import Subset
-from aspectbucket.headers import MAX_PIXELS, ScanReason, read_header
-from aspectbucket.scan import IMAGE_EXTENSIONS, ScanFailure, is_image_name, list_images, scan
+from aspectbucket.headers import MAX_PIXELS, ScanReason, is_image_name, read_header
+from aspectbucket.scan import IMAGE_EXTENSIONS, PathList, ScanFailure, list_images, scan
 
 
 def save_image(path: Path, size: tuple[int, int], orientation: int | None = None, **kwargs) -> Path:
@@ -70,7 +74,7 @@ def test_only_sd_scripts_extensions_are_listed_in_any_case(tmp_path):
     for name in ["x.png", "y.JPEG", "z.Bmp", "notes.txt", "x.txt", "anim.gif", "photo.tif", ".png", "noext"]:
         (tmp_path / name).write_bytes(b"")
     found, _ = list_images(tmp_path, recursive=False)
-    assert sorted(path.name for path in found) == ["x.png", "y.JPEG", "z.Bmp"]
+    assert [Path(path).name for path, *_ in found] == ["x.png", "y.JPEG", "z.Bmp"]
     assert IMAGE_EXTENSIONS == (".png", ".jpg", ".jpeg", ".webp", ".bmp")
     assert not is_image_name(".jpg")
 
@@ -294,3 +298,90 @@ def test_raise_for_errors_lets_callers_stop_on_bad_files(tmp_path, cache_dir):
     (tmp_path / "data" / "b.png").write_bytes(b"")
     with pytest.raises(ScanFailure, match="empty file"):
         folder_scan(tmp_path / "data", cache_dir).raise_for_errors()
+
+
+def test_path_list_behaves_as_a_list_of_paths():
+    paths = PathList([Path("/a/b.png"), "/a/c.jpg"])
+    assert paths == [Path("/a/b.png"), Path("/a/c.jpg")]
+    assert paths[1] == Path("/a/c.jpg") and paths[-1].name == "c.jpg"
+    assert paths[:1] == PathList(["/a/b.png"]) and len(paths) == 2
+    assert [path.suffix for path in paths] == [".png", ".jpg"]
+    assert paths.strings == ["/a/b.png", "/a/c.jpg"]
+
+
+def encode(image: Image.Image, format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **options)
+    return buffer.getvalue()
+
+
+FORMATS = [
+    ("png", "PNG", {}),
+    ("jpg", "JPEG", {"quality": 80}),
+    ("jpg", "JPEG", {"progressive": True}),
+    ("webp", "WEBP", {"lossless": True}),
+    ("webp", "WEBP", {"quality": 70}),
+    ("bmp", "BMP", {}),
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    width=st.integers(1, 700),
+    height=st.integers(1, 700),
+    form=st.sampled_from(FORMATS),
+    mode=st.sampled_from(["RGB", "L", "RGBA"]),
+)
+def test_header_sizes_equal_pillows_for_every_format(tmp_path_factory, width, height, form, mode):
+    extension, name, options = form
+    if mode == "RGBA" and name == "JPEG":
+        mode = "RGB"
+    path = tmp_path_factory.mktemp("img") / f"x.{extension}"
+    path.write_bytes(encode(Image.new(mode, (width, height), "white"), name, **options))
+    header = read_header(path, path.stat().st_size)
+    with Image.open(path) as image:
+        assert header == (image.size[0], image.size[1], 1, "")
+
+
+def test_top_down_bmp_and_other_formats_under_image_names(tmp_path):
+    top_down = bytearray(encode(Image.new("RGB", (30, 20)), "BMP"))
+    top_down[22:26] = struct.pack("<i", -20)
+    (tmp_path / "top_down.bmp").write_bytes(bytes(top_down))
+    (tmp_path / "gif_inside.png").write_bytes(encode(Image.new("P", (44, 33)), "GIF"))
+    (tmp_path / "tiff_inside.jpg").write_bytes(encode(Image.new("RGB", (55, 66)), "TIFF"))
+    (tmp_path / "ico_inside.png").write_bytes(encode(Image.new("RGB", (48, 48)), "ICO"))
+    result = scan(tmp_path, use_cache=False)
+    got = {
+        path.name: (int(w), int(h), reason)
+        for path, w, h, reason in zip(
+            result.paths, result.stored_width, result.stored_height, result.error, strict=True
+        )
+    }
+    assert got == {
+        "gif_inside.png": (44, 33, ""),
+        "ico_inside.png": (48, 48, ""),  # neither our parsers nor imagesize: Pillow's lazy open
+        "tiff_inside.jpg": (55, 66, ""),
+        "top_down.bmp": (30, 20, ""),
+    }
+
+
+def test_jpeg_metadata_longer_than_the_first_read(tmp_path):
+    """An EXIF block and an ICC profile pushing the frame header far beyond the first 16 KB."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010E] = "x" * 40_000  # ImageDescription: a long EXIF segment
+    icc = bytes(60_000)
+    path = tmp_path / "long.jpg"
+    path.write_bytes(encode(Image.new("RGB", (321, 123)), "JPEG", exif=exif, icc_profile=icc))
+    assert path.stat().st_size > 100_000
+    assert read_header(path, path.stat().st_size) == (321, 123, 6, "")
+
+
+def test_unreadable_file_reason_without_root(tmp_path, monkeypatch):
+    save_image(tmp_path / "a.png", (10, 10))
+
+    def refuse(path, flags, *args):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(headers_module.os, "open", refuse)
+    assert read_header(tmp_path / "a.png", 10).reason == ScanReason.PERMISSION

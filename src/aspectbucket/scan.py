@@ -1,15 +1,18 @@
 """Scanning a dataset: every image file of every subset, with its stored size and EXIF orientation.
 
-The scan lists each subset's folder as sd-scripts does (by extension, any case), stats every file,
-takes unchanged files from the header cache (:mod:`aspectbucket.scan_cache`) and reads the others'
-headers on a thread pool (:mod:`aspectbucket.headers`). Nothing is ever written into the dataset; a
-file that cannot be measured keeps its row with a reason, and the scan goes on.
+The scan lists each subset's folder as sd-scripts does (by extension, any case) and stats each file
+while listing it; unchanged files (same path, size and mtime) come from the header cache
+(:mod:`aspectbucket.scan_cache`), the others' headers are read on a thread pool
+(:mod:`aspectbucket.headers`). Rows are kept as arrays, so a re-scan of 100,000 files costs little
+more than listing and stat-ing them. Nothing is ever written into the dataset; a file that cannot
+be measured keeps its row with a reason, and the scan goes on.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import stat as stat_module
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,39 +22,76 @@ import numpy as np
 
 from aspectbucket.dataset import Subset, read_dataset
 from aspectbucket.headers import (
+    CONTENT_REASONS,
     IMAGE_EXTENSIONS,
+    REASON_CODES,
+    REASONS,
     Header,
-    failed,
-    is_image_name,
+    ScanReason,
     os_error_reason,
     read_header,
     read_header_with_pillow,
 )
-from aspectbucket.scan_cache import HeaderCache, cache_file, cacheable, default_cache_dir, save_cache
+from aspectbucket.scan_cache import HeaderCache, cache_file, default_cache_dir, save_cache
+
+__all__ = ["IMAGE_EXTENSIONS", "PathList", "ScanFailure", "ScanResult", "list_images", "scan"]
 
 #: Files handed to one worker at a time: large enough that scheduling costs little, small enough
 #: that the progress bar moves.
 CHUNK_FILES = 256
-
-
-__all__ = ["IMAGE_EXTENSIONS", "ScanFailure", "ScanResult", "is_image_name", "list_images", "scan"]
+_CACHEABLE_CODES = np.array(sorted(REASON_CODES[reason] for reason in CONTENT_REASONS), dtype=np.int8)
 
 
 class ScanFailure(RuntimeError):
     """Raised by :meth:`ScanResult.raise_for_errors` when a caller wants unreadable files to stop it."""
 
 
+class PathList(Sequence[Path]):
+    """A read-only list of paths kept as text and turned into :class:`~pathlib.Path` on access.
+
+    A scan of 100,000 files would otherwise spend more time building Path objects than re-checking
+    the files; ``strings`` gives the text itself (for JSON, CSV and sorting).
+    """
+
+    __slots__ = ("strings",)
+
+    def __init__(self, paths=()):
+        self.strings: list[str] = [os.fspath(path) for path in paths]
+
+    def __len__(self) -> int:
+        return len(self.strings)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return PathList(self.strings[index])
+        return Path(self.strings[index])
+
+    def __iter__(self) -> Iterator[Path]:
+        return map(Path, self.strings)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, PathList):
+            return self.strings == other.strings
+        if isinstance(other, list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"PathList({self.strings!r})"
+
+
 @dataclass
 class ScanResult:
     """Every image file found, one row each (struct of arrays), in subset order, sorted within a subset.
 
+    ``paths`` are absolute (a :class:`PathList`; any sequence of paths given is converted).
     ``error[i]`` is '' or a reason from :class:`aspectbucket.headers.ScanReason`; such rows have size 0.
     ``warnings`` holds folder-level notes (skipped folders, unlistable folders, an unwritable cache).
     ``from_cache`` counts the rows whose header came from the cache.
     """
 
     subsets: list[Subset]
-    paths: list[Path]
+    paths: PathList
     subset: np.ndarray
     stored_width: np.ndarray
     stored_height: np.ndarray
@@ -59,6 +99,10 @@ class ScanResult:
     error: list[str]
     warnings: list[str] = field(default_factory=list)
     from_cache: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.paths, PathList):
+            self.paths = PathList(self.paths)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -85,12 +129,14 @@ class ScanResult:
 
     @property
     def rotated(self) -> np.ndarray:
-        """Images whose EXIF orientation asks viewers to turn them (orientation other than 1)."""
+        """Images whose EXIF orientation asks viewers to turn or mirror them (orientation other than 1)."""
         return self.orientation != 1
 
     def raise_for_errors(self) -> None:
         """Raise :class:`ScanFailure` naming the unreadable files, for callers who want to stop on them."""
-        bad = [f"{path}: {reason}" for path, reason in zip(self.paths, self.error, strict=True) if reason]
+        bad = [
+            f"{path}: {reason}" for path, reason in zip(self.paths.strings, self.error, strict=True) if reason
+        ]
         if bad:
             more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
             raise ScanFailure(f"{len(bad)} unreadable image file(s): " + "; ".join(bad[:5]) + more)
@@ -114,57 +160,71 @@ def scan(
         subsets, warnings = list(source), []
     else:
         subsets, warnings = read_dataset(Path(source))
-    paths: list[Path] = []
-    owners: list[int] = []
-    for number, subset in enumerate(subsets):
-        found, listing_warnings = list_images(subset.image_dir, subset.recursive)
-        paths.extend(found)
-        owners.extend([number] * len(found))
+    strings: list[str] = []
+    columns: list[list[int]] = [[], [], []]  # size, mtime_ns, reason code
+    counts = []
+    for subset in subsets:
+        files, listing_warnings = list_images(subset.image_dir, subset.recursive)
         warnings.extend(listing_warnings)
+        counts.append(len(files))
+        if files:
+            found, *facts = zip(*files, strict=True)
+            strings.extend(found)
+            for column, values in zip(columns, facts, strict=True):
+                column.extend(values)
+    size = np.array(columns[0], dtype=np.int64)
+    mtime = np.array(columns[1], dtype=np.int64)
+    code = np.array(columns[2], dtype=np.int8)
+    width = np.zeros(len(strings), dtype=np.int64)
+    height = np.zeros(len(strings), dtype=np.int64)
+    orientation = np.ones(len(strings), dtype=np.int8)
 
-    keys = [os.fsencode(path) for path in paths]
-    stats = [_stat(path) for path in paths]
     store_path = cache_file(cache or default_cache_dir(), [subset.image_dir for subset in subsets])
     store = HeaderCache.load(store_path) if use_cache else HeaderCache()
-    headers: list[Header | None] = [None] * len(paths)
-    todo = []
-    for row, (key, stat) in enumerate(zip(keys, stats, strict=True)):
-        if isinstance(stat, Header):
-            headers[row] = stat
-        else:
-            headers[row] = store.lookup(key, *stat)
-            if headers[row] is None:
-                todo.append(row)
-    from_cache = len(paths) - len(todo) - sum(isinstance(stat, Header) for stat in stats)
-    for row, header in read_headers([(paths[row], stats[row][0]) for row in todo], jobs, progress):
-        headers[todo[row]] = header
+    hit, cached = store.lookup(strings, size, mtime)
+    hit &= code == 0
+    for target, name in (
+        (width, "width"),
+        (height, "height"),
+        (orientation, "orientation"),
+        (code, "reason"),
+    ):
+        target[hit] = cached[name][hit]
+    todo = np.flatnonzero((code == 0) & ~hit)
+    files = [(strings[row], columns[0][row]) for row in todo.tolist()]
+    for index, header in read_headers(files, jobs, progress):
+        row = todo[index]
+        width[row], height[row], orientation[row] = header.width, header.height, header.orientation
+        code[row] = REASON_CODES[header.reason]
 
-    if use_cache and (todo or len(store) != len(paths) - sum(isinstance(stat, Header) for stat in stats)):
-        warnings.extend(_save(store_path, keys, stats, headers))
+    keep = np.isin(code, _CACHEABLE_CODES)
+    if use_cache and (len(todo) or len(store) != int(keep.sum())):
+        warnings.extend(_save(store_path, strings, keep, size, mtime, width, height, orientation, code))
     return ScanResult(
         subsets=subsets,
-        paths=paths,
-        subset=np.array(owners, dtype=np.int64),
-        stored_width=np.array([header.width for header in headers], dtype=np.int64),
-        stored_height=np.array([header.height for header in headers], dtype=np.int64),
-        orientation=np.array([header.orientation for header in headers], dtype=np.int8),
-        error=[header.reason for header in headers],
+        paths=PathList(strings),
+        subset=np.repeat(np.arange(len(subsets), dtype=np.int64), counts),
+        stored_width=width,
+        stored_height=height,
+        orientation=orientation,
+        error=np.array(REASONS, dtype=object)[code].tolist(),
         warnings=warnings,
-        from_cache=from_cache,
+        from_cache=int(hit.sum()),
     )
 
 
-def list_images(directory: Path, recursive: bool) -> tuple[list[Path], list[str]]:
-    """The image files in ``directory`` (absolute, sorted), searching subfolders when ``recursive``.
+def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, int, int]], list[str]]:
+    """``(path, size, mtime_ns, reason code)`` of each image file in ``directory``, sorted by path
+    (absolute), searching subfolders when ``recursive``; and the warnings met on the way.
 
-    Files are listed by name only: a broken link or a symlink loop named like an image is listed, and
-    the scan gives it a reason. A folder reached twice (a symlink loop) is listed once, with a warning.
+    Files are taken by name, as sd-scripts takes them: a broken link or a symlink loop named like an
+    image is listed with its reason code. A folder reached twice (a symlink loop) is listed once.
     """
-    root = Path(os.path.abspath(directory))
-    found: list[Path] = []
+    found: list[tuple[str, int, int, int]] = []
     warnings: list[str] = []
     seen: set[tuple[int, int]] = set()
-    pending = [root]
+    pending = [os.path.abspath(directory)]
+    extensions = frozenset(IMAGE_EXTENSIONS)
     while pending:
         folder = pending.pop()
         try:
@@ -182,12 +242,32 @@ def list_images(directory: Path, recursive: bool) -> tuple[list[Path], list[str]
             continue
         seen.add((identity.st_dev, identity.st_ino))
         for entry in entries:
-            if recursive and _is_dir(entry):
-                pending.append(Path(entry.path))
-            elif is_image_name(entry.name) and not _is_dir(entry):
-                found.append(Path(entry.path))
+            name = entry.name  # is_image_name, inlined: this loop runs once per file of the dataset
+            dot = name.rfind(".")
+            if dot > 0 and name[dot:].lower() in extensions:
+                listed = _stat_entry(entry)
+                if listed is None:
+                    if recursive:
+                        pending.append(entry.path)
+                else:
+                    found.append(listed)
+            elif recursive and _is_dir(entry):
+                pending.append(entry.path)
     found.sort()
     return found, warnings
+
+
+def _stat_entry(entry: os.DirEntry) -> tuple[str, int, int, int] | None:
+    """``(path, size, mtime_ns, reason code)`` of an image-named entry; ``None`` for a folder."""
+    try:
+        status = entry.stat()
+    except OSError as error:
+        return entry.path, 0, 0, REASON_CODES[os_error_reason(error, entry.path)]
+    if stat_module.S_ISREG(status.st_mode):
+        return entry.path, status.st_size, status.st_mtime_ns, 0
+    if stat_module.S_ISDIR(status.st_mode):
+        return None
+    return entry.path, 0, 0, REASON_CODES[ScanReason.NOT_A_FILE]
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
@@ -197,28 +277,17 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return False
 
 
-def _stat(path: Path) -> tuple[int, int] | Header:
-    """``(size, mtime_ns)`` of a regular file, or the header of a file that cannot be stat-ed."""
-    try:
-        status = os.stat(path)
-    except OSError as error:
-        return failed(os_error_reason(error, path))
-    if not os.path.isfile(path):
-        return failed(os_error_reason(IsADirectoryError(), path))
-    return status.st_size, status.st_mtime_ns
-
-
 def default_jobs() -> int:
     """Threads for header reads: reads wait on the disk, so a few per core, capped."""
     return min(16, 4 * (os.cpu_count() or 1))
 
 
 def read_headers(
-    files: list[tuple[Path, int]], jobs: int | None, progress: bool
+    files: list[tuple[str, int]], jobs: int | None, progress: bool
 ) -> Iterator[tuple[int, Header]]:
     """``(index, header)`` for each ``(path, size)`` in ``files``, read on ``jobs`` threads.
 
-    Files ``imagesize`` cannot read are read again with Pillow on this thread (see
+    Files the thread-safe readers cannot measure are read again with Pillow on this thread (see
     :func:`aspectbucket.headers.read_header_with_pillow`).
     """
     starts = range(0, len(files), CHUNK_FILES)
@@ -230,8 +299,7 @@ def read_headers(
     workers = jobs or default_jobs()
     with _progress_bar(progress, len(files)) as advance:
         if workers <= 1 or len(chunks) <= 1:
-            results = map(read_chunk, chunks)
-            yield from _finish_chunks(chunks, results, files, advance)
+            yield from _finish_chunks(chunks, map(read_chunk, chunks), files, advance)
         else:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aspectbucket-scan") as pool:
                 yield from _finish_chunks(chunks, pool.map(read_chunk, chunks), files, advance)
@@ -260,16 +328,18 @@ def _progress_bar(shown: bool, total: int):
         yield lambda count: bar.advance(task, count)
 
 
-def _save(path: Path, keys, stats, headers) -> list[str]:
-    """Write the cacheable entries; a warning instead of an error when the cache cannot be written."""
-    rows = [row for row, stat in enumerate(stats) if not isinstance(stat, Header) and cacheable(headers[row])]
+def _save(path: Path, strings, keep, size, mtime, width, height, orientation, code) -> list[str]:
+    """Write the cacheable rows; a warning instead of an error when the cache cannot be written."""
     try:
         save_cache(
             path,
-            [keys[row] for row in rows],
-            [stats[row][0] for row in rows],
-            [stats[row][1] for row in rows],
-            [headers[row] for row in rows],
+            [string for string, kept in zip(strings, keep.tolist(), strict=True) if kept],
+            size=size[keep],
+            mtime_ns=mtime[keep],
+            width=width[keep],
+            height=height[keep],
+            orientation=orientation[keep],
+            reason=code[keep],
         )
     except OSError as error:
         return [f"header cache not saved to {path}: {error.strerror or error}"]

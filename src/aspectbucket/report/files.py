@@ -195,12 +195,16 @@ def write_json(
 
 
 def write_csv(path: Path, plan: DatasetPlan, summary: ReportSummary) -> None:
-    """Write one CSV row per image to ``path`` atomically; lists are JSON text, warnings ``;``-joined."""
+    """Write one CSV row per image to ``path`` atomically.
+
+    As ``aspectbucket assign`` writes them, ``crop_ltrb`` (and ``precrop``) are four space-separated
+    numbers; ``warnings`` are joined by ``;``.
+    """
     with atomic_open(path, newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(IMAGE_FIELDS)
         for record in image_records(plan, summary):
-            record["crop_ltrb"] = json.dumps(record["crop_ltrb"])
-            record["precrop"] = json.dumps(record["precrop"])
+            record["crop_ltrb"] = " ".join(repr(float(value)) for value in record["crop_ltrb"])
+            record["precrop"] = " ".join(str(value) for value in record["precrop"])
             record["warnings"] = ";".join(record["warnings"])
             writer.writerow(record[name] for name in IMAGE_FIELDS)
