@@ -98,13 +98,21 @@ def test_size_table_groups_sizes_with_their_bucket():
 def test_advice_gives_bucket_ratios_and_a_precrop_box_of_the_bucket_ratio():
     plan = make_plan([("strip.png", 1500, 250), ("wide.jpg", 768, 512), ("wide2.jpg", 768, 512)])
     summary = summarize(plan)
-    assert [(a.ratio, a.width, a.height, a.images) for a in summary.ratio_advice] == [
-        ("5:3", 640, 384, 2), ("4:1", 1024, 256, 1)]
+    assert [(a.ratio, a.buckets, a.images) for a in summary.ratio_advice] == [
+        ("5:3", ("640x384",), 2), ("4:1", ("1024x256",), 1)]
     [advice] = summary.precrop_advice
     left, top, right, bottom = advice.box
     assert (advice.path, advice.box) == ("strip.png", (250, 0, 1250, 250))
     assert (right - left) * advice.bucket_height == (bottom - top) * advice.bucket_width
     assert left >= 0 and right <= 1500 and top >= 0 and bottom <= 250
+
+
+def test_ratio_advice_merges_buckets_of_one_ratio_across_blocks_and_sizes():
+    plan = make_plan([("big.jpg", 700, 700), ("near.jpg", 600, 580), ("tall.jpg", 512, 752)],
+                     options=BucketOptions(bucket_no_upscale=True))
+    advice = summarize(plan).ratio_advice
+    assert [(a.ratio, a.buckets, a.images) for a in advice] == [
+        ("1:1", ("448x448", "512x512"), 2), ("2:3", ("384x576",), 1)]
 
 
 def test_precrop_boxes_stay_inside_their_images():

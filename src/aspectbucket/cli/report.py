@@ -29,7 +29,8 @@ from aspectbucket.scan import scan
 @click.command("report")
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @bucket_options
-@click.option("--example", is_flag=True, help="Report on the bundled example dataset instead of SOURCE.")
+@click.option("--example", is_flag=True,
+              help="Report on the bundled example dataset (its dataset.toml) instead of SOURCE.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Batch size for steps per epoch. [default: the config's batch_size, else 1]")
 @click.option("--respect-exif", is_flag=True,
@@ -103,7 +104,8 @@ def _source(source: Path | None, example: bool) -> Path:
     if example and source is not None:
         raise click.UsageError("give either SOURCE or --example, not both")
     if example:
-        return example_dataset_path()
+        # Its dataset config: two blocks, one without upscaling, so every warning shows up.
+        return example_dataset_path() / "dataset.toml"
     if source is None:
         raise click.UsageError("missing SOURCE (a folder, a kohya N_name folder or a .toml) or --example")
     return source

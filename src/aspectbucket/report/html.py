@@ -180,9 +180,8 @@ def warnings_section(summary: ReportSummary) -> HtmlSection:
 
 def advice_section(summary: ReportSummary) -> HtmlSection:
     ratios = _table(
-        ["crop to", "exactly", "bucket", "images now"],
-        [[advice.ratio, advice.exact, f"{advice.width}x{advice.height}", advice.images]
-         for advice in summary.ratio_advice],
+        ["crop to", "buckets", "images now"],
+        [[advice.ratio, ", ".join(advice.buckets), advice.images] for advice in summary.ratio_advice],
     )
     body = (
         "<p>Ratios worth cropping to (the buckets in use): an image of one of these ratios is only scaled."

@@ -104,12 +104,10 @@ class Finding:
 
 @dataclass(frozen=True)
 class RatioAdvice:
-    """A ratio worth cropping images to: a used bucket's, as a simple fraction."""
+    """A ratio worth cropping images to: the used buckets' of about that ratio, as a simple fraction."""
 
     ratio: str
-    exact: str
-    width: int
-    height: int
+    buckets: tuple[str, ...]
     images: int
 
 
@@ -431,15 +429,19 @@ def _exif_detail(plan: DatasetPlan, columns: ImageColumns, index: int) -> str:
 
 
 def ratio_advice(buckets: list[BucketRow]) -> list[RatioAdvice]:
-    """The used buckets' ratios as simple fractions, most used first: the shapes worth cropping to."""
-    totals: dict[tuple[int, int], int] = {}
-    for row in buckets:
-        totals[(row.width, row.height)] = totals.get((row.width, row.height), 0) + row.images
-    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-    return [
-        RatioAdvice(nice_ratio_fraction(width, height), ratio_fraction(width, height), width, height, images)
-        for (width, height), images in ranked
-    ]
+    """The used buckets' ratios as simple fractions, most used first: the shapes worth cropping to.
+
+    Buckets of about the same ratio (448x448 and 512x512, or 640x384 and 576x384 with and without
+    upscaling) share one line.
+    """
+    groups: dict[str, tuple[list[str], int]] = {}
+    for row in sorted(buckets, key=lambda row: (row.width, row.height)):
+        names, images = groups.get(nice_ratio_fraction(row.width, row.height), ([], 0))
+        size = f"{row.width}x{row.height}"
+        groups[nice_ratio_fraction(row.width, row.height)] = (
+            names if size in names else [*names, size], images + row.images)
+    ranked = sorted(groups.items(), key=lambda item: (-item[1][1], item[0]))
+    return [RatioAdvice(ratio, tuple(names), images) for ratio, (names, images) in ranked]
 
 
 def precrop_advice(plan: DatasetPlan, columns: ImageColumns) -> list[PrecropAdvice]:

@@ -50,7 +50,7 @@ def bucket_table(summary: ReportSummary) -> Table:
     several = len(summary.options) > 1
     table = _table("Buckets (numbered as in the training log)")
     if several:
-        table.add_column("dataset", justify="right")
+        table.add_column("data-\nset", justify="right")
     names = ("bucket", "size", "ratio", "images", "images\nx repeats", "batches", "mean\nloss", "worst\nloss",
              "up-\nscaled")
     for name in names:
@@ -78,7 +78,7 @@ def size_table(summary: ReportSummary, shown: int = SHOWN_SIZES) -> Table:
     caption = f"... and {rest} more sizes (see --json or --csv)" if rest > 0 else None
     table = _table("Image sizes", caption)
     if several:
-        table.add_column("dataset", justify="right")
+        table.add_column("data-\nset", justify="right")
     for name in ("image size", "images", "ratio", "bucket", "bucket size"):
         table.add_column(name, justify="right" if name in ("images", "bucket") else "left")
     for row in summary.sizes[:shown]:
@@ -116,9 +116,8 @@ def print_advice(summary: ReportSummary, console: Console, shown: int = SHOWN_PE
         console.print(Text("\nAdvice: crop images to one of these ratios (the buckets in use) so nothing "
                            "is cut:", style="bold"))
         for advice in summary.ratio_advice[:shown]:
-            exact = "" if advice.exact == advice.ratio else f" (exactly {advice.exact})"
-            console.print(Text(f"  {advice.ratio}{exact} -> bucket {advice.width}x{advice.height}, "
-                               f"{plural(advice.images, 'image')} now"))
+            console.print(Text(f"  {advice.ratio} -> {'bucket' if len(advice.buckets) == 1 else 'buckets'} "
+                               f"{', '.join(advice.buckets)}; {plural(advice.images, 'image')} now"))
         if len(summary.ratio_advice) > shown:
             console.print(Text(f"  ... and {len(summary.ratio_advice) - shown} more"))
     if summary.precrop_advice:
