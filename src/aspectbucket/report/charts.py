@@ -72,8 +72,12 @@ def switching_chart(plan: DatasetPlan, summary: ReportSummary, block: int = 0) -
             axes.axvline(point.width_over_height, color="#9a9a9a", linewidth=0.7, linestyle=(0, (4, 3)),
                          zorder=1)
     colours = _bucket_colours(len(used))
+    # Buckets of one ratio (448x448 and 512x512 without upscaling) share a line and a label.
+    labels: dict[float, list[str]] = {}
     for (width, height), colour in zip(used, colours, strict=True):
-        axes.axvline(width / height, color=colour, linewidth=1.6, zorder=2)
+        if width / height not in labels:
+            axes.axvline(width / height, color=colour, linewidth=1.6, zorder=2)
+        labels.setdefault(width / height, []).append(f"{width}x{height}")
     shown = _sample(members, MAX_POINTS)
     if len(shown):
         ratio = columns.placed_width[shown] / columns.placed_height[shown]
@@ -87,16 +91,15 @@ def switching_chart(plan: DatasetPlan, summary: ReportSummary, block: int = 0) -
     axes.set_xticks([w / h for w, h in ticks], [f"{w}:{h}" for w, h in ticks])
     axes.minorticks_off()
     sampled = f"; a random {len(shown):,} of {len(members):,} images" if len(shown) < len(members) else ""
-    axes.set_xlabel(
-        f"image ratio, width : height (log scale); solid: buckets in use, dashed: switching points{sampled}"
-    )
+    lines = "dashed: switching points" if len(listed) > 1 else "no list: each image's size sets its bucket"
+    axes.set_xlabel(f"image ratio, width : height (log scale); solid: buckets in use, {lines}{sampled}")
     axes.set_ylabel("image size, megapixels (log scale)")
     axes.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     axes.yaxis.set_major_formatter(ScalarFormatter())
     axes.margins(y=0.2)
     axes.yaxis.set_minor_formatter(NullFormatter())
     top = axes.secondary_xaxis("top")
-    top.set_xticks([w / h for w, h in used], [f"{w}x{h}" for w, h in used], rotation=60, fontsize=7)
+    top.set_xticks(list(labels), [" ".join(names) for names in labels.values()], rotation=60, fontsize=7)
     top.minorticks_off()
     return svg_data_uri(figure)
 
