@@ -94,7 +94,8 @@ def report(source, bucketing, example, batch_size, respect_exif, json_path, csv_
         write_csv(csv_path, plan, summary)
         click.echo(f"wrote {csv_path}", err=True)
     if html_path:
-        write_html(html_path, plan, summary, source=source, previews_per_bucket=previews, jobs=jobs)
+        write_html(html_path, plan, summary, source=source, previews_per_bucket=previews, jobs=jobs,
+                   progress=sys.stderr.isatty())
         click.echo(f"wrote {html_path}", err=True)
     if strict and summary.placed < summary.images:
         sys.exit(1)

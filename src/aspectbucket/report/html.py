@@ -68,8 +68,12 @@ def render_html(
     previews_per_bucket: int = PREVIEWS_PER_BUCKET,
     source: Path | str | None = None,
     jobs: int | None = None,
+    progress: bool = False,
 ) -> str:
-    """The whole page as a string; ``sections`` are added before the gallery."""
+    """The whole page as a string; ``sections`` are added before the gallery.
+
+    ``jobs`` threads make the previews; ``progress`` shows their progress bar on stderr.
+    """
     summary = summary or summarize(plan)
     parts = [
         overview_section(summary, source),
@@ -78,7 +82,7 @@ def render_html(
         warnings_section(summary),
         advice_section(summary),
         *sections,
-        gallery_section(plan, summary, previews_per_bucket, jobs),
+        gallery_section(plan, summary, previews_per_bucket, jobs, progress),
     ]
     contents = "".join(
         f'<li><a href="#{escape(part.anchor)}">{escape(part.title)}</a></li>' for part in parts
@@ -204,7 +208,8 @@ def advice_section(summary: ReportSummary) -> HtmlSection:
 
 
 def gallery_section(
-    plan: DatasetPlan, summary: ReportSummary, previews_per_bucket: int, jobs: int | None
+    plan: DatasetPlan, summary: ReportSummary, previews_per_bucket: int, jobs: int | None = None,
+    progress: bool = False,
 ) -> HtmlSection:
     """Images grouped by bucket, worst crop first: previews for the first few, a table for the rest."""
     columns, placement = summary.columns, plan.placement
@@ -217,7 +222,7 @@ def gallery_section(
         members = members[order]
         groups.append((row, members))
         chosen.extend(members[:previews_per_bucket].tolist())
-    encoded = dict(zip(chosen, previews(plan, chosen, jobs), strict=True))
+    encoded = dict(zip(chosen, previews(plan, chosen, jobs, progress), strict=True))
     several = len(summary.options) > 1
     parts = [
         '<p class="sortbar">Sort by: <button type="button" data-sort="loss-desc">most cut first</button> '

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+from rich.console import Console
+from rich.progress import track
 
 from aspectbucket.profiles.profile import ExifHandling
 
@@ -55,8 +57,11 @@ def preview_jpeg(path: Path, size: tuple[int, int], window: tuple[float, float, 
         return None
 
 
-def previews(plan, indices, jobs: int | None = None) -> list[str | None]:
-    """Base64 JPEG previews of the images ``indices`` of ``plan`` (``None`` where one cannot be made)."""
+def previews(plan, indices, jobs: int | None = None, progress: bool = False) -> list[str | None]:
+    """Base64 JPEG previews of the images ``indices`` of ``plan`` (``None`` where one cannot be made).
+
+    ``progress`` shows a progress bar on stderr (for terminals).
+    """
     placement, scan = plan.placement, plan.scan
     apply_exif = bool(plan.respect_exif) or plan.profile.exif is ExifHandling.APPLY
 
@@ -72,4 +77,8 @@ def previews(plan, indices, jobs: int | None = None) -> list[str | None]:
 
     indices = [int(index) for index in np.asarray(indices).reshape(-1)]
     with ThreadPoolExecutor(max_workers=max(1, jobs or 4)) as pool:
-        return list(pool.map(one, indices))
+        results = pool.map(one, indices)
+        if progress:
+            results = track(results, description="previews", total=len(indices),
+                            console=Console(stderr=True), transient=True)
+        return list(results)
