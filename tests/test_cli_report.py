@@ -141,3 +141,17 @@ def test_odd_file_names_reach_every_output_escaped(tmp_path):
     assert "caf\\xe9.jpg" in outputs["csv"].read_text("utf-8")
     page = outputs["html"].read_text("utf-8")
     assert "&lt;script&gt;x.jpg" in page and "<script>x" not in page and "caf\\xe9.jpg" in page
+
+
+def test_a_block_without_buckets_has_one_bucket_the_resolution(dataset, tmp_path):
+    config = tmp_path / "fixed.toml"
+    config.write_text(
+        "[[datasets]]\nresolution = 512\nenable_bucket = false\n\n[[datasets.subsets]]\n"
+        f"image_dir = '{dataset / '10_dog'}'\n",
+        encoding="utf-8",
+    )
+    target = tmp_path / "fixed.json"
+    assert invoke(str(config), "--json", str(target)).exit_code == 0
+    document = json.loads(target.read_text(encoding="utf-8"))
+    assert document["settings"]["datasets"][0]["bucket_list"] == [[512, 512]]
+    assert {(bucket["width"], bucket["height"]) for bucket in document["buckets"]} == {(512, 512)}

@@ -58,6 +58,8 @@ def test_json_document_holds_settings_summary_buckets_and_images(plan, tmp_path)
     assert document == json.loads(json.dumps(report_document(plan, summary, "/data/set")))
     assert document["settings"]["datasets"][0]["resolution"] == [512, 512]
     assert document["settings"]["datasets"][0]["batch_size"] == 4
+    assert len(document["settings"]["datasets"][0]["bucket_list"]) == 17  # kohya at 512x512 (spec, 1)
+    assert document["settings"]["datasets"][0]["bucket_list"][0] == [256, 832]
     assert document["summary"]["steps_per_epoch"] == 6 and document["summary"]["unusable"] == 1
     assert [bucket["number"] for bucket in document["buckets"]] == [0, 1]
     assert len(document["images"]) == 3

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aspectbucket.geometry.switching import switching_points
-from aspectbucket.profiles.profile import profile_bucket_list
-from aspectbucket.report.summary import CROP_LOSS_WARNING, ReportSummary
+from aspectbucket.report.summary import CROP_LOSS_WARNING, ReportSummary, block_bucket_list
 
 if TYPE_CHECKING:
     from aspectbucket.dataset import DatasetPlan
@@ -53,7 +52,6 @@ def switching_chart(plan: DatasetPlan, summary: ReportSummary, block: int = 0) -
     mirror images); the vertical axis is its size in megapixels. Each bucket is a vertical line,
     each switching point a dashed one; images take the colour of their bucket.
     """
-    options = plan.options[block]
     columns = summary.columns
     members = np.flatnonzero(columns.ok & (columns.dataset == block))
     figure = _figure(10, 4.2)
@@ -62,7 +60,7 @@ def switching_chart(plan: DatasetPlan, summary: ReportSummary, block: int = 0) -
 
     axes.set_xscale("log")
     axes.set_yscale("log")
-    listed = profile_bucket_list(plan.profile, options)
+    listed = block_bucket_list(plan, block)
     used = [(row.width, row.height) for row in summary.buckets if row.dataset == block]
     for width, height in (map(int, size) for size in listed):
         if (width, height) not in used:

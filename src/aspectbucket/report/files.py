@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aspectbucket import __version__
-from aspectbucket.report.summary import ReportSummary, WarningKind, path_text
+from aspectbucket.report.summary import ReportSummary, WarningKind, block_bucket_list, path_text
 
 if TYPE_CHECKING:
     from aspectbucket.dataset import DatasetPlan
@@ -130,7 +130,7 @@ def report_document(plan: DatasetPlan, summary: ReportSummary, source: Path | st
     return {
         "aspectbucket": __version__,
         "source": None if source is None else path_text(source),
-        "settings": settings_dict(summary),
+        "settings": settings_dict(plan, summary),
         "notes": summary.notes,
         "summary": {
             "images": summary.images,
@@ -157,16 +157,17 @@ def report_document(plan: DatasetPlan, summary: ReportSummary, source: Path | st
     }
 
 
-def settings_dict(summary: ReportSummary) -> dict:
-    """The settings the report was made with, per dataset block."""
+def settings_dict(plan: DatasetPlan, summary: ReportSummary) -> dict:
+    """The settings the report was made with, per dataset block, with the block's whole bucket list."""
     return {
         "profile": summary.profile,
         "respect_exif": summary.respect_exif,
         "datasets": [
             {**{key: (list(value) if isinstance(value, tuple) else value)
                 for key, value in dataclasses.asdict(options).items()},
-             "batch_size": batch}
-            for options, batch in zip(summary.options, summary.batch_sizes, strict=True)
+             "batch_size": batch,
+             "bucket_list": block_bucket_list(plan, block).tolist()}
+            for block, (options, batch) in enumerate(zip(summary.options, summary.batch_sizes, strict=True))
         ],
     }
 

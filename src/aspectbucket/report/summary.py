@@ -18,7 +18,7 @@ import numpy as np
 from aspectbucket.geometry.batches import steps_per_epoch
 from aspectbucket.geometry.ratios import nice_ratio_fraction, ratio_fraction
 from aspectbucket.geometry.resize import covering_precrop
-from aspectbucket.profiles.profile import ExifHandling
+from aspectbucket.profiles.profile import ExifHandling, profile_bucket_list
 
 if TYPE_CHECKING:
     from aspectbucket.dataset import DatasetPlan
@@ -218,6 +218,18 @@ def path_text(path: Path | str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return text
+
+
+def block_bucket_list(plan: DatasetPlan, block: int) -> np.ndarray:
+    """The trainer's whole bucket list for one dataset block (``(n, 2)``; empty without upscaling).
+
+    A block with ``enable_bucket = false`` has one bucket: the resolution itself.
+    """
+    options = plan.options[block]
+    members = [subset for subset in plan.scan.subsets if subset.dataset == block]
+    if members and not getattr(members[0], "enable_bucket", True):
+        return np.array([options.resolution], dtype=np.int64)
+    return profile_bucket_list(plan.profile, options)
 
 
 def batch_sizes(plan: DatasetPlan, batch_size: int | None) -> list[int]:
