@@ -12,12 +12,13 @@ from aspectbucket.scan import ScanResult
 
 
 def make_plan(
-    images, root=Path("/data/set"), options=None, subsets=None, respect_exif=False, batch_size=None
+    images, root=Path("/data/set"), options=None, subsets=None, respect_exif=False, batch_size=None,
+    profile="kohya",
 ):
     """A kohya plan of ``images``: tuples ``(name, width, height[, orientation[, error[, subset]]])``.
 
     ``subsets`` are ``(folder, repeats)`` pairs under ``root`` (default: ``root`` itself, 1 repeat);
-    ``options`` are given as if on the command line (default: kohya's 512x512 defaults).
+    ``options`` are given as if on the command line (default: the profile's defaults, 512x512 for kohya).
     """
     subsets = subsets or [("", 1)]
     subset_objects = [
@@ -35,7 +36,7 @@ def make_plan(
         error=[row[4] for row in rows],
     )
     given = dataclasses.asdict(options) if options else {}
-    return plan_dataset(scan, "kohya", given, respect_exif=respect_exif)
+    return plan_dataset(scan, profile, given, respect_exif=respect_exif)
 
 
 def write_images(folder: Path, images) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.options import BucketOptions
-from aspectbucket.report.summary import WarningKind, path_text, summarize
+from aspectbucket.profiles import KOHYA
+from aspectbucket.report.summary import WarningKind, path_text, steps_line, summarize
 from report_plans import make_plan
 
 
@@ -38,6 +41,15 @@ def test_steps_per_epoch_count_repeats_and_short_last_batches():
     assert summary.samples == 46
     small = kinds(summary, WarningKind.SMALL_BUCKET)
     assert [finding.path for finding in small] == ["bucket 3 (1024x256)"]
+
+
+def test_batches_follow_the_profiles_incomplete_batch_policy():
+    dropping = dataclasses.replace(KOHYA, batch_policy=BatchPolicy.DROP)
+    images = [(f"a{i}.jpg", 768, 512) for i in range(5)] + [("b.jpg", 512, 768)]
+    summary = summarize(make_plan(images, profile=dropping), batch_size=2)
+    assert [row.batches for row in summary.buckets] == [0, 2] and summary.steps_per_epoch == 2
+    assert "dropped" in steps_line(summary)
+    assert "the trainer drops it every epoch" in kinds(summary, WarningKind.SMALL_BUCKET)[0].detail
 
 
 def test_batch_size_comes_from_the_config_unless_given():

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from aspectbucket.geometry.batches import steps_per_epoch
+from aspectbucket.geometry.batches import BatchPolicy, batches_per_bucket, steps_per_epoch
 from aspectbucket.geometry.ratios import nice_ratio_fraction, ratio_fraction
 from aspectbucket.geometry.resize import covering_precrop
 from aspectbucket.profiles.profile import ExifHandling, profile_bucket_list
@@ -48,6 +48,20 @@ WARNING_TITLES = {
     WarningKind.CROP_LOSS: f"images losing over {CROP_LOSS_WARNING:.0%} of their pixels to the crop",
     WarningKind.UPSCALED: f"images upscaled over {UPSCALE_WARNING:g}x (the model learns the blur)",
     WarningKind.SMALL_BUCKET: "buckets holding fewer samples than the batch size",
+}
+
+#: What happens to a bucket's incomplete last batch, in the words of the report, per batch policy.
+LAST_BATCH = {
+    BatchPolicy.SHORT: "each bucket's last batch may be short",
+    BatchPolicy.DROP: "each bucket's incomplete last batch is dropped",
+    BatchPolicy.PAD: "each bucket's last batch is padded with repeated images",
+    BatchPolicy.MERGE: "the buckets' leftovers are merged into mixed batches",
+}
+_SMALL_BUCKET = {
+    BatchPolicy.SHORT: "its only batch is short",
+    BatchPolicy.DROP: "the trainer drops it every epoch",
+    BatchPolicy.PAD: "its only batch is padded with repeated images",
+    BatchPolicy.MERGE: "its images are merged into a mixed batch",
 }
 
 _ORIENTATION_EFFECT = {
@@ -151,6 +165,7 @@ class ReportSummary:
     """
 
     profile: str
+    batch_policy: BatchPolicy
     respect_exif: bool
     options: list
     batch_sizes: list[int]
@@ -201,7 +216,7 @@ def steps_line(summary: ReportSummary) -> str:
     batch = ", ".join(str(size) for size in sorted(set(summary.batch_sizes)))
     return (
         f"{summary.samples} samples per epoch (images x repeats); {summary.steps_per_epoch} steps per epoch "
-        f"at batch size {batch} (each bucket's last batch may be short)"
+        f"at batch size {batch} ({LAST_BATCH[summary.batch_policy]})"
     )
 
 
@@ -251,7 +266,7 @@ def summarize(plan: DatasetPlan, batch_size: int | None = None) -> ReportSummary
         raise ValueError(f"batch size {batch_size} must be positive")
     columns = image_columns(plan)
     sizes_per_block = batch_sizes(plan, batch_size)
-    buckets = bucket_rows(plan, columns, sizes_per_block)
+    buckets = bucket_rows(plan, columns, sizes_per_block, plan.profile.batch_policy)
     steps = 0
     for block, block_batch in enumerate(sizes_per_block):
         counts = [row.samples for row in buckets if row.dataset == block]
@@ -262,6 +277,7 @@ def summarize(plan: DatasetPlan, batch_size: int | None = None) -> ReportSummary
             error_counts[error] = error_counts.get(error, 0) + 1
     return ReportSummary(
         profile=plan.profile.name,
+        batch_policy=plan.profile.batch_policy,
         respect_exif=plan.respect_exif,
         options=list(plan.options),
         batch_sizes=sizes_per_block,
@@ -334,8 +350,11 @@ def display_paths(plan: DatasetPlan) -> list[str]:
     return shown
 
 
-def bucket_rows(plan: DatasetPlan, columns: ImageColumns, sizes_per_block: list[int]) -> list[BucketRow]:
-    """The used buckets of every dataset block, in sd-scripts' logged order."""
+def bucket_rows(
+    plan: DatasetPlan, columns: ImageColumns, sizes_per_block: list[int],
+    policy: BatchPolicy = BatchPolicy.SHORT,
+) -> list[BucketRow]:
+    """The used buckets of every block, in sd-scripts' logged order; batches as ``policy`` makes them."""
     placement = plan.placement
     rows = []
     for block, block_batch in enumerate(sizes_per_block):
@@ -357,7 +376,7 @@ def bucket_rows(plan: DatasetPlan, columns: ImageColumns, sizes_per_block: list[
                     ratio=ratio_fraction(width, height),
                     images=len(chosen),
                     samples=samples,
-                    batches=-(-samples // block_batch),
+                    batches=int(batches_per_bucket([samples], block_batch, policy)[0]),
                     mean_loss=float(loss.mean()),
                     worst_loss=float(loss.max()),
                     upscaled=int(placement.upscaled[chosen].sum()),
@@ -423,7 +442,8 @@ def findings(
             where = f"dataset {row.dataset} " if several else ""
             result.append(Finding(
                 WarningKind.SMALL_BUCKET, -1, f"{where}bucket {row.number} ({row.width}x{row.height})",
-                f"{row.samples} samples for batch size {block_batch}: its only batch is short",
+                f"{row.samples} samples for batch size {block_batch}: "
+                f"{_SMALL_BUCKET[plan.profile.batch_policy]}",
             ))
     return result
 
