@@ -155,3 +155,10 @@ def test_a_block_without_buckets_has_one_bucket_the_resolution(dataset, tmp_path
     document = json.loads(target.read_text(encoding="utf-8"))
     assert document["settings"]["datasets"][0]["bucket_list"] == [[512, 512]]
     assert {(bucket["width"], bucket["height"]) for bucket in document["buckets"]} == {(512, 512)}
+
+
+def test_an_empty_folder_says_so(tmp_path):
+    (tmp_path / "nothing").mkdir()
+    result = invoke(str(tmp_path / "nothing"), "--html", str(tmp_path / "r.html"))
+    assert result.exit_code == 0 and "0 images, 0 placed" in result.stdout
+    assert "No image files found" in result.stdout and (tmp_path / "r.html").exists()

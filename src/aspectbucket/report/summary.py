@@ -19,6 +19,7 @@ from aspectbucket.geometry.batches import BatchPolicy, batches_per_bucket, steps
 from aspectbucket.geometry.ratios import nice_ratio_fraction, ratio_fraction
 from aspectbucket.geometry.resize import covering_precrop
 from aspectbucket.profiles.profile import ExifHandling, profile_bucket_list
+from aspectbucket.scan import IMAGE_EXTENSIONS
 
 if TYPE_CHECKING:
     from aspectbucket.dataset import DatasetPlan
@@ -205,9 +206,11 @@ def settings_lines(summary: ReportSummary) -> list[str]:
         )
     exif = "upright (EXIF applied)" if summary.respect_exif else "as stored (the trainer ignores EXIF)"
     lines.append(
-        f"{summary.images} images, {summary.placed} placed, {summary.images - summary.placed} unusable; "
-        f"sizes {exif}"
+        f"{plural(summary.images, 'image')}, {summary.placed} placed, {summary.images - summary.placed} "
+        f"unusable; sizes {exif}"
     )
+    if not summary.images:
+        lines.append(f"No image files found; the trainer takes {', '.join(IMAGE_EXTENSIONS)} (any case).")
     return lines
 
 
