@@ -199,13 +199,15 @@ def write_csv(path: Path, plan: DatasetPlan, summary: ReportSummary) -> None:
     """Write one CSV row per image to ``path`` atomically.
 
     As ``aspectbucket assign`` writes them, ``crop_ltrb`` (and ``precrop``) are four space-separated
-    numbers; ``warnings`` are joined by ``;``.
+    numbers and booleans are ``true``/``false``; ``warnings`` are joined by ``;``.
     """
     with atomic_open(path, newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(IMAGE_FIELDS)
         for record in image_records(plan, summary):
             record["crop_ltrb"] = " ".join(repr(float(value)) for value in record["crop_ltrb"])
+            record["upscaled"] = "true" if record["upscaled"] else "false"
+            record["step_loss"] = "true" if record["step_loss"] else "false"
             record["precrop"] = " ".join(str(value) for value in record["precrop"])
             record["warnings"] = ";".join(record["warnings"])
             writer.writerow(record[name] for name in IMAGE_FIELDS)
