@@ -48,7 +48,7 @@ def print_settings(summary: ReportSummary, console: Console) -> None:
 def bucket_table(summary: ReportSummary) -> Table:
     """The used buckets, numbered as sd-scripts logs them ("bucket 3: resolution (448, 576)")."""
     several = len(summary.options) > 1
-    table = _table("Buckets (numbered as in the training log)")
+    table = _table("Buckets (numbered as sd-scripts logs them)")
     if several:
         table.add_column("data-\nset", justify="right")
     names = ("bucket", "size", "ratio", "images", "images\nx repeats", "batches", "mean\nloss", "worst\nloss",
