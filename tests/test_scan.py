@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import struct
 import zlib
 from pathlib import Path
@@ -17,8 +18,15 @@ from PIL import Image
 from aspectbucket import headers as headers_module
 from aspectbucket import scan as scan_module
 from aspectbucket.dataset import Subset
-from aspectbucket.headers import MAX_PIXELS, ScanReason, is_image_name, read_header
-from aspectbucket.scan import IMAGE_EXTENSIONS, PathList, ScanFailure, list_images, scan
+from aspectbucket.headers import MAX_PIXELS, ScanReason, is_image_name, read_header, read_header_with_pillow
+from aspectbucket.scan import (
+    IMAGE_EXTENSIONS,
+    PathList,
+    ScanFailure,
+    list_images,
+    regularization_repeats,
+    scan,
+)
 
 
 def save_image(path: Path, size: tuple[int, int], orientation: int | None = None, **kwargs) -> Path:
@@ -71,9 +79,24 @@ def test_sizes_come_from_headers_of_every_accepted_format(tmp_path, cache_dir, n
 
 
 def test_only_sd_scripts_extensions_are_listed_in_any_case(tmp_path):
-    for name in ["x.png", "y.JPEG", "z.Bmp", "notes.txt", "x.txt", "anim.gif", "photo.tif", ".png", "noext"]:
+    names = [
+        "x.png",
+        "y.JPEG",
+        "z.Bmp",
+        "notes.txt",
+        "x.txt",
+        "anim.gif",
+        "photo.tif",
+        ".png",
+        "._x.png",
+        "noext",
+    ]
+    for name in names:
         (tmp_path / name).write_bytes(b"")
+    save_image(tmp_path / ".ipynb_checkpoints" / "copy.png", (5, 5))
     found, _ = list_images(tmp_path, recursive=False)
+    assert [Path(path).name for path, *_ in found] == ["x.png", "y.JPEG", "z.Bmp"]
+    found, _ = list_images(tmp_path, recursive=True)
     assert [Path(path).name for path, *_ in found] == ["x.png", "y.JPEG", "z.Bmp"]
     assert IMAGE_EXTENSIONS == (".png", ".jpg", ".jpeg", ".webp", ".bmp")
     assert not is_image_name(".jpg")
@@ -307,6 +330,7 @@ def test_path_list_behaves_as_a_list_of_paths():
     assert paths[:1] == PathList(["/a/b.png"]) and len(paths) == 2
     assert [path.suffix for path in paths] == [".png", ".jpg"]
     assert paths.strings == ["/a/b.png", "/a/c.jpg"]
+    assert pickle.loads(pickle.dumps(paths)) == paths  # data loader workers get it pickled
 
 
 def encode(image: Image.Image, format: str, **options) -> bytes:
@@ -385,3 +409,132 @@ def test_unreadable_file_reason_without_root(tmp_path, monkeypatch):
 
     monkeypatch.setattr(headers_module.os, "open", refuse)
     assert read_header(tmp_path / "a.png", 10).reason == ScanReason.PERMISSION
+
+
+def test_an_interrupted_scan_keeps_what_it_read(tmp_path, cache_dir, monkeypatch):
+    folder = tmp_path / "data"
+    for index in range(6):
+        save_image(folder / f"{index}.png", (10 + index, 10))
+    monkeypatch.setattr(scan_module, "CHUNK_FILES", 2)
+    real_read = scan_module.read_header
+    calls = []
+
+    def interrupt_after_four(path, size):
+        calls.append(path)
+        if len(calls) > 4:
+            raise KeyboardInterrupt
+        return real_read(path, size)
+
+    monkeypatch.setattr(scan_module, "read_header", interrupt_after_four)
+    with pytest.raises(KeyboardInterrupt):
+        folder_scan(folder, cache_dir, jobs=1)
+    monkeypatch.undo()
+    resumed = folder_scan(folder, cache_dir)
+    assert resumed.from_cache == 4
+    assert resumed.stored_width.tolist() == [10, 11, 12, 13, 14, 15]
+
+
+def sd_scripts_reg_loop(repeats: list[int], trained: int) -> list[int]:
+    """sd-scripts' own loop (DreamBoothDataset.__init__), transcribed as a test oracle."""
+    registered = [0] * len(repeats)
+    current = list(repeats)
+    count, first_loop = 0, True
+    while count < trained:
+        for index in range(len(repeats)):
+            if first_loop:
+                registered[index] = 1
+                count += current[index]
+            else:
+                current[index] += 1
+                count += 1
+            if count >= trained:
+                break
+        first_loop = False
+    return [value if used else 0 for value, used in zip(current, registered, strict=True)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(repeats=st.lists(st.integers(1, 5), min_size=1, max_size=12), trained=st.integers(0, 200))
+def test_regularization_repeats_follow_sd_scripts_loop(repeats, trained):
+    assert regularization_repeats(np.array(repeats), trained).tolist() == sd_scripts_reg_loop(
+        repeats, trained
+    )
+
+
+def test_regularization_images_are_repeated_per_dataset_block(tmp_path, cache_dir):
+    for index in range(2):
+        save_image(tmp_path / "train" / f"{index}.png", (10, 10))
+    for index in range(4):
+        save_image(tmp_path / "reg" / f"{index}.png", (10, 10))
+    save_image(tmp_path / "other" / "x.png", (10, 10))
+    subsets = [
+        Subset(tmp_path / "train", repeats=3),
+        Subset(tmp_path / "reg", repeats=1, is_reg=True),
+        Subset(tmp_path / "other", repeats=7, dataset=1),
+    ]
+    result = scan(subsets, cache=cache_dir)
+    assert result.repeats.tolist() == [3, 3, 2, 2, 1, 1, 7]
+
+
+def exif_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(Image.new("RGB", (40, 30)), "JPEG", exif=exif)
+
+
+def exif_webp() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    return encode(Image.new("RGB", (40, 30)), "WEBP", exif=exif)
+
+
+SAMPLES = {
+    "jpg": exif_jpeg(),
+    "png": encode(Image.new("RGB", (40, 30)), "PNG"),
+    "webp": exif_webp(),
+    "bmp": encode(Image.new("RGB", (40, 30)), "BMP"),
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    kind=st.sampled_from(sorted(SAMPLES)),
+    cut=st.integers(0, 2000),
+    flips=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),
+)
+def test_damaged_files_never_raise_and_get_a_size_or_a_known_reason(tmp_path_factory, kind, cut, flips):
+    data = bytearray(SAMPLES[kind][: max(0, len(SAMPLES[kind]) - cut)])
+    for position, value in flips:
+        if position < len(data):
+            data[position] = value
+    path = tmp_path_factory.mktemp("bad") / f"x.{kind}"
+    path.write_bytes(bytes(data))
+    header = read_header(path, len(data))
+    if header is None:
+        header = read_header_with_pillow(path, len(data))
+    assert header.reason in {"", *(reason.value for reason in ScanReason)}
+    assert (header.width > 0 and header.height > 0) == (header.reason == "")
+    assert 1 <= header.orientation <= 8
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_png_exif_orientation_is_read(tmp_path, orientation):
+    path = save_image(tmp_path / "p.png", (40, 30), orientation)
+    with Image.open(path) as image:
+        assert image.getexif().get(0x0112) == orientation  # Pillow wrote an eXIf chunk
+    assert read_header(path, path.stat().st_size) == (40, 30, orientation, "")
+
+
+def test_lengths_claimed_by_damaged_chunks_are_not_trusted(tmp_path, monkeypatch):
+    png = bytearray(encode(Image.new("RGB", (40, 30)), "PNG"))
+    chunk = struct.pack(">I", 0xFFFFFFF0) + b"eXIf"  # an eXIf chunk claiming 4 GB, before IDAT
+    damaged = bytes(png[:33]) + chunk + bytes(png[33:])
+    path = tmp_path / "claims.png"
+    path.write_bytes(damaged)
+    reads = []
+    real_read_at = headers_module._read_at
+    monkeypatch.setattr(
+        headers_module, "_read_at", lambda *args: reads.append(args[2]) or real_read_at(*args)
+    )
+    header = read_header(path, len(damaged))
+    assert header.width == 40 and max(reads, default=0) <= headers_module.MAX_EXIF_BYTES

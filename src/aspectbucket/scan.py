@@ -34,16 +34,29 @@ from aspectbucket.headers import (
 )
 from aspectbucket.scan_cache import HeaderCache, cache_file, default_cache_dir, save_cache
 
-__all__ = ["IMAGE_EXTENSIONS", "PathList", "ScanFailure", "ScanResult", "list_images", "scan"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "PathList",
+    "ScanFailure",
+    "ScanResult",
+    "list_images",
+    "regularization_repeats",
+    "scan",
+]
 
 #: Files handed to one worker at a time: large enough that scheduling costs little, small enough
 #: that the progress bar moves.
 CHUNK_FILES = 256
+NOT_A_FILE = REASON_CODES[ScanReason.NOT_A_FILE]
 _CACHEABLE_CODES = np.array(sorted(REASON_CODES[reason] for reason in CONTENT_REASONS), dtype=np.int8)
 
 
 class ScanFailure(RuntimeError):
     """Raised by :meth:`ScanResult.raise_for_errors` when a caller wants unreadable files to stop it."""
+
+
+def _all_text(paths) -> bool:
+    return isinstance(paths, list) and all(type(path) is str for path in paths)
 
 
 class PathList(Sequence[Path]):
@@ -56,7 +69,7 @@ class PathList(Sequence[Path]):
     __slots__ = ("strings",)
 
     def __init__(self, paths=()):
-        self.strings: list[str] = [os.fspath(path) for path in paths]
+        self.strings: list[str] = list(paths) if _all_text(paths) else [os.fspath(path) for path in paths]
 
     def __len__(self) -> int:
         return len(self.strings)
@@ -119,8 +132,17 @@ class ScanResult:
 
     @property
     def repeats(self) -> np.ndarray:
-        """The repeats of each image's subset."""
-        return np.array([subset.repeats for subset in self.subsets], dtype=np.int64)[self.subset]
+        """How many times sd-scripts puts each image in its buckets per epoch: its subset's repeats,
+        except regularization images (``is_reg`` subsets), which sd-scripts registers and repeats until
+        they match the training images of their dataset block (see :func:`regularization_repeats`)."""
+        repeats = np.array([subset.repeats for subset in self.subsets], dtype=np.int64)[self.subset]
+        regular = np.array([subset.is_reg for subset in self.subsets], dtype=bool)[self.subset]
+        blocks = self.dataset_index
+        for block in np.unique(blocks[regular]).tolist():
+            rows = np.flatnonzero((blocks == block) & regular)
+            trained = int(repeats[(blocks == block) & ~regular].sum())
+            repeats[rows] = regularization_repeats(repeats[rows], trained)
+        return repeats
 
     @property
     def dataset_index(self) -> np.ndarray:
@@ -142,6 +164,30 @@ class ScanResult:
             raise ScanFailure(f"{len(bad)} unreadable image file(s): " + "; ".join(bad[:5]) + more)
 
 
+def regularization_repeats(repeats: np.ndarray, trained: int) -> np.ndarray:
+    """The repeats sd-scripts gives a block's regularization images (in subset order, then path order)
+    so that they add up to ``trained``, its training images times their repeats.
+
+    ``DreamBoothDataset`` registers them one by one with their own repeats until the count reaches
+    ``trained`` (the rest are not used; it warns "some of reg images are not used"), then, while the
+    count is short, adds one repeat to each in turn.
+    """
+    repeats = np.asarray(repeats, dtype=np.int64)
+    result = np.zeros_like(repeats)
+    if trained <= 0 or len(repeats) == 0:
+        return result
+    reached = np.cumsum(repeats)
+    enough = np.flatnonzero(reached >= trained)
+    if len(enough):  # the first pass reaches the count at image enough[0]: later ones are never used
+        used = enough[0] + 1
+        result[:used] = repeats[:used]
+        return result
+    rounds, extra = divmod(trained - int(reached[-1]), len(repeats))
+    result[:] = repeats + rounds
+    result[:extra] += 1
+    return result
+
+
 def scan(
     source: Path | list[Subset],
     *,
@@ -160,6 +206,69 @@ def scan(
         subsets, warnings = list(source), []
     else:
         subsets, warnings = read_dataset(Path(source))
+    table, counts = _list_subsets(subsets, warnings)
+    store_path = cache_file(cache or default_cache_dir(), [subset.image_dir for subset in subsets])
+    store = HeaderCache.load(store_path) if use_cache else HeaderCache()
+    hit = table.fill_from(store)
+    todo = np.flatnonzero((table.code == 0) & ~hit)
+    done = hit.copy()
+    try:
+        rows = todo.tolist()
+        files = [
+            (table.strings[row], size) for row, size in zip(rows, table.size[todo].tolist(), strict=True)
+        ]
+        for index, header in read_headers(files, jobs, progress):
+            table.set(rows[index], header)
+            done[rows[index]] = True
+    finally:  # an interrupted scan keeps what it read, so the next one resumes from there
+        keep = done & np.isin(table.code, _CACHEABLE_CODES)
+        if use_cache and (len(todo) or len(store) != int(keep.sum())):
+            warnings.extend(_save(store_path, table, keep))
+    return ScanResult(
+        subsets=subsets,
+        paths=PathList(table.strings),
+        subset=np.repeat(np.arange(len(subsets), dtype=np.int64), counts),
+        stored_width=table.width,
+        stored_height=table.height,
+        orientation=table.orientation,
+        error=np.array(REASONS, dtype=object)[table.code].tolist(),
+        warnings=warnings,
+        from_cache=int(hit.sum()),
+    )
+
+
+class _FileTable:
+    """The files of a scan as columns: path text, size, mtime, reason code, then what headers say."""
+
+    def __init__(self, strings: list[str], size: list[int], mtime: list[int], code: list[int]):
+        self.strings = strings
+        self.size = np.array(size, dtype=np.int64)
+        self.mtime = np.array(mtime, dtype=np.int64)
+        self.code = np.array(code, dtype=np.int8)
+        self.width = np.zeros(len(strings), dtype=np.int64)
+        self.height = np.zeros(len(strings), dtype=np.int64)
+        self.orientation = np.ones(len(strings), dtype=np.int8)
+
+    def fill_from(self, store: HeaderCache) -> np.ndarray:
+        """Take every row the cache still answers (same size and mtime); returns which rows it did."""
+        hit, cached = store.lookup(self.strings, self.size, self.mtime)
+        hit &= self.code == 0
+        for name in ("width", "height", "orientation"):
+            getattr(self, name)[hit] = cached[name][hit]
+        self.code[hit] = cached["reason"][hit]
+        return hit
+
+    def set(self, row: int, header: Header) -> None:
+        self.width[row], self.height[row], self.orientation[row] = (
+            header.width,
+            header.height,
+            header.orientation,
+        )
+        self.code[row] = REASON_CODES[header.reason]
+
+
+def _list_subsets(subsets: list[Subset], warnings: list[str]) -> tuple[_FileTable, list[int]]:
+    """Every subset's image files, one after the other, and how many each has."""
     strings: list[str] = []
     columns: list[list[int]] = [[], [], []]  # size, mtime_ns, reason code
     counts = []
@@ -172,45 +281,7 @@ def scan(
             strings.extend(found)
             for column, values in zip(columns, facts, strict=True):
                 column.extend(values)
-    size = np.array(columns[0], dtype=np.int64)
-    mtime = np.array(columns[1], dtype=np.int64)
-    code = np.array(columns[2], dtype=np.int8)
-    width = np.zeros(len(strings), dtype=np.int64)
-    height = np.zeros(len(strings), dtype=np.int64)
-    orientation = np.ones(len(strings), dtype=np.int8)
-
-    store_path = cache_file(cache or default_cache_dir(), [subset.image_dir for subset in subsets])
-    store = HeaderCache.load(store_path) if use_cache else HeaderCache()
-    hit, cached = store.lookup(strings, size, mtime)
-    hit &= code == 0
-    for target, name in (
-        (width, "width"),
-        (height, "height"),
-        (orientation, "orientation"),
-        (code, "reason"),
-    ):
-        target[hit] = cached[name][hit]
-    todo = np.flatnonzero((code == 0) & ~hit)
-    files = [(strings[row], columns[0][row]) for row in todo.tolist()]
-    for index, header in read_headers(files, jobs, progress):
-        row = todo[index]
-        width[row], height[row], orientation[row] = header.width, header.height, header.orientation
-        code[row] = REASON_CODES[header.reason]
-
-    keep = np.isin(code, _CACHEABLE_CODES)
-    if use_cache and (len(todo) or len(store) != int(keep.sum())):
-        warnings.extend(_save(store_path, strings, keep, size, mtime, width, height, orientation, code))
-    return ScanResult(
-        subsets=subsets,
-        paths=PathList(strings),
-        subset=np.repeat(np.arange(len(subsets), dtype=np.int64), counts),
-        stored_width=width,
-        stored_height=height,
-        orientation=orientation,
-        error=np.array(REASONS, dtype=object)[code].tolist(),
-        warnings=warnings,
-        from_cache=int(hit.sum()),
-    )
+    return _FileTable(strings, *columns), counts
 
 
 def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, int, int]], list[str]]:
@@ -218,7 +289,8 @@ def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, 
     (absolute), searching subfolders when ``recursive``; and the warnings met on the way.
 
     Files are taken by name, as sd-scripts takes them: a broken link or a symlink loop named like an
-    image is listed with its reason code. A folder reached twice (a symlink loop) is listed once.
+    image is listed with its reason code. Hidden files and folders (names starting with a dot) are
+    skipped, as sd-scripts' glob skips them. A folder reached twice (a symlink loop) is listed once.
     """
     found: list[tuple[str, int, int, int]] = []
     warnings: list[str] = []
@@ -241,33 +313,26 @@ def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, 
             warnings.append(f"skipped {folder}: a symlink loop leads back to a folder already listed")
             continue
         seen.add((identity.st_dev, identity.st_ino))
+        # This loop runs once per file of the dataset, and is all a re-scan does: kept flat on purpose.
         for entry in entries:
-            name = entry.name  # is_image_name, inlined: this loop runs once per file of the dataset
+            name = entry.name
             dot = name.rfind(".")
-            if dot > 0 and name[dot:].lower() in extensions:
-                listed = _stat_entry(entry)
-                if listed is None:
-                    if recursive:
-                        pending.append(entry.path)
-                else:
-                    found.append(listed)
-            elif recursive and _is_dir(entry):
+            if dot > 0 and name[0] != "." and name[dot:].lower() in extensions:  # is_image_name, inlined
+                try:
+                    status = entry.stat()
+                except OSError as error:
+                    found.append((entry.path, 0, 0, REASON_CODES[os_error_reason(error, entry.path)]))
+                    continue
+                if stat_module.S_ISREG(status.st_mode):
+                    found.append((entry.path, status.st_size, status.st_mtime_ns, 0))
+                elif not stat_module.S_ISDIR(status.st_mode):
+                    found.append((entry.path, 0, 0, NOT_A_FILE))
+                elif recursive:
+                    pending.append(entry.path)
+            elif recursive and name[0] != "." and _is_dir(entry):
                 pending.append(entry.path)
     found.sort()
     return found, warnings
-
-
-def _stat_entry(entry: os.DirEntry) -> tuple[str, int, int, int] | None:
-    """``(path, size, mtime_ns, reason code)`` of an image-named entry; ``None`` for a folder."""
-    try:
-        status = entry.stat()
-    except OSError as error:
-        return entry.path, 0, 0, REASON_CODES[os_error_reason(error, entry.path)]
-    if stat_module.S_ISREG(status.st_mode):
-        return entry.path, status.st_size, status.st_mtime_ns, 0
-    if stat_module.S_ISDIR(status.st_mode):
-        return None
-    return entry.path, 0, 0, REASON_CODES[ScanReason.NOT_A_FILE]
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
@@ -301,8 +366,11 @@ def read_headers(
         if workers <= 1 or len(chunks) <= 1:
             yield from _finish_chunks(chunks, map(read_chunk, chunks), files, advance)
         else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aspectbucket-scan") as pool:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aspectbucket-scan")
+            try:
                 yield from _finish_chunks(chunks, pool.map(read_chunk, chunks), files, advance)
+            finally:  # on an interrupt, drop the chunks not started instead of reading them all first
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _finish_chunks(chunks, results, files, advance) -> Iterator[tuple[int, Header]]:
@@ -328,18 +396,18 @@ def _progress_bar(shown: bool, total: int):
         yield lambda count: bar.advance(task, count)
 
 
-def _save(path: Path, strings, keep, size, mtime, width, height, orientation, code) -> list[str]:
-    """Write the cacheable rows; a warning instead of an error when the cache cannot be written."""
+def _save(path: Path, table: _FileTable, keep: np.ndarray) -> list[str]:
+    """Write the ``keep`` rows to the cache; a warning instead of an error when it cannot be written."""
     try:
         save_cache(
             path,
-            [string for string, kept in zip(strings, keep.tolist(), strict=True) if kept],
-            size=size[keep],
-            mtime_ns=mtime[keep],
-            width=width[keep],
-            height=height[keep],
-            orientation=orientation[keep],
-            reason=code[keep],
+            [string for string, kept in zip(table.strings, keep.tolist(), strict=True) if kept],
+            size=table.size[keep],
+            mtime_ns=table.mtime[keep],
+            width=table.width[keep],
+            height=table.height[keep],
+            orientation=table.orientation[keep],
+            reason=table.code[keep],
         )
     except OSError as error:
         return [f"header cache not saved to {path}: {error.strerror or error}"]

@@ -59,11 +59,10 @@ class HeaderCache:
             with np.load(path, allow_pickle=False) as stored:
                 if int(stored["format"]) != CACHE_FORMAT or tuple(stored["reasons"].tolist()) != REASONS:
                     return cls()
-                blob = stored["paths"].tobytes()
+                paths = os.fsdecode(stored["paths"].tobytes()).split("\0") if stored["paths"].size else []
                 columns = {name: stored[name] for name in COLUMNS}
-        except (OSError, ValueError, KeyError, EOFError):
+        except (OSError, ValueError, KeyError, EOFError):  # UnicodeDecodeError is a ValueError
             return cls()
-        paths = os.fsdecode(blob).split("\0") if blob else []
         if any(len(column) != len(paths) for column in columns.values()):
             return cls()
         return cls(paths, columns)
