@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aspectbucket import __version__
-from aspectbucket.report.summary import ReportSummary, WarningKind, block_bucket_list, path_text
+from aspectbucket.report.summary import ReportSummary, WarningKind, block_bucket_list, path_strings, path_text
 
 if TYPE_CHECKING:
     from aspectbucket.dataset import DatasetPlan
@@ -82,7 +82,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 def image_records(plan: DatasetPlan, summary: ReportSummary) -> Iterator[dict]:
     """One plain dict per image (keys :data:`IMAGE_FIELDS`), in scan order."""
     scan, placement, columns = plan.scan, plan.placement, summary.columns
-    kinds_per_image: list[list[str]] = [[] for _ in scan.paths]
+    kinds_per_image: list[list[str]] = [[] for _ in range(len(scan.paths))]
     for kind, mask in columns.warnings.items():
         if kind is WarningKind.UNREADABLE:
             continue
@@ -117,11 +117,12 @@ def image_records(plan: DatasetPlan, summary: ReportSummary) -> Iterator[dict]:
         "corrected_height": placement.corrected_height.tolist(),
         "precrop": columns.precrop.tolist(),
     }
-    for index, path in enumerate(scan.paths):
-        record = {"path": path_text(path)}
-        record.update((name, column[index]) for name, column in values.items())
-        record["warnings"] = kinds_per_image[index]
-        record["error"] = plan.errors[index]
+    names = list(values)
+    paths = path_strings(scan.paths)
+    rows = zip(paths, zip(*values.values(), strict=True), kinds_per_image, plan.errors, strict=True)
+    for path, row, kinds, error in rows:
+        record = {"path": path_text(path), **dict(zip(names, row, strict=True))}
+        record["warnings"], record["error"] = kinds, error
         yield record
 
 
@@ -141,17 +142,15 @@ def report_document(plan: DatasetPlan, summary: ReportSummary, source: Path | st
             "errors": summary.error_counts,
             "warnings": summary.warning_counts(),
         },
-        "buckets": [dataclasses.asdict(row) for row in summary.buckets],
-        "sizes": [dataclasses.asdict(row) for row in summary.sizes],
+        "buckets": [dict(vars(row)) for row in summary.buckets],
+        "sizes": [dict(vars(row)) for row in summary.sizes],
         "warnings": [
             {"kind": finding.kind.value, "path": finding.path, "detail": finding.detail}
             for finding in summary.warnings
         ],
         "advice": {
-            "ratios": [dataclasses.asdict(advice) for advice in summary.ratio_advice],
-            "precrops": [
-                {**dataclasses.asdict(advice), "box": list(advice.box)} for advice in summary.precrop_advice
-            ],
+            "ratios": [{**vars(advice), "buckets": list(advice.buckets)} for advice in summary.ratio_advice],
+            "precrops": [{**vars(advice), "box": list(advice.box)} for advice in summary.precrop_advice],
         },
         "images": list(image_records(plan, summary)),
     }

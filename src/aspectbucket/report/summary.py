@@ -337,6 +337,12 @@ def image_columns(plan: DatasetPlan) -> ImageColumns:
     )
 
 
+def path_strings(paths) -> list[str]:
+    """The scan's paths as text, without building a Path per file (a ``PathList`` keeps its text)."""
+    strings = getattr(paths, "strings", None)
+    return list(strings) if strings is not None else [os.fspath(path) for path in paths]
+
+
 def display_paths(plan: DatasetPlan) -> list[str]:
     """Paths as people read them: relative to the dataset's folder (the subsets' common folder)."""
     folders = [os.path.abspath(subset.image_dir) for subset in plan.scan.subsets]
@@ -345,8 +351,7 @@ def display_paths(plan: DatasetPlan) -> list[str]:
     root = os.path.commonpath(folders) if len(folders) > 1 else folders[0]
     prefix = root.rstrip(os.sep) + os.sep
     shown = []
-    for path in plan.scan.paths:
-        text = os.fspath(path)
+    for text in path_strings(plan.scan.paths):
         if not text.startswith(prefix):  # relative or unnormalised paths: normalise (slower, rare)
             text = os.path.abspath(text)
         shown.append(path_text(text[len(prefix):] if text.startswith(prefix) else text))
