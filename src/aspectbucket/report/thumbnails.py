@@ -40,7 +40,9 @@ def preview_jpeg(path: Path, size: tuple[int, int], window: tuple[float, float, 
     """A JPEG preview of ``path`` (``size`` pixels) with ``window`` kept; ``None`` if unreadable."""
     try:
         with Image.open(path) as opened:
-            opened.draft("RGB", (side * 2, side * 2))
+            longest = max(opened.size)
+            # Decode a JPEG at the smallest 1/2^n scale still at least the preview's size.
+            opened.draft("RGB", (-(-side * opened.width // longest), -(-side * opened.height // longest)))
             image = ImageOps.exif_transpose(opened) if apply_exif else opened.copy()
         image = image.convert("RGB")
         image.thumbnail((side, side), Image.Resampling.BILINEAR)
