@@ -245,7 +245,7 @@ def block_bucket_list(plan: DatasetPlan, block: int) -> np.ndarray:
     """
     options = plan.options[block]
     members = [subset for subset in plan.scan.subsets if subset.dataset == block]
-    if members and not getattr(members[0], "enable_bucket", True):
+    if members and not members[0].enable_bucket:
         return np.array([options.resolution], dtype=np.int64)
     return profile_bucket_list(plan.profile, options)
 
