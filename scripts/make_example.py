@@ -138,9 +138,7 @@ CUTS = [
     ),
     Cut("2_photos", "gravel_large.jpg", "gravel.png", (1024, 1000), "gravel, seen from above"),
     Cut("2_photos", "brick_square.jpg", "brick.png", (700, 700), "a brick wall"),
-    Cut(
-        "2_photos", "grass_wide.jpg", "grass.png", (900, 600), "grass, seen from above", box=(0, 85, 512, 427)
-    ),
+    Cut("2_photos", "grass_wide.jpg", "grass.png", (900, 600), "grass, seen from above", box=(0, 85, 512, 427)),
     Cut("2_photos", "coffee_small.jpg", "coffee.png", (200, 150), "a cup of coffee, small"),
 ]
 

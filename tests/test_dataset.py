@@ -263,9 +263,7 @@ def test_the_bundled_example_shows_every_effect():
     names = [path.name for path in result.paths]
     for path in result.paths:
         assert path.with_suffix(".txt").read_text(encoding="utf-8").strip()  # a caption sidecar
-    assert [name for name, error in zip(names, result.error, strict=True) if error] == [
-        "coffee_truncated.jpg"
-    ]
+    assert [name for name, error in zip(names, result.error, strict=True) if error] == ["coffee_truncated.jpg"]
     assert set(result.orientation.tolist()) == {1, 3, 6, 8}
     plan = plan_dataset(result, "kohya", {})
     assert plan.options[1].bucket_no_upscale and not plan.options[0].bucket_no_upscale

@@ -113,9 +113,7 @@ def read_folder(root: Path) -> tuple[list[Subset], list[str]]:
     ]
     loose = sum(1 for entry in entries if is_image_name(entry.name) and not _is_dir(entry))
     if loose:
-        warnings.append(
-            f"{loose} image(s) lie directly in {root.name!r}: sd-scripts only trains N_name subfolders"
-        )
+        warnings.append(f"{loose} image(s) lie directly in {root.name!r}: sd-scripts only trains N_name subfolders")
     return subsets, warnings
 
 
@@ -273,9 +271,7 @@ class DatasetPlan:
         return numbers
 
 
-def plan_dataset(
-    scan: ScanResult, profile: Profile | str, given: dict, respect_exif: bool = False
-) -> DatasetPlan:
+def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_exif: bool = False) -> DatasetPlan:
     """Place every scanned image by ``profile``, each dataset block with its own options.
 
     ``given`` holds explicitly chosen options (the command line's), which override each block's config

@@ -177,15 +177,16 @@ def _read_with_imagesize(path, size: int) -> Header | None:
         with open(path, "rb") as handle:
             head = handle.read(32)
             handle.seek(0)
-            info = imagesize.get_info(handle, dpi=False, colors=False, channels=False, exif_rotation=False)
+            try:
+                info = imagesize.get_info(handle, dpi=False, colors=False, channels=False, exif_rotation=False)
+            except Exception:  # imagesize raises assorted errors on malformed headers
+                return None
             if info.width <= 0 or info.height <= 0:
                 return None
             if is_truncated(sniff(head), head, size, lambda offset, count: _seek_read(handle, offset, count)):
                 return failed(ScanReason.TRUNCATED)
     except OSError as error:
         return failed(os_error_reason(error, path))
-    except Exception:  # imagesize raises assorted errors on malformed headers
-        return None
     return measured(info.width, info.height, info.rotation)
 
 
@@ -201,9 +202,7 @@ def measured(width: int, height: int, orientation: object) -> Header:
         return failed(ScanReason.CORRUPT)
     if width * height > MAX_PIXELS:
         return failed(ScanReason.GIGANTIC)
-    return Header(
-        width, height, orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1, ""
-    )
+    return Header(width, height, orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1, "")
 
 
 def is_truncated(kind: str, head: bytes, size: int, read_at) -> bool:
