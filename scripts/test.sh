@@ -8,4 +8,7 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test,torch]' 'torch==2.13.0'
 .venv/bin/ruff check .
+# The HTML report's end-to-end test opens the page in headless Chromium (Debian's package).
+command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+# CI=1 makes the torch and Chromium tests fail, not skip, when their dependencies are missing.
 CI="${CI:-1}" .venv/bin/python -m pytest -q "$@"

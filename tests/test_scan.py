@@ -309,10 +309,14 @@ def test_subsets_can_be_given_directly_and_carry_repeats(tmp_path, cache_dir):
     assert all(path.is_absolute() for path in result.paths)
 
 
-def test_a_missing_subset_folder_is_a_warning(tmp_path, cache_dir):
-    result = scan([Subset(tmp_path / "nowhere")], cache=cache_dir)
+def test_a_missing_or_empty_subset_folder_is_a_warning(tmp_path, cache_dir):
+    (tmp_path / "empty").mkdir()
+    result = scan([Subset(tmp_path / "nowhere"), Subset(tmp_path / "empty")], cache=cache_dir)
     assert len(result) == 0
-    assert result.warnings == [f"folder not found: {tmp_path / 'nowhere'}"]
+    assert result.warnings == [
+        f"folder not found: {tmp_path / 'nowhere'}",
+        f"no images in {tmp_path / 'empty'}: sd-scripts ignores this subset",
+    ]
 
 
 def test_raise_for_errors_lets_callers_stop_on_bad_files(tmp_path, cache_dir):
@@ -534,3 +538,22 @@ def test_lengths_claimed_by_damaged_chunks_are_not_trusted(tmp_path, monkeypatch
     monkeypatch.setattr(headers_module, "_read_at", lambda *args: reads.append(args[2]) or real_read_at(*args))
     header = read_header(path, len(damaged))
     assert header.width == 40 and max(reads, default=0) <= headers_module.MAX_EXIF_BYTES
+
+
+def test_each_folder_has_its_own_cache_shared_by_every_source_naming_it(tmp_path, cache_dir):
+    for folder, count in (("10_a", 3), ("2_b", 2)):
+        for index in range(count):
+            save_image(tmp_path / "data" / folder / f"{index}.png", (20 + index, 10))
+    config = tmp_path / "dataset.toml"
+    config.write_text(
+        '[[datasets]]\n[[datasets.subsets]]\nimage_dir = "data/10_a"\n'
+        '[[datasets.subsets]]\nimage_dir = "data/10_a"\nnum_repeats = 2\n'
+    )
+    assert folder_scan(tmp_path / "data", cache_dir).from_cache == 0
+    assert len(list(cache_dir.iterdir())) == 2  # one file per folder
+    twice = scan(config, cache=cache_dir)
+    assert twice.from_cache == 6 and twice.stored_width.tolist() == [20, 21, 22] * 2
+    before = {path: path.stat().st_mtime_ns for path in cache_dir.iterdir()}
+    scan(config, cache=cache_dir)
+    assert {path: path.stat().st_mtime_ns for path in cache_dir.iterdir()} == before  # nothing to rewrite
+    assert folder_scan(tmp_path / "data", cache_dir).from_cache == 5

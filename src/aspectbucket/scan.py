@@ -205,9 +205,16 @@ def scan(
     else:
         subsets, warnings = read_dataset(Path(source))
     table, counts = _list_subsets(subsets, warnings)
-    store_path = cache_file(cache or default_cache_dir(), [subset.image_dir for subset in subsets])
-    store = HeaderCache.load(store_path) if use_cache else HeaderCache()
-    hit = table.fill_from(store)
+    owner = np.repeat(np.arange(len(subsets), dtype=np.int64), counts)
+    # One cache file per folder, so a folder scanned as part of another dataset source reuses it.
+    groups: dict[Path, np.ndarray] = {}
+    for number, subset in enumerate(subsets):
+        path = cache_file(cache or default_cache_dir(), subset.image_dir)
+        groups[path] = np.union1d(groups.get(path, np.zeros(0, np.int64)), np.flatnonzero(owner == number))
+    stores = {path: HeaderCache.load(path) if use_cache else HeaderCache() for path in groups}
+    hit = np.zeros(len(table.strings), dtype=bool)
+    for path, rows in groups.items():
+        hit[rows] = table.fill_from(stores[path], rows)
     todo = np.flatnonzero((table.code == 0) & ~hit)
     done = hit.copy()
     try:
@@ -218,12 +225,14 @@ def scan(
             done[rows[index]] = True
     finally:  # an interrupted scan keeps what it read, so the next one resumes from there
         keep = done & np.isin(table.code, _CACHEABLE_CODES)
-        if use_cache and (len(todo) or len(store) != int(keep.sum())):
-            warnings.extend(_save(store_path, table, keep))
+        for path, rows in groups.items():
+            kept = _first_of_each_path(table, rows[keep[rows]])  # a folder named twice is stored once
+            if use_cache and (np.isin(rows, todo).any() or len(stores[path]) != len(kept)):
+                warnings.extend(_save(path, table, kept))
     return ScanResult(
         subsets=subsets,
         paths=PathList(table.strings),
-        subset=np.repeat(np.arange(len(subsets), dtype=np.int64), counts),
+        subset=owner,
         stored_width=table.width,
         stored_height=table.height,
         orientation=table.orientation,
@@ -245,13 +254,15 @@ class _FileTable:
         self.height = np.zeros(len(strings), dtype=np.int64)
         self.orientation = np.ones(len(strings), dtype=np.int8)
 
-    def fill_from(self, store: HeaderCache) -> np.ndarray:
-        """Take every row the cache still answers (same size and mtime); returns which rows it did."""
-        hit, cached = store.lookup(self.strings, self.size, self.mtime)
-        hit &= self.code == 0
+    def fill_from(self, store: HeaderCache, rows: np.ndarray) -> np.ndarray:
+        """Take each of ``rows`` that the cache still answers (same size and mtime); returns which it did."""
+        strings = [self.strings[row] for row in rows.tolist()]
+        hit, cached = store.lookup(strings, self.size[rows], self.mtime[rows])
+        hit &= self.code[rows] == 0
+        taken = rows[hit]
         for name in ("width", "height", "orientation"):
-            getattr(self, name)[hit] = cached[name][hit]
-        self.code[hit] = cached["reason"][hit]
+            getattr(self, name)[taken] = cached[name][hit]
+        self.code[taken] = cached["reason"][hit]
         return hit
 
     def set(self, row: int, header: Header) -> None:
@@ -271,6 +282,8 @@ def _list_subsets(subsets: list[Subset], warnings: list[str]) -> tuple[_FileTabl
     for subset in subsets:
         files, listing_warnings = list_images(subset.image_dir, subset.recursive)
         warnings.extend(listing_warnings)
+        if not files and not listing_warnings:
+            warnings.append(f"no images in {os.path.abspath(subset.image_dir)}: sd-scripts ignores this subset")
         counts.append(len(files))
         if files:
             found, *facts = zip(*files, strict=True)
@@ -390,18 +403,25 @@ def _progress_bar(shown: bool, total: int):
         yield lambda count: bar.advance(task, count)
 
 
-def _save(path: Path, table: _FileTable, keep: np.ndarray) -> list[str]:
-    """Write the ``keep`` rows to the cache; a warning instead of an error when it cannot be written."""
+def _first_of_each_path(table: _FileTable, rows: np.ndarray) -> np.ndarray:
+    first: dict[str, int] = {}
+    for row in rows.tolist():
+        first.setdefault(table.strings[row], row)
+    return np.array(list(first.values()), dtype=np.int64)
+
+
+def _save(path: Path, table: _FileTable, rows: np.ndarray) -> list[str]:
+    """Write these rows to the cache file; a warning instead of an error when it cannot be written."""
     try:
         save_cache(
             path,
-            [string for string, kept in zip(table.strings, keep.tolist(), strict=True) if kept],
-            size=table.size[keep],
-            mtime_ns=table.mtime[keep],
-            width=table.width[keep],
-            height=table.height[keep],
-            orientation=table.orientation[keep],
-            reason=table.code[keep],
+            [table.strings[row] for row in rows.tolist()],
+            size=table.size[rows],
+            mtime_ns=table.mtime[rows],
+            width=table.width[rows],
+            height=table.height[rows],
+            orientation=table.orientation[rows],
+            reason=table.code[rows],
         )
     except OSError as error:
         return [f"header cache not saved to {path}: {error.strerror or error}"]

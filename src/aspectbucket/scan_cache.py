@@ -1,12 +1,14 @@
 """A persistent cache of image headers, kept outside the dataset, so unchanged files are not re-read.
 
-One compact ``.npz`` file per dataset source: the paths as one NUL-separated byte string (a path can
-hold any byte but NUL) and one numpy column per fact (file size, mtime in nanoseconds, width, height,
-orientation, reason code). Why npz rather than sqlite3: a re-scan needs every entry at once, and numpy
-loads the whole table in a few vectorised reads (100,000 entries in milliseconds) and compares sizes
-and mtimes as arrays, with no per-row queries or objects; the file is rewritten whole under a temporary
-name and renamed over the old one, so a crash never leaves half a cache; a cache that cannot be read is
-simply rebuilt. An entry is used only when the path, the file size and the mtime (ns) all match.
+One compact ``.npz`` file per image folder (a subset's ``image_dir``), so that a folder scanned again as
+part of another source (its DreamBooth folder, then a dataset config naming it) is not read again: the
+paths as one NUL-separated byte string (a path can hold any byte but NUL) and one numpy column per fact
+(file size, mtime in nanoseconds, width, height, orientation, reason code). Why npz rather than sqlite3:
+a re-scan needs every entry at once, and numpy loads the whole table in a few vectorised reads (100,000
+entries in milliseconds) and compares sizes and mtimes as arrays, with no per-row queries or objects;
+the file is rewritten whole under a temporary name and renamed over the old one, so a crash never leaves
+half a cache; a cache that cannot be read is simply rebuilt. An entry is used only when the path, the
+file size and the mtime (ns) all match.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ def default_cache_dir() -> Path:
     return Path(base) / "aspectbucket"
 
 
-def cache_file(cache_dir: Path, image_dirs: list[Path]) -> Path:
-    """The cache file for a dataset made of ``image_dirs`` (named by a hash of their absolute paths)."""
-    key = b"\0".join(sorted(os.fsencode(os.path.abspath(path)) for path in image_dirs))
+def cache_file(cache_dir: Path, image_dir: Path) -> Path:
+    """The cache file of one image folder (named by a hash of its absolute path)."""
+    key = os.fsencode(os.path.abspath(image_dir))
     return Path(cache_dir) / f"headers-{hashlib.sha256(key).hexdigest()[:20]}.npz"
 
 

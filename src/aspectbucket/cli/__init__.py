@@ -17,11 +17,13 @@ def main():
     """
 
 
-from aspectbucket.cli.assign import assign  # noqa: E402
+from aspectbucket.cli.assign import assign  # noqa: E402  (commands register after the group exists)
 from aspectbucket.cli.buckets import buckets  # noqa: E402
 from aspectbucket.cli.compare import compare  # noqa: E402
 from aspectbucket.cli.explain import explain  # noqa: E402
+from aspectbucket.cli.report import report  # noqa: E402
 
+main.add_command(report)
 main.add_command(buckets)
 main.add_command(explain)
 main.add_command(assign)
