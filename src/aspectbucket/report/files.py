@@ -20,6 +20,7 @@ import numpy as np
 
 from aspectbucket import __version__
 from aspectbucket.report.summary import ReportSummary, WarningKind, block_bucket_list, path_strings, path_text
+from aspectbucket.tables import placement_columns
 
 if TYPE_CHECKING:
     from aspectbucket.dataset import DatasetPlan
@@ -101,23 +102,15 @@ def image_records(plan: DatasetPlan, summary: ReportSummary) -> Iterator[dict]:
         "width": columns.placed_width.tolist(),
         "height": columns.placed_height.tolist(),
         "bucket_number": columns.bucket_number.tolist(),
-        "bucket_width": placement.bucket_width.tolist(),
-        "bucket_height": placement.bucket_height.tolist(),
-        "resized_width": placement.resized_width.tolist(),
-        "resized_height": placement.resized_height.tolist(),
+        **{name: column for name, column in placement_columns(placement).items() if name != "error"},
         "scale": placement.scale.tolist(),
-        "ar_error": placement.ar_error.tolist(),
-        "crop_left": placement.trim_left.tolist(),
-        "crop_top": placement.trim_top.tolist(),
-        "crop_ltrb": placement.reported_crop_ltrb.tolist(),
-        "lost_fraction": placement.lost_fraction.tolist(),
-        "upscaled": placement.upscaled.tolist(),
         "step_loss": placement.step_loss.tolist(),
         "corrected_width": placement.corrected_width.tolist(),
         "corrected_height": placement.corrected_height.tolist(),
         "precrop": columns.precrop.tolist(),
     }
-    names = list(values)
+    names = [name for name in IMAGE_FIELDS if name in values]
+    values = {name: values[name] for name in names}
     paths = path_strings(scan.paths)
     rows = zip(paths, zip(*values.values(), strict=True), kinds_per_image, plan.errors, strict=True)
     for path, row, kinds, error in rows:
