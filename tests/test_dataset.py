@@ -12,6 +12,7 @@ from aspectbucket.dataset import (
     DatasetError,
     Subset,
     dreambooth_repeats,
+    example_dataset_path,
     load_dataset,
     plan_dataset,
     read_dataset,
@@ -246,3 +247,43 @@ def test_enable_bucket_false_resizes_every_image_to_the_resolution(tmp_path):
 def test_an_empty_dataset_plans_to_nothing(tmp_path):
     plan = plan_dataset(scan(tmp_path, use_cache=False), "kohya", {})
     assert len(plan.placement) == 0 and plan.errors == [] and plan.bucket_numbers().tolist() == []
+
+
+def test_the_bundled_example_shows_every_effect():
+    root = example_dataset_path()
+    subsets, warnings = read_dataset(root)
+    assert [(subset.image_dir.name, subset.repeats) for subset in subsets] == [
+        ("10_sks cat", 10),
+        ("2_photos", 2),
+        ("3_style", 3),
+    ]
+    assert warnings == []
+    config = root / "dataset.toml"
+    result = scan(config, use_cache=False)
+    names = [path.name for path in result.paths]
+    for path in result.paths:
+        assert path.with_suffix(".txt").read_text(encoding="utf-8").strip()  # a caption sidecar
+    assert [name for name, error in zip(names, result.error, strict=True) if error] == ["coffee_truncated.jpg"]
+    assert set(result.orientation.tolist()) == {1, 3, 6, 8}
+    plan = plan_dataset(result, "kohya", {})
+    assert plan.options[1].bucket_no_upscale and not plan.options[0].bucket_no_upscale
+    placement = plan.placement
+    assert (placement.scale > 2).any() and placement.upscaled.sum() >= 3
+    assert placement.step_loss.sum() >= 3  # issue 731 in the no-upscale block
+    ratios = result.stored_width / np.maximum(result.stored_height, 1)
+    assert ratios.max() >= 3 and ratios[ratios > 0].min() <= 1 / 3
+    attribution = (root / "ATTRIBUTION.md").read_text(encoding="utf-8")
+    assert all(f"{path.parent.name}/{path.name}" in attribution for path in result.paths)
+    total = sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
+    assert total < 3_000_000
+
+
+@pytest.mark.parametrize("profile", ["balanced", "simpletuner", "ai-toolkit", "kohya"])
+def test_enable_bucket_false_uses_the_single_bucket_under_every_profile(tmp_path, profile):
+    save_image(tmp_path / "imgs" / "wide.png", (1000, 300))
+    config = write_config(
+        tmp_path,
+        '[[datasets]]\nresolution = [512, 512]\nenable_bucket = false\n[[datasets.subsets]]\nimage_dir = "imgs"\n',
+    )
+    plan = plan_dataset(scan(config, use_cache=False), profile, {})
+    assert (plan.placement.bucket_width[0], plan.placement.bucket_height[0]) == (512, 512)

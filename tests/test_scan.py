@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
+from aspectbucket import headers as headers_module
 from aspectbucket import scan as scan_module
 from aspectbucket.dataset import Subset
-from aspectbucket.headers import MAX_PIXELS, ScanReason, read_header
-from aspectbucket.scan import IMAGE_EXTENSIONS, ScanFailure, is_image_name, list_images, scan
+from aspectbucket.headers import MAX_PIXELS, ScanReason, is_image_name, read_header, read_header_with_pillow
+from aspectbucket.scan import (
+    IMAGE_EXTENSIONS,
+    PathList,
+    ScanFailure,
+    list_images,
+    regularization_repeats,
+    scan,
+)
 
 
 def save_image(path: Path, size: tuple[int, int], orientation: int | None = None, **kwargs) -> Path:
@@ -67,10 +79,25 @@ def test_sizes_come_from_headers_of_every_accepted_format(tmp_path, cache_dir, n
 
 
 def test_only_sd_scripts_extensions_are_listed_in_any_case(tmp_path):
-    for name in ["x.png", "y.JPEG", "z.Bmp", "notes.txt", "x.txt", "anim.gif", "photo.tif", ".png", "noext"]:
+    names = [
+        "x.png",
+        "y.JPEG",
+        "z.Bmp",
+        "notes.txt",
+        "x.txt",
+        "anim.gif",
+        "photo.tif",
+        ".png",
+        "._x.png",
+        "noext",
+    ]
+    for name in names:
         (tmp_path / name).write_bytes(b"")
+    save_image(tmp_path / ".ipynb_checkpoints" / "copy.png", (5, 5))
     found, _ = list_images(tmp_path, recursive=False)
-    assert sorted(path.name for path in found) == ["x.png", "y.JPEG", "z.Bmp"]
+    assert [Path(path).name for path, *_ in found] == ["x.png", "y.JPEG", "z.Bmp"]
+    found, _ = list_images(tmp_path, recursive=True)
+    assert [Path(path).name for path, *_ in found] == ["x.png", "y.JPEG", "z.Bmp"]
     assert IMAGE_EXTENSIONS == (".png", ".jpg", ".jpeg", ".webp", ".bmp")
     assert not is_image_name(".jpg")
 
@@ -282,10 +309,14 @@ def test_subsets_can_be_given_directly_and_carry_repeats(tmp_path, cache_dir):
     assert all(path.is_absolute() for path in result.paths)
 
 
-def test_a_missing_subset_folder_is_a_warning(tmp_path, cache_dir):
-    result = scan([Subset(tmp_path / "nowhere")], cache=cache_dir)
+def test_a_missing_or_empty_subset_folder_is_a_warning(tmp_path, cache_dir):
+    (tmp_path / "empty").mkdir()
+    result = scan([Subset(tmp_path / "nowhere"), Subset(tmp_path / "empty")], cache=cache_dir)
     assert len(result) == 0
-    assert result.warnings == [f"folder not found: {tmp_path / 'nowhere'}"]
+    assert result.warnings == [
+        f"folder not found: {tmp_path / 'nowhere'}",
+        f"no images in {tmp_path / 'empty'}: sd-scripts ignores this subset",
+    ]
 
 
 def test_raise_for_errors_lets_callers_stop_on_bad_files(tmp_path, cache_dir):
@@ -294,3 +325,235 @@ def test_raise_for_errors_lets_callers_stop_on_bad_files(tmp_path, cache_dir):
     (tmp_path / "data" / "b.png").write_bytes(b"")
     with pytest.raises(ScanFailure, match="empty file"):
         folder_scan(tmp_path / "data", cache_dir).raise_for_errors()
+
+
+def test_path_list_behaves_as_a_list_of_paths():
+    paths = PathList([Path("/a/b.png"), "/a/c.jpg"])
+    assert paths == [Path("/a/b.png"), Path("/a/c.jpg")]
+    assert paths[1] == Path("/a/c.jpg") and paths[-1].name == "c.jpg"
+    assert paths[:1] == PathList(["/a/b.png"]) and len(paths) == 2
+    assert [path.suffix for path in paths] == [".png", ".jpg"]
+    assert paths.strings == ["/a/b.png", "/a/c.jpg"]
+    assert pickle.loads(pickle.dumps(paths)) == paths  # data loader workers get it pickled
+
+
+def encode(image: Image.Image, format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=format, **options)
+    return buffer.getvalue()
+
+
+FORMATS = [
+    ("png", "PNG", {}),
+    ("jpg", "JPEG", {"quality": 80}),
+    ("jpg", "JPEG", {"progressive": True}),
+    ("webp", "WEBP", {"lossless": True}),
+    ("webp", "WEBP", {"quality": 70}),
+    ("bmp", "BMP", {}),
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    width=st.integers(1, 700),
+    height=st.integers(1, 700),
+    form=st.sampled_from(FORMATS),
+    mode=st.sampled_from(["RGB", "L", "RGBA"]),
+)
+def test_header_sizes_equal_pillows_for_every_format(tmp_path_factory, width, height, form, mode):
+    extension, name, options = form
+    if mode == "RGBA" and name == "JPEG":
+        mode = "RGB"
+    path = tmp_path_factory.mktemp("img") / f"x.{extension}"
+    path.write_bytes(encode(Image.new(mode, (width, height), "white"), name, **options))
+    header = read_header(path, path.stat().st_size)
+    with Image.open(path) as image:
+        assert header == (image.size[0], image.size[1], 1, "")
+
+
+def test_top_down_bmp_and_other_formats_under_image_names(tmp_path):
+    top_down = bytearray(encode(Image.new("RGB", (30, 20)), "BMP"))
+    top_down[22:26] = struct.pack("<i", -20)
+    (tmp_path / "top_down.bmp").write_bytes(bytes(top_down))
+    (tmp_path / "gif_inside.png").write_bytes(encode(Image.new("P", (44, 33)), "GIF"))
+    (tmp_path / "tiff_inside.jpg").write_bytes(encode(Image.new("RGB", (55, 66)), "TIFF"))
+    (tmp_path / "ico_inside.png").write_bytes(encode(Image.new("RGB", (48, 48)), "ICO"))
+    result = scan(tmp_path, use_cache=False)
+    got = {
+        path.name: (int(w), int(h), reason)
+        for path, w, h, reason in zip(
+            result.paths, result.stored_width, result.stored_height, result.error, strict=True
+        )
+    }
+    assert got == {
+        "gif_inside.png": (44, 33, ""),
+        "ico_inside.png": (48, 48, ""),  # neither our parsers nor imagesize: Pillow's lazy open
+        "tiff_inside.jpg": (55, 66, ""),
+        "top_down.bmp": (30, 20, ""),
+    }
+
+
+def test_jpeg_metadata_longer_than_the_first_read(tmp_path):
+    """An EXIF block and an ICC profile pushing the frame header far beyond the first 16 KB."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010E] = "x" * 40_000  # ImageDescription: a long EXIF segment
+    icc = bytes(60_000)
+    path = tmp_path / "long.jpg"
+    path.write_bytes(encode(Image.new("RGB", (321, 123)), "JPEG", exif=exif, icc_profile=icc))
+    assert path.stat().st_size > 100_000
+    assert read_header(path, path.stat().st_size) == (321, 123, 6, "")
+
+
+def test_unreadable_file_reason_without_root(tmp_path, monkeypatch):
+    save_image(tmp_path / "a.png", (10, 10))
+
+    def refuse(path, flags, *args):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(headers_module.os, "open", refuse)
+    assert read_header(tmp_path / "a.png", 10).reason == ScanReason.PERMISSION
+
+
+def test_an_interrupted_scan_keeps_what_it_read(tmp_path, cache_dir, monkeypatch):
+    folder = tmp_path / "data"
+    for index in range(6):
+        save_image(folder / f"{index}.png", (10 + index, 10))
+    monkeypatch.setattr(scan_module, "CHUNK_FILES", 2)
+    real_read = scan_module.read_header
+    calls = []
+
+    def interrupt_after_four(path, size):
+        calls.append(path)
+        if len(calls) > 4:
+            raise KeyboardInterrupt
+        return real_read(path, size)
+
+    monkeypatch.setattr(scan_module, "read_header", interrupt_after_four)
+    with pytest.raises(KeyboardInterrupt):
+        folder_scan(folder, cache_dir, jobs=1)
+    monkeypatch.undo()
+    resumed = folder_scan(folder, cache_dir)
+    assert resumed.from_cache == 4
+    assert resumed.stored_width.tolist() == [10, 11, 12, 13, 14, 15]
+
+
+def sd_scripts_reg_loop(repeats: list[int], trained: int) -> list[int]:
+    """sd-scripts' own loop (DreamBoothDataset.__init__), transcribed as a test oracle."""
+    registered = [0] * len(repeats)
+    current = list(repeats)
+    count, first_loop = 0, True
+    while count < trained:
+        for index in range(len(repeats)):
+            if first_loop:
+                registered[index] = 1
+                count += current[index]
+            else:
+                current[index] += 1
+                count += 1
+            if count >= trained:
+                break
+        first_loop = False
+    return [value if used else 0 for value, used in zip(current, registered, strict=True)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(repeats=st.lists(st.integers(1, 5), min_size=1, max_size=12), trained=st.integers(0, 200))
+def test_regularization_repeats_follow_sd_scripts_loop(repeats, trained):
+    assert regularization_repeats(np.array(repeats), trained).tolist() == sd_scripts_reg_loop(repeats, trained)
+
+
+def test_regularization_images_are_repeated_per_dataset_block(tmp_path, cache_dir):
+    for index in range(2):
+        save_image(tmp_path / "train" / f"{index}.png", (10, 10))
+    for index in range(4):
+        save_image(tmp_path / "reg" / f"{index}.png", (10, 10))
+    save_image(tmp_path / "other" / "x.png", (10, 10))
+    subsets = [
+        Subset(tmp_path / "train", repeats=3),
+        Subset(tmp_path / "reg", repeats=1, is_reg=True),
+        Subset(tmp_path / "other", repeats=7, dataset=1),
+    ]
+    result = scan(subsets, cache=cache_dir)
+    assert result.repeats.tolist() == [3, 3, 2, 2, 1, 1, 7]
+
+
+def exif_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(Image.new("RGB", (40, 30)), "JPEG", exif=exif)
+
+
+def exif_webp() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    return encode(Image.new("RGB", (40, 30)), "WEBP", exif=exif)
+
+
+SAMPLES = {
+    "jpg": exif_jpeg(),
+    "png": encode(Image.new("RGB", (40, 30)), "PNG"),
+    "webp": exif_webp(),
+    "bmp": encode(Image.new("RGB", (40, 30)), "BMP"),
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    kind=st.sampled_from(sorted(SAMPLES)),
+    cut=st.integers(0, 2000),
+    flips=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), max_size=4),
+)
+def test_damaged_files_never_raise_and_get_a_size_or_a_known_reason(tmp_path_factory, kind, cut, flips):
+    data = bytearray(SAMPLES[kind][: max(0, len(SAMPLES[kind]) - cut)])
+    for position, value in flips:
+        if position < len(data):
+            data[position] = value
+    path = tmp_path_factory.mktemp("bad") / f"x.{kind}"
+    path.write_bytes(bytes(data))
+    header = read_header(path, len(data))
+    if header is None:
+        header = read_header_with_pillow(path, len(data))
+    assert header.reason in {"", *(reason.value for reason in ScanReason)}
+    assert (header.width > 0 and header.height > 0) == (header.reason == "")
+    assert 1 <= header.orientation <= 8
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_png_exif_orientation_is_read(tmp_path, orientation):
+    path = save_image(tmp_path / "p.png", (40, 30), orientation)
+    with Image.open(path) as image:
+        assert image.getexif().get(0x0112) == orientation  # Pillow wrote an eXIf chunk
+    assert read_header(path, path.stat().st_size) == (40, 30, orientation, "")
+
+
+def test_lengths_claimed_by_damaged_chunks_are_not_trusted(tmp_path, monkeypatch):
+    png = bytearray(encode(Image.new("RGB", (40, 30)), "PNG"))
+    chunk = struct.pack(">I", 0xFFFFFFF0) + b"eXIf"  # an eXIf chunk claiming 4 GB, before IDAT
+    damaged = bytes(png[:33]) + chunk + bytes(png[33:])
+    path = tmp_path / "claims.png"
+    path.write_bytes(damaged)
+    reads = []
+    real_read_at = headers_module._read_at
+    monkeypatch.setattr(headers_module, "_read_at", lambda *args: reads.append(args[2]) or real_read_at(*args))
+    header = read_header(path, len(damaged))
+    assert header.width == 40 and max(reads, default=0) <= headers_module.MAX_EXIF_BYTES
+
+
+def test_each_folder_has_its_own_cache_shared_by_every_source_naming_it(tmp_path, cache_dir):
+    for folder, count in (("10_a", 3), ("2_b", 2)):
+        for index in range(count):
+            save_image(tmp_path / "data" / folder / f"{index}.png", (20 + index, 10))
+    config = tmp_path / "dataset.toml"
+    config.write_text(
+        '[[datasets]]\n[[datasets.subsets]]\nimage_dir = "data/10_a"\n'
+        '[[datasets.subsets]]\nimage_dir = "data/10_a"\nnum_repeats = 2\n'
+    )
+    assert folder_scan(tmp_path / "data", cache_dir).from_cache == 0
+    assert len(list(cache_dir.iterdir())) == 2  # one file per folder
+    twice = scan(config, cache=cache_dir)
+    assert twice.from_cache == 6 and twice.stored_width.tolist() == [20, 21, 22] * 2
+    before = {path: path.stat().st_mtime_ns for path in cache_dir.iterdir()}
+    scan(config, cache=cache_dir)
+    assert {path: path.stat().st_mtime_ns for path in cache_dir.iterdir()} == before  # nothing to rewrite
+    assert folder_scan(tmp_path / "data", cache_dir).from_cache == 5

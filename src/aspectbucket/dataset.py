@@ -309,6 +309,8 @@ def _block_settings(profile: Profile, members: list[Subset], given: dict):
             profile,
             bucket_list=lambda _options: np.array([[width, height]], dtype=np.int64),
             no_upscale=NoUpscaleRule.UNSUPPORTED,
+            per_image=None,
+            max_crop=None,
         )
         return single, dataclasses.replace(merged, bucket_no_upscale=False), []
     return resolve(profile, merged)

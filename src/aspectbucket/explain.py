@@ -103,8 +103,10 @@ def _size(width, height) -> str:
 def _why_this_bucket(width, height, bucket, options, profile, result) -> list[str]:
     ratio = width / height
     bucket_ratio = bucket[0] / bucket[1]
-    if options.bucket_no_upscale and profile.no_upscale is not NoUpscaleRule.UNSUPPORTED:
+    if options.bucket_no_upscale and profile.no_upscale in (NoUpscaleRule.KOHYA, NoUpscaleRule.CORRECTED):
         return _why_without_upscale(width, height, bucket, options, profile)
+    if result["bucket_index"] < 0:
+        return [_why_own_bucket(bucket, options, profile)]
     table = bucket_table(options, profile)
     here = table[result["bucket_index"]]
     if (width, height) == tuple(bucket) and profile.exact_size_first:
@@ -133,6 +135,26 @@ def _why_this_bucket(width, height, bucket, options, profile, result) -> list[st
             )
         sentences.append(text)
     return sentences
+
+
+def _why_own_bucket(bucket, options, profile) -> str:
+    """Images whose bucket is not from a list: per-image trainers, or an image that left the list."""
+    if profile.per_image is not None:
+        return (
+            f"Bucket {_size(*bucket)}: {profile.trainer} has no fixed list; it computes each image's bucket "
+            f"from the image's own size and ratio (sides multiples of {options.bucket_reso_steps})."
+        )
+    if profile.no_upscale is NoUpscaleRule.MUSUBI:
+        return (
+            f"Bucket {_size(*bucket)}: no upscaling and the image fits the area budget, so it keeps its size "
+            f"with each side floored to a multiple of {options.bucket_reso_steps}."
+        )
+    limit = f" or cut more than {profile.max_crop:.0%} of it" if profile.max_crop is not None else ""
+    return (
+        f"Bucket {_size(*bucket)}: a bucket of the image's own ratio instead of the list, because the nearest "
+        f"listed bucket would enlarge it{limit}; sides are multiples of {options.bucket_reso_steps}, at most "
+        f"{options.max_bucket_reso}, within the area budget."
+    )
 
 
 def _between(value: float, a: float, b: float) -> bool:

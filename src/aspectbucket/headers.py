@@ -1,10 +1,13 @@
 """Image sizes and EXIF orientation from file headers, never from decoded pixels.
 
-:func:`read_header` reads the first few kilobytes with ``imagesize`` and the last kilobyte to see
-whether the file ends where its format says it must; it is safe to call from many threads. The rare
-files ``imagesize`` cannot read (and WebP files with EXIF, whose orientation it does not read) go to
-:func:`read_header_with_pillow`, which opens them lazily with Pillow (no decode) and must run on one
-thread, because it silences Pillow's decompression-bomb warning while it runs.
+:func:`read_header` opens a file with a bare descriptor, reads its first 16 KB in one call and parses
+the four formats sd-scripts trains on (PNG, JPEG, WebP, BMP; GIF too) from those bytes, reading more
+only when a JPEG's metadata runs longer; then it reads the last kilobyte to see whether the file ends
+where its format says it must. That costs about what the I/O itself costs; ``imagesize.get_info``,
+parsing through many small file-like reads, takes about twice as long as the whole scan of a file
+(``benchmarks/bench_scan.py``). Anything else goes to ``imagesize``, and
+what it cannot read to :func:`read_header_with_pillow` (a lazy ``Image.open``, no decode), which must
+run on one thread because it silences Pillow's decompression-bomb warning while it runs.
 
 Every failure is one reason from :class:`ScanReason`, a fixed set of one-line strings.
 """
@@ -12,7 +15,9 @@ Every failure is one reason from :class:`ScanReason`, a fixed set of one-line st
 from __future__ import annotations
 
 import errno
+import functools
 import os
+import struct
 import warnings
 from enum import StrEnum
 from pathlib import Path
@@ -24,12 +29,27 @@ from PIL import Image
 #: The image file extensions sd-scripts trains on (``IMAGE_EXTENSIONS`` in ``library/train_util.py``),
 #: matched case-insensitively.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+_EXTENSIONS = frozenset(IMAGE_EXTENSIONS)
 #: Pillow refuses to open images over twice its ``MAX_IMAGE_PIXELS`` default (89,478,485 pixels).
 MAX_PIXELS = 2 * 89_478_485
+#: Bytes read from the start of every file; most headers, EXIF included, fit.
+HEAD_BYTES = 16 * 1024
+#: A JPEG whose size marker lies beyond this is left to imagesize (which streams).
+JPEG_SEARCH_LIMIT = 4 * 1024 * 1024
 #: Bytes read from the end of PNG and JPEG files to find their end marker.
 TAIL_BYTES = 1024
+#: Chunks walked looking for EXIF in PNG and WebP files, JPEG segments walked looking for the frame
+#: header, and the largest EXIF block read: a damaged file can claim any length, and must not make
+#: the scan allocate gigabytes or walk forever.
+MAX_CHUNKS = 64
+MAX_SEGMENTS = 1024
+MAX_EXIF_BYTES = 1024 * 1024
 #: The EXIF tag that holds the orientation.
 ORIENTATION_TAG = 0x0112
+_HAS_PREAD = hasattr(os, "pread")
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+# JPEG start-of-frame markers (they hold the size): C0..CF except DHT (C4), JPG (C8) and DAC (CC).
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 class ScanReason(StrEnum):
@@ -48,9 +68,19 @@ class ScanReason(StrEnum):
     NOT_A_FILE = "not a regular file"
 
 
+#: Every reason as stored in arrays: code 0 is '' (no error), then the reasons in declaration order.
+REASONS: tuple[str, ...] = ("", *(reason.value for reason in ScanReason))
+REASON_CODES = {reason: code for code, reason in enumerate(REASONS)}
 #: Reasons that depend on the file's bytes only, so a cache keyed by size and mtime may keep them.
 CONTENT_REASONS = frozenset(
-    {ScanReason.EMPTY, ScanReason.NOT_AN_IMAGE, ScanReason.CORRUPT, ScanReason.TRUNCATED, ScanReason.GIGANTIC}
+    {
+        "",
+        ScanReason.EMPTY,
+        ScanReason.NOT_AN_IMAGE,
+        ScanReason.CORRUPT,
+        ScanReason.TRUNCATED,
+        ScanReason.GIGANTIC,
+    }
 )
 
 
@@ -69,12 +99,13 @@ def failed(reason: ScanReason) -> Header:
 
 
 def is_image_name(name: str) -> bool:
-    """Whether sd-scripts would take a file of this name as an image (by extension, any case)."""
-    stem, extension = os.path.splitext(name)
-    return bool(stem) and extension.lower() in IMAGE_EXTENSIONS
+    """Whether sd-scripts would take a file of this name as an image: by extension, in any case, and
+    not hidden (its ``glob("*.png")`` skips names starting with a dot, such as macOS ``._photo.jpg``)."""
+    dot = name.rfind(".")
+    return dot > 0 and name[0] != "." and name[dot:].lower() in _EXTENSIONS
 
 
-def os_error_reason(error: OSError, path: Path) -> ScanReason:
+def os_error_reason(error: OSError, path: str | Path) -> ScanReason:
     """The reason for an ``OSError`` raised while stat-ing or opening ``path``."""
     if isinstance(error, PermissionError):
         return ScanReason.PERMISSION
@@ -83,16 +114,16 @@ def os_error_reason(error: OSError, path: Path) -> ScanReason:
     if error.errno == errno.ELOOP:
         return ScanReason.SYMLINK_LOOP
     if isinstance(error, FileNotFoundError):
-        return ScanReason.BROKEN_LINK if path.is_symlink() else ScanReason.VANISHED
+        return ScanReason.BROKEN_LINK if os.path.islink(path) else ScanReason.VANISHED
     return ScanReason.IO_ERROR
 
 
 def sniff(head: bytes) -> str:
     """The format named by a file's first bytes (``png``, ``jpeg``, ``webp``, ``bmp``...), or ''."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
     if head.startswith(b"\xff\xd8"):
         return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return "webp"
     if head.startswith(b"BM"):
@@ -104,16 +135,47 @@ def sniff(head: bytes) -> str:
     return ""
 
 
-def read_header(path: Path, size: int) -> Header | None:
-    """The header of the file at ``path`` (``size`` bytes long), or ``None`` when Pillow must read it."""
+def read_header(path: str | Path, size: int) -> Header | None:
+    """The header of the file at ``path`` (``size`` bytes long), or ``None`` when Pillow must read it.
+
+    Safe to call from many threads.
+    """
     if size == 0:
         return failed(ScanReason.EMPTY)
     try:
+        descriptor = os.open(path, _OPEN_FLAGS)
+        try:
+            head = os.read(descriptor, HEAD_BYTES)
+            kind = sniff(head)
+            parser = _PARSERS.get(kind)
+            read_at = functools.partial(_read_at, descriptor)
+            try:
+                found = parser(head, read_at) if parser else None
+            except (struct.error, IndexError, ValueError):
+                found = None
+            if found is None:
+                return _read_with_imagesize(path, size)
+            if is_truncated(kind, head, size, read_at):
+                return failed(ScanReason.TRUNCATED)
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        return failed(os_error_reason(error, path))
+    return measured(*found)
+
+
+def _read_at(descriptor: int, offset: int, count: int) -> bytes:
+    if _HAS_PREAD:
+        return os.pread(descriptor, count, offset)
+    os.lseek(descriptor, offset, os.SEEK_SET)  # Windows has no pread
+    return os.read(descriptor, count)
+
+
+def _read_with_imagesize(path, size: int) -> Header | None:
+    """imagesize for what our parsers do not know; ``None`` sends the file on to Pillow."""
+    try:
         with open(path, "rb") as handle:
             head = handle.read(32)
-            kind = sniff(head)
-            if kind == "webp" and head[12:16] == b"VP8X" and head[20] & 0x08:
-                return None  # WebP with EXIF: imagesize does not read its orientation
             handle.seek(0)
             try:
                 info = imagesize.get_info(handle, dpi=False, colors=False, channels=False, exif_rotation=False)
@@ -121,21 +183,29 @@ def read_header(path: Path, size: int) -> Header | None:
                 return None
             if info.width <= 0 or info.height <= 0:
                 return None
-            if is_truncated(handle, kind, head, size):
+            if is_truncated(sniff(head), head, size, lambda offset, count: _seek_read(handle, offset, count)):
                 return failed(ScanReason.TRUNCATED)
     except OSError as error:
         return failed(os_error_reason(error, path))
     return measured(info.width, info.height, info.rotation)
 
 
-def measured(width: int, height: int, orientation: int | None) -> Header:
-    """A header from a size and raw orientation tag; unbelievable sizes become a reason."""
+def _seek_read(handle, offset: int, count: int) -> bytes:
+    handle.seek(offset)
+    return handle.read(count)
+
+
+def measured(width: int, height: int, orientation: object) -> Header:
+    """A header from a size and raw orientation tag (anything but 1..8 counts as 1, as Pillow's
+    ``exif_transpose`` treats it); unbelievable sizes become a reason."""
+    if width <= 0 or height <= 0:
+        return failed(ScanReason.CORRUPT)
     if width * height > MAX_PIXELS:
         return failed(ScanReason.GIGANTIC)
-    return Header(width, height, orientation if orientation in range(1, 9) else 1, "")
+    return Header(width, height, orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1, "")
 
 
-def is_truncated(handle, kind: str, head: bytes, size: int) -> bool:
+def is_truncated(kind: str, head: bytes, size: int, read_at) -> bool:
     """Whether the file ends before its format says it must (checked from its first and last bytes).
 
     A PNG ends with an ``IEND`` chunk and a JPEG with an ``FFD9`` marker (both looked for in the last
@@ -146,13 +216,153 @@ def is_truncated(handle, kind: str, head: bytes, size: int) -> bool:
     if kind == "bmp":
         return int.from_bytes(head[2:6], "little") > size
     if kind in ("png", "jpeg"):
-        handle.seek(max(0, size - TAIL_BYTES))
-        tail = handle.read(TAIL_BYTES)
-        return (b"IEND" if kind == "png" else b"\xff\xd9") not in tail
+        marker = b"IEND" if kind == "png" else b"\xff\xd9"
+        if size <= len(head):  # the whole file is in hand
+            return head.find(marker, max(0, size - TAIL_BYTES)) < 0
+        return marker not in read_at(max(0, size - TAIL_BYTES), TAIL_BYTES)
     return False
 
 
-def read_header_with_pillow(path: Path, size: int) -> Header:
+def tiff_orientation(tiff: bytes) -> int:
+    """The orientation tag of the first image directory of TIFF-structured EXIF data (1 if absent)."""
+    order = _BYTE_ORDERS.get(tiff[:2])
+    if order is None:
+        return 1
+    try:
+        directory = struct.unpack_from(order + "I", tiff, 4)[0]
+        (entries,) = struct.unpack_from(order + "H", tiff, directory)
+        for entry in range(entries):
+            tag, kind = struct.unpack_from(order + "HH", tiff, directory + 2 + 12 * entry)
+            if tag == ORIENTATION_TAG:
+                if kind == 3:  # SHORT, as the standard says
+                    return struct.unpack_from(order + "H", tiff, directory + 10 + 12 * entry)[0]
+                return 1
+    except struct.error:
+        pass
+    return 1
+
+
+def _png(head: bytes, read_at) -> tuple[int, int, int] | None:
+    if head[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack_from(">II", head, 16)
+    return width, height, _png_orientation(head, read_at)
+
+
+def _png_orientation(head: bytes, read_at) -> int:
+    """The orientation in an ``eXIf`` chunk, which the PNG specification places before the image data."""
+    position = 8
+    for _ in range(MAX_CHUNKS):
+        chunk = head[position : position + 8]
+        if len(chunk) < 8:
+            chunk = read_at(position, 8)
+            if len(chunk) < 8:
+                return 1
+        length = int.from_bytes(chunk[:4], "big")
+        kind = chunk[4:]
+        if kind in (b"IDAT", b"IEND"):
+            return 1
+        if kind == b"eXIf" and length <= MAX_EXIF_BYTES:
+            start = position + 8
+            payload = head[start : start + length] if start + length <= len(head) else read_at(start, length)
+            return tiff_orientation(payload)
+        position += 12 + length
+    return 1
+
+
+def _gif(head: bytes, read_at) -> tuple[int, int, int]:
+    width, height = struct.unpack_from("<HH", head, 6)
+    return width, height, 1
+
+
+def _bmp(head: bytes, read_at) -> tuple[int, int, int] | None:
+    (info_size,) = struct.unpack_from("<I", head, 14)
+    if info_size == 12:  # OS/2 BITMAPCOREHEADER
+        width, height = struct.unpack_from("<HH", head, 18)
+    elif info_size >= 40:
+        width, height = struct.unpack_from("<ii", head, 18)
+    else:
+        return None
+    return width, abs(height), 1  # a negative height means rows stored top-down
+
+
+def _jpeg(head: bytes, read_at) -> tuple[int, int, int] | None:
+    """Walk the marker segments up to the start of frame, reading the first EXIF orientation on the way."""
+    data, position, orientation = head, 2, None
+    at_end = len(head) < HEAD_BYTES
+    for _ in range(MAX_SEGMENTS):
+        if position + 10 > len(data):
+            if at_end or position + 10 > JPEG_SEARCH_LIMIT:
+                return None  # the file ended, or the metadata is unusually long: let imagesize walk it
+            wanted = max(HEAD_BYTES, position + 10 - len(data))
+            more = read_at(len(data), wanted)
+            at_end = len(more) < wanted
+            data += more
+            continue
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:
+            position += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            position += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
+            return None
+        length = (data[position + 2] << 8) | data[position + 3]
+        if marker in _SOF_MARKERS:
+            height, width = struct.unpack_from(">HH", data, position + 5)
+            return width, height, orientation or 1
+        end = position + 2 + length
+        if marker == 0xE1 and orientation is None and data.startswith(b"Exif\x00\x00", position + 4):
+            if end > len(data):
+                data = data + read_at(len(data), end - len(data))
+            orientation = tiff_orientation(data[position + 10 : end])
+        position = end
+    return None
+
+
+def _webp(head: bytes, read_at) -> tuple[int, int, int] | None:
+    chunk = head[12:16]
+    if chunk == b"VP8 ":
+        if head[23:26] != b"\x9d\x01\x2a":
+            return None
+        width, height = struct.unpack_from("<HH", head, 26)
+        return width & 0x3FFF, height & 0x3FFF, 1
+    if chunk == b"VP8L":
+        if head[20] != 0x2F:
+            return None
+        (bits,) = struct.unpack_from("<I", head, 21)
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, 1
+    if chunk == b"VP8X":
+        width = int.from_bytes(head[24:27], "little") + 1
+        height = int.from_bytes(head[27:30], "little") + 1
+        has_exif = head[20] & 0x08
+        return width, height, _webp_orientation(read_at) if has_exif else 1
+    return None
+
+
+def _webp_orientation(read_at) -> int:
+    """Walk the RIFF chunks (EXIF comes after the image data) to the EXIF chunk's orientation."""
+    position = 12
+    for _ in range(MAX_CHUNKS):
+        chunk = read_at(position, 8)
+        if len(chunk) < 8:
+            return 1
+        length = int.from_bytes(chunk[4:8], "little")
+        if chunk[:4] == b"EXIF" and length <= MAX_EXIF_BYTES:
+            payload = read_at(position + 8, length)
+            return tiff_orientation(payload[6:] if payload.startswith(b"Exif\x00\x00") else payload)
+        position += 8 + length + (length & 1)
+    return 1
+
+
+_BYTE_ORDERS = {b"II": "<", b"MM": ">"}
+_PARSERS = {"png": _png, "jpeg": _jpeg, "webp": _webp, "bmp": _bmp, "gif": _gif}
+
+
+def read_header_with_pillow(path: str | Path, size: int) -> Header:
     """The header as Pillow reads it on open (no decode). Run on one thread only (see module doc)."""
     try:
         with open(path, "rb") as handle:
@@ -168,9 +378,7 @@ def read_header_with_pillow(path: Path, size: int) -> Header:
                     return failed(ScanReason.GIGANTIC)
                 except Exception:  # Pillow raises many kinds of errors on bad files
                     return failed(ScanReason.CORRUPT if sniff(head) else ScanReason.NOT_AN_IMAGE)
-            if width <= 0 or height <= 0:
-                return failed(ScanReason.CORRUPT)
-            if is_truncated(handle, sniff(head), head, size):
+            if is_truncated(sniff(head), head, size, lambda offset, count: _seek_read(handle, offset, count)):
                 return failed(ScanReason.TRUNCATED)
     except OSError as error:
         return failed(os_error_reason(error, path))

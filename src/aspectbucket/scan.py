@@ -1,15 +1,18 @@
 """Scanning a dataset: every image file of every subset, with its stored size and EXIF orientation.
 
-The scan lists each subset's folder as sd-scripts does (by extension, any case), stats every file,
-takes unchanged files from the header cache (:mod:`aspectbucket.scan_cache`) and reads the others'
-headers on a thread pool (:mod:`aspectbucket.headers`). Nothing is ever written into the dataset; a
-file that cannot be measured keeps its row with a reason, and the scan goes on.
+The scan lists each subset's folder as sd-scripts does (by extension, any case) and stats each file
+while listing it; unchanged files (same path, size and mtime) come from the header cache
+(:mod:`aspectbucket.scan_cache`), the others' headers are read on a thread pool
+(:mod:`aspectbucket.headers`). Rows are kept as arrays, so a re-scan of 100,000 files costs little
+more than listing and stat-ing them. Nothing is ever written into the dataset; a file that cannot
+be measured keeps its row with a reason, and the scan goes on.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import stat as stat_module
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,39 +22,89 @@ import numpy as np
 
 from aspectbucket.dataset import Subset, read_dataset
 from aspectbucket.headers import (
+    CONTENT_REASONS,
     IMAGE_EXTENSIONS,
+    REASON_CODES,
+    REASONS,
     Header,
-    failed,
-    is_image_name,
+    ScanReason,
     os_error_reason,
     read_header,
     read_header_with_pillow,
 )
-from aspectbucket.scan_cache import HeaderCache, cache_file, cacheable, default_cache_dir, save_cache
+from aspectbucket.scan_cache import HeaderCache, cache_file, default_cache_dir, save_cache
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "PathList",
+    "ScanFailure",
+    "ScanResult",
+    "list_images",
+    "regularization_repeats",
+    "scan",
+]
 
 #: Files handed to one worker at a time: large enough that scheduling costs little, small enough
 #: that the progress bar moves.
 CHUNK_FILES = 256
-
-
-__all__ = ["IMAGE_EXTENSIONS", "ScanFailure", "ScanResult", "is_image_name", "list_images", "scan"]
+NOT_A_FILE = REASON_CODES[ScanReason.NOT_A_FILE]
+_CACHEABLE_CODES = np.array(sorted(REASON_CODES[reason] for reason in CONTENT_REASONS), dtype=np.int8)
 
 
 class ScanFailure(RuntimeError):
     """Raised by :meth:`ScanResult.raise_for_errors` when a caller wants unreadable files to stop it."""
 
 
+def _all_text(paths) -> bool:
+    return isinstance(paths, list) and all(type(path) is str for path in paths)
+
+
+class PathList(Sequence[Path]):
+    """A read-only list of paths kept as text and turned into :class:`~pathlib.Path` on access.
+
+    A scan of 100,000 files would otherwise spend more time building Path objects than re-checking
+    the files; ``strings`` gives the text itself (for JSON, CSV and sorting).
+    """
+
+    __slots__ = ("strings",)
+
+    def __init__(self, paths=()):
+        self.strings: list[str] = list(paths) if _all_text(paths) else [os.fspath(path) for path in paths]
+
+    def __len__(self) -> int:
+        return len(self.strings)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return PathList(self.strings[index])
+        return Path(self.strings[index])
+
+    def __iter__(self) -> Iterator[Path]:
+        return map(Path, self.strings)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, PathList):
+            return self.strings == other.strings
+        if isinstance(other, list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"PathList({self.strings!r})"
+
+
 @dataclass
 class ScanResult:
     """Every image file found, one row each (struct of arrays), in subset order, sorted within a subset.
 
+    ``paths`` are absolute (a :class:`PathList`; any sequence of paths given is converted).
     ``error[i]`` is '' or a reason from :class:`aspectbucket.headers.ScanReason`; such rows have size 0.
     ``warnings`` holds folder-level notes (skipped folders, unlistable folders, an unwritable cache).
     ``from_cache`` counts the rows whose header came from the cache.
     """
 
     subsets: list[Subset]
-    paths: list[Path]
+    paths: PathList
     subset: np.ndarray
     stored_width: np.ndarray
     stored_height: np.ndarray
@@ -59,6 +112,10 @@ class ScanResult:
     error: list[str]
     warnings: list[str] = field(default_factory=list)
     from_cache: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.paths, PathList):
+            self.paths = PathList(self.paths)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -75,8 +132,17 @@ class ScanResult:
 
     @property
     def repeats(self) -> np.ndarray:
-        """The repeats of each image's subset."""
-        return np.array([subset.repeats for subset in self.subsets], dtype=np.int64)[self.subset]
+        """How many times sd-scripts puts each image in its buckets per epoch: its subset's repeats,
+        except regularization images (``is_reg`` subsets), which sd-scripts registers and repeats until
+        they match the training images of their dataset block (see :func:`regularization_repeats`)."""
+        repeats = np.array([subset.repeats for subset in self.subsets], dtype=np.int64)[self.subset]
+        regular = np.array([subset.is_reg for subset in self.subsets], dtype=bool)[self.subset]
+        blocks = self.dataset_index
+        for block in np.unique(blocks[regular]).tolist():
+            rows = np.flatnonzero((blocks == block) & regular)
+            trained = int(repeats[(blocks == block) & ~regular].sum())
+            repeats[rows] = regularization_repeats(repeats[rows], trained)
+        return repeats
 
     @property
     def dataset_index(self) -> np.ndarray:
@@ -85,15 +151,39 @@ class ScanResult:
 
     @property
     def rotated(self) -> np.ndarray:
-        """Images whose EXIF orientation asks viewers to turn them (orientation other than 1)."""
+        """Images whose EXIF orientation asks viewers to turn or mirror them (orientation other than 1)."""
         return self.orientation != 1
 
     def raise_for_errors(self) -> None:
         """Raise :class:`ScanFailure` naming the unreadable files, for callers who want to stop on them."""
-        bad = [f"{path}: {reason}" for path, reason in zip(self.paths, self.error, strict=True) if reason]
+        bad = [f"{path}: {reason}" for path, reason in zip(self.paths.strings, self.error, strict=True) if reason]
         if bad:
             more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
             raise ScanFailure(f"{len(bad)} unreadable image file(s): " + "; ".join(bad[:5]) + more)
+
+
+def regularization_repeats(repeats: np.ndarray, trained: int) -> np.ndarray:
+    """The repeats sd-scripts gives a block's regularization images (in subset order, then path order)
+    so that they add up to ``trained``, its training images times their repeats.
+
+    ``DreamBoothDataset`` registers them one by one with their own repeats until the count reaches
+    ``trained`` (the rest are not used; it warns "some of reg images are not used"), then, while the
+    count is short, adds one repeat to each in turn.
+    """
+    repeats = np.asarray(repeats, dtype=np.int64)
+    result = np.zeros_like(repeats)
+    if trained <= 0 or len(repeats) == 0:
+        return result
+    reached = np.cumsum(repeats)
+    enough = np.flatnonzero(reached >= trained)
+    if len(enough):  # the first pass reaches the count at image enough[0]: later ones are never used
+        used = enough[0] + 1
+        result[:used] = repeats[:used]
+        return result
+    rounds, extra = divmod(trained - int(reached[-1]), len(repeats))
+    result[:] = repeats + rounds
+    result[:extra] += 1
+    return result
 
 
 def scan(
@@ -114,57 +204,108 @@ def scan(
         subsets, warnings = list(source), []
     else:
         subsets, warnings = read_dataset(Path(source))
-    paths: list[Path] = []
-    owners: list[int] = []
+    table, counts = _list_subsets(subsets, warnings)
+    owner = np.repeat(np.arange(len(subsets), dtype=np.int64), counts)
+    # One cache file per folder, so a folder scanned as part of another dataset source reuses it.
+    groups: dict[Path, np.ndarray] = {}
     for number, subset in enumerate(subsets):
-        found, listing_warnings = list_images(subset.image_dir, subset.recursive)
-        paths.extend(found)
-        owners.extend([number] * len(found))
-        warnings.extend(listing_warnings)
-
-    keys = [os.fsencode(path) for path in paths]
-    stats = [_stat(path) for path in paths]
-    store_path = cache_file(cache or default_cache_dir(), [subset.image_dir for subset in subsets])
-    store = HeaderCache.load(store_path) if use_cache else HeaderCache()
-    headers: list[Header | None] = [None] * len(paths)
-    todo = []
-    for row, (key, stat) in enumerate(zip(keys, stats, strict=True)):
-        if isinstance(stat, Header):
-            headers[row] = stat
-        else:
-            headers[row] = store.lookup(key, *stat)
-            if headers[row] is None:
-                todo.append(row)
-    from_cache = len(paths) - len(todo) - sum(isinstance(stat, Header) for stat in stats)
-    for row, header in read_headers([(paths[row], stats[row][0]) for row in todo], jobs, progress):
-        headers[todo[row]] = header
-
-    if use_cache and (todo or len(store) != len(paths) - sum(isinstance(stat, Header) for stat in stats)):
-        warnings.extend(_save(store_path, keys, stats, headers))
+        path = cache_file(cache or default_cache_dir(), subset.image_dir)
+        groups[path] = np.union1d(groups.get(path, np.zeros(0, np.int64)), np.flatnonzero(owner == number))
+    stores = {path: HeaderCache.load(path) if use_cache else HeaderCache() for path in groups}
+    hit = np.zeros(len(table.strings), dtype=bool)
+    for path, rows in groups.items():
+        hit[rows] = table.fill_from(stores[path], rows)
+    todo = np.flatnonzero((table.code == 0) & ~hit)
+    done = hit.copy()
+    try:
+        rows = todo.tolist()
+        files = [(table.strings[row], size) for row, size in zip(rows, table.size[todo].tolist(), strict=True)]
+        for index, header in read_headers(files, jobs, progress):
+            table.set(rows[index], header)
+            done[rows[index]] = True
+    finally:  # an interrupted scan keeps what it read, so the next one resumes from there
+        keep = done & np.isin(table.code, _CACHEABLE_CODES)
+        for path, rows in groups.items():
+            kept = _first_of_each_path(table, rows[keep[rows]])  # a folder named twice is stored once
+            if use_cache and (np.isin(rows, todo).any() or len(stores[path]) != len(kept)):
+                warnings.extend(_save(path, table, kept))
     return ScanResult(
         subsets=subsets,
-        paths=paths,
-        subset=np.array(owners, dtype=np.int64),
-        stored_width=np.array([header.width for header in headers], dtype=np.int64),
-        stored_height=np.array([header.height for header in headers], dtype=np.int64),
-        orientation=np.array([header.orientation for header in headers], dtype=np.int8),
-        error=[header.reason for header in headers],
+        paths=PathList(table.strings),
+        subset=owner,
+        stored_width=table.width,
+        stored_height=table.height,
+        orientation=table.orientation,
+        error=np.array(REASONS, dtype=object)[table.code].tolist(),
         warnings=warnings,
-        from_cache=from_cache,
+        from_cache=int(hit.sum()),
     )
 
 
-def list_images(directory: Path, recursive: bool) -> tuple[list[Path], list[str]]:
-    """The image files in ``directory`` (absolute, sorted), searching subfolders when ``recursive``.
+class _FileTable:
+    """The files of a scan as columns: path text, size, mtime, reason code, then what headers say."""
 
-    Files are listed by name only: a broken link or a symlink loop named like an image is listed, and
-    the scan gives it a reason. A folder reached twice (a symlink loop) is listed once, with a warning.
+    def __init__(self, strings: list[str], size: list[int], mtime: list[int], code: list[int]):
+        self.strings = strings
+        self.size = np.array(size, dtype=np.int64)
+        self.mtime = np.array(mtime, dtype=np.int64)
+        self.code = np.array(code, dtype=np.int8)
+        self.width = np.zeros(len(strings), dtype=np.int64)
+        self.height = np.zeros(len(strings), dtype=np.int64)
+        self.orientation = np.ones(len(strings), dtype=np.int8)
+
+    def fill_from(self, store: HeaderCache, rows: np.ndarray) -> np.ndarray:
+        """Take each of ``rows`` that the cache still answers (same size and mtime); returns which it did."""
+        strings = [self.strings[row] for row in rows.tolist()]
+        hit, cached = store.lookup(strings, self.size[rows], self.mtime[rows])
+        hit &= self.code[rows] == 0
+        taken = rows[hit]
+        for name in ("width", "height", "orientation"):
+            getattr(self, name)[taken] = cached[name][hit]
+        self.code[taken] = cached["reason"][hit]
+        return hit
+
+    def set(self, row: int, header: Header) -> None:
+        self.width[row], self.height[row], self.orientation[row] = (
+            header.width,
+            header.height,
+            header.orientation,
+        )
+        self.code[row] = REASON_CODES[header.reason]
+
+
+def _list_subsets(subsets: list[Subset], warnings: list[str]) -> tuple[_FileTable, list[int]]:
+    """Every subset's image files, one after the other, and how many each has."""
+    strings: list[str] = []
+    columns: list[list[int]] = [[], [], []]  # size, mtime_ns, reason code
+    counts = []
+    for subset in subsets:
+        files, listing_warnings = list_images(subset.image_dir, subset.recursive)
+        warnings.extend(listing_warnings)
+        if not files and not listing_warnings:
+            warnings.append(f"no images in {os.path.abspath(subset.image_dir)}: sd-scripts ignores this subset")
+        counts.append(len(files))
+        if files:
+            found, *facts = zip(*files, strict=True)
+            strings.extend(found)
+            for column, values in zip(columns, facts, strict=True):
+                column.extend(values)
+    return _FileTable(strings, *columns), counts
+
+
+def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, int, int]], list[str]]:
+    """``(path, size, mtime_ns, reason code)`` of each image file in ``directory``, sorted by path
+    (absolute), searching subfolders when ``recursive``; and the warnings met on the way.
+
+    Files are taken by name, as sd-scripts takes them: a broken link or a symlink loop named like an
+    image is listed with its reason code. Hidden files and folders (names starting with a dot) are
+    skipped, as sd-scripts' glob skips them. A folder reached twice (a symlink loop) is listed once.
     """
-    root = Path(os.path.abspath(directory))
-    found: list[Path] = []
+    found: list[tuple[str, int, int, int]] = []
     warnings: list[str] = []
     seen: set[tuple[int, int]] = set()
-    pending = [root]
+    pending = [os.path.abspath(directory)]
+    extensions = frozenset(IMAGE_EXTENSIONS)
     while pending:
         folder = pending.pop()
         try:
@@ -181,11 +322,24 @@ def list_images(directory: Path, recursive: bool) -> tuple[list[Path], list[str]
             warnings.append(f"skipped {folder}: a symlink loop leads back to a folder already listed")
             continue
         seen.add((identity.st_dev, identity.st_ino))
+        # This loop runs once per file of the dataset, and is all a re-scan does: kept flat on purpose.
         for entry in entries:
-            if recursive and _is_dir(entry):
-                pending.append(Path(entry.path))
-            elif is_image_name(entry.name) and not _is_dir(entry):
-                found.append(Path(entry.path))
+            name = entry.name
+            dot = name.rfind(".")
+            if dot > 0 and name[0] != "." and name[dot:].lower() in extensions:  # is_image_name, inlined
+                try:
+                    status = entry.stat()
+                except OSError as error:
+                    found.append((entry.path, 0, 0, REASON_CODES[os_error_reason(error, entry.path)]))
+                    continue
+                if stat_module.S_ISREG(status.st_mode):
+                    found.append((entry.path, status.st_size, status.st_mtime_ns, 0))
+                elif not stat_module.S_ISDIR(status.st_mode):
+                    found.append((entry.path, 0, 0, NOT_A_FILE))
+                elif recursive:
+                    pending.append(entry.path)
+            elif recursive and name[0] != "." and _is_dir(entry):
+                pending.append(entry.path)
     found.sort()
     return found, warnings
 
@@ -197,26 +351,15 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return False
 
 
-def _stat(path: Path) -> tuple[int, int] | Header:
-    """``(size, mtime_ns)`` of a regular file, or the header of a file that cannot be stat-ed."""
-    try:
-        status = os.stat(path)
-    except OSError as error:
-        return failed(os_error_reason(error, path))
-    if not os.path.isfile(path):
-        return failed(os_error_reason(IsADirectoryError(), path))
-    return status.st_size, status.st_mtime_ns
-
-
 def default_jobs() -> int:
     """Threads for header reads: reads wait on the disk, so a few per core, capped."""
     return min(16, 4 * (os.cpu_count() or 1))
 
 
-def read_headers(files: list[tuple[Path, int]], jobs: int | None, progress: bool) -> Iterator[tuple[int, Header]]:
+def read_headers(files: list[tuple[str, int]], jobs: int | None, progress: bool) -> Iterator[tuple[int, Header]]:
     """``(index, header)`` for each ``(path, size)`` in ``files``, read on ``jobs`` threads.
 
-    Files ``imagesize`` cannot read are read again with Pillow on this thread (see
+    Files the thread-safe readers cannot measure are read again with Pillow on this thread (see
     :func:`aspectbucket.headers.read_header_with_pillow`).
     """
     starts = range(0, len(files), CHUNK_FILES)
@@ -228,11 +371,13 @@ def read_headers(files: list[tuple[Path, int]], jobs: int | None, progress: bool
     workers = jobs or default_jobs()
     with _progress_bar(progress, len(files)) as advance:
         if workers <= 1 or len(chunks) <= 1:
-            results = map(read_chunk, chunks)
-            yield from _finish_chunks(chunks, results, files, advance)
+            yield from _finish_chunks(chunks, map(read_chunk, chunks), files, advance)
         else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aspectbucket-scan") as pool:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aspectbucket-scan")
+            try:
                 yield from _finish_chunks(chunks, pool.map(read_chunk, chunks), files, advance)
+            finally:  # on an interrupt, drop the chunks not started instead of reading them all first
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _finish_chunks(chunks, results, files, advance) -> Iterator[tuple[int, Header]]:
@@ -258,16 +403,25 @@ def _progress_bar(shown: bool, total: int):
         yield lambda count: bar.advance(task, count)
 
 
-def _save(path: Path, keys, stats, headers) -> list[str]:
-    """Write the cacheable entries; a warning instead of an error when the cache cannot be written."""
-    rows = [row for row, stat in enumerate(stats) if not isinstance(stat, Header) and cacheable(headers[row])]
+def _first_of_each_path(table: _FileTable, rows: np.ndarray) -> np.ndarray:
+    first: dict[str, int] = {}
+    for row in rows.tolist():
+        first.setdefault(table.strings[row], row)
+    return np.array(list(first.values()), dtype=np.int64)
+
+
+def _save(path: Path, table: _FileTable, rows: np.ndarray) -> list[str]:
+    """Write these rows to the cache file; a warning instead of an error when it cannot be written."""
     try:
         save_cache(
             path,
-            [keys[row] for row in rows],
-            [stats[row][0] for row in rows],
-            [stats[row][1] for row in rows],
-            [headers[row] for row in rows],
+            [table.strings[row] for row in rows.tolist()],
+            size=table.size[rows],
+            mtime_ns=table.mtime[rows],
+            width=table.width[rows],
+            height=table.height[rows],
+            orientation=table.orientation[rows],
+            reason=table.code[rows],
         )
     except OSError as error:
         return [f"header cache not saved to {path}: {error.strerror or error}"]

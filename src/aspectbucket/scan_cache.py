@@ -1,17 +1,19 @@
 """A persistent cache of image headers, kept outside the dataset, so unchanged files are not re-read.
 
-One compact ``.npz`` file per dataset source: the paths as one byte blob with offsets, and one numpy
-column per fact (file size, mtime in nanoseconds, width, height, orientation, reason code). Why npz
-rather than sqlite3: a re-scan needs every entry at once, and numpy loads the whole table in a few
-vectorised reads (100,000 entries in tens of milliseconds) with no per-row queries; it is rewritten
-whole to a temporary name and renamed over the old file, so a crash never leaves half a cache; and a
-cache that cannot be read is simply rebuilt. An entry is used only when the path, size and mtime match.
+One compact ``.npz`` file per image folder (a subset's ``image_dir``), so that a folder scanned again as
+part of another source (its DreamBooth folder, then a dataset config naming it) is not read again: the
+paths as one NUL-separated byte string (a path can hold any byte but NUL) and one numpy column per fact
+(file size, mtime in nanoseconds, width, height, orientation, reason code). Why npz rather than sqlite3:
+a re-scan needs every entry at once, and numpy loads the whole table in a few vectorised reads (100,000
+entries in milliseconds) and compares sizes and mtimes as arrays, with no per-row queries or objects;
+the file is rewritten whole under a temporary name and renamed over the old one, so a crash never leaves
+half a cache; a cache that cannot be read is simply rebuilt. An entry is used only when the path, the
+file size and the mtime (ns) all match.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import sys
 import tempfile
@@ -19,14 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from aspectbucket.headers import CONTENT_REASONS, Header
+from aspectbucket.headers import REASONS
 
 #: Bump when what a header read yields changes, so old caches are dropped instead of trusted.
-CACHE_FORMAT = 1
-#: Cached reason codes index this tuple ('' is code 0).
-_REASONS = ("", *sorted(reason.value for reason in CONTENT_REASONS))
-_CODES = {reason: code for code, reason in enumerate(_REASONS)}
-_COLUMNS = ("size", "mtime_ns", "width", "height", "orientation", "reason")
+CACHE_FORMAT = 2
+#: The columns stored beside the paths, all aligned with them.
+COLUMNS = ("size", "mtime_ns", "width", "height", "orientation", "reason")
 
 
 def default_cache_dir() -> Path:
@@ -38,74 +38,61 @@ def default_cache_dir() -> Path:
     return Path(base) / "aspectbucket"
 
 
-def cache_file(cache_dir: Path, image_dirs: list[Path]) -> Path:
-    """The cache file for a dataset made of ``image_dirs`` (named by a hash of their absolute paths)."""
-    key = b"\0".join(sorted(os.fsencode(os.path.abspath(path)) for path in image_dirs))
+def cache_file(cache_dir: Path, image_dir: Path) -> Path:
+    """The cache file of one image folder (named by a hash of its absolute path)."""
+    key = os.fsencode(os.path.abspath(image_dir))
     return Path(cache_dir) / f"headers-{hashlib.sha256(key).hexdigest()[:20]}.npz"
-
-
-def cacheable(header: Header) -> bool:
-    """Whether a header depends only on the file's bytes (not on permissions or a vanished file)."""
-    return header.reason in _CODES
 
 
 class HeaderCache:
     """Cached headers by path, valid while a file's size and mtime stay the same."""
 
-    def __init__(self, keys: list[bytes] | None = None, columns: dict[str, np.ndarray] | None = None):
-        self._index = {key: row for row, key in enumerate(keys or [])}
-        self._columns = columns or {name: np.zeros(0, dtype=np.int64) for name in _COLUMNS}
+    def __init__(self, paths: list[str] | None = None, columns: dict[str, np.ndarray] | None = None):
+        self.paths = paths or []
+        self.columns = columns or {name: np.zeros(0, dtype=np.int64) for name in COLUMNS}
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self.paths)
 
     @classmethod
     def load(cls, path: Path) -> HeaderCache:
         """The cache at ``path``; an empty one when it is missing, unreadable or of another format."""
         try:
             with np.load(path, allow_pickle=False) as stored:
-                if int(stored["format"]) != CACHE_FORMAT or tuple(stored["reasons"].tolist()) != _REASONS:
+                if int(stored["format"]) != CACHE_FORMAT or tuple(stored["reasons"].tolist()) != REASONS:
                     return cls()
-                blob = stored["paths"].tobytes()
-                offsets = stored["offsets"].tolist()
-                columns = {name: stored[name].astype(np.int64) for name in _COLUMNS}
-        except (OSError, ValueError, KeyError, EOFError):
+                paths = os.fsdecode(stored["paths"].tobytes()).split("\0") if stored["paths"].size else []
+                columns = {name: stored[name] for name in COLUMNS}
+        except (OSError, ValueError, KeyError, EOFError):  # UnicodeDecodeError is a ValueError
             return cls()
-        count = len(offsets) - 1
-        if count < 0 or any(len(column) != count for column in columns.values()) or offsets[-1] != len(blob):
+        if any(len(column) != len(paths) for column in columns.values()):
             return cls()
-        keys = [blob[start:end] for start, end in itertools.pairwise(offsets)]
-        return cls(keys, columns)
+        return cls(paths, columns)
 
-    def lookup(self, key: bytes, size: int, mtime_ns: int) -> Header | None:
-        """The cached header of ``key`` if the file still has this size and mtime."""
-        row = self._index.get(key)
-        columns = self._columns
-        if row is None or columns["size"][row] != size or columns["mtime_ns"][row] != mtime_ns:
-            return None
-        return Header(
-            int(columns["width"][row]),
-            int(columns["height"][row]),
-            int(columns["orientation"][row]),
-            _REASONS[int(columns["reason"][row])],
-        )
+    def lookup(self, paths: list[str], sizes: np.ndarray, mtimes: np.ndarray) -> tuple[np.ndarray, dict]:
+        """``(hit, columns)`` for files now at ``paths`` with these sizes and mtimes: ``hit`` marks rows
+        the cache answers; ``columns`` holds the cached width, height, orientation, reason of every row
+        (meaningless where ``hit`` is false)."""
+        if not self.paths:
+            return np.zeros(len(paths), dtype=bool), {name: np.zeros(len(paths), np.int64) for name in COLUMNS}
+        if self.paths == paths:  # the common re-scan: same files in the same order
+            rows = np.arange(len(paths))
+        else:
+            index = {cached: row for row, cached in enumerate(self.paths)}
+            rows = np.array([index.get(current, -1) for current in paths], dtype=np.int64)
+        known = rows >= 0
+        rows = np.where(known, rows, 0)
+        columns = self.columns
+        hit = known & (columns["size"][rows] == sizes) & (columns["mtime_ns"][rows] == mtimes)
+        return hit, {name: columns[name][rows] for name in ("width", "height", "orientation", "reason")}
 
 
-def save_cache(path: Path, keys: list[bytes], sizes, mtimes, headers: list[Header]) -> None:
-    """Write the given entries (and only them) to ``path`` atomically: a temporary file, then a rename.
+def save_cache(path: Path, paths: list[str], **columns: np.ndarray) -> None:
+    """Write these entries (and only them) to ``path`` atomically: a temporary file, then a rename.
 
-    Raises ``OSError`` when the cache folder cannot be written; the caller reports it and goes on.
+    ``columns`` are :data:`COLUMNS`, aligned with ``paths``. Raises ``OSError`` when the cache folder
+    cannot be written; the caller reports it and goes on.
     """
-    offsets = np.zeros(len(keys) + 1, dtype=np.int64)
-    np.cumsum([len(key) for key in keys], out=offsets[1:])
-    columns = {
-        "size": np.asarray(sizes, dtype=np.int64),
-        "mtime_ns": np.asarray(mtimes, dtype=np.int64),
-        "width": np.array([header.width for header in headers], dtype=np.int64),
-        "height": np.array([header.height for header in headers], dtype=np.int64),
-        "orientation": np.array([header.orientation for header in headers], dtype=np.int8),
-        "reason": np.array([_CODES[header.reason] for header in headers], dtype=np.int8),
-    }
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
     try:
@@ -113,10 +100,14 @@ def save_cache(path: Path, keys: list[bytes], sizes, mtimes, headers: list[Heade
             np.savez(
                 handle,
                 format=np.int64(CACHE_FORMAT),
-                reasons=np.array(_REASONS),
-                paths=np.frombuffer(b"".join(keys), dtype=np.uint8),
-                offsets=offsets,
-                **columns,
+                reasons=np.array(REASONS),
+                paths=np.frombuffer(os.fsencode("\0".join(paths)), dtype=np.uint8),
+                size=np.asarray(columns["size"], dtype=np.int64),
+                mtime_ns=np.asarray(columns["mtime_ns"], dtype=np.int64),
+                width=np.asarray(columns["width"], dtype=np.int64),
+                height=np.asarray(columns["height"], dtype=np.int64),
+                orientation=np.asarray(columns["orientation"], dtype=np.int8),
+                reason=np.asarray(columns["reason"], dtype=np.int8),
             )
         os.replace(temporary, path)
     except BaseException:

@@ -17,12 +17,16 @@ def main():
     """
 
 
-from aspectbucket.cli.assign import assign  # noqa: E402
+from aspectbucket.cli.assign import assign  # noqa: E402  (commands register after the group exists)
 from aspectbucket.cli.buckets import buckets  # noqa: E402
+from aspectbucket.cli.compare import compare  # noqa: E402
 from aspectbucket.cli.explain import explain  # noqa: E402
 from aspectbucket.cli.export import export_command  # noqa: E402
+from aspectbucket.cli.report import report  # noqa: E402
 
+main.add_command(report)
 main.add_command(buckets)
 main.add_command(explain)
 main.add_command(assign)
+main.add_command(compare)
 main.add_command(export_command)

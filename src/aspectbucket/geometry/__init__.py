@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from aspectbucket.geometry.batches import BatchPolicy, batches_per_bucket, dropped_and_padded, steps_per_epoch
+from aspectbucket.geometry.batches import (
+    BatchPolicy,
+    batches_per_bucket,
+    dropped_and_padded,
+    parse_batch_policy,
+    steps_per_epoch,
+)
 from aspectbucket.geometry.buckets import as_bucket_array, kohya_grid
+from aspectbucket.geometry.epoch import Epoch, bucket_ids, build_epoch
 from aspectbucket.geometry.nearest import Metric, TieBreak, nearest_bucket
 from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution, validate_options
 from aspectbucket.geometry.placement import MAX_SIDE, Placement, PlacementError, check_sizes
@@ -15,6 +22,7 @@ __all__ = [
     "MAX_SIDE",
     "BatchPolicy",
     "BucketOptions",
+    "Epoch",
     "Metric",
     "OptionsError",
     "Placement",
@@ -23,6 +31,8 @@ __all__ = [
     "TieBreak",
     "as_bucket_array",
     "batches_per_bucket",
+    "bucket_ids",
+    "build_epoch",
     "check_sizes",
     "cover_resize",
     "covering_precrop",
@@ -31,6 +41,7 @@ __all__ = [
     "letterbox_crop_ltrb",
     "nearest_bucket",
     "nice_ratio_fraction",
+    "parse_batch_policy",
     "parse_resolution",
     "ratio_fraction",
     "steps_per_epoch",

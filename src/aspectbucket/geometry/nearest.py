@@ -22,6 +22,7 @@ class Metric(StrEnum):
     WIDTH_OVER_HEIGHT = "w/h"
     HEIGHT_OVER_WIDTH = "h/w"
     LOG = "log"
+    LOG_OF_RATIO = "log(w/h)"
     CROSS = "cross"
 
 
@@ -30,6 +31,7 @@ class TieBreak(StrEnum):
 
     FIRST = "first"
     LAST = "last"
+    SQUARER = "squarer"  # the bucket nearer to square, then the larger: rotation-symmetric
 
 
 def ratio_keys(widths: np.ndarray, heights: np.ndarray, metric: Metric) -> np.ndarray:
@@ -42,6 +44,8 @@ def ratio_keys(widths: np.ndarray, heights: np.ndarray, metric: Metric) -> np.nd
         return heights / widths
     if metric is Metric.LOG:
         return np.log(widths) - np.log(heights)
+    if metric is Metric.LOG_OF_RATIO:
+        return np.log(widths / heights)
     raise ValueError(f"metric {metric} has no one-dimensional key")
 
 
@@ -96,6 +100,8 @@ def _nearest_by_key(buckets, widths, heights, metric, tie_break) -> tuple[np.nda
     order = np.argsort(bucket_keys, kind="stable")
     sorted_keys = bucket_keys[order]
     distinct, starts = np.unique(sorted_keys, return_index=True)
+    if tie_break is TieBreak.SQUARER:
+        return _nearest_squarer(buckets, image_keys, order, distinct, starts)
     # Among buckets sharing a key, the first (or last) in list order represents them.
     reducer = np.minimum if tie_break is TieBreak.FIRST else np.maximum
     representative = reducer.reduceat(order, starts)
@@ -111,6 +117,30 @@ def _nearest_by_key(buckets, widths, heights, metric, tie_break) -> tuple[np.nda
     if tied.any():
         chosen[tied] = reducer(pick_left[tied], pick_right[tied])
     return chosen, np.minimum(distance_left, distance_right) == 0
+
+
+def _nearest_squarer(buckets, image_keys, order, distinct, starts) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest key; among buckets of one key the largest; on a distance tie the key nearer to 0.
+
+    Every choice depends only on ``|key|`` and area, which rotation keeps, so with a list closed
+    under transposition the bucket of a rotated image is the transposed bucket (``Metric.LOG`` keys
+    are exactly antisymmetric in floating point).
+    """
+    area = (buckets[:, 0] * buckets[:, 1])[order]
+    group = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(order))))
+    # Within each group of equal keys, the largest area (the first in key order on equal area).
+    rank = np.lexsort((np.arange(len(order)), -area, group))
+    first_of_group = np.searchsorted(group[rank], np.arange(len(starts)))
+    representative = order[rank[first_of_group]]
+    right = np.clip(np.searchsorted(distinct, image_keys), 0, len(distinct) - 1)
+    left = np.clip(right - 1, 0, len(distinct) - 1)
+    distance_left = np.abs(distinct[left] - image_keys)
+    distance_right = np.abs(distinct[right] - image_keys)
+    squarer = np.where(np.abs(distinct[left]) <= np.abs(distinct[right]), left, right)
+    chosen = np.where(
+        distance_left < distance_right, left, np.where(distance_right < distance_left, right, squarer)
+    )
+    return representative[chosen], np.minimum(distance_left, distance_right) == 0
 
 
 class SortedKeys:
@@ -166,7 +196,7 @@ def _nearest_by_cross_product(buckets, widths, heights, tie_break) -> tuple[np.n
         w = widths[start : start + _CHUNK, None]
         h = heights[start : start + _CHUNK, None]
         cost = np.abs(h * bucket_w - w * bucket_h)
-        if tie_break is TieBreak.FIRST:
+        if tie_break is not TieBreak.LAST:
             result[start : start + _CHUNK] = cost.argmin(axis=1)
         else:
             result[start : start + _CHUNK] = len(buckets) - 1 - cost[:, ::-1].argmin(axis=1)

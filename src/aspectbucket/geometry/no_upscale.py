@@ -71,10 +71,10 @@ def corrected_no_upscale(
     """
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
-    ratio = widths / heights
     over = widths * heights > max_area
-    ideal_w = np.sqrt(max_area * ratio)
-    ideal_h = max_area / ideal_w
+    # Each side from integer products, so a rotated image gets exactly the swapped ideal size.
+    ideal_w = np.sqrt((max_area * widths) / heights)
+    ideal_h = np.sqrt((max_area * heights) / widths)
     floor_w = (np.floor(ideal_w).astype(np.int64) // step) * step
     floor_h = (np.floor(ideal_h).astype(np.int64) // step) * step
     best_w = widths - widths % step

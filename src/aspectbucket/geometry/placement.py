@@ -28,6 +28,13 @@ class SdxlCoordinates(StrEnum):
     REAL = "real"  # the real trim offset in the resized image
 
 
+class CropAnchor(StrEnum):
+    """Where the kept window sits in the resized image when the crop is not random."""
+
+    CENTER = "center"  # half the overflow on each side (the odd pixel off the far end)
+    START = "start"  # at the left/top edge (EveryDream2 crops from the edge plus a few pixels of jitter)
+
+
 class PlacementError(IntEnum):
     """Why an image has no bucket. ``OK`` (0) means it was placed."""
 
@@ -153,6 +160,7 @@ class Placement:
     sdxl: SdxlCoordinates = SdxlCoordinates.REAL
     no_upscale_budget: tuple[int, int] | None = None
     corrected: tuple[np.ndarray, np.ndarray] | None = None
+    anchor: CropAnchor = CropAnchor.CENTER
 
     #: Every per-image column, stored or derived, in the order reports list them.
     COLUMNS: ClassVar[tuple[str, ...]] = (
@@ -207,11 +215,15 @@ class Placement:
     @cached_property
     def trim_left(self) -> np.ndarray:
         """Columns cut from the left of the resized image (centre trim; the odd pixel goes right)."""
+        if self.anchor is CropAnchor.START:
+            return np.zeros_like(self.resized_width)
         return center_trim(self.resized_width, self.bucket_width)
 
     @cached_property
     def trim_top(self) -> np.ndarray:
         """Rows cut from the top of the resized image (centre trim; the odd pixel goes to the bottom)."""
+        if self.anchor is CropAnchor.START:
+            return np.zeros_like(self.resized_height)
         return center_trim(self.resized_height, self.bucket_height)
 
     @cached_property
@@ -289,6 +301,7 @@ def assemble_placement(
     resized_h: np.ndarray,
     sdxl: SdxlCoordinates = SdxlCoordinates.REAL,
     no_upscale_budget: tuple[int, int] | None = None,
+    anchor: CropAnchor = CropAnchor.CENTER,
 ) -> Placement:
     """Build a :class:`Placement`, turning 0-pixel buckets into errors and zeroing failed rows."""
     errors = np.asarray(errors, dtype=np.int8)
@@ -302,7 +315,8 @@ def assemble_placement(
             np.where(ok, values, 0) for values in (bucket_w, bucket_h, resized_w, resized_h)
         )
     return Placement(
-        widths, heights, errors, bucket_index, bucket_w, bucket_h, resized_w, resized_h, sdxl, no_upscale_budget
+        widths, heights, errors, bucket_index, bucket_w, bucket_h, resized_w, resized_h, sdxl, no_upscale_budget,
+        anchor=anchor,
     )
 
 
@@ -326,8 +340,10 @@ def gather_placements(parts: list[tuple[np.ndarray, Placement, object]], count: 
     rule, as they come from one profile.
     """
     rules = {part.sdxl for _, part, _ in parts}
-    if len(rules) > 1:
-        raise ValueError("placements with different SDXL coordinate rules cannot be joined")
+    anchors = {part.anchor for _, part, _ in parts}
+    if len(rules) > 1 or len(anchors) > 1:
+        raise ValueError("placements with different SDXL coordinate or crop rules cannot be joined")
+    anchor = anchors.pop() if anchors else CropAnchor.CENTER
     columns = {}
     for name in _STORED_ARRAYS:
         pieces = [getattr(part, name)[selection] for _, part, selection in parts]
@@ -336,7 +352,7 @@ def gather_placements(parts: list[tuple[np.ndarray, Placement, object]], count: 
     sdxl = rules.pop() if rules else SdxlCoordinates.REAL
     budgets = {part.no_upscale_budget for _, part, _ in parts}
     if len(budgets) == 1 and all(part.corrected is None for _, part, _ in parts):
-        return Placement(**columns, sdxl=sdxl, no_upscale_budget=budgets.pop())  # still lazy
+        return Placement(**columns, sdxl=sdxl, no_upscale_budget=budgets.pop(), anchor=anchor)  # still lazy
     corrected = tuple(
         _scatter(
             [part._corrected[axis][selection] for _, part, selection in parts],
@@ -346,7 +362,7 @@ def gather_placements(parts: list[tuple[np.ndarray, Placement, object]], count: 
         )
         for axis in (0, 1)
     )
-    return Placement(**columns, sdxl=sdxl, corrected=corrected)
+    return Placement(**columns, sdxl=sdxl, corrected=corrected, anchor=anchor)
 
 
 _STORED_ARRAYS = (

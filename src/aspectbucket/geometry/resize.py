@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import numpy as np
 
 
@@ -78,3 +80,40 @@ def covering_precrop(
     left = (widths - box_w) // 2
     top = (heights - box_h) // 2
     return np.stack([left, top, left + box_w, top + box_h], axis=-1)
+
+
+class CoverRounding(StrEnum):
+    """How a trainer rounds the scaled size when it resizes an image to cover its bucket."""
+
+    HALF_UP = "half-up"  # sd-scripts, musubi-tuner: int(side * scale + 0.5), scale in floats
+    MATCHED_HALF_EVEN = "matched-half-even"  # mgds: matched side = bucket side, other Python round()
+    CEIL = "ceil"  # ai-toolkit: ceil(side * max(scale_w, scale_h))
+    EXACT_HALF_UP = "exact-half-up"  # integer cross products, half up: exactly rotation-symmetric
+
+
+def cover_resize_rounded(
+    widths: np.ndarray,
+    heights: np.ndarray,
+    bucket_widths: np.ndarray,
+    bucket_heights: np.ndarray,
+    rounding: CoverRounding,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The covering resize of each image to its bucket, rounded as the trainer rounds it."""
+    if rounding is CoverRounding.HALF_UP:
+        return cover_resize(widths, heights, bucket_widths, bucket_heights)
+    widths = np.asarray(widths, dtype=np.int64)
+    heights = np.asarray(heights, dtype=np.int64)
+    bucket_widths = np.asarray(bucket_widths, dtype=np.int64)
+    bucket_heights = np.asarray(bucket_heights, dtype=np.int64)
+    if rounding is CoverRounding.MATCHED_HALF_EVEN:
+        taller = heights / widths > bucket_heights / bucket_widths
+        other_w = np.round(widths * (bucket_heights / heights)).astype(np.int64)
+        other_h = np.round(heights * (bucket_widths / widths)).astype(np.int64)
+        return np.where(taller, bucket_widths, other_w), np.where(taller, other_h, bucket_heights)
+    if rounding is CoverRounding.CEIL:
+        scale = np.maximum(bucket_widths / widths, bucket_heights / heights)
+        return np.ceil(widths * scale).astype(np.int64), np.ceil(heights * scale).astype(np.int64)
+    wider = widths * bucket_heights > heights * bucket_widths
+    by_height_w = round_half_up((widths * bucket_heights) / heights)
+    by_width_h = round_half_up((heights * bucket_widths) / widths)
+    return np.where(wider, by_height_w, bucket_widths), np.where(wider, bucket_heights, by_width_h)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aspectbucket.profiles.kohya import KOHYA
 from aspectbucket.profiles.profile import (
+    CropAnchor,
     ExifHandling,
     NoUpscaleRule,
     Profile,
@@ -16,6 +17,7 @@ from aspectbucket.profiles.registry import PROFILES, bucket_list, get_profile, p
 __all__ = [
     "KOHYA",
     "PROFILES",
+    "CropAnchor",
     "ExifHandling",
     "NoUpscaleRule",
     "Profile",

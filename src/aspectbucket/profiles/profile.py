@@ -20,6 +20,7 @@ from aspectbucket.geometry.nearest import Metric, TieBreak, nearest_bucket
 from aspectbucket.geometry.no_upscale import corrected_no_upscale, kohya_no_upscale
 from aspectbucket.geometry.options import BucketOptions, validate_options
 from aspectbucket.geometry.placement import (
+    CropAnchor,
     Placement,
     PlacementError,
     SdxlCoordinates,
@@ -27,7 +28,7 @@ from aspectbucket.geometry.placement import (
     check_sizes,
     join_placements,
 )
-from aspectbucket.geometry.resize import cover_resize
+from aspectbucket.geometry.resize import CoverRounding, cover_resize_rounded
 
 #: Inputs are split into blocks of at least this many rows to place them on several cores.
 _BLOCK_ROWS = 1 << 17
@@ -36,9 +37,15 @@ _BLOCK_ROWS = 1 << 17
 class NoUpscaleRule(StrEnum):
     """How a profile places images when upscaling is off (``bucket_no_upscale``)."""
 
-    KOHYA = "kohya"  # sd-scripts' own rounding, with the step loss of issue 731
-    CORRECTED = "corrected"  # the same idea without the step loss
+    KOHYA = "kohya"  # no list: sd-scripts' own rounding, with the step loss of issue 731
+    CORRECTED = "corrected"  # no list: the same idea without the step loss
+    MUSUBI = "musubi"  # list kept; an image within the area budget keeps its size floored to the step
+    FALLBACK = "fallback"  # list kept; an image its bucket would enlarge gets the corrected own-size bucket
     UNSUPPORTED = "unsupported"  # the trainer has no such mode
+
+
+#: Rules under which the trainer has no bucket list when upscaling is off.
+_LISTLESS = (NoUpscaleRule.KOHYA, NoUpscaleRule.CORRECTED)
 
 
 class ExifHandling(StrEnum):
@@ -53,7 +60,12 @@ class Profile:
     """How one trainer buckets; every field is a rule from the geometry layer or a plain value.
 
     ``bucket_list`` returns the trainer's bucket list for some options, or is ``None`` for trainers
-    with no fixed list. ``source`` cites the repository, file and commit the rules were read from.
+    with no fixed list; those have a ``per_image`` rule (:mod:`aspectbucket.geometry.per_image`)
+    instead. ``source`` cites the repository, file and commit the rules were read from.
+    ``max_ar_error`` drops images whose ``|bucket w/h - image w/h|`` reaches it (NovelAI);
+    ``max_crop`` moves images whose bucket would cut more than that fraction of the resized image
+    to their own-ratio bucket (``balanced``). ``option_names`` maps the trainer's own option names
+    onto :class:`BucketOptions` fields; ``defects`` is what users of this trainer should know.
     """
 
     name: str
@@ -70,13 +82,27 @@ class Profile:
     exif: ExifHandling = ExifHandling.IGNORE
     defaults: BucketOptions = field(default_factory=BucketOptions)
     validate: Callable[[BucketOptions], tuple[BucketOptions, list[str]]] = validate_options
+    per_image: Callable[[np.ndarray, np.ndarray, BucketOptions], tuple] | None = None
+    resize_rounding: CoverRounding = CoverRounding.HALF_UP
+    crop_anchor: CropAnchor = CropAnchor.CENTER
+    max_ar_error: float | None = None
+    max_crop: float | None = None
+    option_names: tuple[tuple[str, str], ...] = ()
+    defects: str = ""
+
+
+def trainer_settings(profile: Profile, options: BucketOptions) -> dict:
+    """``options`` under the trainer's own option names (``{"quantization": 64, ...}``), for display."""
+    values = {}
+    for trainer_name, field_name in profile.option_names:
+        value = getattr(options, field_name)
+        values[trainer_name] = list(value) if isinstance(value, tuple) else value
+    return values
 
 
 def profile_bucket_list(profile: Profile, options: BucketOptions) -> np.ndarray:
     """The profile's bucket list at validated ``options`` as an ``(n, 2)`` array; empty if it has none."""
-    if profile.bucket_list is None or (
-        options.bucket_no_upscale and profile.no_upscale is not NoUpscaleRule.UNSUPPORTED
-    ):
+    if profile.bucket_list is None or (options.bucket_no_upscale and profile.no_upscale in _LISTLESS):
         return np.zeros((0, 2), dtype=np.int64)
     return profile.bucket_list(options)
 
@@ -106,15 +132,58 @@ def place_by_profile(widths, heights, options: BucketOptions, profile: Profile) 
 
 
 def _place_block(widths, heights, errors, options, profile) -> Placement:
-    if options.bucket_no_upscale and profile.no_upscale is not NoUpscaleRule.UNSUPPORTED:
+    if options.bucket_no_upscale and profile.no_upscale in _LISTLESS:
         return _place_without_upscale(widths, heights, errors, options, profile)
-    buckets = profile_bucket_list(profile, options)
-    index = nearest_bucket(buckets, widths, heights, profile.metric, profile.tie_break, profile.exact_size_first)
-    bucket_w, bucket_h = buckets[index, 0], buckets[index, 1]
-    resized_w, resized_h = cover_resize(widths, heights, bucket_w, bucket_h)
+    if profile.per_image is not None:
+        bucket_w, bucket_h, rule_errors = profile.per_image(widths, heights, options)
+        errors = np.where(errors == PlacementError.OK, rule_errors, errors)
+        index = np.full(len(widths), -1, dtype=np.int64)
+    else:
+        buckets = profile_bucket_list(profile, options)
+        index = nearest_bucket(
+            buckets, widths, heights, profile.metric, profile.tie_break, profile.exact_size_first
+        )
+        bucket_w, bucket_h = buckets[index, 0], buckets[index, 1]
+    if profile.max_ar_error is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            too_far = np.abs(bucket_w / bucket_h - widths / heights) >= profile.max_ar_error
+        errors = np.where((errors == PlacementError.OK) & too_far, np.int8(PlacementError.RATIO_TOO_EXTREME), errors)
+    resized_w, resized_h = cover_resize_rounded(widths, heights, bucket_w, bucket_h, profile.resize_rounding)
+    own = _own_size_rows(widths, heights, resized_w, resized_h, bucket_w, bucket_h, options, profile)
+    if own.any():
+        area, step = options.max_area, options.bucket_reso_steps
+        if profile.no_upscale is NoUpscaleRule.MUSUBI:
+            own_w, own_h = widths - widths % step, heights - heights % step
+        else:
+            own_w, own_h, _, _ = corrected_no_upscale(widths, heights, area, step)
+            # The largest side the user allows still holds (the rest of a very long side is cropped).
+            own_w = np.minimum(own_w, options.max_bucket_reso)
+            own_h = np.minimum(own_h, options.max_bucket_reso)
+        # Scaled down to cover its own bucket (never enlarged: the bucket fits inside the image).
+        own_rw, own_rh = cover_resize_rounded(
+            widths, heights, np.maximum(own_w, 1), np.maximum(own_h, 1), profile.resize_rounding
+        )
+        bucket_w, bucket_h = np.where(own, own_w, bucket_w), np.where(own, own_h, bucket_h)
+        resized_w, resized_h = np.where(own, own_rw, resized_w), np.where(own, own_rh, resized_h)
+        index = np.where(own, -1, index)
     return assemble_placement(
-        widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h, profile.sdxl_coordinates
+        widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h, profile.sdxl_coordinates,
+        anchor=profile.crop_anchor,
     )
+
+
+def _own_size_rows(widths, heights, resized_w, resized_h, bucket_w, bucket_h, options, profile) -> np.ndarray:
+    """Images that leave the list for a bucket of their own size (no-upscale rules, crop limit)."""
+    own = np.zeros(len(widths), dtype=bool)
+    if options.bucket_no_upscale and profile.no_upscale is NoUpscaleRule.MUSUBI:
+        own |= widths * heights <= options.max_area
+    if options.bucket_no_upscale and profile.no_upscale is NoUpscaleRule.FALLBACK:
+        own |= (resized_w > widths) | (resized_h > heights)
+    if profile.max_crop is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cut = 1.0 - (bucket_w * bucket_h) / (resized_w * resized_h)
+        own |= cut > profile.max_crop
+    return own
 
 
 def _place_without_upscale(widths, heights, errors, options, profile) -> Placement:

@@ -6,11 +6,24 @@ import numpy as np
 
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.placement import Placement
+from aspectbucket.profiles.ai_toolkit import AI_TOOLKIT
+from aspectbucket.profiles.balanced import BALANCED
+from aspectbucket.profiles.diffusers import DIFFUSERS
+from aspectbucket.profiles.everydream2 import EVERYDREAM2
 from aspectbucket.profiles.kohya import KOHYA
+from aspectbucket.profiles.musubi import MUSUBI
+from aspectbucket.profiles.novelai import NOVELAI
+from aspectbucket.profiles.onetrainer import ONETRAINER
 from aspectbucket.profiles.profile import Profile, place_by_profile, profile_bucket_list
+from aspectbucket.profiles.simpletuner import SIMPLETUNER
 
 #: Every profile by name, in the order commands list them.
-PROFILES: dict[str, Profile] = {profile.name: profile for profile in (KOHYA,)}
+PROFILES: dict[str, Profile] = {
+    profile.name: profile
+    for profile in (
+        KOHYA, BALANCED, NOVELAI, MUSUBI, ONETRAINER, DIFFUSERS, SIMPLETUNER, EVERYDREAM2, AI_TOOLKIT
+    )
+}
 
 
 def get_profile(name: str | Profile) -> Profile:
@@ -33,7 +46,9 @@ def resolve(profile: str | Profile = "kohya", options: BucketOptions | None = No
     return chosen, validated, warnings
 
 
-def place(widths, heights, options: BucketOptions | None = None, profile: str | Profile = "kohya") -> Placement:
+def place(
+    widths, heights, options: BucketOptions | None = None, profile: str | Profile = "kohya"
+) -> Placement:
     """Place images of the given widths and heights as the trainer of ``profile`` would.
 
     >>> from aspectbucket import BucketOptions, place

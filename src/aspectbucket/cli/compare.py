@@ -1,0 +1,118 @@
+"""``aspectbucket compare``: the same dataset under several trainers' bucketing, side by side."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+from rich.console import Console
+from rich.table import Table
+
+from aspectbucket.cli.options import bucket_options
+from aspectbucket.compare import Comparison, compare_dataset
+from aspectbucket.dataset import DatasetError
+from aspectbucket.profiles import PROFILES
+from aspectbucket.report.compare_section import describe
+from aspectbucket.scan import scan
+
+
+class ProfileListType(click.ParamType):
+    """A comma-separated list of profile names; the error lists the valid ones."""
+
+    name = "NAME[,NAME...]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        names = [name.strip() for name in str(value).split(",") if name.strip()]
+        unknown = [name for name in names if name not in PROFILES]
+        if unknown or not names:
+            bad = ", ".join(unknown) or repr(value)
+            self.fail(f"unknown profile {bad}; choose from: {', '.join(PROFILES)}")
+        return names
+
+
+@click.command()
+@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@bucket_options
+@click.option(
+    "--profiles",
+    type=ProfileListType(),
+    default=None,
+    help="Profiles to compare, comma-separated. [default: all; a lone --profile NAME compares just that one]",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batch size for dropped/repeated samples and steps per epoch.")
+@click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
+              help="How many of the most differently treated images to list.")
+@click.option("--respect-exif", is_flag=True, help="Place images upright (EXIF orientation) everywhere.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the header cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON instead of tables.")
+def compare(dataset, bucketing, profiles, batch_size, top, respect_exif, no_cache, as_json):
+    """Compare how each trainer buckets DATASET: crop, upscaling, dropped images, steps per epoch.
+
+    DATASET is a folder of images, a kohya DreamBooth folder (N_name subfolders) or a kohya dataset
+    .toml. Options such as --resolution apply to every profile (a profile that refuses them is shown
+    as refused); without them each profile uses its trainer's defaults.
+
+    \b
+    Example:
+      aspectbucket compare ./train --profiles kohya,onetrainer,balanced --batch-size 4
+    """
+    context = click.get_current_context()
+    if profiles is None and context.get_parameter_source("profile") is ParameterSource.COMMANDLINE:
+        profiles = [bucketing["profile"]]
+    try:
+        scanned = scan(dataset, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
+    except DatasetError as error:
+        raise click.UsageError(str(error)) from None
+    comparison = compare_dataset(scanned, profiles, bucketing["given"], batch_size, top, respect_exif)
+    if as_json:
+        click.echo(json.dumps(comparison.to_dict(), indent=2))
+        return
+    print_comparison(comparison, Console(width=max(100, Console().width)))
+
+
+def print_comparison(comparison: Comparison, console: Console) -> None:
+    """The per-profile table, then the most differently treated images, then the known defects."""
+    table = Table(title=f"Trainers compared at batch size {comparison.batch_size}")
+    for name in ("profile", "buckets", "mean crop", "worst crop", "upscaled", "max up", "not placed",
+                 "dropped", "repeated", "steps/epoch"):
+        table.add_column(name, justify="left" if name == "profile" else "right")
+    for item in comparison.summaries:
+        if item.refused:
+            table.add_row(item.profile, "refused", *[""] * 8)
+            continue
+        table.add_row(
+            item.profile, str(item.buckets_used), f"{item.mean_crop * 100:.1f} %",
+            f"{item.worst_crop * 100:.1f} %", str(item.upscaled), f"{item.max_upscale:.2f}x",
+            str(item.images - item.placed), str(item.dropped), str(item.padded), str(item.steps_per_epoch),
+        )
+    console.print(table)
+    for item in comparison.summaries:
+        if item.refused:
+            console.print(f"{item.profile} refuses these options: {item.refused}", highlight=False)
+    if comparison.differences:
+        differences = Table(title="Images treated most differently (crop range across profiles)")
+        for name in ("image", "size", "range", "profile", "treatment"):
+            justify = "right" if name in ("size", "range") else "left"
+            differences.add_column(name, overflow="fold", justify=justify)
+        for item in comparison.differences:
+            for row, (name, treatment) in enumerate(item.treatments.items()):
+                first = row == 0
+                differences.add_row(
+                    item.label if first else "", f"{item.width}x{item.height}" if first else "",
+                    f"{item.spread * 100:.0f} %" if first else "", name, describe(treatment),
+                    end_section=row == len(item.treatments) - 1,
+                )
+        console.print(differences)
+    for item in comparison.summaries:
+        settings = ", ".join(f"{name} {value}" for name, value in item.trainer_settings.items())
+        if settings:
+            console.print(f"{item.profile} settings: {settings}", highlight=False)
+    for item in comparison.summaries:
+        if item.defects:
+            console.print(f"[bold]{item.profile}[/bold]: {item.defects}", highlight=False)

@@ -1,0 +1,124 @@
+"""``aspectbucket report``: what training will do to every image of a dataset, as tables, files and a page."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from aspectbucket.cli.options import bucket_options, resolve_bucket_options
+from aspectbucket.dataset import DatasetError, example_dataset_path, plan_dataset, read_dataset
+from aspectbucket.geometry.options import OptionsError
+from aspectbucket.profiles import PROFILES
+from aspectbucket.report import (
+    OutputInsideDatasetError,
+    print_report,
+    refuse_inside_dataset,
+    summarize,
+    write_csv,
+    write_html,
+    write_json,
+)
+from aspectbucket.report.html import PREVIEWS_PER_BUCKET
+from aspectbucket.scan import scan
+
+
+@click.command("report")
+@click.argument("source", required=False, type=click.Path(path_type=Path))
+@bucket_options
+@click.option("--example", is_flag=True,
+              help="Report on the bundled example dataset (its dataset.toml) instead of SOURCE.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Batch size for steps per epoch. [default: the config's batch_size, else 1]")
+@click.option("--respect-exif", is_flag=True,
+              help="Place photos upright (EXIF applied). kohya ignores EXIF; by default the report does too.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write everything (settings, buckets, summary, every image) as JSON to this file.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write one row per image as CSV to this file.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a self-contained HTML page (charts, gallery) to this file.")
+@click.option("--previews", type=click.IntRange(min=0), default=PREVIEWS_PER_BUCKET, show_default=True,
+              help="Previews per bucket on the HTML page (the worst-cropped images; the rest in a table).")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of the image-header cache. [default: the user cache folder]")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the header cache.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Threads reading headers and previews.")
+@click.option("--strict", is_flag=True,
+              help="Exit with status 1 when any image is unreadable or cannot be placed.")
+def report(source, bucketing, example, batch_size, respect_exif, json_path, csv_path, html_path, previews,
+           cache, no_cache, jobs, strict):
+    """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
+
+    SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
+    N_name, N = repeats) or a kohya dataset config .toml; bucketing options given here override the
+    config's. Nothing is ever written into the dataset.
+
+    \b
+    Example:
+      aspectbucket report train/ --resolution 1024 --batch-size 4 --html report.html
+    """
+    source = _source(source, example)
+    try:
+        subsets, folder_warnings = read_dataset(source)
+    except DatasetError as error:
+        raise click.BadParameter(str(error), param_hint="SOURCE") from None
+    folders = [subset.image_dir for subset in subsets]
+    if source.is_dir():
+        folders.append(source)
+    try:
+        for output in (json_path, csv_path, html_path, cache):
+            if output is not None:
+                refuse_inside_dataset(output, folders)
+    except OutputInsideDatasetError as error:
+        raise click.UsageError(str(error)) from None
+    _validate_blocks(bucketing, subsets)
+
+    result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
+    result.warnings[:0] = folder_warnings
+    try:
+        plan = plan_dataset(result, bucketing["profile"], bucketing["given"], respect_exif=respect_exif)
+    except OptionsError as error:
+        raise click.UsageError(str(error)) from None
+    summary = summarize(plan, batch_size)
+    print_report(summary, Console(highlight=False))
+
+    if json_path:
+        write_json(json_path, plan, summary, source)
+        click.echo(f"wrote {json_path}", err=True)
+    if csv_path:
+        write_csv(csv_path, plan, summary)
+        click.echo(f"wrote {csv_path}", err=True)
+    if html_path:
+        write_html(html_path, plan, summary, source=source, previews_per_bucket=previews, jobs=jobs,
+                   progress=sys.stderr.isatty())
+        click.echo(f"wrote {html_path}", err=True)
+    if strict and summary.placed < summary.images:
+        sys.exit(1)
+
+
+def _source(source: Path | None, example: bool) -> Path:
+    if example and source is not None:
+        raise click.UsageError("give either SOURCE or --example, not both")
+    if example:
+        # Its dataset config: two blocks, one without upscaling, so every warning shows up.
+        return example_dataset_path() / "dataset.toml"
+    if source is None:
+        raise click.UsageError("missing SOURCE (a folder, a kohya N_name folder or a .toml) or --example")
+    return source
+
+
+def _validate_blocks(bucketing: dict, subsets) -> None:
+    """Check every dataset block's options before the scan, so a refused option costs no waiting."""
+    profile = PROFILES[bucketing["profile"]]
+    seen = set()
+    for subset in subsets:
+        if subset.dataset in seen or not subset.enable_bucket:
+            continue
+        seen.add(subset.dataset)
+        base = dataclasses.replace(profile.defaults, **dict(subset.given_options))
+        resolve_bucket_options(bucketing, base)

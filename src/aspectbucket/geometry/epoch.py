@@ -1,0 +1,254 @@
+"""One epoch of bucketed batches as flat arrays: which images, in what order, cropped to which bucket.
+
+This is the sampler's whole decision, kept free of torch so that it can be tested, benchmarked and
+reused (a report can show the exact batches a run will see). Ten million samples cost one int32
+array of image indices and one of batch order, never a Python list per batch.
+
+How an epoch is built, for ``batch_size`` b on ``num_replicas`` R processes (global batch G = b·R):
+
+1. Every image with a bucket goes into its bucket ``repeats`` times; buckets are laid out in order
+   of ratio (width/height), each bucket's samples shuffled by a generator seeded with
+   ``(seed, epoch)``.
+2. Each bucket is cut into global batches of G; its remainder is handled by the
+   :class:`~aspectbucket.geometry.batches.BatchPolicy` (short, dropped, padded from the same bucket,
+   or merged with the other buckets' remainders in ratio order, cropped to the middle member's bucket).
+3. The global batches are shuffled with the same generator. Step k gives process r the r-th slice
+   of global batch k; slices differ in length by at most one, and a short batch with fewer samples
+   than processes is topped up with repeats so no process is ever left without a batch.
+
+Every process computes the same epoch from the same inputs, so they agree without communicating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from aspectbucket.geometry.batches import BatchPolicy, global_batch_size, parse_batch_policy
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """The batches of one epoch, step by step, without a row per batch in memory.
+
+    ``samples`` holds image indices (a repeated image appears once per repeat). Batch ids number
+    first every bucket's full global batches (``full_count[j]`` of them for bucket slot j, the i-th
+    at ``full_start[j] + i * size`` in ``samples``), then the ``extra`` rows ``(offset, length,
+    bucket)``: short, padded and merged batches. ``order`` is the batch id of each step. A batch's
+    bucket is the bucket id every sample in it is cropped to, which under ``MERGE`` can differ from
+    a sample's own.
+    """
+
+    samples: np.ndarray
+    order: np.ndarray
+    full_first: np.ndarray  # batch id of each bucket slot's first full batch
+    full_count: np.ndarray
+    full_start: np.ndarray
+    full_bucket: np.ndarray
+    extra: np.ndarray
+    size: int
+    num_replicas: int
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def rows(self, steps=None) -> np.ndarray:
+        """``(offset, length, bucket)`` of the global batch at each of ``steps`` (all by default)."""
+        ids = np.asarray(self.order if steps is None else self.order[steps], dtype=np.int64).reshape(-1)
+        full_total = int(self.full_count.sum())
+        rows = np.empty((len(ids), 3), dtype=np.int64)
+        full = ids < full_total
+        slot = np.searchsorted(self.full_first, ids[full], side="right") - 1
+        rows[full, 0] = self.full_start[slot] + (ids[full] - self.full_first[slot]) * self.size
+        rows[full, 1] = self.size
+        rows[full, 2] = self.full_bucket[slot]
+        rows[~full] = self.extra[ids[~full] - full_total]
+        return rows
+
+    @property
+    def bucket(self) -> np.ndarray:
+        """Bucket id of every step's batch."""
+        return self.rows()[:, 2]
+
+    @property
+    def length(self) -> np.ndarray:
+        """Samples of every step's global batch, over all processes."""
+        return self.rows()[:, 1]
+
+    def rank_batch(self, step: int, rank: int) -> tuple[np.ndarray, int, int]:
+        """Process ``rank``'s batch at ``step``: ``(image indices, bucket id, position of the first
+        in samples)``; the indices are a view into ``samples``."""
+        if not 0 <= rank < self.num_replicas:
+            raise ValueError(f"rank {rank} is outside 0..{self.num_replicas - 1}")
+        offset, length, bucket = self.rows(step)[0].tolist()
+        share, extra = divmod(length, self.num_replicas)
+        start = offset + rank * share + min(rank, extra)
+        return self.samples[start : start + share + (rank < extra)], bucket, start
+
+    def batch(self, step: int, rank: int = 0) -> np.ndarray:
+        """Image indices of process ``rank``'s batch at ``step`` (a view into ``samples``)."""
+        return self.rank_batch(step, rank)[0]
+
+
+def bucket_ids(bucket_widths, bucket_heights) -> tuple[np.ndarray, np.ndarray]:
+    """Number the distinct bucket shapes: ``(id per image, (n, 2) shapes)``.
+
+    Images with a side of 0 (placement failures) get id -1. Shapes are sorted by (width, height),
+    so the numbering does not depend on image order.
+    """
+    widths = np.asarray(bucket_widths, dtype=np.int64)
+    heights = np.asarray(bucket_heights, dtype=np.int64)
+    if widths.shape != heights.shape or widths.ndim != 1:
+        raise ValueError("bucket widths and heights must be one-dimensional and of equal length")
+    placed = (widths > 0) & (heights > 0)
+    pairs = np.stack([widths[placed], heights[placed]], axis=1)
+    shapes, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    ids = np.full(len(widths), -1, dtype=np.int64)
+    ids[placed] = inverse.reshape(-1)
+    return ids, shapes.reshape(-1, 2)
+
+
+def build_epoch(
+    image_bucket,
+    repeats,
+    bucket_shapes,
+    batch_size: int,
+    policy: BatchPolicy | str = BatchPolicy.SHORT,
+    *,
+    seed: int = 0,
+    epoch: int = 0,
+    shuffle: bool = True,
+    num_replicas: int = 1,
+) -> Epoch:
+    """The batches of epoch ``epoch`` (see the module docstring for the rules).
+
+    ``image_bucket`` is each image's bucket id into ``bucket_shapes`` ((n, 2) width, height), -1 for
+    images that are not trained; ``repeats`` is how often each image is seen per epoch (0 skips it).
+    ``len(result)`` equals :func:`~aspectbucket.geometry.batches.steps_per_epoch` of the bucket
+    counts for the same batch size, policy and number of processes.
+    """
+    size = global_batch_size(batch_size, num_replicas)
+    policy = parse_batch_policy(policy)
+    if seed < 0 or epoch < 0:
+        raise ValueError(f"seed {seed} and epoch {epoch} must not be negative")
+    image_bucket = np.asarray(image_bucket, dtype=np.int64)
+    repeats = np.broadcast_to(np.asarray(repeats, dtype=np.int64), image_bucket.shape)
+    shapes = np.asarray(bucket_shapes, dtype=np.int64).reshape(-1, 2)
+    if image_bucket.ndim != 1:
+        raise ValueError("image buckets must be one-dimensional")
+    if image_bucket.size and image_bucket.max() >= len(shapes):
+        raise ValueError(f"bucket id {image_bucket.max()} has no shape ({len(shapes)} bucket shapes given)")
+    if (repeats < 0).any():
+        raise ValueError("repeats must not be negative")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, epoch]))
+
+    groups = _group_by_bucket(image_bucket, repeats, shapes)
+    full = groups.count // size
+    tail_start = groups.start + full * size
+    tail_count = groups.count - full * size
+    total = int(groups.count.sum())
+    copied, tail_batches = _tail_room(tail_count, policy, size, num_replicas)
+    samples = np.empty(total + copied, dtype=groups.images.dtype)
+    for slot in range(len(groups.count)):
+        images = groups.images[groups.image_start[slot] : groups.image_start[slot + 1]]
+        members = samples[groups.start[slot] : groups.start[slot] + groups.count[slot]]
+        members[:] = np.repeat(images, repeats[images])
+        if shuffle:
+            rng.shuffle(members)
+
+    extra = np.empty((tail_batches, 3), dtype=np.int64)
+    row = 0
+    pool_end = total
+
+    def add_batch(start: int, length: int, bucket: int) -> None:
+        nonlocal row
+        extra[row] = (start, length, bucket)
+        row += 1
+
+    def add_copied_batch(members: np.ndarray, bucket: int) -> None:
+        """A batch whose samples are not one run of a bucket: copied after the grouped samples."""
+        nonlocal pool_end
+        if len(members) < num_replicas:  # every process needs at least one sample
+            members = members[np.arange(num_replicas) % len(members)]
+        samples[pool_end : pool_end + len(members)] = members
+        add_batch(pool_end, len(members), bucket)
+        pool_end += len(members)
+
+    if policy is BatchPolicy.MERGE and tail_count.any():
+        tails = np.concatenate([samples[s : s + c] for s, c in zip(tail_start, tail_count, strict=True)])
+        tail_bucket = np.repeat(groups.bucket, tail_count)
+        for start in range(0, len(tails), size):
+            # Members are in ratio order: the middle one's bucket is the weighted median ratio, which
+            # keeps the total change of ratio smallest.
+            members = tails[start : start + size]
+            add_copied_batch(members, int(tail_bucket[start + (len(members) - 1) // 2]))
+    elif policy in (BatchPolicy.SHORT, BatchPolicy.PAD):
+        for slot in np.flatnonzero(tail_count).tolist():
+            start, count, bucket = int(tail_start[slot]), int(tail_count[slot]), int(groups.bucket[slot])
+            if policy is BatchPolicy.PAD:
+                bucket_members = samples[groups.start[slot] : groups.start[slot] + groups.count[slot]]
+                padding = bucket_members[np.arange(size - count) % len(bucket_members)]
+                add_copied_batch(np.concatenate([samples[start : start + count], padding]), bucket)
+            elif count < num_replicas:
+                add_copied_batch(samples[start : start + count], bucket)
+            else:
+                add_batch(start, count, bucket)
+
+    batch_count = int(full.sum()) + tail_batches
+    order = np.arange(batch_count, dtype=np.int32 if batch_count <= np.iinfo(np.int32).max else np.int64)
+    if shuffle:
+        rng.shuffle(order)
+    return Epoch(
+        samples=samples, order=order, full_first=np.cumsum(full) - full, full_count=full,
+        full_start=groups.start, full_bucket=groups.bucket, extra=extra, size=size, num_replicas=num_replicas,
+    )
+
+
+def ratio_order(bucket_shapes) -> np.ndarray:
+    """Bucket ids sorted by ratio width/height (then width), the order leftovers are merged in."""
+    shapes = np.asarray(bucket_shapes, dtype=np.int64).reshape(-1, 2)
+    return np.lexsort((shapes[:, 0], shapes[:, 0] / np.maximum(shapes[:, 1], 1)))
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """Trained images grouped by bucket, buckets in ratio order; one row per non-empty bucket."""
+
+    images: np.ndarray  # image indices, bucket after bucket (int32 when they fit: half the memory)
+    image_start: np.ndarray  # (buckets + 1) bounds of each bucket's run in ``images``
+    start: np.ndarray  # where each bucket's samples (images x repeats) start
+    count: np.ndarray  # samples per bucket
+    bucket: np.ndarray  # bucket id
+
+
+def _group_by_bucket(image_bucket: np.ndarray, repeats: np.ndarray, shapes: np.ndarray) -> _Groups:
+    order_of_bucket = ratio_order(shapes)
+    slot_of_bucket = np.empty(len(shapes), dtype=np.int64)
+    slot_of_bucket[order_of_bucket] = np.arange(len(shapes))
+    trained = np.flatnonzero((image_bucket >= 0) & (repeats > 0))
+    slot = slot_of_bucket[image_bucket[trained]]
+    small = np.int16 if len(shapes) <= np.iinfo(np.int16).max else np.int64  # radix sort for few buckets
+    index_type = np.int32 if len(image_bucket) <= np.iinfo(np.int32).max else np.int64
+    images = trained[np.argsort(slot.astype(small), kind="stable")].astype(index_type)
+    image_count = np.bincount(slot, minlength=len(shapes))
+    count = np.bincount(slot, weights=repeats[trained], minlength=len(shapes)).astype(np.int64)
+    used = np.flatnonzero(image_count)
+    image_start = np.concatenate([[0], np.cumsum(image_count[used])])
+    start = np.cumsum(count[used]) - count[used]
+    return _Groups(images, image_start, start, count[used], order_of_bucket[used])
+
+
+def _tail_room(tail_count: np.ndarray, policy: BatchPolicy, size: int, num_replicas: int) -> tuple[int, int]:
+    """``(copied samples, batches)`` the bucket remainders add: padded, topped-up or merged batches are
+    copied after the grouped samples."""
+    if policy is BatchPolicy.PAD:
+        return int(np.count_nonzero(tail_count)) * size, int(np.count_nonzero(tail_count))
+    if policy is BatchPolicy.SHORT:
+        topped_up = int(np.count_nonzero((tail_count > 0) & (tail_count < num_replicas)))
+        return topped_up * num_replicas, int(np.count_nonzero(tail_count))
+    if policy is BatchPolicy.MERGE:
+        leftover = int(tail_count.sum())
+        last = leftover % size
+        return leftover + (num_replicas - last if 0 < last < num_replicas else 0), -(-leftover // size)
+    return 0, 0

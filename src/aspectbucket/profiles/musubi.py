@@ -1,0 +1,44 @@
+"""The ``musubi`` profile: kohya-ss musubi-tuner (video and DiT trainers by the sd-scripts author).
+
+Rules read from kohya-ss/musubi-tuner@6247ca96 ``src/musubi_tuner/dataset/bucket.py``
+(``BucketSelector``: the list from half the budget side to the side, ``get_bucket_resolution``:
+nearest ``|bucket w/h - w/h|`` with numpy ``argmin``, and with ``no_upscale`` an image whose area
+fits the budget keeps its own size floored to the step; ``BucketBatchManager``: ``ceil(n / batch)``
+batches, the last one short) and @35667084 ``src/musubi_tuner/dataset/media_utils.py``
+(``divisible_by`` floors; ``resize_image_to_bucket`` scales by ``max(bw/w, bh/h)`` with
+``int(x + 0.5)`` and crops the centre). The step is 16 for every architecture it supports.
+"""
+
+from __future__ import annotations
+
+from aspectbucket.geometry.batches import BatchPolicy
+from aspectbucket.geometry.buckets import musubi_grid
+from aspectbucket.geometry.nearest import Metric, TieBreak
+from aspectbucket.geometry.options import BucketOptions
+from aspectbucket.profiles.profile import NoUpscaleRule, Profile, SdxlCoordinates
+from aspectbucket.profiles.validation import check_positive
+
+
+def validate_musubi(options: BucketOptions) -> tuple[BucketOptions, list[str]]:
+    """Budget and step positive; musubi-tuner has no min/max side, so those options are unused."""
+    check_positive(options, "musubi-tuner")
+    return options, []
+
+
+MUSUBI = Profile(
+    name="musubi",
+    trainer="kohya-ss musubi-tuner (HunyuanVideo, Wan, FramePack, FLUX.1 Kontext, Qwen-Image, ...)",
+    source="kohya-ss/musubi-tuner@6247ca96 src/musubi_tuner/dataset/bucket.py, @35667084 media_utils.py",
+    bucket_list=musubi_grid,
+    metric=Metric.WIDTH_OVER_HEIGHT,
+    tie_break=TieBreak.FIRST,
+    no_upscale=NoUpscaleRule.MUSUBI,
+    random_crop=False,
+    sdxl_coordinates=SdxlCoordinates.REAL,
+    batch_policy=BatchPolicy.SHORT,
+    defaults=BucketOptions(resolution=(960, 544), bucket_reso_steps=16),
+    validate=validate_musubi,
+    option_names=(("resolution", "resolution"), ("bucket_no_upscale", "bucket_no_upscale")),
+    defects="with no-upscale, an image larger than the budget still goes to a listed bucket and can be "
+    "enlarged along one side (extreme ratios); linear w/h distance is not rotation-symmetric",
+)

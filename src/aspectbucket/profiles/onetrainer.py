@@ -1,0 +1,38 @@
+"""The ``onetrainer`` profile: OneTrainer, whose data pipeline is Nerogar's mgds.
+
+Rules read from Nerogar/mgds@0ad64a64 ``src/mgds/pipelineModules/AspectBucketing.py``: the nine
+height:width ratios 1..4 and their inverses scaled to ``target**2`` and quantized with Python
+``round`` (``__create_automatic_buckets``; deduplicated through a ``set``), nearest by
+``|bucket h/w - h/w|`` (``bucket_for_aspect``, numpy ``argmin``) and the covering resize that sets
+the matched side to the bucket side and rounds the other (``get_item``). The crop offset it reports
+is the real one. That incomplete batches are dropped (``AspectBatchSorting``) is taken from
+spec/trainers.md; that module was not in the searchable snapshot.
+"""
+
+from __future__ import annotations
+
+from aspectbucket.geometry.batches import BatchPolicy
+from aspectbucket.geometry.buckets import onetrainer_list
+from aspectbucket.geometry.nearest import Metric, TieBreak
+from aspectbucket.geometry.options import BucketOptions
+from aspectbucket.geometry.resize import CoverRounding
+from aspectbucket.profiles.profile import Profile, SdxlCoordinates
+from aspectbucket.profiles.validation import square_budget
+
+ONETRAINER = Profile(
+    name="onetrainer",
+    trainer="OneTrainer (mgds AspectBucketing)",
+    source="Nerogar/mgds@0ad64a64 src/mgds/pipelineModules/AspectBucketing.py",
+    bucket_list=onetrainer_list,
+    metric=Metric.HEIGHT_OVER_WIDTH,
+    tie_break=TieBreak.FIRST,
+    random_crop=False,
+    sdxl_coordinates=SdxlCoordinates.REAL,
+    batch_policy=BatchPolicy.DROP,
+    defaults=BucketOptions(resolution=(1024, 1024), bucket_reso_steps=64),
+    validate=square_budget("OneTrainer", "the target resolution"),
+    resize_rounding=CoverRounding.MATCHED_HALF_EVEN,
+    option_names=(("target_resolution", "resolution"), ("quantization", "bucket_reso_steps")),
+    defects="always upscales small images; quantization can exceed the area budget (576x1920 at 1024); "
+    "drops the remainder of every bucket each epoch; h/w distance is not rotation-symmetric",
+)

@@ -1,0 +1,504 @@
+"""The report as plain data: bucket and size tables, steps, warnings and advice for a dataset plan.
+
+Everything the terminal, JSON, CSV and HTML outputs show is computed here once, from a
+:class:`~aspectbucket.dataset.DatasetPlan`, so the outputs only format and never disagree. Per-image
+facts stay numpy columns (:class:`ImageColumns`) so that 100,000 images cost a few arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from aspectbucket.geometry.batches import BatchPolicy, batches_per_bucket, steps_per_epoch
+from aspectbucket.geometry.ratios import nice_ratio_fraction, ratio_fraction
+from aspectbucket.geometry.resize import covering_precrop
+from aspectbucket.profiles.profile import ExifHandling, profile_bucket_list
+from aspectbucket.scan import IMAGE_EXTENSIONS
+
+if TYPE_CHECKING:
+    from aspectbucket.dataset import DatasetPlan
+
+#: An image enlarged by more than this factor is warned about: the trainer learns its blur.
+UPSCALE_WARNING = 2.0
+#: An image losing more than this share of its resized pixels is warned about and gets pre-crop advice.
+CROP_LOSS_WARNING = 0.20
+
+
+class WarningKind(StrEnum):
+    """The kinds of warning a report gives, in the order it shows them."""
+
+    UNREADABLE = "unreadable"
+    EXIF_ROTATED = "exif_rotated"
+    STEP_LOSS = "step_loss"
+    CROP_LOSS = "crop_loss"
+    UPSCALED = "upscaled"
+    SMALL_BUCKET = "small_bucket"
+
+
+#: One line per kind, saying what the warning means to someone about to train.
+WARNING_TITLES = {
+    WarningKind.UNREADABLE: "files that cannot be used (the trainer skips or crashes on them)",
+    WarningKind.EXIF_ROTATED: "photos with an EXIF rotation, which the trainer ignores",
+    WarningKind.STEP_LOSS: "images that lose a whole step to sd-scripts issue 731",
+    WarningKind.CROP_LOSS: f"images losing over {CROP_LOSS_WARNING:.0%} of their pixels to the crop",
+    WarningKind.UPSCALED: f"images upscaled over {UPSCALE_WARNING:g}x (the model learns the blur)",
+    WarningKind.SMALL_BUCKET: "buckets holding fewer samples than the batch size",
+}
+
+#: What happens to a bucket's incomplete last batch, in the words of the report, per batch policy.
+LAST_BATCH = {
+    BatchPolicy.SHORT: "each bucket's last batch may be short",
+    BatchPolicy.DROP: "each bucket's incomplete last batch is dropped",
+    BatchPolicy.PAD: "each bucket's last batch is padded with repeated images",
+    BatchPolicy.MERGE: "the buckets' leftovers are merged into mixed batches",
+}
+_SMALL_BUCKET = {
+    BatchPolicy.SHORT: "its only batch is short",
+    BatchPolicy.DROP: "the trainer drops it every epoch",
+    BatchPolicy.PAD: "its only batch is padded with repeated images",
+    BatchPolicy.MERGE: "its images are merged into a mixed batch",
+}
+
+_ORIENTATION_EFFECT = {
+    2: "mirrored",
+    3: "upside down",
+    4: "upside down and mirrored",
+    5: "lying on its side and mirrored",
+    6: "lying on its side",
+    7: "lying on its side and mirrored",
+    8: "lying on its side",
+}
+
+
+@dataclass(frozen=True)
+class BucketRow:
+    """One used bucket of one dataset block, numbered as sd-scripts logs it."""
+
+    dataset: int
+    number: int
+    width: int
+    height: int
+    ratio: str
+    images: int
+    samples: int
+    batches: int
+    mean_loss: float
+    worst_loss: float
+    upscaled: int
+
+
+@dataclass(frozen=True)
+class SizeRow:
+    """All images of one size in one dataset block (the seed article's table)."""
+
+    dataset: int
+    width: int
+    height: int
+    images: int
+    ratio: str
+    bucket_number: int
+    bucket_width: int
+    bucket_height: int
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One warning: about an image (``index`` >= 0) or about a bucket (``index`` == -1)."""
+
+    kind: WarningKind
+    index: int
+    path: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class RatioAdvice:
+    """A ratio worth cropping images to: the used buckets' of about that ratio, as a simple fraction."""
+
+    ratio: str
+    buckets: tuple[str, ...]
+    images: int
+
+
+@dataclass(frozen=True)
+class PrecropAdvice:
+    """For a badly cropped image, the box of its bucket's ratio to crop to before training."""
+
+    index: int
+    path: str
+    width: int
+    height: int
+    box: tuple[int, int, int, int]
+    bucket_width: int
+    bucket_height: int
+    lost_fraction: float
+
+
+@dataclass(frozen=True)
+class ImageColumns:
+    """Per-image facts the outputs share, aligned with ``plan.scan.paths``."""
+
+    ok: np.ndarray
+    dataset: np.ndarray
+    repeats: np.ndarray
+    upright_width: np.ndarray
+    upright_height: np.ndarray
+    placed_width: np.ndarray
+    placed_height: np.ndarray
+    bucket_number: np.ndarray
+    precrop: np.ndarray
+    display_path: list[str]
+    warnings: dict[WarningKind, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """The whole report as data; ``columns`` carries the per-image facts.
+
+    ``notes`` are the dataset-level warnings: the trainer's option rounding, skipped folders, an
+    unwritable cache.
+    """
+
+    profile: str
+    batch_policy: BatchPolicy
+    respect_exif: bool
+    options: list
+    batch_sizes: list[int]
+    images: int
+    placed: int
+    samples: int
+    steps_per_epoch: int
+    error_counts: dict[str, int]
+    buckets: list[BucketRow]
+    sizes: list[SizeRow]
+    warnings: list[Finding]
+    ratio_advice: list[RatioAdvice]
+    precrop_advice: list[PrecropAdvice]
+    notes: list[str]
+    columns: ImageColumns
+
+    def warning_counts(self) -> dict[str, int]:
+        """How many warnings of each kind, every kind listed."""
+        counts = dict.fromkeys((kind.value for kind in WarningKind), 0)
+        for finding in self.warnings:
+            counts[finding.kind.value] += 1
+        return counts
+
+
+def settings_lines(summary: ReportSummary) -> list[str]:
+    """The settings and counts in words: one line per dataset block, then the image counts."""
+    several = len(summary.options) > 1
+    lines = []
+    for block, options in enumerate(summary.options):
+        width, height = options.resolution
+        where = f"dataset {block}: " if several else ""
+        upscale = "no upscale" if options.bucket_no_upscale else "upscale allowed"
+        lines.append(
+            f"{where}profile {summary.profile}, resolution {width}x{height}, buckets "
+            f"{options.min_bucket_reso}..{options.max_bucket_reso} step {options.bucket_reso_steps}, "
+            f"{upscale}, batch size {summary.batch_sizes[block]}"
+        )
+    exif = "upright (EXIF applied)" if summary.respect_exif else "as stored (the trainer ignores EXIF)"
+    lines.append(
+        f"{plural(summary.images, 'image')}, {summary.placed} placed, {summary.images - summary.placed} "
+        f"unusable; sizes {exif}"
+    )
+    if not summary.images:
+        lines.append(f"No image files found; the trainer takes {', '.join(IMAGE_EXTENSIONS)} (any case).")
+    return lines
+
+
+def steps_line(summary: ReportSummary) -> str:
+    """Samples and steps per epoch, with the batch size they hold for."""
+    batch = ", ".join(str(size) for size in sorted(set(summary.batch_sizes)))
+    return (
+        f"{summary.samples} samples per epoch (images x repeats); {summary.steps_per_epoch} steps per epoch "
+        f"at batch size {batch} ({LAST_BATCH[summary.batch_policy]})"
+    )
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 image``, ``2 images``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def path_text(path: Path | str) -> str:
+    """A path as printable text: names that are not valid UTF-8 show their bad bytes as ``\\xNN``."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
+
+
+def block_bucket_list(plan: DatasetPlan, block: int) -> np.ndarray:
+    """The trainer's whole bucket list for one dataset block (``(n, 2)``; empty without upscaling).
+
+    A block with ``enable_bucket = false`` has one bucket: the resolution itself.
+    """
+    options = plan.options[block]
+    members = [subset for subset in plan.scan.subsets if subset.dataset == block]
+    if members and not members[0].enable_bucket:
+        return np.array([options.resolution], dtype=np.int64)
+    return profile_bucket_list(plan.profile, options)
+
+
+def batch_sizes(plan: DatasetPlan, batch_size: int | None) -> list[int]:
+    """The batch size of each dataset block: the one given, else the config's, else 1."""
+    sizes = []
+    for block in range(len(plan.options)):
+        configured = [
+            subset.batch_size
+            for subset in plan.scan.subsets
+            if subset.dataset == block and subset.batch_size is not None
+        ]
+        sizes.append(batch_size or (configured[0] if configured else 1))
+    return sizes
+
+
+def summarize(plan: DatasetPlan, batch_size: int | None = None) -> ReportSummary:
+    """Everything the report shows, from a dataset plan; ``batch_size`` overrides the config's."""
+    if batch_size is not None and batch_size <= 0:
+        raise ValueError(f"batch size {batch_size} must be positive")
+    columns = image_columns(plan)
+    sizes_per_block = batch_sizes(plan, batch_size)
+    buckets = bucket_rows(plan, columns, sizes_per_block, plan.profile.batch_policy)
+    steps = 0
+    for block, block_batch in enumerate(sizes_per_block):
+        counts = [row.samples for row in buckets if row.dataset == block]
+        steps += steps_per_epoch(counts, block_batch, plan.profile.batch_policy) if counts else 0
+    error_counts: dict[str, int] = {}
+    for error in plan.errors:
+        if error:
+            error_counts[error] = error_counts.get(error, 0) + 1
+    return ReportSummary(
+        profile=plan.profile.name,
+        batch_policy=plan.profile.batch_policy,
+        respect_exif=plan.respect_exif,
+        options=list(plan.options),
+        batch_sizes=sizes_per_block,
+        images=len(plan.errors),
+        placed=int(columns.ok.sum()),
+        samples=int(columns.repeats[columns.ok].sum()),
+        steps_per_epoch=steps,
+        error_counts=dict(sorted(error_counts.items(), key=lambda item: -item[1])),
+        buckets=buckets,
+        sizes=size_rows(plan, columns),
+        warnings=findings(plan, columns, buckets, sizes_per_block),
+        ratio_advice=ratio_advice(buckets),
+        precrop_advice=precrop_advice(plan, columns),
+        notes=[*plan.warnings, *plan.scan.warnings],
+        columns=columns,
+    )
+
+
+def image_columns(plan: DatasetPlan) -> ImageColumns:
+    """Per-image columns: placed and upright sizes, bucket number, suggested pre-crop, warning masks."""
+    scan, placement = plan.scan, plan.placement
+    ok = placement.ok & np.array([not error for error in plan.errors], dtype=bool)
+    dataset = np.array([subset.dataset for subset in scan.subsets], dtype=np.int64)[scan.subset]
+    upright_w, upright_h = scan.sizes(True)
+    placed_w = np.where(ok, placement.width, 0)
+    placed_h = np.where(ok, placement.height, 0)
+    precrop = covering_precrop(
+        np.maximum(placed_w, 1), np.maximum(placed_h, 1),
+        np.maximum(placement.bucket_width, 1), np.maximum(placement.bucket_height, 1),
+    )
+    precrop = np.where(ok[:, None], precrop, 0)
+    rotated = np.asarray(scan.orientation) != 1
+    if plan.profile.exif is ExifHandling.APPLY:
+        rotated = np.zeros_like(rotated)
+    warnings = {
+        WarningKind.UNREADABLE: ~ok,
+        WarningKind.EXIF_ROTATED: ok & rotated,
+        WarningKind.STEP_LOSS: ok & placement.step_loss,
+        WarningKind.CROP_LOSS: ok & (placement.lost_fraction > CROP_LOSS_WARNING),
+        WarningKind.UPSCALED: ok & (placement.scale > UPSCALE_WARNING),
+    }
+    return ImageColumns(
+        ok=ok,
+        dataset=dataset,
+        repeats=np.asarray(scan.repeats, dtype=np.int64),
+        upright_width=np.asarray(upright_w, dtype=np.int64),
+        upright_height=np.asarray(upright_h, dtype=np.int64),
+        placed_width=placed_w,
+        placed_height=placed_h,
+        bucket_number=np.where(ok, plan.bucket_numbers(), -1),
+        precrop=precrop,
+        display_path=display_paths(plan),
+        warnings=warnings,
+    )
+
+
+def path_strings(paths) -> list[str]:
+    """The scan's paths as text, without building a Path per file (a ``PathList`` keeps its text)."""
+    strings = getattr(paths, "strings", None)
+    return list(strings) if strings is not None else [os.fspath(path) for path in paths]
+
+
+def display_paths(plan: DatasetPlan) -> list[str]:
+    """Paths as people read them: relative to the dataset's folder (the subsets' common folder)."""
+    folders = [os.path.abspath(subset.image_dir) for subset in plan.scan.subsets]
+    if not folders:
+        return []
+    root = os.path.commonpath(folders) if len(folders) > 1 else folders[0]
+    prefix = root.rstrip(os.sep) + os.sep
+    shown = []
+    for text in path_strings(plan.scan.paths):
+        if not text.startswith(prefix):  # relative or unnormalised paths: normalise (slower, rare)
+            text = os.path.abspath(text)
+        shown.append(path_text(text[len(prefix):] if text.startswith(prefix) else text))
+    return shown
+
+
+def bucket_rows(
+    plan: DatasetPlan, columns: ImageColumns, sizes_per_block: list[int],
+    policy: BatchPolicy = BatchPolicy.SHORT,
+) -> list[BucketRow]:
+    """The used buckets of every block, in sd-scripts' logged order; batches as ``policy`` makes them."""
+    placement = plan.placement
+    rows = []
+    for block, block_batch in enumerate(sizes_per_block):
+        members = np.flatnonzero(columns.ok & (columns.dataset == block))
+        if not len(members):
+            continue
+        numbers = columns.bucket_number[members]
+        for number in np.unique(numbers):
+            chosen = members[numbers == number]
+            width, height = int(placement.bucket_width[chosen[0]]), int(placement.bucket_height[chosen[0]])
+            samples = int(columns.repeats[chosen].sum())
+            loss = placement.lost_fraction[chosen]
+            rows.append(
+                BucketRow(
+                    dataset=block,
+                    number=int(number),
+                    width=width,
+                    height=height,
+                    ratio=ratio_fraction(width, height),
+                    images=len(chosen),
+                    samples=samples,
+                    batches=int(batches_per_bucket([samples], block_batch, policy)[0]),
+                    mean_loss=float(loss.mean()),
+                    worst_loss=float(loss.max()),
+                    upscaled=int(placement.upscaled[chosen].sum()),
+                )
+            )
+    return rows
+
+
+def size_rows(plan: DatasetPlan, columns: ImageColumns) -> list[SizeRow]:
+    """Images grouped by size within each dataset block, most common size first within each bucket."""
+    ok = np.flatnonzero(columns.ok)
+    if not len(ok):
+        return []
+    keys = np.stack(
+        [columns.dataset[ok], columns.bucket_number[ok], columns.placed_width[ok], columns.placed_height[ok]],
+        axis=1,
+    )
+    unique, first, counts = np.unique(keys, axis=0, return_index=True, return_counts=True)
+    order = np.lexsort((-counts, unique[:, 1], unique[:, 0]))
+    images = ok[first[order]]
+    columns_of_rows = zip(
+        unique[order].tolist(), counts[order].tolist(),
+        plan.placement.bucket_width[images].tolist(), plan.placement.bucket_height[images].tolist(),
+        strict=True,
+    )
+    return [
+        SizeRow(block, width, height, count, ratio_fraction(width, height), number, *bucket)
+        for (block, number, width, height), count, *bucket in columns_of_rows
+    ]
+
+
+def findings(
+    plan: DatasetPlan, columns: ImageColumns, buckets: list[BucketRow], sizes_per_block: list[int]
+) -> list[Finding]:
+    """Every warning, grouped by kind in :class:`WarningKind` order, worst first within a kind."""
+    placement, paths = plan.placement, columns.display_path
+    result: list[Finding] = []
+
+    def add(kind: WarningKind, indices, detail, worst_first=None) -> None:
+        if worst_first is not None:
+            indices = indices[np.argsort(-worst_first[indices], kind="stable")]
+        result.extend(Finding(kind, int(index), paths[index], detail(int(index))) for index in indices)
+
+    masks = columns.warnings
+    add(WarningKind.UNREADABLE, np.flatnonzero(masks[WarningKind.UNREADABLE]), lambda i: plan.errors[i])
+    add(WarningKind.EXIF_ROTATED, np.flatnonzero(masks[WarningKind.EXIF_ROTATED]),
+        lambda i: _exif_detail(plan, columns, i))
+    add(WarningKind.STEP_LOSS, np.flatnonzero(masks[WarningKind.STEP_LOSS]),
+        lambda i: f"bucket {placement.bucket_width[i]}x{placement.bucket_height[i]}; a correct rounding "
+        f"gives {placement.corrected_width[i]}x{placement.corrected_height[i]}")
+    add(WarningKind.CROP_LOSS, np.flatnonzero(masks[WarningKind.CROP_LOSS]),
+        lambda i: f"{placement.lost_fraction[i]:.0%} cut: resized to {placement.resized_width[i]}x"
+        f"{placement.resized_height[i]} for bucket {placement.bucket_width[i]}x{placement.bucket_height[i]}",
+        worst_first=placement.lost_fraction)
+    add(WarningKind.UPSCALED, np.flatnonzero(masks[WarningKind.UPSCALED]),
+        lambda i: f"{placement.scale[i]:.2f}x: {placement.width[i]}x{placement.height[i]} resized to "
+        f"{placement.resized_width[i]}x{placement.resized_height[i]}",
+        worst_first=placement.scale)
+    several = len(sizes_per_block) > 1
+    for row in buckets:
+        block_batch = sizes_per_block[row.dataset]
+        if row.samples < block_batch:
+            where = f"dataset {row.dataset} " if several else ""
+            result.append(Finding(
+                WarningKind.SMALL_BUCKET, -1, f"{where}bucket {row.number} ({row.width}x{row.height})",
+                f"{row.samples} samples for batch size {block_batch}: "
+                f"{_SMALL_BUCKET[plan.profile.batch_policy]}",
+            ))
+    return result
+
+
+def _exif_detail(plan: DatasetPlan, columns: ImageColumns, index: int) -> str:
+    orientation = int(plan.scan.orientation[index])
+    effect = _ORIENTATION_EFFECT.get(orientation, "rotated")
+    stored = f"stored {plan.scan.stored_width[index]}x{plan.scan.stored_height[index]}"
+    if plan.respect_exif:
+        return (f"EXIF orientation {orientation}: shown upright here, but {plan.profile.name} trains the "
+                f"stored pixels ({stored}) {effect}; rotate the pixels before training")
+    upright = f"upright {columns.upright_width[index]}x{columns.upright_height[index]}"
+    return (f"EXIF orientation {orientation}: trained {effect} ({stored}, {upright}); rotate the pixels "
+            "before training, or see the upright placement with --respect-exif")
+
+
+def ratio_advice(buckets: list[BucketRow]) -> list[RatioAdvice]:
+    """The used buckets' ratios as simple fractions, most used first: the shapes worth cropping to.
+
+    Buckets of about the same ratio (448x448 and 512x512, or 640x384 and 576x384 with and without
+    upscaling) share one line.
+    """
+    groups: dict[str, tuple[list[str], int]] = {}
+    for row in sorted(buckets, key=lambda row: (row.width, row.height)):
+        names, images = groups.get(nice_ratio_fraction(row.width, row.height), ([], 0))
+        size = f"{row.width}x{row.height}"
+        groups[nice_ratio_fraction(row.width, row.height)] = (
+            names if size in names else [*names, size], images + row.images)
+    ranked = sorted(groups.items(), key=lambda item: (-item[1][1], item[0]))
+    return [RatioAdvice(ratio, tuple(names), images) for ratio, (names, images) in ranked]
+
+
+def precrop_advice(plan: DatasetPlan, columns: ImageColumns) -> list[PrecropAdvice]:
+    """For every image losing over :data:`CROP_LOSS_WARNING`, the box to crop it to first, worst first."""
+    placement = plan.placement
+    bad = np.flatnonzero(columns.warnings[WarningKind.CROP_LOSS])
+    bad = bad[np.argsort(-placement.lost_fraction[bad], kind="stable")]
+    return [
+        PrecropAdvice(
+            index=int(index),
+            path=columns.display_path[index],
+            width=int(columns.placed_width[index]),
+            height=int(columns.placed_height[index]),
+            box=tuple(int(side) for side in columns.precrop[index]),
+            bucket_width=int(placement.bucket_width[index]),
+            bucket_height=int(placement.bucket_height[index]),
+            lost_fraction=float(placement.lost_fraction[index]),
+        )
+        for index in bad
+    ]

@@ -1,0 +1,164 @@
+"""``aspectbucket report``: golden terminal and JSON output on a tiny dataset made here, exit codes, files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aspectbucket.cli import main
+from aspectbucket.dataset import example_dataset_path
+from report_plans import write_images
+
+GOLDEN = Path(__file__).parent / "golden"
+#: Set to rewrite the golden files after a deliberate change; review the diff before committing.
+UPDATE = bool(os.environ.get("ASPECTBUCKET_UPDATE_GOLDEN"))
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    """A kohya DreamBooth folder: two N_name subsets, a skipped folder, a rotated photo, broken files."""
+    root = tmp_path / "train"
+    write_images(root / "10_dog", [
+        ("wide.jpg", 768, 512), ("wide2.jpg", 768, 512), ("tall.jpg", 512, 752),
+        ("turned.jpg", 800, 600, 6), ("strip.png", 1500, 250),
+    ])
+    write_images(root / "2_cat", [("tiny.jpg", 200, 150), ("square.png", 520, 512)])
+    (root / "2_cat" / "empty.jpg").write_bytes(b"")
+    (root / "2_cat" / "notes.png").write_text("these are notes, not a picture")
+    write_images(root / "misc", [("ignored.jpg", 64, 64)])
+    return root
+
+
+def invoke(*arguments: str):
+    return CliRunner().invoke(main, ["report", *arguments, "--no-cache"], env={"COLUMNS": "100"})
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"differs from {path}"
+
+
+def test_terminal_report_matches_golden(dataset):
+    result = invoke(str(dataset), "--batch-size", "4")
+    assert result.exit_code == 0, result.output
+    lines = [line.rstrip() for line in result.stdout.splitlines()]
+    check_golden("report_terminal.txt", "\n".join(lines) + "\n")
+
+
+def test_json_report_matches_golden(dataset, tmp_path):
+    target = tmp_path / "out" / "report.json"
+    target.parent.mkdir()
+    result = invoke(str(dataset), "--batch-size", "4", "--json", str(target))
+    assert result.exit_code == 0, result.output
+    text = target.read_text(encoding="utf-8").replace(str(dataset), "<dataset>")
+    check_golden("report.json", text)
+    document = json.loads(text)
+    assert document["summary"]["steps_per_epoch"] == 15  # 10, 2, 12, 20, 10 samples at 4: 3+1+3+5+3
+    assert {image["path"].split("/")[-1] for image in document["images"] if image["error"]} == {
+        "empty.jpg", "notes.png"}
+
+
+def test_strict_fails_only_on_unusable_images(dataset):
+    assert invoke(str(dataset)).exit_code == 0
+    assert invoke(str(dataset), "--strict").exit_code == 1
+    assert invoke(str(dataset / "10_dog"), "--strict").exit_code == 0
+
+
+def test_outputs_inside_the_dataset_are_refused_before_scanning(dataset):
+    for option in ("--json", "--csv", "--html"):
+        result = invoke(str(dataset), option, str(dataset / "10_dog" / "report.out"))
+        assert result.exit_code == 2 and "never writes into a dataset" in result.output
+    result = invoke(str(dataset), "--cache", str(dataset / "cache"))
+    assert result.exit_code == 2
+    assert sorted(path.name for path in (dataset / "10_dog").iterdir()) == [
+        "strip.png", "tall.jpg", "turned.jpg", "wide.jpg", "wide2.jpg"]
+
+
+def test_bad_sources_and_options_are_usage_errors(dataset, tmp_path):
+    assert invoke(str(tmp_path / "missing")).exit_code == 2
+    assert invoke().exit_code == 2
+    assert invoke(str(dataset), "--example").exit_code == 2
+    result = invoke(str(dataset), "--resolution", "512", "--min-bucket-reso", "1024")
+    assert result.exit_code == 2 and "min_bucket_reso 1024" in result.output
+    assert invoke(str(dataset), "--batch-size", "0").exit_code == 2
+
+
+def test_config_batch_size_and_overrides(dataset, tmp_path):
+    config = tmp_path / "dataset.toml"
+    config.write_text(
+        "[general]\nresolution = 512\nbatch_size = 2\n\n[[datasets]]\n\n[[datasets.subsets]]\n"
+        f"image_dir = '{dataset / '10_dog'}'\nnum_repeats = 3\n",
+        encoding="utf-8",
+    )
+    target = tmp_path / "r.json"
+    assert invoke(str(config), "--json", str(target)).exit_code == 0
+    document = json.loads(target.read_text(encoding="utf-8"))
+    assert document["settings"]["datasets"][0]["batch_size"] == 2
+    assert invoke(str(config), "--batch-size", "5", "--json", str(target)).exit_code == 0
+    assert json.loads(target.read_text(encoding="utf-8"))["settings"]["datasets"][0]["batch_size"] == 5
+    assert invoke(str(config), "--resolution", "1024", "--json", str(target)).exit_code == 0
+    settings = json.loads(target.read_text(encoding="utf-8"))["settings"]
+    assert settings["datasets"][0]["resolution"] == [1024, 1024]
+
+
+def test_respect_exif_csv_and_html(dataset, tmp_path):
+    csv_path, html_path = tmp_path / "r.csv", tmp_path / "r.html"
+    result = invoke(str(dataset / "10_dog"), "--respect-exif", "--csv", str(csv_path),
+                    "--html", str(html_path))
+    assert result.exit_code == 0, result.output
+    assert "shown upright here" in result.stdout
+    rows = csv_path.read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 6
+    turned = next(row for row in rows if "turned.jpg" in row).split(",")
+    assert turned[9:14] == ["600", "800", "1", "448", "576"]  # width, height, bucket number, bucket size
+    assert html_path.read_text(encoding="utf-8").count('<figure class="thumb"') == 5
+
+
+@pytest.mark.skipif(not example_dataset_path().exists(), reason="the example dataset is not bundled yet")
+def test_example_dataset_reports(tmp_path):
+    result = invoke("--example", "--html", str(tmp_path / "example.html"))
+    assert result.exit_code == 0, result.output
+    assert "Buckets" in result.stdout and (tmp_path / "example.html").exists()
+
+
+def test_odd_file_names_reach_every_output_escaped(tmp_path):
+    folder = tmp_path / "odd"
+    write_images(folder, [("<script>x.jpg", 768, 512), ("plain.jpg", 512, 768)])
+    os.rename(folder / "plain.jpg", os.path.join(os.fsencode(folder), b"caf\xe9.jpg"))
+    outputs = {kind: tmp_path / f"r.{kind}" for kind in ("json", "csv", "html")}
+    options = [item for kind, path in outputs.items() for item in (f"--{kind}", str(path))]
+    result = invoke(str(folder), *options)
+    assert result.exit_code == 0, result.output
+    images = json.loads(outputs["json"].read_text("utf-8"))["images"]
+    names = {image["path"].rsplit("/", 1)[1] for image in images}
+    assert names == {"<script>x.jpg", "caf\\xe9.jpg"}
+    assert "caf\\xe9.jpg" in outputs["csv"].read_text("utf-8")
+    page = outputs["html"].read_text("utf-8")
+    assert "&lt;script&gt;x.jpg" in page and "<script>x" not in page and "caf\\xe9.jpg" in page
+
+
+def test_a_block_without_buckets_has_one_bucket_the_resolution(dataset, tmp_path):
+    config = tmp_path / "fixed.toml"
+    config.write_text(
+        "[[datasets]]\nresolution = 512\nenable_bucket = false\n\n[[datasets.subsets]]\n"
+        f"image_dir = '{dataset / '10_dog'}'\n",
+        encoding="utf-8",
+    )
+    target = tmp_path / "fixed.json"
+    assert invoke(str(config), "--json", str(target)).exit_code == 0
+    document = json.loads(target.read_text(encoding="utf-8"))
+    assert document["settings"]["datasets"][0]["bucket_list"] == [[512, 512]]
+    assert {(bucket["width"], bucket["height"]) for bucket in document["buckets"]} == {(512, 512)}
+
+
+def test_an_empty_folder_says_so(tmp_path):
+    (tmp_path / "nothing").mkdir()
+    result = invoke(str(tmp_path / "nothing"), "--html", str(tmp_path / "r.html"))
+    assert result.exit_code == 0 and "0 images, 0 placed" in result.stdout
+    assert "No image files found" in result.stdout and (tmp_path / "r.html").exists()

@@ -1,0 +1,105 @@
+"""JSON and CSV outputs: every image with assign's columns, atomic writes, never inside the dataset."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import stat
+
+import pytest
+
+from aspectbucket.report.files import (
+    IMAGE_FIELDS,
+    OutputInsideDatasetError,
+    atomic_open,
+    image_records,
+    refuse_inside_dataset,
+    report_document,
+    write_csv,
+    write_json,
+)
+from aspectbucket.report.summary import summarize
+from report_plans import make_plan
+
+ASSIGN_COLUMNS = ("bucket_width", "bucket_height", "resized_width", "resized_height", "ar_error", "crop_left",
+                  "crop_top", "crop_ltrb", "lost_fraction", "upscaled", "error")
+
+
+@pytest.fixture
+def plan():
+    images = [("wide.jpg", 768, 512), ("turned.jpg", 800, 600, 6), ("bad.jpg", 0, 0, 1, "empty file")]
+    return make_plan(images, subsets=[("10_dog", 10)])
+
+
+def test_image_records_carry_assign_columns_sizes_and_precrop(plan):
+    records = list(image_records(plan, summarize(plan)))
+    assert all(set(IMAGE_FIELDS) == set(record) for record in records)
+    assert set(ASSIGN_COLUMNS) <= set(IMAGE_FIELDS)
+    wide, turned, bad = records
+    assert (wide["path"], wide["subset"], wide["repeats"]) == ("/data/set/10_dog/wide.jpg", "10_dog", 10)
+    # 768x512 at 512x512: bucket 640x384, resized 640x427, 21 rows really trimmed from the top,
+    # while sd-scripts reports the letterbox (0, 32) to SDXL (spec section 4).
+    assert (wide["bucket_width"], wide["bucket_height"], wide["resized_width"], wide["resized_height"]) == (
+        640, 384, 640, 427)
+    assert (wide["crop_left"], wide["crop_top"]) == (0, 21)
+    assert wide["crop_ltrb"] == [32.0, 0.0, 608.0, 384.0]
+    assert wide["bucket_number"] == 1 and wide["precrop"] == [0, 25, 768, 486] and wide["error"] == ""
+    assert (turned["stored_width"], turned["upright_width"], turned["width"]) == (800, 600, 800)
+    assert turned["warnings"] == ["exif_rotated"]
+    assert bad["error"] == "empty file" and bad["bucket_number"] == -1 and bad["bucket_width"] == 0
+
+
+def test_json_document_holds_settings_summary_buckets_and_images(plan, tmp_path):
+    summary = summarize(plan, batch_size=4)
+    target = tmp_path / "report.json"
+    write_json(target, plan, summary, source="/data/set")
+    document = json.loads(target.read_text(encoding="utf-8"))
+    assert document == json.loads(json.dumps(report_document(plan, summary, "/data/set")))
+    assert document["settings"]["datasets"][0]["resolution"] == [512, 512]
+    assert document["settings"]["datasets"][0]["batch_size"] == 4
+    assert len(document["settings"]["datasets"][0]["bucket_list"]) == 17  # kohya at 512x512 (spec, 1)
+    assert document["settings"]["datasets"][0]["bucket_list"][0] == [256, 832]
+    assert document["summary"]["steps_per_epoch"] == 6 and document["summary"]["unusable"] == 1
+    assert [bucket["number"] for bucket in document["buckets"]] == [0, 1]
+    assert len(document["images"]) == 3
+
+
+def test_csv_has_one_row_per_image(plan, tmp_path):
+    target = tmp_path / "report.csv"
+    write_csv(target, plan, summarize(plan))
+    with open(target, newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    assert list(rows[0]) == list(IMAGE_FIELDS)
+    assert [row["path"].rsplit("/", 1)[1] for row in rows] == ["wide.jpg", "turned.jpg", "bad.jpg"]
+    assert (rows[0]["crop_ltrb"], rows[0]["precrop"]) == ("32.0 0.0 608.0 384.0", "0 25 768 486")
+    assert rows[1]["warnings"] == "exif_rotated" and rows[2]["error"] == "empty file"
+
+
+def test_atomic_writes_leave_no_partial_file(tmp_path):
+    target = tmp_path / "out.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_open(target) as stream:
+        stream.write("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["out.json"]
+    with atomic_open(target) as stream:
+        stream.write("new")
+    assert target.read_text() == "new" and os.listdir(tmp_path) == ["out.json"]
+    current_umask = os.umask(0o022)
+    os.umask(current_umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~current_umask  # not mkstemp's private 0600
+
+
+def test_outputs_inside_the_dataset_are_refused(tmp_path):
+    dataset = tmp_path / "data"
+    (dataset / "10_dog").mkdir(parents=True)
+    for inside in (dataset / "report.json", dataset / "10_dog" / "deep" / "r.csv", dataset):
+        with pytest.raises(OutputInsideDatasetError, match="never writes into a dataset"):
+            refuse_inside_dataset(inside, [dataset / "10_dog", dataset])
+    link = tmp_path / "link"
+    link.symlink_to(dataset)
+    with pytest.raises(OutputInsideDatasetError):
+        refuse_inside_dataset(link / "r.json", [dataset])
+    refuse_inside_dataset(tmp_path / "data-report.json", [dataset])
