@@ -246,3 +246,13 @@ def test_an_image_turned_differently_from_its_placement_is_refused(tmp_path):
     with pytest.raises(ValueError, match="stretched"):
         train_pixels(image, (200, 300), (192, 300), (4, 0))
     assert train_pixels(image, (451, 301), (448, 301), (1, 0)).size == (448, 301)  # rounding is fine
+
+
+def test_a_given_orientation_overrides_the_files_tag(tmp_path):
+    """The scan's orientation is the authority: the export cuts what was placed, whatever the tag says."""
+    stored = coordinate_pixels(40, 24)
+    tagged = save(tmp_path, "t.png", stored, 6)
+    untagged = save(tmp_path, "u.png", stored)
+    np.testing.assert_array_equal(np.asarray(open_image(tagged, orientation=1)), stored)
+    np.testing.assert_array_equal(np.asarray(open_image(untagged, orientation=6)), UPRIGHT[6](stored))
+    np.testing.assert_array_equal(np.asarray(open_image(tagged, apply_exif=False, orientation=6)), stored)

@@ -101,14 +101,31 @@ def test_an_exported_train_image_lands_in_its_own_bucket_untouched(tmp_path, giv
         assert placement.pixels_cut[row] == 0 and placement.trim_left[row] == placement.trim_top[row] == 0
 
 
-def test_every_example_image_lands_in_its_own_bucket_untouched(tmp_path):
+@pytest.mark.parametrize("apply_exif", [True, False])
+def test_every_example_image_lands_in_its_own_bucket_untouched(tmp_path, apply_exif):
     example = example_dataset_path()
     if not example.is_dir():
         pytest.skip("the example dataset is not in this checkout")
-    items, summary = export(example, tmp_path / "out")
+    items, summary = export(example, tmp_path / "out", apply_exif=apply_exif)
     assert summary.written == sum(not item.error for item in items) > 0
-    placement = place_again(tmp_path / "out", {}, True).placement
+    placement = place_again(tmp_path / "out", {}, apply_exif).placement
     assert placement.ok.all() and (placement.pixels_cut == 0).all()
+    assert (placement.bucket_width == placement.width).all()
+    assert (placement.bucket_height == placement.height).all()
+
+
+def test_every_example_image_exported_by_its_config_lands_in_its_own_bucket(tmp_path):
+    """Each dataset block keeps its own options (block 1 without upscaling), in and out."""
+    config = example_dataset_path() / "dataset.toml"
+    if not config.is_file():
+        pytest.skip("the example dataset is not in this checkout")
+    items, summary = export(config, tmp_path / "out")
+    assert summary.written == sum(not item.error for item in items) > 0
+    (tmp_path / "out" / "dataset.toml").write_text(config.read_text())  # same folders, relative paths
+    again = place_again(tmp_path / "out" / "dataset.toml", {}, True)
+    placement = again.placement
+    assert len(again.scan.paths) == summary.written and placement.ok.all()
+    assert (placement.pixels_cut == 0).all()
     assert (placement.bucket_width == placement.width).all()
     assert (placement.bucket_height == placement.height).all()
 
@@ -229,16 +246,15 @@ def test_ignore_exif_exports_the_stored_pixels(tmp_path):
         np.testing.assert_array_equal(np.asarray(up), stored_pixels[::-1].transpose(1, 0, 2))
 
 
-def test_the_scans_orientation_rules_over_a_tag_it_does_not_read(tmp_path):
-    """imagesize ignores a PNG eXIf chunk: the export must cut what the scan placed, not turn it."""
+def test_a_png_exif_orientation_is_applied_as_the_scan_reads_it(tmp_path):
     (tmp_path / "data").mkdir()
     exif = Image.Exif()
     exif[0x0112] = 6
     Image.fromarray(coordinate_pixels(640, 384)).save(tmp_path / "data" / "r.png", exif=exif.tobytes())
     items, _ = export(tmp_path / "data", tmp_path / "out")
     with Image.open(tmp_path / "out" / "r.png") as image:
-        assert image.size == items[0].bucket == (640, 384) and items[0].orientation == 1
-        np.testing.assert_array_equal(np.asarray(image.convert("RGB")), coordinate_pixels(640, 384))
+        assert image.size == items[0].bucket == (384, 640) and items[0].orientation == 6
+        np.testing.assert_array_equal(np.asarray(image), coordinate_pixels(640, 384)[::-1].transpose(1, 0, 2))
 
 
 def test_corrupt_and_truncated_inputs_are_reported_and_skipped(tmp_path):
