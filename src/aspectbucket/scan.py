@@ -71,6 +71,13 @@ class PathList(Sequence[Path]):
     def __init__(self, paths=()):
         self.strings: list[str] = list(paths) if _all_text(paths) else [os.fspath(path) for path in paths]
 
+    @classmethod
+    def of_strings(cls, strings: list[str]) -> PathList:
+        """A PathList holding ``strings`` itself (no copy, no checks): for code that built the list."""
+        paths = cls()
+        paths.strings = strings
+        return paths
+
     def __len__(self) -> int:
         return len(self.strings)
 
@@ -208,8 +215,11 @@ def scan(
     owner = np.repeat(np.arange(len(subsets), dtype=np.int64), counts)
     # One cache file per folder, so a folder scanned as part of another dataset source reuses it.
     groups: dict[Path, np.ndarray] = {}
+    shared: set[Path] = set()  # cache files of folders named by more than one subset
     for number, subset in enumerate(subsets):
         path = cache_file(cache or default_cache_dir(), subset.image_dir)
+        if path in groups:
+            shared.add(path)
         groups[path] = np.union1d(groups.get(path, np.zeros(0, np.int64)), np.flatnonzero(owner == number))
     stores = {path: HeaderCache.load(path) if use_cache else HeaderCache() for path in groups}
     hit = np.zeros(len(table.strings), dtype=bool)
@@ -226,12 +236,14 @@ def scan(
     finally:  # an interrupted scan keeps what it read, so the next one resumes from there
         keep = done & np.isin(table.code, _CACHEABLE_CODES)
         for path, rows in groups.items():
-            kept = _first_of_each_path(table, rows[keep[rows]])  # a folder named twice is stored once
+            kept = rows[keep[rows]]
+            if path in shared:  # a folder named twice is stored once
+                kept = _first_of_each_path(table, kept)
             if use_cache and (np.isin(rows, todo).any() or len(stores[path]) != len(kept)):
                 warnings.extend(_save(path, table, kept))
     return ScanResult(
         subsets=subsets,
-        paths=PathList(table.strings),
+        paths=PathList.of_strings(table.strings),
         subset=owner,
         stored_width=table.width,
         stored_height=table.height,
