@@ -213,18 +213,8 @@ def scan(
         subsets, warnings = read_dataset(Path(source))
     table, counts = _list_subsets(subsets, warnings)
     owner = np.repeat(np.arange(len(subsets), dtype=np.int64), counts)
-    # One cache file per folder, so a folder scanned as part of another dataset source reuses it.
-    groups: dict[Path, np.ndarray] = {}
-    shared: set[Path] = set()  # cache files of folders named by more than one subset
-    for number, subset in enumerate(subsets):
-        path = cache_file(cache or default_cache_dir(), subset.image_dir)
-        if path in groups:
-            shared.add(path)
-        groups[path] = np.union1d(groups.get(path, np.zeros(0, np.int64)), np.flatnonzero(owner == number))
-    stores = {path: HeaderCache.load(path) if use_cache else HeaderCache() for path in groups}
-    hit = np.zeros(len(table.strings), dtype=bool)
-    for path, rows in groups.items():
-        hit[rows] = table.fill_from(stores[path], rows)
+    caches = _FolderCaches(Path(cache or default_cache_dir()), subsets, owner, use_cache)
+    hit = caches.fill(table)
     todo = np.flatnonzero((table.code == 0) & ~hit)
     done = hit.copy()
     try:
@@ -234,13 +224,7 @@ def scan(
             table.set(rows[index], header)
             done[rows[index]] = True
     finally:  # an interrupted scan keeps what it read, so the next one resumes from there
-        keep = done & np.isin(table.code, _CACHEABLE_CODES)
-        for path, rows in groups.items():
-            kept = rows[keep[rows]]
-            if path in shared:  # a folder named twice is stored once
-                kept = _first_of_each_path(table, kept)
-            if use_cache and (np.isin(rows, todo).any() or len(stores[path]) != len(kept)):
-                warnings.extend(_save(path, table, kept))
+        warnings.extend(caches.save(table, done, todo))
     return ScanResult(
         subsets=subsets,
         paths=PathList.of_strings(table.strings),
@@ -413,6 +397,43 @@ def _progress_bar(shown: bool, total: int):
     with Progress(*columns, console=console, disable=not console.is_terminal, transient=True) as bar:
         task = bar.add_task("scan", total=total)
         yield lambda count: bar.advance(task, count)
+
+
+class _FolderCaches:
+    """One header cache file per image folder, shared by every subset (and every source) naming it."""
+
+    def __init__(self, cache_dir: Path, subsets: list[Subset], owner: np.ndarray, use_cache: bool):
+        self.use_cache = use_cache
+        self.rows: dict[Path, np.ndarray] = {}
+        self.shared: set[Path] = set()  # folders named by more than one subset
+        for number, subset in enumerate(subsets):
+            path = cache_file(cache_dir, subset.image_dir)
+            if path in self.rows:
+                self.shared.add(path)
+            self.rows[path] = np.union1d(self.rows.get(path, np.zeros(0, np.int64)), np.flatnonzero(owner == number))
+        self.stores = {path: HeaderCache.load(path) if use_cache else HeaderCache() for path in self.rows}
+
+    def fill(self, table: _FileTable) -> np.ndarray:
+        """Fill ``table`` from the caches; returns the rows they answered."""
+        hit = np.zeros(len(table.strings), dtype=bool)
+        for path, rows in self.rows.items():
+            hit[rows] = table.fill_from(self.stores[path], rows)
+        return hit
+
+    def save(self, table: _FileTable, done: np.ndarray, read: np.ndarray) -> list[str]:
+        """Store the ``done`` rows whose result depends only on the file's bytes, in each cache that
+        changed (rows ``read`` now, or entries gone); warnings for caches that cannot be written."""
+        if not self.use_cache:
+            return []
+        keep = done & np.isin(table.code, _CACHEABLE_CODES)
+        warnings = []
+        for path, rows in self.rows.items():
+            kept = rows[keep[rows]]
+            if path in self.shared:  # a folder named twice is stored once
+                kept = _first_of_each_path(table, kept)
+            if np.isin(rows, read).any() or len(self.stores[path]) != len(kept):
+                warnings.extend(_save(path, table, kept))
+        return warnings
 
 
 def _first_of_each_path(table: _FileTable, rows: np.ndarray) -> np.ndarray:
