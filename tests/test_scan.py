@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -277,14 +278,22 @@ def test_permission_errors_are_not_cached(tmp_path, cache_dir):
     assert again.error == ["", ScanReason.SYMLINK_LOOP.value]
 
 
-@pytest.mark.parametrize("jobs", [1, 3])
-def test_thread_count_does_not_change_results(tmp_path, cache_dir, monkeypatch, jobs):
+@pytest.mark.parametrize(("jobs", "slow_read"), [(1, 1.0), (3, 1.0), (None, 1.0), (None, 0.0)])
+def test_thread_count_does_not_change_results(tmp_path, cache_dir, monkeypatch, jobs, slow_read):
     monkeypatch.setattr(scan_module, "CHUNK_FILES", 2)
+    monkeypatch.setattr(scan_module, "SLOW_READ_SECONDS", slow_read)  # 0: every read counts as slow
+    threads = []
+    real_read = scan_module.read_header
+    monkeypatch.setattr(
+        scan_module, "read_header", lambda *args: threads.append(threading.current_thread()) or real_read(*args)
+    )
     folder = tmp_path / "data"
     expected = bad_files(folder)
     result = folder_scan(folder, cache_dir, jobs=jobs, use_cache=False)
     assert [path.name for path in result.paths] == sorted(expected)
     assert result.error == [str(expected[path.name]) for path in result.paths]
+    on_pool = {thread for thread in threads if thread is not threading.main_thread()}
+    assert bool(on_pool) == (jobs == 3 or slow_read == 0.0)
 
 
 def test_recursive_folders_and_symlink_loops_between_folders(tmp_path, cache_dir):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_module
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -47,6 +48,8 @@ __all__ = [
 #: Files handed to one worker at a time: large enough that scheduling costs little, small enough
 #: that the progress bar moves.
 CHUNK_FILES = 256
+#: A header read slower than this (per file, over the first chunk) waited on storage: use threads.
+SLOW_READ_SECONDS = 200e-6
 NOT_A_FILE = REASON_CODES[ScanReason.NOT_A_FILE]
 _CACHEABLE_CODES = np.array(sorted(REASON_CODES[reason] for reason in CONTENT_REASONS), dtype=np.int8)
 
@@ -204,8 +207,9 @@ def scan(
     """Scan a dataset source (see :func:`aspectbucket.dataset.load_dataset`) or a list of subsets.
 
     ``cache`` is the cache folder (default: :func:`~aspectbucket.scan_cache.default_cache_dir`);
-    ``use_cache=False`` neither reads nor writes it. ``jobs`` threads read headers (default: a few per
-    core). ``progress`` shows a progress bar on terminals.
+    ``use_cache=False`` neither reads nor writes it. ``jobs`` threads read headers (default: one while
+    files come from memory, a few per core when they make the scan wait on storage; see
+    :func:`read_headers`). ``progress`` shows a progress bar on terminals.
     """
     if isinstance(source, list | tuple):
         subsets, warnings = list(source), []
@@ -348,15 +352,18 @@ def _is_dir(entry: os.DirEntry) -> bool:
 
 
 def default_jobs() -> int:
-    """Threads for header reads: reads wait on the disk, so a few per core, capped."""
+    """Threads for header reads that wait on the disk: a few per core, capped."""
     return min(16, 4 * (os.cpu_count() or 1))
 
 
 def read_headers(files: list[tuple[str, int]], jobs: int | None, progress: bool) -> Iterator[tuple[int, Header]]:
     """``(index, header)`` for each ``(path, size)`` in ``files``, read on ``jobs`` threads.
 
-    Files the thread-safe readers cannot measure are read again with Pillow on this thread (see
-    :func:`aspectbucket.headers.read_header_with_pillow`).
+    With ``jobs=None`` the first chunk is read on this thread and timed: files that come from memory
+    (the OS page cache, a fast SSD) take a few microseconds of I/O and the rest is Python holding the
+    GIL, where threads only contend, so the scan stays on one thread; files that make it wait on the
+    disk or the network go to :func:`default_jobs` threads. Files the thread-safe readers cannot
+    measure are read again with Pillow on this thread (see :func:`aspectbucket.headers.read_header_with_pillow`).
     """
     starts = range(0, len(files), CHUNK_FILES)
     chunks = [range(start, min(start + CHUNK_FILES, len(files))) for start in starts]
@@ -364,16 +371,21 @@ def read_headers(files: list[tuple[str, int]], jobs: int | None, progress: bool)
     def read_chunk(rows: range) -> list[Header | None]:
         return [read_header(*files[row]) for row in rows]
 
-    workers = jobs or default_jobs()
     with _progress_bar(progress, len(files)) as advance:
-        if workers <= 1 or len(chunks) <= 1:
+        workers = jobs
+        if jobs is None and chunks:
+            start = time.perf_counter()
+            yield from _finish_chunks(chunks[:1], [read_chunk(chunks[0])], files, advance)
+            waited = (time.perf_counter() - start) / len(chunks[0]) > SLOW_READ_SECONDS
+            chunks, workers = chunks[1:], default_jobs() if waited else 1
+        if workers is None or workers <= 1 or len(chunks) <= 1:
             yield from _finish_chunks(chunks, map(read_chunk, chunks), files, advance)
-        else:
-            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aspectbucket-scan")
-            try:
-                yield from _finish_chunks(chunks, pool.map(read_chunk, chunks), files, advance)
-            finally:  # on an interrupt, drop the chunks not started instead of reading them all first
-                pool.shutdown(wait=True, cancel_futures=True)
+            return
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aspectbucket-scan")
+        try:
+            yield from _finish_chunks(chunks, pool.map(read_chunk, chunks), files, advance)
+        finally:  # on an interrupt, drop the chunks not started instead of reading them all first
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _finish_chunks(chunks, results, files, advance) -> Iterator[tuple[int, Header]]:
