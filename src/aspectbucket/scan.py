@@ -224,9 +224,10 @@ def scan(
     try:
         rows = todo.tolist()
         files = [(table.strings[row], size) for row, size in zip(rows, table.size[todo].tolist(), strict=True)]
-        for index, header in read_headers(files, jobs, progress):
-            table.set(rows[index], header)
-            done[rows[index]] = True
+        for indices, headers in read_headers(files, jobs, progress):
+            chunk_rows = todo[indices.start : indices.stop]
+            table.set(chunk_rows, headers)
+            done[chunk_rows] = True
     finally:  # an interrupted scan keeps what it read, so the next one resumes from there
         warnings.extend(caches.save(table, done, todo))
     return ScanResult(
@@ -265,13 +266,11 @@ class _FileTable:
         self.code[taken] = cached["reason"][hit]
         return hit
 
-    def set(self, row: int, header: Header) -> None:
-        self.width[row], self.height[row], self.orientation[row] = (
-            header.width,
-            header.height,
-            header.orientation,
-        )
-        self.code[row] = REASON_CODES[header.reason]
+    def set(self, rows: np.ndarray, headers: list[Header]) -> None:
+        """Store the headers read for ``rows`` (one header per row, in order)."""
+        widths, heights, orientations, reasons = zip(*headers, strict=True)
+        self.width[rows], self.height[rows], self.orientation[rows] = widths, heights, orientations
+        self.code[rows] = [REASON_CODES[reason] for reason in reasons]
 
 
 def _list_subsets(subsets: list[Subset], warnings: list[str]) -> tuple[_FileTable, list[int]]:
@@ -356,8 +355,11 @@ def default_jobs() -> int:
     return min(16, 4 * (os.cpu_count() or 1))
 
 
-def read_headers(files: list[tuple[str, int]], jobs: int | None, progress: bool) -> Iterator[tuple[int, Header]]:
-    """``(index, header)`` for each ``(path, size)`` in ``files``, read on ``jobs`` threads.
+def read_headers(
+    files: list[tuple[str, int]], jobs: int | None, progress: bool
+) -> Iterator[tuple[range, list[Header]]]:
+    """``(indices, headers)`` chunk by chunk, in order, for the ``(path, size)`` pairs of ``files``, read
+    on ``jobs`` threads.
 
     With ``jobs=None`` the first chunk is read on this thread and timed: files that come from memory
     (the OS page cache, a fast SSD) take a few microseconds of I/O and the rest is Python holding the
@@ -388,10 +390,14 @@ def read_headers(files: list[tuple[str, int]], jobs: int | None, progress: bool)
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _finish_chunks(chunks, results, files, advance) -> Iterator[tuple[int, Header]]:
+def _finish_chunks(chunks, results, files, advance) -> Iterator[tuple[range, list[Header]]]:
     for rows, headers in zip(chunks, results, strict=True):
-        for row, header in zip(rows, headers, strict=True):
-            yield row, header if header is not None else read_header_with_pillow(*files[row])
+        if None in headers:
+            headers = [
+                header if header is not None else read_header_with_pillow(*files[row])
+                for row, header in zip(rows, headers, strict=True)
+            ]
+        yield rows, headers
         advance(len(rows))
 
 
