@@ -566,3 +566,18 @@ def test_each_folder_has_its_own_cache_shared_by_every_source_naming_it(tmp_path
     scan(config, cache=cache_dir)
     assert {path: path.stat().st_mtime_ns for path in cache_dir.iterdir()} == before  # nothing to rewrite
     assert folder_scan(tmp_path / "data", cache_dir).from_cache == 5
+
+
+def test_data_appended_after_a_jpeg_is_not_truncation(tmp_path):
+    """Motion photos append a video after the JPEG's end marker; a cut download ends inside the scan."""
+    jpeg = encode(Image.linear_gradient("L").resize((200, 150)).convert("RGB"), "JPEG", quality=90)
+    video = b"\x00\x00\x00\x18ftypmp42" + np.random.default_rng(7).bytes(8192)  # compressed video: any bytes
+    motion = tmp_path / "motion.jpg"
+    motion.write_bytes(jpeg + video)
+    assert read_header(motion, motion.stat().st_size) == (200, 150, 1, "")
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(jpeg[: len(jpeg) * 2 // 3])
+    assert read_header(cut, cut.stat().st_size).reason == ScanReason.TRUNCATED
+    zero_filled = tmp_path / "preallocated.jpg"  # an unfinished download, the rest still zeros
+    zero_filled.write_bytes(jpeg[: len(jpeg) // 2] + bytes(4096))
+    assert read_header(zero_filled, zero_filled.stat().st_size).reason == ScanReason.TRUNCATED

@@ -214,17 +214,37 @@ def is_truncated(kind: str, head: bytes, size: int, read_at) -> bool:
 
     A PNG ends with an ``IEND`` chunk and a JPEG with an ``FFD9`` marker (both looked for in the last
     kilobyte, since some writers append a few bytes); WebP and BMP headers state the file's length.
+    A JPEG without its end marker counts as truncated only if its tail still looks like compressed
+    image data (see :func:`looks_like_scan_data`): phones append whole videos to "motion photos".
     """
     marker = _END_MARKERS.get(kind)
     if marker:
-        if size <= len(head):  # the whole file is in hand
-            return head.find(marker, max(0, size - TAIL_BYTES)) < 0
-        return marker not in read_at(max(0, size - TAIL_BYTES), TAIL_BYTES)
+        tail = (
+            head[max(0, size - TAIL_BYTES) : size]
+            if size <= len(head)
+            else read_at(max(0, size - TAIL_BYTES), TAIL_BYTES)
+        )
+        if marker in tail:
+            return False
+        return kind == "png" or looks_like_scan_data(tail)
     if kind == "webp":
         return int.from_bytes(head[4:8], "little") + 8 > size
     if kind == "bmp":
         return int.from_bytes(head[2:6], "little") > size
     return False
+
+
+def looks_like_scan_data(tail: bytes) -> bool:
+    """Whether bytes could be the middle of a JPEG's compressed scan, where 0xFF only ever comes as
+    ``FF00`` (an escaped byte) or ``FFD0``..``FFD7`` (restart markers). Anything else there is data
+    appended after the image (a motion photo's video, a maker's trailer), not a cut-off download."""
+    position = tail.find(b"\xff")
+    while 0 <= position < len(tail) - 1:
+        following = tail[position + 1]
+        if following != 0 and not 0xD0 <= following <= 0xD7:
+            return False
+        position = tail.find(b"\xff", position + 2)
+    return True
 
 
 def tiff_orientation(data: bytes, start: int = 0, end: int | None = None) -> int:
