@@ -25,7 +25,7 @@ import numpy as np
 from aspectbucket.headers import REASONS
 
 #: Bump when what a header read yields changes, so old caches are dropped instead of trusted.
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 #: The columns stored beside the paths, all aligned with them.
 COLUMNS = ("size", "mtime_ns", "width", "height", "orientation", "reason")
 #: Stored beside the table: the format and a checksum of the reason texts the codes stand for.
