@@ -581,3 +581,11 @@ def test_data_appended_after_a_jpeg_is_not_truncation(tmp_path):
     zero_filled = tmp_path / "preallocated.jpg"  # an unfinished download, the rest still zeros
     zero_filled.write_bytes(jpeg[: len(jpeg) // 2] + bytes(4096))
     assert read_header(zero_filled, zero_filled.stat().st_size).reason == ScanReason.TRUNCATED
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_with_an_image_name_does_not_hang_the_scan(tmp_path, cache_dir):
+    save_image(tmp_path / "data" / "a.png", (10, 10))
+    os.mkfifo(tmp_path / "data" / "pipe.jpg")
+    result = folder_scan(tmp_path / "data", cache_dir)
+    assert result.error == ["", ScanReason.NOT_A_FILE.value]

@@ -47,7 +47,8 @@ MAX_EXIF_BYTES = 1024 * 1024
 #: The EXIF tag that holds the orientation.
 ORIENTATION_TAG = 0x0112
 _HAS_PREAD = hasattr(os, "pread")
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK: should a named pipe replace a listed file, opening it must not hang (files ignore it).
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
 # JPEG start-of-frame markers (they hold the size): C0..CF except DHT (C4), JPG (C8) and DAC (CC).
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
