@@ -28,7 +28,7 @@ from pathlib import Path
 import imagesize
 from PIL import Image
 
-from aspectbucket.scan import default_jobs, scan
+from aspectbucket.scan import scan
 
 
 def distinct_images() -> list[tuple[str, bytes]]:
@@ -65,16 +65,10 @@ def write_dataset(root: Path, count: int) -> list[Path]:
     return paths
 
 
-def best_time(function, repeats: int = 3, before=None) -> float:
-    """The fastest of ``repeats`` runs (the machine is shared: the minimum is the least disturbed run)."""
-    times = []
-    for _ in range(repeats):
-        if before:
-            before()
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def timed(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
 
 
 def stat_floor(root: Path) -> None:
@@ -107,29 +101,38 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=None, help="scan threads (default: the scan's own)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aspectbucket-bench-"))
+    data, cache = work / "data", work / "cache"
+    contenders = {
+        "I/O floor: open + read 4 KB per file": lambda: io_floor(paths),
+        "change-check floor: scandir + stat per file": lambda: stat_floor(data),
+        "cold": lambda: (
+            shutil.rmtree(cache, ignore_errors=True),
+            results.append(scan(data, cache=cache, jobs=args.jobs)),
+        ),
+        "warm": lambda: results.append(scan(data, cache=cache, jobs=args.jobs)),
+    }
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    results = []
     try:
-        paths = write_dataset(work / "data", args.files)
-        cache = work / "cache"
+        paths = write_dataset(data, args.files)
         io_floor(paths)  # warm the page cache: every contender reads files already in memory
-        floor = best_time(lambda: io_floor(paths))
-        listing = best_time(lambda: stat_floor(work / "data"))
-        pillow = best_time(lambda: pillow_sizes(paths), repeats=1)
-        by_imagesize = best_time(lambda: imagesize_sizes(paths), repeats=1)
-        results = []
-        cold = best_time(
-            lambda: results.append(scan(work / "data", cache=cache, jobs=args.jobs)),
-            before=lambda: shutil.rmtree(cache, ignore_errors=True),
-        )
-        warm = best_time(lambda: results.append(scan(work / "data", cache=cache, jobs=args.jobs)))
+        # The machine is shared: the contenders take turns, three rounds, and each keeps its best
+        # round, so that all of them are measured under the same passing load.
+        for _ in range(3):
+            for name, contender in contenders.items():
+                times[name].append(timed(contender))
+        pillow = timed(lambda: pillow_sizes(paths))
+        by_imagesize = timed(lambda: imagesize_sizes(paths))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    floor, listing, cold, warm = (min(values) for values in times.values())
     cold_scan, warm_scan = results[0], results[-1]
     assert len(cold_scan) == args.files and not any(cold_scan.error)
     assert warm_scan.from_cache == args.files
     assert warm_scan.stored_width.tolist() == cold_scan.stored_width.tolist()
 
     count = args.files
-    print(f"{count:,} files (JPEG and PNG, 40 distinct headers), best of 3 runs (Pillow, imagesize: 1 run).")
+    print(f"{count:,} files (JPEG and PNG, 40 distinct headers); best of 3 interleaved rounds (Pillow, imagesize: 1).")
     print("All files are in the OS page cache for every contender (dropping it is not possible here).")
     print(f"{'contender':<52}{'seconds':>9}{'files/s':>12}")
     for name, seconds in [
@@ -137,7 +140,7 @@ def main() -> None:
         ("change-check floor: scandir + stat per file", listing),
         ("Pillow: Image.open(path).size per file", pillow),
         ("imagesize: get_info(path) per file", by_imagesize),
-        (f"aspectbucket scan, cold (empty cache, jobs={args.jobs or default_jobs()})", cold),
+        (f"aspectbucket scan, cold (empty cache, jobs={args.jobs or 'auto'})", cold),
         ("aspectbucket scan, warm (cached)", warm),
     ]:
         print(f"{name:<52}{seconds:>9.3f}{count / seconds:>12,.0f}")

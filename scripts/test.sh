@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test,torch]' 'torch==2.13.0'
+.venv/bin/python -m pip install --quiet -e '.[test,torch,ray]' 'torch==2.13.0'
 .venv/bin/ruff check .
 # The HTML report's end-to-end test opens the page in headless Chromium (Debian's package).
 command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)

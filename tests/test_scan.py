@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -277,14 +278,22 @@ def test_permission_errors_are_not_cached(tmp_path, cache_dir):
     assert again.error == ["", ScanReason.SYMLINK_LOOP.value]
 
 
-@pytest.mark.parametrize("jobs", [1, 3])
-def test_thread_count_does_not_change_results(tmp_path, cache_dir, monkeypatch, jobs):
+@pytest.mark.parametrize(("jobs", "slow_read"), [(1, 1.0), (3, 1.0), (None, 1.0), (None, 0.0)])
+def test_thread_count_does_not_change_results(tmp_path, cache_dir, monkeypatch, jobs, slow_read):
     monkeypatch.setattr(scan_module, "CHUNK_FILES", 2)
+    monkeypatch.setattr(scan_module, "SLOW_READ_SECONDS", slow_read)  # 0: every read counts as slow
+    threads = []
+    real_read = scan_module.read_header
+    monkeypatch.setattr(
+        scan_module, "read_header", lambda *args: threads.append(threading.current_thread()) or real_read(*args)
+    )
     folder = tmp_path / "data"
     expected = bad_files(folder)
     result = folder_scan(folder, cache_dir, jobs=jobs, use_cache=False)
     assert [path.name for path in result.paths] == sorted(expected)
     assert result.error == [str(expected[path.name]) for path in result.paths]
+    on_pool = {thread for thread in threads if thread is not threading.main_thread()}
+    assert bool(on_pool) == (jobs == 3 or slow_read == 0.0)
 
 
 def test_recursive_folders_and_symlink_loops_between_folders(tmp_path, cache_dir):
@@ -557,3 +566,26 @@ def test_each_folder_has_its_own_cache_shared_by_every_source_naming_it(tmp_path
     scan(config, cache=cache_dir)
     assert {path: path.stat().st_mtime_ns for path in cache_dir.iterdir()} == before  # nothing to rewrite
     assert folder_scan(tmp_path / "data", cache_dir).from_cache == 5
+
+
+def test_data_appended_after_a_jpeg_is_not_truncation(tmp_path):
+    """Motion photos append a video after the JPEG's end marker; a cut download ends inside the scan."""
+    jpeg = encode(Image.linear_gradient("L").resize((200, 150)).convert("RGB"), "JPEG", quality=90)
+    video = b"\x00\x00\x00\x18ftypmp42" + np.random.default_rng(7).bytes(8192)  # compressed video: any bytes
+    motion = tmp_path / "motion.jpg"
+    motion.write_bytes(jpeg + video)
+    assert read_header(motion, motion.stat().st_size) == (200, 150, 1, "")
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(jpeg[: len(jpeg) * 2 // 3])
+    assert read_header(cut, cut.stat().st_size).reason == ScanReason.TRUNCATED
+    zero_filled = tmp_path / "preallocated.jpg"  # an unfinished download, the rest still zeros
+    zero_filled.write_bytes(jpeg[: len(jpeg) // 2] + bytes(4096))
+    assert read_header(zero_filled, zero_filled.stat().st_size).reason == ScanReason.TRUNCATED
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_with_an_image_name_does_not_hang_the_scan(tmp_path, cache_dir):
+    save_image(tmp_path / "data" / "a.png", (10, 10))
+    os.mkfifo(tmp_path / "data" / "pipe.jpg")
+    result = folder_scan(tmp_path / "data", cache_dir)
+    assert result.error == ["", ScanReason.NOT_A_FILE.value]

@@ -47,7 +47,8 @@ MAX_EXIF_BYTES = 1024 * 1024
 #: The EXIF tag that holds the orientation.
 ORIENTATION_TAG = 0x0112
 _HAS_PREAD = hasattr(os, "pread")
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK: should a named pipe replace a listed file, opening it must not hang (files ignore it).
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
 # JPEG start-of-frame markers (they hold the size): C0..CF except DHT (C4), JPG (C8) and DAC (CC).
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
@@ -91,6 +92,9 @@ class Header(NamedTuple):
     height: int = 0
     orientation: int = 1
     reason: str = ""
+
+
+_new_header = tuple.__new__
 
 
 def failed(reason: ScanReason) -> Header:
@@ -202,7 +206,8 @@ def measured(width: int, height: int, orientation: object) -> Header:
         return failed(ScanReason.CORRUPT)
     if width * height > MAX_PIXELS:
         return failed(ScanReason.GIGANTIC)
-    return Header(width, height, orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1, "")
+    upright = orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
+    return _new_header(Header, (width, height, upright, ""))  # NamedTuple's own __new__ is slow Python
 
 
 def is_truncated(kind: str, head: bytes, size: int, read_at) -> bool:
@@ -210,33 +215,56 @@ def is_truncated(kind: str, head: bytes, size: int, read_at) -> bool:
 
     A PNG ends with an ``IEND`` chunk and a JPEG with an ``FFD9`` marker (both looked for in the last
     kilobyte, since some writers append a few bytes); WebP and BMP headers state the file's length.
+    A JPEG without its end marker counts as truncated only if its tail still looks like compressed
+    image data (see :func:`looks_like_scan_data`): phones append whole videos to "motion photos".
     """
+    marker = _END_MARKERS.get(kind)
+    if marker:
+        tail = (
+            head[max(0, size - TAIL_BYTES) : size]
+            if size <= len(head)
+            else read_at(max(0, size - TAIL_BYTES), TAIL_BYTES)
+        )
+        if marker in tail:
+            return False
+        return kind == "png" or looks_like_scan_data(tail)
     if kind == "webp":
         return int.from_bytes(head[4:8], "little") + 8 > size
     if kind == "bmp":
         return int.from_bytes(head[2:6], "little") > size
-    if kind in ("png", "jpeg"):
-        marker = b"IEND" if kind == "png" else b"\xff\xd9"
-        if size <= len(head):  # the whole file is in hand
-            return head.find(marker, max(0, size - TAIL_BYTES)) < 0
-        return marker not in read_at(max(0, size - TAIL_BYTES), TAIL_BYTES)
     return False
 
 
-def tiff_orientation(tiff: bytes) -> int:
-    """The orientation tag of the first image directory of TIFF-structured EXIF data (1 if absent)."""
-    order = _BYTE_ORDERS.get(tiff[:2])
-    if order is None:
+def looks_like_scan_data(tail: bytes) -> bool:
+    """Whether bytes could be the middle of a JPEG's compressed scan, where 0xFF only ever comes as
+    ``FF00`` (an escaped byte) or ``FFD0``..``FFD7`` (restart markers). Anything else there is data
+    appended after the image (a motion photo's video, a maker's trailer), not a cut-off download."""
+    position = tail.find(b"\xff")
+    while 0 <= position < len(tail) - 1:
+        following = tail[position + 1]
+        if following != 0 and not 0xD0 <= following <= 0xD7:
+            return False
+        position = tail.find(b"\xff", position + 2)
+    return True
+
+
+def tiff_orientation(data: bytes, start: int = 0, end: int | None = None) -> int:
+    """The orientation tag of the first image directory of the TIFF-structured EXIF data that fills
+    ``data[start:end]`` (1 if absent). Read in place: a photo's EXIF block can be 60 KB of thumbnail."""
+    end = len(data) if end is None else min(end, len(data))
+    structs = _TIFF_STRUCTS.get(data[start : start + 2])
+    if structs is None:
         return 1
+    offset, short, tag_and_kind = structs
     try:
-        directory = struct.unpack_from(order + "I", tiff, 4)[0]
-        (entries,) = struct.unpack_from(order + "H", tiff, directory)
-        for entry in range(entries):
-            tag, kind = struct.unpack_from(order + "HH", tiff, directory + 2 + 12 * entry)
+        directory = start + offset(data, start + 4)[0]
+        (entries,) = short(data, directory)
+        if directory + 2 + 12 * entries > end:
+            return 1
+        for entry in range(directory + 2, directory + 2 + 12 * entries, 12):
+            tag, kind = tag_and_kind(data, entry)
             if tag == ORIENTATION_TAG:
-                if kind == 3:  # SHORT, as the standard says
-                    return struct.unpack_from(order + "H", tiff, directory + 10 + 12 * entry)[0]
-                return 1
+                return short(data, entry + 8)[0] if kind == 3 else 1  # SHORT, as the standard says
     except struct.error:
         pass
     return 1
@@ -310,15 +338,14 @@ def _jpeg(head: bytes, read_at) -> tuple[int, int, int] | None:
             continue
         if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
             return None
-        length = (data[position + 2] << 8) | data[position + 3]
         if marker in _SOF_MARKERS:
-            height, width = struct.unpack_from(">HH", data, position + 5)
+            height, width = _BIG_ENDIAN_PAIR(data, position + 5)
             return width, height, orientation or 1
-        end = position + 2 + length
+        end = position + 2 + ((data[position + 2] << 8) | data[position + 3])
         if marker == 0xE1 and orientation is None and data.startswith(b"Exif\x00\x00", position + 4):
             if end > len(data):
                 data = data + read_at(len(data), end - len(data))
-            orientation = tiff_orientation(data[position + 10 : end])
+            orientation = tiff_orientation(data, position + 10, end)
         position = end
     return None
 
@@ -358,7 +385,12 @@ def _webp_orientation(read_at) -> int:
     return 1
 
 
-_BYTE_ORDERS = {b"II": "<", b"MM": ">"}
+_TIFF_STRUCTS = {
+    order: tuple(struct.Struct(prefix + layout).unpack_from for layout in ("I", "H", "HH"))
+    for order, prefix in ((b"II", "<"), (b"MM", ">"))
+}
+_END_MARKERS = {"jpeg": b"\xff\xd9", "png": b"IEND"}
+_BIG_ENDIAN_PAIR = struct.Struct(">HH").unpack_from
 _PARSERS = {"png": _png, "jpeg": _jpeg, "webp": _webp, "bmp": _bmp, "gif": _gif}
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_module
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -47,6 +48,8 @@ __all__ = [
 #: Files handed to one worker at a time: large enough that scheduling costs little, small enough
 #: that the progress bar moves.
 CHUNK_FILES = 256
+#: A header read slower than this (per file, over the first chunk) waited on storage: use threads.
+SLOW_READ_SECONDS = 200e-6
 NOT_A_FILE = REASON_CODES[ScanReason.NOT_A_FILE]
 _CACHEABLE_CODES = np.array(sorted(REASON_CODES[reason] for reason in CONTENT_REASONS), dtype=np.int8)
 
@@ -70,6 +73,13 @@ class PathList(Sequence[Path]):
 
     def __init__(self, paths=()):
         self.strings: list[str] = list(paths) if _all_text(paths) else [os.fspath(path) for path in paths]
+
+    @classmethod
+    def of_strings(cls, strings: list[str]) -> PathList:
+        """A PathList holding ``strings`` itself (no copy, no checks): for code that built the list."""
+        paths = cls()
+        paths.strings = strings
+        return paths
 
     def __len__(self) -> int:
         return len(self.strings)
@@ -197,8 +207,9 @@ def scan(
     """Scan a dataset source (see :func:`aspectbucket.dataset.load_dataset`) or a list of subsets.
 
     ``cache`` is the cache folder (default: :func:`~aspectbucket.scan_cache.default_cache_dir`);
-    ``use_cache=False`` neither reads nor writes it. ``jobs`` threads read headers (default: a few per
-    core). ``progress`` shows a progress bar on terminals.
+    ``use_cache=False`` neither reads nor writes it. ``jobs`` threads read headers (default: one while
+    files come from memory, a few per core when they make the scan wait on storage; see
+    :func:`read_headers`). ``progress`` shows a progress bar on terminals.
     """
     if isinstance(source, list | tuple):
         subsets, warnings = list(source), []
@@ -206,32 +217,22 @@ def scan(
         subsets, warnings = read_dataset(Path(source))
     table, counts = _list_subsets(subsets, warnings)
     owner = np.repeat(np.arange(len(subsets), dtype=np.int64), counts)
-    # One cache file per folder, so a folder scanned as part of another dataset source reuses it.
-    groups: dict[Path, np.ndarray] = {}
-    for number, subset in enumerate(subsets):
-        path = cache_file(cache or default_cache_dir(), subset.image_dir)
-        groups[path] = np.union1d(groups.get(path, np.zeros(0, np.int64)), np.flatnonzero(owner == number))
-    stores = {path: HeaderCache.load(path) if use_cache else HeaderCache() for path in groups}
-    hit = np.zeros(len(table.strings), dtype=bool)
-    for path, rows in groups.items():
-        hit[rows] = table.fill_from(stores[path], rows)
+    caches = _FolderCaches(Path(cache or default_cache_dir()), subsets, owner, use_cache)
+    hit = caches.fill(table)
     todo = np.flatnonzero((table.code == 0) & ~hit)
     done = hit.copy()
     try:
         rows = todo.tolist()
         files = [(table.strings[row], size) for row, size in zip(rows, table.size[todo].tolist(), strict=True)]
-        for index, header in read_headers(files, jobs, progress):
-            table.set(rows[index], header)
-            done[rows[index]] = True
+        for indices, headers in read_headers(files, jobs, progress):
+            chunk_rows = todo[indices.start : indices.stop]
+            table.set(chunk_rows, headers)
+            done[chunk_rows] = True
     finally:  # an interrupted scan keeps what it read, so the next one resumes from there
-        keep = done & np.isin(table.code, _CACHEABLE_CODES)
-        for path, rows in groups.items():
-            kept = _first_of_each_path(table, rows[keep[rows]])  # a folder named twice is stored once
-            if use_cache and (np.isin(rows, todo).any() or len(stores[path]) != len(kept)):
-                warnings.extend(_save(path, table, kept))
+        warnings.extend(caches.save(table, done, todo))
     return ScanResult(
         subsets=subsets,
-        paths=PathList(table.strings),
+        paths=PathList.of_strings(table.strings),
         subset=owner,
         stored_width=table.width,
         stored_height=table.height,
@@ -265,13 +266,11 @@ class _FileTable:
         self.code[taken] = cached["reason"][hit]
         return hit
 
-    def set(self, row: int, header: Header) -> None:
-        self.width[row], self.height[row], self.orientation[row] = (
-            header.width,
-            header.height,
-            header.orientation,
-        )
-        self.code[row] = REASON_CODES[header.reason]
+    def set(self, rows: np.ndarray, headers: list[Header]) -> None:
+        """Store the headers read for ``rows`` (one header per row, in order)."""
+        widths, heights, orientations, reasons = zip(*headers, strict=True)
+        self.width[rows], self.height[rows], self.orientation[rows] = widths, heights, orientations
+        self.code[rows] = [REASON_CODES[reason] for reason in reasons]
 
 
 def _list_subsets(subsets: list[Subset], warnings: list[str]) -> tuple[_FileTable, list[int]]:
@@ -352,15 +351,21 @@ def _is_dir(entry: os.DirEntry) -> bool:
 
 
 def default_jobs() -> int:
-    """Threads for header reads: reads wait on the disk, so a few per core, capped."""
+    """Threads for header reads that wait on the disk: a few per core, capped."""
     return min(16, 4 * (os.cpu_count() or 1))
 
 
-def read_headers(files: list[tuple[str, int]], jobs: int | None, progress: bool) -> Iterator[tuple[int, Header]]:
-    """``(index, header)`` for each ``(path, size)`` in ``files``, read on ``jobs`` threads.
+def read_headers(
+    files: list[tuple[str, int]], jobs: int | None, progress: bool
+) -> Iterator[tuple[range, list[Header]]]:
+    """``(indices, headers)`` chunk by chunk, in order, for the ``(path, size)`` pairs of ``files``, read
+    on ``jobs`` threads.
 
-    Files the thread-safe readers cannot measure are read again with Pillow on this thread (see
-    :func:`aspectbucket.headers.read_header_with_pillow`).
+    With ``jobs=None`` the first chunk is read on this thread and timed: files that come from memory
+    (the OS page cache, a fast SSD) take a few microseconds of I/O and the rest is Python holding the
+    GIL, where threads only contend, so the scan stays on one thread; files that make it wait on the
+    disk or the network go to :func:`default_jobs` threads. Files the thread-safe readers cannot
+    measure are read again with Pillow on this thread (see :func:`aspectbucket.headers.read_header_with_pillow`).
     """
     starts = range(0, len(files), CHUNK_FILES)
     chunks = [range(start, min(start + CHUNK_FILES, len(files))) for start in starts]
@@ -368,22 +373,31 @@ def read_headers(files: list[tuple[str, int]], jobs: int | None, progress: bool)
     def read_chunk(rows: range) -> list[Header | None]:
         return [read_header(*files[row]) for row in rows]
 
-    workers = jobs or default_jobs()
     with _progress_bar(progress, len(files)) as advance:
-        if workers <= 1 or len(chunks) <= 1:
+        workers = jobs
+        if jobs is None and chunks:
+            start = time.perf_counter()
+            yield from _finish_chunks(chunks[:1], [read_chunk(chunks[0])], files, advance)
+            waited = (time.perf_counter() - start) / len(chunks[0]) > SLOW_READ_SECONDS
+            chunks, workers = chunks[1:], default_jobs() if waited else 1
+        if workers is None or workers <= 1 or len(chunks) <= 1:
             yield from _finish_chunks(chunks, map(read_chunk, chunks), files, advance)
-        else:
-            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aspectbucket-scan")
-            try:
-                yield from _finish_chunks(chunks, pool.map(read_chunk, chunks), files, advance)
-            finally:  # on an interrupt, drop the chunks not started instead of reading them all first
-                pool.shutdown(wait=True, cancel_futures=True)
+            return
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aspectbucket-scan")
+        try:
+            yield from _finish_chunks(chunks, pool.map(read_chunk, chunks), files, advance)
+        finally:  # on an interrupt, drop the chunks not started instead of reading them all first
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _finish_chunks(chunks, results, files, advance) -> Iterator[tuple[int, Header]]:
+def _finish_chunks(chunks, results, files, advance) -> Iterator[tuple[range, list[Header]]]:
     for rows, headers in zip(chunks, results, strict=True):
-        for row, header in zip(rows, headers, strict=True):
-            yield row, header if header is not None else read_header_with_pillow(*files[row])
+        if None in headers:
+            headers = [
+                header if header is not None else read_header_with_pillow(*files[row])
+                for row, header in zip(rows, headers, strict=True)
+            ]
+        yield rows, headers
         advance(len(rows))
 
 
@@ -401,6 +415,43 @@ def _progress_bar(shown: bool, total: int):
     with Progress(*columns, console=console, disable=not console.is_terminal, transient=True) as bar:
         task = bar.add_task("scan", total=total)
         yield lambda count: bar.advance(task, count)
+
+
+class _FolderCaches:
+    """One header cache file per image folder, shared by every subset (and every source) naming it."""
+
+    def __init__(self, cache_dir: Path, subsets: list[Subset], owner: np.ndarray, use_cache: bool):
+        self.use_cache = use_cache
+        self.rows: dict[Path, np.ndarray] = {}
+        self.shared: set[Path] = set()  # folders named by more than one subset
+        for number, subset in enumerate(subsets):
+            path = cache_file(cache_dir, subset.image_dir)
+            if path in self.rows:
+                self.shared.add(path)
+            self.rows[path] = np.union1d(self.rows.get(path, np.zeros(0, np.int64)), np.flatnonzero(owner == number))
+        self.stores = {path: HeaderCache.load(path) if use_cache else HeaderCache() for path in self.rows}
+
+    def fill(self, table: _FileTable) -> np.ndarray:
+        """Fill ``table`` from the caches; returns the rows they answered."""
+        hit = np.zeros(len(table.strings), dtype=bool)
+        for path, rows in self.rows.items():
+            hit[rows] = table.fill_from(self.stores[path], rows)
+        return hit
+
+    def save(self, table: _FileTable, done: np.ndarray, read: np.ndarray) -> list[str]:
+        """Store the ``done`` rows whose result depends only on the file's bytes, in each cache that
+        changed (rows ``read`` now, or entries gone); warnings for caches that cannot be written."""
+        if not self.use_cache:
+            return []
+        keep = done & np.isin(table.code, _CACHEABLE_CODES)
+        warnings = []
+        for path, rows in self.rows.items():
+            kept = rows[keep[rows]]
+            if path in self.shared:  # a folder named twice is stored once
+                kept = _first_of_each_path(table, kept)
+            if np.isin(rows, read).any() or len(self.stores[path]) != len(kept):
+                warnings.extend(_save(path, table, kept))
+        return warnings
 
 
 def _first_of_each_path(table: _FileTable, rows: np.ndarray) -> np.ndarray:

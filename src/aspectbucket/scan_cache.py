@@ -2,13 +2,13 @@
 
 One compact ``.npz`` file per image folder (a subset's ``image_dir``), so that a folder scanned again as
 part of another source (its DreamBooth folder, then a dataset config naming it) is not read again: the
-paths as one NUL-separated byte string (a path can hold any byte but NUL) and one numpy column per fact
-(file size, mtime in nanoseconds, width, height, orientation, reason code). Why npz rather than sqlite3:
-a re-scan needs every entry at once, and numpy loads the whole table in a few vectorised reads (100,000
-entries in milliseconds) and compares sizes and mtimes as arrays, with no per-row queries or objects;
-the file is rewritten whole under a temporary name and renamed over the old one, so a crash never leaves
-half a cache; a cache that cannot be read is simply rebuilt. An entry is used only when the path, the
-file size and the mtime (ns) all match.
+paths as one NUL-separated byte string (a path can hold any byte but NUL) and one int64 table with a row
+per fact (file size, mtime in nanoseconds, width, height, orientation, reason code): three arrays in
+all. Why npz rather than sqlite3: a re-scan needs every entry at once, and numpy loads the whole table
+in a few vectorised reads (100,000 entries in milliseconds) and compares sizes and mtimes as arrays,
+with no per-row queries or objects; the file is rewritten whole under a temporary name and renamed over
+the old one, so a crash never leaves half a cache; a cache that cannot be read is simply rebuilt. An
+entry is used only when the path, the file size and the mtime (ns) all match.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import hashlib
 import os
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,11 @@ import numpy as np
 from aspectbucket.headers import REASONS
 
 #: Bump when what a header read yields changes, so old caches are dropped instead of trusted.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 4
 #: The columns stored beside the paths, all aligned with them.
 COLUMNS = ("size", "mtime_ns", "width", "height", "orientation", "reason")
+#: Stored beside the table: the format and a checksum of the reason texts the codes stand for.
+_FORMAT = [CACHE_FORMAT, zlib.crc32("\n".join(REASONS).encode())]
 
 
 def default_cache_dir() -> Path:
@@ -45,11 +48,14 @@ def cache_file(cache_dir: Path, image_dir: Path) -> Path:
 
 
 class HeaderCache:
-    """Cached headers by path, valid while a file's size and mtime stay the same."""
+    """Cached headers by path, valid while a file's size and mtime stay the same.
 
-    def __init__(self, paths: list[str] | None = None, columns: dict[str, np.ndarray] | None = None):
+    ``table`` is an int64 array with one row per name in :data:`COLUMNS` and one column per path.
+    """
+
+    def __init__(self, paths: list[str] | None = None, table: np.ndarray | None = None):
         self.paths = paths or []
-        self.columns = columns or {name: np.zeros(0, dtype=np.int64) for name in COLUMNS}
+        self.table = table if table is not None else np.zeros((len(COLUMNS), 0), dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -59,15 +65,16 @@ class HeaderCache:
         """The cache at ``path``; an empty one when it is missing, unreadable or of another format."""
         try:
             with np.load(path, allow_pickle=False) as stored:
-                if int(stored["format"]) != CACHE_FORMAT or tuple(stored["reasons"].tolist()) != REASONS:
+                if stored["format"].tolist() != _FORMAT:
                     return cls()
-                paths = os.fsdecode(stored["paths"].tobytes()).split("\0") if stored["paths"].size else []
-                columns = {name: stored[name] for name in COLUMNS}
+                blob = stored["paths"].tobytes()
+                table = stored["table"]
+            paths = os.fsdecode(blob).split("\0") if blob else []
         except (OSError, ValueError, KeyError, EOFError):  # UnicodeDecodeError is a ValueError
             return cls()
-        if any(len(column) != len(paths) for column in columns.values()):
+        if table.shape != (len(COLUMNS), len(paths)):
             return cls()
-        return cls(paths, columns)
+        return cls(paths, table)
 
     def lookup(self, paths: list[str], sizes: np.ndarray, mtimes: np.ndarray) -> tuple[np.ndarray, dict]:
         """``(hit, columns)`` for files now at ``paths`` with these sizes and mtimes: ``hit`` marks rows
@@ -81,10 +88,10 @@ class HeaderCache:
             index = {cached: row for row, cached in enumerate(self.paths)}
             rows = np.array([index.get(current, -1) for current in paths], dtype=np.int64)
         known = rows >= 0
-        rows = np.where(known, rows, 0)
-        columns = self.columns
-        hit = known & (columns["size"][rows] == sizes) & (columns["mtime_ns"][rows] == mtimes)
-        return hit, {name: columns[name][rows] for name in ("width", "height", "orientation", "reason")}
+        found = self.table[:, np.where(known, rows, 0)]
+        columns = dict(zip(COLUMNS, found, strict=True))
+        hit = known & (columns["size"] == sizes) & (columns["mtime_ns"] == mtimes)
+        return hit, columns
 
 
 def save_cache(path: Path, paths: list[str], **columns: np.ndarray) -> None:
@@ -99,15 +106,11 @@ def save_cache(path: Path, paths: list[str], **columns: np.ndarray) -> None:
         with os.fdopen(descriptor, "wb") as handle:
             np.savez(
                 handle,
-                format=np.int64(CACHE_FORMAT),
-                reasons=np.array(REASONS),
+                format=np.array(_FORMAT, dtype=np.int64),
                 paths=np.frombuffer(os.fsencode("\0".join(paths)), dtype=np.uint8),
-                size=np.asarray(columns["size"], dtype=np.int64),
-                mtime_ns=np.asarray(columns["mtime_ns"], dtype=np.int64),
-                width=np.asarray(columns["width"], dtype=np.int64),
-                height=np.asarray(columns["height"], dtype=np.int64),
-                orientation=np.asarray(columns["orientation"], dtype=np.int8),
-                reason=np.asarray(columns["reason"], dtype=np.int8),
+                table=np.array([np.asarray(columns[name], dtype=np.int64) for name in COLUMNS]).reshape(
+                    len(COLUMNS), len(paths)
+                ),
             )
         os.replace(temporary, path)
     except BaseException:

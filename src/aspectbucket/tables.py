@@ -80,29 +80,36 @@ class Chunk:
     row_errors: list[str] = field(default_factory=list)
 
 
-def placement_columns(placement: Placement, row_errors: list[str] | None = None) -> dict[str, list]:
-    """The ``assign`` columns of every image, as plain Python lists (JSON-ready values).
+def placement_arrays(placement: Placement) -> dict[str, np.ndarray]:
+    """The ``assign`` columns of every image as numpy arrays (``crop_ltrb`` is ``(n, 4)``).
 
     ``crop_left``/``crop_top`` are the real trim offsets in the resized image; ``crop_ltrb`` is what
-    the trainer reports to SDXL (for kohya, its letterbox box). ``row_errors`` override placement
-    reasons for rows that could not even be read.
+    the trainer reports to SDXL (for kohya, its letterbox box); ``error`` is empty for placed images.
     """
-    reasons = placement.reasons()
-    if row_errors:
-        reasons = [row or placed for row, placed in zip(row_errors, reasons, strict=True)]
     return {
-        "bucket_width": placement.bucket_width.tolist(),
-        "bucket_height": placement.bucket_height.tolist(),
-        "resized_width": placement.resized_width.tolist(),
-        "resized_height": placement.resized_height.tolist(),
-        "ar_error": placement.ar_error.tolist(),
-        "crop_left": placement.trim_left.tolist(),
-        "crop_top": placement.trim_top.tolist(),
-        "crop_ltrb": placement.reported_crop_ltrb.tolist(),
-        "lost_fraction": placement.lost_fraction.tolist(),
-        "upscaled": placement.upscaled.tolist(),
-        "error": reasons,
+        "bucket_width": placement.bucket_width,
+        "bucket_height": placement.bucket_height,
+        "resized_width": placement.resized_width,
+        "resized_height": placement.resized_height,
+        "ar_error": placement.ar_error,
+        "crop_left": placement.trim_left,
+        "crop_top": placement.trim_top,
+        "crop_ltrb": placement.reported_crop_ltrb,
+        "lost_fraction": placement.lost_fraction,
+        "upscaled": placement.upscaled,
+        "error": np.array(placement.reasons(), dtype=object),
     }
+
+
+def placement_columns(placement: Placement, row_errors: list[str] | None = None) -> dict[str, list]:
+    """:func:`placement_arrays` as plain Python lists (JSON-ready values).
+
+    ``row_errors`` override placement reasons for rows that could not even be read.
+    """
+    columns = {name: values.tolist() for name, values in placement_arrays(placement).items()}
+    if row_errors:
+        columns["error"] = [row or placed for row, placed in zip(row_errors, columns["error"], strict=True)]
+    return columns
 
 
 def read_chunks(stream: IO[bytes], table_format: TableFormat) -> Iterator[Chunk]:
