@@ -107,8 +107,8 @@ def test_bad_options_are_refused_naming_the_value(tmp_path, args, message):
 
 
 def test_a_killed_export_run_again_skips_finished_images_and_completes(tmp_path):
-    count = 24
-    make_images(tmp_path / "data" / "2_kill", count, size=(900, 700))
+    count = 40  # enough that the kill lands midway even on a fast machine
+    make_images(tmp_path / "data" / "2_kill", count, size=(640, 480))
     command = [sys.executable, "-m", "aspectbucket", "export", str(tmp_path / "data"), str(tmp_path / "out"),
                "--jobs", "2", "--format", "png"]
     journal = tmp_path / "out" / METADATA_NAME
