@@ -12,7 +12,12 @@ from aspectbucket.scan import ScanResult
 
 
 def make_plan(
-    images, root=Path("/data/set"), options=None, subsets=None, respect_exif=False, batch_size=None,
+    images,
+    root=Path("/data/set"),
+    options=None,
+    subsets=None,
+    respect_exif=False,
+    batch_size=None,
     profile="kohya",
 ):
     """A kohya plan of ``images``: tuples ``(name, width, height[, orientation[, error[, subset]]])``.
@@ -22,10 +27,9 @@ def make_plan(
     """
     subsets = subsets or [("", 1)]
     subset_objects = [
-        Subset(root / folder if folder else root, repeats, folder, 0, None, batch_size)
-        for folder, repeats in subsets
+        Subset(root / folder if folder else root, repeats, folder, 0, None, batch_size) for folder, repeats in subsets
     ]
-    rows = [tuple(image) + (1, "", 0)[len(image) - 3:] for image in images]
+    rows = [tuple(image) + (1, "", 0)[len(image) - 3 :] for image in images]
     scan = ScanResult(
         subsets=subset_objects,
         paths=[subset_objects[row[5]].image_dir / row[0] for row in rows],

@@ -56,7 +56,12 @@ def test_bucket_ids_number_shapes_and_skip_failures():
 
 def test_ratio_order_goes_from_tall_to_wide():
     assert SHAPES[ratio_order(SHAPES)].tolist() == [
-        [384, 640], [448, 576], [512, 512], [576, 448], [640, 384], [704, 320],
+        [384, 640],
+        [448, 576],
+        [512, 512],
+        [576, 448],
+        [640, 384],
+        [704, 320],
     ]
 
 

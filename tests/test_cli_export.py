@@ -38,8 +38,11 @@ def make_images(folder: Path, count: int, size=(600, 400)) -> Path:
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    return {path.relative_to(folder).as_posix(): (path.stat().st_size, path.stat().st_mtime_ns)
-            for path in folder.rglob("*") if path.is_file()}
+    return {
+        path.relative_to(folder).as_posix(): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
 
 
 def invoke(*args: str):
@@ -49,8 +52,16 @@ def invoke(*args: str):
 def test_export_writes_the_mirrored_tree_and_reports(tmp_path):
     make_images(tmp_path / "data" / "5_sks dog", 2)
     make_images(tmp_path / "data" / "1_other", 1)
-    result = invoke(tmp_path / "data", tmp_path / "out", "--resolution", "512", "--jobs", "2",
-                    "--kohya-metadata", tmp_path / "meta.json")
+    result = invoke(
+        tmp_path / "data",
+        tmp_path / "out",
+        "--resolution",
+        "512",
+        "--jobs",
+        "2",
+        "--kohya-metadata",
+        tmp_path / "meta.json",
+    )
     assert result.exit_code == 0, result.output
     assert "3 written, 0 already done, 0 failed" in result.output
     images = ["5_sks dog/img000", "5_sks dog/img001", "1_other/img000"]
@@ -93,12 +104,15 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--quality", "0"], "quality"),
-    (["--mode", "square"], "square"),
-    (["--mode", "precrop", "--random-crop"], "random_crop applies to mode 'train' only"),
-    (["--bucket-reso-steps", "0"], "bucket_reso_steps"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--quality", "0"], "quality"),
+        (["--mode", "square"], "square"),
+        (["--mode", "precrop", "--random-crop"], "random_crop applies to mode 'train' only"),
+        (["--bucket-reso-steps", "0"], "bucket_reso_steps"),
+    ],
+)
 def test_bad_options_are_refused_naming_the_value(tmp_path, args, message):
     make_images(tmp_path / "data", 1)
     result = invoke(tmp_path / "data", tmp_path / "out", *args)
@@ -109,8 +123,18 @@ def test_bad_options_are_refused_naming_the_value(tmp_path, args, message):
 def test_a_killed_export_run_again_skips_finished_images_and_completes(tmp_path):
     count = 40  # enough that the kill lands midway even on a fast machine
     make_images(tmp_path / "data" / "2_kill", count, size=(640, 480))
-    command = [sys.executable, "-m", "aspectbucket", "export", str(tmp_path / "data"), str(tmp_path / "out"),
-               "--jobs", "2", "--format", "png"]
+    command = [
+        sys.executable,
+        "-m",
+        "aspectbucket",
+        "export",
+        str(tmp_path / "data"),
+        str(tmp_path / "out"),
+        "--jobs",
+        "2",
+        "--format",
+        "png",
+    ]
     journal = tmp_path / "out" / METADATA_NAME
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
     deadline = time.monotonic() + 120
@@ -133,12 +157,14 @@ def test_a_killed_export_run_again_skips_finished_images_and_completes(tmp_path)
     assert not list((tmp_path / "out").rglob(f"*{TEMP_SUFFIX}"))
     records = [json.loads(line) for line in journal.read_text().splitlines()]
     assert len(records) == count and all(record.get("output_bytes") for record in records)
-    untouched = sum(
-        (tmp_path / "out" / "2_kill" / name).stat().st_mtime_ns == mtime for name, mtime in kept.items()
-    )
+    untouched = sum((tmp_path / "out" / "2_kill" / name).stat().st_mtime_ns == mtime for name, mtime in kept.items())
     assert untouched == skipped
-    fresh = subprocess.run([*command[:-6], str(tmp_path / "data"), str(tmp_path / "fresh"), *command[-4:]],
-                           capture_output=True, text=True, env=os.environ.copy())
+    fresh = subprocess.run(
+        [*command[:-6], str(tmp_path / "data"), str(tmp_path / "fresh"), *command[-4:]],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    )
     assert fresh.returncode == 0, fresh.stderr
     for index in range(count):
         name = f"2_kill/img{index:03d}.png"

@@ -22,10 +22,16 @@ UPDATE = bool(os.environ.get("ASPECTBUCKET_UPDATE_GOLDEN"))
 def dataset(tmp_path) -> Path:
     """A kohya DreamBooth folder: two N_name subsets, a skipped folder, a rotated photo, broken files."""
     root = tmp_path / "train"
-    write_images(root / "10_dog", [
-        ("wide.jpg", 768, 512), ("wide2.jpg", 768, 512), ("tall.jpg", 512, 752),
-        ("turned.jpg", 800, 600, 6), ("strip.png", 1500, 250),
-    ])
+    write_images(
+        root / "10_dog",
+        [
+            ("wide.jpg", 768, 512),
+            ("wide2.jpg", 768, 512),
+            ("tall.jpg", 512, 752),
+            ("turned.jpg", 800, 600, 6),
+            ("strip.png", 1500, 250),
+        ],
+    )
     write_images(root / "2_cat", [("tiny.jpg", 200, 150), ("square.png", 520, 512)])
     (root / "2_cat" / "empty.jpg").write_bytes(b"")
     (root / "2_cat" / "notes.png").write_text("these are notes, not a picture")
@@ -61,7 +67,9 @@ def test_json_report_matches_golden(dataset, tmp_path):
     document = json.loads(text)
     assert document["summary"]["steps_per_epoch"] == 15  # 10, 2, 12, 20, 10 samples at 4: 3+1+3+5+3
     assert {image["path"].split("/")[-1] for image in document["images"] if image["error"]} == {
-        "empty.jpg", "notes.png"}
+        "empty.jpg",
+        "notes.png",
+    }
 
 
 def test_strict_fails_only_on_unusable_images(dataset):
@@ -77,7 +85,12 @@ def test_outputs_inside_the_dataset_are_refused_before_scanning(dataset):
     result = invoke(str(dataset), "--cache", str(dataset / "cache"))
     assert result.exit_code == 2
     assert sorted(path.name for path in (dataset / "10_dog").iterdir()) == [
-        "strip.png", "tall.jpg", "turned.jpg", "wide.jpg", "wide2.jpg"]
+        "strip.png",
+        "tall.jpg",
+        "turned.jpg",
+        "wide.jpg",
+        "wide2.jpg",
+    ]
 
 
 def test_bad_sources_and_options_are_usage_errors(dataset, tmp_path):
@@ -109,8 +122,7 @@ def test_config_batch_size_and_overrides(dataset, tmp_path):
 
 def test_respect_exif_csv_and_html(dataset, tmp_path):
     csv_path, html_path = tmp_path / "r.csv", tmp_path / "r.html"
-    result = invoke(str(dataset / "10_dog"), "--respect-exif", "--csv", str(csv_path),
-                    "--html", str(html_path))
+    result = invoke(str(dataset / "10_dog"), "--respect-exif", "--csv", str(csv_path), "--html", str(html_path))
     assert result.exit_code == 0, result.output
     assert "shown upright here" in result.stdout
     rows = csv_path.read_text(encoding="utf-8").splitlines()

@@ -22,7 +22,10 @@ def by_name(comparison):
 def test_batch_rules_on_three_squares():
     # Three 512x512 images, one bucket each profile; batch size 2.
     comparison = compare_sizes(
-        [512] * 3, [512] * 3, profiles="kohya,onetrainer,ai-toolkit", given={"resolution": (512, 512)},
+        [512] * 3,
+        [512] * 3,
+        profiles="kohya,onetrainer,ai-toolkit",
+        given={"resolution": (512, 512)},
         batch_size=2,
     )
     summaries = by_name(comparison)
@@ -114,8 +117,7 @@ def test_command_json_and_errors(dataset, tmp_path):
     runner = CliRunner()
     result = runner.invoke(
         main,
-        ["compare", str(dataset), "--profiles", "kohya,diffusers", "--batch-size", "2", "--json",
-         "--no-cache"],
+        ["compare", str(dataset), "--profiles", "kohya,diffusers", "--batch-size", "2", "--json", "--no-cache"],
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

@@ -71,12 +71,15 @@ def psnr(a, b) -> float:
     return float("inf") if error == 0 else 10 * np.log10(255.0**2 / error)
 
 
-@pytest.mark.parametrize(("resized", "bucket", "trim"), [
-    ((300, 200), (256, 200), (22, 0)),
-    ((300, 200), (300, 128), (0, 72)),
-    ((300, 200), (300, 200), (0, 0)),
-    ((300, 200), (64, 64), (236, 136)),
-])
+@pytest.mark.parametrize(
+    ("resized", "bucket", "trim"),
+    [
+        ((300, 200), (256, 200), (22, 0)),
+        ((300, 200), (300, 128), (0, 72)),
+        ((300, 200), (300, 200), (0, 0)),
+        ((300, 200), (64, 64), (236, 136)),
+    ],
+)
 def test_window_at_full_scale_is_exactly_the_trimmed_pixels(tmp_path, resized, bucket, trim):
     image = open_image(save(tmp_path, "c.png", coordinate_pixels(*resized)))
     x, y = decode_coordinates(train_pixels(image, resized, bucket, trim))
@@ -183,13 +186,16 @@ def test_random_trim_window_holds_the_drawn_pixels(tmp_path):
         assert x[0, 0] == 0 and y[0, 0] == trim[1] and y[-1, 0] == trim[1] + 63
 
 
-@pytest.mark.parametrize(("anchor", "expected"), [
-    (Anchor.CENTER, [[22, 0, 278, 200], [0, 50, 100, 150]]),
-    (Anchor.LEFT, [[0, 0, 256, 200], [0, 50, 100, 150]]),
-    (Anchor.RIGHT, [[44, 0, 300, 200], [0, 50, 100, 150]]),
-    (Anchor.TOP, [[22, 0, 278, 200], [0, 0, 100, 100]]),
-    (Anchor.BOTTOM, [[22, 0, 278, 200], [0, 100, 100, 200]]),
-])
+@pytest.mark.parametrize(
+    ("anchor", "expected"),
+    [
+        (Anchor.CENTER, [[22, 0, 278, 200], [0, 50, 100, 150]]),
+        (Anchor.LEFT, [[0, 0, 256, 200], [0, 50, 100, 150]]),
+        (Anchor.RIGHT, [[44, 0, 300, 200], [0, 50, 100, 150]]),
+        (Anchor.TOP, [[22, 0, 278, 200], [0, 0, 100, 100]]),
+        (Anchor.BOTTOM, [[22, 0, 278, 200], [0, 100, 100, 200]]),
+    ],
+)
 def test_precrop_anchor_moves_the_box_along_the_cut_axis(tmp_path, anchor, expected):
     widths, heights = np.array([300, 100]), np.array([200, 200])
     centred = covering_precrop(widths, heights, np.array([1024, 512]), np.array([800, 512]))
@@ -208,8 +214,11 @@ def test_precrop_box_outside_the_image_is_refused(tmp_path):
 
 @settings(max_examples=40, deadline=None)
 @given(
-    width=st.integers(8, 300), height=st.integers(8, 300),
-    bucket_w=st.integers(1, 300), bucket_h=st.integers(1, 300), data=st.data(),
+    width=st.integers(8, 300),
+    height=st.integers(8, 300),
+    bucket_w=st.integers(1, 300),
+    bucket_h=st.integers(1, 300),
+    data=st.data(),
 )
 def test_any_window_at_full_scale_is_exactly_the_trimmed_pixels(width, height, bucket_w, bucket_h, data):
     bucket = (min(bucket_w, width), min(bucket_h, height))
@@ -224,13 +233,16 @@ def test_any_window_at_full_scale_is_exactly_the_trimmed_pixels(width, height, b
 
 @settings(max_examples=60, deadline=None)
 @given(
-    width=st.integers(1, 5000), height=st.integers(1, 5000),
-    bucket_w=st.integers(1, 2048), bucket_h=st.integers(1, 2048), anchor=st.sampled_from(list(Anchor)),
+    width=st.integers(1, 5000),
+    height=st.integers(1, 5000),
+    bucket_w=st.integers(1, 2048),
+    bucket_h=st.integers(1, 2048),
+    anchor=st.sampled_from(list(Anchor)),
 )
 def test_any_precrop_box_is_inside_the_image_and_of_the_buckets_ratio(width, height, bucket_w, bucket_h, anchor):
     widths, heights = np.array([width]), np.array([height])
     centred = covering_precrop(widths, heights, np.array([bucket_w]), np.array([bucket_h]))
-    (left, top, right, bottom), = anchored_precrop(centred, widths, heights, anchor).tolist()
+    ((left, top, right, bottom),) = anchored_precrop(centred, widths, heights, anchor).tolist()
     assert 0 <= left < right <= width and 0 <= top < bottom <= height
     assert right - left == width or bottom - top == height  # only one side is cut
     box_w, box_h = right - left, bottom - top

@@ -170,8 +170,16 @@ def test_a_precrop_keeps_full_resolution_pixels_at_the_anchor(tmp_path):
 def test_crops_file_boxes_are_used_and_missing_ones_reported(tmp_path):
     source = make_dataset(tmp_path / "data", DATASET[:3])
     crops_file = tmp_path / "crops.json"
-    crops_file.write_text(json.dumps({"images": [{"path": "10_dog/wide.jpg", "precrop": [100, 50, 500, 450]},
-                                                 {"path": "10_dog/square.png", "precrop": [0, 0, 641, 10]}]}))
+    crops_file.write_text(
+        json.dumps(
+            {
+                "images": [
+                    {"path": "10_dog/wide.jpg", "precrop": [100, 50, 500, 450]},
+                    {"path": "10_dog/square.png", "precrop": [0, 0, 641, 10]},
+                ]
+            }
+        )
+    )
     _, summary = export(source, tmp_path / "out", mode="precrop", crops=load_crops(crops_file))
     assert summary.written == 1
     assert summary.failed == {ItemError.NO_CROP_BOX.value: 1, ItemError.BAD_CROP_BOX.value: 1}
@@ -272,7 +280,10 @@ def test_corrupt_and_truncated_inputs_are_reported_and_skipped(tmp_path):
     records = journal(tmp_path / "out")
     assert len(records) == 5
     assert {record["relative"] for record in records if record.get("error")} == {
-        "10_dog/junk.png", "10_dog/cut.jpg", "10_dog/square.png"}
+        "10_dog/junk.png",
+        "10_dog/cut.jpg",
+        "10_dog/square.png",
+    }
 
 
 def test_the_dataset_folder_is_refused_as_destination(tmp_path):
@@ -294,8 +305,11 @@ def test_an_output_that_would_replace_a_source_is_refused(tmp_path):
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    return {path.relative_to(folder).as_posix(): (path.stat().st_size, path.stat().st_mtime_ns)
-            for path in folder.rglob("*") if path.is_file()}
+    return {
+        path.relative_to(folder).as_posix(): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
 
 
 class FailingWrites:
@@ -327,9 +341,7 @@ class FailingWrites:
         return Half()
 
 
-@pytest.mark.parametrize(
-    ("code", "message"), [(errno.ENOSPC, "disk is full"), (errno.EACCES, "no permission")]
-)
+@pytest.mark.parametrize(("code", "message"), [(errno.ENOSPC, "disk is full"), (errno.EACCES, "no permission")])
 def test_a_write_failure_stops_cleanly_and_a_rerun_resumes(tmp_path, monkeypatch, code, message):
     source = make_dataset(tmp_path / "data")
     before = snapshot(source)
@@ -356,7 +368,8 @@ def test_a_rerun_with_other_settings_rewrites_and_same_settings_skips(tmp_path):
     _, same = export(source, tmp_path / "out", quality=90)
     assert same.skipped == 3 and same.written == 0
     assert {k: v for k, v in snapshot(tmp_path / "out").items() if not k.endswith(".jsonl")} == {
-        k: v for k, v in first.items() if not k.endswith(".jsonl")}
+        k: v for k, v in first.items() if not k.endswith(".jsonl")
+    }
     _, changed = export(source, tmp_path / "out", quality=80)
     assert changed.written == 3
     (tmp_path / "out" / "10_dog" / "square.png").write_bytes(b"damaged")

@@ -23,9 +23,7 @@ def sizes() -> np.ndarray:
     ratios = np.exp(rng.uniform(-2.3, 2.3, 3000))
     heights = np.clip(np.round(widths / ratios), 8, None).astype(np.int64)
     near_square = rng.integers(200, 3000, 400)
-    return np.concatenate(
-        [np.stack([widths, heights], axis=1), np.stack([near_square, near_square + 1], axis=1)]
-    )
+    return np.concatenate([np.stack([widths, heights], axis=1), np.stack([near_square, near_square + 1], axis=1)])
 
 
 def _first_argmin(costs) -> int:

@@ -24,16 +24,33 @@ def square(side: int, **extra) -> dict:
 def test_kohya_stays_first_and_default():
     assert next(iter(PROFILES)) == "kohya"
     assert set(PROFILES) == {
-        "kohya", "balanced", "novelai", "musubi", "onetrainer", "diffusers", "simpletuner", "everydream2",
+        "kohya",
+        "balanced",
+        "novelai",
+        "musubi",
+        "onetrainer",
+        "diffusers",
+        "simpletuner",
+        "everydream2",
         "ai-toolkit",
     }
 
 
 # --- OneTrainer: ratios 1..4 (h:w) and inverses, scaled to target**2, sides rounded to the quantization.
 
+
 def test_onetrainer_1024_q64_has_17_buckets():
-    landscape = [(1024, 1024), (1152, 896), (1280, 832), (1344, 768), (1472, 704), (1600, 640), (1792, 576),
-                 (1920, 576), (2048, 512)]
+    landscape = [
+        (1024, 1024),
+        (1152, 896),
+        (1280, 832),
+        (1344, 768),
+        (1472, 704),
+        (1600, 640),
+        (1792, 576),
+        (1920, 576),
+        (2048, 512),
+    ]
     expected = set(landscape) | {(h, w) for w, h in landscape}
     got = sizes_of("onetrainer", **square(1024, bucket_reso_steps=64))
     assert len(got) == 17 and set(got) == expected
@@ -65,6 +82,7 @@ def test_onetrainer_refuses_a_non_square_target():
 
 # --- musubi-tuner: widths from floor_step(side / 2) to side, h = floor_step(A // w), both orientations.
 
+
 def test_musubi_1024_step16_has_65_buckets():
     got = sizes_of("musubi", **square(1024, bucket_reso_steps=16))
     assert len(got) == 65  # 33 widths 512..1024, the last one square
@@ -89,17 +107,36 @@ def test_musubi_no_upscale_keeps_small_images_and_lists_large_ones():
 
 # --- diffusers: 11 ratios scaled to resolution**2, each side rounded to 16.
 
+
 def test_diffusers_1024_has_the_11_ratios():
     assert sizes_of("diffusers", **square(1024)) == [
-        (1024, 1024), (912, 1152), (1152, 912), (832, 1248), (1248, 832), (880, 1184), (1184, 880),
-        (768, 1360), (1360, 768), (720, 1456), (1456, 720),
+        (1024, 1024),
+        (912, 1152),
+        (1152, 912),
+        (832, 1248),
+        (1248, 832),
+        (880, 1184),
+        (1184, 880),
+        (768, 1360),
+        (1360, 768),
+        (720, 1456),
+        (1456, 720),
     ]
 
 
 def test_diffusers_512():
     assert sizes_of("diffusers", **square(512)) == [
-        (512, 512), (464, 576), (576, 464), (416, 624), (624, 416), (448, 592), (592, 448),
-        (384, 688), (688, 384), (368, 720), (720, 368),
+        (512, 512),
+        (464, 576),
+        (576, 464),
+        (416, 624),
+        (624, 416),
+        (448, 592),
+        (592, 448),
+        (384, 688),
+        (688, 384),
+        (368, 720),
+        (720, 368),
     ]
 
 
@@ -113,6 +150,7 @@ def test_diffusers_tie_goes_to_the_last_bucket():
 
 
 # --- EveryDream2: hand-made tables.
+
 
 def test_everydream2_tables():
     at_1024 = sizes_of("everydream2", **square(1024))
@@ -133,6 +171,7 @@ def test_everydream2_crops_from_the_edge():
 
 
 # --- NovelAI: kohya-like grid plus the base square, log distance, drops |ar error| >= 4.
+
 
 def test_novelai_default_grid_has_19_buckets():
     got = sizes_of("novelai")  # max_size 768x512, divisible 64, min_dim 256, dim_limit 1024
@@ -157,12 +196,15 @@ def test_novelai_drops_very_wide_images_only():
 
 # --- SimpleTuner: per-image bucket from the image's rounded ratio and the megapixel budget.
 
+
 def test_simpletuner_sizes_by_hand():
     options = BucketOptions(resolution=(1024, 1024), min_bucket_reso=0, bucket_reso_steps=64)
     p = place([1000, 1500, 1000], [1000, 1000, 1500], options, "simpletuner")
     # 1.5: sqrt(1572864) = 1254 -> 1280, sqrt(699051) = 836 -> 832; 1280 * 832 >= 1048576.
     assert list(zip(p.bucket_width.tolist(), p.bucket_height.tolist(), strict=True)) == [
-        (1024, 1024), (1280, 832), (832, 1280)
+        (1024, 1024),
+        (1280, 832),
+        (832, 1280),
     ]
     assert (p.bucket_index == -1).all() and len(bucket_list(profile="simpletuner")) == 0
 
@@ -175,15 +217,19 @@ def test_simpletuner_minimum_image_size():
 
 # --- ai-toolkit: its SDXL list scaled to min(resolution, sqrt(w*h)), fewest removed pixels.
 
+
 def test_ai_toolkit_sizes_by_hand():
     p = place([1024, 300, 2000], [1024, 300, 1000], BucketOptions(resolution=(512, 512)), "ai-toolkit")
     assert list(zip(p.bucket_width.tolist(), p.bucket_height.tolist(), strict=True)) == [
-        (512, 512), (256, 256), (640, 320)
+        (512, 512),
+        (256, 256),
+        (640, 320),
     ]
     assert not p.upscaled.any()
 
 
 # --- every profile on the reference sizes.
+
 
 @pytest.mark.parametrize("name", list(PROFILES))
 @pytest.mark.parametrize("no_upscale", [False, True])
@@ -243,6 +289,7 @@ def test_balanced_fallback_respects_the_largest_side():
 
 # --- balanced: the bucket of a rotated image is the rotated bucket.
 
+
 @settings(max_examples=400, deadline=None)
 @given(
     st.integers(1, 12000),
@@ -251,8 +298,13 @@ def test_balanced_fallback_respects_the_largest_side():
     st.booleans(),
 )
 def test_balanced_is_rotation_symmetric(width, height, side, no_upscale):
-    options = BucketOptions(resolution=(side, side), min_bucket_reso=256, max_bucket_reso=2048,
-                            bucket_reso_steps=64, bucket_no_upscale=no_upscale)
+    options = BucketOptions(
+        resolution=(side, side),
+        min_bucket_reso=256,
+        max_bucket_reso=2048,
+        bucket_reso_steps=64,
+        bucket_no_upscale=no_upscale,
+    )
     p = place([width, height], [height, width], options, "balanced")
     assert p.error[0] == p.error[1]
     assert (p.bucket_width[0], p.bucket_height[0]) == (p.bucket_height[1], p.bucket_width[1])
@@ -263,8 +315,9 @@ def test_balanced_is_rotation_symmetric(width, height, side, no_upscale):
 def test_balanced_symmetry_on_a_dense_grid():
     sides = np.arange(200, 3200, 7)
     widths, heights = (grid.ravel() for grid in np.meshgrid(sides, sides))
-    options = BucketOptions(resolution=(512, 512), min_bucket_reso=256, max_bucket_reso=1024,
-                            bucket_reso_steps=64, bucket_no_upscale=False)
+    options = BucketOptions(
+        resolution=(512, 512), min_bucket_reso=256, max_bucket_reso=1024, bucket_reso_steps=64, bucket_no_upscale=False
+    )
     forward = place(widths, heights, options, "balanced")
     rotated = place(heights, widths, options, "balanced")
     assert np.array_equal(forward.bucket_width, rotated.bucket_height)
@@ -281,8 +334,9 @@ def test_explain_works_under_every_profile(name, no_upscale):
     from aspectbucket.explain import explain_size
     from aspectbucket.profiles import resolve
 
-    profile, options, _ = resolve(name, BucketOptions(**{**PROFILES[name].defaults.__dict__,
-                                                        "bucket_no_upscale": no_upscale}))
+    profile, options, _ = resolve(
+        name, BucketOptions(**{**PROFILES[name].defaults.__dict__, "bucket_no_upscale": no_upscale})
+    )
     for width, height in [(768, 512), (300, 200), (5000, 300), (1024, 1024)]:
         result = explain_size(width, height, options, profile)
         assert result["sentences"] and result["sentences"][0].startswith(f"{width}x{height}")

@@ -29,7 +29,7 @@ def test_bucket_lists_match(kohya_vectors):
     for config in kohya_vectors["configs"]:
         expected = [tuple(bucket) for bucket in config["buckets"]]
         assert [tuple(row) for row in bucket_list(_options(config, False)).tolist()] == expected
-        assert ReferenceBucketManager(_options(config, False)).resos == expected
+        assert ReferenceBucketManager(_options(config, False)).predefined_resos == expected
 
 
 @pytest.mark.parametrize("no_upscale", [False, True])

@@ -22,8 +22,19 @@ from aspectbucket.report.files import (
 from aspectbucket.report.summary import summarize
 from report_plans import make_plan
 
-ASSIGN_COLUMNS = ("bucket_width", "bucket_height", "resized_width", "resized_height", "ar_error", "crop_left",
-                  "crop_top", "crop_ltrb", "lost_fraction", "upscaled", "error")
+ASSIGN_COLUMNS = (
+    "bucket_width",
+    "bucket_height",
+    "resized_width",
+    "resized_height",
+    "ar_error",
+    "crop_left",
+    "crop_top",
+    "crop_ltrb",
+    "lost_fraction",
+    "upscaled",
+    "error",
+)
 
 
 @pytest.fixture
@@ -41,7 +52,11 @@ def test_image_records_carry_assign_columns_sizes_and_precrop(plan):
     # 768x512 at 512x512: bucket 640x384, resized 640x427, 21 rows really trimmed from the top,
     # while sd-scripts reports the letterbox (0, 32) to SDXL (spec section 4).
     assert (wide["bucket_width"], wide["bucket_height"], wide["resized_width"], wide["resized_height"]) == (
-        640, 384, 640, 427)
+        640,
+        384,
+        640,
+        427,
+    )
     assert (wide["crop_left"], wide["crop_top"]) == (0, 21)
     assert wide["crop_ltrb"] == [32.0, 0.0, 608.0, 384.0]
     assert wide["bucket_number"] == 1 and wide["precrop"] == [0, 25, 768, 486] and wide["error"] == ""

@@ -18,8 +18,14 @@ from report_plans import make_plan, write_images
 
 HOSTILE = 'x<img src=x onerror="document.body.dataset.pwned=1">.png'
 IMAGES = [
-    ("wide.jpg", 768, 512), ("wide2.jpg", 900, 600), ("wide3.jpg", 780, 520), ("tall.jpg", 512, 752),
-    ("strip.png", 1500, 250), ("tiny.jpg", 200, 150), ("turned.jpg", 800, 600, 6), (HOSTILE, 600, 400),
+    ("wide.jpg", 768, 512),
+    ("wide2.jpg", 900, 600),
+    ("wide3.jpg", 780, 520),
+    ("tall.jpg", 512, 752),
+    ("strip.png", 1500, 250),
+    ("tiny.jpg", 200, 150),
+    ("turned.jpg", 800, 600, 6),
+    (HOSTILE, 600, 400),
     ("broken <script>alert(1).jpg", 0, 0, 1, "not an image: the content matches no image format"),
 ]
 
@@ -121,12 +127,21 @@ def test_page_renders_in_headless_chromium(dataset, tmp_path):
             pytest.fail("chromium is required in CI (scripts/test.sh installs it)")
         pytest.skip("chromium is not installed")
     page = tmp_path / "report.html"
-    page.write_text(render_html(dataset, previews_per_bucket=2).replace("</body>", CHECK + "</body>"),
-                    encoding="utf-8")
+    page.write_text(render_html(dataset, previews_per_bucket=2).replace("</body>", CHECK + "</body>"), encoding="utf-8")
     command = [
-        browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
-        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom", page.as_uri(),
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-extensions",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        page.as_uri(),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
     marker = re.search(r'<div id="e2e-result">([^<]*)</div>', result.stdout)

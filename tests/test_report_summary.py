@@ -23,17 +23,22 @@ def test_bucket_numbers_count_only_used_buckets_sorted_by_width_then_height():
     plan = make_plan([("wide.jpg", 768, 512), ("tall.jpg", 512, 752), ("square.jpg", 512, 512)])
     summary = summarize(plan)
     assert [(row.number, row.width, row.height) for row in summary.buckets] == [
-        (0, 384, 640), (1, 512, 512), (2, 640, 384)]
+        (0, 384, 640),
+        (1, 512, 512),
+        (2, 640, 384),
+    ]
     assert summary.columns.bucket_number.tolist() == [2, 0, 1]
     assert [row.ratio for row in summary.buckets] == ["3:5", "1:1", "5:3"]
 
 
 def test_steps_per_epoch_count_repeats_and_short_last_batches():
     # Bucket sample counts 30, 10, 5, 1 at batch size 4: 8 + 3 + 2 + 1 = 14 steps, as sd-scripts.
-    images = ([(f"a{i}.jpg", 768, 512, 1, "", 0) for i in range(3)]
-              + [(f"b{i}.jpg", 512, 768, 1, "", 0) for i in range(1)]
-              + [(f"c{i}.jpg", 512, 512, 1, "", 1) for i in range(5)]
-              + [("d.jpg", 1024, 256, 1, "", 1)])
+    images = (
+        [(f"a{i}.jpg", 768, 512, 1, "", 0) for i in range(3)]
+        + [(f"b{i}.jpg", 512, 768, 1, "", 0) for i in range(1)]
+        + [(f"c{i}.jpg", 512, 512, 1, "", 1) for i in range(5)]
+        + [("d.jpg", 1024, 256, 1, "", 1)]
+    )
     plan = make_plan(images, subsets=[("10_x", 10), ("1_y", 1)])
     summary = summarize(plan, batch_size=4)
     assert sorted(row.samples for row in summary.buckets) == [1, 5, 10, 30]
@@ -62,13 +67,15 @@ def test_batch_size_comes_from_the_config_unless_given():
 
 
 def test_every_warning_kind_names_its_image():
-    plan = make_plan([
-        ("broken.jpg", 0, 0, 1, "truncated: the file ends inside the header"),
-        ("turned.jpg", 800, 600, 6),
-        ("strip.png", 1500, 250),
-        ("tiny.jpg", 200, 150),
-        ("fine.jpg", 768, 512),
-    ])
+    plan = make_plan(
+        [
+            ("broken.jpg", 0, 0, 1, "truncated: the file ends inside the header"),
+            ("turned.jpg", 800, 600, 6),
+            ("strip.png", 1500, 250),
+            ("tiny.jpg", 200, 150),
+            ("fine.jpg", 768, 512),
+        ]
+    )
     summary = summarize(plan, batch_size=2)
     assert [f.path for f in kinds(summary, WarningKind.UNREADABLE)] == ["broken.jpg"]
     assert "truncated" in kinds(summary, WarningKind.UNREADABLE)[0].detail
@@ -84,8 +91,9 @@ def test_every_warning_kind_names_its_image():
 
 
 def test_issue_731_names_the_corrected_bucket():
-    plan = make_plan([("near_square.jpg", 520, 512), ("fine.jpg", 512, 512)],
-                     options=BucketOptions(bucket_no_upscale=True))
+    plan = make_plan(
+        [("near_square.jpg", 520, 512), ("fine.jpg", 512, 512)], options=BucketOptions(bucket_no_upscale=True)
+    )
     summary = summarize(plan)
     hit = kinds(summary, WarningKind.STEP_LOSS)
     assert [f.path for f in hit] == ["near_square.jpg"]
@@ -111,7 +119,9 @@ def test_advice_gives_bucket_ratios_and_a_precrop_box_of_the_bucket_ratio():
     plan = make_plan([("strip.png", 1500, 250), ("wide.jpg", 768, 512), ("wide2.jpg", 768, 512)])
     summary = summarize(plan)
     assert [(a.ratio, a.buckets, a.images) for a in summary.ratio_advice] == [
-        ("5:3", ("640x384",), 2), ("4:1", ("1024x256",), 1)]
+        ("5:3", ("640x384",), 2),
+        ("4:1", ("1024x256",), 1),
+    ]
     [advice] = summary.precrop_advice
     left, top, right, bottom = advice.box
     assert (advice.path, advice.box) == ("strip.png", (250, 0, 1250, 250))
@@ -120,11 +130,15 @@ def test_advice_gives_bucket_ratios_and_a_precrop_box_of_the_bucket_ratio():
 
 
 def test_ratio_advice_merges_buckets_of_one_ratio_across_blocks_and_sizes():
-    plan = make_plan([("big.jpg", 700, 700), ("near.jpg", 600, 580), ("tall.jpg", 512, 752)],
-                     options=BucketOptions(bucket_no_upscale=True))
+    plan = make_plan(
+        [("big.jpg", 700, 700), ("near.jpg", 600, 580), ("tall.jpg", 512, 752)],
+        options=BucketOptions(bucket_no_upscale=True),
+    )
     advice = summarize(plan).ratio_advice
     assert [(a.ratio, a.buckets, a.images) for a in advice] == [
-        ("1:1", ("448x448", "512x512"), 2), ("2:3", ("384x576",), 1)]
+        ("1:1", ("448x448", "512x512"), 2),
+        ("2:3", ("384x576",), 1),
+    ]
 
 
 def test_precrop_boxes_stay_inside_their_images():
@@ -139,8 +153,9 @@ def test_precrop_boxes_stay_inside_their_images():
 
 
 def test_paths_show_relative_to_the_dataset_and_bad_bytes_escaped():
-    plan = make_plan([("a.jpg", 768, 512, 1, "", 0), ("b.jpg", 768, 512, 1, "", 1)],
-                     subsets=[("10_dog", 10), ("3_cat", 3)])
+    plan = make_plan(
+        [("a.jpg", 768, 512, 1, "", 0), ("b.jpg", 768, 512, 1, "", 1)], subsets=[("10_dog", 10), ("3_cat", 3)]
+    )
     assert summarize(plan).columns.display_path == ["10_dog/a.jpg", "3_cat/b.jpg"]
     assert path_text(Path("caf\udce9.jpg")) == "caf\\xe9.jpg"
     assert path_text("plain.jpg") == "plain.jpg"

@@ -301,19 +301,37 @@ def free_port() -> int:
 @pytest.mark.parametrize("policy", ["short", "merge"])
 def test_two_processes_with_gloo_step_together(placement, image_paths, tmp_path, policy):
     widths, heights = zip(*SIZES[:17], strict=True)
-    environment = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()),
-                   "WORLD_SIZE": "2", "GLOO_SOCKET_IFNAME": "lo"}
+    environment = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(free_port()),
+        "WORLD_SIZE": "2",
+        "GLOO_SOCKET_IFNAME": "lo",
+    }
     processes = []
     for rank in range(2):
-        arguments = {"widths": widths, "heights": heights, "policy": policy,
-                     "paths": [str(path) for path in image_paths[:17]], "out": str(tmp_path / f"{rank}.json"),
-                     "options": {"resolution": [256, 256], "min_bucket_reso": 128, "max_bucket_reso": 512,
-                                 "bucket_reso_steps": 64}}
-        processes.append(subprocess.Popen(
-            [sys.executable, "-c", RANK_SCRIPT, json.dumps(arguments)],
-            env={**environment, "RANK": str(rank)},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        ))
+        arguments = {
+            "widths": widths,
+            "heights": heights,
+            "policy": policy,
+            "paths": [str(path) for path in image_paths[:17]],
+            "out": str(tmp_path / f"{rank}.json"),
+            "options": {
+                "resolution": [256, 256],
+                "min_bucket_reso": 128,
+                "max_bucket_reso": 512,
+                "bucket_reso_steps": 64,
+            },
+        }
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-c", RANK_SCRIPT, json.dumps(arguments)],
+                env={**environment, "RANK": str(rank)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     try:
         outputs = [process.communicate(timeout=180)[0] for process in processes]
     finally:

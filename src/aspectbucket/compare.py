@@ -122,15 +122,17 @@ def compare_sizes(
             continue
         placement = place_by_profile(widths, heights, options, resolved)
         placements[profile.name] = placement
-        summaries.append(
-            summarise(resolved, placement, repeats, blocks, batch_size, options, warnings)
-        )
+        summaries.append(summarise(resolved, placement, repeats, blocks, batch_size, options, warnings))
     labels = labels or [f"#{index}" for index in range(count)]
     return Comparison(batch_size, summaries, most_different(placements, labels, top))
 
 
 def compare_dataset(
-    scan_result, profiles=None, given: dict | None = None, batch_size: int = 1, top: int = 10,
+    scan_result,
+    profiles=None,
+    given: dict | None = None,
+    batch_size: int = 1,
+    top: int = 10,
     respect_exif: bool = False,
 ) -> Comparison:
     """Compare profiles on a scanned dataset (see :func:`aspectbucket.scan.scan`).
@@ -154,8 +156,14 @@ def compare_dataset(
         options = plan.options[0] if len(plan.options) == 1 else None
         summaries.append(
             summarise(
-                profile, plan.placement, scan_result.repeats, scan_result.dataset_index, batch_size, options,
-                plan.warnings, plan.errors,
+                profile,
+                plan.placement,
+                scan_result.repeats,
+                scan_result.dataset_index,
+                batch_size,
+                options,
+                plan.warnings,
+                plan.errors,
             )
         )
     labels = [str(scan_result.paths[index]) for index in readable]
@@ -221,9 +229,7 @@ def most_different(placements: dict[str, Placement], labels: list[str], top: int
     if len(placements) < 2 or top <= 0:
         return []
     names = list(placements)
-    loss = np.stack(
-        [np.where(placements[name].ok, placements[name].lost_fraction, _LOST_ALL) for name in names]
-    )
+    loss = np.stack([np.where(placements[name].ok, placements[name].lost_fraction, _LOST_ALL) for name in names])
     scale = np.stack([np.where(placements[name].ok, placements[name].scale, 1.0) for name in names])
     spread = loss.max(axis=0) - loss.min(axis=0)
     scale_spread = scale.max(axis=0) - scale.min(axis=0)
@@ -281,6 +287,9 @@ def _check_batch_size(batch_size: int) -> None:
 
 def _refused(profile: Profile, reason: str) -> ProfileSummary:
     return ProfileSummary(
-        profile=profile.name, trainer=profile.trainer, batch_policy=str(profile.batch_policy),
-        defects=profile.defects, refused=reason,
+        profile=profile.name,
+        trainer=profile.trainer,
+        batch_policy=str(profile.batch_policy),
+        defects=profile.defects,
+        refused=reason,
     )

@@ -175,9 +175,7 @@ def _check_ratio(extent: tuple[float, float], resized: tuple[int, int]) -> None:
         )
 
 
-def random_trim(
-    resized: tuple[int, int], bucket: tuple[int, int], rng: np.random.Generator
-) -> tuple[int, int]:
+def random_trim(resized: tuple[int, int], bucket: tuple[int, int], rng: np.random.Generator) -> tuple[int, int]:
     """A ``--random_crop`` trim: uniform whole offsets in ``[0, overflow]`` on each axis.
 
     Axes without overflow draw nothing, so a seed gives the same offsets whichever axis overflows.
@@ -189,9 +187,7 @@ def random_trim(
     return offsets[0], offsets[1]
 
 
-def anchored_precrop(
-    boxes: np.ndarray, widths: np.ndarray, heights: np.ndarray, anchor: Anchor
-) -> np.ndarray:
+def anchored_precrop(boxes: np.ndarray, widths: np.ndarray, heights: np.ndarray, anchor: Anchor) -> np.ndarray:
     """Slide centred pre-crop boxes ``(n, 4)`` ltrb to ``anchor``; an anchor across the cut axis is centre.
 
     ``top``/``bottom`` move boxes that cut rows, ``left``/``right`` boxes that cut columns; a box

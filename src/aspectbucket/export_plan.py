@@ -244,17 +244,19 @@ def plan_export(plan: DatasetPlan, root: Path, out_dir: Path, settings: ExportSe
         for target in (output, *(name for _, name in captions)):
             if (out_dir / target).resolve() in sources:
                 raise ExportRefused(f"refusing to overwrite the source file {out_dir / target}")
-        items.append(ExportItem(
-            source=path,
-            relative=relative,
-            output=output,
-            captions=captions,
-            original_size=(int(widths[index]), int(heights[index])),
-            stored_size=(int(scan.stored_width[index]), int(scan.stored_height[index])),
-            orientation=int(scan.orientation[index]) if settings.apply_exif else 1,
-            output_format=output_format,
-            **{name: values[index] for name, values in geometry.items() if name != "error"},
-        ))
+        items.append(
+            ExportItem(
+                source=path,
+                relative=relative,
+                output=output,
+                captions=captions,
+                original_size=(int(widths[index]), int(heights[index])),
+                stored_size=(int(scan.stored_width[index]), int(scan.stored_height[index])),
+                orientation=int(scan.orientation[index]) if settings.apply_exif else 1,
+                output_format=output_format,
+                **{name: values[index] for name, values in geometry.items() if name != "error"},
+            )
+        )
     return items
 
 
@@ -329,9 +331,12 @@ def _precrop_geometry(plan: DatasetPlan, relatives: list[str], settings: ExportS
     count = len(placement)
     widths, heights = placement.width, placement.height
     boxes = anchored_precrop(
-        covering_precrop(widths, heights, np.maximum(placement.bucket_width, 1),
-                         np.maximum(placement.bucket_height, 1)),
-        widths, heights, settings.anchor,
+        covering_precrop(
+            widths, heights, np.maximum(placement.bucket_width, 1), np.maximum(placement.bucket_height, 1)
+        ),
+        widths,
+        heights,
+        settings.anchor,
     )
     errors = [""] * count
     if settings.crops is not None:
@@ -359,9 +364,7 @@ def _precrop_geometry(plan: DatasetPlan, relatives: list[str], settings: ExportS
         "scale": [float(value) for value in again.scale],
         "sdxl_crop_top_left_reported": [(float(row[1]), float(row[0])) for row in reported],
         "sdxl_crop_top_left_true": _pairs(again.trim_top, again.trim_left),
-        "train_resolution": [
-            (w - w % 8, h - h % 8) for w, h in _pairs(again.bucket_width, again.bucket_height)
-        ],
+        "train_resolution": [(w - w % 8, h - h % 8) for w, h in _pairs(again.bucket_width, again.bucket_height)],
     }
 
 

@@ -319,7 +319,11 @@ def _progress(enabled: bool, total: int):
     if not enabled:
         return nullcontext(lambda: None)
     bar = Progress(
-        TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), _RateColumn(), TimeRemainingColumn(),
+        TextColumn("exporting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeRemainingColumn(),
         console=Console(stderr=True),
     )
     task = bar.add_task("export", total=total)

@@ -138,8 +138,15 @@ class BucketBatchSampler(Sampler[list[Draw]]):
         """All processes' batches of the current epoch, as arrays (built once per epoch)."""
         if self._built is None or self._built[0] != self.epoch:
             epoch = build_epoch(
-                self.image_bucket, self.repeats, self.bucket_shapes, self.batch_size, self.policy,
-                seed=self.seed, epoch=self.epoch, shuffle=self.shuffle, num_replicas=self.num_replicas,
+                self.image_bucket,
+                self.repeats,
+                self.bucket_shapes,
+                self.batch_size,
+                self.policy,
+                seed=self.seed,
+                epoch=self.epoch,
+                shuffle=self.shuffle,
+                num_replicas=self.num_replicas,
             )
             self._built = (self.epoch, epoch)
         return self._built[1]
@@ -154,8 +161,7 @@ class BucketBatchSampler(Sampler[list[Draw]]):
             width, height = self.bucket_shapes[bucket].tolist()
             self._step = step + 1
             yield [
-                Draw(image, width, height, self.epoch, slot)
-                for slot, image in enumerate(images.tolist(), start=start)
+                Draw(image, width, height, self.epoch, slot) for slot, image in enumerate(images.tolist(), start=start)
             ]
 
     def state_dict(self) -> dict:
@@ -329,8 +335,11 @@ class BucketDataset(Dataset):
             resized = (int(placement.resized_width[image_index]), int(placement.resized_height[image_index]))
             return resized, (int(placement.trim_left[image_index]), int(placement.trim_top[image_index]))
         resized_w, resized_h = cover_resize_rounded(
-            placement.width[image_index : image_index + 1], placement.height[image_index : image_index + 1],
-            np.array([width]), np.array([height]), self.cover_rounding,
+            placement.width[image_index : image_index + 1],
+            placement.height[image_index : image_index + 1],
+            np.array([width]),
+            np.array([height]),
+            self.cover_rounding,
         )
         resized = (int(resized_w[0]), int(resized_h[0]))
         if placement.anchor is CropAnchor.START:

@@ -44,10 +44,20 @@ class ProfileListType(click.ParamType):
     default=None,
     help="Profiles to compare, comma-separated. [default: all; a lone --profile NAME compares just that one]",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Batch size for dropped/repeated samples and steps per epoch.")
-@click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
-              help="How many of the most differently treated images to list.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Batch size for dropped/repeated samples and steps per epoch.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="How many of the most differently treated images to list.",
+)
 @click.option("--respect-exif", is_flag=True, help="Place images upright (EXIF orientation) everywhere.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the header cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON instead of tables.")
@@ -79,17 +89,34 @@ def compare(dataset, bucketing, profiles, batch_size, top, respect_exif, no_cach
 def print_comparison(comparison: Comparison, console: Console) -> None:
     """The per-profile table, then the most differently treated images, then the known defects."""
     table = Table(title=f"Trainers compared at batch size {comparison.batch_size}")
-    for name in ("profile", "buckets", "mean crop", "worst crop", "upscaled", "max up", "not placed",
-                 "dropped", "repeated", "steps/epoch"):
+    for name in (
+        "profile",
+        "buckets",
+        "mean crop",
+        "worst crop",
+        "upscaled",
+        "max up",
+        "not placed",
+        "dropped",
+        "repeated",
+        "steps/epoch",
+    ):
         table.add_column(name, justify="left" if name == "profile" else "right")
     for item in comparison.summaries:
         if item.refused:
             table.add_row(item.profile, "refused", *[""] * 8)
             continue
         table.add_row(
-            item.profile, str(item.buckets_used), f"{item.mean_crop * 100:.1f} %",
-            f"{item.worst_crop * 100:.1f} %", str(item.upscaled), f"{item.max_upscale:.2f}x",
-            str(item.images - item.placed), str(item.dropped), str(item.padded), str(item.steps_per_epoch),
+            item.profile,
+            str(item.buckets_used),
+            f"{item.mean_crop * 100:.1f} %",
+            f"{item.worst_crop * 100:.1f} %",
+            str(item.upscaled),
+            f"{item.max_upscale:.2f}x",
+            str(item.images - item.placed),
+            str(item.dropped),
+            str(item.padded),
+            str(item.steps_per_epoch),
         )
     console.print(table)
     for item in comparison.summaries:
@@ -104,8 +131,11 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
             for row, (name, treatment) in enumerate(item.treatments.items()):
                 first = row == 0
                 differences.add_row(
-                    item.label if first else "", f"{item.width}x{item.height}" if first else "",
-                    f"{item.spread * 100:.0f} %" if first else "", name, describe(treatment),
+                    item.label if first else "",
+                    f"{item.width}x{item.height}" if first else "",
+                    f"{item.spread * 100:.0f} %" if first else "",
+                    name,
+                    describe(treatment),
                     end_section=row == len(item.treatments) - 1,
                 )
         console.print(differences)

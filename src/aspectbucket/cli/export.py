@@ -34,31 +34,85 @@ def _choice(kind) -> click.Choice:
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @bucket_options
-@click.option("--mode", type=_choice(ExportMode), default="train", show_default=True,
-              help="train: resize and trim exactly as the trainer does. precrop: cut each image to its "
-                   "bucket's ratio at full resolution, so the trainer only scales it.")
-@click.option("--anchor", type=_choice(Anchor), default="center", show_default=True,
-              help="precrop: which part of the image to keep along the cut side.")
-@click.option("--crops", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="precrop: JSON of boxes by relative path, {\"a/b.jpg\": [l, t, r, b]} "
-                   "or report --json's suggested precrops; images without a box are skipped.")
+@click.option(
+    "--mode",
+    type=_choice(ExportMode),
+    default="train",
+    show_default=True,
+    help="train: resize and trim exactly as the trainer does. precrop: cut each image to its "
+    "bucket's ratio at full resolution, so the trainer only scales it.",
+)
+@click.option(
+    "--anchor",
+    type=_choice(Anchor),
+    default="center",
+    show_default=True,
+    help="precrop: which part of the image to keep along the cut side.",
+)
+@click.option(
+    "--crops",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='precrop: JSON of boxes by relative path, {"a/b.jpg": [l, t, r, b]} '
+    "or report --json's suggested precrops; images without a box are skipped.",
+)
 @click.option("--random-crop", is_flag=True, help="train: trim at a random offset, as --random_crop.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random-crop.")
-@click.option("--format", "output_format", type=_choice(OutputFormat), default="keep", show_default=True,
-              help="Output encoding; keep writes each image in its own format.")
-@click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True,
-              help="JPEG and WebP quality (100 is lossless WebP).")
-@click.option("--ignore-exif", is_flag=True,
-              help="Use the stored pixels and size, ignoring the EXIF orientation, as sd-scripts does.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Images processed at once (threads). [default: one per core]")
-@click.option("--metadata", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help=f"Metadata JSONL, one line per image. [default: OUT/{METADATA_NAME}]")
-@click.option("--kohya-metadata", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write sd-scripts fine-tuning metadata JSON (captions, train_resolution).")
+@click.option(
+    "--format",
+    "output_format",
+    type=_choice(OutputFormat),
+    default="keep",
+    show_default=True,
+    help="Output encoding; keep writes each image in its own format.",
+)
+@click.option(
+    "--quality",
+    type=click.IntRange(1, 100),
+    default=95,
+    show_default=True,
+    help="JPEG and WebP quality (100 is lossless WebP).",
+)
+@click.option(
+    "--ignore-exif",
+    is_flag=True,
+    help="Use the stored pixels and size, ignoring the EXIF orientation, as sd-scripts does.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Images processed at once (threads). [default: one per core]",
+)
+@click.option(
+    "--metadata",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Metadata JSONL, one line per image. [default: OUT/{METADATA_NAME}]",
+)
+@click.option(
+    "--kohya-metadata",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write sd-scripts fine-tuning metadata JSON (captions, train_resolution).",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would be written and write nothing.")
-def export_command(source, out, bucketing, mode, anchor, crops, random_crop, seed, output_format, quality,
-                   ignore_exif, jobs, metadata, kohya_metadata, dry_run):
+def export_command(
+    source,
+    out,
+    bucketing,
+    mode,
+    anchor,
+    crops,
+    random_crop,
+    seed,
+    output_format,
+    quality,
+    ignore_exif,
+    jobs,
+    metadata,
+    kohya_metadata,
+    dry_run,
+):
     """Export the images of SOURCE to OUT as the trainer will see them, or pre-cropped.
 
     SOURCE is a folder, a kohya DreamBooth folder (N_name subfolders) or a kohya dataset .toml.
@@ -72,8 +126,14 @@ def export_command(source, out, bucketing, mode, anchor, crops, random_crop, see
     """
     try:
         settings = ExportSettings(
-            mode=mode, anchor=anchor, crops=load_crops(crops) if crops else None, random_crop=random_crop,
-            seed=seed, output_format=output_format, quality=quality, apply_exif=not ignore_exif,
+            mode=mode,
+            anchor=anchor,
+            crops=load_crops(crops) if crops else None,
+            random_crop=random_crop,
+            seed=seed,
+            output_format=output_format,
+            quality=quality,
+            apply_exif=not ignore_exif,
         )
     except ValueError as error:
         raise click.UsageError(str(error)) from None
@@ -111,9 +171,7 @@ def export_command(source, out, bucketing, mode, anchor, crops, random_crop, see
     except OSError as error:
         click.echo(f"error: cannot write {error.filename or kohya_metadata}: {error.strerror}", err=True)
         sys.exit(1)
-    click.echo(
-        f"{summary.written} written, {summary.skipped} already done, {summary.failed_count} failed -> {out}"
-    )
+    click.echo(f"{summary.written} written, {summary.skipped} already done, {summary.failed_count} failed -> {out}")
     for reason, count in summary.failed.most_common():
         click.echo(f"  {count} failed: {reason}")
 

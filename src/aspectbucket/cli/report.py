@@ -29,29 +29,69 @@ from aspectbucket.scan import scan
 @click.command("report")
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @bucket_options
-@click.option("--example", is_flag=True,
-              help="Report on the bundled example dataset (its dataset.toml) instead of SOURCE.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Batch size for steps per epoch. [default: the config's batch_size, else 1]")
-@click.option("--respect-exif", is_flag=True,
-              help="Place photos upright (EXIF applied). kohya ignores EXIF; by default the report does too.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write everything (settings, buckets, summary, every image) as JSON to this file.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write one row per image as CSV to this file.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a self-contained HTML page (charts, gallery) to this file.")
-@click.option("--previews", type=click.IntRange(min=0), default=PREVIEWS_PER_BUCKET, show_default=True,
-              help="Previews per bucket on the HTML page (the worst-cropped images; the rest in a table).")
-@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of the image-header cache. [default: the user cache folder]")
+@click.option(
+    "--example", is_flag=True, help="Report on the bundled example dataset (its dataset.toml) instead of SOURCE."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Batch size for steps per epoch. [default: the config's batch_size, else 1]",
+)
+@click.option(
+    "--respect-exif",
+    is_flag=True,
+    help="Place photos upright (EXIF applied). kohya ignores EXIF; by default the report does too.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write everything (settings, buckets, summary, every image) as JSON to this file.",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write one row per image as CSV to this file.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a self-contained HTML page (charts, gallery) to this file.",
+)
+@click.option(
+    "--previews",
+    type=click.IntRange(min=0),
+    default=PREVIEWS_PER_BUCKET,
+    show_default=True,
+    help="Previews per bucket on the HTML page (the worst-cropped images; the rest in a table).",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of the image-header cache. [default: the user cache folder]",
+)
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the header cache.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Threads reading headers and previews.")
-@click.option("--strict", is_flag=True,
-              help="Exit with status 1 when any image is unreadable or cannot be placed.")
-def report(source, bucketing, example, batch_size, respect_exif, json_path, csv_path, html_path, previews,
-           cache, no_cache, jobs, strict):
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Threads reading headers and previews.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 when any image is unreadable or cannot be placed.")
+def report(
+    source,
+    bucketing,
+    example,
+    batch_size,
+    respect_exif,
+    json_path,
+    csv_path,
+    html_path,
+    previews,
+    cache,
+    no_cache,
+    jobs,
+    strict,
+):
     """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
 
     SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
@@ -94,8 +134,15 @@ def report(source, bucketing, example, batch_size, respect_exif, json_path, csv_
         write_csv(csv_path, plan, summary)
         click.echo(f"wrote {csv_path}", err=True)
     if html_path:
-        write_html(html_path, plan, summary, source=source, previews_per_bucket=previews, jobs=jobs,
-                   progress=sys.stderr.isatty())
+        write_html(
+            html_path,
+            plan,
+            summary,
+            source=source,
+            previews_per_bucket=previews,
+            jobs=jobs,
+            progress=sys.stderr.isatty(),
+        )
         click.echo(f"wrote {html_path}", err=True)
     if strict and summary.placed < summary.images:
         sys.exit(1)

@@ -68,9 +68,7 @@ def batches_per_bucket(
     return -(-counts // size)
 
 
-def steps_per_epoch(
-    counts, batch_size: int, policy: BatchPolicy = BatchPolicy.SHORT, num_replicas: int = 1
-) -> int:
+def steps_per_epoch(counts, batch_size: int, policy: BatchPolicy = BatchPolicy.SHORT, num_replicas: int = 1) -> int:
     """Optimizer steps in one epoch, on every process (e.g. 30, 10, 5, 1 at 4 -> 14 under ``SHORT``).
 
     Under ``MERGE`` the leftovers of all buckets fill whole batches, so only the total counts:
@@ -83,9 +81,7 @@ def steps_per_epoch(
     return int(batches_per_bucket(counts, batch_size, policy, num_replicas).sum())
 
 
-def dropped_and_padded(
-    counts, batch_size: int, policy: BatchPolicy, num_replicas: int = 1
-) -> tuple[int, int]:
+def dropped_and_padded(counts, batch_size: int, policy: BatchPolicy, num_replicas: int = 1) -> tuple[int, int]:
     """Samples an epoch loses and samples it adds by repetition under ``policy``.
 
     ``DROP`` loses each bucket's remainder; ``PAD`` repeats samples to fill it. With several

@@ -200,8 +200,15 @@ def build_epoch(
     if shuffle:
         rng.shuffle(order)
     return Epoch(
-        samples=samples, order=order, full_first=np.cumsum(full) - full, full_count=full,
-        full_start=groups.start, full_bucket=groups.bucket, extra=extra, size=size, num_replicas=num_replicas,
+        samples=samples,
+        order=order,
+        full_first=np.cumsum(full) - full,
+        full_count=full,
+        full_start=groups.start,
+        full_bucket=groups.bucket,
+        extra=extra,
+        size=size,
+        num_replicas=num_replicas,
     )
 
 

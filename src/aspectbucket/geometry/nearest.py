@@ -9,6 +9,7 @@ or the last bucket in list order, as the trainer does.
 
 from __future__ import annotations
 
+import itertools
 from enum import StrEnum
 
 import numpy as np
@@ -105,6 +106,21 @@ def _nearest_by_key(buckets, widths, heights, metric, tie_break) -> tuple[np.nda
     # Among buckets sharing a key, the first (or last) in list order represents them.
     reducer = np.minimum if tie_break is TieBreak.FIRST else np.maximum
     representative = reducer.reduceat(order, starts)
+    # Most images sit well inside one key's interval: a table answers them; the few near a switching
+    # point get the exact float comparison below.
+    group = KeyIntervals(distinct).group(image_keys)
+    chosen = representative.take(np.maximum(group, 0))
+    on_ratio = distinct.take(np.maximum(group, 0)) == image_keys
+    near_switch = np.flatnonzero(group < 0)
+    if len(near_switch):
+        chosen[near_switch], on_ratio[near_switch] = _nearest_exactly(
+            distinct, representative, image_keys[near_switch], reducer
+        )
+    return chosen, on_ratio
+
+
+def _nearest_exactly(distinct, representative, image_keys, reducer) -> tuple[np.ndarray, np.ndarray]:
+    """The trainers' ``argmin |keys - key|`` between the two neighbouring keys, ties by ``reducer``."""
     last = len(distinct) - 1
     right = np.minimum(SortedKeys(distinct).position(image_keys), last)
     left = np.maximum(right - 1, 0)
@@ -117,6 +133,49 @@ def _nearest_by_key(buckets, widths, heights, metric, tie_break) -> tuple[np.nda
     if tied.any():
         chosen[tied] = reducer(pick_left[tied], pick_right[tied])
     return chosen, np.minimum(distance_left, distance_right) == 0
+
+
+class KeyIntervals:
+    """Which key interval (between switching points) each value falls in, by table lookup.
+
+    The switching points are the midpoints of neighbouring keys. Values map to cells of their
+    order-preserving bit pattern (see :class:`SortedKeys`); a cell that holds no midpoint, nor one
+    within a few units in the last place, lies inside one interval and stores it; any other cell
+    stores -1, and its values need the exact comparison. Cells are far wider than those few units,
+    so almost every value is answered by the table.
+    """
+
+    MAX_CELLS = 1 << 15
+    _MARGIN_ULPS = 4
+
+    def __init__(self, keys: np.ndarray):
+        keys = np.asarray(keys, dtype=np.float64)
+        if len(keys) < 2:
+            self.table = np.zeros(1, dtype=np.int64)
+            self.origin = self.end = self.shift = 0
+            return
+        midpoints = [int(bits) for bits in _ordered_bits((keys[:-1] + keys[1:]) / 2)]
+        span = midpoints[-1] - midpoints[0]
+        self.shift = max(0, span.bit_length() - 14)
+        width = 1 << self.shift
+        # One pure cell below the first midpoint and one above the last catch every value outside.
+        self.origin = max(0, midpoints[0] - self._MARGIN_ULPS - width)
+        self.end = min((1 << 64) - 1, midpoints[-1] + self._MARGIN_ULPS + width)
+        cells = ((self.end - self.origin) >> self.shift) + 1
+        starts = [self.origin + (cell << self.shift) for cell in range(cells)]
+        table = np.searchsorted(np.array(midpoints, dtype=np.uint64), np.array(starts, dtype=np.uint64))
+        table = table.astype(np.int64)
+        for midpoint in midpoints:
+            first = (max(midpoint - self._MARGIN_ULPS, self.origin) - self.origin) >> self.shift
+            last = (min(midpoint + self._MARGIN_ULPS, self.end) - self.origin) >> self.shift
+            table[first : last + 1] = -1
+        self.table = table
+
+    def group(self, values: np.ndarray) -> np.ndarray:
+        """Index of the key whose interval holds each value, or -1 near a switching point."""
+        if len(self.table) == 1:
+            return np.zeros(len(values), dtype=np.int64)
+        return self.table.take(_cells(values, self.origin, self.end, self.shift))
 
 
 def _nearest_squarer(buckets, image_keys, order, distinct, starts) -> tuple[np.ndarray, np.ndarray]:
@@ -137,9 +196,7 @@ def _nearest_squarer(buckets, image_keys, order, distinct, starts) -> tuple[np.n
     distance_left = np.abs(distinct[left] - image_keys)
     distance_right = np.abs(distinct[right] - image_keys)
     squarer = np.where(np.abs(distinct[left]) <= np.abs(distinct[right]), left, right)
-    chosen = np.where(
-        distance_left < distance_right, left, np.where(distance_right < distance_left, right, squarer)
-    )
+    chosen = np.where(distance_left < distance_right, left, np.where(distance_right < distance_left, right, squarer))
     return representative[chosen], np.minimum(distance_left, distance_right) == 0
 
 
@@ -160,31 +217,26 @@ class SortedKeys:
         self.table = None
         if len(self.keys) < 2:
             return
-        ordered = _ordered_bits(self.keys)
-        self.origin = int(ordered[0])
-        self.end = int(ordered[-1])
-        span = self.end - self.origin
-        self.shift = max(0, span.bit_length() - 16)
-        cells = (ordered - self.origin) >> self.shift
-        if (np.diff(cells) > 0).all():
-            self.table = np.searchsorted(cells, np.arange(int(cells[-1]) + 1), side="left")
+        ordered = [int(bits) for bits in _ordered_bits(self.keys)]
+        self.origin, self.end = ordered[0], ordered[-1]
+        self.shift = max(0, (self.end - self.origin).bit_length() - 16)
+        cells = [(bits - self.origin) >> self.shift for bits in ordered]
+        if all(later > earlier for earlier, later in itertools.pairwise(cells)):
+            self.table = np.searchsorted(np.array(cells), np.arange(cells[-1] + 1), side="left")
 
     def position(self, values: np.ndarray) -> np.ndarray:
         """How many keys are strictly below each value (``searchsorted(..., side='left')``)."""
         if self.table is None:
             return np.searchsorted(self.keys, values, side="left")
-        # Clip before subtracting: far-away values would overflow int64.
-        cell = np.clip(_ordered_bits(values), self.origin, self.end)
-        cell -= self.origin
-        cell >>= self.shift
-        below = self.table.take(cell)
+        below = self.table.take(_cells(values, self.origin, self.end, self.shift))
         return below + (self.padded.take(below) < values)
 
 
 def _ordered_bits(values: np.ndarray) -> np.ndarray:
-    """int64 values ordered like the float64 inputs: the sign bit kept, the rest flipped for negatives."""
-    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
-    return bits ^ ((bits >> 63) & np.int64(0x7FFF_FFFF_FFFF_FFFF))
+    """uint64 values ordered like the float64 inputs (negatives flipped, the sign bit set for the rest)."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    negative = bits >> np.uint64(63)
+    return bits ^ (np.negative(negative) | np.uint64(1 << 63))
 
 
 def _nearest_by_cross_product(buckets, widths, heights, tie_break) -> tuple[np.ndarray, np.ndarray]:
@@ -201,3 +253,11 @@ def _nearest_by_cross_product(buckets, widths, heights, tie_break) -> tuple[np.n
         else:
             result[start : start + _CHUNK] = len(buckets) - 1 - cost[:, ::-1].argmin(axis=1)
     return result, buckets[:, 0].take(result) * heights == buckets[:, 1].take(result) * widths
+
+
+def _cells(values: np.ndarray, origin: int, end: int, shift: int) -> np.ndarray:
+    """Table cell of each value: its ordered bits, clipped to ``[origin, end]``, offset and shifted."""
+    cell = np.clip(_ordered_bits(values), np.uint64(origin), np.uint64(end))
+    cell -= np.uint64(origin)
+    cell >>= np.uint64(shift)
+    return cell.view(np.int64)

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from aspectbucket.geometry.resize import cover_resize, round_half_up
+from aspectbucket.geometry.resize import cover_resize
 
 
 def round_to_steps(values: np.ndarray, step: int) -> np.ndarray:
-    """sd-scripts' ``round_to_steps``: ``int(x + 0.5)``, then floored to a multiple of ``step``."""
-    rounded = round_half_up(values)
-    return rounded - rounded % step
+    """sd-scripts' ``round_to_steps``: ``int(x + 0.5)``, then floored to a multiple of ``step``.
+
+    Computed in float64, which is exact here: the values are whole numbers far below 2**53, and
+    ``floor(n / step)`` of a whole ``n`` cannot be pushed over an integer by rounding.
+    """
+    rounded = np.floor(np.asarray(values, dtype=np.float64) + 0.5)
+    return np.floor(rounded / step) * step
 
 
 def kohya_no_upscale(
@@ -28,14 +32,13 @@ def kohya_no_upscale(
     Returns ``(bucket_w, bucket_h, resized_w, resized_h, crashes)``. ``crashes`` marks images for
     which sd-scripts divides by zero while choosing (a thin image over the budget whose rounded
     short side is 0); their other outputs are meaningless. A 0-pixel bucket side is left for the
-    caller to reject.
+    caller to reject. Every image is computed as if over the budget (cheaper than gathering the
+    ones that are), then those within it keep their own size.
     """
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
-    resized_w, resized_h = widths.copy(), heights.copy()
-    crashes = np.zeros(len(widths), dtype=bool)
-    over = np.flatnonzero(widths * heights > max_area)
-    ratio = widths[over] / heights[over]
+    over = widths * heights > max_area
+    ratio = widths / heights
     with np.errstate(divide="ignore", invalid="ignore"):
         ideal_w = np.sqrt(max_area * ratio)
         ideal_h = max_area / ideal_w
@@ -43,15 +46,13 @@ def kohya_no_upscale(
         by_width_h = round_to_steps(by_width_w / ratio, step)
         by_height_h = round_to_steps(ideal_h, step)
         by_height_w = round_to_steps(by_height_h * ratio, step)
-        crashed = (by_width_h == 0) | (by_height_h == 0)
+        crashes = over & ((by_width_h == 0) | (by_height_h == 0))
         use_width = np.abs(by_width_w / by_width_h - ratio) < np.abs(by_height_w / by_height_h - ratio)
-        resized_w[over] = np.where(
-            crashed, widths[over], np.where(use_width, by_width_w, round_half_up(by_height_h * ratio))
-        )
-        resized_h[over] = np.where(
-            crashed, heights[over], np.where(use_width, round_half_up(by_width_w / ratio), by_height_h)
-        )
-    crashes[over] = crashed
+        shrunk_w = np.where(use_width, by_width_w, np.floor(by_height_h * ratio + 0.5))
+        shrunk_h = np.where(use_width, np.floor(by_width_w / ratio + 0.5), by_height_h)
+        keep = ~over | crashes
+        resized_w = np.where(keep, widths, shrunk_w.astype(np.int64))
+        resized_h = np.where(keep, heights, shrunk_h.astype(np.int64))
     bucket_w = resized_w - resized_w % step
     bucket_h = resized_h - resized_h % step
     return bucket_w, bucket_h, resized_w, resized_h, crashes

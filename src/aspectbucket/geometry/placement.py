@@ -315,20 +315,17 @@ def assemble_placement(
             np.where(ok, values, 0) for values in (bucket_w, bucket_h, resized_w, resized_h)
         )
     return Placement(
-        widths, heights, errors, bucket_index, bucket_w, bucket_h, resized_w, resized_h, sdxl, no_upscale_budget,
+        widths,
+        heights,
+        errors,
+        bucket_index,
+        bucket_w,
+        bucket_h,
+        resized_w,
+        resized_h,
+        sdxl,
+        no_upscale_budget,
         anchor=anchor,
-    )
-
-
-def join_placements(parts: list[Placement]) -> Placement:
-    """Concatenate placements (blocks of one input), in order."""
-    bounds = np.cumsum([0] + [len(part) for part in parts])
-    return gather_placements(
-        [
-            (np.arange(start, stop), part, slice(None))
-            for start, stop, part in zip(bounds, bounds[1:], parts, strict=False)
-        ],
-        int(bounds[-1]),
     )
 
 

@@ -22,11 +22,14 @@ class ReferenceBucketManager:
         self.no_upscale = options.bucket_no_upscale
         self.max_area = options.max_area
         self.reso_steps = options.bucket_reso_steps
-        self.resos = make_bucket_resolutions(
+        self.predefined_resos = make_bucket_resolutions(
             options.resolution, options.min_bucket_reso, options.max_bucket_reso, options.bucket_reso_steps
         )
-        self.resos_set = set(self.resos)
-        self.aspect_ratios = np.array([w / h for w, h in self.resos])
+        self.predefined_resos_set = set(self.predefined_resos)
+        self.predefined_aspect_ratios = np.array([w / h for w, h in self.predefined_resos])
+        # The buckets in use, numbered in order of first use, as select_bucket registers them.
+        self.reso_to_id: dict[tuple[int, int], int] = {}
+        self.resos: list[tuple[int, int]] = []
 
     def round_to_steps(self, x: float) -> int:
         x = int(x + 0.5)
@@ -37,9 +40,9 @@ class ReferenceBucketManager:
         aspect_ratio = image_width / image_height
         if not self.no_upscale:
             reso = (image_width, image_height)
-            if reso not in self.resos_set:
-                bucket_id = np.abs(self.aspect_ratios - aspect_ratio).argmin()
-                reso = self.resos[bucket_id]
+            if reso not in self.predefined_resos_set:
+                bucket_id = np.abs(self.predefined_aspect_ratios - aspect_ratio).argmin()
+                reso = self.predefined_resos[bucket_id]
             ar_reso = reso[0] / reso[1]
             scale = reso[1] / image_height if aspect_ratio > ar_reso else reso[0] / image_width
             resized_size = (int(image_width * scale + 0.5), int(image_height * scale + 0.5))
@@ -62,8 +65,15 @@ class ReferenceBucketManager:
             bucket_width = resized_size[0] - resized_size[0] % self.reso_steps
             bucket_height = resized_size[1] - resized_size[1] % self.reso_steps
             reso = (bucket_width, bucket_height)
+        self.add_if_new_reso(reso)
         ar_error = (reso[0] / reso[1]) - aspect_ratio
         return reso, resized_size, ar_error
+
+    def add_if_new_reso(self, reso) -> None:
+        """Register a bucket on first use (sd-scripts later sorts these to number its log lines)."""
+        if reso not in self.reso_to_id:
+            self.reso_to_id[reso] = len(self.resos)
+            self.resos.append(reso)
 
 
 def make_bucket_resolutions(max_reso, min_size=256, max_size=1024, divisible=64):

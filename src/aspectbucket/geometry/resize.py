@@ -22,8 +22,10 @@ def cover_resize(
     """
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
-    by_height = widths / heights > bucket_widths / bucket_heights
-    scale = np.where(by_height, bucket_heights, bucket_widths) / np.where(by_height, heights, widths)
+    # Both candidate scales, then one select: cheaper than selecting numerators and denominators.
+    scale = np.where(
+        widths / heights > bucket_widths / bucket_heights, bucket_heights / heights, bucket_widths / widths
+    )
     return _round_half_up_in_place(widths * scale), _round_half_up_in_place(heights * scale)
 
 

@@ -31,8 +31,7 @@ def validate_balanced(options: BucketOptions) -> tuple[BucketOptions, list[str]]
     validated, warnings = validate_options(options)
     if validated.min_bucket_reso > validated.max_bucket_reso:
         raise OptionsError(
-            f"min_bucket_reso {validated.min_bucket_reso} is above "
-            f"max_bucket_reso {validated.max_bucket_reso}"
+            f"min_bucket_reso {validated.min_bucket_reso} is above max_bucket_reso {validated.max_bucket_reso}"
         )
     return validated, warnings
 
@@ -50,7 +49,10 @@ BALANCED = Profile(
     batch_policy=BatchPolicy.SHORT,
     exif=ExifHandling.APPLY,
     defaults=BucketOptions(
-        resolution=(1024, 1024), min_bucket_reso=256, max_bucket_reso=2048, bucket_reso_steps=64,
+        resolution=(1024, 1024),
+        min_bucket_reso=256,
+        max_bucket_reso=2048,
+        bucket_reso_steps=64,
         bucket_no_upscale=True,
     ),
     validate=validate_balanced,

@@ -44,9 +44,7 @@ NOVELAI = Profile(
     random_crop=True,
     sdxl_coordinates=SdxlCoordinates.REAL,
     batch_policy=BatchPolicy.DROP,
-    defaults=BucketOptions(
-        resolution=(768, 512), min_bucket_reso=256, max_bucket_reso=1024, bucket_reso_steps=64
-    ),
+    defaults=BucketOptions(resolution=(768, 512), min_bucket_reso=256, max_bucket_reso=1024, bucket_reso_steps=64),
     validate=validate_novelai,
     max_ar_error=4.0,
     option_names=(

@@ -7,9 +7,7 @@ composes them. There is no class per trainer: adding a trainer means adding one 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -26,12 +24,8 @@ from aspectbucket.geometry.placement import (
     SdxlCoordinates,
     assemble_placement,
     check_sizes,
-    join_placements,
 )
 from aspectbucket.geometry.resize import CoverRounding, cover_resize_rounded
-
-#: Inputs are split into blocks of at least this many rows to place them on several cores.
-_BLOCK_ROWS = 1 << 17
 
 
 class NoUpscaleRule(StrEnum):
@@ -110,25 +104,10 @@ def profile_bucket_list(profile: Profile, options: BucketOptions) -> np.ndarray:
 def place_by_profile(widths, heights, options: BucketOptions, profile: Profile) -> Placement:
     """Place every image ``(widths[i], heights[i])`` by ``profile`` at validated ``options``.
 
-    Bad sizes never raise: their rows carry a :class:`PlacementError`. Large inputs are placed in
-    blocks on a thread per core (numpy releases the GIL), then joined; the result is identical.
+    Bad sizes never raise: their rows carry a :class:`PlacementError`.
     """
     widths, heights, errors = check_sizes(widths, heights)
-    blocks = min(os.cpu_count() or 1, len(widths) // _BLOCK_ROWS)
-    if blocks < 2:
-        return _place_block(widths, heights, errors, options, profile)
-    bounds = np.linspace(0, len(widths), blocks + 1).astype(int)
-    with ThreadPoolExecutor(blocks) as pool:
-        parts = list(
-            pool.map(
-                lambda start, stop: _place_block(
-                    widths[start:stop], heights[start:stop], errors[start:stop], options, profile
-                ),
-                bounds[:-1],
-                bounds[1:],
-            )
-        )
-    return join_placements(parts)
+    return _place_block(widths, heights, errors, options, profile)
 
 
 def _place_block(widths, heights, errors, options, profile) -> Placement:
@@ -140,10 +119,8 @@ def _place_block(widths, heights, errors, options, profile) -> Placement:
         index = np.full(len(widths), -1, dtype=np.int64)
     else:
         buckets = profile_bucket_list(profile, options)
-        index = nearest_bucket(
-            buckets, widths, heights, profile.metric, profile.tie_break, profile.exact_size_first
-        )
-        bucket_w, bucket_h = buckets[index, 0], buckets[index, 1]
+        index = nearest_bucket(buckets, widths, heights, profile.metric, profile.tie_break, profile.exact_size_first)
+        bucket_w, bucket_h = buckets[:, 0].take(index), buckets[:, 1].take(index)
     if profile.max_ar_error is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             too_far = np.abs(bucket_w / bucket_h - widths / heights) >= profile.max_ar_error
@@ -167,7 +144,15 @@ def _place_block(widths, heights, errors, options, profile) -> Placement:
         resized_w, resized_h = np.where(own, own_rw, resized_w), np.where(own, own_rh, resized_h)
         index = np.where(own, -1, index)
     return assemble_placement(
-        widths, heights, errors, index, bucket_w, bucket_h, resized_w, resized_h, profile.sdxl_coordinates,
+        widths,
+        heights,
+        errors,
+        index,
+        bucket_w,
+        bucket_h,
+        resized_w,
+        resized_h,
+        profile.sdxl_coordinates,
         anchor=profile.crop_anchor,
     )
 

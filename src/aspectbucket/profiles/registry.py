@@ -20,9 +20,7 @@ from aspectbucket.profiles.simpletuner import SIMPLETUNER
 #: Every profile by name, in the order commands list them.
 PROFILES: dict[str, Profile] = {
     profile.name: profile
-    for profile in (
-        KOHYA, BALANCED, NOVELAI, MUSUBI, ONETRAINER, DIFFUSERS, SIMPLETUNER, EVERYDREAM2, AI_TOOLKIT
-    )
+    for profile in (KOHYA, BALANCED, NOVELAI, MUSUBI, ONETRAINER, DIFFUSERS, SIMPLETUNER, EVERYDREAM2, AI_TOOLKIT)
 }
 
 
@@ -46,9 +44,7 @@ def resolve(profile: str | Profile = "kohya", options: BucketOptions | None = No
     return chosen, validated, warnings
 
 
-def place(
-    widths, heights, options: BucketOptions | None = None, profile: str | Profile = "kohya"
-) -> Placement:
+def place(widths, heights, options: BucketOptions | None = None, profile: str | Profile = "kohya") -> Placement:
     """Place images of the given widths and heights as the trainer of ``profile`` would.
 
     >>> from aspectbucket import BucketOptions, place

@@ -22,9 +22,7 @@ def validate_simpletuner(options: BucketOptions) -> tuple[BucketOptions, list[st
     """Budget and alignment positive; ``minimum_image_size`` zero (off) or positive."""
     check_positive(options, "SimpleTuner")
     if options.min_bucket_reso < 0:
-        raise OptionsError(
-            f"SimpleTuner: minimum_image_size {options.min_bucket_reso} must be 0 (off) or positive"
-        )
+        raise OptionsError(f"SimpleTuner: minimum_image_size {options.min_bucket_reso} must be 0 (off) or positive")
     warnings: list[str] = []
     return drop_no_upscale(options, "SimpleTuner", warnings), warnings
 

@@ -69,8 +69,7 @@ def switching_chart(plan: DatasetPlan, summary: ReportSummary, block: int = 0) -
             axes.axvline(width / height, color="#e3e3e3", linewidth=0.8, zorder=1)
     if len(listed) > 1:
         for point in switching_points(listed, plan.profile.metric, plan.profile.tie_break):
-            axes.axvline(point.width_over_height, color="#9a9a9a", linewidth=0.7, linestyle=(0, (4, 3)),
-                         zorder=1)
+            axes.axvline(point.width_over_height, color="#9a9a9a", linewidth=0.7, linestyle=(0, (4, 3)), zorder=1)
     colours = _bucket_colours(len(used))
     # Buckets of one ratio (448x448 and 512x512 without upscaling) share a line and a label.
     labels: dict[float, list[str]] = {}
@@ -83,9 +82,17 @@ def switching_chart(plan: DatasetPlan, summary: ReportSummary, block: int = 0) -
         ratio = columns.placed_width[shown] / columns.placed_height[shown]
         megapixels = columns.placed_width[shown] * columns.placed_height[shown] / 1e6
         palette = np.array(colours)
-        axes.scatter(ratio, megapixels, s=22, c=palette[columns.bucket_number[shown] % len(palette)],
-                     edgecolors="#333333", linewidths=0.3, alpha=0.8, zorder=3,
-                     rasterized=len(shown) > RASTER_POINTS)
+        axes.scatter(
+            ratio,
+            megapixels,
+            s=22,
+            c=palette[columns.bucket_number[shown] % len(palette)],
+            edgecolors="#333333",
+            linewidths=0.3,
+            alpha=0.8,
+            zorder=3,
+            rasterized=len(shown) > RASTER_POINTS,
+        )
     low, high = _ratio_limits(listed, used, columns, members)
     axes.set_xlim(low, high)
     ticks = [(w, h) for w, h in _RATIO_TICKS if low <= w / h <= high]

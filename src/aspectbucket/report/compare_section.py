@@ -30,18 +30,35 @@ def compare_section_html(comparison: Comparison) -> str:
 def _summary_table(summaries: list[ProfileSummary]) -> str:
     head = "".join(
         f"<th>{_e(name)}</th>"
-        for name in ("profile", "buckets", "mean crop", "worst crop", "upscaled", "max upscale",
-                     "not placed", "dropped", "repeated", "steps/epoch")
+        for name in (
+            "profile",
+            "buckets",
+            "mean crop",
+            "worst crop",
+            "upscaled",
+            "max upscale",
+            "not placed",
+            "dropped",
+            "repeated",
+            "steps/epoch",
+        )
     )
     rows = []
     for item in summaries:
         if item.refused:
             refused = f"refused: {_e(item.refused)}"
-            rows.append(f"<tr><td>{_e(item.profile)}</td><td colspan=\"9\">{refused}</td></tr>")
+            rows.append(f'<tr><td>{_e(item.profile)}</td><td colspan="9">{refused}</td></tr>')
             continue
         cells = (
-            item.profile, item.buckets_used, _percent(item.mean_crop), _percent(item.worst_crop),
-            item.upscaled, f"{item.max_upscale:.2f}x", item.images - item.placed, item.dropped, item.padded,
+            item.profile,
+            item.buckets_used,
+            _percent(item.mean_crop),
+            _percent(item.worst_crop),
+            item.upscaled,
+            f"{item.max_upscale:.2f}x",
+            item.images - item.placed,
+            item.dropped,
+            item.padded,
             item.steps_per_epoch,
         )
         rows.append("<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in cells) + "</tr>")

@@ -27,11 +27,35 @@ if TYPE_CHECKING:
 
 #: The per-image columns of the CSV, in order (the JSON objects have the same keys).
 IMAGE_FIELDS = (
-    "path", "subset", "dataset", "repeats", "stored_width", "stored_height", "orientation",
-    "upright_width", "upright_height", "width", "height", "bucket_number", "bucket_width", "bucket_height",
-    "resized_width", "resized_height", "scale", "ar_error", "crop_left", "crop_top", "crop_ltrb",
-    "lost_fraction", "upscaled", "step_loss", "corrected_width", "corrected_height", "precrop",
-    "warnings", "error",
+    "path",
+    "subset",
+    "dataset",
+    "repeats",
+    "stored_width",
+    "stored_height",
+    "orientation",
+    "upright_width",
+    "upright_height",
+    "width",
+    "height",
+    "bucket_number",
+    "bucket_width",
+    "bucket_height",
+    "resized_width",
+    "resized_height",
+    "scale",
+    "ar_error",
+    "crop_left",
+    "crop_top",
+    "crop_ltrb",
+    "lost_fraction",
+    "upscaled",
+    "step_loss",
+    "corrected_width",
+    "corrected_height",
+    "precrop",
+    "warnings",
+    "error",
 )
 
 
@@ -138,8 +162,7 @@ def report_document(plan: DatasetPlan, summary: ReportSummary, source: Path | st
         "buckets": [dict(vars(row)) for row in summary.buckets],
         "sizes": [dict(vars(row)) for row in summary.sizes],
         "warnings": [
-            {"kind": finding.kind.value, "path": finding.path, "detail": finding.detail}
-            for finding in summary.warnings
+            {"kind": finding.kind.value, "path": finding.path, "detail": finding.detail} for finding in summary.warnings
         ],
         "advice": {
             "ratios": [{**vars(advice), "buckets": list(advice.buckets)} for advice in summary.ratio_advice],
@@ -155,18 +178,20 @@ def settings_dict(plan: DatasetPlan, summary: ReportSummary) -> dict:
         "profile": summary.profile,
         "respect_exif": summary.respect_exif,
         "datasets": [
-            {**{key: (list(value) if isinstance(value, tuple) else value)
-                for key, value in dataclasses.asdict(options).items()},
-             "batch_size": batch,
-             "bucket_list": block_bucket_list(plan, block).tolist()}
+            {
+                **{
+                    key: (list(value) if isinstance(value, tuple) else value)
+                    for key, value in dataclasses.asdict(options).items()
+                },
+                "batch_size": batch,
+                "bucket_list": block_bucket_list(plan, block).tolist(),
+            }
             for block, (options, batch) in enumerate(zip(summary.options, summary.batch_sizes, strict=True))
         ],
     }
 
 
-def write_json(
-    path: Path, plan: DatasetPlan, summary: ReportSummary, source: Path | str | None = None
-) -> None:
+def write_json(path: Path, plan: DatasetPlan, summary: ReportSummary, source: Path | str | None = None) -> None:
     """Write :func:`report_document` to ``path`` atomically: one line per key, per image, per table row.
 
     Each item is encoded by the json module's C encoder (an indented dump runs in pure Python and

@@ -84,19 +84,16 @@ def render_html(
         *sections,
         gallery_section(plan, summary, previews_per_bucket, jobs, progress),
     ]
-    contents = "".join(
-        f'<li><a href="#{escape(part.anchor)}">{escape(part.title)}</a></li>' for part in parts
-    )
+    contents = "".join(f'<li><a href="#{escape(part.anchor)}">{escape(part.title)}</a></li>' for part in parts)
     body = "".join(
-        f'<section id="{escape(part.anchor)}"><h2>{escape(part.title)}</h2>{part.body}</section>'
-        for part in parts
+        f'<section id="{escape(part.anchor)}"><h2>{escape(part.title)}</h2>{part.body}</section>' for part in parts
     )
     title = "aspectbucket report" + ("" if source is None else f": {path_text(source)}")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<header><h1>{escape(title)}</h1><p class=\"muted\">made by aspectbucket {escape(__version__)}; "
+        f'<header><h1>{escape(title)}</h1><p class="muted">made by aspectbucket {escape(__version__)}; '
         "what the trainer will do to every image</p><nav><ol>"
         f"{contents}</ol></nav></header><main>{body}</main><script>{_SCRIPT}</script></body></html>\n"
     )
@@ -117,24 +114,47 @@ def overview_section(summary: ReportSummary, source) -> HtmlSection:
 def buckets_section(summary: ReportSummary) -> HtmlSection:
     several = len(summary.options) > 1
     head = (["dataset"] if several else []) + [
-        "bucket", "size", "ratio", "images", "x repeats", "batches", "mean loss", "worst loss", "upscaled"]
+        "bucket",
+        "size",
+        "ratio",
+        "images",
+        "x repeats",
+        "batches",
+        "mean loss",
+        "worst loss",
+        "upscaled",
+    ]
     rows = [
-        ([row.dataset] if several else []) + [
-            row.number, f"{row.width}x{row.height}", row.ratio, row.images, row.samples, row.batches,
-            f"{row.mean_loss:.1%}", f"{row.worst_loss:.1%}", row.upscaled]
+        ([row.dataset] if several else [])
+        + [
+            row.number,
+            f"{row.width}x{row.height}",
+            row.ratio,
+            row.images,
+            row.samples,
+            row.batches,
+            f"{row.mean_loss:.1%}",
+            f"{row.worst_loss:.1%}",
+            row.upscaled,
+        ]
         for row in summary.buckets
     ]
     size_head = (["dataset"] if several else []) + ["image size", "images", "ratio", "bucket", "bucket size"]
     size_rows = [
-        ([row.dataset] if several else []) + [
-            f"{row.width}x{row.height}", row.images, row.ratio, row.bucket_number,
-            f"{row.bucket_width}x{row.bucket_height}"]
+        ([row.dataset] if several else [])
+        + [
+            f"{row.width}x{row.height}",
+            row.images,
+            row.ratio,
+            row.bucket_number,
+            f"{row.bucket_width}x{row.bucket_height}",
+        ]
         for row in summary.sizes
     ]
     sizes = _table(size_head, size_rows, plural(len(size_rows), "image size"))
     body = (
-        "<p class=\"muted\">Bucket numbers are the ones sd-scripts logs"
-        " (\"bucket 3: resolution (448, 576)\"):"
+        '<p class="muted">Bucket numbers are the ones sd-scripts logs'
+        ' ("bucket 3: resolution (448, 576)"):'
         " the index among the buckets in use, sorted by width then height.</p>"
         f"{_table(head, rows)}<h3>Image sizes</h3>{sizes}"
     )
@@ -152,8 +172,7 @@ def charts_section(plan: DatasetPlan, summary: ReportSummary) -> HtmlSection:
         images.append((charts.bucket_chart(summary), "Images per bucket"))
         images.append((charts.loss_chart(plan, summary), "Crop loss distribution"))
     body = "".join(
-        f'<figure class="chart"><img src="{uri}" alt="{escape(alt)}">'
-        f"<figcaption>{escape(alt)}</figcaption></figure>"
+        f'<figure class="chart"><img src="{uri}" alt="{escape(alt)}"><figcaption>{escape(alt)}</figcaption></figure>'
         for uri, alt in images
     )
     return HtmlSection("charts", "Charts", body or "<p>No image could be placed.</p>")
@@ -168,12 +187,11 @@ def warnings_section(summary: ReportSummary) -> HtmlSection:
         title = f"{WARNING_TITLES[kind]} ({len(group)})"
         if len(group) > INLINE_ROWS:
             rows = [[finding.path, finding.detail] for finding in group]
-            parts.append(f'<div class="warning {escape(kind.value)}">'
-                         f"{_lazy_table(['image', 'why'], rows, title)}</div>")
+            parts.append(
+                f'<div class="warning {escape(kind.value)}">{_lazy_table(["image", "why"], rows, title)}</div>'
+            )
             continue
-        items = "".join(
-            f"<li><code>{escape(finding.path)}</code>: {escape(finding.detail)}</li>" for finding in group
-        )
+        items = "".join(f"<li><code>{escape(finding.path)}</code>: {escape(finding.detail)}</li>" for finding in group)
         opened = " open" if len(group) <= _OPEN_LIST else ""
         parts.append(
             f'<details class="warning {escape(kind.value)}"{opened}><summary>{escape(title)}</summary>'
@@ -188,36 +206,46 @@ def advice_section(summary: ReportSummary) -> HtmlSection:
         [[advice.ratio, ", ".join(advice.buckets), advice.images] for advice in summary.ratio_advice],
     )
     body = (
-        "<p>Ratios worth cropping to (the buckets in use): an image of one of these ratios is only scaled."
-        f"</p>{ratios}"
+        f"<p>Ratios worth cropping to (the buckets in use): an image of one of these ratios is only scaled.</p>{ratios}"
     )
     if summary.precrop_advice:
         rows = []
         for advice in summary.precrop_advice:
             left, top, right, bottom = advice.box
-            rows.append([advice.path, f"{advice.width}x{advice.height}", f"{advice.lost_fraction:.1%}",
-                         f"{right - left}x{bottom - top}", f"{left}, {top}, {right}, {bottom}",
-                         f"{advice.bucket_width}x{advice.bucket_height}"])
+            rows.append(
+                [
+                    advice.path,
+                    f"{advice.width}x{advice.height}",
+                    f"{advice.lost_fraction:.1%}",
+                    f"{right - left}x{bottom - top}",
+                    f"{left}, {top}, {right}, {bottom}",
+                    f"{advice.bucket_width}x{advice.bucket_height}",
+                ]
+            )
         body += (
             "<h3>Pre-crop these images yourself</h3><p>Crop each to a box of this size (centred below; move"
             " it to keep what matters) and the trainer cuts almost nothing more.</p>"
-            + _table(["image", "size", "cut now", "crop to", "box (left, top, right, bottom)", "bucket"],
-                     rows, plural(len(rows), "image"))
+            + _table(
+                ["image", "size", "cut now", "crop to", "box (left, top, right, bottom)", "bucket"],
+                rows,
+                plural(len(rows), "image"),
+            )
         )
     return HtmlSection("advice", "Advice", body)
 
 
 def gallery_section(
-    plan: DatasetPlan, summary: ReportSummary, previews_per_bucket: int, jobs: int | None = None,
+    plan: DatasetPlan,
+    summary: ReportSummary,
+    previews_per_bucket: int,
+    jobs: int | None = None,
     progress: bool = False,
 ) -> HtmlSection:
     """Images grouped by bucket, worst crop first: previews for the first few, a table for the rest."""
     columns, placement = summary.columns, plan.placement
     groups, chosen = [], []
     for row in summary.buckets:
-        members = np.flatnonzero(
-            columns.ok & (columns.dataset == row.dataset) & (columns.bucket_number == row.number)
-        )
+        members = np.flatnonzero(columns.ok & (columns.dataset == row.dataset) & (columns.bucket_number == row.number))
         order = np.lexsort((members, -placement.lost_fraction[members]))
         members = members[order]
         groups.append((row, members))
@@ -233,20 +261,31 @@ def gallery_section(
     for row, members in groups:
         label = f"dataset {row.dataset}, " if several else ""
         figures = "".join(
-            _preview_figure(columns.display_path[index], float(placement.lost_fraction[index]),
-                            float(placement.scale[index]), encoded.get(index))
+            _preview_figure(
+                columns.display_path[index],
+                float(placement.lost_fraction[index]),
+                float(placement.scale[index]),
+                encoded.get(index),
+            )
             for index in members[:previews_per_bucket]
         )
         rest = members[previews_per_bucket:]
         table = ""
         if len(rest):
-            rows = zip([columns.display_path[index] for index in rest], columns.placed_width[rest].tolist(),
-                       columns.placed_height[rest].tolist(), placement.lost_fraction[rest].tolist(),
-                       placement.scale[rest].tolist(), strict=True)
+            rows = zip(
+                [columns.display_path[index] for index in rest],
+                columns.placed_width[rest].tolist(),
+                columns.placed_height[rest].tolist(),
+                placement.lost_fraction[rest].tolist(),
+                placement.scale[rest].tolist(),
+                strict=True,
+            )
             table = _lazy_table(
                 ["image", "size", "cut", "scale"],
-                [[name, f"{width}x{height}", f"{loss:.1%}", f"{scale:.2f}x"]
-                 for name, width, height, loss, scale in rows],
+                [
+                    [name, f"{width}x{height}", f"{loss:.1%}", f"{scale:.2f}x"]
+                    for name, width, height, loss, scale in rows
+                ],
                 f"{plural(len(rest), 'more image')} (table)",
                 keys=[round(loss, 6) for loss in placement.lost_fraction[rest].tolist()],
             )
@@ -261,7 +300,8 @@ def gallery_section(
 def _preview_figure(name: str, loss: float, scale: float, data: str | None) -> str:
     picture = (
         f'<img class="preview" src="data:image/jpeg;base64,{data}" alt="{escape(name)}">'
-        if data else '<div class="nopreview">no preview</div>'
+        if data
+        else '<div class="nopreview">no preview</div>'
     )
     return (
         f'<figure class="thumb" data-loss="{loss:.6f}" data-name="{escape(name)}">{picture}'

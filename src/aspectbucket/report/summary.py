@@ -308,8 +308,10 @@ def image_columns(plan: DatasetPlan) -> ImageColumns:
     placed_w = np.where(ok, placement.width, 0)
     placed_h = np.where(ok, placement.height, 0)
     precrop = covering_precrop(
-        np.maximum(placed_w, 1), np.maximum(placed_h, 1),
-        np.maximum(placement.bucket_width, 1), np.maximum(placement.bucket_height, 1),
+        np.maximum(placed_w, 1),
+        np.maximum(placed_h, 1),
+        np.maximum(placement.bucket_width, 1),
+        np.maximum(placement.bucket_height, 1),
     )
     precrop = np.where(ok[:, None], precrop, 0)
     rotated = np.asarray(scan.orientation) != 1
@@ -354,12 +356,14 @@ def display_paths(plan: DatasetPlan) -> list[str]:
     for text in path_strings(plan.scan.paths):
         if not text.startswith(prefix):  # relative or unnormalised paths: normalise (slower, rare)
             text = os.path.abspath(text)
-        shown.append(path_text(text[len(prefix):] if text.startswith(prefix) else text))
+        shown.append(path_text(text[len(prefix) :] if text.startswith(prefix) else text))
     return shown
 
 
 def bucket_rows(
-    plan: DatasetPlan, columns: ImageColumns, sizes_per_block: list[int],
+    plan: DatasetPlan,
+    columns: ImageColumns,
+    sizes_per_block: list[int],
     policy: BatchPolicy = BatchPolicy.SHORT,
 ) -> list[BucketRow]:
     """The used buckets of every block, in sd-scripts' logged order; batches as ``policy`` makes them."""
@@ -406,8 +410,10 @@ def size_rows(plan: DatasetPlan, columns: ImageColumns) -> list[SizeRow]:
     order = np.lexsort((-counts, unique[:, 1], unique[:, 0]))
     images = ok[first[order]]
     columns_of_rows = zip(
-        unique[order].tolist(), counts[order].tolist(),
-        plan.placement.bucket_width[images].tolist(), plan.placement.bucket_height[images].tolist(),
+        unique[order].tolist(),
+        counts[order].tolist(),
+        plan.placement.bucket_width[images].tolist(),
+        plan.placement.bucket_height[images].tolist(),
         strict=True,
     )
     return [
@@ -430,29 +436,50 @@ def findings(
 
     masks = columns.warnings
     add(WarningKind.UNREADABLE, np.flatnonzero(masks[WarningKind.UNREADABLE]), lambda i: plan.errors[i])
-    add(WarningKind.EXIF_ROTATED, np.flatnonzero(masks[WarningKind.EXIF_ROTATED]),
-        lambda i: _exif_detail(plan, columns, i))
-    add(WarningKind.STEP_LOSS, np.flatnonzero(masks[WarningKind.STEP_LOSS]),
-        lambda i: f"bucket {placement.bucket_width[i]}x{placement.bucket_height[i]}; a correct rounding "
-        f"gives {placement.corrected_width[i]}x{placement.corrected_height[i]}")
-    add(WarningKind.CROP_LOSS, np.flatnonzero(masks[WarningKind.CROP_LOSS]),
-        lambda i: f"{placement.lost_fraction[i]:.0%} cut: resized to {placement.resized_width[i]}x"
-        f"{placement.resized_height[i]} for bucket {placement.bucket_width[i]}x{placement.bucket_height[i]}",
-        worst_first=placement.lost_fraction)
-    add(WarningKind.UPSCALED, np.flatnonzero(masks[WarningKind.UPSCALED]),
-        lambda i: f"{placement.scale[i]:.2f}x: {placement.width[i]}x{placement.height[i]} resized to "
-        f"{placement.resized_width[i]}x{placement.resized_height[i]}",
-        worst_first=placement.scale)
+    add(
+        WarningKind.EXIF_ROTATED,
+        np.flatnonzero(masks[WarningKind.EXIF_ROTATED]),
+        lambda i: _exif_detail(plan, columns, i),
+    )
+    add(
+        WarningKind.STEP_LOSS,
+        np.flatnonzero(masks[WarningKind.STEP_LOSS]),
+        lambda i: (
+            f"bucket {placement.bucket_width[i]}x{placement.bucket_height[i]}; a correct rounding "
+            f"gives {placement.corrected_width[i]}x{placement.corrected_height[i]}"
+        ),
+    )
+    add(
+        WarningKind.CROP_LOSS,
+        np.flatnonzero(masks[WarningKind.CROP_LOSS]),
+        lambda i: (
+            f"{placement.lost_fraction[i]:.0%} cut: resized to {placement.resized_width[i]}x"
+            f"{placement.resized_height[i]} for bucket {placement.bucket_width[i]}x{placement.bucket_height[i]}"
+        ),
+        worst_first=placement.lost_fraction,
+    )
+    add(
+        WarningKind.UPSCALED,
+        np.flatnonzero(masks[WarningKind.UPSCALED]),
+        lambda i: (
+            f"{placement.scale[i]:.2f}x: {placement.width[i]}x{placement.height[i]} resized to "
+            f"{placement.resized_width[i]}x{placement.resized_height[i]}"
+        ),
+        worst_first=placement.scale,
+    )
     several = len(sizes_per_block) > 1
     for row in buckets:
         block_batch = sizes_per_block[row.dataset]
         if row.samples < block_batch:
             where = f"dataset {row.dataset} " if several else ""
-            result.append(Finding(
-                WarningKind.SMALL_BUCKET, -1, f"{where}bucket {row.number} ({row.width}x{row.height})",
-                f"{row.samples} samples for batch size {block_batch}: "
-                f"{_SMALL_BUCKET[plan.profile.batch_policy]}",
-            ))
+            result.append(
+                Finding(
+                    WarningKind.SMALL_BUCKET,
+                    -1,
+                    f"{where}bucket {row.number} ({row.width}x{row.height})",
+                    f"{row.samples} samples for batch size {block_batch}: {_SMALL_BUCKET[plan.profile.batch_policy]}",
+                )
+            )
     return result
 
 
@@ -461,11 +488,15 @@ def _exif_detail(plan: DatasetPlan, columns: ImageColumns, index: int) -> str:
     effect = _ORIENTATION_EFFECT.get(orientation, "rotated")
     stored = f"stored {plan.scan.stored_width[index]}x{plan.scan.stored_height[index]}"
     if plan.respect_exif:
-        return (f"EXIF orientation {orientation}: shown upright here, but {plan.profile.name} trains the "
-                f"stored pixels ({stored}) {effect}; rotate the pixels before training")
+        return (
+            f"EXIF orientation {orientation}: shown upright here, but {plan.profile.name} trains the "
+            f"stored pixels ({stored}) {effect}; rotate the pixels before training"
+        )
     upright = f"upright {columns.upright_width[index]}x{columns.upright_height[index]}"
-    return (f"EXIF orientation {orientation}: trained {effect} ({stored}, {upright}); rotate the pixels "
-            "before training, or see the upright placement with --respect-exif")
+    return (
+        f"EXIF orientation {orientation}: trained {effect} ({stored}, {upright}); rotate the pixels "
+        "before training, or see the upright placement with --respect-exif"
+    )
 
 
 def ratio_advice(buckets: list[BucketRow]) -> list[RatioAdvice]:
@@ -479,7 +510,9 @@ def ratio_advice(buckets: list[BucketRow]) -> list[RatioAdvice]:
         names, images = groups.get(nice_ratio_fraction(row.width, row.height), ([], 0))
         size = f"{row.width}x{row.height}"
         groups[nice_ratio_fraction(row.width, row.height)] = (
-            names if size in names else [*names, size], images + row.images)
+            names if size in names else [*names, size],
+            images + row.images,
+        )
     ranked = sorted(groups.items(), key=lambda item: (-item[1][1], item[0]))
     return [RatioAdvice(ratio, tuple(names), images) for ratio, (names, images) in ranked]
 

@@ -51,15 +51,31 @@ def bucket_table(summary: ReportSummary) -> Table:
     table = _table("Buckets (numbered as sd-scripts logs them)")
     if several:
         table.add_column("data-\nset", justify="right")
-    names = ("bucket", "size", "ratio", "images", "images\nx repeats", "batches", "mean\nloss", "worst\nloss",
-             "up-\nscaled")
+    names = (
+        "bucket",
+        "size",
+        "ratio",
+        "images",
+        "images\nx repeats",
+        "batches",
+        "mean\nloss",
+        "worst\nloss",
+        "up-\nscaled",
+    )
     for name in names:
         table.add_column(name, justify="left" if name in ("size", "ratio") else "right")
     for row in summary.buckets:
         cells = [str(row.dataset)] if several else []
         cells += [
-            str(row.number), f"{row.width}x{row.height}", row.ratio, str(row.images), str(row.samples),
-            str(row.batches), f"{row.mean_loss:.1%}", f"{row.worst_loss:.1%}", str(row.upscaled),
+            str(row.number),
+            f"{row.width}x{row.height}",
+            row.ratio,
+            str(row.images),
+            str(row.samples),
+            str(row.batches),
+            f"{row.mean_loss:.1%}",
+            f"{row.worst_loss:.1%}",
+            str(row.upscaled),
         ]
         table.add_row(*cells)
     return table
@@ -67,8 +83,15 @@ def bucket_table(summary: ReportSummary) -> Table:
 
 def _table(title: str, caption: str | None = None) -> Table:
     """A compact table that fits an 80-column terminal."""
-    return Table(title=title, title_justify="left", caption=caption, caption_justify="left",
-                 box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    return Table(
+        title=title,
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
 
 
 def size_table(summary: ReportSummary, shown: int = SHOWN_SIZES) -> Table:
@@ -83,8 +106,13 @@ def size_table(summary: ReportSummary, shown: int = SHOWN_SIZES) -> Table:
         table.add_column(name, justify="right" if name in ("images", "bucket") else "left")
     for row in summary.sizes[:shown]:
         cells = [str(row.dataset)] if several else []
-        cells += [f"{row.width}x{row.height}", str(row.images), row.ratio, str(row.bucket_number),
-                  f"{row.bucket_width}x{row.bucket_height}"]
+        cells += [
+            f"{row.width}x{row.height}",
+            str(row.images),
+            row.ratio,
+            str(row.bucket_number),
+            f"{row.bucket_width}x{row.bucket_height}",
+        ]
         table.add_row(*cells)
     return table
 
@@ -113,21 +141,33 @@ def print_warnings(summary: ReportSummary, console: Console, shown: int = SHOWN_
 def print_advice(summary: ReportSummary, console: Console, shown: int = SHOWN_PER_LIST) -> None:
     """Ratios worth cropping to, then a pre-crop box for each badly cropped image."""
     if summary.ratio_advice:
-        console.print(Text("\nAdvice: crop images to one of these ratios (the buckets in use) so nothing "
-                           "is cut:", style="bold"))
+        console.print(
+            Text("\nAdvice: crop images to one of these ratios (the buckets in use) so nothing is cut:", style="bold")
+        )
         for advice in summary.ratio_advice[:shown]:
-            console.print(Text(f"  {advice.ratio} -> {'bucket' if len(advice.buckets) == 1 else 'buckets'} "
-                               f"{', '.join(advice.buckets)}; {plural(advice.images, 'image')} now"))
+            console.print(
+                Text(
+                    f"  {advice.ratio} -> {'bucket' if len(advice.buckets) == 1 else 'buckets'} "
+                    f"{', '.join(advice.buckets)}; {plural(advice.images, 'image')} now"
+                )
+            )
         if len(summary.ratio_advice) > shown:
             console.print(Text(f"  ... and {len(summary.ratio_advice) - shown} more"))
     if summary.precrop_advice:
-        console.print(Text("\nAdvice: pre-crop these images yourself, moving the box to keep what matters "
-                           "(box = left, top, right, bottom; centred here):", style="bold"))
+        console.print(
+            Text(
+                "\nAdvice: pre-crop these images yourself, moving the box to keep what matters "
+                "(box = left, top, right, bottom; centred here):",
+                style="bold",
+            )
+        )
         for advice in summary.precrop_advice[:shown]:
             left, top, right, bottom = advice.box
-            console.print(Text(
-                f"  {advice.path}: {advice.lost_fraction:.0%} cut now; crop to {right - left}x{bottom - top} "
-                f"({left}, {top}, {right}, {bottom}) for bucket {advice.bucket_width}x{advice.bucket_height}"
-            ))
+            console.print(
+                Text(
+                    f"  {advice.path}: {advice.lost_fraction:.0%} cut now; crop to {right - left}x{bottom - top} "
+                    f"({left}, {top}, {right}, {bottom}) for bucket {advice.bucket_width}x{advice.bucket_height}"
+                )
+            )
         if len(summary.precrop_advice) > shown:
             console.print(Text(f"  ... and {len(summary.precrop_advice) - shown} more (see --json)"))

@@ -25,18 +25,25 @@ CUT_BRIGHTNESS = 0.3
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError, MemoryError)
 
 
-def kept_window(
-    width, height, resized_width, resized_height, trim_left, trim_top, bucket_width, bucket_height
-):
+def kept_window(width, height, resized_width, resized_height, trim_left, trim_top, bucket_width, bucket_height):
     """The kept window in the image's own pixels, as floats ``(left, top, right, bottom)``."""
     scale_x = width / resized_width
     scale_y = height / resized_height
-    return (trim_left * scale_x, trim_top * scale_y,
-            (trim_left + bucket_width) * scale_x, (trim_top + bucket_height) * scale_y)
+    return (
+        trim_left * scale_x,
+        trim_top * scale_y,
+        (trim_left + bucket_width) * scale_x,
+        (trim_top + bucket_height) * scale_y,
+    )
 
 
-def preview_jpeg(path: Path, size: tuple[int, int], window: tuple[float, float, float, float],
-                 apply_exif: bool, side: int = PREVIEW_SIDE) -> bytes | None:
+def preview_jpeg(
+    path: Path,
+    size: tuple[int, int],
+    window: tuple[float, float, float, float],
+    apply_exif: bool,
+    side: int = PREVIEW_SIDE,
+) -> bytes | None:
     """A JPEG preview of ``path`` (``size`` pixels) with ``window`` kept; ``None`` if unreadable."""
     try:
         with Image.open(path) as opened:
@@ -47,8 +54,12 @@ def preview_jpeg(path: Path, size: tuple[int, int], window: tuple[float, float, 
         image = image.convert("RGB")
         image.thumbnail((side, side), Image.Resampling.BILINEAR)
         scale_x, scale_y = image.width / size[0], image.height / size[1]
-        box = (round(window[0] * scale_x), round(window[1] * scale_y),
-               round(window[2] * scale_x), round(window[3] * scale_y))
+        box = (
+            round(window[0] * scale_x),
+            round(window[1] * scale_y),
+            round(window[2] * scale_x),
+            round(window[3] * scale_y),
+        )
         preview = ImageEnhance.Brightness(image).enhance(CUT_BRIGHTNESS)
         preview.paste(image.crop(box), box[:2])
         ImageDraw.Draw(preview).rectangle((box[0], box[1], box[2] - 1, box[3] - 1), outline=(255, 204, 0))
@@ -70,9 +81,14 @@ def previews(plan, indices, jobs: int | None = None, progress: bool = False) -> 
     def one(index: int) -> str | None:
         size = (int(placement.width[index]), int(placement.height[index]))
         window = kept_window(
-            size[0], size[1], int(placement.resized_width[index]), int(placement.resized_height[index]),
-            int(placement.trim_left[index]), int(placement.trim_top[index]),
-            int(placement.bucket_width[index]), int(placement.bucket_height[index]),
+            size[0],
+            size[1],
+            int(placement.resized_width[index]),
+            int(placement.resized_height[index]),
+            int(placement.trim_left[index]),
+            int(placement.trim_top[index]),
+            int(placement.bucket_width[index]),
+            int(placement.bucket_height[index]),
         )
         data = preview_jpeg(Path(scan.paths[index]), size, window, apply_exif)
         return None if data is None else base64.b64encode(data).decode("ascii")
@@ -81,6 +97,7 @@ def previews(plan, indices, jobs: int | None = None, progress: bool = False) -> 
     with ThreadPoolExecutor(max_workers=max(1, jobs or 4)) as pool:
         results = pool.map(one, indices)
         if progress:
-            results = track(results, description="previews", total=len(indices),
-                            console=Console(stderr=True), transient=True)
+            results = track(
+                results, description="previews", total=len(indices), console=Console(stderr=True), transient=True
+            )
         return list(results)
