@@ -158,15 +158,23 @@ def main() -> None:
     jobs = [
         (path, (int(rw), int(rh)), (int(bw), int(bh)), (int(left), int(top)))
         for path, rw, rh, bw, bh, left, top in zip(
-            paths, placement.resized_width, placement.resized_height, placement.bucket_width,
-            placement.bucket_height, placement.trim_left, placement.trim_top, strict=True,
+            paths,
+            placement.resized_width,
+            placement.resized_height,
+            placement.bucket_width,
+            placement.bucket_height,
+            placement.trim_left,
+            placement.trim_top,
+            strict=True,
         )
     ]
     for path in paths:  # warm the page cache so both sides read from memory
         path.read_bytes()
     shrink = np.median(sizes.max(axis=1) / np.maximum(placement.resized_width, placement.resized_height))
-    print(f"{len(jobs)} JPEGs, {sizes.max(axis=1).min()}-{sizes.max(axis=1).max()} px long side, "
-          f"resolution {args.resolution}, median shrink {shrink:.2f}x, {os.cpu_count()} cores")
+    print(
+        f"{len(jobs)} JPEGs, {sizes.max(axis=1).min()}-{sizes.max(axis=1).max()} px long side, "
+        f"resolution {args.resolution}, median shrink {shrink:.2f}x, {os.cpu_count()} cores"
+    )
     (baseline, _), (ours_one, cores_one), (ours_many, cores) = interleaved(
         [(sd_scripts_pixels, 1), (our_pixels, 1), (our_pixels, args.threads)], jobs
     )
@@ -174,14 +182,22 @@ def main() -> None:
     quality = [psnr(our_pixels(*job), reference_pixels(*job)) for job in sample]
     baseline_quality = [psnr(sd_scripts_pixels(*job), reference_pixels(*job)) for job in sample]
     print(f"sd-scripts pipeline, 1 thread : {baseline:7.2f} images/s")
-    print(f"aspectbucket, 1 thread        : {ours_one:7.2f} images/s  ({ours_one / baseline:.2f}x baseline; "
-          f"{cores_one:.2f} cores busy)")
-    print(f"aspectbucket, {args.threads} threads       : {ours_many:7.2f} images/s  "
-          f"({ours_many / ours_one:.2f}x our 1 thread; {cores:.2f} cores busy)")
-    print(f"  this machine now: a bare Pillow resize runs {machine_ceiling(args.threads):.2f}x faster on "
-          f"{args.threads} threads (the ceiling for any threaded Pillow pipeline here)")
-    print(f"PSNR vs full LANCZOS resize+crop, {len(quality)} images: ours min {min(quality):.1f} dB, "
-          f"mean {np.mean(quality):.1f} dB; sd-scripts' INTER_AREA min {min(baseline_quality):.1f} dB")
+    print(
+        f"aspectbucket, 1 thread        : {ours_one:7.2f} images/s  ({ours_one / baseline:.2f}x baseline; "
+        f"{cores_one:.2f} cores busy)"
+    )
+    print(
+        f"aspectbucket, {args.threads} threads       : {ours_many:7.2f} images/s  "
+        f"({ours_many / ours_one:.2f}x our 1 thread; {cores:.2f} cores busy)"
+    )
+    print(
+        f"  this machine now: a bare Pillow resize runs {machine_ceiling(args.threads):.2f}x faster on "
+        f"{args.threads} threads (the ceiling for any threaded Pillow pipeline here)"
+    )
+    print(
+        f"PSNR vs full LANCZOS resize+crop, {len(quality)} images: ours min {min(quality):.1f} dB, "
+        f"mean {np.mean(quality):.1f} dB; sd-scripts' INTER_AREA min {min(baseline_quality):.1f} dB"
+    )
 
 
 if __name__ == "__main__":

@@ -83,12 +83,15 @@ def main() -> None:
     image_bucket, shapes = bucket_shapes_of(arguments.images)
     counts = np.bincount(image_bucket, minlength=len(shapes)) * arguments.repeats
     samples = int(counts.sum())
-    print(f"{arguments.images:,} images x {arguments.repeats} repeats = {samples:,} samples in "
-          f"{np.count_nonzero(counts)} buckets, batch size {BATCH_SIZE}")
+    print(
+        f"{arguments.images:,} images x {arguments.repeats} repeats = {samples:,} samples in "
+        f"{np.count_nonzero(counts)} buckets, batch size {BATCH_SIZE}"
+    )
 
     def build(policy=BatchPolicy.SHORT, replicas=1):
-        return build_epoch(image_bucket, arguments.repeats, shapes, BATCH_SIZE, policy, seed=1, epoch=3,
-                           num_replicas=replicas)
+        return build_epoch(
+            image_bucket, arguments.repeats, shapes, BATCH_SIZE, policy, seed=1, epoch=3, num_replicas=replicas
+        )
 
     print(f"{'policy':<7}{'processes':>10}{'steps':>10}{'seconds':>9}{'Msamples/s':>12}{'MiB peak':>10}")
     worst = largest = 0.0
@@ -114,9 +117,11 @@ def main() -> None:
 
     ours_seconds, baseline = best_time(ours), best_time(theirs, runs=1)
     ours_memory, baseline_memory = peak_memory_mib(ours), peak_memory_mib(theirs)
-    print(f"baseline on {subset_samples:,} samples (short): Python lists {baseline:.3f} s, "
-          f"{baseline_memory:.1f} MiB; build_epoch {ours_seconds:.3f} s, {ours_memory:.1f} MiB; "
-          f"{baseline / ours_seconds:.1f}x faster, {baseline_memory / ours_memory:.1f}x less memory")
+    print(
+        f"baseline on {subset_samples:,} samples (short): Python lists {baseline:.3f} s, "
+        f"{baseline_memory:.1f} MiB; build_epoch {ours_seconds:.3f} s, {ours_memory:.1f} MiB; "
+        f"{baseline / ours_seconds:.1f}x faster, {baseline_memory / ours_memory:.1f}x less memory"
+    )
 
 
 if __name__ == "__main__":

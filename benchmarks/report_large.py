@@ -46,9 +46,13 @@ def main() -> None:
         root = Path(folder)
         subset = Subset(root / "10_data", repeats=10, name="data")
         result = ScanResult(
-            subsets=[subset], paths=[subset.image_dir / f"{index:06d}.jpg" for index in range(count)],
-            subset=np.zeros(count, dtype=np.int64), stored_width=widths, stored_height=heights,
-            orientation=np.ones(count, dtype=np.int8), error=[""] * count,
+            subsets=[subset],
+            paths=[subset.image_dir / f"{index:06d}.jpg" for index in range(count)],
+            subset=np.zeros(count, dtype=np.int64),
+            stored_width=widths,
+            stored_height=heights,
+            orientation=np.ones(count, dtype=np.int8),
+            error=[""] * count,
         )
         print(f"{count} images, kohya 512x512")
         _, baseline = timed("placement (baseline)", None, lambda: place(widths, heights))
@@ -60,10 +64,19 @@ def main() -> None:
         (root / "r.html").write_text(page, encoding="utf-8")
         print(f"{'page size':<34}{len(page.encode()) / 1e6:8.1f} MB")
         real = _real_jpegs(root / "real", 200)
-        real_plan = plan_dataset(ScanResult(
-            subsets=[Subset(root / "real")], paths=real, subset=np.zeros(len(real), dtype=np.int64),
-            stored_width=np.full(len(real), 1600), stored_height=np.full(len(real), 1200),
-            orientation=np.ones(len(real), dtype=np.int8), error=[""] * len(real)), "kohya", {})
+        real_plan = plan_dataset(
+            ScanResult(
+                subsets=[Subset(root / "real")],
+                paths=real,
+                subset=np.zeros(len(real), dtype=np.int64),
+                stored_width=np.full(len(real), 1600),
+                stored_height=np.full(len(real), 1200),
+                orientation=np.ones(len(real), dtype=np.int8),
+                error=[""] * len(real),
+            ),
+            "kohya",
+            {},
+        )
         timed("200 previews (1600x1200 JPEG)", baseline, lambda: previews(real_plan, range(len(real))))
         browser = shutil.which("chromium")
         if browser:
@@ -88,11 +101,22 @@ def _real_jpegs(folder: Path, count: int) -> list[Path]:
 
 def _load(browser: str, page: Path) -> None:
     subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         f"--user-data-dir={page.parent / 'profile'}",
-         "--dump-dom", page.as_uri()],
-        capture_output=True, check=True, timeout=300,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={page.parent / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=300,
     )
 
 

@@ -256,8 +256,22 @@ def _nearest_by_cross_product(buckets, widths, heights, tie_break) -> tuple[np.n
 
 
 def _cells(values: np.ndarray, origin: int, end: int, shift: int) -> np.ndarray:
-    """Table cell of each value: its ordered bits, clipped to ``[origin, end]``, offset and shifted."""
-    cell = np.clip(_ordered_bits(values), np.uint64(origin), np.uint64(end))
-    cell -= np.uint64(origin)
-    cell >>= np.uint64(shift)
-    return cell.view(np.int64)
+    """Table cell of each value: its ordered bits, clipped to ``[origin, end]``, offset and shifted.
+
+    When the table starts among positive floats (ratio keys always do), a value's plain int64 bit
+    pattern orders it just as well (negative values fall below, into the first cell), which saves
+    the sign correction.
+    """
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    if origin >= _SIGN:
+        cell = np.clip(values.view(np.int64), origin - _SIGN, end - _SIGN)
+        cell -= origin - _SIGN
+        cell >>= shift
+        return cell
+    ordered = np.clip(_ordered_bits(values), np.uint64(origin), np.uint64(end))
+    ordered -= np.uint64(origin)
+    ordered >>= np.uint64(shift)
+    return ordered.view(np.int64)
+
+
+_SIGN = 1 << 63
