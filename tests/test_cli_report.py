@@ -174,3 +174,20 @@ def test_an_empty_folder_says_so(tmp_path):
     result = invoke(str(tmp_path / "nothing"), "--html", str(tmp_path / "r.html"))
     assert result.exit_code == 0 and "0 images, 0 placed" in result.stdout
     assert "No image files found" in result.stdout and (tmp_path / "r.html").exists()
+
+
+def test_html_compare_section_lists_each_chosen_trainer(dataset, tmp_path):
+    page = tmp_path / "report.html"
+    result = invoke(str(dataset), "--html", str(page), "--compare", "kohya,onetrainer")
+    assert result.exit_code == 0, result.output
+    html = page.read_text()
+    assert 'id="compare"' in html and "Trainers compared" in html
+    section = html[html.index('id="compare"') :]
+    assert ">kohya<" in section and ">onetrainer<" in section and ">diffusers<" not in section
+    assert invoke(str(dataset), "--html", str(page), "--compare", "nonesuch").exit_code == 2
+
+
+def test_html_without_compare_has_no_compare_section(dataset, tmp_path):
+    page = tmp_path / "report.html"
+    assert invoke(str(dataset), "--html", str(page)).exit_code == 0
+    assert 'id="compare"' not in page.read_text()

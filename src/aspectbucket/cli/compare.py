@@ -11,28 +11,11 @@ from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
-from aspectbucket.cli.options import bucket_options
+from aspectbucket.cli.options import ProfileListType, bucket_options
 from aspectbucket.compare import Comparison, compare_dataset
 from aspectbucket.dataset import DatasetError
-from aspectbucket.profiles import PROFILES
 from aspectbucket.report.compare_section import describe
 from aspectbucket.scan import scan
-
-
-class ProfileListType(click.ParamType):
-    """A comma-separated list of profile names; the error lists the valid ones."""
-
-    name = "NAME[,NAME...]"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, list):
-            return value
-        names = [name.strip() for name in str(value).split(",") if name.strip()]
-        unknown = [name for name in names if name not in PROFILES]
-        if unknown or not names:
-            bad = ", ".join(unknown) or repr(value)
-            self.fail(f"unknown profile {bad}; choose from: {', '.join(PROFILES)}")
-        return names
 
 
 @click.command()

@@ -122,3 +122,21 @@ def resolve_bucket_options(
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     return profile, options, warnings
+
+
+class ProfileListType(click.ParamType):
+    """A comma-separated list of profile names, or ``all``; the error lists the valid ones."""
+
+    name = "NAME[,NAME...]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, list):
+            return value
+        if str(value).strip() == "all":
+            return list(PROFILES)
+        names = [name.strip() for name in str(value).split(",") if name.strip()]
+        unknown = [name for name in names if name not in PROFILES]
+        if unknown or not names:
+            bad = ", ".join(unknown) or repr(value)
+            self.fail(f"unknown profile {bad}; choose from: {', '.join(PROFILES)}")
+        return names

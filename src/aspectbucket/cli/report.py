@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from aspectbucket.cli.options import bucket_options, resolve_bucket_options
+from aspectbucket.cli.options import ProfileListType, bucket_options, resolve_bucket_options
+from aspectbucket.compare import compare_dataset
 from aspectbucket.dataset import DatasetError, example_dataset_path, plan_dataset, read_dataset
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.profiles import PROFILES
@@ -22,7 +23,8 @@ from aspectbucket.report import (
     write_html,
     write_json,
 )
-from aspectbucket.report.html import PREVIEWS_PER_BUCKET
+from aspectbucket.report.compare_section import compare_section_html
+from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
 from aspectbucket.scan import scan
 
 
@@ -76,6 +78,14 @@ from aspectbucket.scan import scan
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the header cache.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Threads reading headers and previews.")
+@click.option(
+    "--compare",
+    "compare_profiles",
+    type=ProfileListType(),
+    default=None,
+    help="Add a section comparing these trainers' treatment of the dataset to the HTML page "
+    "(comma-separated profile names, or 'all').",
+)
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any image is unreadable or cannot be placed.")
 def report(
     source,
@@ -90,6 +100,7 @@ def report(
     cache,
     no_cache,
     jobs,
+    compare_profiles,
     strict,
 ):
     """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
@@ -134,10 +145,21 @@ def report(
         write_csv(csv_path, plan, summary)
         click.echo(f"wrote {csv_path}", err=True)
     if html_path:
+        sections = []
+        if compare_profiles:
+            comparison = compare_dataset(
+                result,
+                compare_profiles,
+                bucketing["given"],
+                batch_size or summary.batch_sizes[0] if summary.batch_sizes else 1,
+                respect_exif=respect_exif,
+            )
+            sections.append(HtmlSection("compare", "Trainers compared", compare_section_html(comparison)))
         write_html(
             html_path,
             plan,
             summary,
+            sections=sections,
             source=source,
             previews_per_bucket=previews,
             jobs=jobs,
