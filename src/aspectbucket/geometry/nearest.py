@@ -57,18 +57,24 @@ def nearest_bucket(
     metric: Metric = Metric.WIDTH_OVER_HEIGHT,
     tie_break: TieBreak = TieBreak.FIRST,
     exact_size_first: bool = False,
+    image_ratio: np.ndarray | None = None,
 ) -> np.ndarray:
     """Index into ``buckets`` of the nearest bucket for every image.
 
     ``exact_size_first`` reproduces sd-scripts: an image whose size is exactly a listed bucket
-    uses that bucket even when another has the same ratio earlier in the list.
+    uses that bucket even when another has the same ratio earlier in the list. ``image_ratio``
+    (``widths / heights``) may be passed when the caller has it already.
     """
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
     if metric is Metric.CROSS:
         index, on_ratio = _nearest_by_cross_product(buckets, widths, heights, tie_break)
     else:
-        index, on_ratio = _nearest_by_key(buckets, widths, heights, metric, tie_break)
+        if image_ratio is not None and metric is Metric.WIDTH_OVER_HEIGHT:
+            image_keys = image_ratio
+        else:
+            image_keys = ratio_keys(widths, heights, metric)
+        index, on_ratio = _nearest_by_key(buckets, image_keys, metric, tie_break)
     if exact_size_first:
         # An exact size has distance 0 to its bucket, so only images whose nearest bucket has exactly
         # their ratio (a handful) can be re-pointed to a same-ratio bucket of their own size.
@@ -89,7 +95,7 @@ def exact_bucket_index(buckets: np.ndarray, widths: np.ndarray, heights: np.ndar
     return np.where(sorted_codes[position] == image_codes, order[position], -1)
 
 
-def _nearest_by_key(buckets, widths, heights, metric, tie_break) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_by_key(buckets, image_keys, metric, tie_break) -> tuple[np.ndarray, np.ndarray]:
     """Nearest in a one-dimensional key via a search over the distinct bucket keys.
 
     The distance is computed with the same float operations as the trainers' ``abs(keys - key)``,
@@ -97,7 +103,6 @@ def _nearest_by_key(buckets, widths, heights, metric, tie_break) -> tuple[np.nda
     at distance 0 (the nearest bucket has their very ratio).
     """
     bucket_keys = ratio_keys(buckets[:, 0], buckets[:, 1], metric)
-    image_keys = ratio_keys(widths, heights, metric)
     order = np.argsort(bucket_keys, kind="stable")
     sorted_keys = bucket_keys[order]
     distinct, starts = np.unique(sorted_keys, return_index=True)

@@ -13,19 +13,25 @@ def round_half_up(values: np.ndarray) -> np.ndarray:
 
 
 def cover_resize(
-    widths: np.ndarray, heights: np.ndarray, bucket_widths: np.ndarray, bucket_heights: np.ndarray
+    widths: np.ndarray,
+    heights: np.ndarray,
+    bucket_widths: np.ndarray,
+    bucket_heights: np.ndarray,
+    image_ratio: np.ndarray | None = None,
+    bucket_ratio: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The size sd-scripts resizes an image to so that it covers its bucket, keeping the ratio.
 
     A wider-than-bucket image is scaled to the bucket's height, any other to its width; each
-    side is then rounded half up. The result is at least the bucket on both sides.
+    side is then rounded half up. The result is at least the bucket on both sides. The ratios
+    ``w / h`` and ``bw / bh`` may be passed when the caller has them already.
     """
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
+    image_ratio = widths / heights if image_ratio is None else image_ratio
+    bucket_ratio = bucket_widths / bucket_heights if bucket_ratio is None else bucket_ratio
     # Both candidate scales, then one select: cheaper than selecting numerators and denominators.
-    scale = np.where(
-        widths / heights > bucket_widths / bucket_heights, bucket_heights / heights, bucket_widths / widths
-    )
+    scale = np.where(image_ratio > bucket_ratio, bucket_heights / heights, bucket_widths / widths)
     return _round_half_up_in_place(widths * scale), _round_half_up_in_place(heights * scale)
 
 
@@ -99,10 +105,12 @@ def cover_resize_rounded(
     bucket_widths: np.ndarray,
     bucket_heights: np.ndarray,
     rounding: CoverRounding,
+    image_ratio: np.ndarray | None = None,
+    bucket_ratio: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The covering resize of each image to its bucket, rounded as the trainer rounds it."""
     if rounding is CoverRounding.HALF_UP:
-        return cover_resize(widths, heights, bucket_widths, bucket_heights)
+        return cover_resize(widths, heights, bucket_widths, bucket_heights, image_ratio, bucket_ratio)
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
     bucket_widths = np.asarray(bucket_widths, dtype=np.int64)

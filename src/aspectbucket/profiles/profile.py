@@ -117,15 +117,22 @@ def _place_block(widths, heights, errors, options, profile) -> Placement:
         bucket_w, bucket_h, rule_errors = profile.per_image(widths, heights, options)
         errors = np.where(errors == PlacementError.OK, rule_errors, errors)
         index = np.full(len(widths), -1, dtype=np.int64)
+        image_ratio = bucket_ratio = None
     else:
         buckets = profile_bucket_list(profile, options)
-        index = nearest_bucket(buckets, widths, heights, profile.metric, profile.tie_break, profile.exact_size_first)
+        image_ratio = widths / heights  # computed once: the search and the resize both need it
+        index = nearest_bucket(
+            buckets, widths, heights, profile.metric, profile.tie_break, profile.exact_size_first, image_ratio
+        )
         bucket_w, bucket_h = buckets[:, 0].take(index), buckets[:, 1].take(index)
+        bucket_ratio = (buckets[:, 0] / buckets[:, 1]).take(index)
     if profile.max_ar_error is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             too_far = np.abs(bucket_w / bucket_h - widths / heights) >= profile.max_ar_error
         errors = np.where((errors == PlacementError.OK) & too_far, np.int8(PlacementError.RATIO_TOO_EXTREME), errors)
-    resized_w, resized_h = cover_resize_rounded(widths, heights, bucket_w, bucket_h, profile.resize_rounding)
+    resized_w, resized_h = cover_resize_rounded(
+        widths, heights, bucket_w, bucket_h, profile.resize_rounding, image_ratio, bucket_ratio
+    )
     own = _own_size_rows(widths, heights, resized_w, resized_h, bucket_w, bucket_h, options, profile)
     if own.any():
         area, step = options.max_area, options.bucket_reso_steps
