@@ -41,18 +41,18 @@ def kohya_no_upscale(
     ratio = widths / heights
     with np.errstate(divide="ignore", invalid="ignore"):
         ideal_w = np.sqrt(max_area * ratio)
-        ideal_h = max_area / ideal_w
         by_width_w = round_to_steps(ideal_w, step)
-        by_width_h = round_to_steps(by_width_w / ratio, step)
-        by_height_h = round_to_steps(ideal_h, step)
-        by_height_w = round_to_steps(by_height_h * ratio, step)
+        by_height_h = round_to_steps(max_area / ideal_w, step)
+        # int(x + 0.5) of the other side, shared by its step rounding and the resized size.
+        width_led_h = np.floor(by_width_w / ratio + 0.5)
+        height_led_w = np.floor(by_height_h * ratio + 0.5)
+        by_width_h = np.floor(width_led_h / step) * step
+        by_height_w = np.floor(height_led_w / step) * step
         crashes = over & ((by_width_h == 0) | (by_height_h == 0))
         use_width = np.abs(by_width_w / by_width_h - ratio) < np.abs(by_height_w / by_height_h - ratio)
-        shrunk_w = np.where(use_width, by_width_w, np.floor(by_height_h * ratio + 0.5))
-        shrunk_h = np.where(use_width, np.floor(by_width_w / ratio + 0.5), by_height_h)
         keep = ~over | crashes
-        resized_w = np.where(keep, widths, shrunk_w.astype(np.int64))
-        resized_h = np.where(keep, heights, shrunk_h.astype(np.int64))
+        resized_w = np.where(keep, widths, np.where(use_width, by_width_w, height_led_w).astype(np.int64))
+        resized_h = np.where(keep, heights, np.where(use_width, width_led_h, by_height_h).astype(np.int64))
     bucket_w = resized_w - resized_w % step
     bucket_h = resized_h - resized_h % step
     return bucket_w, bucket_h, resized_w, resized_h, crashes
