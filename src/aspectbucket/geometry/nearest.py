@@ -9,6 +9,7 @@ or the last bucket in list order, as the trainer does.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from enum import StrEnum
 
@@ -113,7 +114,7 @@ def _nearest_by_key(buckets, image_keys, metric, tie_break) -> tuple[np.ndarray,
     representative = reducer.reduceat(order, starts)
     # Most images sit well inside one key's interval: a table answers them; the few near a switching
     # point get the exact float comparison below.
-    group = KeyIntervals(distinct).group(image_keys)
+    group = _key_intervals(distinct.tobytes()).group(image_keys)
     chosen = representative.take(np.maximum(group, 0))
     on_ratio = distinct.take(np.maximum(group, 0)) == image_keys
     near_switch = np.flatnonzero(group < 0)
@@ -138,6 +139,12 @@ def _nearest_exactly(distinct, representative, image_keys, reducer) -> tuple[np.
     if tied.any():
         chosen[tied] = reducer(pick_left[tied], pick_right[tied])
     return chosen, np.minimum(distance_left, distance_right) == 0
+
+
+@functools.lru_cache(maxsize=32)
+def _key_intervals(distinct_keys: bytes) -> KeyIntervals:
+    """The interval table of a bucket list's keys, built once for all the blocks of a large input."""
+    return KeyIntervals(np.frombuffer(distinct_keys, dtype=np.float64))
 
 
 class KeyIntervals:
