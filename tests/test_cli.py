@@ -194,3 +194,60 @@ def test_help_of_every_command(run):
         result = run(command, "--help")
         assert result.exit_code == 0
         assert "Example" in result.output
+
+
+def test_assign_keeps_columns_that_a_bad_first_row_lacks():
+    lines = 'not json\n{"width": 576, "height": 768, "file": "a.png"}\n'
+    result = CliRunner().invoke(
+        main, ["assign", "--sizes", "-", "--input-format", "jsonl", "--format", "csv"], input=lines
+    )
+    assert result.exit_code == 1
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert rows[1]["file"] == "a.png" and rows[1]["bucket_width"] == "448"
+
+
+def test_assign_output_file_gets_a_normal_mode(tmp_path):
+    import os
+    import stat
+
+    target = tmp_path / "placed.csv"
+    result = CliRunner().invoke(main, ["assign", "--sizes", "-", "-o", str(target)], input="width,height\n5,5\n")
+    assert result.exit_code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+
+
+def test_assign_unknown_output_suffix_keeps_the_input_format(tmp_path):
+    target = tmp_path / "out.data"
+    result = CliRunner().invoke(
+        main, ["assign", "--sizes", "-", "-o", str(target)], input='{"width": 5, "height": 5}\n'
+    )
+    assert result.exit_code == 0
+    assert json.loads(target.read_text())["bucket_width"] == 512
+
+
+def test_assign_parquet_from_a_pipe_and_a_bad_parquet_file(tmp_path):
+    parquet = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as arrow
+
+    source = tmp_path / "sizes.parquet"
+    parquet.write_table(arrow.table({"width": [576], "height": [768]}), source)
+    result = CliRunner().invoke(main, ["assign", "--sizes", "-", "--format", "jsonl"], input=source.read_bytes())
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["bucket_height"] == 576
+    bad = tmp_path / "bad.parquet"
+    bad.write_text("width,height\n1,2\n")
+    result = CliRunner().invoke(main, ["assign", "--sizes", str(bad)])
+    assert result.exit_code == 2
+    assert "not a readable Parquet table" in result.output
+
+
+def test_assign_warns_about_columns_that_appear_after_the_first_chunk(monkeypatch):
+    from aspectbucket import tables
+
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 1)
+    lines = '{"width": 5, "height": 5}\n{"width": 5, "height": 5, "late": 1}\n'
+    result = CliRunner().invoke(main, ["assign", "--sizes", "-", "--format", "csv"], input=lines)
+    assert result.exit_code == 0
+    assert "late" in result.stderr and "JSONL" in result.stderr

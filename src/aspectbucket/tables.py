@@ -54,15 +54,24 @@ class TableError(ValueError):
     """A table that cannot be read at all (no width/height columns, unknown format)."""
 
 
+#: File name suffixes that say a table's format.
+TABLE_SUFFIXES = {
+    ".jsonl": TableFormat.JSONL,
+    ".ndjson": TableFormat.JSONL,
+    ".json": TableFormat.JSONL,
+    ".parquet": TableFormat.PARQUET,
+    ".pq": TableFormat.PARQUET,
+    ".csv": TableFormat.CSV,
+    ".tsv": TableFormat.CSV,
+    ".txt": TableFormat.CSV,
+}
+
+
 def guess_format(path: str | Path, sample: bytes = b"") -> TableFormat:
     """The table format from the file name, else from its first bytes (``{`` means JSONL)."""
     suffix = Path(str(path)).suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return TableFormat.JSONL
-    if suffix in (".parquet", ".pq"):
-        return TableFormat.PARQUET
-    if suffix in (".csv", ".tsv", ".txt"):
-        return TableFormat.CSV
+    if suffix in TABLE_SUFFIXES:
+        return TABLE_SUFFIXES[suffix]
     if sample.lstrip()[:1] == b"{":
         return TableFormat.JSONL
     if sample[:4] == b"PAR1":
@@ -174,7 +183,14 @@ def _json_size(value):
 
 def _read_parquet(stream: IO[bytes]) -> Iterator[Chunk]:
     parquet = _pyarrow_parquet()
-    table_file = parquet.ParquetFile(stream)
+    import pyarrow as arrow
+
+    if not stream.seekable():  # a pipe: Parquet's footer is at the end, so read it all
+        stream = io.BytesIO(stream.read())
+    try:
+        table_file = parquet.ParquetFile(stream)
+    except (arrow.ArrowException, OSError) as error:
+        raise TableError(f"not a readable Parquet table: {error}") from None
     names = table_file.schema_arrow.names
     if not {"width", "height"} <= set(names):
         raise TableError(f"the Parquet table must have 'width' and 'height' columns; it has {names}")
@@ -201,10 +217,19 @@ class TableWriter:
         self._csv: csv.DictWriter | None = None
         self._text: io.TextIOWrapper | None = None
         self._parquet = None
+        self._names: list[str] | None = None
+        #: Input columns first seen after the header was written: CSV and Parquet cannot add them.
+        self.dropped: list[str] = []
 
     def write(self, rows: list[dict], columns: dict[str, list]) -> None:
         """Write input rows merged with their placement columns (placement wins on a name clash)."""
         merged = [{**row, **{name: values[i] for name, values in columns.items()}} for i, row in enumerate(rows)]
+        names = list(dict.fromkeys(name for row in rows for name in row if name not in PLACEMENT_COLUMNS))
+        if self._names is None:
+            self._names = names + list(PLACEMENT_COLUMNS)
+        elif self.format is not TableFormat.JSONL:
+            known = set(self._names)
+            self.dropped += [name for name in names if name not in known and name not in self.dropped]
         if self.format is TableFormat.JSONL:
             for row in merged:
                 self.stream.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
@@ -216,8 +241,7 @@ class TableWriter:
     def _write_csv(self, merged: list[dict]) -> None:
         if self._csv is None:
             self._text = io.TextIOWrapper(self.stream, encoding="utf-8", newline="", write_through=True)
-            names = [name for name in merged[0] if name not in PLACEMENT_COLUMNS] + list(PLACEMENT_COLUMNS)
-            self._csv = csv.DictWriter(self._text, fieldnames=names, extrasaction="ignore", lineterminator="\n")
+            self._csv = csv.DictWriter(self._text, fieldnames=self._names, extrasaction="ignore", lineterminator="\n")
             self._csv.writeheader()
         for row in merged:
             row["crop_ltrb"] = " ".join(repr(float(value)) for value in row["crop_ltrb"])
@@ -228,10 +252,16 @@ class TableWriter:
         import pyarrow as arrow
 
         parquet = _pyarrow_parquet()
-        table = arrow.Table.from_pylist(merged)
-        if self._parquet is None:
-            self._parquet = parquet.ParquetWriter(self.stream, table.schema)
-        self._parquet.write_table(table.cast(self._parquet.schema))
+        try:
+            if self._parquet is None:
+                schema = arrow.Table.from_pylist(
+                    [{name: row.get(name) for name in self._names} for row in merged]
+                ).schema
+                self._parquet = parquet.ParquetWriter(self.stream, schema)
+            table = arrow.Table.from_pylist(merged, schema=self._parquet.schema)
+        except arrow.ArrowException as error:
+            raise TableError(f"cannot write this chunk as Parquet (a column changed type?): {error}") from None
+        self._parquet.write_table(table)
 
     def close(self) -> None:
         """Finish the table (Parquet footer, flushed text); the stream itself stays open."""
@@ -249,9 +279,11 @@ def assign_table(
     profile: Profile,
     input_format: TableFormat,
     output_format: TableFormat,
-) -> tuple[int, int]:
-    """Place every row of a size table and write it with its placement; returns ``(rows, errors)``.
+) -> tuple[int, int, list[str]]:
+    """Place every row of a size table and write it with its placement.
 
+    Returns ``(rows, rows with an error, dropped columns)``: input columns that first appear after the
+    first chunk cannot join a CSV or Parquet header that is already written (JSONL keeps them).
     ``options`` must already be validated for ``profile`` (see :func:`aspectbucket.resolve`).
     """
     writer = TableWriter(sink, output_format)
@@ -265,4 +297,4 @@ def assign_table(
             errors += int(np.count_nonzero([bool(reason) for reason in columns["error"]]))
     finally:
         writer.close()
-    return rows, errors
+    return rows, errors, writer.dropped

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 
+from aspectbucket.atomic import atomic_open
 from aspectbucket.cli.options import bucket_options, resolve_bucket_options
-from aspectbucket.tables import TableError, TableFormat, assign_table, guess_format
+from aspectbucket.tables import CHUNK_ROWS, TABLE_SUFFIXES, TableError, TableFormat, assign_table, guess_format
 
 
 @click.command()
@@ -27,7 +26,7 @@ from aspectbucket.tables import TableError, TableFormat, assign_table, guess_for
     "output_format",
     type=click.Choice([f.value for f in TableFormat]),
     default=None,
-    help="Output format. [default: the input's]",
+    help="Output format. [default: from the --output file name, else the input's]",
 )
 @click.option(
     "--output",
@@ -64,14 +63,20 @@ def assign(sizes_path, output_format, output_path, input_format, bucketing):
     out_format = TableFormat(output_format) if output_format else _output_format(output_path, in_format)
     try:
         if output_path == "-":
-            rows, errors = assign_table(source, sys.stdout.buffer, options, profile, in_format, out_format)
+            rows, errors, dropped = assign_table(source, sys.stdout.buffer, options, profile, in_format, out_format)
             sys.stdout.buffer.flush()
         else:
-            rows, errors = _assign_to_file(source, Path(output_path), options, profile, in_format, out_format)
+            rows, errors, dropped = _assign_to_file(source, Path(output_path), options, profile, in_format, out_format)
     except TableError as error:
         raise click.UsageError(str(error)) from None
     finally:
         source.close()
+    if dropped:
+        click.echo(
+            f"warning: columns {', '.join(dropped)} first appear after the first {CHUNK_ROWS:,} rows and are not "
+            f"in the {out_format.value} header; write JSONL to keep them.",
+            err=True,
+        )
     if errors:
         click.echo(f"{errors} of {rows} rows could not be placed; see their 'error' column.", err=True)
         raise SystemExit(1)
@@ -88,23 +93,16 @@ def _open_input(path: str):
 
 
 def _output_format(output_path: str, input_format: TableFormat) -> TableFormat:
-    if output_path != "-" and Path(output_path).suffix:
+    """The format a known suffix of ``--output`` names (``.csv``, ``.jsonl``, ``.parquet``...), else the input's."""
+    if output_path != "-" and Path(output_path).suffix.lower() in TABLE_SUFFIXES:
         return guess_format(output_path)
     return input_format
 
 
 def _assign_to_file(source, target: Path, options, profile, in_format, out_format):
-    """Write next to ``target`` under a temporary name and rename, so a reader never sees half a table."""
-    directory = target.parent if str(target.parent) else Path(".")
+    """Write under a temporary name and rename, so a reader never sees half a table."""
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        with atomic_open(target, "wb") as sink:
+            return assign_table(source, sink, options, profile, in_format, out_format)
     except OSError as error:
-        raise click.BadParameter(f"cannot write in {directory}: {error.strerror}", param_hint="--output") from None
-    try:
-        with os.fdopen(handle, "wb") as sink:
-            counts = assign_table(source, sink, options, profile, in_format, out_format)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return counts
+        raise click.ClickException(f"cannot write {target}: {error.strerror or error}") from None

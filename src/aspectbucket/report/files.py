@@ -6,12 +6,9 @@ interrupted run never leaves half a file. No output may land inside the dataset 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aspectbucket import __version__
+from aspectbucket.atomic import atomic_open
 from aspectbucket.report.summary import ReportSummary, WarningKind, block_bucket_list, path_strings, path_text
 from aspectbucket.tables import placement_columns
 
@@ -74,28 +72,6 @@ def refuse_inside_dataset(output: Path, folders) -> None:
                 f"{path_text(folder)}, "
                 "and aspectbucket never writes into a dataset; choose a path outside it"
             )
-
-
-@contextlib.contextmanager
-def atomic_open(path: Path, newline: str | None = None) -> Iterator:
-    """A text file that appears at ``path`` only once it is completely written."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as stream:
-            yield stream
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-def _umask() -> int:
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
 
 
 def write_text_atomic(path: Path, text: str) -> None:
