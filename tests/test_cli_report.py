@@ -191,3 +191,9 @@ def test_html_without_compare_has_no_compare_section(dataset, tmp_path):
     page = tmp_path / "report.html"
     assert invoke(str(dataset), "--html", str(page)).exit_code == 0
     assert 'id="compare"' not in page.read_text()
+
+
+def test_an_output_folder_that_does_not_exist_is_one_clear_line(dataset, tmp_path):
+    result = invoke(str(dataset), "--json", str(tmp_path / "missing" / "report.json"))
+    assert result.exit_code == 1
+    assert "cannot write in" in result.output and "Traceback" not in result.output

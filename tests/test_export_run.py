@@ -407,3 +407,20 @@ def test_the_metadata_line_of_the_spec_example(tmp_path):
     assert record["scale"] == pytest.approx(640 / 768, abs=1e-3) and record["original_size"] == [768, 512]
     _, y = decode_coordinates(np.asarray(Image.open(tmp_path / "out" / "e.png")))
     assert abs(y[0, 300] - (21 + 0.5) * 512 / 427) < 1.5 and abs(y[-1, 300] - (404 + 0.5) * 512 / 427) < 1.5
+
+
+def test_an_image_that_cannot_be_encoded_is_skipped_and_the_rest_export(tmp_path, monkeypatch):
+    source = make_dataset(tmp_path / "data", DATASET[:3])
+    real_encode = export_run.encode_image
+    calls = []
+
+    def refuse_first(pixels, output_format, quality):
+        calls.append(output_format)
+        if len(calls) == 1:
+            raise OSError("cannot write mode P as JPEG")
+        return real_encode(pixels, output_format, quality)
+
+    monkeypatch.setattr(export_run, "encode_image", refuse_first)
+    _, summary = export(source, tmp_path / "out")
+    assert summary.failed == {ItemError.CANNOT_ENCODE.value: 1}
+    assert summary.written == 2

@@ -17,7 +17,7 @@ from aspectbucket.geometry.resize import covering_precrop
 from aspectbucket.geometry.switching import switching_points
 from aspectbucket.profiles import NoUpscaleRule, Profile, SdxlCoordinates, place_by_profile, profile_bucket_list
 
-#: An image enlarged more than this is worth a warning: it trains on invented detail.
+#: An image enlarged more than this is worth a warning (explain and report): it trains on invented detail.
 UPSCALE_WARNING = 2.0
 #: Losing more than this share of the resized image to the crop is worth a warning.
 LOSS_WARNING = 0.20

@@ -60,6 +60,7 @@ class ItemError(StrEnum):
     CORRUPT = "not an image, or a corrupt or truncated one"
     TOO_LARGE_TO_DECODE = "too many pixels to decode safely"
     SIZE_CHANGED = "the image is not the size the scan found: it changed since"
+    CANNOT_ENCODE = "the image cannot be saved in the chosen output format"
 
 
 @dataclass(frozen=True)

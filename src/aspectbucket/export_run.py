@@ -194,7 +194,10 @@ def _export_one(item: ExportItem, settings: ExportSettings, out_dir: Path) -> in
     except OSError as error:
         is_read_error = error.errno is not None
         raise _ItemFailure(ItemError.UNREADABLE if is_read_error else ItemError.CORRUPT) from None
-    data = encode_image(pixels, item.output_format, settings.quality)
+    try:
+        data = encode_image(pixels, item.output_format, settings.quality)
+    except (OSError, ValueError, KeyError):  # Pillow's way of refusing a mode or format for one image
+        raise _ItemFailure(ItemError.CANNOT_ENCODE) from None
     write_atomic(out_dir / item.output, data)
     for sidecar, name in item.captions:
         write_atomic(out_dir / name, sidecar)

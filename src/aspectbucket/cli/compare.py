@@ -10,6 +10,7 @@ import click
 from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from aspectbucket.cli.options import ProfileListType, bucket_options
 from aspectbucket.compare import Comparison, compare_dataset
@@ -114,11 +115,11 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
             for row, (name, treatment) in enumerate(item.treatments.items()):
                 first = row == 0
                 differences.add_row(
-                    item.label if first else "",
+                    Text(item.label) if first else "",  # a file name, never rich markup
                     f"{item.width}x{item.height}" if first else "",
                     f"{item.spread * 100:.0f} %" if first else "",
                     name,
-                    describe(treatment),
+                    Text(describe(treatment)),
                     end_section=row == len(item.treatments) - 1,
                 )
         console.print(differences)

@@ -138,34 +138,38 @@ def report(
     summary = summarize(plan, batch_size)
     print_report(summary, Console(highlight=False))
 
-    if json_path:
-        write_json(json_path, plan, summary, source)
-        click.echo(f"wrote {json_path}", err=True)
-    if csv_path:
-        write_csv(csv_path, plan, summary)
-        click.echo(f"wrote {csv_path}", err=True)
-    if html_path:
-        sections = []
-        if compare_profiles:
-            comparison = compare_dataset(
-                result,
-                compare_profiles,
-                bucketing["given"],
-                batch_size or summary.batch_sizes[0] if summary.batch_sizes else 1,
-                respect_exif=respect_exif,
+    try:
+        if json_path:
+            write_json(json_path, plan, summary, source)
+            click.echo(f"wrote {json_path}", err=True)
+        if csv_path:
+            write_csv(csv_path, plan, summary)
+            click.echo(f"wrote {csv_path}", err=True)
+        if html_path:
+            sections = []
+            if compare_profiles:
+                comparison = compare_dataset(
+                    result,
+                    compare_profiles,
+                    bucketing["given"],
+                    batch_size or summary.batch_sizes[0] if summary.batch_sizes else 1,
+                    respect_exif=respect_exif,
+                )
+                sections.append(HtmlSection("compare", "Trainers compared", compare_section_html(comparison)))
+            write_html(
+                html_path,
+                plan,
+                summary,
+                sections=sections,
+                source=source,
+                previews_per_bucket=previews,
+                jobs=jobs,
+                progress=sys.stderr.isatty(),
             )
-            sections.append(HtmlSection("compare", "Trainers compared", compare_section_html(comparison)))
-        write_html(
-            html_path,
-            plan,
-            summary,
-            sections=sections,
-            source=source,
-            previews_per_bucket=previews,
-            jobs=jobs,
-            progress=sys.stderr.isatty(),
-        )
-        click.echo(f"wrote {html_path}", err=True)
+            click.echo(f"wrote {html_path}", err=True)
+    except OSError as error:
+        where = Path(error.filename).parent if error.filename else "the output folder"
+        raise click.ClickException(f"cannot write in {where}: {error.strerror or error}") from None
     if strict and summary.placed < summary.images:
         sys.exit(1)
 

@@ -9,7 +9,7 @@ from aspectbucket.geometry.batches import (
     parse_batch_policy,
     steps_per_epoch,
 )
-from aspectbucket.geometry.buckets import as_bucket_array, kohya_grid
+from aspectbucket.geometry.buckets import kohya_grid
 from aspectbucket.geometry.epoch import Epoch, bucket_ids, build_epoch
 from aspectbucket.geometry.nearest import Metric, TieBreak, nearest_bucket
 from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution, validate_options
@@ -29,7 +29,6 @@ __all__ = [
     "PlacementError",
     "SwitchingPoint",
     "TieBreak",
-    "as_bucket_array",
     "batches_per_bucket",
     "bucket_ids",
     "build_epoch",

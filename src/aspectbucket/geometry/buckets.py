@@ -33,14 +33,6 @@ def kohya_grid(options: BucketOptions) -> np.ndarray:
     return np.array(sorted(sizes), dtype=np.int64).reshape(-1, 2)
 
 
-def as_bucket_array(sizes) -> np.ndarray:
-    """Turn any sequence of ``(width, height)`` pairs into a bucket array, keeping its order."""
-    array = np.asarray(sizes, dtype=np.int64).reshape(-1, 2)
-    if (array <= 0).any():
-        raise ValueError("bucket sides must be positive")
-    return array
-
-
 def novelai_grid(options: BucketOptions, base: tuple[int, int] = (512, 512)) -> np.ndarray:
     """NovelAI's ``BucketManager.gen_buckets``, in its own order (width up, then height down).
 

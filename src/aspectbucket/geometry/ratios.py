@@ -26,4 +26,6 @@ def nice_ratio_fraction(width: float, height: float, max_term: int = 32) -> str:
         error = abs(math.log(numerator / denominator / target))
         if error < best[0] - 1e-12:
             best = (error, numerator, denominator)
+    if best[0] > math.log(1.01):  # no simple fraction within 1 %: say it exactly
+        return ratio_fraction(round(width), round(height))
     return f"{best[1]}:{best[2]}"

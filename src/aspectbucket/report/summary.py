@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from aspectbucket.explain import LOSS_WARNING as CROP_LOSS_WARNING  # shared with explain
+from aspectbucket.explain import UPSCALE_WARNING
 from aspectbucket.geometry.batches import BatchPolicy, batches_per_bucket, steps_per_epoch
 from aspectbucket.geometry.ratios import nice_ratio_fraction, ratio_fraction
 from aspectbucket.geometry.resize import covering_precrop
@@ -23,11 +25,6 @@ from aspectbucket.scan import IMAGE_EXTENSIONS
 
 if TYPE_CHECKING:
     from aspectbucket.dataset import DatasetPlan
-
-#: An image enlarged by more than this factor is warned about: the trainer learns its blur.
-UPSCALE_WARNING = 2.0
-#: An image losing more than this share of its resized pixels is warned about and gets pre-crop advice.
-CROP_LOSS_WARNING = 0.20
 
 
 class WarningKind(StrEnum):
