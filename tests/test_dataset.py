@@ -74,6 +74,7 @@ def test_dreambooth_folder_takes_n_name_subfolders_and_warns_about_others(tmp_pa
     ]
     assert warnings == [
         "ignored folder 'raw': not named N_name, so sd-scripts skips it",
+        "ignored folder '0_off': 0 repeats, so sd-scripts trains nothing from it",
         f"1 image(s) lie directly in {tmp_path.name!r}: sd-scripts only trains N_name subfolders",
     ]
     result = scan(tmp_path, use_cache=False)
@@ -287,3 +288,10 @@ def test_enable_bucket_false_uses_the_single_bucket_under_every_profile(tmp_path
     )
     plan = plan_dataset(scan(config, use_cache=False), profile, {})
     assert (plan.placement.bucket_width[0], plan.placement.bucket_height[0]) == (512, 512)
+
+
+def test_a_training_folder_with_only_zero_repeat_subfolders_trains_nothing(tmp_path):
+    save_image(tmp_path / "train" / "0_reg" / "a.png", (64, 64))
+    subsets, warnings = read_dataset(tmp_path / "train")
+    assert subsets == []
+    assert any("0 repeats" in warning for warning in warnings)

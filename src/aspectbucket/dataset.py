@@ -104,12 +104,17 @@ def read_folder(root: Path) -> tuple[list[Subset], list[str]]:
         for child, repeats in parsed
         if repeats and repeats[0] >= 1
     ]
-    if not subsets:
+    if all(repeats is None for _, repeats in parsed):
         return [Subset(image_dir=root, name=root.name, recursive=True)], []
     warnings = [
         f"ignored folder {child.name!r}: not named N_name, so sd-scripts skips it"
         for child, repeats in parsed
         if repeats is None
+    ]
+    warnings += [
+        f"ignored folder {child.name!r}: {repeats[0]} repeats, so sd-scripts trains nothing from it"
+        for child, repeats in parsed
+        if repeats is not None and repeats[0] < 1
     ]
     loose = sum(1 for entry in entries if is_image_name(entry.name) and not _is_dir(entry))
     if loose:
