@@ -178,3 +178,13 @@ def test_a_full_disk_ends_with_a_clear_message_and_exit_status_1(tmp_path, monke
     assert result.exit_code == 1
     assert "error: export stopped: the disk is full" in result.output and "run again to resume" in result.output
     assert not list((tmp_path / "out").rglob(f"*{TEMP_SUFFIX}"))
+
+
+def test_a_source_with_nothing_to_train_exports_nothing(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "train" / "0_reg").mkdir(parents=True)
+    Image.new("RGB", (64, 64)).save(tmp_path / "train" / "0_reg" / "a.png")
+    result = CliRunner().invoke(main, ["export", str(tmp_path / "train"), str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "0 repeats" in result.output

@@ -153,7 +153,7 @@ def export_command(
     except ExportRefused as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
-    for warning in [*warnings, *scanned.warnings, *(plan.warnings if subsets[0].options else [])]:
+    for warning in [*warnings, *scanned.warnings, *(plan.warnings if subsets and subsets[0].options else [])]:
         click.echo(f"warning: {warning}", err=True)
     if dry_run:
         _print_plan(items, out)
