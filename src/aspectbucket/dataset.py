@@ -98,7 +98,7 @@ def dreambooth_repeats(folder_name: str) -> tuple[int, str] | None:
 def read_folder(root: Path) -> tuple[list[Subset], list[str]]:
     """A DreamBooth folder when at least one subfolder is named ``N_name``, else one recursive subset."""
     entries = sorted(_scandir_or_fail(root), key=lambda entry: entry.name)
-    parsed = [(Path(entry.path), dreambooth_repeats(entry.name)) for entry in entries if _is_dir(entry)]
+    parsed = [(Path(entry.path), dreambooth_repeats(entry.name)) for entry in entries if is_dir_entry(entry)]
     subsets = [
         Subset(image_dir=child, repeats=repeats[0], name=repeats[1])
         for child, repeats in parsed
@@ -116,7 +116,7 @@ def read_folder(root: Path) -> tuple[list[Subset], list[str]]:
         for child, repeats in parsed
         if repeats is not None and repeats[0] < 1
     ]
-    loose = sum(1 for entry in entries if is_image_name(entry.name) and not _is_dir(entry))
+    loose = sum(1 for entry in entries if is_image_name(entry.name) and not is_dir_entry(entry))
     if loose:
         warnings.append(f"{loose} image(s) lie directly in {root.name!r}: sd-scripts only trains N_name subfolders")
     return subsets, warnings
@@ -130,7 +130,8 @@ def _scandir_or_fail(root: Path) -> list[os.DirEntry]:
         raise DatasetError(f"cannot list {root}: {error.strerror}") from None
 
 
-def _is_dir(entry) -> bool:
+def is_dir_entry(entry) -> bool:
+    """``entry.is_dir()``, False where the entry cannot be examined (a vanished or unreadable one)."""
     try:
         return entry.is_dir()
     except OSError:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aspectbucket.dataset import Subset, read_dataset
+from aspectbucket.dataset import Subset, is_dir_entry, read_dataset
 from aspectbucket.headers import (
     CONTENT_REASONS,
     IMAGE_EXTENSIONS,
@@ -337,18 +337,10 @@ def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, 
                     found.append((entry.path, 0, 0, NOT_A_FILE))
                 elif recursive:
                     pending.append(entry.path)
-            elif recursive and name[0] != "." and _is_dir(entry):
+            elif recursive and name[0] != "." and is_dir_entry(entry):
                 pending.append(entry.path)
     found.sort()
     return found, warnings
-
-
-def _is_dir(entry: os.DirEntry) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
 
 def default_jobs() -> int:
     """Threads for header reads that wait on the disk: a few per core, capped."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from aspectbucket.cli.options import bucket_options, resolve_bucket_options
+from aspectbucket.cli.options import bucket_options, check_dataset_blocks
 from aspectbucket.dataset import DatasetError, plan_dataset, read_dataset
 from aspectbucket.export import Anchor
 from aspectbucket.export_plan import (
@@ -141,8 +141,7 @@ def export_command(
         subsets, warnings = read_dataset(source)
     except DatasetError as error:
         raise click.BadParameter(str(error), param_hint="SOURCE") from None
-    if not any(subset.options for subset in subsets):
-        resolve_bucket_options(bucketing)  # validates the options once; prints the trainer's warnings
+    check_dataset_blocks(bucketing, subsets)  # every block's options, before the scan
     try:
         check_destination(out, source, subsets, metadata, kohya_metadata)
         scanned = scan(subsets, progress=sys.stderr.isatty())

@@ -140,3 +140,17 @@ class ProfileListType(click.ParamType):
             bad = ", ".join(unknown) or repr(value)
             self.fail(f"unknown profile {bad}; choose from: {', '.join(PROFILES)}")
         return names
+
+
+def check_dataset_blocks(bucketing: dict, subsets) -> None:
+    """Check every dataset block's options before the scan, so a refused option costs no waiting."""
+    profile = PROFILES[bucketing["profile"]]
+    seen = set()
+    for subset in subsets:
+        if subset.dataset in seen or not subset.enable_bucket:
+            continue
+        seen.add(subset.dataset)
+        base = dataclasses.replace(profile.defaults, **dict(subset.given_options))
+        resolve_bucket_options(bucketing, base)
+    if not seen:  # nothing to scan, or no block with buckets: the command line's options still count
+        resolve_bucket_options(bucketing)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from aspectbucket.cli.options import ProfileListType, bucket_options, resolve_bucket_options
+from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks
 from aspectbucket.compare import compare_dataset
 from aspectbucket.dataset import DatasetError, example_dataset_path, plan_dataset, read_dataset
 from aspectbucket.geometry.options import OptionsError
-from aspectbucket.profiles import PROFILES
 from aspectbucket.report import (
     OutputInsideDatasetError,
     print_report,
@@ -127,7 +125,7 @@ def report(
                 refuse_inside_dataset(output, folders)
     except OutputInsideDatasetError as error:
         raise click.UsageError(str(error)) from None
-    _validate_blocks(bucketing, subsets)
+    check_dataset_blocks(bucketing, subsets)
 
     result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
     result.warnings[:0] = folder_warnings
@@ -183,15 +181,3 @@ def _source(source: Path | None, example: bool) -> Path:
     if source is None:
         raise click.UsageError("missing SOURCE (a folder, a kohya N_name folder or a .toml) or --example")
     return source
-
-
-def _validate_blocks(bucketing: dict, subsets) -> None:
-    """Check every dataset block's options before the scan, so a refused option costs no waiting."""
-    profile = PROFILES[bucketing["profile"]]
-    seen = set()
-    for subset in subsets:
-        if subset.dataset in seen or not subset.enable_bucket:
-            continue
-        seen.add(subset.dataset)
-        base = dataclasses.replace(profile.defaults, **dict(subset.given_options))
-        resolve_bucket_options(bucketing, base)
