@@ -17,6 +17,7 @@ import numpy as np
 
 from aspectbucket import BucketOptions, place
 from aspectbucket.geometry.reference import ReferenceBucketManager
+from aspectbucket.profiles.profile import BLOCK_ROWS
 
 
 def main() -> None:
@@ -32,7 +33,8 @@ def main() -> None:
     loop_count = args.loop_images or args.images
     print(
         f"{args.images:,} random sizes 64..6000 px, budget 1024x1024, steps 64; loop measured on {loop_count:,}; "
-        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
+        f"{os.cpu_count()} cores (placement: blocks of {BLOCK_ROWS:,} rows on a thread per core), "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
     for no_upscale in (False, True):
         options = BucketOptions((1024, 1024), 256, 2048, 64, no_upscale)

@@ -280,12 +280,7 @@ def test_gathering_blocks_placed_with_different_options_keeps_every_column():
     assert joined.take([3, 0]).row(0) == without.row(1)
 
 
-def test_large_inputs_placed_in_blocks_equal_one_block():
-    rng = np.random.default_rng(3)
-    widths, heights = rng.integers(1, 5000, 300_000), rng.integers(1, 5000, 300_000)
-    for no_upscale in (False, True):
-        options = BucketOptions((1024, 1024), 256, 2048, 64, no_upscale)
-        whole = place(widths, heights, options)
-        pieces = [place(widths[i : i + 50_000], heights[i : i + 50_000], options) for i in range(0, 300_000, 50_000)]
-        for name in ("bucket_width", "bucket_height", "resized_width", "step_loss", "corrected_height", "error"):
-            assert np.concatenate([getattr(piece, name) for piece in pieces]).tolist() == getattr(whole, name).tolist()
+def test_options_take_a_list_or_a_single_size_as_resolution():
+    assert BucketOptions([512, 768]) == BucketOptions((512, 768))
+    assert BucketOptions(1024).resolution == (1024, 1024)
+    assert hash(BucketOptions([512, 768])) == hash(BucketOptions((512, 768)))

@@ -340,3 +340,24 @@ def test_explain_works_under_every_profile(name, no_upscale):
     for width, height in [(768, 512), (300, 200), (5000, 300), (1024, 1024)]:
         result = explain_size(width, height, options, profile)
         assert result["sentences"] and result["sentences"][0].startswith(f"{width}x{height}")
+
+
+@pytest.mark.parametrize("no_upscale", [False, True])
+@pytest.mark.parametrize("name", list(PROFILES))
+def test_blocks_on_threads_place_like_one_block(monkeypatch, name, no_upscale):
+    """Large inputs are placed in blocks on a thread pool; every column must equal the one-block result."""
+    from aspectbucket.geometry.placement import Placement
+    from aspectbucket.profiles import profile as profile_module
+
+    rng = np.random.default_rng(7)
+    widths = rng.integers(16, 5000, 997)
+    heights = rng.integers(16, 5000, 997)
+    widths[::50], heights[1::50] = 0, 100_000  # bad rows in several blocks
+    widths[2::50], heights[2::50] = 50, 400  # thin images: trainer crashes, 0-pixel sides
+    options = BucketOptions(**{**PROFILES[name].defaults.__dict__, "bucket_no_upscale": no_upscale})
+    whole = place(widths, heights, options, name)
+    monkeypatch.setattr(profile_module, "BLOCK_ROWS", 64)
+    blocked = place(widths, heights, options, name)
+    for column in Placement.COLUMNS:
+        np.testing.assert_array_equal(getattr(blocked, column), getattr(whole, column), err_msg=column)
+    assert blocked.error.any() and blocked.ok.any()

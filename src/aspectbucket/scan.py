@@ -342,6 +342,7 @@ def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, 
     found.sort()
     return found, warnings
 
+
 def default_jobs() -> int:
     """Threads for header reads that wait on the disk: a few per core, capped."""
     return min(16, 4 * (os.cpu_count() or 1))

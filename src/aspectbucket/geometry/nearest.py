@@ -114,21 +114,23 @@ def _nearest_by_key(buckets, image_keys, metric, tie_break) -> tuple[np.ndarray,
     representative = reducer.reduceat(order, starts)
     # Most images sit well inside one key's interval: a table answers them; the few near a switching
     # point get the exact float comparison below.
-    group = _key_intervals(distinct.tobytes()).group(image_keys)
+    intervals = _key_intervals(distinct.tobytes())
+    group = intervals.group(image_keys)
     chosen = representative.take(np.maximum(group, 0))
     on_ratio = distinct.take(np.maximum(group, 0)) == image_keys
     near_switch = np.flatnonzero(group < 0)
     if len(near_switch):
         chosen[near_switch], on_ratio[near_switch] = _nearest_exactly(
-            distinct, representative, image_keys[near_switch], reducer
+            intervals.sorted_keys, representative, image_keys[near_switch], reducer
         )
     return chosen, on_ratio
 
 
-def _nearest_exactly(distinct, representative, image_keys, reducer) -> tuple[np.ndarray, np.ndarray]:
+def _nearest_exactly(sorted_keys, representative, image_keys, reducer) -> tuple[np.ndarray, np.ndarray]:
     """The trainers' ``argmin |keys - key|`` between the two neighbouring keys, ties by ``reducer``."""
+    distinct = sorted_keys.keys
     last = len(distinct) - 1
-    right = np.minimum(SortedKeys(distinct).position(image_keys), last)
+    right = np.minimum(sorted_keys.position(image_keys), last)
     left = np.maximum(right - 1, 0)
     distance_left = np.abs(distinct.take(left) - image_keys)
     distance_right = np.abs(distinct.take(right) - image_keys)
@@ -143,7 +145,10 @@ def _nearest_exactly(distinct, representative, image_keys, reducer) -> tuple[np.
 
 @functools.lru_cache(maxsize=32)
 def _key_intervals(distinct_keys: bytes) -> KeyIntervals:
-    """The interval table of a bucket list's keys, built once for all the blocks of a large input."""
+    """The interval table of a bucket list's keys, built once for all the blocks of a large input.
+
+    Its ``sorted_keys`` answers the values near a switching point.
+    """
     return KeyIntervals(np.frombuffer(distinct_keys, dtype=np.float64))
 
 
@@ -162,6 +167,7 @@ class KeyIntervals:
 
     def __init__(self, keys: np.ndarray):
         keys = np.asarray(keys, dtype=np.float64)
+        self.sorted_keys = SortedKeys(keys)
         if len(keys) < 2:
             self.table = np.zeros(1, dtype=np.int64)
             self.origin = self.end = self.shift = 0

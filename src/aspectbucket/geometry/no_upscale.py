@@ -14,48 +14,86 @@ import numpy as np
 from aspectbucket.geometry.resize import cover_resize
 
 
-def round_to_steps(values: np.ndarray, step: int) -> np.ndarray:
-    """sd-scripts' ``round_to_steps``: ``int(x + 0.5)``, then floored to a multiple of ``step``.
+def floor_to_step(values: np.ndarray, step: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``floor(values / step) * step`` for float arrays of whole numbers (into ``out`` if given).
 
-    Computed in float64, which is exact here: the values are whole numbers far below 2**53, and
-    ``floor(n / step)`` of a whole ``n`` cannot be pushed over an integer by rounding.
+    Exact in float64: the values are whole numbers far below 2**53, and ``floor(n / step)`` of a
+    whole ``n`` cannot be pushed over an integer by rounding. A power-of-two step multiplies by its
+    reciprocal instead, which is exact too and several times cheaper than dividing.
     """
-    rounded = np.floor(np.asarray(values, dtype=np.float64) + 0.5)
-    return np.floor(rounded / step) * step
+    power_of_two = step & (step - 1) == 0
+    out = np.multiply(values, 1.0 / step, out=out) if power_of_two else np.divide(values, step, out=out)
+    np.floor(out, out=out)
+    return np.multiply(out, step, out=out)
+
+
+def _half_up(values: np.ndarray) -> np.ndarray:
+    """Python's ``int(x + 0.5)`` for positive floats, in place."""
+    values += 0.5
+    return np.floor(values, out=values)
 
 
 def kohya_no_upscale(
     widths: np.ndarray, heights: np.ndarray, max_area: int, step: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """sd-scripts' ``select_bucket`` with ``bucket_no_upscale``, for arrays of image sizes.
 
-    Returns ``(bucket_w, bucket_h, resized_w, resized_h, crashes)``. ``crashes`` marks images for
+    Returns ``(bucket_w, bucket_h, resized_w, resized_h, ar_error, crashes)``, as sd-scripts returns
+    the size, resized size and signed ratio error ``bw/bh - w/h``. ``crashes`` marks images for
     which sd-scripts divides by zero while choosing (a thin image over the budget whose rounded
-    short side is 0); their other outputs are meaningless. A 0-pixel bucket side is left for the
-    caller to reject. Every image is computed as if over the budget (cheaper than gathering the
-    ones that are), then those within it keep their own size.
+    short side is 0); they keep their own size here, for the caller to reject. A 0-pixel bucket
+    side is left for the caller to reject too.
+
+    Every image is computed as if over the budget (cheaper than gathering the ones that are), then
+    those within it keep their own size. The float operations are sd-scripts' own, in its order;
+    choices are blended arithmetically (``a + m * (b - a)``, exact on whole numbers) rather than with
+    ``np.where``, which is several times slower on unpredictable masks, and temporaries are reused:
+    on a million images this function is mostly memory traffic.
     """
-    widths = np.asarray(widths, dtype=np.int64)
-    heights = np.asarray(heights, dtype=np.int64)
-    over = widths * heights > max_area
-    ratio = widths / heights
+    width_f = np.asarray(widths).astype(np.float64)
+    height_f = np.asarray(heights).astype(np.float64)
+    ratio = width_f / height_f
     with np.errstate(divide="ignore", invalid="ignore"):
-        ideal_w = np.sqrt(max_area * ratio)
-        by_width_w = round_to_steps(ideal_w, step)
-        by_height_h = round_to_steps(max_area / ideal_w, step)
-        # int(x + 0.5) of the other side, shared by its step rounding and the resized size.
-        width_led_h = np.floor(by_width_w / ratio + 0.5)
-        height_led_w = np.floor(by_height_h * ratio + 0.5)
-        by_width_h = np.floor(width_led_h / step) * step
-        by_height_w = np.floor(height_led_w / step) * step
-        crashes = over & ((by_width_h == 0) | (by_height_h == 0))
-        use_width = np.abs(by_width_w / by_width_h - ratio) < np.abs(by_height_w / by_height_h - ratio)
-        keep = ~over | crashes
-        resized_w = np.where(keep, widths, np.where(use_width, by_width_w, height_led_w).astype(np.int64))
-        resized_h = np.where(keep, heights, np.where(use_width, width_led_h, by_height_h).astype(np.int64))
-    bucket_w = resized_w - resized_w % step
-    bucket_h = resized_h - resized_h % step
-    return bucket_w, bucket_h, resized_w, resized_h, crashes
+        ideal_w = np.sqrt(np.multiply(max_area, ratio))
+        # The width rounded to the step leads, and the height follows from the ratio; or the reverse.
+        by_width_w = floor_to_step(_half_up(ideal_w.copy()), step)
+        by_height_h = floor_to_step(_half_up(np.divide(max_area, ideal_w, out=ideal_w)), step, out=ideal_w)
+        width_led_h = _half_up(by_width_w / ratio)  # int(x + 0.5): the resized height, and its step floor below
+        height_led_w = _half_up(by_height_h * ratio)
+        by_width_h = floor_to_step(width_led_h, step)
+        by_height_w = floor_to_step(height_led_w, step)
+        error_w = np.abs(np.subtract(np.divide(by_width_w, by_width_h), ratio))
+        error_h = np.abs(np.subtract(np.divide(by_height_w, by_height_h), ratio))
+    use_width = np.less(error_w, error_h, out=error_w)  # 1.0 where the width leads
+    over = width_f * height_f > max_area
+    crashes = over & ((by_width_h == 0) | (by_height_h == 0))
+    shrink = (over & ~crashes).astype(np.float64)
+    resized_w = _blend(width_f, _blend(height_led_w, by_width_w, use_width), shrink)
+    resized_h = _blend(height_f, _blend(by_height_h, width_led_h, use_width), shrink)
+    bucket_w = floor_to_step(resized_w, step, out=by_width_h)
+    bucket_h = floor_to_step(resized_h, step, out=by_height_w)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0-pixel buckets: rejected by the caller
+        ar_error = np.divide(bucket_w, bucket_h, out=shrink)
+    ar_error -= ratio
+    return (
+        bucket_w.astype(np.int64),
+        bucket_h.astype(np.int64),
+        resized_w.astype(np.int64),
+        resized_h.astype(np.int64),
+        ar_error,
+        crashes,
+    )
+
+
+def _blend(where_0: np.ndarray, where_1: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``where_1`` where ``mask`` (0.0 or 1.0) is 1, else ``where_0``, written over ``where_1``.
+
+    Exact for whole numbers: ``where_0 + mask * (where_1 - where_0)``.
+    """
+    where_1 -= where_0
+    where_1 *= mask
+    where_1 += where_0
+    return where_1
 
 
 def corrected_no_upscale(

@@ -28,6 +28,13 @@ class BucketOptions:
     bucket_reso_steps: int = 64
     bucket_no_upscale: bool = False
 
+    def __post_init__(self):
+        # A single size means a square, as on sd-scripts' command line; a list (from JSON or TOML)
+        # becomes a tuple, so options stay hashable and compare equal however they were written.
+        resolution = self.resolution
+        resolution = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
+        object.__setattr__(self, "resolution", resolution)
+
     @property
     def max_area(self) -> int:
         """The area budget ``W * H`` in pixels."""

@@ -147,6 +147,7 @@ class Placement:
     which rule). ``step_loss`` marks images that lost a step to sd-scripts issue 731 and
     ``corrected_width``/``corrected_height`` is the bucket a corrected rounding gives them; both need
     ``no_upscale_budget`` (area, step), set when the images were placed without upscaling.
+    ``known_ar_error`` is ``ar_error`` when placement computed it on the way (it had the ratios).
     """
 
     width: np.ndarray
@@ -161,6 +162,7 @@ class Placement:
     no_upscale_budget: tuple[int, int] | None = None
     corrected: tuple[np.ndarray, np.ndarray] | None = None
     anchor: CropAnchor = CropAnchor.CENTER
+    known_ar_error: np.ndarray | None = None
 
     #: Every per-image column, stored or derived, in the order reports list them.
     COLUMNS: ClassVar[tuple[str, ...]] = (
@@ -209,6 +211,8 @@ class Placement:
     @cached_property
     def ar_error(self) -> np.ndarray:
         """Signed ratio error ``bw/bh - w/h``, computed with sd-scripts' own float operations."""
+        if self.known_ar_error is not None:
+            return self.known_ar_error
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(self.ok, self.bucket_width / self.bucket_height - self.width / self.height, 0.0)
 
@@ -302,8 +306,12 @@ def assemble_placement(
     sdxl: SdxlCoordinates = SdxlCoordinates.REAL,
     no_upscale_budget: tuple[int, int] | None = None,
     anchor: CropAnchor = CropAnchor.CENTER,
+    ar_error: np.ndarray | None = None,
 ) -> Placement:
-    """Build a :class:`Placement`, turning 0-pixel buckets into errors and zeroing failed rows."""
+    """Build a :class:`Placement`, turning 0-pixel buckets into errors and zeroing failed rows.
+
+    ``ar_error``, when the caller computed it on the way, saves deriving it again.
+    """
     errors = np.asarray(errors, dtype=np.int8)
     zero = (bucket_w <= 0) | (bucket_h <= 0)
     if zero.any():
@@ -314,6 +322,8 @@ def assemble_placement(
         bucket_w, bucket_h, resized_w, resized_h = (
             np.where(ok, values, 0) for values in (bucket_w, bucket_h, resized_w, resized_h)
         )
+        if ar_error is not None:
+            ar_error = np.where(ok, ar_error, 0.0)
     return Placement(
         widths,
         heights,
@@ -326,6 +336,7 @@ def assemble_placement(
         sdxl,
         no_upscale_budget,
         anchor=anchor,
+        known_ar_error=ar_error,
     )
 
 

@@ -29,7 +29,8 @@ def cover_resize(
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
     image_ratio = widths / heights if image_ratio is None else image_ratio
-    bucket_ratio = bucket_widths / bucket_heights if bucket_ratio is None else bucket_ratio
+    with np.errstate(divide="ignore", invalid="ignore"):  # a 0-pixel bucket is an error row upstream
+        bucket_ratio = bucket_widths / bucket_heights if bucket_ratio is None else bucket_ratio
     # Both candidate scales, then one select: cheaper than selecting numerators and denominators.
     scale = np.where(image_ratio > bucket_ratio, bucket_heights / heights, bucket_widths / widths)
     return _round_half_up_in_place(widths * scale), _round_half_up_in_place(heights * scale)
