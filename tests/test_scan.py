@@ -96,9 +96,9 @@ def test_only_sd_scripts_extensions_are_listed_in_any_case(tmp_path):
         (tmp_path / name).write_bytes(b"")
     save_image(tmp_path / ".ipynb_checkpoints" / "copy.png", (5, 5))
     found, _ = list_images(tmp_path, recursive=False)
-    assert [Path(path).name for path, *_ in found] == ["x.png", "y.JPEG", "z.Bmp"]
+    assert [Path(path).name for path in found.paths] == ["x.png", "y.JPEG", "z.Bmp"]
     found, _ = list_images(tmp_path, recursive=True)
-    assert [Path(path).name for path, *_ in found] == ["x.png", "y.JPEG", "z.Bmp"]
+    assert [Path(path).name for path in found.paths] == ["x.png", "y.JPEG", "z.Bmp"]
     assert IMAGE_EXTENSIONS == (".png", ".jpg", ".jpeg", ".webp", ".bmp")
     assert not is_image_name(".jpg")
 

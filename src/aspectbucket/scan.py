@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 
 import numpy as np
@@ -257,7 +258,11 @@ class _FileTable:
 
     def fill_from(self, store: HeaderCache, rows: np.ndarray) -> np.ndarray:
         """Take each of ``rows`` that the cache still answers (same size and mtime); returns which it did."""
-        strings = [self.strings[row] for row in rows.tolist()]
+        first, last = (int(rows[0]), int(rows[-1])) if len(rows) else (0, -1)
+        if last - first + 1 == len(rows):  # one subset's rows, as listed: a slice, not a gather
+            strings = self.strings[first : last + 1]
+        else:
+            strings = [self.strings[row] for row in rows.tolist()]
         hit, cached = store.lookup(strings, self.size[rows], self.mtime[rows])
         hit &= self.code[rows] == 0
         taken = rows[hit]
@@ -275,36 +280,60 @@ class _FileTable:
 
 def _list_subsets(subsets: list[Subset], warnings: list[str]) -> tuple[_FileTable, list[int]]:
     """Every subset's image files, one after the other, and how many each has."""
-    strings: list[str] = []
-    columns: list[list[int]] = [[], [], []]  # size, mtime_ns, reason code
+    table = Listing()
     counts = []
     for subset in subsets:
-        files, listing_warnings = list_images(subset.image_dir, subset.recursive)
+        listing, listing_warnings = list_images(subset.image_dir, subset.recursive)
         warnings.extend(listing_warnings)
-        if not files and not listing_warnings:
+        if not listing.paths and not listing_warnings:
             warnings.append(f"no images in {os.path.abspath(subset.image_dir)}: sd-scripts ignores this subset")
-        counts.append(len(files))
-        if files:
-            found, *facts = zip(*files, strict=True)
-            strings.extend(found)
-            for column, values in zip(columns, facts, strict=True):
-                column.extend(values)
-    return _FileTable(strings, *columns), counts
+        counts.append(len(listing.paths))
+        table.extend(listing)
+    return _FileTable(table.paths, table.sizes, table.mtimes, table.codes), counts
 
 
-def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, int, int]], list[str]]:
-    """``(path, size, mtime_ns, reason code)`` of each image file in ``directory``, sorted by path
-    (absolute), searching subfolders when ``recursive``; and the warnings met on the way.
+@dataclass
+class Listing:
+    """Image files found by :func:`list_images`, as columns: absolute path, size, mtime (ns), reason code
+    (0 for a regular file; files that could not be examined have size and mtime 0)."""
+
+    paths: list[str] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    mtimes: list[int] = field(default_factory=list)
+    codes: list[int] = field(default_factory=list)
+
+    def extend(self, other: Listing) -> None:
+        self.paths += other.paths
+        self.sizes += other.sizes
+        self.mtimes += other.mtimes
+        self.codes += other.codes
+
+    def append(self, path: str, size: int, mtime: int, code: int) -> None:
+        self.paths.append(path)
+        self.sizes.append(size)
+        self.mtimes.append(mtime)
+        self.codes.append(code)
+
+    def sorted(self) -> Listing:
+        """The same files ordered by path."""
+        order = sorted(range(len(self.paths)), key=self.paths.__getitem__)
+        columns = (self.paths, self.sizes, self.mtimes, self.codes)
+        return Listing(*([column[row] for row in order] for column in columns))
+
+
+def list_images(directory: Path, recursive: bool) -> tuple[Listing, list[str]]:
+    """Each image file in ``directory`` (a :class:`Listing`, sorted by absolute path), searching
+    subfolders when ``recursive``; and the warnings met on the way.
 
     Files are taken by name, as sd-scripts takes them: a broken link or a symlink loop named like an
     image is listed with its reason code. Hidden files and folders (names starting with a dot) are
     skipped, as sd-scripts' glob skips them. A folder reached twice (a symlink loop) is listed once.
     """
-    found: list[tuple[str, int, int, int]] = []
+    found = Listing()
     warnings: list[str] = []
     seen: set[tuple[int, int]] = set()
     pending = [os.path.abspath(directory)]
-    extensions = frozenset(IMAGE_EXTENSIONS)
+    folders = 0
     while pending:
         folder = pending.pop()
         try:
@@ -321,26 +350,48 @@ def list_images(directory: Path, recursive: bool) -> tuple[list[tuple[str, int, 
             warnings.append(f"skipped {folder}: a symlink loop leads back to a folder already listed")
             continue
         seen.add((identity.st_dev, identity.st_ino))
-        # This loop runs once per file of the dataset, and is all a re-scan does: kept flat on purpose.
-        for entry in entries:
-            name = entry.name
-            dot = name.rfind(".")
-            if dot > 0 and name[0] != "." and name[dot:].lower() in extensions:  # is_image_name, inlined
-                try:
-                    status = entry.stat()
-                except OSError as error:
-                    found.append((entry.path, 0, 0, REASON_CODES[os_error_reason(error, entry.path)]))
-                    continue
-                if stat_module.S_ISREG(status.st_mode):
-                    found.append((entry.path, status.st_size, status.st_mtime_ns, 0))
-                elif not stat_module.S_ISDIR(status.st_mode):
-                    found.append((entry.path, 0, 0, NOT_A_FILE))
-                elif recursive:
-                    pending.append(entry.path)
-            elif recursive and name[0] != "." and is_dir_entry(entry):
-                pending.append(entry.path)
-    found.sort()
-    return found, warnings
+        folders += 1
+        images = [entry for entry in entries if entry.name[0] != "." and entry.name.lower().endswith(IMAGE_EXTENSIONS)]
+        images.sort(key=_ENTRY_NAME)
+        _stat_images(images, found)
+        if recursive:
+            pending += [entry.path for entry in entries if entry.name[0] != "." and is_dir_entry(entry)]
+    # One folder's files are sorted already (by name, under one prefix); files from several need merging.
+    return (found.sorted() if folders > 1 else found), warnings
+
+
+_ENTRY_NAME = attrgetter("name")
+_FILE_TYPE = 0o170000  # the st_mode bits that hold the file type (stat.S_IFMT)
+
+
+def _stat_images(images: list[os.DirEntry], found: Listing) -> None:
+    """Stat each entry named like an image and add it to ``found``: a regular file with its size and
+    mtime, anything else but a folder with its reason (folders are searched, or not, by the caller).
+
+    This runs once per file and is all a re-scan does besides loading the cache, so the common case
+    (every entry a readable regular file) is a few list comprehensions; anything else takes the slow
+    path, entry by entry.
+    """
+    try:
+        statuses = [entry.stat() for entry in images]
+    except OSError:
+        statuses = None
+    if statuses is not None and all(status.st_mode & _FILE_TYPE == stat_module.S_IFREG for status in statuses):
+        found.paths += [entry.path for entry in images]
+        found.sizes += [status.st_size for status in statuses]
+        found.mtimes += [status.st_mtime_ns for status in statuses]
+        found.codes += [0] * len(images)
+        return
+    for entry in images:
+        try:
+            status = entry.stat()
+        except OSError as error:
+            found.append(entry.path, 0, 0, REASON_CODES[os_error_reason(error, entry.path)])
+            continue
+        if stat_module.S_ISREG(status.st_mode):
+            found.append(entry.path, status.st_size, status.st_mtime_ns, 0)
+        elif not stat_module.S_ISDIR(status.st_mode):
+            found.append(entry.path, 0, 0, NOT_A_FILE)
 
 
 def default_jobs() -> int:
@@ -417,11 +468,14 @@ class _FolderCaches:
         self.use_cache = use_cache
         self.rows: dict[Path, np.ndarray] = {}
         self.shared: set[Path] = set()  # folders named by more than one subset
+        ends = np.searchsorted(owner, np.arange(len(subsets)), side="right")  # owner is sorted: rows by subset
         for number, subset in enumerate(subsets):
             path = cache_file(cache_dir, subset.image_dir)
+            rows = np.arange(ends[number - 1] if number else 0, ends[number])
             if path in self.rows:
                 self.shared.add(path)
-            self.rows[path] = np.union1d(self.rows.get(path, np.zeros(0, np.int64)), np.flatnonzero(owner == number))
+                rows = np.union1d(self.rows[path], rows)
+            self.rows[path] = rows
         self.stores = {path: HeaderCache.load(path) if use_cache else HeaderCache() for path in self.rows}
 
     def fill(self, table: _FileTable) -> np.ndarray:
