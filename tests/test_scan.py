@@ -250,14 +250,24 @@ def test_use_cache_false_neither_reads_nor_writes(tmp_path, cache_dir):
     assert result.from_cache == 0 and not cache_dir.exists()
 
 
-def test_a_corrupt_cache_is_rebuilt(tmp_path, cache_dir):
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "longer", "other format"])
+def test_a_corrupt_cache_is_rebuilt(tmp_path, cache_dir, damage):
     save_image(tmp_path / "data" / "a.png", (10, 20))
+    save_image(tmp_path / "data" / "b.png", (30, 20))
     folder_scan(tmp_path / "data", cache_dir)
     (cache_file,) = cache_dir.iterdir()
-    cache_file.write_bytes(b"garbage")
+    good = cache_file.read_bytes()
+    damaged = {
+        "garbage": b"garbage",
+        "truncated": good[:-3],
+        "longer": good + b"x",
+        "other format": good[:8] + (999).to_bytes(8, "little") + good[16:],
+    }[damage]
+    cache_file.write_bytes(damaged)
     result = folder_scan(tmp_path / "data", cache_dir)
-    assert result.from_cache == 0 and result.error == [""]
-    assert folder_scan(tmp_path / "data", cache_dir).from_cache == 1
+    assert result.from_cache == 0 and result.error == ["", ""]
+    assert result.stored_width.tolist() == [10, 30]
+    assert folder_scan(tmp_path / "data", cache_dir).from_cache == 2
 
 
 def test_an_unwritable_cache_is_a_warning(tmp_path):
