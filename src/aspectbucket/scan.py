@@ -337,34 +337,56 @@ def list_images(directory: Path, recursive: bool) -> tuple[Listing, list[str]]:
     while pending:
         folder = pending.pop()
         try:
-            identity = os.stat(folder)
-            with os.scandir(folder) as listing:
-                entries = list(listing)
+            with _folder_listing(folder) as (identity, entries):
+                if (identity.st_dev, identity.st_ino) in seen:
+                    warnings.append(f"skipped {folder}: a symlink loop leads back to a folder already listed")
+                    continue
+                seen.add((identity.st_dev, identity.st_ino))
+                folders += 1
+                prefix = os.path.join(folder, "")
+                images = [
+                    entry for entry in entries if entry.name[0] != "." and entry.name.lower().endswith(IMAGE_EXTENSIONS)
+                ]
+                images.sort(key=_ENTRY_NAME)
+                _stat_images(images, prefix, found)
+                if recursive:
+                    pending += [
+                        prefix + entry.name for entry in entries if entry.name[0] != "." and is_dir_entry(entry)
+                    ]
         except FileNotFoundError:
             warnings.append(f"folder not found: {folder}")
-            continue
         except OSError as error:
             warnings.append(f"cannot list folder {folder}: {error.strerror}")
-            continue
-        if (identity.st_dev, identity.st_ino) in seen:
-            warnings.append(f"skipped {folder}: a symlink loop leads back to a folder already listed")
-            continue
-        seen.add((identity.st_dev, identity.st_ino))
-        folders += 1
-        images = [entry for entry in entries if entry.name[0] != "." and entry.name.lower().endswith(IMAGE_EXTENSIONS)]
-        images.sort(key=_ENTRY_NAME)
-        _stat_images(images, found)
-        if recursive:
-            pending += [entry.path for entry in entries if entry.name[0] != "." and is_dir_entry(entry)]
     # One folder's files are sorted already (by name, under one prefix); files from several need merging.
     return (found.sorted() if folders > 1 else found), warnings
 
 
 _ENTRY_NAME = attrgetter("name")
+_BY_DESCRIPTOR = os.scandir in os.supports_fd
+
+
+@contextmanager
+def _folder_listing(folder: str) -> Iterator[tuple[os.stat_result, list[os.DirEntry]]]:
+    """``(identity, entries)`` of a folder. Where the OS allows, it is listed by descriptor, so that
+    each entry's ``stat()`` resolves one path component instead of the whole path again."""
+    if not _BY_DESCRIPTOR:
+        identity = os.stat(folder)
+        with os.scandir(folder) as listing:
+            yield identity, list(listing)
+        return
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        identity = os.fstat(descriptor)
+        with os.scandir(descriptor) as listing:
+            yield identity, list(listing)
+    finally:
+        os.close(descriptor)
+
+
 _FILE_TYPE = 0o170000  # the st_mode bits that hold the file type (stat.S_IFMT)
 
 
-def _stat_images(images: list[os.DirEntry], found: Listing) -> None:
+def _stat_images(images: list[os.DirEntry], prefix: str, found: Listing) -> None:
     """Stat each entry named like an image and add it to ``found``: a regular file with its size and
     mtime, anything else but a folder with its reason (folders are searched, or not, by the caller).
 
@@ -377,21 +399,22 @@ def _stat_images(images: list[os.DirEntry], found: Listing) -> None:
     except OSError:
         statuses = None
     if statuses is not None and all(status.st_mode & _FILE_TYPE == stat_module.S_IFREG for status in statuses):
-        found.paths += [entry.path for entry in images]
+        found.paths += [prefix + entry.name for entry in images]
         found.sizes += [status.st_size for status in statuses]
         found.mtimes += [status.st_mtime_ns for status in statuses]
         found.codes += [0] * len(images)
         return
     for entry in images:
+        path = prefix + entry.name
         try:
             status = entry.stat()
         except OSError as error:
-            found.append(entry.path, 0, 0, REASON_CODES[os_error_reason(error, entry.path)])
+            found.append(path, 0, 0, REASON_CODES[os_error_reason(error, path)])
             continue
         if stat_module.S_ISREG(status.st_mode):
-            found.append(entry.path, status.st_size, status.st_mtime_ns, 0)
+            found.append(path, status.st_size, status.st_mtime_ns, 0)
         elif not stat_module.S_ISDIR(status.st_mode):
-            found.append(entry.path, 0, 0, NOT_A_FILE)
+            found.append(path, 0, 0, NOT_A_FILE)
 
 
 def default_jobs() -> int:
