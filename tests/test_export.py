@@ -139,19 +139,46 @@ def test_exif_orientation_gives_upright_pixels(tmp_path, orientation):
     np.testing.assert_array_equal(np.asarray(open_image(path, apply_exif=False)), stored)
 
 
+@pytest.mark.parametrize(("landscape", "eighths"), [((400, 300), 2), ((600, 450), 3), ((900, 675), 5)])
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
-def test_jpeg_draft_keeps_the_window_of_a_full_decode(tmp_path, orientation):
+def test_jpeg_draft_keeps_the_window_of_a_full_decode(tmp_path, orientation, landscape, eighths):
+    """Decoding at n/8 scale (1/4, and the 3/8 and 5/8 that Pillow's own draft lacks) keeps the window."""
     path = save(tmp_path, "big.jpg", smooth_pixels(1603, 1201, seed=orientation), orientation, quality=95)
     full = open_image(path)
-    resized = (400, 300) if full.width > full.height else (300, 400)
-    bucket = (384, 300) if full.width > full.height else (300, 384)
+    resized = landscape if full.width > full.height else landscape[::-1]
+    bucket = (resized[0] - 16, resized[1]) if full.width > full.height else (resized[0], resized[1] - 16)
     trim = ((resized[0] - bucket[0]) // 2, (resized[1] - bucket[1]) // 2)
     drafted = open_image(path, draft=resized)
-    assert drafted.size[0] < full.size[0] / 3 and SOURCE_BOX_KEY in drafted.info
+    assert max(drafted.size) == -(-1603 * eighths // 8) and SOURCE_BOX_KEY in drafted.info
     assert (drafted.width > drafted.height) == (full.width > full.height)
     fast = train_pixels(drafted, resized, bucket, trim)
     assert SOURCE_BOX_KEY not in fast.info
     assert psnr(fast, train_pixels(full, resized, bucket, trim)) >= 45
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK"])
+def test_grey_and_cmyk_jpegs_decode_at_reduced_scale_as_rgb(tmp_path, mode):
+    """Grey JPEGs take the n/8 decoder; CMYK ones, which it cannot convert, Pillow's 1/2-1/8 draft."""
+    path = tmp_path / f"{mode}.jpg"
+    Image.fromarray(smooth_pixels(1603, 1201)).convert(mode).save(path, quality=95, icc_profile=b"p")
+    full = open_image(path)
+    drafted = open_image(path, draft=(600, 450))
+    assert drafted.mode == full.mode == "RGB" and SOURCE_BOX_KEY in drafted.info
+    assert drafted.width == (602 if mode == "L" else 802)  # 3/8 scale, or Pillow's 1/2
+    assert drafted.info.get("icc_profile") == full.info.get("icc_profile")
+    assert (
+        psnr(
+            train_pixels(drafted, (600, 450), (576, 448), (12, 1)), train_pixels(full, (600, 450), (576, 448), (12, 1))
+        )
+        >= 40
+    )
+
+
+def test_a_damaged_jpeg_is_left_to_pillow(tmp_path):
+    path = save(tmp_path, "cut.jpg", smooth_pixels(1603, 1201), 1, quality=95)
+    path.write_bytes(path.read_bytes()[:4000])
+    with pytest.raises(OSError):
+        open_image(path, draft=(600, 450))
 
 
 def test_transparency_and_icc_profile_survive_decoding(tmp_path):

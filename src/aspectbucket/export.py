@@ -2,9 +2,15 @@
 
 These are the functions the exporter and the torch integration share. The trainer's geometry (bucket,
 resized size, trim) comes from a :class:`~aspectbucket.geometry.placement.Placement`; here it becomes
-pixels, fast: a JPEG that will shrink by 2x or more is decoded at 1/2, 1/4 or 1/8 scale by its DCT
-(Pillow's ``draft``), other images are reduced by whole factors before the filter (``reducing_gap``),
-and the trim is fused into the LANCZOS resize (``box=``) so only the kept window is ever resampled.
+pixels, fast: a JPEG that will shrink is decoded at a reduced scale by its DCT, other images are
+reduced by whole factors before the filter (``reducing_gap``), and the trim is fused into the LANCZOS
+resize (``box=``) so only the kept window is ever resampled.
+
+The scaled JPEG decode uses simplejpeg (libjpeg-turbo's TurboJPEG API) rather than Pillow's ``draft``:
+both decode by DCT scaling, but Pillow offers only 1/2, 1/4 and 1/8, while libjpeg-turbo scales by any
+n/8. A 3500-pixel photo bound for a 1024 bucket then decodes at 3/8 instead of 1/2, as fast, and leaves
+the LANCZOS pass (most of the time) about half the pixels. JPEGs simplejpeg cannot decode (CMYK, damaged
+ones) take Pillow's ``draft`` path, which also gives the reasons for files that cannot be read at all.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
+import simplejpeg
 from PIL import Image, ImageOps
 
 #: ``image.info`` key for where the full image lies, ``(left, top, right, bottom)`` in the image's own
@@ -65,8 +72,8 @@ def open_image(
 ) -> Image.Image:
     """Decode ``path`` as RGB, or RGBA when it has transparency, upright when ``apply_exif``.
 
-    ``draft`` is the upright ``(width, height)`` the caller will resize to: a JPEG at least twice
-    that size is then decoded at 1/2, 1/4 or 1/8 scale (never below ``draft``), much faster, and
+    ``draft`` is the upright ``(width, height)`` the caller will resize to: a larger JPEG is then
+    decoded at the smallest scale n/8 that is not below ``draft``, much faster, and
     the exact place of the full image is kept in ``image.info[SOURCE_BOX_KEY]`` for
     :func:`train_pixels`. The ICC profile stays in ``image.info["icc_profile"]`` when it still
     describes the pixels. With ``apply_exif`` the
@@ -84,9 +91,15 @@ def open_image(
     source_box = None
     if draft is not None and image.format == "JPEG":
         stored_draft = draft[::-1] if orientation in SWAPPING_ORIENTATIONS else tuple(draft)
-        configured = image.draft(None, (max(1, stored_draft[0]), max(1, stored_draft[1])))
-        if configured is not None and configured[1][2:] != image.size:
-            source_box = _oriented_box(configured[1], image.size, orientation)
+        stored_draft = (max(1, stored_draft[0]), max(1, stored_draft[1]))
+        scaled = _decode_scaled_jpeg(path, image, stored_draft)
+        if scaled is not None:
+            image, box = scaled
+        else:
+            configured = image.draft(None, stored_draft)
+            box = configured[1] if configured is not None else None
+        if box is not None and box[2:] != image.size:
+            source_box = _oriented_box(box, image.size, orientation)
     image.load()
     image = _as_rgb(image)
     if orientation == tagged != 1:
@@ -96,6 +109,37 @@ def open_image(
     if source_box is not None:
         image.info[SOURCE_BOX_KEY] = source_box
     return image
+
+
+def _decode_scaled_jpeg(
+    path: Path, opened: Image.Image, least: tuple[int, int]
+) -> tuple[Image.Image, tuple[float, float, float, float]] | None:
+    """``opened`` (a JPEG, header read) decoded at the smallest scale n/8 that keeps both sides at least
+    ``least``, with the box the full image covers in the decoded pixels; None when simplejpeg cannot
+    decode it (then Pillow will, or will say why not).
+
+    libjpeg-turbo makes each 8x8 block n x n pixels, so the full image spans ``W * n / 8`` decoded
+    pixels and the decoded width is that rounded up. The header's metadata (ICC profile, EXIF) is kept.
+    """
+    if opened.mode not in ("RGB", "L") or -(-opened.width * 7 // 8) < least[0] or -(-opened.height * 7 // 8) < least[1]:
+        return None  # CMYK and the like; or no scale below 8/8 is large enough: decode as it is
+    try:
+        data = Path(path).read_bytes()
+        pixels = simplejpeg.decode_jpeg(
+            data, colorspace="RGB" if opened.mode == "RGB" else "GRAY", min_width=least[0], min_height=least[1]
+        )
+    except (OSError, ValueError):
+        return None
+    height, width = pixels.shape[:2]
+    eighths = next(
+        (n for n in range(1, 9) if -(-opened.width * n // 8) == width and -(-opened.height * n // 8) == height), None
+    )
+    if eighths is None:
+        return None  # not a size DCT scaling gives: trust Pillow instead
+    image = Image.fromarray(pixels[..., 0] if pixels.ndim == 3 and opened.mode == "L" else pixels)
+    image.info.update(opened.info)
+    opened.close()
+    return image, (0.0, 0.0, opened.width * eighths / 8, opened.height * eighths / 8)
 
 
 def _oriented_box(box, size: tuple[int, int], orientation: int) -> tuple[float, float, float, float]:
