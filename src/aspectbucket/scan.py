@@ -344,8 +344,12 @@ def list_images(directory: Path, recursive: bool) -> tuple[Listing, list[str]]:
                 seen.add((identity.st_dev, identity.st_ino))
                 folders += 1
                 prefix = os.path.join(folder, "")
+                # is_image_name, inlined (this runs per file): most names need no lower-casing
                 images = [
-                    entry for entry in entries if entry.name[0] != "." and entry.name.lower().endswith(IMAGE_EXTENSIONS)
+                    entry
+                    for entry in entries
+                    if entry.name[0] != "."
+                    and (entry.name.endswith(IMAGE_EXTENSIONS) or entry.name.lower().endswith(IMAGE_EXTENSIONS))
                 ]
                 images.sort(key=_ENTRY_NAME)
                 _stat_images(images, prefix, found)
@@ -362,6 +366,7 @@ def list_images(directory: Path, recursive: bool) -> tuple[Listing, list[str]]:
 
 
 _ENTRY_NAME = attrgetter("name")
+
 _BY_DESCRIPTOR = os.scandir in os.supports_fd
 
 
@@ -398,7 +403,7 @@ def _stat_images(images: list[os.DirEntry], prefix: str, found: Listing) -> None
         statuses = [entry.stat() for entry in images]
     except OSError:
         statuses = None
-    if statuses is not None and all(status.st_mode & _FILE_TYPE == stat_module.S_IFREG for status in statuses):
+    if statuses is not None and {status.st_mode & _FILE_TYPE for status in statuses} <= {stat_module.S_IFREG}:
         found.paths += [prefix + entry.name for entry in images]
         found.sizes += [status.st_size for status in statuses]
         found.mtimes += [status.st_mtime_ns for status in statuses]
