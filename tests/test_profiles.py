@@ -361,3 +361,31 @@ def test_blocks_on_threads_place_like_one_block(monkeypatch, name, no_upscale):
     for column in Placement.COLUMNS:
         np.testing.assert_array_equal(getattr(blocked, column), getattr(whole, column), err_msg=column)
     assert blocked.error.any() and blocked.ok.any()
+
+
+def _place_many_in_child(queue) -> None:
+    rng = np.random.default_rng(1)
+    placement = place(rng.integers(64, 4000, 200_000), rng.integers(64, 4000, 200_000), BucketOptions())
+    queue.put(int(placement.bucket_width.sum()))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_places_large_inputs_with_its_own_threads():
+    """A child forked after the parent's placement threads started must not wait on threads it lacks."""
+    import multiprocessing
+
+    rng = np.random.default_rng(1)
+    expected = int(
+        place(rng.integers(64, 4000, 200_000), rng.integers(64, 4000, 200_000), BucketOptions()).bucket_width.sum()
+    )
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_place_many_in_child, args=(queue,))
+    child.start()
+    try:
+        assert queue.get(timeout=60) == expected
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+    assert child.exitcode == 0

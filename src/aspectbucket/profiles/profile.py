@@ -164,6 +164,11 @@ def _thread_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=_worker_count(), thread_name_prefix="aspectbucket-place")
 
 
+if hasattr(os, "register_at_fork"):
+    # A forked child (a DataLoader worker, say) inherits the pool object but not its threads: it makes its own.
+    os.register_at_fork(after_in_child=_thread_pool.cache_clear)
+
+
 def _place_block(widths, heights, errors, options, profile) -> Placement:
     if options.bucket_no_upscale and profile.no_upscale in _LISTLESS:
         return _place_without_upscale(widths, heights, errors, options, profile)
