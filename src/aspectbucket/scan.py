@@ -17,7 +17,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import attrgetter
 from pathlib import Path
 
 import numpy as np
@@ -345,13 +344,13 @@ def list_images(directory: Path, recursive: bool) -> tuple[Listing, list[str]]:
                 folders += 1
                 prefix = os.path.join(folder, "")
                 # is_image_name, inlined (this runs per file): most names need no lower-casing
-                images = [
-                    entry
+                by_name = {
+                    entry.name: entry
                     for entry in entries
                     if entry.name[0] != "."
                     and (entry.name.endswith(IMAGE_EXTENSIONS) or entry.name.lower().endswith(IMAGE_EXTENSIONS))
-                ]
-                images.sort(key=_ENTRY_NAME)
+                }
+                images = [by_name[name] for name in sorted(by_name)]  # sorting bare strings is the cheap sort
                 _stat_images(images, prefix, found)
                 if recursive:
                     pending += [
@@ -364,8 +363,6 @@ def list_images(directory: Path, recursive: bool) -> tuple[Listing, list[str]]:
     # One folder's files are sorted already (by name, under one prefix); files from several need merging.
     return (found.sorted() if folders > 1 else found), warnings
 
-
-_ENTRY_NAME = attrgetter("name")
 
 _BY_DESCRIPTOR = os.scandir in os.supports_fd
 
