@@ -336,7 +336,7 @@ def list_images(directory: Path, recursive: bool) -> tuple[Listing, list[str]]:
     while pending:
         folder = pending.pop()
         try:
-            with _folder_listing(folder) as (identity, entries):
+            with _folder_listing(folder, recursive) as (identity, names, subfolders, descriptor):
                 if (identity.st_dev, identity.st_ino) in seen:
                     warnings.append(f"skipped {folder}: a symlink loop leads back to a folder already listed")
                     continue
@@ -344,18 +344,14 @@ def list_images(directory: Path, recursive: bool) -> tuple[Listing, list[str]]:
                 folders += 1
                 prefix = os.path.join(folder, "")
                 # is_image_name, inlined (this runs per file): most names need no lower-casing
-                by_name = {
-                    entry.name: entry
-                    for entry in entries
-                    if entry.name[0] != "."
-                    and (entry.name.endswith(IMAGE_EXTENSIONS) or entry.name.lower().endswith(IMAGE_EXTENSIONS))
-                }
-                images = [by_name[name] for name in sorted(by_name)]  # sorting bare strings is the cheap sort
-                _stat_images(images, prefix, found)
-                if recursive:
-                    pending += [
-                        prefix + entry.name for entry in entries if entry.name[0] != "." and is_dir_entry(entry)
-                    ]
+                images = [
+                    name
+                    for name in names
+                    if name[0] != "." and (name.endswith(IMAGE_EXTENSIONS) or name.lower().endswith(IMAGE_EXTENSIONS))
+                ]
+                images.sort()
+                _stat_images(images, prefix, descriptor, found)
+                pending += [prefix + name for name in subfolders]
         except FileNotFoundError:
             warnings.append(f"folder not found: {folder}")
         except OSError as error:
@@ -364,52 +360,63 @@ def list_images(directory: Path, recursive: bool) -> tuple[Listing, list[str]]:
     return (found.sorted() if folders > 1 else found), warnings
 
 
-_BY_DESCRIPTOR = os.scandir in os.supports_fd
+_BY_DESCRIPTOR = os.listdir in os.supports_fd and os.scandir in os.supports_fd and os.stat in os.supports_dir_fd
 
 
 @contextmanager
-def _folder_listing(folder: str) -> Iterator[tuple[os.stat_result, list[os.DirEntry]]]:
-    """``(identity, entries)`` of a folder. Where the OS allows, it is listed by descriptor, so that
-    each entry's ``stat()`` resolves one path component instead of the whole path again."""
-    if not _BY_DESCRIPTOR:
-        identity = os.stat(folder)
-        with os.scandir(folder) as listing:
-            yield identity, list(listing)
-        return
-    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+def _folder_listing(folder: str, recursive: bool) -> Iterator[tuple[os.stat_result, list[str], list[str], int | None]]:
+    """``(identity, names, subfolders, descriptor)`` of a folder: every entry's name, the visible
+    subfolders' names when ``recursive`` (else none), and an open descriptor of the folder, or None.
+
+    Where the OS allows, the folder is listed and its files stat-ed by descriptor, so each stat
+    resolves one path component instead of the whole path; a plain listing of names is cheaper than
+    ``scandir``'s entries, which are only needed to tell subfolders apart without a stat each.
+    """
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY) if _BY_DESCRIPTOR else None
     try:
-        identity = os.fstat(descriptor)
-        with os.scandir(descriptor) as listing:
-            yield identity, list(listing)
+        identity = os.stat(folder) if descriptor is None else os.fstat(descriptor)
+        target = folder if descriptor is None else descriptor
+        if not recursive:
+            yield identity, os.listdir(target), [], descriptor
+            return
+        with os.scandir(target) as listing:
+            entries = list(listing)
+        subfolders = [entry.name for entry in entries if entry.name[0] != "." and is_dir_entry(entry)]
+        yield identity, [entry.name for entry in entries], subfolders, descriptor
     finally:
-        os.close(descriptor)
+        if descriptor is not None:
+            os.close(descriptor)
 
 
 _FILE_TYPE = 0o170000  # the st_mode bits that hold the file type (stat.S_IFMT)
 
 
-def _stat_images(images: list[os.DirEntry], prefix: str, found: Listing) -> None:
-    """Stat each entry named like an image and add it to ``found``: a regular file with its size and
-    mtime, anything else but a folder with its reason (folders are searched, or not, by the caller).
+def _stat_images(names: list[str], prefix: str, descriptor: int | None, found: Listing) -> None:
+    """Stat each file named like an image (``prefix + name``; by ``descriptor`` when given) and add it
+    to ``found``: a regular file with its size and mtime, anything else but a folder with its reason
+    (folders are searched, or not, by the caller).
 
     This runs once per file and is all a re-scan does besides loading the cache, so the common case
     (every entry a readable regular file) is a few list comprehensions; anything else takes the slow
-    path, entry by entry.
+    path, file by file.
     """
+    paths = [prefix + name for name in names]
     try:
-        statuses = [entry.stat() for entry in images]
+        if descriptor is None:
+            statuses = [os.stat(path) for path in paths]
+        else:
+            statuses = [os.stat(name, dir_fd=descriptor) for name in names]
     except OSError:
         statuses = None
     if statuses is not None and {status.st_mode & _FILE_TYPE for status in statuses} <= {stat_module.S_IFREG}:
-        found.paths += [prefix + entry.name for entry in images]
+        found.paths += paths
         found.sizes += [status.st_size for status in statuses]
         found.mtimes += [status.st_mtime_ns for status in statuses]
-        found.codes += [0] * len(images)
+        found.codes += [0] * len(names)
         return
-    for entry in images:
-        path = prefix + entry.name
+    for name, path in zip(names, paths, strict=True):
         try:
-            status = entry.stat()
+            status = os.stat(path) if descriptor is None else os.stat(name, dir_fd=descriptor)
         except OSError as error:
             found.append(path, 0, 0, REASON_CODES[os_error_reason(error, path)])
             continue
