@@ -2,9 +2,9 @@
 
 These are the functions the exporter and the torch integration share. The trainer's geometry (bucket,
 resized size, trim) comes from a :class:`~aspectbucket.geometry.placement.Placement`; here it becomes
-pixels, fast: a JPEG that will shrink is decoded at a reduced scale by its DCT, other images are
-reduced by whole factors before the filter (``reducing_gap``), and the trim is fused into the LANCZOS
-resize (``box=``) so only the kept window is ever resampled.
+pixels, fast: a JPEG that will shrink is decoded at a reduced scale by its DCT, and the trim is fused
+into the LANCZOS resize (a fractional source box) so only the kept window is ever resampled, by SIMD
+code where available (:mod:`aspectbucket.lanczos`).
 
 The scaled JPEG decode uses simplejpeg (libjpeg-turbo's TurboJPEG API) rather than Pillow's ``draft``:
 both decode by DCT scaling, but Pillow offers only 1/2, 1/4 and 1/8, while libjpeg-turbo scales by any
@@ -22,15 +22,13 @@ import numpy as np
 import simplejpeg
 from PIL import Image, ImageOps
 
+from aspectbucket.lanczos import lanczos
+
 #: ``image.info`` key for where the full image lies, ``(left, top, right, bottom)`` in the image's own
 #: pixels, when a JPEG was decoded at reduced scale: the full image is ``W/s`` wide while the decoded
 #: one is ``ceil(W/s)``, and after an EXIF flip the partial last pixel is the first. Mapping with the
 #: rounded size would shift the window by up to a source pixel.
 SOURCE_BOX_KEY = "aspectbucket.source_box"
-
-#: Pillow reduces by whole factors until the image is within this factor of the target, then filters:
-#: at 3 the result is indistinguishable from filtering the full image (Pillow's documentation).
-REDUCING_GAP = 3.0
 
 #: EXIF orientations that swap width and height (transposed and rotated by 90 or 270 degrees).
 SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
@@ -180,7 +178,7 @@ def train_pixels(
     """Resize ``image`` to ``resized`` (w, h) and keep the ``bucket``-sized window at ``trim`` (left, top).
 
     These are the pixels the trainer trains on. The window is mapped back to the source and only it
-    is resampled (LANCZOS, ``box=``), straight to the bucket size: the same pixels as resizing the
+    is resampled (LANCZOS over a fractional box), straight to the bucket size: the same pixels as resizing the
     whole image and trimming, up to the filter's edge support, in a fraction of the time. ``flip``
     mirrors the result left to right (``flip_aug``). An image already of the bucket's size with no
     trim is returned unresampled.
@@ -197,7 +195,7 @@ def train_pixels(
         x0 + (left + bucket_w) * scale_x,
         y0 + (top + bucket_h) * scale_y,
     )
-    result = image.resize((bucket_w, bucket_h), Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
+    result = lanczos(image, (bucket_w, bucket_h), box)
     result.info.pop(SOURCE_BOX_KEY, None)
     if flip:
         result = result.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
