@@ -45,7 +45,10 @@ def ratio_keys(widths: np.ndarray, heights: np.ndarray, metric: Metric) -> np.nd
     if metric is Metric.HEIGHT_OVER_WIDTH:
         return heights / widths
     if metric is Metric.LOG:
-        return np.log(widths) - np.log(heights)
+        # The log of the ratio taken as >= 1, signed: equal ratios get the very same key (the
+        # division is exactly rounded, where log(w) - log(h) of 2x3 and 4x6 differ in the last bit
+        # and could tie with a different key), and a transposed size gets exactly the negated key.
+        return np.copysign(np.log(np.maximum(widths, heights) / np.minimum(widths, heights)), widths - heights)
     if metric is Metric.LOG_OF_RATIO:
         return np.log(widths / heights)
     raise ValueError(f"metric {metric} has no one-dimensional key")
