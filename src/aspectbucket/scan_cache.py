@@ -16,6 +16,7 @@ match.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -55,15 +56,22 @@ def cache_file(cache_dir: Path, image_dir: Path) -> Path:
 class HeaderCache:
     """Cached headers by path, valid while a file's size and mtime stay the same.
 
-    ``table`` is an int64 array with one row per name in :data:`COLUMNS` and one column per path.
+    ``blob`` holds the paths as stored (encoded, NUL-separated); ``table`` is an int64 array with one row
+    per name in :data:`COLUMNS` and one column per path.
     """
 
-    def __init__(self, paths: list[str] | None = None, table: np.ndarray | None = None):
-        self.paths = paths or []
+    def __init__(self, blob: bytes = b"", table: np.ndarray | None = None):
+        self.blob = blob
         self.table = table if table is not None else np.zeros((len(COLUMNS), 0), dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return self.table.shape[1]
+
+    @functools.cached_property
+    def paths(self) -> list[str]:
+        """The cached paths, decoded from ``blob`` only when asked for: a re-scan that finds the same
+        files compares its own paths' encoded text with ``blob`` instead of building a string per file."""
+        return os.fsdecode(self.blob).split("\0") if self.blob else []
 
     @classmethod
     def load(cls, path: Path) -> HeaderCache:
@@ -78,23 +86,23 @@ class HeaderCache:
         table_bytes = len(COLUMNS) * count * 8
         if identity != _FORMAT or count < 0 or len(data) != _HEADER_BYTES + table_bytes + blob_bytes:
             return cls()
-        table = np.frombuffer(data, _INT64, count=len(COLUMNS) * count, offset=_HEADER_BYTES)
-        paths = os.fsdecode(data[_HEADER_BYTES + table_bytes :]).split("\0") if blob_bytes else []
-        if len(paths) != count:
+        blob = data[_HEADER_BYTES + table_bytes :]
+        if (blob.count(b"\0") + 1 if blob else 0) != count:
             return cls()
-        return cls(paths, table.reshape(len(COLUMNS), count).astype(np.int64))
+        table = np.frombuffer(data, _INT64, count=len(COLUMNS) * count, offset=_HEADER_BYTES)
+        return cls(blob, table.reshape(len(COLUMNS), count).astype(np.int64, copy=False))
 
     def lookup(self, paths: list[str], sizes: np.ndarray, mtimes: np.ndarray) -> tuple[np.ndarray, dict]:
         """``(hit, columns)`` for files now at ``paths`` with these sizes and mtimes: ``hit`` marks rows
         the cache answers; ``columns`` holds the cached width, height, orientation, reason of every row
         (meaningless where ``hit`` is false)."""
-        if not self.paths:
+        if not len(self):
             return np.zeros(len(paths), dtype=bool), {name: np.zeros(len(paths), np.int64) for name in COLUMNS}
-        if self.paths == paths:  # the common re-scan: same files in the same order
-            rows = np.arange(len(paths))
-        else:
-            index = {cached: row for row, cached in enumerate(self.paths)}
-            rows = np.array([index.get(current, -1) for current in paths], dtype=np.int64)
+        if len(paths) == len(self) and os.fsencode("\0".join(paths)) == self.blob:  # the common re-scan
+            columns = dict(zip(COLUMNS, self.table, strict=True))
+            return (columns["size"] == sizes) & (columns["mtime_ns"] == mtimes), columns
+        index = {cached: row for row, cached in enumerate(self.paths)}
+        rows = np.array([index.get(current, -1) for current in paths], dtype=np.int64)
         known = rows >= 0
         found = self.table[:, np.where(known, rows, 0)]
         columns = dict(zip(COLUMNS, found, strict=True))
