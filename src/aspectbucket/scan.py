@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import stat as stat_module
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from aspectbucket.headers import (
     read_header,
     read_header_with_pillow,
 )
-from aspectbucket.scan_cache import HeaderCache, cache_file, default_cache_dir, save_cache
+from aspectbucket.scan_cache import FolderListing, HeaderCache, cache_file, default_cache_dir, save_cache
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -215,10 +216,10 @@ def scan(
         subsets, warnings = list(source), []
     else:
         subsets, warnings = read_dataset(Path(source))
-    table, counts = _list_subsets(subsets, warnings)
+    caches = _FolderCaches(Path(cache or default_cache_dir()), subsets, use_cache)
+    table, counts, listings = _list_subsets(subsets, warnings, caches.listings())
     owner = np.repeat(np.arange(len(subsets), dtype=np.int64), counts)
-    caches = _FolderCaches(Path(cache or default_cache_dir()), subsets, owner, use_cache)
-    hit = caches.fill(table)
+    hit = caches.fill(table, owner)
     todo = np.flatnonzero((table.code == 0) & ~hit)
     done = hit.copy()
     try:
@@ -229,7 +230,7 @@ def scan(
             table.set(chunk_rows, headers)
             done[chunk_rows] = True
     finally:  # an interrupted scan keeps what it read, so the next one resumes from there
-        warnings.extend(caches.save(table, done, todo))
+        warnings.extend(caches.save(table, owner, listings, done, todo))
     return ScanResult(
         subsets=subsets,
         paths=PathList.of_strings(table.strings),
@@ -277,29 +278,36 @@ class _FileTable:
         self.code[rows] = [REASON_CODES[reason] for reason in reasons]
 
 
-def _list_subsets(subsets: list[Subset], warnings: list[str]) -> tuple[_FileTable, list[int]]:
-    """Every subset's image files, one after the other, and how many each has."""
+def _list_subsets(
+    subsets: list[Subset], warnings: list[str], known: list[FolderListing | None]
+) -> tuple[_FileTable, list[int], list[FolderListing | None]]:
+    """Every subset's image files, one after the other, how many each has, and each one's folder listing
+    (``known`` holds the ones last recorded; see :func:`list_images`)."""
     table = Listing()
     counts = []
-    for subset in subsets:
-        listing, listing_warnings = list_images(subset.image_dir, subset.recursive)
+    listings = []
+    for subset, last in zip(subsets, known, strict=True):
+        listing, listing_warnings = list_images(subset.image_dir, subset.recursive, last)
         warnings.extend(listing_warnings)
         if not listing.paths and not listing_warnings:
             warnings.append(f"no images in {os.path.abspath(subset.image_dir)}: sd-scripts ignores this subset")
         counts.append(len(listing.paths))
+        listings.append(listing.folder)
         table.extend(listing)
-    return _FileTable(table.paths, table.sizes, table.mtimes, table.codes), counts
+    return _FileTable(table.paths, table.sizes, table.mtimes, table.codes), counts, listings
 
 
 @dataclass
 class Listing:
     """Image files found by :func:`list_images`, as columns: absolute path, size, mtime (ns), reason code
-    (0 for a regular file; files that could not be examined have size and mtime 0)."""
+    (0 for a regular file; files that could not be examined have size and mtime 0); and ``folder``, the
+    record of the folder's listing when it was listed without subfolders."""
 
     paths: list[str] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     mtimes: list[int] = field(default_factory=list)
     codes: list[int] = field(default_factory=list)
+    folder: FolderListing | None = None
 
     def extend(self, other: Listing) -> None:
         self.paths += other.paths
@@ -320,9 +328,11 @@ class Listing:
         return Listing(*([column[row] for row in order] for column in columns))
 
 
-def list_images(directory: Path, recursive: bool) -> tuple[Listing, list[str]]:
+def list_images(directory: Path, recursive: bool, known: FolderListing | None = None) -> tuple[Listing, list[str]]:
     """Each image file in ``directory`` (a :class:`Listing`, sorted by absolute path), searching
-    subfolders when ``recursive``; and the warnings met on the way.
+    subfolders when ``recursive``; and the warnings met on the way. ``known`` is the folder's listing as
+    last recorded (``Listing.folder``), which spares a folder listed with the same names, in the same
+    order, picking and sorting its image names again.
 
     Files are taken by name, as sd-scripts takes them: a broken link or a symlink loop named like an
     image is listed with its reason code. Hidden files and folders (names starting with a dot) are
@@ -343,13 +353,14 @@ def list_images(directory: Path, recursive: bool) -> tuple[Listing, list[str]]:
                 seen.add((identity.st_dev, identity.st_ino))
                 folders += 1
                 prefix = os.path.join(folder, "")
-                # is_image_name, inlined (this runs per file): most names need no lower-casing
-                images = [
-                    name
-                    for name in names
-                    if name[0] != "." and (name.endswith(IMAGE_EXTENSIONS) or name.lower().endswith(IMAGE_EXTENSIONS))
-                ]
-                images.sort()
+                if recursive:
+                    images = _image_names(names)
+                else:
+                    images = known.images_in(names) if known is not None else None
+                    if images is None:
+                        images = _image_names(names)
+                        known = FolderListing.of(names, images)
+                    found.folder = known
                 _stat_images(images, prefix, descriptor, found)
                 pending += [prefix + name for name in subfolders]
         except FileNotFoundError:
@@ -358,6 +369,18 @@ def list_images(directory: Path, recursive: bool) -> tuple[Listing, list[str]]:
             warnings.append(f"cannot list folder {folder}: {error.strerror}")
     # One folder's files are sorted already (by name, under one prefix); files from several need merging.
     return (found.sorted() if folders > 1 else found), warnings
+
+
+def _image_names(names: list[str]) -> list[str]:
+    """The names that sd-scripts takes for images (see :func:`aspectbucket.headers.is_image_name`, inlined
+    here because it runs per file: most names need no lower-casing), sorted."""
+    images = [
+        name
+        for name in names
+        if name[0] != "." and (name.endswith(IMAGE_EXTENSIONS) or name.lower().endswith(IMAGE_EXTENSIONS))
+    ]
+    images.sort()
+    return images
 
 
 _BY_DESCRIPTOR = os.listdir in os.supports_fd and os.scandir in os.supports_fd and os.stat in os.supports_dir_fd
@@ -496,40 +519,58 @@ def _progress_bar(shown: bool, total: int):
 class _FolderCaches:
     """One header cache file per image folder, shared by every subset (and every source) naming it."""
 
-    def __init__(self, cache_dir: Path, subsets: list[Subset], owner: np.ndarray, use_cache: bool):
+    def __init__(self, cache_dir: Path, subsets: list[Subset], use_cache: bool):
         self.use_cache = use_cache
-        self.rows: dict[Path, np.ndarray] = {}
-        self.shared: set[Path] = set()  # folders named by more than one subset
-        ends = np.searchsorted(owner, np.arange(len(subsets)), side="right")  # owner is sorted: rows by subset
-        for number, subset in enumerate(subsets):
-            path = cache_file(cache_dir, subset.image_dir)
-            rows = np.arange(ends[number - 1] if number else 0, ends[number])
-            if path in self.rows:
-                self.shared.add(path)
-                rows = np.union1d(self.rows[path], rows)
-            self.rows[path] = rows
-        self.stores = {path: HeaderCache.load(path) if use_cache else HeaderCache() for path in self.rows}
+        self.files = [cache_file(cache_dir, subset.image_dir) for subset in subsets]  # one per subset
+        self.shared = {path for path, named in Counter(self.files).items() if named > 1}
+        self.stores = {path: HeaderCache.load(path) if use_cache else HeaderCache() for path in self.files}
 
-    def fill(self, table: _FileTable) -> np.ndarray:
+    def listings(self) -> list[FolderListing | None]:
+        """Each subset's folder listing as its cache last recorded it."""
+        return [self.stores[path].listing for path in self.files]
+
+    def _rows(self, owner: np.ndarray) -> dict[Path, np.ndarray]:
+        """The rows of each cache file's folder (``owner`` is each row's subset, sorted)."""
+        rows: dict[Path, np.ndarray] = {}
+        ends = np.searchsorted(owner, np.arange(len(self.files)), side="right")
+        for number, path in enumerate(self.files):
+            subset_rows = np.arange(ends[number - 1] if number else 0, ends[number])
+            rows[path] = np.union1d(rows[path], subset_rows) if path in rows else subset_rows
+        return rows
+
+    def fill(self, table: _FileTable, owner: np.ndarray) -> np.ndarray:
         """Fill ``table`` from the caches; returns the rows they answered."""
         hit = np.zeros(len(table.strings), dtype=bool)
-        for path, rows in self.rows.items():
+        for path, rows in self._rows(owner).items():
             hit[rows] = table.fill_from(self.stores[path], rows)
         return hit
 
-    def save(self, table: _FileTable, done: np.ndarray, read: np.ndarray) -> list[str]:
-        """Store the ``done`` rows whose result depends only on the file's bytes, in each cache that
-        changed (rows ``read`` now, or entries gone); warnings for caches that cannot be written."""
+    def save(
+        self,
+        table: _FileTable,
+        owner: np.ndarray,
+        listings: list[FolderListing | None],
+        done: np.ndarray,
+        read: np.ndarray,
+    ) -> list[str]:
+        """Store the ``done`` rows whose result depends only on the file's bytes, and each folder's
+        listing, in each cache that changed (rows ``read`` now, entries gone, a folder listed anew);
+        warnings for caches that cannot be written."""
         if not self.use_cache:
             return []
         keep = done & np.isin(table.code, _CACHEABLE_CODES)
+        listing_of = {}
+        for path, listing in zip(self.files, listings, strict=True):
+            if listing_of.get(path) is None:
+                listing_of[path] = listing
         warnings = []
-        for path, rows in self.rows.items():
+        for path, rows in self._rows(owner).items():
             kept = rows[keep[rows]]
             if path in self.shared:  # a folder named twice is stored once
                 kept = _first_of_each_path(table, kept)
-            if np.isin(rows, read).any() or len(self.stores[path]) != len(kept):
-                warnings.extend(_save(path, table, kept))
+            store, listing = self.stores[path], listing_of[path]
+            if np.isin(rows, read).any() or len(store) != len(kept) or listing is not store.listing:
+                warnings.extend(_save(path, table, kept, listing))
         return warnings
 
 
@@ -540,12 +581,14 @@ def _first_of_each_path(table: _FileTable, rows: np.ndarray) -> np.ndarray:
     return np.array(list(first.values()), dtype=np.int64)
 
 
-def _save(path: Path, table: _FileTable, rows: np.ndarray) -> list[str]:
-    """Write these rows to the cache file; a warning instead of an error when it cannot be written."""
+def _save(path: Path, table: _FileTable, rows: np.ndarray, listing: FolderListing | None) -> list[str]:
+    """Write these rows and the folder's listing to the cache file; a warning instead of an error when it
+    cannot be written."""
     try:
         save_cache(
             path,
             [table.strings[row] for row in rows.tolist()],
+            listing,
             size=table.size[rows],
             mtime_ns=table.mtime[rows],
             width=table.width[rows],
