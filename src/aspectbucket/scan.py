@@ -34,7 +34,7 @@ from aspectbucket.headers import (
     read_header,
     read_header_with_pillow,
 )
-from aspectbucket.scan_cache import FolderListing, HeaderCache, cache_file, default_cache_dir, save_cache
+from aspectbucket.scan_cache import COLUMNS, FolderListing, HeaderCache, cache_file, default_cache_dir, save_cache
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -256,20 +256,11 @@ class _FileTable:
         self.height = np.zeros(len(strings), dtype=np.int64)
         self.orientation = np.ones(len(strings), dtype=np.int8)
 
-    def fill_from(self, store: HeaderCache, rows: np.ndarray) -> np.ndarray:
-        """Take each of ``rows`` that the cache still answers (same size and mtime); returns which it did."""
-        first, last = (int(rows[0]), int(rows[-1])) if len(rows) else (0, -1)
-        if last - first + 1 == len(rows):  # one subset's rows, as listed: a slice, not a gather
-            strings = self.strings[first : last + 1]
-        else:
-            strings = [self.strings[row] for row in rows.tolist()]
-        hit, cached = store.lookup(strings, self.size[rows], self.mtime[rows])
-        hit &= self.code[rows] == 0
-        taken = rows[hit]
-        for name in ("width", "height", "orientation"):
-            getattr(self, name)[taken] = cached[name][hit]
-        self.code[taken] = cached["reason"][hit]
-        return hit
+    def strings_at(self, rows: np.ndarray | slice) -> list[str]:
+        """The paths of ``rows``."""
+        if isinstance(rows, slice):
+            return self.strings[rows]
+        return [self.strings[row] for row in rows.tolist()]
 
     def set(self, rows: np.ndarray, headers: list[Header]) -> None:
         """Store the headers read for ``rows`` (one header per row, in order)."""
@@ -539,10 +530,18 @@ class _FolderCaches:
         return rows
 
     def fill(self, table: _FileTable, owner: np.ndarray) -> np.ndarray:
-        """Fill ``table`` from the caches; returns the rows they answered."""
-        hit = np.zeros(len(table.strings), dtype=bool)
+        """Fill ``table`` from the caches (entries of files with the same size and mtime); returns the
+        rows they answered. Every folder's entries are gathered first and checked all at once."""
+        cached = np.zeros((len(COLUMNS), len(table.strings)), dtype=np.int64)
+        known = np.zeros(len(table.strings), dtype=bool)
         for path, rows in self._rows(owner).items():
-            hit[rows] = table.fill_from(self.stores[path], rows)
+            rows = _as_slice(rows)
+            known[rows], cached[:, rows] = self.stores[path].lookup(table.strings_at(rows))
+        columns = dict(zip(COLUMNS, cached, strict=True))
+        hit = known & (columns["size"] == table.size) & (columns["mtime_ns"] == table.mtime) & (table.code == 0)
+        for name in ("width", "height", "orientation"):
+            np.copyto(getattr(table, name), columns[name], where=hit)
+        np.copyto(table.code, columns["reason"], where=hit)
         return hit
 
     def save(
@@ -559,6 +558,8 @@ class _FolderCaches:
         if not self.use_cache:
             return []
         keep = done & np.isin(table.code, _CACHEABLE_CODES)
+        was_read = np.zeros(len(table.strings), dtype=bool)
+        was_read[read] = True
         listing_of = {}
         for path, listing in zip(self.files, listings, strict=True):
             if listing_of.get(path) is None:
@@ -569,9 +570,17 @@ class _FolderCaches:
             if path in self.shared:  # a folder named twice is stored once
                 kept = _first_of_each_path(table, kept)
             store, listing = self.stores[path], listing_of[path]
-            if np.isin(rows, read).any() or len(store) != len(kept) or listing is not store.listing:
+            if was_read[rows].any() or len(store) != len(kept) or listing is not store.listing:
                 warnings.extend(_save(path, table, kept, listing))
         return warnings
+
+
+def _as_slice(rows: np.ndarray) -> np.ndarray | slice:
+    """``rows`` as a slice when they follow each other (one subset's, as listed): numpy and lists take a
+    slice without gathering it row by row."""
+    if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
 
 
 def _first_of_each_path(table: _FileTable, rows: np.ndarray) -> np.ndarray:

@@ -106,7 +106,7 @@ class HeaderCache:
     @functools.cached_property
     def paths(self) -> list[str]:
         """The cached paths, decoded from ``blob`` only when asked for: a re-scan that finds the same
-        files compares its own paths' encoded text with ``blob`` instead of building a string per file."""
+        files compares its paths' encoded text with ``blob`` instead of building a string per file."""
         return os.fsdecode(self.blob).split("\0") if self.blob else []
 
     @classmethod
@@ -132,22 +132,17 @@ class HeaderCache:
         listing = FolderListing(names, images) if names else None
         return cls(blob, table.reshape(len(COLUMNS), count).astype(np.int64, copy=False), listing)
 
-    def lookup(self, paths: list[str], sizes: np.ndarray, mtimes: np.ndarray) -> tuple[np.ndarray, dict]:
-        """``(hit, columns)`` for files now at ``paths`` with these sizes and mtimes: ``hit`` marks rows
-        the cache answers; ``columns`` holds the cached width, height, orientation, reason of every row
-        (meaningless where ``hit`` is false)."""
-        if not len(self):
-            return np.zeros(len(paths), dtype=bool), {name: np.zeros(len(paths), np.int64) for name in COLUMNS}
-        if len(paths) == len(self) and _encode(paths) == self.blob:  # the common re-scan
-            columns = dict(zip(COLUMNS, self.table, strict=True))
-            return (columns["size"] == sizes) & (columns["mtime_ns"] == mtimes), columns
-        index = {cached: row for row, cached in enumerate(self.paths)}
-        rows = np.array([index.get(current, -1) for current in paths], dtype=np.int64)
-        known = rows >= 0
-        found = self.table[:, np.where(known, rows, 0)]
-        columns = dict(zip(COLUMNS, found, strict=True))
-        hit = known & (columns["size"] == sizes) & (columns["mtime_ns"] == mtimes)
-        return hit, columns
+    def lookup(self, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(found, columns)`` for ``paths``: which of them the cache holds, and their entries (a row per
+        name in :data:`COLUMNS`, a column per path; meaningless where ``found`` is false)."""
+        if len(paths) == len(self) and _encode(paths) == self.blob:  # the common re-scan: the same files
+            return np.ones(len(paths), dtype=bool), self.table
+        index = {cached: entry for entry, cached in enumerate(self.paths)}
+        entries = np.array([index.get(path, -1) for path in paths], dtype=np.int64)
+        found = entries >= 0
+        columns = np.zeros((len(COLUMNS), len(paths)), dtype=np.int64)
+        columns[:, found] = self.table[:, entries[found]]
+        return found, columns
 
 
 def _count(names: bytes) -> int:
