@@ -251,7 +251,8 @@ class _FileTable:
         self.strings = strings
         self.size = np.array(size, dtype=np.int64)
         self.mtime = np.array(mtime, dtype=np.int64)
-        self.code = np.array(code, dtype=np.int8)
+        # most scans list no file that could not be examined: no need to convert a list of zeros
+        self.code = np.array(code, dtype=np.int8) if any(code) else np.zeros(len(strings), dtype=np.int8)
         self.width = np.zeros(len(strings), dtype=np.int64)
         self.height = np.zeros(len(strings), dtype=np.int64)
         self.orientation = np.ones(len(strings), dtype=np.int8)
@@ -402,9 +403,6 @@ def _folder_listing(folder: str, recursive: bool) -> Iterator[tuple[os.stat_resu
             os.close(descriptor)
 
 
-_FILE_TYPE = 0o170000  # the st_mode bits that hold the file type (stat.S_IFMT)
-
-
 def _stat_images(names: list[str], prefix: str, descriptor: int | None, found: Listing) -> None:
     """Stat each file named like an image (``prefix + name``; by ``descriptor`` when given) and add it
     to ``found``: a regular file with its size and mtime, anything else but a folder with its reason
@@ -415,14 +413,16 @@ def _stat_images(names: list[str], prefix: str, descriptor: int | None, found: L
     path, file by file.
     """
     paths = [prefix + name for name in names]
+    stat = os.stat
     try:
         if descriptor is None:
-            statuses = [os.stat(path) for path in paths]
+            statuses = [stat(path) for path in paths]
         else:
-            statuses = [os.stat(name, dir_fd=descriptor) for name in names]
+            statuses = [stat(name, dir_fd=descriptor) for name in names]
     except OSError:
         statuses = None
-    if statuses is not None and {status.st_mode & _FILE_TYPE for status in statuses} <= {stat_module.S_IFREG}:
+    # the distinct modes are few (file types times permissions): test those, not each file's
+    if statuses is not None and all(map(stat_module.S_ISREG, {status.st_mode for status in statuses})):
         found.paths += paths
         found.sizes += [status.st_size for status in statuses]
         found.mtimes += [status.st_mtime_ns for status in statuses]
