@@ -81,8 +81,11 @@ class FolderListing:
         return cls(_encode(names), np.array([position[name] for name in images], dtype=np.int64))
 
     def images_in(self, names: list[str]) -> list[str] | None:
-        """The image names among ``names``, in path order, when they are the very names recorded; else None."""
+        """The image names among ``names``, in path order, when they are the very names recorded (and the
+        recorded positions lie among them, as they do unless the cache file was damaged); else None."""
         if _encode(names) != self.names:
+            return None
+        if len(self.images) and not 0 <= self.images.min() <= self.images.max() < len(names):  # damaged
             return None
         return list(map(names.__getitem__, self.images.tolist()))
 
@@ -106,8 +109,10 @@ class HeaderCache:
     @functools.cached_property
     def paths(self) -> list[str]:
         """The cached paths, decoded from ``blob`` only when asked for: a re-scan that finds the same
-        files compares its paths' encoded text with ``blob`` instead of building a string per file."""
-        return os.fsdecode(self.blob).split("\0") if self.blob else []
+        files compares its paths' encoded text with ``blob`` instead of building a string per file. None
+        when a damaged file holds another number of paths than of entries."""
+        paths = os.fsdecode(self.blob).split("\0") if self.blob else []
+        return paths if len(paths) == len(self) else []
 
     @classmethod
     def load(cls, path: Path) -> HeaderCache:
@@ -124,10 +129,10 @@ class HeaderCache:
         sizes_fit = min(count, blob_bytes, listing_bytes, listed) >= 0
         if identity != _FORMAT or not sizes_fit or len(data) != blob_start + blob_bytes + listing_bytes:
             return cls()
+        # the paths and names are counted where they are used (see paths, FolderListing.images_in): a
+        # re-scan of unchanged folders compares them as bytes and never needs to count them
         blob, names = data[blob_start : blob_start + blob_bytes], data[blob_start + blob_bytes :]
         images = np.frombuffer(data, _INT64, count=listed, offset=table_end).astype(np.int64, copy=False)
-        if _count(blob) != count or (listed and not 0 <= images.min() <= images.max() < _count(names)):
-            return cls()
         table = np.frombuffer(data, _INT64, count=len(COLUMNS) * count, offset=_HEADER_BYTES)
         listing = FolderListing(names, images) if names else None
         return cls(blob, table.reshape(len(COLUMNS), count).astype(np.int64, copy=False), listing)
@@ -143,11 +148,6 @@ class HeaderCache:
         columns = np.zeros((len(COLUMNS), len(paths)), dtype=np.int64)
         columns[:, found] = self.table[:, entries[found]]
         return found, columns
-
-
-def _count(names: bytes) -> int:
-    """How many names a NUL-separated byte string holds."""
-    return names.count(b"\0") + 1 if names else 0
 
 
 def save_cache(path: Path, paths: list[str], listing: FolderListing | None = None, **columns: np.ndarray) -> None:
