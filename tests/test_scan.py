@@ -244,6 +244,25 @@ def test_warm_rescan_uses_the_cache_and_notices_changes(tmp_path, cache_dir, mon
     assert changed.stored_width.tolist() == [101, 102, 999, 104]
 
 
+def test_a_folder_listed_with_the_same_names_reuses_its_recorded_image_names(tmp_path, cache_dir, monkeypatch):
+    folder = tmp_path / "data"
+    for name in ("b.png", "a.JPG", "c.png"):
+        save_image(folder / name, (10, 10))
+    (folder / "a.txt").write_text("a caption")
+    subsets = [Subset(folder)]  # a folder listed without subfolders, as DreamBooth subsets are
+    cold = scan(subsets, cache=cache_dir)
+    monkeypatch.setattr(scan_module, "_image_names", lambda names: pytest.fail("picked image names again"))
+    warm = scan(subsets, cache=cache_dir)
+    assert warm.paths == cold.paths and [path.name for path in warm.paths] == ["a.JPG", "b.png", "c.png"]
+    monkeypatch.undo()
+
+    (folder / "b.txt").write_text("a new caption")  # same images, other names: picked and sorted again
+    save_image(folder / "0.png", (20, 10))
+    again = scan(subsets, cache=cache_dir)
+    assert [path.name for path in again.paths] == ["0.png", "a.JPG", "b.png", "c.png"]
+    assert again.from_cache == 3 and again.stored_width.tolist() == [20, 10, 10, 10]
+
+
 def test_use_cache_false_neither_reads_nor_writes(tmp_path, cache_dir):
     save_image(tmp_path / "data" / "a.png", (10, 20))
     result = folder_scan(tmp_path / "data", cache_dir, use_cache=False)
