@@ -560,7 +560,7 @@ class _FolderCaches:
         keep = done & np.isin(table.code, _CACHEABLE_CODES)
         was_read = np.zeros(len(table.strings), dtype=bool)
         was_read[read] = True
-        listing_of = {}
+        listing_of = {}  # a folder named by several subsets: the listing of one not searched recursively
         for path, listing in zip(self.files, listings, strict=True):
             if listing_of.get(path) is None:
                 listing_of[path] = listing
