@@ -35,6 +35,7 @@ from aspectbucket.headers import (
     read_header_with_pillow,
 )
 from aspectbucket.scan_cache import COLUMNS, FolderListing, HeaderCache, cache_file, default_cache_dir, save_cache
+from aspectbucket.statx import stat_files
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -409,10 +410,17 @@ def _stat_images(names: list[str], prefix: str, descriptor: int | None, found: L
     (folders are searched, or not, by the caller).
 
     This runs once per file and is all a re-scan does besides loading the cache, so the common case
-    (every entry a readable regular file) is a few list comprehensions; anything else takes the slow
-    path, file by file.
+    (every entry a readable regular file) is one batch (:func:`aspectbucket.statx.stat_files`, on
+    Linux) or a few list comprehensions; anything else takes the slow path, file by file.
     """
     paths = [prefix + name for name in names]
+    batch = stat_files(descriptor, names) if descriptor is not None else None
+    if batch is not None and all(map(stat_module.S_ISREG, np.unique(batch[0]).tolist())):
+        found.paths += paths
+        found.sizes += batch[1].tolist()
+        found.mtimes += batch[2].tolist()
+        found.codes += [0] * len(names)
+        return
     stat = os.stat
     try:
         if descriptor is None:
