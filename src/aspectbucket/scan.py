@@ -414,26 +414,12 @@ def _stat_images(names: list[str], prefix: str, descriptor: int | None, found: L
     Linux) or a few list comprehensions; anything else takes the slow path, file by file.
     """
     paths = [prefix + name for name in names]
-    batch = stat_files(descriptor, names) if descriptor is not None else None
-    if batch is not None and all(map(stat_module.S_ISREG, np.unique(batch[0]).tolist())):
-        found.paths += paths
-        found.sizes += batch[1].tolist()
-        found.mtimes += batch[2].tolist()
-        found.codes += [0] * len(names)
-        return
-    stat = os.stat
-    try:
-        if descriptor is None:
-            statuses = [stat(path) for path in paths]
-        else:
-            statuses = [stat(name, dir_fd=descriptor) for name in names]
-    except OSError:
-        statuses = None
+    columns = _stat_columns(names, paths, descriptor)
     # the distinct modes are few (file types times permissions): test those, not each file's
-    if statuses is not None and all(map(stat_module.S_ISREG, {status.st_mode for status in statuses})):
+    if columns is not None and all(map(stat_module.S_ISREG, set(columns[0]))):
         found.paths += paths
-        found.sizes += [status.st_size for status in statuses]
-        found.mtimes += [status.st_mtime_ns for status in statuses]
+        found.sizes += columns[1]
+        found.mtimes += columns[2]
         found.codes += [0] * len(names)
         return
     for name, path in zip(names, paths, strict=True):
@@ -446,6 +432,29 @@ def _stat_images(names: list[str], prefix: str, descriptor: int | None, found: L
             found.append(path, status.st_size, status.st_mtime_ns, 0)
         elif not stat_module.S_ISDIR(status.st_mode):
             found.append(path, 0, 0, NOT_A_FILE)
+
+
+def _stat_columns(
+    names: list[str], paths: list[str], descriptor: int | None
+) -> tuple[list[int], list[int], list[int]] | None:
+    """Modes, sizes and mtimes (ns) of the files, in one batch where statx allows, else by ``os.stat``;
+    None when any of them cannot be stat-ed."""
+    batch = stat_files(descriptor, names) if descriptor is not None else None
+    if batch is not None:
+        modes, sizes, mtimes = batch
+        return modes.tolist(), sizes.tolist(), mtimes.tolist()
+    try:
+        if descriptor is None:
+            statuses = [os.stat(path) for path in paths]
+        else:
+            statuses = [os.stat(name, dir_fd=descriptor) for name in names]
+    except OSError:
+        return None
+    return (
+        [status.st_mode for status in statuses],
+        [status.st_size for status in statuses],
+        [status.st_mtime_ns for status in statuses],
+    )
 
 
 def default_jobs() -> int:
