@@ -109,8 +109,8 @@ class HeaderCache:
     @functools.cached_property
     def paths(self) -> list[str]:
         """The cached paths, decoded from ``blob`` only when asked for: a re-scan that finds the same
-        files compares its paths' encoded text with ``blob`` instead of building a string per file. None
-        at all when a damaged file holds another number of paths than of entries."""
+        files compares its paths' encoded text with ``blob`` instead of building a string per file. Empty
+        when a damaged file holds another number of paths than of entries."""
         paths = os.fsdecode(self.blob).split("\0") if self.blob else []
         return paths if len(paths) == len(self) else []
 
