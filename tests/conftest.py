@@ -1,4 +1,4 @@
-"""Shared test fixtures: the reference vectors from ../shared, found from the repository root."""
+"""Shared test fixtures: the reference vectors kept in tests/data (copied from the trainers' own runs)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-VECTORS = REPO.parent / "shared" / "vectors" / "kohya_reference.json"
+DATA = Path(__file__).resolve().parent / "data"
+VECTORS = DATA / "vectors"
+
+
+def load_vectors(name: str) -> dict:
+    """One reference file of tests/data/vectors, by its stem (``kohya``, ``trainers``, ``batching``...)."""
+    return json.loads((VECTORS / f"{name}_reference.json").read_text())
 
 
 @pytest.fixture(scope="session")
 def kohya_vectors() -> dict:
-    """The reference outputs of sd-scripts; the suite fails loudly if they are not beside the repo."""
-    if not VECTORS.exists():
-        pytest.fail(f"reference vectors not found at {VECTORS}")
-    return json.loads(VECTORS.read_text())
+    """The reference outputs of sd-scripts (see tests/data/vectors/README.md for where they come from)."""
+    return load_vectors("kohya")

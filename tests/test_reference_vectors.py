@@ -1,4 +1,4 @@
-"""Every case of shared/vectors/kohya_reference.json, reproduced by the vectorised and the scalar code."""
+"""Every case of tests/data/vectors/kohya_reference.json, reproduced by the vectorised and the scalar code."""
 
 from __future__ import annotations
 
