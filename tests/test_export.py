@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from aspectbucket.export import (
+from aspectbucket.export.pixels import (
     SOURCE_BOX_KEY,
     Anchor,
     anchored_precrop,

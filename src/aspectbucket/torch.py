@@ -28,7 +28,7 @@ except ImportError as error:  # the one optional backend of this module: fail lo
         "aspectbucket.torch needs PyTorch, which is not installed: pip install 'aspectbucket[torch]'"
     ) from error
 
-from aspectbucket.export import open_image, random_trim, source_box, train_pixels
+from aspectbucket.export.pixels import open_image, random_trim, source_box, train_pixels
 from aspectbucket.geometry.batches import BatchPolicy, global_batch_size, parse_batch_policy, steps_per_epoch
 from aspectbucket.geometry.epoch import Epoch, bucket_ids, build_epoch
 from aspectbucket.geometry.placement import CropAnchor, Placement, PlacementError
@@ -113,7 +113,7 @@ class BucketBatchSampler(Sampler[list[Draw]]):
 
     @classmethod
     def from_plan(cls, plan, batch_size: int, **options) -> BucketBatchSampler:
-        """A sampler over a :class:`~aspectbucket.dataset.DatasetPlan`: its repeats, without its errors,
+        """A sampler over a :class:`~aspectbucket.plan.DatasetPlan`: its repeats, without its errors,
         with the profile's incomplete-batch policy unless ``policy`` is given. Images of all dataset
         blocks share buckets of the same shape (sd-scripts keeps its ``[[datasets]]`` blocks apart)."""
         options.setdefault("policy", plan.profile.batch_policy)
@@ -273,7 +273,7 @@ class BucketDataset(Dataset):
 
     @classmethod
     def from_plan(cls, plan, **options) -> BucketDataset:
-        """The dataset of a :class:`~aspectbucket.dataset.DatasetPlan`: EXIF as the plan measured it,
+        """The dataset of a :class:`~aspectbucket.plan.DatasetPlan`: EXIF as the plan measured it,
         merged draws resized with the profile's rounding."""
         options.setdefault("apply_exif", plan.respect_exif or plan.profile.exif is ExifHandling.APPLY)
         options.setdefault("cover_rounding", plan.profile.resize_rounding)

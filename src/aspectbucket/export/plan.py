@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from aspectbucket.dataset import DatasetPlan, Subset
-from aspectbucket.export import Anchor, anchored_precrop, random_trim
+from aspectbucket.export.pixels import Anchor, anchored_precrop, random_trim
 from aspectbucket.geometry.placement import Placement, gather_placements
 from aspectbucket.geometry.resize import covering_precrop
+from aspectbucket.plan import DatasetPlan
 from aspectbucket.profiles.profile import place_by_profile
+from aspectbucket.scan.sources import Subset
 
 #: Sidecar caption extensions copied with each image, besides the subset's own ``caption_extension``.
 CAPTION_EXTENSIONS = (".caption", ".txt")

@@ -33,8 +33,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from aspectbucket.export import open_image, precrop_pixels, train_pixels
-from aspectbucket.export_plan import ExportItem, ExportMode, ExportSettings, ItemError
+from aspectbucket.export.pixels import open_image, precrop_pixels, train_pixels
+from aspectbucket.export.plan import ExportItem, ExportMode, ExportSettings, ItemError
 
 #: Default journal name inside the output folder.
 METADATA_NAME = "aspectbucket-export.jsonl"

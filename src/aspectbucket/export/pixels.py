@@ -4,7 +4,7 @@ These are the functions the exporter and the torch integration share. The traine
 resized size, trim) comes from a :class:`~aspectbucket.geometry.placement.Placement`; here it becomes
 pixels, fast: a JPEG that will shrink is decoded at a reduced scale by its DCT, and the trim is fused
 into the LANCZOS resize (a fractional source box) so only the kept window is ever resampled, by SIMD
-code where available (:mod:`aspectbucket.lanczos`).
+code where available (:mod:`aspectbucket.export.resample`).
 
 The scaled JPEG decode uses simplejpeg (libjpeg-turbo's TurboJPEG API) rather than Pillow's ``draft``:
 both decode by DCT scaling, but Pillow offers only 1/2, 1/4 and 1/8, while libjpeg-turbo scales by any
@@ -22,7 +22,7 @@ import numpy as np
 import simplejpeg
 from PIL import Image, ImageOps
 
-from aspectbucket.lanczos import lanczos
+from aspectbucket.export.resample import lanczos
 
 #: ``image.info`` key for where the full image lies, ``(left, top, right, bottom)`` in the image's own
 #: pixels, when a JPEG was decoded at reduced scale: the full image is ``W/s`` wide while the decoded
