@@ -12,16 +12,16 @@ from aspectbucket.export.pixels import Anchor
 from aspectbucket.export.plan import (
     ExportItem,
     ExportMode,
-    ExportRefused,
     ExportSettings,
     OutputFormat,
-    check_destination,
+    export_inputs,
     load_crops,
     plan_export,
     source_root,
 )
-from aspectbucket.export.run import METADATA_NAME, ExportAborted, run_export, write_kohya_metadata
+from aspectbucket.export.run import METADATA_NAME, ExportAborted, refuse_overlap, run_export, write_kohya_metadata
 from aspectbucket.geometry.options import OptionsError
+from aspectbucket.outputs import STDOUT, OutputRefused, refuse_inside, refuse_special, shown
 from aspectbucket.plan import plan_dataset
 from aspectbucket.scan import scan
 from aspectbucket.scan.sources import DatasetError, read_dataset
@@ -94,7 +94,7 @@ def _choice(kind) -> click.Choice:
     "--kohya-metadata",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Also write sd-scripts fine-tuning metadata JSON (captions, train_resolution).",
+    help="Also write sd-scripts fine-tuning metadata JSON (captions, train_resolution); '-' for stdout.",
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be written and write nothing.")
 def export_command(
@@ -143,25 +143,40 @@ def export_command(
     except DatasetError as error:
         raise click.BadParameter(str(error), param_hint="SOURCE") from None
     check_dataset_blocks(bucketing, subsets)  # every block's options, before the scan
+    inputs = export_inputs(source, subsets) + ([crops] if crops else [])
     try:
-        check_destination(out, source, subsets, metadata, kohya_metadata)
+        if metadata is not None and str(metadata) == STDOUT:
+            raise OutputRefused("--metadata cannot be '-': the journal is read back to resume a stopped export")
+        refuse_inside(out, inputs)
+        for target in (metadata, kohya_metadata):
+            if target is not None:
+                refuse_inside(target, inputs)
+                refuse_special(target)
         scanned = scan(subsets, progress=sys.stderr.isatty())
         plan = plan_dataset(scanned, bucketing["profile"], bucketing["given"], respect_exif=not ignore_exif)
         items = plan_export(plan, source_root(source, subsets), out, settings)
+        if kohya_metadata is not None and str(kohya_metadata) != STDOUT:
+            journal = metadata or out / METADATA_NAME
+            refuse_overlap(kohya_metadata, items, out, "the kohya metadata", journal)
     except OptionsError as error:
         raise click.UsageError(str(error)) from None
-    except ExportRefused as error:
+    except OutputRefused as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
     for warning in [*warnings, *scanned.warnings, *(plan.warnings if subsets and subsets[0].options else [])]:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {shown(warning)}", err=True)
     if dry_run:
         _print_plan(items, out)
         return
     try:
-        summary = run_export(items, settings, out, metadata=metadata, jobs=jobs, progress=sys.stderr.isatty())
+        summary = run_export(
+            items, settings, out, metadata=metadata, jobs=jobs, progress=sys.stderr.isatty(), inputs=inputs
+        )
         if kohya_metadata:
-            write_kohya_metadata(kohya_metadata, summary.records, out)
+            write_kohya_metadata(kohya_metadata, summary.records, out, inputs)
+    except OutputRefused as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
     except ExportAborted as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
@@ -169,11 +184,12 @@ def export_command(
         click.echo("interrupted: finished images are kept; run the same command again to resume", err=True)
         sys.exit(130)
     except OSError as error:
-        click.echo(f"error: cannot write {error.filename or kohya_metadata}: {error.strerror}", err=True)
+        click.echo(f"error: cannot write {shown(error.filename or kohya_metadata)}: {error.strerror}", err=True)
         sys.exit(1)
-    click.echo(f"{summary.written} written, {summary.skipped} already done, {summary.failed_count} failed -> {out}")
+    done = f"{summary.written} written, {summary.skipped} already done, {summary.failed_count} failed -> {shown(out)}"
+    click.echo(done, err=str(kohya_metadata) == STDOUT)
     for reason, count in summary.failed.most_common():
-        click.echo(f"  {count} failed: {reason}")
+        click.echo(f"  {count} failed: {reason}", err=str(kohya_metadata) == STDOUT)
 
 
 def _print_plan(items: list[ExportItem], out: Path) -> None:
@@ -182,11 +198,11 @@ def _print_plan(items: list[ExportItem], out: Path) -> None:
     for item in items:
         if item.error:
             failed += 1
-            click.echo(f"skip  {item.relative}: {item.error}")
+            click.echo(f"skip  {shown(item.relative)}: {item.error}")
             continue
         box = ",".join(f"{value:g}" for value in item.crop_box)
         click.echo(
-            f"write {item.relative} -> {out / item.output}  {item.output_size[0]}x{item.output_size[1]}"
+            f"write {shown(item.relative)} -> {shown(out / item.output)}  {item.output_size[0]}x{item.output_size[1]}"
             f"  bucket {item.bucket[0]}x{item.bucket[1]}  keep {box}"
         )
     click.echo(f"dry run: {len(items) - failed} to write, {failed} skipped; nothing written")
