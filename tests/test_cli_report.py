@@ -81,7 +81,7 @@ def test_strict_fails_only_on_unusable_images(dataset):
 def test_outputs_inside_the_dataset_are_refused_before_scanning(dataset):
     for option in ("--json", "--csv", "--html"):
         result = invoke(str(dataset), option, str(dataset / "10_dog" / "report.out"))
-        assert result.exit_code == 2 and "never writes into a dataset" in result.output
+        assert result.exit_code == 2 and "never writes under an input" in result.output
     result = invoke(str(dataset), "--cache", str(dataset / "cache"))
     assert result.exit_code == 2
     assert sorted(path.name for path in (dataset / "10_dog").iterdir()) == [

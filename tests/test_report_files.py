@@ -9,12 +9,10 @@ import stat
 
 import pytest
 
+from aspectbucket.outputs import OutputRefused, atomic_open, refuse_inside
 from aspectbucket.report.files import (
     IMAGE_FIELDS,
-    OutputInsideDatasetError,
-    atomic_open,
     image_records,
-    refuse_inside_dataset,
     report_document,
     write_csv,
     write_json,
@@ -111,10 +109,14 @@ def test_outputs_inside_the_dataset_are_refused(tmp_path):
     dataset = tmp_path / "data"
     (dataset / "10_dog").mkdir(parents=True)
     for inside in (dataset / "report.json", dataset / "10_dog" / "deep" / "r.csv", dataset):
-        with pytest.raises(OutputInsideDatasetError, match="never writes into a dataset"):
-            refuse_inside_dataset(inside, [dataset / "10_dog", dataset])
+        with pytest.raises(OutputRefused, match="never writes under an input"):
+            refuse_inside(inside, [dataset / "10_dog", dataset])
     link = tmp_path / "link"
     link.symlink_to(dataset)
-    with pytest.raises(OutputInsideDatasetError):
-        refuse_inside_dataset(link / "r.json", [dataset])
-    refuse_inside_dataset(tmp_path / "data-report.json", [dataset])
+    with pytest.raises(OutputRefused):
+        refuse_inside(link / "r.json", [dataset])
+    planted = tmp_path / "innocent.json"  # a file symlink whose target lies in the dataset
+    planted.symlink_to(dataset / "10_dog" / "a.txt")
+    with pytest.raises(OutputRefused):
+        refuse_inside(planted, [dataset])
+    refuse_inside(tmp_path / "data-report.json", [dataset])

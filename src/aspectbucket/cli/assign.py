@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from aspectbucket.cli.options import bucket_options, resolve_bucket_options
-from aspectbucket.outputs import atomic_open
+from aspectbucket.outputs import OutputRefused, atomic_open
 from aspectbucket.tables.assign import CHUNK_ROWS, TABLE_SUFFIXES, TableError, TableFormat, assign_table, guess_format
 
 
@@ -66,7 +66,8 @@ def assign(sizes_path, output_format, output_path, input_format, bucketing):
             rows, errors, dropped = assign_table(source, sys.stdout.buffer, options, profile, in_format, out_format)
             sys.stdout.buffer.flush()
         else:
-            rows, errors, dropped = _assign_to_file(source, Path(output_path), options, profile, in_format, out_format)
+            target = Path(output_path)
+            rows, errors, dropped = _assign_to_file(source, target, options, profile, in_format, out_format, sizes_path)
     except TableError as error:
         raise click.UsageError(str(error)) from None
     finally:
@@ -99,10 +100,14 @@ def _output_format(output_path: str, input_format: TableFormat) -> TableFormat:
     return input_format
 
 
-def _assign_to_file(source, target: Path, options, profile, in_format, out_format):
-    """Write under a temporary name and rename, so a reader never sees half a table."""
+def _assign_to_file(source, target: Path, options, profile, in_format, out_format, sizes_path: str):
+    """Write under a temporary name and rename, so a reader never sees half a table; never over the input
+    table, nor over a device or pipe."""
+    inputs = [] if sizes_path == "-" else [sizes_path]
     try:
-        with atomic_open(target, "wb") as sink:
+        with atomic_open(target, "wb", inputs=inputs) as sink:
             return assign_table(source, sink, options, profile, in_format, out_format)
+    except OutputRefused as error:
+        raise click.UsageError(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot write {target}: {error.strerror or error}") from None

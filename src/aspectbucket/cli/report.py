@@ -11,11 +11,10 @@ from rich.console import Console
 from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks
 from aspectbucket.compare import compare_dataset
 from aspectbucket.geometry.options import OptionsError
+from aspectbucket.outputs import STDOUT, OutputRefused, refuse_inside, refuse_special, shown
 from aspectbucket.plan import plan_dataset
 from aspectbucket.report import (
-    OutputInsideDatasetError,
     print_report,
-    refuse_inside_dataset,
     summarize,
     write_csv,
     write_html,
@@ -24,6 +23,7 @@ from aspectbucket.report import (
 from aspectbucket.report.compare_section import compare_section_html
 from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
 from aspectbucket.scan import scan
+from aspectbucket.scan.cache import default_cache_dir
 from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_dataset
 
 
@@ -48,19 +48,19 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write everything (settings, buckets, summary, every image) as JSON to this file.",
+    help="Write everything (settings, buckets, summary, every image) as JSON to this file ('-': stdout).",
 )
 @click.option(
     "--csv",
     "csv_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write one row per image as CSV to this file.",
+    help="Write one row per image as CSV to this file ('-': stdout).",
 )
 @click.option(
     "--html",
     "html_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write a self-contained HTML page (charts, gallery) to this file.",
+    help="Write a self-contained HTML page (charts, gallery) to this file ('-': stdout).",
 )
 @click.option(
     "--previews",
@@ -117,16 +117,22 @@ def report(
         subsets, folder_warnings = read_dataset(source)
     except DatasetError as error:
         raise click.BadParameter(str(error), param_hint="SOURCE") from None
-    folders = [subset.image_dir for subset in subsets]
-    if source.is_dir():
-        folders.append(source)
+    folders = [source, *(subset.image_dir for subset in subsets)]
+    outputs = [path for path in (json_path, csv_path, html_path) if path is not None]
+    if sum(str(path) == STDOUT for path in outputs) > 1:
+        raise click.UsageError("only one of --json, --csv and --html can be '-' (standard output)")
     try:
-        for output in (json_path, csv_path, html_path, cache):
-            if output is not None:
-                refuse_inside_dataset(output, folders)
-    except OutputInsideDatasetError as error:
+        for output in outputs:
+            refuse_inside(output, folders)
+            refuse_special(output)
+        if cache is not None:
+            refuse_inside(cache, folders)
+    except OutputRefused as error:
         raise click.UsageError(str(error)) from None
     check_dataset_blocks(bucketing, subsets)
+    if cache is None and not no_cache:
+        no_cache, cache_note = _default_cache_inside(folders)
+        folder_warnings = [*folder_warnings, *cache_note]
 
     result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
     result.warnings[:0] = folder_warnings
@@ -135,15 +141,16 @@ def report(
     except OptionsError as error:
         raise click.UsageError(str(error)) from None
     summary = summarize(plan, batch_size)
-    print_report(summary, Console(highlight=False))
+    to_stdout = any(str(path) == STDOUT for path in outputs)
+    print_report(summary, Console(highlight=False, stderr=to_stdout))  # stdout carries the file when '-'
 
     try:
         if json_path:
             write_json(json_path, plan, summary, source)
-            click.echo(f"wrote {json_path}", err=True)
+            click.echo(f"wrote {shown(json_path)}", err=True)
         if csv_path:
             write_csv(csv_path, plan, summary)
-            click.echo(f"wrote {csv_path}", err=True)
+            click.echo(f"wrote {shown(csv_path)}", err=True)
         if html_path:
             sections = []
             if compare_profiles:
@@ -165,12 +172,25 @@ def report(
                 jobs=jobs,
                 progress=sys.stderr.isatty(),
             )
-            click.echo(f"wrote {html_path}", err=True)
+            click.echo(f"wrote {shown(html_path)}", err=True)
+    except OutputRefused as error:
+        raise click.UsageError(str(error)) from None
     except OSError as error:
-        where = Path(error.filename).parent if error.filename else "the output folder"
+        where = shown(Path(error.filename).parent) if error.filename else "the output folder"
         raise click.ClickException(f"cannot write in {where}: {error.strerror or error}") from None
     if strict and summary.placed < summary.images:
         sys.exit(1)
+
+
+def _default_cache_inside(folders: list[Path]) -> tuple[bool, list[str]]:
+    """``(skip, notes)``: the default header cache folder is not used when it lies inside the dataset
+    (a dataset that holds the user's home folder, for example), since nothing is written there."""
+    try:
+        refuse_inside(default_cache_dir(), folders)
+    except OutputRefused:
+        note = f"header cache not used: its folder {shown(default_cache_dir())} lies inside the dataset"
+        return True, [note + "; give --cache elsewhere to keep one"]
+    return False, []
 
 
 def _source(source: Path | None, example: bool) -> Path:

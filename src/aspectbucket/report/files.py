@@ -57,26 +57,14 @@ IMAGE_FIELDS = (
 )
 
 
-class OutputInsideDatasetError(ValueError):
-    """An output path that lies inside a dataset folder: aspectbucket never writes there."""
+def dataset_folders(plan: DatasetPlan) -> list[Path]:
+    """The folders a plan's images were scanned from: no report file may be written under them."""
+    return [subset.image_dir for subset in plan.scan.subsets]
 
 
-def refuse_inside_dataset(output: Path, folders) -> None:
-    """Raise :class:`OutputInsideDatasetError` when ``output`` is inside any of ``folders``."""
-    target = Path(output).expanduser().resolve()
-    for folder in folders:
-        root = Path(folder).expanduser().resolve()
-        if target == root or root in target.parents:
-            raise OutputInsideDatasetError(
-                f"refusing to write {path_text(output)}: it is inside the dataset folder "
-                f"{path_text(folder)}, "
-                "and aspectbucket never writes into a dataset; choose a path outside it"
-            )
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (UTF-8)."""
-    with atomic_open(path) as stream:
+def write_text_atomic(path: Path, text: str, inputs=()) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8; ``-`` is standard output), never under ``inputs``."""
+    with atomic_open(path, inputs=inputs) as stream:
         stream.write(text)
 
 
@@ -168,13 +156,14 @@ def settings_dict(plan: DatasetPlan, summary: ReportSummary) -> dict:
 
 
 def write_json(path: Path, plan: DatasetPlan, summary: ReportSummary, source: Path | str | None = None) -> None:
-    """Write :func:`report_document` to ``path`` atomically: one line per key, per image, per table row.
+    """Write :func:`report_document` to ``path`` atomically (``-``: standard output; never under the
+    dataset's folders): one line per key, per image, per table row.
 
     Each item is encoded by the json module's C encoder (an indented dump runs in pure Python and
     takes ten times longer at 100,000 images); the file stays easy to read and to grep.
     """
     document = report_document(plan, summary, source)
-    with atomic_open(path) as stream:
+    with atomic_open(path, inputs=dataset_folders(plan)) as stream:
         stream.write("{\n")
         for position, (key, value) in enumerate(document.items()):
             stream.write(f" {json.dumps(key)}: ")
@@ -189,12 +178,13 @@ def write_json(path: Path, plan: DatasetPlan, summary: ReportSummary, source: Pa
 
 
 def write_csv(path: Path, plan: DatasetPlan, summary: ReportSummary) -> None:
-    """Write one CSV row per image to ``path`` atomically.
+    """Write one CSV row per image to ``path`` atomically (``-``: standard output; never under the
+    dataset's folders).
 
     As ``aspectbucket assign`` writes them, ``crop_ltrb`` (and ``precrop``) are four space-separated
     numbers and booleans are ``true``/``false``; ``warnings`` are joined by ``;``.
     """
-    with atomic_open(path, newline="") as stream:
+    with atomic_open(path, newline="", inputs=dataset_folders(plan)) as stream:
         writer = csv.writer(stream)
         writer.writerow(IMAGE_FIELDS)
         for record in image_records(plan, summary):

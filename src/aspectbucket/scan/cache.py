@@ -22,13 +22,13 @@ import functools
 import hashlib
 import os
 import sys
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from aspectbucket.outputs import atomic_open
 from aspectbucket.scan.headers import REASONS
 
 #: Bump when what a header read yields changes, so old caches are dropped instead of trusted.
@@ -162,15 +162,9 @@ def save_cache(path: Path, paths: list[str], listing: FolderListing | None = Non
     names, images = (listing.names, listing.images) if listing else (b"", np.zeros(0, dtype=_INT64))
     table = np.array([np.asarray(columns[name], dtype=_INT64) for name in COLUMNS], dtype=_INT64)
     header = np.array([*_FORMAT, len(paths), len(blob), len(names), len(images)], dtype=_INT64)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(header.tobytes())
-            handle.write(table.reshape(len(COLUMNS), len(paths)).tobytes())
-            handle.write(images.astype(_INT64).tobytes())
-            handle.write(blob)
-            handle.write(names)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as handle:
+        handle.write(header.tobytes())
+        handle.write(table.reshape(len(COLUMNS), len(paths)).tobytes())
+        handle.write(images.astype(_INT64).tobytes())
+        handle.write(blob)
+        handle.write(names)
