@@ -1,0 +1,221 @@
+"""Attacks a hostile user tries, each run as a real command (``python -m aspectbucket ...``).
+
+Every case asserts the exit status, a one-line reason on stderr where the command refuses, no Python
+traceback, and that the dataset tree (names, modes, bytes, symlink targets) is the same before and
+after the command: nothing is ever written under an input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from aspectbucket.outputs import TEMP_SUFFIX, OutputTree
+
+NAME_MAX = os.pathconf("/", "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+
+
+def tree_hash(root: Path) -> str:
+    """A digest of everything under ``root`` without following symlinks: each entry's name (as bytes),
+    type and permission bits, a file's bytes, a symlink's target."""
+    digest = hashlib.sha256()
+    root_bytes = os.fsencode(root)
+    for folder, folders, files in os.walk(root_bytes, followlinks=False):
+        folders.sort()
+        for name in sorted(folders + files):
+            path = os.path.join(folder, name)
+            status = os.lstat(path)
+            digest.update(os.path.relpath(path, root_bytes) + b"\0" + str(status.st_mode).encode())
+            if stat.S_ISLNK(status.st_mode):
+                digest.update(b"->" + os.readlink(path))
+            elif stat.S_ISREG(status.st_mode):
+                with open(path, "rb") as stream:
+                    digest.update(hashlib.sha256(stream.read()).digest())
+    return digest.hexdigest()
+
+
+def make_dataset(root: Path) -> Path:
+    """Two images with captions, one in a subfolder: a small dataset an attacker starts from."""
+    (root / "sub").mkdir(parents=True)
+    Image.new("RGB", (640, 480), "red").save(root / "a.jpg")
+    Image.new("RGB", (480, 640), "blue").save(root / "sub" / "b.png")
+    (root / "a.txt").write_text("caption a")
+    (root / "sub" / "b.txt").write_text("caption b")
+    return root
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    return make_dataset(tmp_path / "data")
+
+
+def run(tmp_path: Path, *args, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """The command line, in a child process with a private cache; never a traceback."""
+    environment = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "COLUMNS": "200"}
+    result = subprocess.run(
+        [sys.executable, "-m", "aspectbucket", *map(os.fsdecode, args)],
+        capture_output=True,
+        cwd=tmp_path,
+        env=environment,
+        input=stdin,
+        timeout=120,
+    )
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert "Traceback" not in stderr, stderr
+    return result
+
+
+def refused(result: subprocess.CompletedProcess, status: int, reason: str) -> str:
+    """Assert a refusal: ``status``, and exactly one error line on stderr, which holds ``reason``."""
+    stderr = result.stderr.decode("utf-8", "replace")
+    errors = [line for line in stderr.splitlines() if line.lower().startswith("error")]
+    assert result.returncode == status, stderr
+    assert len(errors) == 1 and reason in errors[0], stderr
+    return errors[0]
+
+
+def unchanged(root: Path, command, *args) -> subprocess.CompletedProcess:
+    """Run ``command(*args)`` and assert that the tree under ``root`` did not change."""
+    before = tree_hash(root)
+    result = command(*args)
+    assert tree_hash(root) == before, "the command changed the dataset"
+    return result
+
+
+# --- outputs: symlinks, special files, paths that are other outputs ---------------------------------
+
+
+def test_a_symlinked_folder_inside_out_is_not_followed_back_into_the_dataset(tmp_path, data):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").symlink_to(data / "sub")
+    result = unchanged(data, run, tmp_path, "export", data, tmp_path / "out", "--format", "jpg")
+    assert result.returncode == 0
+    assert b"1 failed" in result.stdout and b"symlink" in result.stdout
+    assert (tmp_path / "out" / "a.jpg").is_file() and (tmp_path / "out" / "a.txt").read_text() == "caption a"
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_out_reached_through_a_symlink_the_scan_follows_is_refused(tmp_path, data, existing):
+    if existing:
+        (tmp_path / "out").mkdir()
+    (data / "link").symlink_to(tmp_path / "out")  # dangling when OUT does not exist yet
+    result = unchanged(data, run, tmp_path, "export", data, tmp_path / "out")
+    refused(result, 2, "inside the input")
+    assert not any((tmp_path / "out").glob("*")) if existing else not (tmp_path / "out").exists()
+
+
+def test_a_symlink_loop_in_the_dataset_is_listed_once_and_exported(tmp_path, data):
+    (data / "sub" / "loop").symlink_to(data)
+    result = unchanged(data, run, tmp_path, "export", data, tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert b"symlink loop" in result.stderr and b"2 written" in result.stdout
+
+
+@pytest.mark.parametrize("option", ["--json", "--csv", "--html"])
+def test_a_report_to_a_fifo_or_device_is_refused(tmp_path, data, option):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for target in (fifo, Path(os.devnull)):
+        result = unchanged(data, run, tmp_path, "report", data, option, target)
+        refused(result, 2, "not a regular file")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_assign_and_export_metadata_to_a_device_are_refused(tmp_path, data):
+    table = tmp_path / "sizes.csv"
+    table.write_text("width,height\n640,480\n")
+    refused(run(tmp_path, "assign", "--sizes", table, "-o", os.devnull), 2, "not a regular file")
+    refused(run(tmp_path, "assign", "--sizes", table, "-o", table), 2, "inside the input")
+    assert table.read_text() == "width,height\n640,480\n"
+    result = unchanged(data, run, tmp_path, "export", data, tmp_path / "out", "--kohya-metadata", os.devnull)
+    refused(result, 2, "not a regular file")
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+@pytest.mark.parametrize("option", ["--json", "--csv", "--html"])
+def test_a_dash_writes_the_report_file_to_stdout(tmp_path, data, option):
+    result = unchanged(data, run, tmp_path, "report", data, option, "-")
+    assert result.returncode == 0, result.stderr
+    if option == "--json":
+        assert len(json.loads(result.stdout)["images"]) == 2
+    elif option == "--csv":
+        assert result.stdout.decode().splitlines()[0].startswith("path,")
+    else:
+        assert result.stdout.lstrip().lower().startswith(b"<!doctype html")
+    assert b"Buckets" in result.stderr or b"bucket" in result.stderr.lower()  # the terminal report moved aside
+
+
+def test_export_kohya_metadata_to_stdout(tmp_path, data):
+    result = unchanged(data, run, tmp_path, "export", data, tmp_path / "out", "--kohya-metadata", "-")
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(result.stdout)) == {"a", "b"} or len(json.loads(result.stdout)) == 2
+
+
+def test_metadata_given_the_path_of_an_exported_file_or_the_journal_is_refused(tmp_path, data):
+    out = tmp_path / "out"
+    refused(unchanged(data, run, tmp_path, "export", data, out, "--metadata", out / "a.jpg"), 2, "exported file")
+    result = unchanged(data, run, tmp_path, "export", data, out, "--metadata", out / "sub" / "b.txt")
+    refused(result, 2, "exported file")
+    result = unchanged(data, run, tmp_path, "export", data, out, "--kohya-metadata", out / "aspectbucket-export.jsonl")
+    refused(result, 2, "exported file")
+    refused(run(tmp_path, "export", data, out, "--metadata", "-"), 2, "--metadata cannot be '-'")
+    assert not out.exists()
+
+
+def test_a_caption_extension_equal_to_the_image_extension_copies_no_raw_image(tmp_path, data):
+    config = tmp_path / "dataset.toml"
+    config.write_text(f'[[datasets]]\n[[datasets.subsets]]\nimage_dir = "{data}"\ncaption_extension = ".jpg"\n')
+    result = unchanged(data, run, tmp_path, "export", config, tmp_path / "out", "--resolution", "256")
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "out" / "a.jpg") as exported:
+        assert exported.size != (640, 480)  # the exported pixels, not the source copied over them
+
+
+def test_an_output_name_over_the_name_limit_fails_that_image_only(tmp_path, data):
+    long_name = "x" * (NAME_MAX - 4) + ".png"  # the source fits; its .webp output is one byte too long
+    Image.new("RGB", (300, 300), "green").save(data / long_name)
+    result = unchanged(data, run, tmp_path, "export", data, tmp_path / "out", "--format", "webp")
+    assert result.returncode == 0, result.stderr
+    assert b"2 written" in result.stdout and b"1 failed: the file system refuses its output name" in result.stdout
+
+
+def test_a_second_export_into_a_folder_in_use_is_refused_and_its_temporaries_survive(tmp_path, data):
+    out = tmp_path / "out"
+    with OutputTree(out):  # a running export holds the folder
+        running = out / f".999-0{TEMP_SUFFIX}"
+        running.write_bytes(b"half an image")
+        result = unchanged(data, run, tmp_path, "export", data, out)
+        refused(result, 2, "another aspectbucket run is writing")
+        assert running.read_bytes() == b"half an image"
+    result = run(tmp_path, "export", data, out)
+    assert result.returncode == 0 and not running.exists()  # the lock is free: a killed run's leftovers go
+
+
+def test_an_unreadable_caption_fails_its_image_only(tmp_path, data, monkeypatch):
+    from click.testing import CliRunner
+
+    from aspectbucket.cli import main
+
+    if os.geteuid() != 0:
+        (data / "sub" / "b.txt").chmod(0)
+    else:  # root reads any file: make this one caption fail as a permission error would
+        read_bytes = Path.read_bytes
+
+        def refusing(path):
+            if path.name == "b.txt":
+                raise PermissionError(13, "Permission denied", str(path))
+            return read_bytes(path)
+
+        monkeypatch.setattr(Path, "read_bytes", refusing)
+    result = CliRunner().invoke(main, ["export", str(data), str(tmp_path / "out")])
+    assert result.exit_code == 0 and "1 written" in result.output, result.output
+    assert "1 failed: a caption file of the image cannot be read" in result.output
+    assert not (tmp_path / "out" / "sub" / "b.png").exists()
