@@ -219,3 +219,82 @@ def test_an_unreadable_caption_fails_its_image_only(tmp_path, data, monkeypatch)
     assert result.exit_code == 0 and "1 written" in result.output, result.output
     assert "1 failed: a caption file of the image cannot be read" in result.output
     assert not (tmp_path / "out" / "sub" / "b.png").exists()
+
+
+# --- option values and configs, checked with bounds before any work --------------------------------
+
+
+@pytest.mark.parametrize("profile", ["kohya", "onetrainer", "musubi", "novelai", "balanced", "diffusers"])
+def test_a_step_larger_than_the_resolution_is_a_usage_error(tmp_path, profile):
+    refused(run(tmp_path, "buckets", "--profile", profile, "--resolution", "64", "--bucket-reso-steps", "128"), 2, "")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("buckets", "--resolution", "99999999999999999999999"),
+        ("buckets", "--resolution", "40000", "--max-bucket-reso", "40000"),
+        ("buckets", "--max-bucket-reso", str(2**63)),
+        ("explain", "512x512", "--bucket-reso-steps", str(2**64)),
+        ("buckets", "--profile", "novelai", "--resolution", "32768", "--bucket-reso-steps", "1", "--min-dim", "0"),
+    ],
+)
+def test_huge_sizes_are_usage_errors(tmp_path, args):
+    refused(run(tmp_path, *args), 2, "")
+
+
+def test_huge_counts_are_usage_errors(tmp_path, data):
+    refused(unchanged(data, run, tmp_path, "report", data, "--batch-size", str(2**63)), 2, "")
+    refused(unchanged(data, run, tmp_path, "export", data, tmp_path / "out", "--jobs", str(2**63)), 2, "")
+    refused(unchanged(data, run, tmp_path, "export", data, tmp_path / "out", "--random-crop", "--seed", "-1"), 2, "")
+
+
+def write_config(tmp_path: Path, subset: str, general: str = "resolution = 256") -> Path:
+    config = tmp_path / "dataset.toml"
+    config.write_text(f"[general]\n{general}\n[[datasets]]\n[[datasets.subsets]]\n{subset}\n")
+    return config
+
+
+@pytest.mark.parametrize(
+    ("subset", "reason"),
+    [
+        ('image_dir = "DATA"\nnum_repeats = 9223372036854775807', "num_repeats"),
+        ('image_dir = "DATA"\nbatch_size = 9223372036854775807', "batch_size"),
+        ('image_dir = "~nosuchuser-aspectbucket/x"', "unknown user"),
+        ('image_dir = "DATA\\u0000x"', "NUL"),
+        ('image_dir = "DATA"\ncaption_extension = "/../../etc/passwd"', "caption_extension"),
+        ('image_dir = "DATA"\n[general]\nresolution = 9999999999', "resolution"),
+        ('image_dir = "DATA"\n[general]\nresolution = [64, 64]\nbucket_reso_steps = 128', "bucket_reso_steps"),
+    ],
+)
+def test_hostile_config_values_are_one_line_errors(tmp_path, data, subset, reason):
+    subset, _, general = subset.replace("DATA", str(data)).partition("\n[general]\n")
+    config = write_config(tmp_path, subset, general or "resolution = 256")
+    for command in (("report", config), ("export", config, tmp_path / "out")):
+        result = unchanged(data, run, tmp_path, *command)
+        refused(result, 2, reason)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_dreambooth_folder_with_a_huge_count_is_skipped_with_a_warning(tmp_path):
+    root = tmp_path / "train"
+    make_dataset(root / f"{2**63}_huge")
+    make_dataset(root / "2_fine")
+    result = unchanged(root, run, tmp_path, "report", root)
+    assert result.returncode == 0 and b"more than 2147483647 repeats" in result.stdout + result.stderr
+
+
+def test_subsets_in_unrelated_folders_still_export(tmp_path, data):
+    elsewhere = Path("/var/tmp")
+    if not elsewhere.is_dir() or os.path.commonpath([elsewhere, tmp_path]) != "/":
+        pytest.skip("needs a second top-level temporary folder")
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=elsewhere) as other:
+        second = make_dataset(Path(other) / "more")
+        config = tmp_path / "dataset.toml"
+        subsets = "".join(f'[[datasets.subsets]]\nimage_dir = "{folder}"\n' for folder in (data, second))
+        config.write_text(f"[general]\nresolution = 256\n[[datasets]]\n{subsets}")
+        result = unchanged(second, run, tmp_path, "export", config, tmp_path / "out")
+        assert result.returncode == 0 and b"2 written" in result.stdout, result.stderr  # a.jpg of each folder
+        assert len(list((tmp_path / "out").rglob("a.jpg"))) == 2

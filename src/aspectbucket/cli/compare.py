@@ -14,6 +14,7 @@ from rich.text import Text
 
 from aspectbucket.cli.options import ProfileListType, bucket_options
 from aspectbucket.compare import Comparison, compare_dataset
+from aspectbucket.geometry.options import MAX_COUNT
 from aspectbucket.report.compare_section import describe
 from aspectbucket.scan import scan
 from aspectbucket.scan.sources import DatasetError
@@ -30,7 +31,7 @@ from aspectbucket.scan.sources import DatasetError
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_COUNT),
     default=1,
     show_default=True,
     help="Batch size for dropped/repeated samples and steps per epoch.",

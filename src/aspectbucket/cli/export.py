@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from aspectbucket.cli.options import bucket_options, check_dataset_blocks
+from aspectbucket.cli.options import MAX_JOBS, bucket_options, check_dataset_blocks
 from aspectbucket.export.pixels import Anchor
 from aspectbucket.export.plan import (
     ExportItem,
@@ -57,7 +57,7 @@ def _choice(kind) -> click.Choice:
     "or report --json's suggested precrops; images without a box are skipped.",
 )
 @click.option("--random-crop", is_flag=True, help="train: trim at a random offset, as --random_crop.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random-crop.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of --random-crop.")
 @click.option(
     "--format",
     "output_format",
@@ -80,7 +80,7 @@ def _choice(kind) -> click.Choice:
 )
 @click.option(
     "--jobs",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_JOBS),
     default=None,
     help="Images processed at once (threads). [default: one per core]",
 )

@@ -15,6 +15,9 @@ import click
 from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution
 from aspectbucket.profiles import PROFILES, Profile, resolve
 
+#: The most threads ``--jobs`` may ask for: more only add contention (and a huge number, memory).
+MAX_JOBS = 256
+
 
 class ResolutionType(click.ParamType):
     """``512`` or ``512,768`` (width, height), as sd-scripts' ``--resolution``."""

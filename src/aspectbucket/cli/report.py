@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks
+from aspectbucket.cli.options import MAX_JOBS, ProfileListType, bucket_options, check_dataset_blocks
 from aspectbucket.compare import compare_dataset
-from aspectbucket.geometry.options import OptionsError
+from aspectbucket.geometry.options import MAX_COUNT, OptionsError
 from aspectbucket.outputs import STDOUT, OutputRefused, refuse_inside, refuse_special, shown
 from aspectbucket.plan import plan_dataset
 from aspectbucket.report import (
@@ -35,7 +35,7 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_COUNT),
     default=None,
     help="Batch size for steps per epoch. [default: the config's batch_size, else 1]",
 )
@@ -76,7 +76,7 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
     help="Folder of the image-header cache. [default: the user cache folder]",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the header cache.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Threads reading headers and previews.")
+@click.option("--jobs", type=click.IntRange(1, MAX_JOBS), default=None, help="Threads reading headers and previews.")
 @click.option(
     "--compare",
     "compare_profiles",

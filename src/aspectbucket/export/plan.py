@@ -207,7 +207,7 @@ def export_inputs(source: Path, subsets: list[Subset]) -> list[Path]:
     An output folder reached through such a symlink would put the exported copies among the training
     images of the next scan, so it counts as an input too.
     """
-    inputs = [Path(source), source_root(source, subsets), *(subset.image_dir for subset in subsets)]
+    inputs = [Path(source), *(subset.image_dir for subset in subsets)]
     seen: set[str] = set()
     pending = [os.path.realpath(subset.image_dir) for subset in subsets if subset.recursive]
     while pending:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aspectbucket.geometry.options import BucketOptions
+from aspectbucket.geometry.options import BucketOptions, check_bounds
 from aspectbucket.geometry.placement import Placement
 from aspectbucket.profiles.ai_toolkit import AI_TOOLKIT
 from aspectbucket.profiles.balanced import BALANCED
@@ -37,10 +37,14 @@ def get_profile(name: str | Profile) -> Profile:
 def resolve(profile: str | Profile = "kohya", options: BucketOptions | None = None):
     """``(profile, validated options, warnings)``; missing options take the profile's defaults.
 
-    Raises :class:`~aspectbucket.geometry.options.OptionsError` for options the trainer refuses.
+    Raises :class:`~aspectbucket.geometry.options.OptionsError` for options the trainer refuses, and
+    before that for values outside the bounds every profile shares (see
+    :func:`~aspectbucket.geometry.options.check_bounds`).
     """
     chosen = get_profile(profile)
-    validated, warnings = chosen.validate(chosen.defaults if options is None else options)
+    given = chosen.defaults if options is None else options
+    check_bounds(given)
+    validated, warnings = chosen.validate(given)
     return chosen, validated, warnings
 
 
