@@ -57,9 +57,9 @@ def data(tmp_path) -> Path:
     return make_dataset(tmp_path / "data")
 
 
-def run(tmp_path: Path, *args, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def run(tmp_path: Path, *args, stdin: bytes | None = None, cache: Path | None = None) -> subprocess.CompletedProcess:
     """The command line, in a child process with a private cache; never a traceback."""
-    environment = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "COLUMNS": "200"}
+    environment = {**os.environ, "XDG_CACHE_HOME": str(cache or tmp_path / "cache"), "COLUMNS": "200"}
     result = subprocess.run(
         [sys.executable, "-m", "aspectbucket", *map(os.fsdecode, args)],
         capture_output=True,
@@ -82,10 +82,10 @@ def refused(result: subprocess.CompletedProcess, status: int, reason: str) -> st
     return errors[0]
 
 
-def unchanged(root: Path, command, *args) -> subprocess.CompletedProcess:
-    """Run ``command(*args)`` and assert that the tree under ``root`` did not change."""
+def unchanged(root: Path, command, *args, **options) -> subprocess.CompletedProcess:
+    """Run ``command(*args, **options)`` and assert that the tree under ``root`` did not change."""
     before = tree_hash(root)
-    result = command(*args)
+    result = command(*args, **options)
     assert tree_hash(root) == before, "the command changed the dataset"
     return result
 
@@ -298,3 +298,44 @@ def test_subsets_in_unrelated_folders_still_export(tmp_path, data):
         result = unchanged(second, run, tmp_path, "export", config, tmp_path / "out")
         assert result.returncode == 0 and b"2 written" in result.stdout, result.stderr  # a.jpg of each folder
         assert len(list((tmp_path / "out").rglob("a.jpg"))) == 2
+
+
+# --- the header cache and the export journal: outside the dataset, keyed beyond size and mtime -----
+
+
+def replace_keeping_size_and_mtime(path: Path, size: tuple[int, int]) -> None:
+    """Put another picture of the same byte size at ``path`` and set its mtime back, as ``cp -p`` or
+    ``touch -r`` would: a 640x480 and a 480x640 BMP have the same number of bytes."""
+    status = path.stat()
+    replacement = path.with_name("replacement.tmp")
+    Image.new("RGB", size, "white").save(replacement, "BMP")
+    assert replacement.stat().st_size == status.st_size
+    os.replace(replacement, path)
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+
+
+def test_a_same_size_replacement_with_its_mtime_restored_is_seen_by_the_cache(tmp_path, data):
+    Image.new("RGB", (640, 480), "red").save(data / "c.bmp")
+    assert run(tmp_path, "report", data, "--json", tmp_path / "first.json").returncode == 0
+    replace_keeping_size_and_mtime(data / "c.bmp", (480, 640))
+    assert run(tmp_path, "report", data, "--json", tmp_path / "second.json").returncode == 0
+    images = json.loads((tmp_path / "second.json").read_text())["images"]
+    sizes = {Path(image["path"]).name: (image["stored_width"], image["stored_height"]) for image in images}
+    assert sizes["c.bmp"] == (480, 640)
+
+
+def test_a_same_size_replacement_with_its_mtime_restored_is_exported_again(tmp_path, data):
+    Image.new("RGB", (640, 480), "red").save(data / "c.bmp")
+    assert run(tmp_path, "export", data, tmp_path / "out").returncode == 0
+    replace_keeping_size_and_mtime(data / "c.bmp", (640, 480))
+    result = run(tmp_path, "export", data, tmp_path / "out")
+    assert b"1 written, 2 already done" in result.stdout, result.stdout
+    with Image.open(tmp_path / "out" / "c.bmp") as exported:
+        assert exported.convert("RGB").getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_a_default_cache_inside_the_dataset_is_not_used(tmp_path, data):
+    result = unchanged(data, run, tmp_path, "report", data, cache=data / ".cache")
+    assert result.returncode == 0 and b"header cache not used" in result.stdout + result.stderr
+    assert not (data / ".cache").exists()
+    refused(unchanged(data, run, tmp_path, "report", data, "--cache", data / "sub" / "c"), 2, "inside the input")
