@@ -339,3 +339,54 @@ def test_a_default_cache_inside_the_dataset_is_not_used(tmp_path, data):
     assert result.returncode == 0 and b"header cache not used" in result.stdout + result.stderr
     assert not (data / ".cache").exists()
     refused(unchanged(data, run, tmp_path, "report", data, "--cache", data / "sub" / "c"), 2, "inside the input")
+
+
+# --- what reaches the terminal, and names that must come back exactly -------------------------------
+
+FORGED = b"x\x1b]0;owned\x07\x1b[2J\nerror: forged line\r.png"
+
+
+def test_escape_sequences_and_newlines_in_names_never_reach_the_terminal(tmp_path, data):
+    Image.new("RGB", (900, 300), "red").save(os.path.join(os.fsencode(data), FORGED), "PNG")
+    (data / "sub" / "broken\n[bold]x.jpg").write_bytes(b"not an image")
+    for args in (("report", data), ("export", data, tmp_path / "out"), ("export", data, tmp_path / "o", "--dry-run")):
+        result = unchanged(data, run, tmp_path, *args)
+        assert result.returncode == 0, result.stderr
+        shown = result.stdout + result.stderr
+        assert b"\x1b" not in shown and b"\x07" not in shown and b"\r" not in shown
+        assert not any(line.startswith(b"error") for line in shown.splitlines())
+    assert (tmp_path / "out" / os.fsdecode(FORGED)).is_file()  # the file itself keeps its name
+
+
+def test_non_utf8_names_round_trip_from_the_report_to_export_crops(tmp_path, data):
+    Image.new("RGB", (900, 300), "green").save(os.path.join(os.fsencode(data), b"caf\xe9.png"), "PNG")
+    report = tmp_path / "report.json"
+    assert unchanged(data, run, tmp_path, "report", data, "--json", report).returncode == 0
+    paths = {os.fsencode(image["path"]) for image in json.loads(report.read_text("utf-8"))["images"]}
+    assert os.path.join(os.fsencode(data), b"caf\xe9.png") in paths
+    out = tmp_path / "out"
+    result = unchanged(data, run, tmp_path, "export", data, out, "--mode", "precrop", "--crops", report)
+    assert result.returncode == 0 and b"3 written" in result.stdout and b"0 failed" in result.stdout, result.stdout
+    assert os.path.exists(os.path.join(os.fsencode(out), b"caf\xe9.png"))
+
+
+def exif_with_orientation(orientation: int, damaged: bool = False) -> bytes:
+    """TIFF-structured EXIF with an orientation tag; ``damaged`` adds a tag whose data lies past the end
+    (Pillow warns "Tag data larger than file")."""
+    import struct
+
+    entries = [struct.pack("<HHII", 0x0112, 3, 1, orientation)]
+    if damaged:
+        entries.append(struct.pack("<HHII", 0x010F, 2, 1000, 5000))
+    ifd = struct.pack("<H", len(entries)) + b"".join(entries) + struct.pack("<I", 0)
+    return b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + ifd
+
+
+@pytest.mark.parametrize("orientation", [0, 9, 255])
+def test_invalid_exif_orientations_are_not_exported_and_pillow_warnings_stay_quiet(tmp_path, data, orientation):
+    Image.new("RGB", (640, 480), "red").save(data / "a.jpg", exif=exif_with_orientation(orientation, damaged=True))
+    for args in (("report", data), ("export", data, tmp_path / "out", "--format", "jpg")):
+        result = unchanged(data, run, tmp_path, *args)
+        assert result.returncode == 0 and b"Warning" not in result.stderr and b"warn" not in result.stderr.lower()
+    with Image.open(tmp_path / "out" / "a.jpg") as exported:
+        assert exported.size == (576, 448) and 0x0112 not in exported.getexif()  # placed as stored: landscape

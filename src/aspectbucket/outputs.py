@@ -87,22 +87,28 @@ def refuse_special(output: Path | str) -> None:
 
 @contextlib.contextmanager
 def atomic_open(
-    path: Path | str, mode: str = "w", newline: str | None = None, *, inputs: Iterable[Path | str] = ()
+    path: Path | str,
+    mode: str = "w",
+    newline: str | None = None,
+    *,
+    errors: str = "strict",
+    inputs: Iterable[Path | str] = (),
 ) -> Iterator:
-    """Open ``path`` for writing (``"w"`` text as UTF-8, or ``"wb"``); it appears only on success.
+    """Open ``path`` for writing (``"w"`` text as UTF-8 with ``errors``, or ``"wb"``); it appears only
+    on success.
 
     ``"-"`` is standard output (written through, not closed). Raises :class:`OutputRefused` before
     writing anything when ``path`` lies under one of ``inputs`` or is a special file.
     """
     if os.fspath(path) == STDOUT:
-        yield _stdout(mode, newline)
+        yield _stdout(mode, newline, errors)
         return
     path = Path(path).expanduser()
     refuse_inside(path, inputs)
     refuse_special(path)
     handle, temporary = tempfile.mkstemp(prefix=".", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
-        text = {} if "b" in mode else {"encoding": "utf-8", "newline": newline}
+        text = {} if "b" in mode else {"encoding": "utf-8", "newline": newline, "errors": errors}
         with os.fdopen(handle, mode, **text) as stream:
             yield stream
             stream.flush()
@@ -121,13 +127,13 @@ def write_file(path: Path | str, data: bytes, *, inputs: Iterable[Path | str] = 
         stream.write(data)
 
 
-def _stdout(mode: str, newline: str | None):
+def _stdout(mode: str, newline: str | None, errors: str = "strict"):
     """Standard output as a stream the caller may write to but not close."""
     buffer = sys.stdout.buffer
     if "b" in mode:
         return _Unclosed(buffer)
     sys.stdout.flush()
-    return io.TextIOWrapper(_Unclosed(buffer), encoding="utf-8", newline=newline, write_through=True)
+    return io.TextIOWrapper(_Unclosed(buffer), encoding="utf-8", errors=errors, newline=newline, write_through=True)
 
 
 class _Unclosed(io.RawIOBase):

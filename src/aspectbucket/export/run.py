@@ -17,6 +17,7 @@ import errno
 import io
 import json
 import os
+import struct
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -83,11 +84,14 @@ class ExportSummary:
 
 
 def encode_image(image: Image.Image, output_format: str, quality: int) -> bytes:
-    """The file bytes of ``image`` in ``output_format``; ICC profile and EXIF kept (not in BMP)."""
+    """The file bytes of ``image`` in ``output_format``; ICC profile and EXIF kept (not in BMP), less
+    an orientation tag outside 1..8 (see :func:`valid_exif`)."""
     options = {}
     for key in ("icc_profile", "exif"):
         if image.info.get(key) and output_format != "bmp":
             options[key] = image.info[key]
+    if "exif" in options:
+        options["exif"] = valid_exif(options["exif"])
     if output_format == "jpg":
         if image.mode != "RGB":
             image = image.convert("RGB")
@@ -101,6 +105,22 @@ def encode_image(image: Image.Image, output_format: str, quality: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=_PIL_FORMATS[output_format], **options)
     return buffer.getvalue()
+
+
+def valid_exif(data: bytes) -> bytes:
+    """EXIF data without an orientation tag outside 1..8 (0, 9, 255...): readers take such a value as 1
+    (so does the scan), and an exported file must not carry a value other programs may act on
+    differently. Data Pillow cannot parse is kept as it came."""
+    exif = Image.Exif()
+    try:
+        exif.load(data)
+        orientation = exif.get(0x0112)
+        if orientation is None or (isinstance(orientation, int) and 1 <= orientation <= 8):
+            return data
+        del exif[0x0112]
+        return exif.tobytes()
+    except (SyntaxError, ValueError, TypeError, KeyError, OSError, struct.error):  # damaged EXIF
+        return data
 
 
 def export_pixels(item: ExportItem, settings: ExportSettings) -> Image.Image:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +19,7 @@ import numpy as np
 
 from aspectbucket import __version__
 from aspectbucket.outputs import atomic_open
-from aspectbucket.report.summary import ReportSummary, WarningKind, block_bucket_list, path_strings, path_text
+from aspectbucket.report.summary import ReportSummary, WarningKind, block_bucket_list, path_strings, relative_paths
 from aspectbucket.tables.assign import placement_columns
 
 if TYPE_CHECKING:
@@ -79,7 +81,7 @@ def image_records(plan: DatasetPlan, summary: ReportSummary) -> Iterator[dict]:
             kinds_per_image[index].append(kind.value)
     subset_names = [subset.name for subset in scan.subsets]
     values = {
-        "subset": [path_text(subset_names[index]) for index in np.asarray(scan.subset).tolist()],
+        "subset": [subset_names[index] for index in np.asarray(scan.subset).tolist()],
         "dataset": columns.dataset.tolist(),
         "repeats": columns.repeats.tolist(),
         "stored_width": np.asarray(scan.stored_width).tolist(),
@@ -102,16 +104,21 @@ def image_records(plan: DatasetPlan, summary: ReportSummary) -> Iterator[dict]:
     paths = path_strings(scan.paths)
     rows = zip(paths, zip(*values.values(), strict=True), kinds_per_image, plan.errors, strict=True)
     for path, row, kinds, error in rows:
-        record = {"path": path_text(path), **dict(zip(names, row, strict=True))}
+        record = {"path": path, **dict(zip(names, row, strict=True))}
         record["warnings"], record["error"] = kinds, error
         yield record
 
 
 def report_document(plan: DatasetPlan, summary: ReportSummary, source: Path | str | None = None) -> dict:
-    """The whole report as one JSON-ready dict: settings, summary, tables, warnings, advice, images."""
+    """The whole report as one JSON-ready dict: settings, summary, tables, warnings, advice, images.
+
+    Paths are the file system's own names (see :func:`dump_json` for how bytes that are not UTF-8 are
+    written), so that ``export --crops`` finds each image again.
+    """
+    relative = relative_paths(plan)
     return {
         "aspectbucket": __version__,
-        "source": None if source is None else path_text(source),
+        "source": None if source is None else os.fspath(source),
         "settings": settings_dict(plan, summary),
         "notes": summary.notes,
         "summary": {
@@ -126,11 +133,19 @@ def report_document(plan: DatasetPlan, summary: ReportSummary, source: Path | st
         "buckets": [dict(vars(row)) for row in summary.buckets],
         "sizes": [dict(vars(row)) for row in summary.sizes],
         "warnings": [
-            {"kind": finding.kind.value, "path": finding.path, "detail": finding.detail} for finding in summary.warnings
+            {
+                "kind": finding.kind.value,
+                "path": relative[finding.index] if finding.index >= 0 else finding.path,
+                "detail": finding.detail,
+            }
+            for finding in summary.warnings
         ],
         "advice": {
             "ratios": [{**vars(advice), "buckets": list(advice.buckets)} for advice in summary.ratio_advice],
-            "precrops": [{**vars(advice), "box": list(advice.box)} for advice in summary.precrop_advice],
+            "precrops": [
+                {**vars(advice), "path": relative[advice.index], "box": list(advice.box)}
+                for advice in summary.precrop_advice
+            ],
         },
         "images": list(image_records(plan, summary)),
     }
@@ -169,12 +184,26 @@ def write_json(path: Path, plan: DatasetPlan, summary: ReportSummary, source: Pa
             stream.write(f" {json.dumps(key)}: ")
             if isinstance(value, list) and value:
                 stream.write("[\n  ")
-                stream.write(",\n  ".join(json.dumps(item, ensure_ascii=False) for item in value))
+                stream.write(",\n  ".join(dump_json(item) for item in value))
                 stream.write("\n ]")
             else:
-                stream.write(json.dumps(value, ensure_ascii=False))
+                stream.write(dump_json(value))
             stream.write(",\n" if position < len(document) - 1 else "\n")
         stream.write("}\n")
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def dump_json(value) -> str:
+    """``value`` as JSON text, non-ASCII characters as themselves (the file is UTF-8).
+
+    A path byte that is not valid UTF-8 reaches Python as a lone surrogate U+DC80..U+DCFF (the
+    ``surrogateescape`` error handler of ``os.fsdecode``); it is written as the JSON escape ``\\udcXX``,
+    which any JSON reader accepts. ``os.fsencode(json.loads(...)["path"])`` gives the file's bytes back.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    return _NOT_UTF8.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def write_csv(path: Path, plan: DatasetPlan, summary: ReportSummary) -> None:
@@ -182,9 +211,11 @@ def write_csv(path: Path, plan: DatasetPlan, summary: ReportSummary) -> None:
     dataset's folders).
 
     As ``aspectbucket assign`` writes them, ``crop_ltrb`` (and ``precrop``) are four space-separated
-    numbers and booleans are ``true``/``false``; ``warnings`` are joined by ``;``.
+    numbers and booleans are ``true``/``false``; ``warnings`` are joined by ``;``. The file is UTF-8,
+    except that a path holding bytes that are not valid UTF-8 is written with those very bytes (read
+    it back with Python's ``errors="surrogateescape"`` to get the names the file system has).
     """
-    with atomic_open(path, newline="", inputs=dataset_folders(plan)) as stream:
+    with atomic_open(path, newline="", errors="surrogateescape", inputs=dataset_folders(plan)) as stream:
         writer = csv.writer(stream)
         writer.writerow(IMAGE_FIELDS)
         for record in image_records(plan, summary):

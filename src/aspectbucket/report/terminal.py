@@ -15,6 +15,7 @@ from aspectbucket.report.summary import (
     WARNING_TITLES,
     ReportSummary,
     WarningKind,
+    path_text,
     plural,
     settings_lines,
     steps_line,
@@ -42,7 +43,7 @@ def print_settings(summary: ReportSummary, console: Console) -> None:
     for line in settings_lines(summary):
         console.print(Text(line))
     for warning in summary.notes:
-        console.print(Text(f"warning: {warning}"))
+        console.print(Text(f"warning: {path_text(warning)}"))
 
 
 def bucket_table(summary: ReportSummary) -> Table:
