@@ -119,6 +119,17 @@ def test_a_symlink_loop_in_the_dataset_is_listed_once_and_exported(tmp_path, dat
     assert b"symlink loop" in result.stderr and b"2 written" in result.stdout
 
 
+def test_image_names_that_are_symlink_loops_fail_alone(tmp_path, data):
+    (data / "self.jpg").symlink_to("self.jpg")
+    (data / "ping.jpg").symlink_to("pong.jpg")
+    (data / "pong.jpg").symlink_to("ping.jpg")
+    result = unchanged(data, run, tmp_path, "export", data, tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert b"2 written" in result.stdout and b"3 failed: symlink loop" in result.stdout
+    result = unchanged(data, run, tmp_path, "report", data, "--json", tmp_path / "r.json")
+    assert result.returncode == 0 and b"symlink loop" in result.stdout
+
+
 @pytest.mark.parametrize("option", ["--json", "--csv", "--html"])
 def test_a_report_to_a_fifo_or_device_is_refused(tmp_path, data, option):
     fifo = tmp_path / "pipe"

@@ -19,7 +19,7 @@ from aspectbucket.export.pixels import Anchor, anchored_precrop, random_trim
 from aspectbucket.geometry.choices import parse_choice
 from aspectbucket.geometry.placement import Placement, gather_placements
 from aspectbucket.geometry.resize import covering_precrop
-from aspectbucket.outputs import OutputRefused, shown
+from aspectbucket.outputs import OutputRefused, real_path, shown
 from aspectbucket.plan import DatasetPlan
 from aspectbucket.profiles.profile import place_by_profile
 from aspectbucket.scan.headers import is_image_name
@@ -185,7 +185,7 @@ def load_crops(path: Path) -> dict[str, tuple[int, int, int, int]]:
 
 def _crop_box_for(crops: dict, path: Path, relative: str, display_root: Path):
     """The box given for an image under any of the names reports use for it, or ``None``."""
-    for name in (relative, Path(path).resolve().as_posix(), Path(path).as_posix(), _relative(path, display_root)):
+    for name in (relative, real_path(path).as_posix(), Path(path).as_posix(), _relative(path, display_root)):
         if name in crops:
             return crops[name]
     return None
@@ -195,9 +195,9 @@ def source_root(source: Path, subsets: list[Subset]) -> Path:
     """The folder the output tree mirrors: the source folder, or the common folder of a config's images."""
     source = Path(source)
     if source.is_dir():
-        return source.resolve()
-    folders = [str(subset.image_dir.resolve()) for subset in subsets]
-    return Path(os.path.commonpath(folders)) if folders else source.resolve().parent
+        return real_path(source)
+    folders = [str(real_path(subset.image_dir)) for subset in subsets]
+    return Path(os.path.commonpath(folders)) if folders else real_path(source).parent
 
 
 def export_inputs(source: Path, subsets: list[Subset]) -> list[Path]:
@@ -247,7 +247,7 @@ def plan_export(plan: DatasetPlan, root: Path, out_dir: Path, settings: ExportSe
     same windows. Raises :class:`ExportRefused` when an output would replace a source file.
     """
     scan, placement = plan.scan, plan.placement
-    out_dir = Path(out_dir).resolve()
+    out_dir = real_path(out_dir)
     widths, heights = placement.width, placement.height
     relatives = [_relative(Path(path), Path(root)) for path in scan.paths]
     if settings.mode is ExportMode.PRECROP:
@@ -255,7 +255,7 @@ def plan_export(plan: DatasetPlan, root: Path, out_dir: Path, settings: ExportSe
     else:
         geometry = _train_geometry(plan, settings)
     items, taken = [], {}
-    sources = {Path(path).resolve() for path in scan.paths}
+    sources = {real_path(path) for path in scan.paths}
     for index, path in enumerate(scan.paths):
         path, relative = Path(path), relatives[index]
         error = plan.errors[index] or geometry["error"][index]
@@ -271,7 +271,7 @@ def plan_export(plan: DatasetPlan, root: Path, out_dir: Path, settings: ExportSe
         subset = scan.subsets[int(scan.subset[index])]
         captions = _captions(path, Path(output), subset.caption_extension)
         for target in (output, *(name for _, name in captions)):
-            if (out_dir / target).resolve() in sources:
+            if real_path(out_dir / target) in sources:
                 raise ExportRefused(f"refusing to overwrite the source file {shown(out_dir / target)}")
         items.append(
             ExportItem(
@@ -295,7 +295,7 @@ def _is_whole(value) -> bool:
 
 def _relative(path: Path, root: Path) -> str:
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        return real_path(path).relative_to(real_path(root)).as_posix()
     except ValueError:
         return (Path(path.parent.name) / path.name).as_posix()
 
@@ -386,7 +386,7 @@ def _precrop_geometry(plan: DatasetPlan, relatives: list[str], settings: ExportS
     )
     errors = [""] * count
     if settings.crops is not None:
-        folders = [str(subset.image_dir.resolve()) for subset in plan.scan.subsets]
+        folders = [str(real_path(subset.image_dir)) for subset in plan.scan.subsets]
         display_root = Path(os.path.commonpath(folders)) if folders else Path()
         for index, relative in enumerate(relatives):
             box = _crop_box_for(settings.crops, plan.scan.paths[index], relative, display_root)

@@ -402,7 +402,7 @@ def kohya_metadata(records: list[dict], out_dir: Path) -> dict[str, dict]:
     flat = all("/" not in record["output"] for record in exported) and len(set(stems)) == len(stems)
     metadata = {}
     for record, stem in zip(exported, stems, strict=True):
-        key = stem if flat else str((Path(out_dir) / record["output"]).resolve())
+        key = stem if flat else str(real_path(Path(out_dir) / record["output"]))
         entry = {"train_resolution": record["train_resolution"]}
         if record["captions"]:
             caption_file = Path(out_dir) / record["captions"][0]
