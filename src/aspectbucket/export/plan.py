@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aspectbucket.export.pixels import Anchor, anchored_precrop, random_trim
+from aspectbucket.export.pixels import Anchor, anchored_precrop
 from aspectbucket.geometry.choices import parse_choice
 from aspectbucket.geometry.placement import Placement, gather_placements
-from aspectbucket.geometry.resize import covering_precrop
+from aspectbucket.geometry.resize import covering_precrop, random_trim
 from aspectbucket.plan import DatasetPlan
 from aspectbucket.profiles.profile import place_by_profile
 from aspectbucket.scan.sources import Subset
