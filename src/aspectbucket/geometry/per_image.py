@@ -11,11 +11,9 @@ import math
 
 import numpy as np
 
-from aspectbucket.geometry.buckets import AI_TOOLKIT_SIZES_1024
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.placement import PlacementError
 
-_CHUNK = 1 << 15
 _SIMPLETUNER_SQUARE_SPECIAL_CASES = {1.0: 1024, 0.75: 768, 0.25: 512}
 
 
@@ -76,41 +74,3 @@ def _simpletuner_size(ratio: float, megapixels: float, step: int) -> tuple[int, 
         width += step
         height = to_step(round(width / ratio))
     return width, height
-
-
-def ai_toolkit_buckets(widths, heights, options: BucketOptions):
-    """ai-toolkit's ``get_bucket_for_image_size``: its SDXL list scaled to ``min(resolution, sqrt(w*h))``.
-
-    ``resolution`` is the square ``resolution`` and ``bucket_reso_steps`` its ``bucket_tolerance``.
-    An exact size match wins; otherwise the bucket removing the fewest pixels (its own truncating
-    arithmetic, first minimum wins). Because the ladder never exceeds the image's own square side,
-    ordinary images are never enlarged; very wide or tall ones can be (the 8192x128 bucket).
-    """
-    widths = np.asarray(widths, dtype=np.int64)
-    heights = np.asarray(heights, dtype=np.int64)
-    own_side = np.sqrt((widths * heights).astype(np.float64)).astype(np.int64)
-    ladder = np.minimum(options.resolution[0], own_side)
-    step = options.bucket_reso_steps
-    base = np.array(AI_TOOLKIT_SIZES_1024, dtype=np.float64)
-    bucket_w = np.zeros(len(widths), dtype=np.int64)
-    bucket_h = np.zeros(len(widths), dtype=np.int64)
-    for start in range(0, len(widths), _CHUNK):
-        rows = slice(start, start + _CHUNK)
-        scale = (ladder[rows] / 1024)[:, None]
-        sizes_w = np.trunc(base[None, :, 0] * scale).astype(np.int64)
-        sizes_h = np.trunc(base[None, :, 1] * scale).astype(np.int64)
-        sizes_w -= sizes_w % step
-        sizes_h -= sizes_h % step
-        w = widths[rows, None]
-        h = heights[rows, None]
-        fit = np.maximum(sizes_w / w, sizes_h / h)
-        new_w = np.trunc(w * fit)
-        new_h = np.trunc(h * fit)
-        removed = (new_w - sizes_w) * new_h + (new_h - sizes_h) * new_w
-        choice = removed.argmin(axis=1)
-        exact = (sizes_w == w) & (sizes_h == h)
-        choice = np.where(exact.any(axis=1), exact.argmax(axis=1), choice)
-        picked = np.arange(len(choice))
-        bucket_w[rows] = sizes_w[picked, choice]
-        bucket_h[rows] = sizes_h[picked, choice]
-    return bucket_w, bucket_h, np.zeros(len(widths), dtype=np.int8)
