@@ -14,6 +14,7 @@ import pytest
 
 from aspectbucket import BucketOptions, bucket_list, place
 from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket_one
+from aspectbucket.geometry.simpletuner import round_decimals
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +113,7 @@ def test_ai_toolkit_nearest_area_and_ceil_resize(sizes):
 
 
 def test_simpletuner_ratio_rounding_is_pythons(sizes):
-    from aspectbucket.geometry.per_image import round_2_decimals
-
     ratios = sizes[:, 0] / sizes[:, 1]
     halves = np.array([0.125, 0.375, 1.005, 2.675, 0.115, 1.125, 3.0049999999999999])
     values = np.concatenate([ratios, halves, np.arange(1, 4000) / 400])
-    assert round_2_decimals(values).tolist() == [round(float(value), 2) for value in values]
+    assert round_decimals(values, 2).tolist() == [round(float(value), 2) for value in values]
