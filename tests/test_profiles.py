@@ -33,6 +33,7 @@ def test_kohya_stays_first_and_default():
         "simpletuner",
         "everydream2",
         "ai-toolkit",
+        "diffusion-pipe",
     }
 
 
