@@ -8,6 +8,8 @@ the frame-count work and are left out here.
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -100,3 +102,22 @@ def test_bucket_stays_within_the_area_unless_the_image_is_thinner_than_a_step(wi
 
 def test_divisor_defaults_to_the_sd_model_class():
     assert ai_toolkit_profile().defaults.bucket_reso_steps == 16
+
+
+def test_random_crops_of_later_datasets_follow_the_bucket_shuffles():
+    # Two datasets (a resolution list): the first draws its crops, then shuffles each bucket's images, then
+    # the second draws. Restated here with Python's own random module on real lists.
+    resized_w, resized_h = [700, 520, 700, 900], [500, 530, 520, 700]
+    bucket_w, bucket_h = [640, 512, 640, 768], [448, 512, 448, 640]
+    left, top = random_crop_offsets(resized_w, resized_h, bucket_w, bucket_h, 5, dataset_lengths=[3, 1])
+    generator = random.Random(5)
+    expected = [
+        (generator.randint(0, w - bw), generator.randint(0, h - bh))
+        for w, h, bw, bh in zip(resized_w[:3], resized_h[:3], bucket_w[:3], bucket_h[:3], strict=True)
+    ]
+    generator.shuffle([0, 2])  # bucket 640x448, first used by image 0
+    generator.shuffle([1])  # bucket 512x512
+    expected.append((generator.randint(0, 900 - 768), generator.randint(0, 700 - 640)))
+    assert list(zip(left.tolist(), top.tolist(), strict=True)) == expected
+    single = random_crop_offsets(resized_w[:3], resized_h[:3], bucket_w[:3], bucket_h[:3], 5)
+    assert np.stack(single, 1).tolist() == [list(pair) for pair in expected[:3]]

@@ -68,20 +68,34 @@ def square_crop_resize(widths, heights, resolution: int) -> tuple[np.ndarray, np
     return np.ceil(widths * scale).astype(np.int64), np.ceil(heights * scale).astype(np.int64)
 
 
-def random_crop_offsets(resized_w, resized_h, bucket_w, bucket_h, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def random_crop_offsets(
+    resized_w, resized_h, bucket_w, bucket_h, seed: int, dataset_lengths=None
+) -> tuple[np.ndarray, np.ndarray]:
     """``random_crop``'s offsets: ``randint(0, rw - bw)`` then ``randint(0, rh - bh)`` per image, in order.
 
-    ai-toolkit draws them from Python's global generator right after ``random.seed(seed)`` (nothing else
-    draws before ``setup_buckets``), once, at epoch 0; they never change afterwards. The order is the file
-    list's, so the arrays must be in that order. Sequential by nature: one generator, one draw after another.
+    ai-toolkit draws them from Python's global generator right after ``random.seed(seed)``, once, at epoch 0
+    (``setup_buckets`` returns early afterwards), in file-list order (``num_repeats`` copies draw their own).
+    With several datasets (a ``resolution`` list), the rows are the datasets one after another, of
+    ``dataset_lengths``; each dataset then shuffles every bucket's images (``shuffle_buckets``, buckets in
+    order of first use) before the next one draws, which moves the generator on. Sequential by nature.
     """
     generator = random.Random(seed)
     spare_w = (np.asarray(resized_w, dtype=np.int64) - np.asarray(bucket_w, dtype=np.int64)).tolist()
     spare_h = (np.asarray(resized_h, dtype=np.int64) - np.asarray(bucket_h, dtype=np.int64)).tolist()
+    keys = list(zip(np.asarray(bucket_w).tolist(), np.asarray(bucket_h).tolist(), strict=True))
+    lengths = [len(keys)] if dataset_lengths is None else list(dataset_lengths)
     lefts, tops = [], []
-    for width_spare, height_spare in zip(spare_w, spare_h, strict=True):
-        lefts.append(generator.randint(0, width_spare))
-        tops.append(generator.randint(0, height_spare))
+    start = 0
+    for length in lengths:
+        for row in range(start, start + length):
+            lefts.append(generator.randint(0, spare_w[row]))
+            tops.append(generator.randint(0, spare_h[row]))
+        members: dict[tuple[int, int], list[int]] = {}
+        for row in range(start, start + length):
+            members.setdefault(keys[row], []).append(row)
+        for bucket in members.values():
+            generator.shuffle(bucket)
+        start += length
     return np.array(lefts, dtype=np.int64), np.array(tops, dtype=np.int64)
 
 
