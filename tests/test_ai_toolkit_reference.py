@@ -15,8 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aspectbucket import BucketOptions
+from aspectbucket import BucketOptions, place
 from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket, ai_toolkit_bucket_one, random_crop_offsets
+from aspectbucket.geometry.batches import batches_per_bucket, dropped_and_padded, steps_per_epoch
 from aspectbucket.profiles.ai_toolkit import ai_toolkit_profile
 from aspectbucket.profiles.per_resolution import place_per_resolution
 from conftest import load_vectors
@@ -121,3 +122,25 @@ def test_random_crops_of_later_datasets_follow_the_bucket_shuffles():
     assert list(zip(left.tolist(), top.tolist(), strict=True)) == expected
     single = random_crop_offsets(resized_w[:3], resized_h[:3], bucket_w[:3], bucket_h[:3], 5)
     assert np.stack(single, 1).tolist() == [list(pair) for pair in expected[:3]]
+
+
+@pytest.mark.parametrize("case", [case for case in IMAGE_CASES if "batching" in case], ids=_case_id)
+def test_batches_pad_each_bucket_by_cycling_its_images(case):
+    # build_batch_indices: each bucket's file-list entries (num_repeats copies each) cut into runs of
+    # batch_size, the short last run padded with the bucket's own items; nothing is dropped.
+    batching = case["batching"]
+    settings = case["settings"]
+    sizes = np.array([row["image"] for row in case["placements"]])
+    profile = ai_toolkit_profile(square_crop=settings.get("square_crop", False))
+    options = BucketOptions(resolution=settings["resolution"], bucket_reso_steps=settings["bucket_tolerance"])
+    p = place(sizes[:, 0], sizes[:, 1], options, profile)
+    keys = list(zip(p.bucket_width.tolist(), p.bucket_height.tolist(), strict=True))
+    buckets = list(dict.fromkeys(keys))
+    counts = np.array([keys.count(bucket) for bucket in buckets]) * batching["repeats"]
+    assert [list(bucket) for bucket in buckets] == [entry["bucket"] for entry in batching["per_bucket"]]
+    assert counts.tolist() == [entry["images"] for entry in batching["per_bucket"]]
+    batches = batches_per_bucket(counts, batching["batch_size"], profile.batch_policy)
+    assert batches.tolist() == [entry["batches"] for entry in batching["per_bucket"]]
+    assert steps_per_epoch(counts, batching["batch_size"], profile.batch_policy) == batching["steps_per_epoch"]
+    padded = dropped_and_padded(counts, batching["batch_size"], profile.batch_policy)
+    assert padded == (0, sum(entry["duplicated"] for entry in batching["per_bucket"]))

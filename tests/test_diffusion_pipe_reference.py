@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aspectbucket import BucketOptions, place
+from aspectbucket.geometry.batches import batches_per_bucket, dropped_and_padded
 from aspectbucket.geometry.diffusion_pipe import (
     bucket_one,
     bucket_sizes,
@@ -125,3 +126,30 @@ def test_images_skip_when_no_size_bucket_has_one_frame():
 def test_bad_settings_are_one_line_errors(settings, message):
     with pytest.raises(OptionsError, match=message):
         diffusion_pipe_profile(**settings)
+
+
+@pytest.mark.parametrize("case", [case for case in IMAGE_CASES if "batching" in case], ids=lambda case: case["run"])
+def test_batches_drop_each_bucket_remainder_of_the_global_batch(case):
+    # Dataset.post_init: per size bucket (ratio, w, h), samples = images x repeats cut to a multiple of
+    # micro batch x accumulation x world size; the rest is dropped every epoch.
+    settings = case["settings"]
+    profile = diffusion_pipe_profile(**{name: settings[name] for name in RATIO_SETTINGS if name in settings})
+    per_item = case["placements_per_item"]
+    sizes = np.array([row["image"] for row in case["placements"][::per_item]])
+    entries = resolution_entries(settings["resolutions"])
+    options = BucketOptions(resolution=entries[0], bucket_reso_steps=settings["pixels_round_to_multiple"])
+    p, _ = place_per_resolution(sizes[:, 0], sizes[:, 1], entries, options, profile)
+    ratios = np.tile([row["extra"]["ar_bucket"] for row in case["placements"][::per_item]], per_item)
+    keys = sorted(zip(ratios.tolist(), p.bucket_width.tolist(), p.bucket_height.tolist(), strict=True))
+    buckets = list(dict.fromkeys(keys))
+    images = np.array([keys.count(bucket) for bucket in buckets])
+    for batching in case["batching"]:
+        expected = batching["per_bucket"]
+        assert [[w, h] for _, w, h in buckets] == [entry["bucket"] for entry in expected]
+        samples = images * batching["repeats"]
+        micro = batching["batch_size"] * batching["grad_accum"]
+        batches = batches_per_bucket(samples, micro, profile.batch_policy, batching["world_size"])
+        assert batches.tolist() == [entry["batches"] for entry in expected]
+        assert int(batches.sum()) == batching["steps_per_epoch"]
+        dropped, padded = dropped_and_padded(samples, micro, profile.batch_policy, batching["world_size"])
+        assert (dropped, padded) == (sum(entry["dropped"] for entry in expected), 0)
