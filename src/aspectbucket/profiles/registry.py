@@ -9,6 +9,7 @@ from aspectbucket.geometry.placement import Placement
 from aspectbucket.profiles.ai_toolkit import AI_TOOLKIT
 from aspectbucket.profiles.balanced import BALANCED
 from aspectbucket.profiles.diffusers import DIFFUSERS
+from aspectbucket.profiles.diffusion_pipe import DIFFUSION_PIPE
 from aspectbucket.profiles.everydream2 import EVERYDREAM2
 from aspectbucket.profiles.kohya import KOHYA
 from aspectbucket.profiles.musubi import MUSUBI
@@ -20,7 +21,18 @@ from aspectbucket.profiles.simpletuner import SIMPLETUNER
 #: Every profile by name, in the order commands list them.
 PROFILES: dict[str, Profile] = {
     profile.name: profile
-    for profile in (KOHYA, BALANCED, NOVELAI, MUSUBI, ONETRAINER, DIFFUSERS, SIMPLETUNER, EVERYDREAM2, AI_TOOLKIT)
+    for profile in (
+        KOHYA,
+        BALANCED,
+        NOVELAI,
+        MUSUBI,
+        ONETRAINER,
+        DIFFUSERS,
+        SIMPLETUNER,
+        EVERYDREAM2,
+        AI_TOOLKIT,
+        DIFFUSION_PIPE,
+    )
 }
 
 
