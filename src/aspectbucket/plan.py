@@ -24,7 +24,8 @@ class DatasetPlan:
     """A scan placed by a profile: row i of `placement` is image i of `scan` (scan errors -> error rows).
 
     ``placement.bucket_index`` indexes the bucket list of the image's own dataset block.
-    ``warnings`` holds the trainer's rounding warnings for each block's options.
+    ``warnings`` holds the trainer's rounding warnings for each block's options; ``block_profiles`` the
+    profile each block was placed by (resolved per block: a block without buckets has a one-bucket list).
     """
 
     scan: ScanResult
@@ -34,6 +35,11 @@ class DatasetPlan:
     respect_exif: bool
     errors: list[str]
     warnings: list[str] = field(default_factory=list)
+    block_profiles: list[Profile] = field(default_factory=list)
+
+    def block_profile(self, block: int) -> Profile:
+        """The profile that placed dataset block ``block``."""
+        return self.block_profiles[block] if block < len(self.block_profiles) else self.profile
 
     def bucket_numbers(self) -> np.ndarray:
         """sd-scripts' logged bucket number per image: its index among the USED buckets of its dataset
@@ -60,18 +66,19 @@ def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_
     upright = respect_exif or profile.exif is ExifHandling.APPLY
     widths, heights = scan.sizes(upright)
     blocks = scan.dataset_index
-    options, warnings, parts = [], [], []
+    options, warnings, parts, profiles = [], [], [], []
     for block in range(max((subset.dataset for subset in scan.subsets), default=0) + 1):
         members = [subset for subset in scan.subsets if subset.dataset == block]
         block_profile, block_options, block_warnings = _block_settings(profile, members, given)
         options.append(block_options)
+        profiles.append(block_profile)
         warnings.extend(f"dataset {block}: {warning}" for warning in block_warnings)
         rows = np.flatnonzero(blocks == block)
         parts.append((rows, place_by_profile(widths[rows], heights[rows], block_options, block_profile)))
     placement = _gather(parts, len(scan.paths))
     placement_reasons = placement.reasons()
     errors = [scan_error or placed for scan_error, placed in zip(scan.error, placement_reasons, strict=True)]
-    return DatasetPlan(scan, profile, options, placement, respect_exif, errors, warnings)
+    return DatasetPlan(scan, profile, options, placement, respect_exif, errors, warnings, profiles)
 
 
 def _block_settings(profile: Profile, members: list[Subset], given: dict):

@@ -29,6 +29,7 @@ from aspectbucket.report.summary import (
     WarningKind,
     path_text,
     plural,
+    precrop_words,
     settings_lines,
     steps_line,
     summarize,
@@ -211,14 +212,12 @@ def advice_section(summary: ReportSummary) -> HtmlSection:
     if summary.precrop_advice:
         rows = []
         for advice in summary.precrop_advice:
-            left, top, right, bottom = advice.box
             rows.append(
                 [
                     advice.path,
                     f"{advice.width}x{advice.height}",
                     f"{advice.lost_fraction:.1%}",
-                    f"{right - left}x{bottom - top}",
-                    f"{left}, {top}, {right}, {bottom}",
+                    precrop_words(advice),
                     f"{advice.bucket_width}x{advice.bucket_height}",
                 ]
             )
@@ -226,7 +225,7 @@ def advice_section(summary: ReportSummary) -> HtmlSection:
             "<h3>Pre-crop these images yourself</h3><p>Crop each to a box of this size (centred below; move"
             " it to keep what matters) and the trainer cuts almost nothing more.</p>"
             + _table(
-                ["image", "size", "cut now", "crop to", "box (left, top, right, bottom)", "bucket"],
+                ["image", "size", "cut now", "what to do (box = left, top, right, bottom)", "bucket"],
                 rows,
                 plural(len(rows), "image"),
             )

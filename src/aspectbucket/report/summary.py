@@ -20,7 +20,7 @@ from aspectbucket.geometry.ratios import nice_ratio_fraction, ratio_fraction
 from aspectbucket.geometry.resize import covering_precrop
 from aspectbucket.profiles.profile import ExifHandling, profile_bucket_list
 from aspectbucket.report.explain import LOSS_WARNING as CROP_LOSS_WARNING  # shared with explain
-from aspectbucket.report.explain import UPSCALE_WARNING
+from aspectbucket.report.explain import UPSCALE_WARNING, precrop_targets
 from aspectbucket.scan.scanner import IMAGE_EXTENSIONS
 
 if TYPE_CHECKING:
@@ -125,7 +125,11 @@ class RatioAdvice:
 
 @dataclass(frozen=True)
 class PrecropAdvice:
-    """For a badly cropped image, the box of its bucket's ratio to crop to before training."""
+    """For a badly cropped image, the box of its bucket's ratio to crop to before training.
+
+    ``resize_to`` is the bucket size when the box alone is not enough (without upscaling the trainer floors
+    a fitting image's sides to the step, so only an image of the bucket's exact size keeps everything).
+    """
 
     index: int
     path: str
@@ -135,6 +139,7 @@ class PrecropAdvice:
     bucket_width: int
     bucket_height: int
     lost_fraction: float
+    resize_to: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -514,11 +519,34 @@ def ratio_advice(buckets: list[BucketRow]) -> list[RatioAdvice]:
     return [RatioAdvice(ratio, tuple(names), images) for ratio, (names, images) in ranked]
 
 
+def precrop_words(advice: PrecropAdvice) -> str:
+    """``crop to 267x200 (16, 0, 283, 200), then resize to 256x192``: the advice in words."""
+    left, top, right, bottom = advice.box
+    if advice.resize_to is not None and (right - left, bottom - top) == (advice.width, advice.height):
+        return f"resize to {advice.resize_to[0]}x{advice.resize_to[1]} (or crop to it)"
+    words = f"crop to {right - left}x{bottom - top} ({left}, {top}, {right}, {bottom})"
+    if advice.resize_to is not None:
+        words += f", then resize to {advice.resize_to[0]}x{advice.resize_to[1]}"
+    return words
+
+
 def precrop_advice(plan: DatasetPlan, columns: ImageColumns) -> list[PrecropAdvice]:
     """For every image losing over :data:`CROP_LOSS_WARNING`, the box to crop it to first, worst first."""
     placement = plan.placement
     bad = np.flatnonzero(columns.warnings[WarningKind.CROP_LOSS])
     bad = bad[np.argsort(-placement.lost_fraction[bad], kind="stable")]
+    resize = np.zeros(len(placement), dtype=bool)
+    for block, options in enumerate(plan.options):
+        rows = bad[columns.dataset[bad] == block]
+        if len(rows):
+            _, resize[rows] = precrop_targets(
+                columns.placed_width[rows],
+                columns.placed_height[rows],
+                placement.bucket_width[rows],
+                placement.bucket_height[rows],
+                options,
+                plan.block_profile(block),
+            )
     return [
         PrecropAdvice(
             index=int(index),
@@ -529,6 +557,9 @@ def precrop_advice(plan: DatasetPlan, columns: ImageColumns) -> list[PrecropAdvi
             bucket_width=int(placement.bucket_width[index]),
             bucket_height=int(placement.bucket_height[index]),
             lost_fraction=float(placement.lost_fraction[index]),
+            resize_to=(int(placement.bucket_width[index]), int(placement.bucket_height[index]))
+            if resize[index]
+            else None,
         )
         for index in bad
     ]

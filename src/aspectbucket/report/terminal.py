@@ -16,6 +16,7 @@ from aspectbucket.report.summary import (
     ReportSummary,
     WarningKind,
     plural,
+    precrop_words,
     settings_lines,
     steps_line,
 )
@@ -162,11 +163,10 @@ def print_advice(summary: ReportSummary, console: Console, shown: int = SHOWN_PE
             )
         )
         for advice in summary.precrop_advice[:shown]:
-            left, top, right, bottom = advice.box
             console.print(
                 Text(
-                    f"  {advice.path}: {advice.lost_fraction:.0%} cut now; crop to {right - left}x{bottom - top} "
-                    f"({left}, {top}, {right}, {bottom}) for bucket {advice.bucket_width}x{advice.bucket_height}"
+                    f"  {advice.path}: {advice.lost_fraction:.0%} cut now; {precrop_words(advice)} "
+                    f"for bucket {advice.bucket_width}x{advice.bucket_height}"
                 )
             )
         if len(summary.precrop_advice) > shown:
