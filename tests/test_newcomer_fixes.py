@@ -68,3 +68,12 @@ def test_report_advice_without_upscale_resizes_to_the_bucket(tmp_path):
     result = invoke_report(tmp_path / "data", "--bucket-no-upscale", "--resolution", "1024")
     assert result.exit_code == 0, result.output
     assert "square.png: 27% cut now; resize to 256x256 (or crop to it) for bucket 256x256" in result.stdout
+
+
+def test_options_merge_in_one_order_command_line_over_config_over_defaults():
+    from aspectbucket.profiles import merge_options
+
+    assert merge_options("kohya").resolution == (512, 512)
+    merged = merge_options("kohya", {"resolution": (1024, 1024), "max_bucket_reso": 2048}, {"max_bucket_reso": 1536})
+    assert (merged.resolution, merged.max_bucket_reso, merged.min_bucket_reso) == ((1024, 1024), 1536, 256)
+    assert merge_options("onetrainer").resolution == PROFILES["onetrainer"].defaults.resolution

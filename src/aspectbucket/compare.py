@@ -20,7 +20,7 @@ from aspectbucket.geometry.batches import dropped_and_padded, steps_per_epoch
 from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.placement import Placement, PlacementError
 from aspectbucket.profiles.profile import Profile, place_by_profile, trainer_settings
-from aspectbucket.profiles.registry import PROFILES, get_profile, resolve
+from aspectbucket.profiles.registry import PROFILES, get_profile, merge_options, resolve
 
 #: A dropped or refused image counts as losing everything when treatments are compared.
 _LOST_ALL = 1.0
@@ -115,8 +115,7 @@ def compare_sizes(
     placements, summaries = {}, []
     for profile in chosen:
         try:
-            merged = dataclasses.replace(profile.defaults, **(given or {}))
-            resolved, options, warnings = resolve(profile, merged)
+            resolved, options, warnings = resolve(profile, merge_options(profile, None, given))
         except OptionsError as error:
             summaries.append(_refused(profile, str(error)))
             continue

@@ -14,7 +14,7 @@ import numpy as np
 from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.placement import Placement, gather_placements
 from aspectbucket.profiles.profile import ExifHandling, NoUpscaleRule, Profile, place_by_profile
-from aspectbucket.profiles.registry import get_profile, resolve
+from aspectbucket.profiles.registry import get_profile, merge_options, resolve
 from aspectbucket.scan.scanner import ScanResult
 from aspectbucket.scan.sources import Subset
 
@@ -83,8 +83,7 @@ def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_
 
 def _block_settings(profile: Profile, members: list[Subset], given: dict):
     """The profile, validated options and warnings of one dataset block."""
-    from_config = dict(members[0].given_options) if members else {}
-    merged = dataclasses.replace(profile.defaults, **{**from_config, **given})
+    merged = merge_options(profile, dict(members[0].given_options) if members else {}, given)
     if members and not members[0].enable_bucket:
         # sd-scripts without buckets: one bucket, the resolution itself; images cover it and are cropped.
         width, height = merged.resolution

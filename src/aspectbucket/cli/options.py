@@ -7,13 +7,12 @@ combination into a usage error (exit status 2) that names the bad value.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import click
 
 from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution
-from aspectbucket.profiles import PROFILES, Profile, resolve
+from aspectbucket.profiles import PROFILES, Profile, merge_options, resolve
 
 
 class ResolutionType(click.ParamType):
@@ -105,18 +104,16 @@ def bucket_options(command):
     return wrapper
 
 
-def resolve_bucket_options(
-    bucketing: dict, base: BucketOptions | None = None
-) -> tuple[Profile, BucketOptions, list[str]]:
-    """Merge command-line values over ``base`` (a config file's) or the profile's defaults, then validate.
+def resolve_bucket_options(bucketing: dict, config: dict | None = None) -> tuple[Profile, BucketOptions, list[str]]:
+    """Merge command-line values over ``config`` (what a config file set) over the profile's defaults
+    (:func:`~aspectbucket.profiles.merge_options`), then validate.
 
     Prints the trainer's rounding warnings to stderr; a refused combination raises
     :class:`click.UsageError`, which click turns into exit status 2.
     """
     profile = PROFILES[bucketing["profile"]]
-    merged = dataclasses.replace(base or profile.defaults, **bucketing["given"])
     try:
-        profile, options, warnings = resolve(profile, merged)
+        profile, options, warnings = resolve(profile, merge_options(profile, config, bucketing["given"]))
     except OptionsError as error:
         raise click.UsageError(str(error)) from None
     for warning in warnings:
@@ -144,13 +141,11 @@ class ProfileListType(click.ParamType):
 
 def check_dataset_blocks(bucketing: dict, subsets) -> None:
     """Check every dataset block's options before the scan, so a refused option costs no waiting."""
-    profile = PROFILES[bucketing["profile"]]
     seen = set()
     for subset in subsets:
         if subset.dataset in seen or not subset.enable_bucket:
             continue
         seen.add(subset.dataset)
-        base = dataclasses.replace(profile.defaults, **dict(subset.given_options))
-        resolve_bucket_options(bucketing, base)
+        resolve_bucket_options(bucketing, dict(subset.given_options))
     if not seen:  # nothing to scan, or no block with buckets: the command line's options still count
         resolve_bucket_options(bucketing)
