@@ -41,6 +41,10 @@ class DatasetPlan:
         """The profile that placed dataset block ``block``."""
         return self.block_profiles[block] if block < len(self.block_profiles) else self.profile
 
+    def batch_sizes(self, batch_size: int | None = None) -> list[int]:
+        """The batch size of each dataset block: ``batch_size`` when given, else the config's, else 1."""
+        return block_batch_sizes(self.scan.subsets, len(self.options), batch_size)
+
     def bucket_numbers(self) -> np.ndarray:
         """sd-scripts' logged bucket number per image: its index among the USED buckets of its dataset
         block sorted by (width, height), as ``BucketManager.sort`` numbers them; -1 for errors."""
@@ -53,6 +57,15 @@ class DatasetPlan:
             _, inverse = np.unique(sizes, axis=0, return_inverse=True)  # unique rows sort by (w, h)
             numbers[rows] = inverse.reshape(-1)
         return numbers
+
+
+def block_batch_sizes(subsets: list[Subset], blocks: int, batch_size: int | None = None) -> list[int]:
+    """Per dataset block: ``batch_size`` when given (the command line's), else the block's config
+    ``batch_size``, else 1 (sd-scripts' default)."""
+    if batch_size is not None:
+        return [batch_size] * blocks
+    configured = {subset.dataset: subset.batch_size for subset in reversed(subsets) if subset.batch_size is not None}
+    return [configured.get(block, 1) for block in range(blocks)]
 
 
 def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_exif: bool = False) -> DatasetPlan:

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks
-from aspectbucket.compare import compare_dataset
+from aspectbucket.compare import common_resolution, compare_dataset
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
 from aspectbucket.report import (
@@ -147,12 +147,14 @@ def report(
         if html_path:
             sections = []
             if compare_profiles:
+                # The report's own resolution, batch sizes and paths, so the two parts of the page agree.
                 comparison = compare_dataset(
                     result,
                     compare_profiles,
-                    bucketing["given"],
-                    batch_size or summary.batch_sizes[0] if summary.batch_sizes else 1,
+                    common_resolution(result, bucketing["given"], bucketing["profile"]),
+                    batch_size,
                     respect_exif=respect_exif,
+                    labels=summary.columns.display_path,
                 )
                 sections.append(HtmlSection("compare", "Trainers compared", compare_section_html(comparison)))
             write_html(

@@ -254,15 +254,7 @@ def block_bucket_list(plan: DatasetPlan, block: int) -> np.ndarray:
 
 def batch_sizes(plan: DatasetPlan, batch_size: int | None) -> list[int]:
     """The batch size of each dataset block: the one given, else the config's, else 1."""
-    sizes = []
-    for block in range(len(plan.options)):
-        configured = [
-            subset.batch_size
-            for subset in plan.scan.subsets
-            if subset.dataset == block and subset.batch_size is not None
-        ]
-        sizes.append(batch_size or (configured[0] if configured else 1))
-    return sizes
+    return plan.batch_sizes(batch_size)
 
 
 def summarize(plan: DatasetPlan, batch_size: int | None = None) -> ReportSummary:
@@ -349,13 +341,18 @@ def path_strings(paths) -> list[str]:
 
 def display_paths(plan: DatasetPlan) -> list[str]:
     """Paths as people read them: relative to the dataset's folder (the subsets' common folder)."""
-    folders = [os.path.abspath(subset.image_dir) for subset in plan.scan.subsets]
+    return scan_display_paths(plan.scan)
+
+
+def scan_display_paths(scan) -> list[str]:
+    """A scan's paths relative to the subsets' common folder, as the report and compare show them."""
+    folders = [os.path.abspath(subset.image_dir) for subset in scan.subsets]
     if not folders:
         return []
     root = os.path.commonpath(folders) if len(folders) > 1 else folders[0]
     prefix = root.rstrip(os.sep) + os.sep
     shown = []
-    for text in path_strings(plan.scan.paths):
+    for text in path_strings(scan.paths):
         if not text.startswith(prefix):  # relative or unnormalised paths: normalise (slower, rare)
             text = os.path.abspath(text)
         shown.append(path_text(text[len(prefix) :] if text.startswith(prefix) else text))
