@@ -121,3 +121,22 @@ def test_html_compare_section_and_overview_agree_on_steps(tmp_path):
     kohya_row = re.search(r"<tr><td>kohya</td>((?:<td>[^<]*</td>)+)</tr>", section).group(1)
     assert re.findall(r"<td>([^<]*)</td>", kohya_row)[-1] == overview
     assert "batch sizes 4, 2 (per dataset block)" in section and "example/" not in section
+
+
+def test_a_missing_image_dir_is_a_counted_warning_and_fails_strict(tmp_path):
+    write_images(tmp_path / "here", [("a.png", 512, 512)])
+    config = tmp_path / "set.toml"
+    subsets = '[[datasets.subsets]]\nimage_dir = "gone"\n[[datasets.subsets]]\nimage_dir = "here"\n'
+    config.write_text("[[datasets]]\n" + subsets)
+    json_path = tmp_path / "out" / "r.json"
+    json_path.parent.mkdir()
+    result = invoke_report(config, "--json", json_path)
+    assert result.exit_code == 0, result.output
+    assert "Warning (1): image folders that cannot be read" in result.stdout
+    assert "No warnings" not in result.stdout
+    document = json.loads(json_path.read_text())
+    assert document["summary"]["warnings"]["missing_folder"] == 1
+    assert [item["kind"] for item in document["warnings"]] == ["missing_folder"]
+    assert not any("gone" in note for note in document["notes"])  # a warning, not also a note
+    assert invoke_report(config, "--strict").exit_code == 1
+    assert invoke_report(tmp_path / "here", "--strict").exit_code == 0

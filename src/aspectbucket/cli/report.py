@@ -14,6 +14,7 @@ from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
 from aspectbucket.report import (
     OutputInsideDatasetError,
+    WarningKind,
     print_report,
     refuse_inside_dataset,
     summarize,
@@ -85,7 +86,11 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
     help="Add a section comparing these trainers' treatment of the dataset to the HTML page "
     "(comma-separated profile names, or 'all').",
 )
-@click.option("--strict", is_flag=True, help="Exit with status 1 when any image is unreadable or cannot be placed.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit with status 1 when an image folder is missing or any image is unreadable or cannot be placed.",
+)
 def report(
     source,
     bucketing,
@@ -171,7 +176,8 @@ def report(
     except OSError as error:
         where = Path(error.filename).parent if error.filename else "the output folder"
         raise click.ClickException(f"cannot write in {where}: {error.strerror or error}") from None
-    if strict and summary.placed < summary.images:
+    missing = summary.warning_counts()[WarningKind.MISSING_FOLDER.value]
+    if strict and (summary.placed < summary.images or missing):
         sys.exit(1)
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 class WarningKind(StrEnum):
     """The kinds of warning a report gives, in the order it shows them."""
 
+    MISSING_FOLDER = "missing_folder"
     UNREADABLE = "unreadable"
     EXIF_ROTATED = "exif_rotated"
     STEP_LOSS = "step_loss"
@@ -40,6 +41,7 @@ class WarningKind(StrEnum):
 
 #: One line per kind, saying what the warning means to someone about to train.
 WARNING_TITLES = {
+    WarningKind.MISSING_FOLDER: "image folders that cannot be read (the trainer goes on without them)",
     WarningKind.UNREADABLE: "files that cannot be used (the trainer skips or crashes on them)",
     WarningKind.EXIF_ROTATED: "photos with an EXIF rotation, which the trainer ignores",
     WarningKind.STEP_LOSS: "images that lose a whole step to sd-scripts issue 731",
@@ -262,6 +264,7 @@ def summarize(plan: DatasetPlan, batch_size: int | None = None) -> ReportSummary
     if batch_size is not None and batch_size <= 0:
         raise ValueError(f"batch size {batch_size} must be positive")
     columns = image_columns(plan)
+    missing_folders, notes = folder_findings(plan.scan.subsets, plan.scan.warnings)
     sizes_per_block = batch_sizes(plan, batch_size)
     buckets = bucket_rows(plan, columns, sizes_per_block, plan.profile.batch_policy)
     steps = 0
@@ -285,12 +288,36 @@ def summarize(plan: DatasetPlan, batch_size: int | None = None) -> ReportSummary
         error_counts=dict(sorted(error_counts.items(), key=lambda item: -item[1])),
         buckets=buckets,
         sizes=size_rows(plan, columns),
-        warnings=findings(plan, columns, buckets, sizes_per_block),
+        warnings=[*missing_folders, *findings(plan, columns, buckets, sizes_per_block)],
         ratio_advice=ratio_advice(buckets),
         precrop_advice=precrop_advice(plan, columns),
-        notes=[*plan.warnings, *plan.scan.warnings],
+        notes=[*plan.warnings, *notes],
         columns=columns,
     )
+
+
+def folder_findings(subsets, scan_warnings: list[str]) -> tuple[list[Finding], list[str]]:
+    """The subsets whose image folder cannot be listed, as warnings; the scan's other notes.
+
+    sd-scripts checks ``os.path.isdir(image_dir)``, logs "not directory" and trains on without the
+    subset (kohya-ss/sd-scripts@48d368fa library/train_util.py:DreamBoothDataset.load_dreambooth_dir),
+    so a mistyped ``image_dir`` silently drops images: a warning that ``--strict`` fails on, not a note.
+    """
+    folders = {os.path.abspath(subset.image_dir) for subset in subsets}
+    found, notes = [], []
+    for warning in scan_warnings:
+        for prefix, what in (("folder not found: ", "does not exist"), ("cannot list folder ", "cannot be listed")):
+            folder, _, reason = (
+                warning.removeprefix(prefix).partition(": ") if warning.startswith(prefix) else ("", "", "")
+            )
+            if folder in folders:
+                lost = sum(1 for subset in subsets if os.path.abspath(subset.image_dir) == folder)
+                detail = f"{reason or what}; the trainer goes on without {plural(lost, 'subset')}"
+                found.append(Finding(WarningKind.MISSING_FOLDER, -1, path_text(folder), detail))
+                break
+        else:
+            notes.append(warning)
+    return found, notes
 
 
 def image_columns(plan: DatasetPlan) -> ImageColumns:
