@@ -128,7 +128,8 @@ def test_respect_exif_csv_and_html(dataset, tmp_path):
     rows = csv_path.read_text(encoding="utf-8").splitlines()
     assert len(rows) == 6
     turned = next(row for row in rows if "turned.jpg" in row).split(",")
-    assert turned[9:14] == ["600", "800", "1", "448", "576"]  # width, height, bucket number, bucket size
+    # width, height, bucket number, whole-list index, bucket size
+    assert turned[9:15] == ["600", "800", "1", "7", "448", "576"]
     assert html_path.read_text(encoding="utf-8").count('<figure class="thumb"') == 5
 
 

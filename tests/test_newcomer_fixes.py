@@ -140,3 +140,35 @@ def test_a_missing_image_dir_is_a_counted_warning_and_fails_strict(tmp_path):
     assert not any("gone" in note for note in document["notes"])  # a warning, not also a note
     assert invoke_report(config, "--strict").exit_code == 1
     assert invoke_report(tmp_path / "here", "--strict").exit_code == 0
+
+
+def test_one_bucket_numbering_explained_in_words_true_for_the_profile(tmp_path):
+    write_images(tmp_path / "data", [("wide.png", 768, 512), ("tall.png", 512, 768)])
+    kohya = invoke_report(tmp_path / "data")
+    assert "Buckets (numbered by width, then height, as sd-scripts logs them)" in kohya.stdout
+    onetrainer = invoke_report(tmp_path / "data", "--profile", "onetrainer", "--html", tmp_path / "o.html")
+    assert onetrainer.exit_code == 0, onetrainer.output
+    assert "Buckets (numbered by width, then height)" in onetrainer.stdout
+    assert "sd-scripts" not in onetrainer.stdout
+    page = (tmp_path / "o.html").read_text(encoding="utf-8")
+    assert "Bucket N is the Nth of the buckets in use" in page and "sd-scripts logs" not in page
+    rows = json.loads(CliRunner().invoke(main, ["buckets", "--json"]).stdout)
+    assert "list_index" in rows[0] and "index" not in rows[0]
+    explained = json.loads(CliRunner().invoke(main, ["explain", "768x512", "--json"]).stdout)[0]
+    assert explained["bucket_list_index"] >= 0 and "bucket_index" not in explained
+
+
+def test_max_bucket_reso_equal_to_resolution_warns_with_each_buckets_share(tmp_path):
+    write_images(tmp_path / "data", [("strip.png", 1500, 250), ("square.png", 1024, 1024)])
+    sdxl = ["--resolution", "1024", "--max-bucket-reso", "1024"]
+    report = invoke_report(tmp_path / "data", *sdxl)
+    assert "buckets shrunk by max_bucket_reso = resolution" in report.stdout
+    assert "25% of the 1024x1024 budget for 1 image" in report.stdout
+    assert "512x512" not in report.stdout.split("buckets shrunk")[1]  # a full bucket is not listed
+    listed = CliRunner().invoke(main, ["buckets", *sdxl])
+    assert "warning: max_bucket_reso 1024 is not above the resolution 1024x1024" in listed.stderr
+    assert "256x1024/1024x256 25%" in listed.stderr and "1024x1024 100%" not in listed.stderr
+    explained = CliRunner().invoke(main, ["explain", "1500x250", *sdxl])
+    assert "256x1024/1024x256 25%" in explained.stderr
+    fine = CliRunner().invoke(main, ["buckets", "--resolution", "1024", "--max-bucket-reso", "2048"])
+    assert "max_bucket_reso" not in fine.stderr

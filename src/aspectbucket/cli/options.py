@@ -13,6 +13,7 @@ import click
 
 from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution
 from aspectbucket.profiles import PROFILES, Profile, merge_options, resolve
+from aspectbucket.report.explain import capped_budget_warning
 
 
 class ResolutionType(click.ParamType):
@@ -119,6 +120,13 @@ def resolve_bucket_options(bucketing: dict, config: dict | None = None) -> tuple
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     return profile, options, warnings
+
+
+def warn_capped_budget(options: BucketOptions, buckets) -> None:
+    """Print the max_bucket_reso = resolution warning (each shrunk bucket's share of the budget) to stderr."""
+    warning = capped_budget_warning(options, buckets)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 class ProfileListType(click.ParamType):

@@ -27,6 +27,7 @@ from aspectbucket.report.summary import (
     WARNING_TITLES,
     ReportSummary,
     WarningKind,
+    numbering_legend,
     path_text,
     plural,
     precrop_words,
@@ -154,9 +155,7 @@ def buckets_section(summary: ReportSummary) -> HtmlSection:
     ]
     sizes = _table(size_head, size_rows, plural(len(size_rows), "image size"))
     body = (
-        '<p class="muted">Bucket numbers are the ones sd-scripts logs'
-        ' ("bucket 3: resolution (448, 576)"):'
-        " the index among the buckets in use, sorted by width then height.</p>"
+        f'<p class="muted">{escape(numbering_legend(summary.profile))}</p>'
         f"{_table(head, rows)}<h3>Image sizes</h3>{sizes}"
     )
     return HtmlSection("buckets", "Buckets", body)

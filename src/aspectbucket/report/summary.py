@@ -20,7 +20,7 @@ from aspectbucket.geometry.ratios import nice_ratio_fraction, ratio_fraction
 from aspectbucket.geometry.resize import covering_precrop
 from aspectbucket.profiles.profile import ExifHandling, profile_bucket_list
 from aspectbucket.report.explain import LOSS_WARNING as CROP_LOSS_WARNING  # shared with explain
-from aspectbucket.report.explain import UPSCALE_WARNING, precrop_targets
+from aspectbucket.report.explain import UPSCALE_WARNING, capped_buckets, precrop_targets
 from aspectbucket.scan.scanner import IMAGE_EXTENSIONS
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ class WarningKind(StrEnum):
     CROP_LOSS = "crop_loss"
     UPSCALED = "upscaled"
     SMALL_BUCKET = "small_bucket"
+    CAPPED_BUCKET = "capped_bucket"
 
 
 #: One line per kind, saying what the warning means to someone about to train.
@@ -48,6 +49,7 @@ WARNING_TITLES = {
     WarningKind.CROP_LOSS: f"images losing over {CROP_LOSS_WARNING:.0%} of their pixels to the crop",
     WarningKind.UPSCALED: f"images upscaled over {UPSCALE_WARNING:g}x (the model learns the blur)",
     WarningKind.SMALL_BUCKET: "buckets holding fewer samples than the batch size",
+    WarningKind.CAPPED_BUCKET: "buckets shrunk by max_bucket_reso = resolution (less of the area budget)",
 }
 
 #: What happens to a bucket's incomplete last batch, in the words of the report, per batch policy.
@@ -75,9 +77,31 @@ _ORIENTATION_EFFECT = {
 }
 
 
+#: Profiles whose trainer logs bucket numbers, and how a log line reads (sd-scripts'
+#: BucketManager numbers the used buckets after sorting them; kohya-ss/sd-scripts@48d368fa
+#: library/train_util.py:BaseDataset.make_buckets).
+LOGGED_NUMBERS = {"kohya": 'sd-scripts logs the same numbers ("bucket 3: resolution (448, 576)")'}
+
+
+def numbering_heading(profile: str) -> str:
+    """The short words after "Buckets": how they are numbered."""
+    return "numbered by width, then height" + (", as sd-scripts logs them" if profile in LOGGED_NUMBERS else "")
+
+
+def numbering_legend(profile: str) -> str:
+    """The one bucket numbering every output uses, explained once, in words true for ``profile``."""
+    text = (
+        "Bucket N is the Nth of the buckets in use, counted from 0 in order of width, then height; each "
+        "dataset block counts its own"
+    )
+    if profile in LOGGED_NUMBERS:
+        text += f"; {LOGGED_NUMBERS[profile]}"
+    return text + ". The JSON also gives each image's place in the whole bucket list, as bucket_list_index."
+
+
 @dataclass(frozen=True)
 class BucketRow:
-    """One used bucket of one dataset block, numbered as sd-scripts logs it."""
+    """One used bucket of one dataset block, numbered as :func:`numbering_legend` says."""
 
     dataset: int
     number: int
@@ -392,7 +416,7 @@ def bucket_rows(
     sizes_per_block: list[int],
     policy: BatchPolicy = BatchPolicy.SHORT,
 ) -> list[BucketRow]:
-    """The used buckets of every block, in sd-scripts' logged order; batches as ``policy`` makes them."""
+    """The used buckets of every block in number order; batches as ``policy`` makes them."""
     placement = plan.placement
     rows = []
     for block, block_batch in enumerate(sizes_per_block):
@@ -506,6 +530,24 @@ def findings(
                     f"{row.samples} samples for batch size {block_batch}: {_SMALL_BUCKET[plan.profile.batch_policy]}",
                 )
             )
+    for block, options in enumerate(plan.options):
+        capped = {
+            (width, height): share for width, height, share in capped_buckets(options, block_bucket_list(plan, block))
+        }
+        for row in buckets:
+            share = capped.get((row.width, row.height)) if row.dataset == block else None
+            if share is not None:
+                where = f"dataset {row.dataset} " if several else ""
+                result.append(
+                    Finding(
+                        WarningKind.CAPPED_BUCKET,
+                        -1,
+                        f"{where}bucket {row.number} ({row.width}x{row.height})",
+                        f"{share:.0%} of the {options.resolution[0]}x{options.resolution[1]} budget for "
+                        f"{plural(row.images, 'image')}: max_bucket_reso {options.max_bucket_reso} stops its long "
+                        "side; raise max_bucket_reso (SDXL trainings commonly use 2048)",
+                    )
+                )
     return result
 
 

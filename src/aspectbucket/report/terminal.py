@@ -15,6 +15,7 @@ from aspectbucket.report.summary import (
     WARNING_TITLES,
     ReportSummary,
     WarningKind,
+    numbering_heading,
     plural,
     precrop_words,
     settings_lines,
@@ -47,9 +48,9 @@ def print_settings(summary: ReportSummary, console: Console) -> None:
 
 
 def bucket_table(summary: ReportSummary) -> Table:
-    """The used buckets, numbered as sd-scripts logs them ("bucket 3: resolution (448, 576)")."""
+    """The used buckets, numbered as :func:`~aspectbucket.report.summary.numbering_legend` says."""
     several = len(summary.options) > 1
-    table = _table("Buckets (numbered as sd-scripts logs them)")
+    table = _table(f"Buckets ({numbering_heading(summary.profile)})")
     if several:
         table.add_column("data-\nset", justify="right")
     names = (
