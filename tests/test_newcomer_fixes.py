@@ -172,3 +172,14 @@ def test_max_bucket_reso_equal_to_resolution_warns_with_each_buckets_share(tmp_p
     assert "256x1024/1024x256 25%" in explained.stderr
     fine = CliRunner().invoke(main, ["buckets", "--resolution", "1024", "--max-bucket-reso", "2048"])
     assert "max_bucket_reso" not in fine.stderr
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path):
+    write_images(tmp_path / "data", [("a.png", 512, 512)])
+    missing = invoke_report(tmp_path / "data", "--html", tmp_path / "no" / "page.html")
+    assert missing.exit_code == 2
+    assert "does not exist" in missing.output and "Buckets" not in missing.output
+    (tmp_path / "file").write_text("x")
+    under_file = invoke_report(tmp_path / "data", "--csv", tmp_path / "file" / "r.csv")
+    assert under_file.exit_code == 2 and "not a folder" in under_file.output
+    assert not (tmp_path / "no").exists()

@@ -8,6 +8,7 @@ combination into a usage error (exit status 2) that names the bad value.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import click
 
@@ -120,6 +121,28 @@ def resolve_bucket_options(bucketing: dict, config: dict | None = None) -> tuple
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     return profile, options, warnings
+
+
+def check_output_files(**outputs) -> None:
+    """Refuse, before any work, output files that cannot be written: a missing folder, a folder in the
+    file's place, or a parent that is not a folder (a usage error, exit status 2, naming the option).
+
+    ``outputs`` maps option names (``html``) to paths or ``None``.
+    """
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        path = Path(path).expanduser()
+        parent = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            problem = "is a folder; give a file name"
+        elif not parent.exists():
+            problem = f"is in a folder that does not exist ({parent}); create it first"
+        elif not parent.is_dir():
+            problem = f"is under {parent}, which is not a folder"
+        else:
+            continue
+        raise click.BadParameter(f"{path} {problem}", param_hint=f"--{option}")
 
 
 def warn_capped_budget(options: BucketOptions, buckets) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks
+from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks, check_output_files
 from aspectbucket.compare import common_resolution, compare_dataset
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
@@ -118,6 +118,7 @@ def report(
       aspectbucket report train/ --resolution 1024 --batch-size 4 --html report.html
     """
     source = _source(source, example)
+    check_output_files(json=json_path, csv=csv_path, html=html_path)
     try:
         subsets, folder_warnings = read_dataset(source)
     except DatasetError as error:
