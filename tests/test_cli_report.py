@@ -196,5 +196,5 @@ def test_html_without_compare_has_no_compare_section(dataset, tmp_path):
 
 def test_an_output_folder_that_does_not_exist_is_one_clear_line(dataset, tmp_path):
     result = invoke(str(dataset), "--json", str(tmp_path / "missing" / "report.json"))
-    assert result.exit_code == 1
-    assert "cannot write in" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2  # refused before the scan, as a usage error
+    assert "does not exist" in result.output and "Traceback" not in result.output
