@@ -28,12 +28,12 @@ except ImportError as error:  # the one optional backend of this module: fail lo
         "aspectbucket.torch needs PyTorch, which is not installed: pip install 'aspectbucket[torch]'"
     ) from error
 
-from aspectbucket.export.pixels import open_image, random_trim, source_box, train_pixels
+from aspectbucket.export.pixels import open_image, source_box, train_pixels
 from aspectbucket.geometry.batches import BatchPolicy, global_batch_size, parse_batch_policy, steps_per_epoch
 from aspectbucket.geometry.choices import parse_choice
 from aspectbucket.geometry.epoch import Epoch, bucket_ids, build_epoch
 from aspectbucket.geometry.placement import CropAnchor, Placement, PlacementError
-from aspectbucket.geometry.resize import CoverRounding, center_trim, cover_resize_rounded
+from aspectbucket.geometry.resize import CoverRounding, center_trim, cover_resize_rounded, random_trim
 from aspectbucket.profiles.profile import ExifHandling
 
 __all__ = ["BucketBatchSampler", "BucketDataset", "Draw", "PixelFormat"]

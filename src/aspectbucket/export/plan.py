@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aspectbucket.export.pixels import Anchor, anchored_precrop, random_trim
+from aspectbucket.export.pixels import Anchor, anchored_precrop
 from aspectbucket.geometry.choices import parse_choice
 from aspectbucket.geometry.placement import Placement, gather_placements
-from aspectbucket.geometry.resize import covering_precrop
+from aspectbucket.geometry.resize import covering_precrop, random_trim
 from aspectbucket.outputs import OutputRefused, real_path, shown
 from aspectbucket.plan import DatasetPlan
 from aspectbucket.profiles.profile import place_by_profile
@@ -200,14 +200,14 @@ def source_root(source: Path, subsets: list[Subset]) -> Path:
     return Path(os.path.commonpath(folders)) if folders else real_path(source).parent
 
 
-def export_inputs(source: Path, subsets: list[Subset]) -> list[Path]:
+def export_inputs(source: Path | None, subsets: list[Subset]) -> list[Path]:
     """Every place the export reads: the source, each image folder, and each folder or file that a
     symlink inside a searched folder leads to (the scan follows them), resolved, dangling ones included.
 
     An output folder reached through such a symlink would put the exported copies among the training
     images of the next scan, so it counts as an input too.
     """
-    inputs = [Path(source), *(subset.image_dir for subset in subsets)]
+    inputs = [*([Path(source)] if source is not None else []), *(subset.image_dir for subset in subsets)]
     seen: set[str] = set()
     pending = [os.path.realpath(subset.image_dir) for subset in subsets if subset.recursive]
     while pending:

@@ -20,7 +20,7 @@ import numpy as np
 from aspectbucket import __version__
 from aspectbucket.outputs import atomic_open
 from aspectbucket.report.summary import ReportSummary, WarningKind, block_bucket_list, path_strings, relative_paths
-from aspectbucket.tables.assign import placement_columns
+from aspectbucket.tables.columns import placement_columns
 
 if TYPE_CHECKING:
     from aspectbucket.plan import DatasetPlan
@@ -39,6 +39,7 @@ IMAGE_FIELDS = (
     "width",
     "height",
     "bucket_number",
+    "bucket_list_index",
     "bucket_width",
     "bucket_height",
     "resized_width",
@@ -92,6 +93,7 @@ def image_records(plan: DatasetPlan, summary: ReportSummary) -> Iterator[dict]:
         "width": columns.placed_width.tolist(),
         "height": columns.placed_height.tolist(),
         "bucket_number": columns.bucket_number.tolist(),
+        "bucket_list_index": np.where(columns.ok, placement.bucket_index, -1).tolist(),
         **{name: column for name, column in placement_columns(placement).items() if name != "error"},
         "scale": placement.scale.tolist(),
         "step_loss": placement.step_loss.tolist(),
@@ -115,7 +117,7 @@ def report_document(plan: DatasetPlan, summary: ReportSummary, source: Path | st
     Paths are the file system's own names (see :func:`dump_json` for how bytes that are not UTF-8 are
     written), so that ``export --crops`` finds each image again.
     """
-    relative = relative_paths(plan)
+    relative = relative_paths(plan.scan)
     return {
         "aspectbucket": __version__,
         "source": None if source is None else os.fspath(source),
