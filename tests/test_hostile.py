@@ -401,3 +401,26 @@ def test_invalid_exif_orientations_are_not_exported_and_pillow_warnings_stay_qui
         assert result.returncode == 0 and b"Warning" not in result.stderr and b"warn" not in result.stderr.lower()
     with Image.open(tmp_path / "out" / "a.jpg") as exported:
         assert exported.size == (576, 448) and 0x0112 not in exported.getexif()  # placed as stored: landscape
+
+
+def test_an_output_path_over_path_max_is_written_through_its_folders(tmp_path, data):
+    """The source path fits PATH_MAX; its output under a longer OUT does not: written folder by folder
+    through descriptors, it needs no whole path (it stopped the whole export before)."""
+    path_max = os.pathconf("/", "PC_PATH_MAX") if hasattr(os, "pathconf") else 4096
+    depth = (path_max - len(os.fsencode(data)) - 40) // 201
+    deep = os.open(data, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d" * 200, dir_fd=deep)
+            inner = os.open("d" * 200, os.O_RDONLY, dir_fd=deep)
+            os.close(deep)
+            deep = inner
+        Image.new("RGB", (300, 200), "blue").save(f"/proc/self/fd/{deep}/deep.png")
+    finally:
+        os.close(deep)
+    out = tmp_path / ("o" * 250)
+    result = unchanged(data, run, tmp_path, "export", data, out)
+    assert result.returncode == 0 and b"3 written" in result.stdout, result.stdout + result.stderr
+    records = [json.loads(line) for line in (out / "aspectbucket-export.jsonl").read_text().splitlines()]
+    longest = max(len(os.fsencode(out / record["output"])) for record in records)
+    assert longest > path_max

@@ -243,11 +243,11 @@ class OutputTree:
         """The byte size of the regular file at ``root / relative`` reached without symlinks, else None."""
         try:
             status = os.lstat(self.root / relative)
+            if not stat.S_ISREG(status.st_mode) or any(
+                (self.root / parent).is_symlink() for parent in Path(relative).parents if str(parent) != "."
+            ):
+                return None
         except OSError:
-            return None
-        if not stat.S_ISREG(status.st_mode) or any(
-            (self.root / parent).is_symlink() for parent in Path(relative).parents if str(parent) != "."
-        ):
             return None
         return status.st_size
 
@@ -258,9 +258,9 @@ class OutputTree:
         removed = 0
         for folder in folders:
             path = self.root / folder
-            if any((self.root / part).is_symlink() for part in [folder, *folder.parents] if str(part) != "."):
-                continue
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # a folder that cannot be listed (a path too long) has none
+                if any((self.root / part).is_symlink() for part in [folder, *folder.parents] if str(part) != "."):
+                    continue
                 for leftover in path.glob(f".*{TEMP_SUFFIX}"):
                     leftover.unlink()
                     removed += 1
