@@ -424,3 +424,21 @@ def test_an_output_path_over_path_max_is_written_through_its_folders(tmp_path, d
     records = [json.loads(line) for line in (out / "aspectbucket-export.jsonl").read_text().splitlines()]
     longest = max(len(os.fsencode(out / record["output"])) for record in records)
     assert longest > path_max
+
+
+def test_planted_file_symlinks_are_replaced_or_refused_never_followed(tmp_path, data):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").symlink_to(data / "sub" / "b.txt")  # an output name planted as a link into the dataset
+    result = unchanged(data, run, tmp_path, "export", data, out)
+    assert result.returncode == 0 and b"2 written" in result.stdout, result.stderr
+    assert not (out / "a.txt").is_symlink() and (out / "a.txt").read_text() == "caption a"  # the link replaced
+    (out / "a.jpg").unlink()
+    (out / "a.jpg").symlink_to(data / "sub" / "b.png")  # a link to a source image: refused before any write
+    refused(unchanged(data, run, tmp_path, "export", data, out), 2, "overwrite the source")
+    (out / "a.jpg").unlink()
+    (out / "aspectbucket-export.jsonl").unlink()
+    (out / "aspectbucket-export.jsonl").symlink_to(data / "a.txt")  # the journal planted the same way
+    refused(unchanged(data, run, tmp_path, "export", data, out), 2, "inside the input")
+    (tmp_path / "innocent.json").symlink_to(data / "a.txt")
+    refused(unchanged(data, run, tmp_path, "report", data, "--json", tmp_path / "innocent.json"), 2, "inside the input")

@@ -88,7 +88,7 @@ def _choice(kind) -> click.Choice:
     "--metadata",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help=f"Metadata JSONL, one line per image. [default: OUT/{METADATA_NAME}]",
+    help=f"Metadata JSONL, one line per image; a file (read back to resume), not '-'. [default: OUT/{METADATA_NAME}]",
 )
 @click.option(
     "--kohya-metadata",
