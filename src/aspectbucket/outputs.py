@@ -47,9 +47,9 @@ def real_path(path: Path | str) -> Path:
 def shown(path: Path | str) -> str:
     """A path as one line of printable text: control characters escaped, bad bytes as ``\\xNN``."""
     text = os.fspath(path)
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    if text.isprintable():
+    if text.isprintable():  # the common case; a lone surrogate (a byte that is not UTF-8) is not printable
         return text
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
