@@ -120,3 +120,16 @@ def test_outputs_inside_the_dataset_are_refused(tmp_path):
     with pytest.raises(OutputRefused):
         refuse_inside(planted, [dataset])
     refuse_inside(tmp_path / "data-report.json", [dataset])
+
+
+def test_the_writers_refuse_a_path_under_the_plans_image_folders_themselves(tmp_path):
+    """A Python caller gets the guard the command line has: the writers check their own paths."""
+    from aspectbucket.report.html import write_html
+
+    plan = make_plan([("wide.jpg", 768, 512)], root=tmp_path / "set", subsets=[("10_dog", 10)])
+    (tmp_path / "set" / "10_dog").mkdir(parents=True)
+    summary = summarize(plan)
+    for write in (write_json, write_csv, write_html):
+        with pytest.raises(OutputRefused, match="never writes under an input"):
+            write(tmp_path / "set" / "10_dog" / "report.out", plan, summary)
+    assert os.listdir(tmp_path / "set" / "10_dog") == []
