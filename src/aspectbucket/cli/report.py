@@ -24,7 +24,9 @@ from aspectbucket.report import (
 )
 from aspectbucket.report.compare_section import compare_section_html
 from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
+from aspectbucket.report.thumbnails import PreviewCache
 from aspectbucket.scan import scan
+from aspectbucket.scan.cache import default_cache_dir
 from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_dataset
 
 
@@ -61,8 +63,9 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
     "--html",
     "html_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write a self-contained HTML page (charts, gallery) to this file.",
+    help="Write a self-contained HTML page (interactive charts, gallery with filters) to this file.",
 )
+@click.option("--open", "open_page", is_flag=True, help="Open the HTML page in the default browser when written.")
 @click.option(
     "--previews",
     type=click.IntRange(min=0),
@@ -74,9 +77,9 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
     "--cache",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder of the image-header cache. [default: the user cache folder]",
+    help="Folder of the image-header and preview cache. [default: the user cache folder]",
 )
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the header cache.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the header and preview caches.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Threads reading headers and previews.")
 @click.option(
     "--compare",
@@ -100,6 +103,7 @@ def report(
     json_path,
     csv_path,
     html_path,
+    open_page,
     previews,
     cache,
     no_cache,
@@ -118,6 +122,8 @@ def report(
       aspectbucket report train/ --resolution 1024 --batch-size 4 --html report.html
     """
     source = _source(source, example)
+    if open_page and html_path is None:
+        raise click.UsageError("--open needs --html FILE")
     check_output_files(json=json_path, csv=csv_path, html=html_path)
     try:
         subsets, folder_warnings = read_dataset(source)
@@ -172,8 +178,12 @@ def report(
                 previews_per_bucket=previews,
                 jobs=jobs,
                 progress=sys.stderr.isatty(),
+                preview_cache=None if no_cache else PreviewCache(cache or default_cache_dir()),
             )
-            click.echo(f"wrote {html_path}", err=True)
+            url = html_path.resolve().as_uri()
+            click.echo(f"wrote {html_path}: {url}", err=True)
+            if open_page:
+                click.launch(url)
     except OSError as error:
         where = Path(error.filename).parent if error.filename else "the output folder"
         raise click.ClickException(f"cannot write in {where}: {error.strerror or error}") from None

@@ -1,9 +1,11 @@
-"""The report as one self-contained HTML page: charts, tables, warnings, advice and a preview gallery.
+"""The report as one self-contained HTML page: interactive charts, tables, warnings, advice and a gallery.
 
-Nothing on the page is fetched: charts are SVG and previews JPEG, both embedded as base64 data URIs;
-style and the small sorting script are inline. Every file name is HTML-escaped. To stay quick to
-open at 100,000 images, only the worst-cropped images of each bucket get a preview; the rest are
-listed in a plain table that travels as JSON and is built when its ``<details>`` is opened.
+Nothing on the page is fetched: charts are inline SVG, previews JPEG data URIs, style and script
+inline (plain JavaScript, no library). Every file name reaches the page escaped, or as JSON that the
+script inserts as text, never as HTML. The facts of every image travel once, as JSON columns; the
+gallery (filters, search, worst-first order, click to enlarge with the crop overlay) and the chart
+tooltips are built from them in the browser, a page of cards at a time, so the page stays quick to
+open at 100,000 images. Only the worst-cropped images of each bucket carry a preview picture.
 
 The page is a list of :class:`HtmlSection`; callers may pass more (a trainer comparison, say), which
 are placed before the gallery.
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aspectbucket import __version__
+from aspectbucket.profiles.profile import ExifHandling
 from aspectbucket.report import charts
 from aspectbucket.report.files import write_text_atomic
 from aspectbucket.report.summary import (
@@ -35,7 +38,7 @@ from aspectbucket.report.summary import (
     steps_line,
     summarize,
 )
-from aspectbucket.report.thumbnails import previews
+from aspectbucket.report.thumbnails import PreviewCache, kept_window, previews
 
 if TYPE_CHECKING:
     from aspectbucket.plan import DatasetPlan
@@ -71,10 +74,12 @@ def render_html(
     source: Path | str | None = None,
     jobs: int | None = None,
     progress: bool = False,
+    preview_cache: PreviewCache | None = None,
 ) -> str:
     """The whole page as a string; ``sections`` are added before the gallery.
 
-    ``jobs`` threads make the previews; ``progress`` shows their progress bar on stderr.
+    ``jobs`` threads make the previews, reusing ``preview_cache``'s; ``progress`` shows their progress
+    bar on stderr.
     """
     summary = summary or summarize(plan)
     parts = [
@@ -84,9 +89,10 @@ def render_html(
         warnings_section(summary),
         advice_section(summary),
         *sections,
-        gallery_section(plan, summary, previews_per_bucket, jobs, progress),
+        gallery_section(plan, summary, previews_per_bucket, jobs, progress, preview_cache),
     ]
     contents = "".join(f'<li><a href="#{escape(part.anchor)}">{escape(part.title)}</a></li>' for part in parts)
+    contents += '<li><a id="worst-link" href="#gallery">Worst crops</a></li>'
     body = "".join(
         f'<section id="{escape(part.anchor)}"><h2>{escape(part.title)}</h2>{part.body}</section>' for part in parts
     )
@@ -97,7 +103,10 @@ def render_html(
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
         f'<header><h1>{escape(title)}</h1><p class="muted">made by aspectbucket {escape(__version__)}; '
         "what the trainer will do to every image</p><nav><ol>"
-        f"{contents}</ol></nav></header><main>{body}</main><script>{_SCRIPT}</script></body></html>\n"
+        f"{contents}</ol></nav></header><main>{body}</main>"
+        '<div id="tip" hidden></div><div id="lightbox" hidden><div class="inner" role="dialog" aria-label="image">'
+        '<button type="button" class="close" aria-label="close">close</button></div></div>'
+        f"<script>{_SCRIPT}</script></body></html>\n"
     )
 
 
@@ -162,18 +171,18 @@ def buckets_section(summary: ReportSummary) -> HtmlSection:
 
 
 def charts_section(plan: DatasetPlan, summary: ReportSummary) -> HtmlSection:
-    images = []
+    figures = []
     for block in range(len(summary.options)):
         if not any(row.dataset == block for row in summary.buckets):
             continue
         label = f" (dataset {block})" if len(summary.options) > 1 else ""
-        images.append((charts.switching_chart(plan, summary, block), f"Switching points and images{label}"))
+        figures.append((charts.switching_chart(plan, summary, block), f"Switching points and images{label}"))
     if summary.buckets:
-        images.append((charts.bucket_chart(summary), "Images per bucket"))
-        images.append((charts.loss_chart(plan, summary), "Crop loss distribution"))
+        figures.append((charts.bucket_chart(summary), "Images per bucket"))
+        figures.append((charts.loss_chart(plan, summary), "Crop loss distribution"))
     body = "".join(
-        f'<figure class="chart"><img src="{uri}" alt="{escape(alt)}"><figcaption>{escape(alt)}</figcaption></figure>'
-        for uri, alt in images
+        f'<figure class="chart"><div class="scroll">{svg}</div><figcaption>{escape(caption)}</figcaption></figure>'
+        for svg, caption in figures
     )
     return HtmlSection("charts", "Charts", body or "<p>No image could be placed.</p>")
 
@@ -238,73 +247,130 @@ def gallery_section(
     previews_per_bucket: int,
     jobs: int | None = None,
     progress: bool = False,
+    preview_cache: PreviewCache | None = None,
 ) -> HtmlSection:
-    """Images grouped by bucket, worst crop first: previews for the first few, a table for the rest."""
-    columns, placement = summary.columns, plan.placement
-    groups, chosen = [], []
+    """Every image as a card the page's script builds from JSON: filters, search, worst-first, enlarge.
+
+    The worst-cropped ``previews_per_bucket`` images of each bucket carry a preview picture; the others
+    show their shape with the same crop overlay. Cards are built a page at a time, so 100,000 images
+    cost the browser no more than the first page until a reader asks for more.
+    """
+    chosen = []
     for row in summary.buckets:
-        members = np.flatnonzero(columns.ok & (columns.dataset == row.dataset) & (columns.bucket_number == row.number))
-        order = np.lexsort((members, -placement.lost_fraction[members]))
-        members = members[order]
-        groups.append((row, members))
+        members = _bucket_members(plan, summary, row)
         chosen.extend(members[:previews_per_bucket].tolist())
-    encoded = dict(zip(chosen, previews(plan, chosen, jobs, progress), strict=True))
+    encoded = previews(plan, chosen, jobs, progress, preview_cache)
+    pictures = [data for data in encoded if data is not None]
+    slots = dict.fromkeys(range(len(summary.columns.ok)), -1)
+    slot = 0
+    for index, data in zip(chosen, encoded, strict=True):
+        if data is not None:
+            slots[index] = slot
+            slot += 1
+    controls = (
+        '<div class="filters" role="search">'
+        '<label>Bucket <select id="f-bucket"><option value="">all buckets</option></select></label>'
+        '<label><input type="checkbox" id="f-up"> upscaled</label>'
+        '<label>cut over <input type="number" id="f-cut" min="0" max="100" step="1" value="0"> %</label>'
+        '<label><input type="checkbox" id="f-warn"> with warnings</label>'
+        '<label>Sort <select id="f-sort"><option value="bucket">by bucket, worst first</option>'
+        '<option value="worst">worst crop first, all buckets</option><option value="least">least cut first</option>'
+        '<option value="name">name</option></select></label>'
+        '<input type="search" id="f-search" placeholder="search by name" aria-label="search by name">'
+        '<span id="f-count" class="muted"></span></div>'
+        '<p class="muted">Bright: the window the trainer keeps. Dimmed: what it cuts. Click a card to enlarge it.</p>'
+        '<div id="cards"></div><p><button type="button" id="more" hidden>show more</button></p>'
+    )
+    data = _json_script("report-data", gallery_data(plan, summary, slots))
+    return HtmlSection("gallery", "Gallery", controls + data + _json_script("report-previews", pictures))
+
+
+def _bucket_members(plan: DatasetPlan, summary: ReportSummary, row) -> np.ndarray:
+    """The images of one used bucket, worst crop first (ties in scan order)."""
+    columns = summary.columns
+    members = np.flatnonzero(columns.ok & (columns.dataset == row.dataset) & (columns.bucket_number == row.number))
+    return members[np.lexsort((members, -plan.placement.lost_fraction[members]))]
+
+
+def gallery_data(plan: DatasetPlan, summary: ReportSummary, slots: dict[int, int]) -> dict:
+    """Everything the gallery, the chart tooltips and the enlarged view show, as JSON-ready columns.
+
+    One list per fact (names, sizes, bucket, loss, ...) instead of one object per image keeps the page
+    small; ``b`` indexes ``buckets``, ``p`` the preview list (-1: none), ``win`` is the kept window as
+    fractions of the image, and ``wd`` the warning details of the images that have any.
+    """
+    columns, placement = summary.columns, plan.placement
+    ok = columns.ok
     several = len(summary.options) > 1
-    parts = [
-        '<p class="sortbar">Sort by: <button type="button" data-sort="loss-desc">most cut first</button> '
-        '<button type="button" data-sort="loss-asc">least cut first</button> '
-        '<button type="button" data-sort="name">name</button></p>'
-        '<p class="muted">Bright: the window the trainer keeps (centre crop). Dimmed: what it cuts.</p>'
-    ]
-    for row, members in groups:
-        label = f"dataset {row.dataset}, " if several else ""
-        figures = "".join(
-            _preview_figure(
-                columns.display_path[index],
-                float(placement.lost_fraction[index]),
-                float(placement.scale[index]),
-                encoded.get(index),
-            )
-            for index in members[:previews_per_bucket]
+    buckets, bucket_of = [], {}
+    for row in summary.buckets:
+        bucket_of[(row.dataset, row.number)] = len(buckets)
+        where = f"dataset {row.dataset}, " if several else ""
+        buckets.append(
+            {
+                "key": charts.bucket_key(row.dataset, row.number),
+                "label": f"{where}bucket {row.number}: {row.width}x{row.height} ({row.ratio})",
+                "images": row.images,
+            }
         )
-        rest = members[previews_per_bucket:]
-        table = ""
-        if len(rest):
-            rows = zip(
-                [columns.display_path[index] for index in rest],
-                columns.placed_width[rest].tolist(),
-                columns.placed_height[rest].tolist(),
-                placement.lost_fraction[rest].tolist(),
-                placement.scale[rest].tolist(),
-                strict=True,
-            )
-            table = _lazy_table(
-                ["image", "size", "cut", "scale"],
-                [
-                    [name, f"{width}x{height}", f"{loss:.1%}", f"{scale:.2f}x"]
-                    for name, width, height, loss, scale in rows
-                ],
-                f"{plural(len(rest), 'more image')} (table)",
-                keys=[round(loss, 6) for loss in placement.lost_fraction[rest].tolist()],
-            )
-        parts.append(
-            f'<div class="bucket" id="bucket-{row.dataset}-{row.number}"><h3>{label}bucket {row.number}: '
-            f"{row.width}x{row.height} ({row.ratio}), {plural(row.images, 'image')}</h3>"
-            f'<div class="thumbs sortable">{figures}</div>{table}</div>'
+    width = np.where(ok, columns.placed_width, plan.scan.stored_width)
+    height = np.where(ok, columns.placed_height, plan.scan.stored_height)
+    windows = []
+    for index in range(len(ok)):
+        if not ok[index]:
+            windows.append(None)
+            continue
+        left, top, right, bottom = kept_window(
+            int(width[index]),
+            int(height[index]),
+            int(placement.resized_width[index]),
+            int(placement.resized_height[index]),
+            int(placement.trim_left[index]),
+            int(placement.trim_top[index]),
+            int(placement.bucket_width[index]),
+            int(placement.bucket_height[index]),
         )
-    return HtmlSection("gallery", "Gallery", "".join(parts))
+        w, h = int(width[index]), int(height[index])
+        windows.append([round(left / w, 4), round(top / h, 4), round(right / w, 4), round(bottom / h, 4)])
+    warned = np.zeros(len(ok), dtype=bool)
+    for mask in columns.warnings.values():
+        warned |= mask
+    details: dict[str, list[str]] = {}
+    for finding in summary.warnings:
+        if finding.index >= 0:
+            details.setdefault(str(finding.index), []).append(f"{WARNING_TITLES[finding.kind]}: {finding.detail}")
+    apply_exif = bool(plan.respect_exif) or plan.profile.exif is ExifHandling.APPLY
+    return {
+        "buckets": buckets,
+        "exif": "applied" if apply_exif else "ignored by the trainer",
+        "images": {
+            "name": columns.display_path,
+            "w": width.tolist(),
+            "h": height.tolist(),
+            "b": [
+                bucket_of.get((int(block), int(number)), -1)
+                for block, number in zip(columns.dataset.tolist(), columns.bucket_number.tolist(), strict=True)
+            ],
+            "loss": np.round(np.where(ok, placement.lost_fraction, 0.0), 4).tolist(),
+            "scale": np.round(np.where(ok, placement.scale, 1.0), 3).tolist(),
+            "up": (ok & placement.upscaled).astype(int).tolist(),
+            "rw": np.where(ok, placement.resized_width, 0).tolist(),
+            "rh": np.where(ok, placement.resized_height, 0).tolist(),
+            "exif": np.asarray(plan.scan.orientation).astype(int).tolist(),
+            "warn": warned.astype(int).tolist(),
+            "win": windows,
+            "p": [slots[index] for index in range(len(ok))],
+            "err": list(plan.errors),
+        },
+        "wd": details,
+    }
 
 
-def _preview_figure(name: str, loss: float, scale: float, data: str | None) -> str:
-    picture = (
-        f'<img class="preview" src="data:image/jpeg;base64,{data}" alt="{escape(name)}">'
-        if data
-        else '<div class="nopreview">no preview</div>'
-    )
-    return (
-        f'<figure class="thumb" data-loss="{loss:.6f}" data-name="{escape(name)}">{picture}'
-        f"<figcaption>{escape(name)}<br>{loss:.1%} cut, {scale:.2f}x</figcaption></figure>"
-    )
+def _json_script(element_id: str, data) -> str:
+    """``data`` as a JSON script element the page parses; ``<``, ``>`` and ``&`` are escaped inside it."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    return f'<script type="application/json" id="{escape(element_id)}">{text}</script>'
 
 
 def _table(head: list[str], rows: list[list], label: str = "") -> str:
@@ -334,34 +400,47 @@ def _lazy_table(head: list[str], rows: list[list], label: str, keys: list[float]
 
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
-header{background:#1f2937;color:#f9fafb;padding:12px 24px}header h1{margin:0;font-size:20px}
+header{background:#1f2937;color:#f9fafb;padding:12px 24px}header h1{margin:0;font-size:20px;overflow-wrap:anywhere}
 header .muted{color:#cbd5e1}
 nav ol{margin:6px 0 0;padding:0;list-style:none;display:flex;flex-wrap:wrap;gap:14px}
 nav a{color:#93c5fd}
-main{padding:8px 24px 40px;max-width:1200px}h2{border-bottom:1px solid #ddd;padding-bottom:4px}
-table{border-collapse:collapse;margin:6px 0 12px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#eef2f7}td:first-child{text-align:left}code{font-size:13px}.muted{color:#6b7280}
-figure.chart{margin:10px 0}
-figure.chart img{max-width:100%;height:auto;background:#fff;border:1px solid #e5e7eb}
-.thumbs{display:flex;flex-wrap:wrap;gap:10px}figure.thumb{margin:0;width:190px;background:#fff;
-border:1px solid #e5e7eb;padding:5px;font-size:12px;overflow-wrap:anywhere}
-figure.thumb img{display:block;max-width:180px;max-height:180px;margin:auto}
-.nopreview{height:90px;display:flex;align-items:center;justify-content:center;background:#eee;color:#777}
+main{padding:8px 24px 40px;max-width:1240px}h2{border-bottom:1px solid #ddd;padding-bottom:4px}
+.scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;margin:6px 0 12px;display:block;overflow-x:auto;max-width:100%}
+th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
+th{background:#eef2f7}td:first-child{text-align:left;overflow-wrap:anywhere;min-width:8em}
+code{font-size:13px;overflow-wrap:anywhere}.muted{color:#6b7280}
+figure.chart{margin:10px 0}svg.chart{background:#fafafa;max-width:none}
+svg .tick{font-size:11px;fill:#374151}svg .axis{font-size:12px;fill:#4b5563}svg .blabel{font-size:10px;fill:#111}
+svg .dot{stroke:#333;stroke-width:.4;cursor:pointer}svg .dot:hover{stroke:#000;stroke-width:2}
+svg .bar{cursor:pointer}svg .bar:hover rect{opacity:.75}
+#tip{position:fixed;pointer-events:none;background:#111827;color:#f9fafb;padding:6px 8px;border-radius:4px;
+font-size:12px;white-space:pre-line;max-width:420px;z-index:20;overflow-wrap:anywhere}
+.filters{display:flex;flex-wrap:wrap;gap:10px 16px;align-items:center;margin:8px 0;padding:8px;background:#fff;
+border:1px solid #e5e7eb;position:sticky;top:0;z-index:5}
+.filters input[type=number]{width:4em}.filters input[type=search]{min-width:14em}
+#cards{display:flex;flex-wrap:wrap;gap:10px}#cards h3{flex-basis:100%;margin:14px 0 0}
+figure.card{margin:0;width:184px;background:#fff;border:1px solid #e5e7eb;padding:6px;font-size:12px;
+overflow-wrap:anywhere;cursor:zoom-in}
+figure.card.flash{outline:3px solid #2563eb}
+.pic{position:relative;overflow:hidden;background:#d1d5db;margin:auto}
+.pic img{display:block;width:100%;height:100%}
+.keep{position:absolute;outline:2px solid #facc15;box-shadow:0 0 0 9999px rgba(0,0,0,.6)}
+.badge{display:inline-block;border-radius:3px;padding:0 4px;margin:2px 2px 0 0;font-size:11px;background:#e5e7eb}
+.badge.up{background:#fde68a}.badge.exif{background:#bfdbfe}.badge.warn{background:#fecaca}
+.badge.err{background:#fca5a5}
+#lightbox{position:fixed;inset:0;background:rgba(17,24,39,.88);z-index:30;display:flex;align-items:center;
+justify-content:center}#lightbox[hidden]{display:none}
+#lightbox .inner{background:#fff;padding:12px;max-width:96vw;max-height:96vh;overflow:auto;position:relative}
+#lightbox .close{position:absolute;right:8px;top:6px}
+#lightbox .facts{max-width:90vw;font-size:13px;overflow-wrap:anywhere}
 details{margin:6px 0}summary{cursor:pointer}.warning summary{font-weight:600}
-.sortbar button{margin-right:4px}
 """
 
 _SCRIPT = """
-var sortMode = 'loss-desc';
-function sortBox(box) {
-  var items = Array.prototype.slice.call(box.children);
-  items.sort(function (a, b) {
-    if (sortMode === 'name') { return a.dataset.name.localeCompare(b.dataset.name); }
-    var difference = parseFloat(a.dataset.loss) - parseFloat(b.dataset.loss);
-    return sortMode === 'loss-asc' ? difference : -difference;
-  });
-  items.forEach(function (item) { box.appendChild(item); });
-}
+(function () {
+'use strict';
+function byId(id) { return document.getElementById(id); }
 function buildTable(details) {
   var data = JSON.parse(details.querySelector('script[type="application/json"]').textContent);
   var table = document.createElement('table');
@@ -370,23 +449,187 @@ function buildTable(details) {
     var cell = document.createElement('th'); cell.textContent = name; headRow.appendChild(cell);
   });
   var body = table.createTBody();
-  data.rows.forEach(function (cells, index) {
+  data.rows.forEach(function (cells) {
     var row = body.insertRow();
     cells.forEach(function (text) { row.insertCell().textContent = text; });
-    if (data.keys) { row.dataset.loss = data.keys[index]; row.dataset.name = cells[0]; }
   });
-  if (data.keys) { body.className = 'sortable'; sortBox(body); }
-  details.appendChild(table);
+  var wrap = document.createElement('div'); wrap.className = 'scroll'; wrap.appendChild(table);
+  details.appendChild(wrap);
 }
 document.querySelectorAll('details.lazy').forEach(function (details) {
   details.addEventListener('toggle', function () {
     if (details.open && !details.querySelector('table')) { buildTable(details); }
   });
 });
-document.querySelectorAll('[data-sort]').forEach(function (button) {
-  button.addEventListener('click', function () {
-    sortMode = button.getAttribute('data-sort');
-    document.querySelectorAll('.sortable').forEach(sortBox);
+var dataNode = byId('report-data');
+if (!dataNode) { return; }
+var D = JSON.parse(dataNode.textContent);
+var P = JSON.parse(byId('report-previews').textContent);
+var I = D.images, B = D.buckets, COUNT = I.name.length, PAGE = 60;
+var state = {bucket: '', up: false, cut: 0, warn: false, q: '', sort: 'bucket', limit: PAGE};
+function pct(value) { return (value * 100).toFixed(1) + ' %'; }
+function bucketName(i) { return I.b[i] < 0 ? 'not placed' : B[I.b[i]].label; }
+function el(tag, className, text) {
+  var node = document.createElement(tag);
+  if (className) { node.className = className; }
+  if (text !== undefined) { node.textContent = text; }
+  return node;
+}
+function badges(i) {
+  var list = [];
+  if (I.err[i]) { list.push(['not placed', 'err']); }
+  if (I.up[i]) { list.push(['upscaled ' + I.scale[i].toFixed(2) + 'x', 'up']); }
+  if (I.exif[i] > 1) { list.push(['EXIF ' + I.exif[i] + ' ' + D.exif, 'exif']); }
+  if (I.warn[i] && !I.err[i]) { list.push(['warning', 'warn']); }
+  return list;
+}
+function picture(i, most) {
+  var w = I.w[i] || 1, h = I.h[i] || 1, scale = Math.min(most[0] / w, most[1] / h);
+  var box = el('div', 'pic');
+  box.style.width = Math.max(1, Math.round(w * scale)) + 'px';
+  box.style.height = Math.max(1, Math.round(h * scale)) + 'px';
+  if (I.p[i] >= 0) {
+    var img = el('img'); img.src = 'data:image/jpeg;base64,' + P[I.p[i]]; img.alt = I.name[i]; box.appendChild(img);
+  }
+  var win = I.win[i];
+  if (win) {
+    var keep = el('div', 'keep');
+    keep.style.left = win[0] * 100 + '%'; keep.style.top = win[1] * 100 + '%';
+    keep.style.width = (win[2] - win[0]) * 100 + '%'; keep.style.height = (win[3] - win[1]) * 100 + '%';
+    box.appendChild(keep);
+  }
+  return box;
+}
+function summaryLine(i) {
+  if (I.err[i]) { return I.w[i] + 'x' + I.h[i] + ': ' + I.err[i]; }
+  return I.w[i] + 'x' + I.h[i] + ' -> ' + bucketName(i) + ', cut ' + pct(I.loss[i]);
+}
+function card(i) {
+  var figure = el('figure', 'card'); figure.id = 'img-' + i; figure.dataset.i = i;
+  figure.appendChild(picture(i, [172, 172]));
+  var caption = el('figcaption');
+  caption.appendChild(el('div', 'name', I.name[i]));
+  caption.appendChild(el('div', '', summaryLine(i)));
+  badges(i).forEach(function (badge) { caption.appendChild(el('span', 'badge ' + badge[1], badge[0])); });
+  figure.appendChild(caption);
+  figure.addEventListener('click', function () { enlarge(i); });
+  return figure;
+}
+function matches(i) {
+  if (state.bucket === 'none' && I.b[i] >= 0) { return false; }
+  if (state.bucket && state.bucket !== 'none' && (I.b[i] < 0 || B[I.b[i]].key !== state.bucket)) { return false; }
+  if (state.up && !I.up[i]) { return false; }
+  if (state.cut > 0 && !(I.loss[i] * 100 > state.cut)) { return false; }
+  if (state.warn && !I.warn[i]) { return false; }
+  return !state.q || I.name[i].toLowerCase().indexOf(state.q) >= 0;
+}
+function ordered() {
+  var list = [];
+  for (var i = 0; i < COUNT; i++) { if (matches(i)) { list.push(i); } }
+  var by = {
+    bucket: function (a, b) {
+      var x = I.b[a] < 0 ? 1e9 : I.b[a], y = I.b[b] < 0 ? 1e9 : I.b[b];
+      return x - y || I.loss[b] - I.loss[a] || a - b;
+    },
+    worst: function (a, b) { return I.loss[b] - I.loss[a] || a - b; },
+    least: function (a, b) { return I.loss[a] - I.loss[b] || a - b; },
+    name: function (a, b) { return I.name[a] < I.name[b] ? -1 : I.name[a] > I.name[b] ? 1 : a - b; }
+  };
+  return list.sort(by[state.sort]);
+}
+function render() {
+  var list = ordered(), box = byId('cards'), shown = list.slice(0, state.limit), last = null;
+  box.textContent = '';
+  var fragment = document.createDocumentFragment();
+  shown.forEach(function (i) {
+    if (state.sort === 'bucket' && I.b[i] !== last) {
+      last = I.b[i];
+      var heading = el('h3', '', bucketName(i) + (I.b[i] >= 0 ? ', ' + B[I.b[i]].images + ' images' : ''));
+      if (I.b[i] >= 0) { heading.id = 'bucket-' + B[I.b[i]].key; }
+      fragment.appendChild(heading);
+    }
+    fragment.appendChild(card(i));
+  });
+  box.appendChild(fragment);
+  byId('f-count').textContent = 'showing ' + shown.length + ' of ' + list.length + ' matching images (' +
+    COUNT + ' in all)';
+  var more = byId('more');
+  more.hidden = shown.length >= list.length;
+  more.textContent = 'show ' + Math.min(PAGE, list.length - shown.length) + ' more';
+  return list;
+}
+function update() { state.limit = PAGE; render(); }
+function enlarge(i) {
+  var box = byId('lightbox'), inner = box.querySelector('.inner');
+  inner.querySelectorAll('.pic, .facts').forEach(function (node) { node.remove(); });
+  inner.appendChild(picture(i, [window.innerWidth * 0.9, window.innerHeight * 0.72]));
+  var facts = el('div', 'facts');
+  facts.appendChild(el('h3', 'name', I.name[i]));
+  facts.appendChild(el('div', '', summaryLine(i)));
+  if (!I.err[i]) {
+    facts.appendChild(el('div', '', 'resized to ' + I.rw[i] + 'x' + I.rh[i] + ' (scale ' + I.scale[i].toFixed(3) +
+      '), then cropped to the bucket' + (I.p[i] < 0 ? '; no preview for this image, its shape is shown' : '')));
+  }
+  badges(i).forEach(function (badge) { facts.appendChild(el('span', 'badge ' + badge[1], badge[0])); });
+  (D.wd[String(i)] || []).forEach(function (text) { facts.appendChild(el('div', 'muted', text)); });
+  inner.appendChild(facts);
+  box.hidden = false;
+  box.querySelector('.close').focus();
+}
+function closeBox() { byId('lightbox').hidden = true; }
+function reveal(i) {
+  state = {bucket: I.b[i] >= 0 ? B[I.b[i]].key : 'none', up: false, cut: 0, warn: false, q: '', sort: 'bucket',
+    limit: PAGE};
+  syncControls();
+  var list = ordered(), position = list.indexOf(i);
+  state.limit = Math.max(PAGE, position + 1);
+  render();
+  var target = byId('img-' + i);
+  target.scrollIntoView({block: 'center'});
+  target.classList.add('flash');
+  setTimeout(function () { target.classList.remove('flash'); }, 1600);
+}
+function syncControls() {
+  byId('f-bucket').value = state.bucket; byId('f-up').checked = state.up; byId('f-cut').value = state.cut;
+  byId('f-warn').checked = state.warn; byId('f-search').value = state.q; byId('f-sort').value = state.sort;
+}
+var select = byId('f-bucket');
+B.forEach(function (bucket) { select.appendChild(new Option(bucket.label, bucket.key)); });
+if (I.b.indexOf(-1) >= 0) { select.appendChild(new Option('not placed', 'none')); }
+select.addEventListener('change', function () { state.bucket = select.value; update(); });
+byId('f-up').addEventListener('change', function (event) { state.up = event.target.checked; update(); });
+byId('f-warn').addEventListener('change', function (event) { state.warn = event.target.checked; update(); });
+byId('f-cut').addEventListener('input', function (event) { state.cut = +event.target.value || 0; update(); });
+byId('f-search').addEventListener('input', function (event) {
+  state.q = event.target.value.trim().toLowerCase(); update();
+});
+byId('f-sort').addEventListener('change', function (event) { state.sort = event.target.value; update(); });
+byId('more').addEventListener('click', function () { state.limit += PAGE; render(); });
+var tip = byId('tip');
+document.querySelectorAll('svg .dot').forEach(function (dot) {
+  var i = +dot.dataset.i;
+  dot.addEventListener('mouseenter', function (event) {
+    tip.textContent = I.name[i] + '\\n' + I.w[i] + 'x' + I.h[i] + ', ' + bucketName(i) + '\\ncut ' + pct(I.loss[i]) +
+      (I.up[i] ? ', upscaled ' + I.scale[i].toFixed(2) + 'x' : '');
+    tip.hidden = false;
+    tip.style.left = Math.min(event.clientX + 12, window.innerWidth - 300) + 'px';
+    tip.style.top = event.clientY + 12 + 'px';
+  });
+  dot.addEventListener('mouseleave', function () { tip.hidden = true; });
+  dot.addEventListener('click', function () { tip.hidden = true; reveal(i); });
+});
+document.querySelectorAll('svg .bar').forEach(function (bar) {
+  bar.addEventListener('click', function () {
+    state.bucket = bar.dataset.b; state.sort = 'bucket'; syncControls(); update();
+    byId('gallery').scrollIntoView();
   });
 });
+byId('lightbox').addEventListener('click', function (event) {
+  if (event.target.id === 'lightbox' || event.target.classList.contains('close')) { closeBox(); }
+});
+document.addEventListener('keydown', function (event) { if (event.key === 'Escape') { closeBox(); } });
+if (location.hash === '#worst') { state.sort = 'worst'; syncControls(); }
+byId('worst-link').addEventListener('click', function () { state.sort = 'worst'; syncControls(); update(); });
+render();
+})();
 """
