@@ -128,16 +128,19 @@ def _png_reduced(path: Path, factor: int) -> Image.Image | None:
         row_bytes = 1 + width * _PNG_CHANNELS[colour]
         rows_per_strip = factor * max(1, -(-_STRIP_ROWS // factor))
         inflater = zlib.decompressobj()
-        pending = bytearray(inflater.decompress(data))
+        pending, compressed = bytearray(), data
         previous: bytes | None = None
         reduced, done = [], 0
         while done < height:
             count = min(rows_per_strip, height - done)
             while len(pending) < count * row_bytes:
-                kind, data = next(chunks, (b"IEND", b""))
-                if kind != b"IDAT":
-                    return None
-                pending += inflater.decompress(data)
+                if not compressed:
+                    kind, compressed = next(chunks, (b"IEND", b""))
+                    if kind != b"IDAT":
+                        return None
+                # At most a strip's bytes at a time: a flat picture inflates a hundredfold.
+                pending += inflater.decompress(compressed, count * row_bytes - len(pending))
+                compressed = inflater.unconsumed_tail
             rows = bytes(pending[: count * row_bytes])
             del pending[: count * row_bytes]
             strip = _unfilter(width, header, kept, previous, rows, count)
