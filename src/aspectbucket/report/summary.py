@@ -512,7 +512,7 @@ def findings(
         WarningKind.UPSCALED,
         np.flatnonzero(masks[WarningKind.UPSCALED]),
         lambda i: (
-            f"{placement.scale[i]:.2f}x: {placement.width[i]}x{placement.height[i]} resized to "
+            f"enlarged {placement.scale[i]:.2f}x: {placement.width[i]}x{placement.height[i]} resized to "
             f"{placement.resized_width[i]}x{placement.resized_height[i]}"
         ),
         worst_first=placement.scale,
