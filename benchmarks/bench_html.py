@@ -8,7 +8,7 @@ Three measurements, each printed next to its baseline or target:
 2. A report of 2,000 images (default previews) opened in headless Chromium through Playwright: the
    page's size (target under 15 MB) and the time from navigation to the gallery built (target under 2 s).
 3. Peak memory of one 6000x4000 PNG preview: the strip-by-strip decode against decoding it whole, each
-   in a fresh Python process (``ru_maxrss``).
+   in a fresh Python process (its high-water mark in /proc, so Linux only).
 
     python benchmarks/bench_html.py [--images 300] [--pages 2000]
 
@@ -40,18 +40,26 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+#: Peak memory growth of one preview, read from /proc (ru_maxrss would carry over this big process's peak).
 _MEMORY_PROBE = """
-import resource, sys
+import sys
 from pathlib import Path
 from PIL import Image
 from aspectbucket.report.thumbnails import decode_small
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def kilobytes(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field))
+
+
+before = kilobytes("VmRSS:")
 if sys.argv[2] == "strips":
     decode_small(Path(sys.argv[1]), apply_exif=False)
 else:
     with Image.open(sys.argv[1]) as image:
         image.convert("RGB").thumbnail((320, 320))
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+print((kilobytes("VmHWM:") - before) / 1024)
 """
 
 

@@ -367,10 +367,14 @@ def gallery_data(plan: DatasetPlan, summary: ReportSummary, slots: dict[int, int
 
 
 def _json_script(element_id: str, data) -> str:
-    """``data`` as a JSON script element the page parses; ``<``, ``>`` and ``&`` are escaped inside it."""
+    """``data`` as a JSON script element the page parses."""
+    return f'<script type="application/json" id="{escape(element_id)}">{_json_text(data)}</script>'
+
+
+def _json_text(data) -> str:
+    """Compact JSON safe inside ``<script>``: ``<``, ``>`` and ``&`` are written as ``\\u`` escapes."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    text = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-    return f'<script type="application/json" id="{escape(element_id)}">{text}</script>'
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def _table(head: list[str], rows: list[list], label: str = "") -> str:
@@ -382,19 +386,16 @@ def _table(head: list[str], rows: list[list], label: str = "") -> str:
     return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _lazy_table(head: list[str], rows: list[list], label: str, keys: list[float] | None = None) -> str:
+def _lazy_table(head: list[str], rows: list[list], label: str) -> str:
     """A closed ``<details>`` whose rows are JSON, turned into a table by the page's script when opened.
 
     A page with 100,000 rows of HTML takes seconds to open; the same rows as JSON cost nothing until a
-    reader asks for them. ``keys`` (crop loss) make the rows sortable with the gallery's buttons; the
-    script inserts every cell as text, never as HTML.
+    reader asks for them. The script inserts every cell as text, never as HTML.
     """
-    data = {"head": head, "rows": [[str(cell) for cell in row] for row in rows], "keys": keys}
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    text = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    data = {"head": head, "rows": [[str(cell) for cell in row] for row in rows]}
     return (
         f'<details class="lazy"><summary>{escape(label)}</summary>'
-        f'<script type="application/json">{text}</script></details>'
+        f'<script type="application/json">{_json_text(data)}</script></details>'
     )
 
 
