@@ -12,6 +12,7 @@ from aspectbucket.geometry.placement import Placement
 from aspectbucket.profiles.ai_toolkit import AI_TOOLKIT
 from aspectbucket.profiles.balanced import BALANCED
 from aspectbucket.profiles.diffusers import DIFFUSERS
+from aspectbucket.profiles.diffusion_pipe import DIFFUSION_PIPE
 from aspectbucket.profiles.everydream2 import EVERYDREAM2
 from aspectbucket.profiles.kohya import KOHYA
 from aspectbucket.profiles.musubi import MUSUBI
@@ -23,7 +24,18 @@ from aspectbucket.profiles.simpletuner import SIMPLETUNER
 #: Every profile by name, in the order commands list them.
 PROFILES: dict[str, Profile] = {
     profile.name: profile
-    for profile in (KOHYA, BALANCED, NOVELAI, MUSUBI, ONETRAINER, DIFFUSERS, SIMPLETUNER, EVERYDREAM2, AI_TOOLKIT)
+    for profile in (
+        KOHYA,
+        BALANCED,
+        NOVELAI,
+        MUSUBI,
+        ONETRAINER,
+        DIFFUSERS,
+        SIMPLETUNER,
+        EVERYDREAM2,
+        AI_TOOLKIT,
+        DIFFUSION_PIPE,
+    )
 }
 
 
@@ -73,6 +85,12 @@ def place(widths, heights, options: BucketOptions | None = None, profile: str | 
 
 
 def bucket_list(options: BucketOptions | None = None, profile: str | Profile = "kohya") -> np.ndarray:
-    """The bucket list of ``profile`` at ``options`` (``(n, 2)`` widths and heights, trainer order)."""
+    """The bucket list of ``profile`` at ``options`` (``(n, 2)`` widths and heights, trainer order).
+
+    >>> from aspectbucket import BucketOptions, bucket_list
+    >>> buckets = bucket_list(BucketOptions(resolution=(1024, 1024), bucket_reso_steps=64), "onetrainer")
+    >>> len(buckets), buckets[0].tolist()
+    (17, [640, 1600])
+    """
     chosen, validated, _ = resolve(profile, options)
     return profile_bucket_list(chosen, validated)

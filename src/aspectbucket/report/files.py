@@ -18,7 +18,7 @@ import numpy as np
 from aspectbucket import __version__
 from aspectbucket.outputs import atomic_open
 from aspectbucket.report.summary import ReportSummary, WarningKind, block_bucket_list, path_strings, path_text
-from aspectbucket.tables.assign import placement_columns
+from aspectbucket.tables.columns import placement_columns
 
 if TYPE_CHECKING:
     from aspectbucket.plan import DatasetPlan
