@@ -181,7 +181,7 @@ def charts_section(plan: DatasetPlan, summary: ReportSummary) -> HtmlSection:
         figures.append((charts.bucket_chart(summary), "Images per bucket"))
         figures.append((charts.loss_chart(plan, summary), "Crop loss distribution"))
     body = "".join(
-        f'<figure class="chart"><div class="scroll">{svg}</div><figcaption>{escape(caption)}</figcaption></figure>'
+        f'<figure class="chart"><figcaption>{escape(caption)}</figcaption><div class="scroll">{svg}</div></figure>'
         for svg, caption in figures
     )
     return HtmlSection("charts", "Charts", body or "<p>No image could be placed.</p>")
@@ -411,7 +411,8 @@ table{border-collapse:collapse;margin:6px 0 12px;display:block;overflow-x:auto;m
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
 th{background:#eef2f7}td:first-child{text-align:left;overflow-wrap:anywhere;min-width:8em}
 code{font-size:13px;overflow-wrap:anywhere}.muted{color:#6b7280}
-figure.chart{margin:10px 0}svg.chart{background:#fafafa;max-width:none}
+figure.chart{margin:10px 0}figure.chart figcaption{font-weight:600;margin:14px 0 4px}
+svg.chart{background:#fafafa;max-width:none}
 svg .tick{font-size:11px;fill:#374151}svg .axis{font-size:12px;fill:#4b5563}svg .blabel{font-size:10px;fill:#111}
 svg .dot{stroke:#333;stroke-width:.4;cursor:pointer}svg .dot:hover{stroke:#000;stroke-width:2}
 svg .bar{cursor:pointer}svg .bar:hover rect{opacity:.75}
@@ -545,7 +546,8 @@ function render() {
   shown.forEach(function (i) {
     if (state.sort === 'bucket' && I.b[i] !== last) {
       last = I.b[i];
-      var heading = el('h3', '', bucketName(i) + (I.b[i] >= 0 ? ', ' + B[I.b[i]].images + ' images' : ''));
+      var count = I.b[i] >= 0 ? B[I.b[i]].images : 0;
+      var heading = el('h3', '', bucketName(i) + (count ? ', ' + count + (count === 1 ? ' image' : ' images') : ''));
       if (I.b[i] >= 0) { heading.id = 'bucket-' + B[I.b[i]].key; }
       fragment.appendChild(heading);
     }
