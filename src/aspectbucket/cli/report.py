@@ -71,7 +71,8 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
     type=click.IntRange(min=0),
     default=PREVIEWS_PER_BUCKET,
     show_default=True,
-    help="Previews per bucket on the HTML page (the worst-cropped images; the rest in a table).",
+    help="Preview pictures per bucket on the HTML page (the worst-cropped images; the other cards show "
+    "the image's shape with the same crop overlay).",
 )
 @click.option(
     "--cache",
