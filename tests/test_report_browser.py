@@ -11,7 +11,9 @@ import shutil
 
 import pytest
 
-from aspectbucket.report.html import render_html
+from aspectbucket.compare import compare_sizes
+from aspectbucket.report.compare_section import compare_section_html
+from aspectbucket.report.html import HtmlSection, render_html
 from aspectbucket.report.summary import summarize
 from report_plans import make_plan, write_images
 
@@ -177,4 +179,17 @@ def test_upscale_and_exif_badges_and_a_bar_click_filters_its_bucket(page_of, ren
     assert page.locator("#f-bucket").input_value() == key
     shown = len(visible_names(page))
     assert 0 < shown < len(IMAGES)
+    assert errors == []
+
+
+def test_wide_tables_scroll_inside_the_page_instead_of_widening_it(page_of, tmp_path):
+    names = [f"{'very_long_folder_name/' * 6}image{index}.jpg" for index in range(3)]
+    comparison = compare_sizes([512, 4000, 300], [512, 500, 900], profiles=None, labels=names)
+    plan = make_plan([(name, 768, 512) for name in names], root=tmp_path)
+    section = HtmlSection("compare", "Trainers compared", compare_section_html(comparison))
+    page, errors = page_of(render_html(plan, summarize(plan), sections=[section]))
+    page.set_viewport_size({"width": 800, "height": 900})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    table = page.locator("#compare table").first
+    assert table.evaluate("node => node.scrollWidth > node.clientWidth")  # it scrolls within itself
     assert errors == []
