@@ -66,7 +66,7 @@ def browser():
 
 @pytest.fixture
 def page_of(browser, tmp_path):
-    """Open a rendered page; yields ``(page, console errors)``; fails the test on any page error."""
+    """Open a rendered page; yields ``(page, errors)``: console errors, page errors and network requests."""
     opened = []
 
     def open_page(html: str):
@@ -76,7 +76,7 @@ def page_of(browser, tmp_path):
         errors: list[str] = []
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: errors.append(str(error)))
-        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
+        page.route("**/*", lambda route: _local_only(route, errors))
         page.goto(path.as_uri())
         opened.append(page)
         return page, errors
@@ -84,6 +84,15 @@ def page_of(browser, tmp_path):
     yield open_page
     for page in opened:
         page.close()
+
+
+def _local_only(route, errors: list[str]) -> None:
+    """Let the page's own file load; refuse and report anything else (the page must need no network)."""
+    if route.request.url.startswith("file:"):
+        route.continue_()
+    else:
+        errors.append(f"network request: {route.request.url}")
+        route.abort()
 
 
 @pytest.fixture
