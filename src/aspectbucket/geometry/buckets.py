@@ -108,13 +108,23 @@ DIFFUSERS_RATIOS = ((1, 1), (4, 5), (5, 4), (2, 3), (3, 2), (3, 4), (4, 3), (9, 
 
 def diffusers_list(options: BucketOptions) -> np.ndarray:
     """The diffusers 11 ratios scaled to ``resolution**2``, sides rounded to the step (min one step)."""
-    side, step = options.resolution[0], options.bucket_reso_steps
-    sizes = []
-    for ratio_w, ratio_h in DIFFUSERS_RATIOS:
-        width = side * math.sqrt(ratio_w / ratio_h)
-        height = side * math.sqrt(ratio_h / ratio_w)
-        sizes.append((max(step, round(width / step) * step), max(step, round(height / step) * step)))
-    return np.array(sizes, dtype=np.int64).reshape(-1, 2)
+    widths, heights = diffusers_ladders(np.array([options.resolution[0]]), options.bucket_reso_steps)
+    return np.stack([widths[0], heights[0]], axis=1)
+
+
+def diffusers_ladders(sides: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """diffusers' ``generate_aspect_ratio_buckets`` at each of ``sides``: ``(len(sides), 11)`` widths and heights.
+
+    Each ratio ``w:h`` becomes ``side * sqrt(w/h)`` by ``side * sqrt(h/w)``, each side rounded to the
+    nearest multiple of ``step`` with Python's ``round`` (half to even, as numpy's) and at least one step.
+    Columns are in the ratio order of :data:`DIFFUSERS_RATIOS`, which breaks ties.
+    """
+    sides = np.asarray(sides, dtype=np.float64)[:, None]
+    ratios = np.array([ratio_w / ratio_h for ratio_w, ratio_h in DIFFUSERS_RATIOS])
+    inverse = np.array([ratio_h / ratio_w for ratio_w, ratio_h in DIFFUSERS_RATIOS])
+    widths = np.maximum(step, np.round(sides * np.sqrt(ratios) / step) * step).astype(np.int64)
+    heights = np.maximum(step, np.round(sides * np.sqrt(inverse) / step) * step).astype(np.int64)
+    return widths, heights
 
 
 #: EveryDream2's hand-made tables (data/aspects.py): per base side, the square, then the landscape
