@@ -107,24 +107,46 @@ DIFFUSERS_RATIOS = ((1, 1), (4, 5), (5, 4), (2, 3), (3, 2), (3, 4), (4, 3), (9, 
 
 
 def diffusers_list(options: BucketOptions) -> np.ndarray:
-    """The diffusers 11 ratios scaled to ``resolution**2``, sides rounded to the step (min one step)."""
-    widths, heights = diffusers_ladders(np.array([options.resolution[0]]), options.bucket_reso_steps)
-    return np.stack([widths[0], heights[0]], axis=1)
+    """diffusers' ``generate_aspect_ratio_buckets`` at ``resolution``: its ladder as ``(width, height)`` rows."""
+    return np.array(diffusers_ladder(options.resolution[0], options.bucket_reso_steps), dtype=np.int64).reshape(-1, 2)
 
 
-def diffusers_ladders(sides: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
-    """diffusers' ``generate_aspect_ratio_buckets`` at each of ``sides``: ``(len(sides), 11)`` widths and heights.
+def diffusers_ladder(side: int, step: int) -> list[tuple[int, int]]:
+    """The ladder of huggingface/diffusers@58eb52c0 ``training_utils.py:generate_aspect_ratio_buckets``.
 
-    Each ratio ``w:h`` becomes ``side * sqrt(w/h)`` by ``side * sqrt(h/w)``, each side rounded to the
-    nearest multiple of ``step`` with Python's ``round`` (half to even, as numpy's) and at least one step.
-    Columns are in the ratio order of :data:`DIFFUSERS_RATIOS`, which breaks ties.
+    Each ratio ``w:h`` of :data:`DIFFUSERS_RATIOS` gives a height ``sqrt(side**2 / (w/h))`` and a width
+    ``height * (w/h)``, each rounded to the nearest multiple of ``step`` (Python's ``round``: half to
+    even) and at least one step; a size already listed is not listed again. In Python floats, with
+    the trainer's order of operations, so that every rounding matches.
     """
-    sides = np.asarray(sides, dtype=np.float64)[:, None]
-    ratios = np.array([ratio_w / ratio_h for ratio_w, ratio_h in DIFFUSERS_RATIOS])
-    inverse = np.array([ratio_h / ratio_w for ratio_w, ratio_h in DIFFUSERS_RATIOS])
-    widths = np.maximum(step, np.round(sides * np.sqrt(ratios) / step) * step).astype(np.int64)
-    heights = np.maximum(step, np.round(sides * np.sqrt(inverse) / step) * step).astype(np.int64)
-    return widths, heights
+    pixels = side * side
+    ladder: list[tuple[int, int]] = []
+    for ratio_w, ratio_h in DIFFUSERS_RATIOS:
+        aspect = ratio_w / ratio_h
+        height = (pixels / aspect) ** 0.5
+        width = height * aspect
+        size = (max(step, round(width / step) * step), max(step, round(height / step) * step))
+        if size not in ladder:
+            ladder.append(size)
+    return ladder
+
+
+def diffusers_ladders(sides: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`diffusers_ladder` at each of ``sides`` as ``(len(sides), 11)`` widths, heights and a mask.
+
+    A ladder shorter than 11 (small sides merge ratios) fills its last columns with its last size,
+    marked ``False`` in the mask; real entries keep the trainer's order, which breaks ties.
+    """
+    columns = len(DIFFUSERS_RATIOS)
+    widths = np.zeros((len(sides), columns), dtype=np.int64)
+    heights = np.zeros((len(sides), columns), dtype=np.int64)
+    listed = np.zeros((len(sides), columns), dtype=bool)
+    for row, side in enumerate(np.asarray(sides).tolist()):
+        ladder = diffusers_ladder(int(side), step)
+        padded = ladder + [ladder[-1]] * (columns - len(ladder))
+        widths[row], heights[row] = zip(*padded, strict=True)
+        listed[row, : len(ladder)] = True
+    return widths, heights, listed
 
 
 #: EveryDream2's hand-made tables (data/aspects.py): per base side, the square, then the landscape

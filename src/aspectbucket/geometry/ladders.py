@@ -26,9 +26,10 @@ def diffusers_dreambooth_buckets(widths, heights, options: BucketOptions):
     heights = np.asarray(heights, dtype=np.int64)
     own_side = np.round(np.sqrt((widths * heights).astype(np.float64))).astype(np.int64)
     sides, which = np.unique(np.minimum(options.resolution[0], own_side), return_inverse=True)
-    ladder_w, ladder_h = diffusers_ladders(sides, options.bucket_reso_steps)
-    ladder_w, ladder_h = ladder_w[which.ravel()], ladder_h[which.ravel()]
+    ladder_w, ladder_h, listed = diffusers_ladders(sides, options.bucket_reso_steps)
+    ladder_w, ladder_h, listed = ladder_w[which.ravel()], ladder_h[which.ravel()], listed[which.ravel()]
     cost = np.abs(heights[:, None] * ladder_w - widths[:, None] * ladder_h)
+    cost[~listed] = np.iinfo(np.int64).max  # padding after a short ladder never wins
     last = ladder_w.shape[1] - 1
     choice = last - cost[:, ::-1].argmin(axis=1)  # argmin of the reversed row: the last minimum
     rows = np.arange(len(widths))
