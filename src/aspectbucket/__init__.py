@@ -3,6 +3,10 @@
 >>> from aspectbucket import BucketOptions, place, bucket_list
 >>> len(bucket_list(BucketOptions(resolution=(512, 512))))
 17
+>>> place([1920], [1080], profile="musubi-tuner", settings={"resolution": [1024, 1024], "architecture": "ho1"}).row(0)[
+...     "bucket_width"
+... ]
+1344
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from aspectbucket.geometry import (
     steps_per_epoch,
     switching_points,
 )
-from aspectbucket.profiles import PROFILES, Profile, bucket_list, get_profile, place, resolve
+from aspectbucket.profiles import PROFILES, Profile, SettingsError, bucket_list, get_profile, place, resolve
 
 __version__ = "0.1.0"
 
@@ -33,6 +37,7 @@ __all__ = [
     "Placement",
     "PlacementError",
     "Profile",
+    "SettingsError",
     "TieBreak",
     "__version__",
     "bucket_list",
