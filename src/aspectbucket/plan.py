@@ -7,6 +7,7 @@ explicitly given options override a block's config values, which override the pr
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.placement import Placement, gather_placements
 from aspectbucket.profiles.profile import ExifHandling, NoUpscaleRule, Profile, place_by_profile
-from aspectbucket.profiles.registry import get_profile, resolve
+from aspectbucket.profiles.registry import apply_settings, get_profile, resolve
 from aspectbucket.scan.scanner import ScanResult
 from aspectbucket.scan.sources import Subset
 
@@ -49,11 +50,18 @@ class DatasetPlan:
         return numbers
 
 
-def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_exif: bool = False) -> DatasetPlan:
+def plan_dataset(
+    scan: ScanResult,
+    profile: Profile | str,
+    given: dict,
+    respect_exif: bool = False,
+    settings: Mapping | None = None,
+) -> DatasetPlan:
     """Place every scanned image by ``profile``, each dataset block with its own options.
 
     ``given`` holds explicitly chosen options (the command line's), which override each block's config
-    values, which override the profile's defaults. Raises :class:`OptionsError` for refused options.
+    values, which override the profile's defaults; ``settings`` (the trainer's own names, ``--set``)
+    apply last. Raises :class:`OptionsError` for refused options.
     ``respect_exif`` places the upright size; a profile whose trainer applies EXIF always does.
     """
     profile = get_profile(profile)
@@ -63,7 +71,7 @@ def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_
     options, warnings, parts = [], [], []
     for block in range(max((subset.dataset for subset in scan.subsets), default=0) + 1):
         members = [subset for subset in scan.subsets if subset.dataset == block]
-        block_profile, block_options, block_warnings = _block_settings(profile, members, given)
+        block_profile, block_options, block_warnings = _block_settings(profile, members, given, settings)
         options.append(block_options)
         warnings.extend(f"dataset {block}: {warning}" for warning in block_warnings)
         rows = np.flatnonzero(blocks == block)
@@ -74,11 +82,12 @@ def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_
     return DatasetPlan(scan, profile, options, placement, respect_exif, errors, warnings)
 
 
-def _block_settings(profile: Profile, members: list[Subset], given: dict):
+def _block_settings(profile: Profile, members: list[Subset], given: dict, settings: Mapping | None):
     """The profile, validated options and warnings of one dataset block."""
     from_config = dict(members[0].given_options) if members else {}
     merged = dataclasses.replace(profile.defaults, **{**from_config, **given})
     if members and not members[0].enable_bucket:
+        profile, merged = apply_settings(profile, settings, merged)
         # sd-scripts without buckets: one bucket, the resolution itself; images cover it and are cropped.
         width, height = merged.resolution
         if width <= 0 or height <= 0:
@@ -91,7 +100,7 @@ def _block_settings(profile: Profile, members: list[Subset], given: dict):
             max_crop=None,
         )
         return single, dataclasses.replace(merged, bucket_no_upscale=False), []
-    return resolve(profile, merged)
+    return resolve(profile, merged, settings)
 
 
 def _gather(parts: list[tuple[np.ndarray, Placement]], count: int) -> Placement:

@@ -63,7 +63,9 @@ def compare(dataset, bucketing, profiles, batch_size, top, respect_exif, no_cach
         scanned = scan(dataset, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
     except DatasetError as error:
         raise click.UsageError(str(error)) from None
-    comparison = compare_dataset(scanned, profiles, bucketing["given"], batch_size, top, respect_exif)
+    comparison = compare_dataset(
+        scanned, profiles, bucketing["given"], batch_size, top, respect_exif, settings=bucketing["settings"]
+    )
     if as_json:
         click.echo(json.dumps(comparison.to_dict(), indent=2))
         return

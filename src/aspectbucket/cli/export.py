@@ -146,7 +146,13 @@ def export_command(
     try:
         check_destination(out, source, subsets, metadata, kohya_metadata)
         scanned = scan(subsets, progress=sys.stderr.isatty())
-        plan = plan_dataset(scanned, bucketing["profile"], bucketing["given"], respect_exif=not ignore_exif)
+        plan = plan_dataset(
+            scanned,
+            bucketing["profile"],
+            bucketing["given"],
+            respect_exif=not ignore_exif,
+            settings=bucketing["settings"],
+        )
         items = plan_export(plan, source_root(source, subsets), out, settings)
     except OptionsError as error:
         raise click.UsageError(str(error)) from None

@@ -131,7 +131,9 @@ def report(
     result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
     result.warnings[:0] = folder_warnings
     try:
-        plan = plan_dataset(result, bucketing["profile"], bucketing["given"], respect_exif=respect_exif)
+        plan = plan_dataset(
+            result, bucketing["profile"], bucketing["given"], respect_exif=respect_exif, settings=bucketing["settings"]
+        )
     except OptionsError as error:
         raise click.UsageError(str(error)) from None
     summary = summarize(plan, batch_size)
@@ -153,6 +155,7 @@ def report(
                     bucketing["given"],
                     batch_size or summary.batch_sizes[0] if summary.batch_sizes else 1,
                     respect_exif=respect_exif,
+                    settings=bucketing["settings"],
                 )
                 sections.append(HtmlSection("compare", "Trainers compared", compare_section_html(comparison)))
             write_html(

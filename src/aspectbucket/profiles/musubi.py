@@ -47,7 +47,8 @@ def validate_musubi(options: BucketOptions) -> tuple[BucketOptions, list[str]]:
 MUSUBI = Profile(
     name="musubi",
     trainer="kohya-ss musubi-tuner (HunyuanVideo, Wan, FramePack, FLUX.1 Kontext, Qwen-Image, ...)",
-    source="kohya-ss/musubi-tuner@6247ca96 src/musubi_tuner/dataset/bucket.py, @35667084 media_utils.py",
+    source="kohya-ss/musubi-tuner@30c658c4 src/musubi_tuner/dataset/bucket.py:BucketSelector.get_bucket_resolution, "
+    "media_utils.py:resize_image_to_bucket",
     bucket_list=musubi_grid,
     metric=Metric.WIDTH_OVER_HEIGHT,
     tie_break=TieBreak.FIRST,

@@ -137,3 +137,39 @@ def bucket_list(
     """The bucket list of ``profile`` (``(n, 2)`` widths and heights, trainer order; empty if per image)."""
     chosen, validated, _ = resolve(profile, options, settings)
     return profile_bucket_list(chosen, validated)
+
+
+def describe_profiles() -> list[dict]:
+    """Every profile and version as plain values: name, trainer, commit reproduced, settings, defects.
+
+    What ``aspectbucket profiles`` prints; newest versions first, in :data:`PROFILES` order.
+    """
+    rows = []
+    for name in profile_names():
+        if name in ALIASES:
+            continue
+        profile = get_profile(name)
+        if name in VERSIONS and VERSIONS[name] is PROFILES.get(profile.name):
+            continue  # name@version of a newest version: listed under its plain name
+        rows.append(
+            {
+                "name": name,
+                "trainer": profile.trainer,
+                "version": profile.version,
+                "source": profile.source,
+                "newest": name in PROFILES,
+                "aliases": [alias for alias, target in ALIASES.items() if target == name],
+                "settings": [
+                    {
+                        "name": setting.name,
+                        "type": str(setting.kind),
+                        "default": list(setting.default) if isinstance(setting.default, tuple) else setting.default,
+                        "choices": list(setting.choices),
+                        "help": setting.help,
+                    }
+                    for setting in declared_settings(profile)
+                ],
+                "defects": profile.defects,
+            }
+        )
+    return rows
