@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aspectbucket.cli.options import ProfileListType, bucket_options
+from aspectbucket.cli.trainer_configs import echo_config_warnings, trainer_config_options
 from aspectbucket.compare import Comparison, compare_dataset
 from aspectbucket.report.compare_section import describe
 from aspectbucket.scan import scan
@@ -20,8 +21,9 @@ from aspectbucket.scan.sources import DatasetError
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.argument("dataset", required=False, type=click.Path(exists=True, path_type=Path))
 @bucket_options
+@trainer_config_options
 @click.option(
     "--profiles",
     type=ProfileListType(),
@@ -45,12 +47,13 @@ from aspectbucket.scan.sources import DatasetError
 @click.option("--respect-exif", is_flag=True, help="Place images upright (EXIF orientation) everywhere.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the header cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON instead of tables.")
-def compare(dataset, bucketing, profiles, batch_size, top, respect_exif, no_cache, as_json):
+def compare(dataset, bucketing, trainer_config, profiles, batch_size, top, respect_exif, no_cache, as_json):
     """Compare how each trainer buckets DATASET: crop, upscaling, dropped images, steps per epoch.
 
     DATASET is a folder of images, a kohya DreamBooth folder (N_name subfolders) or a kohya dataset
-    .toml. Options such as --resolution apply to every profile (a profile that refuses them is shown
-    as refused); without them each profile uses its trainer's defaults.
+    .toml; instead of DATASET, --config-file or --kohya-args read the config you train with. Options
+    such as --resolution apply to every profile (a profile that refuses them is shown as refused);
+    without them each profile uses its trainer's defaults.
 
     \b
     Example:
@@ -59,8 +62,12 @@ def compare(dataset, bucketing, profiles, batch_size, top, respect_exif, no_cach
     context = click.get_current_context()
     if profiles is None and context.get_parameter_source("profile") is ParameterSource.COMMANDLINE:
         profiles = [bucketing["profile"]]
+    if (dataset is None) == (trainer_config is None):
+        raise click.UsageError("give DATASET or a training config (--config-file, --kohya-args), one of them")
+    echo_config_warnings(trainer_config)
+    source = dataset if trainer_config is None else trainer_config.subsets
     try:
-        scanned = scan(dataset, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
+        scanned = scan(source, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
     except DatasetError as error:
         raise click.UsageError(str(error)) from None
     comparison = compare_dataset(

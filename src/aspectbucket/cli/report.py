@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks
+from aspectbucket.cli.trainer_configs import trainer_config_options
 from aspectbucket.compare import compare_dataset
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
@@ -30,6 +31,7 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
 @click.command("report")
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @bucket_options
+@trainer_config_options
 @click.option(
     "--example", is_flag=True, help="Report on the bundled example dataset (its dataset.toml) instead of SOURCE."
 )
@@ -89,6 +91,7 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
 def report(
     source,
     bucketing,
+    trainer_config,
     example,
     batch_size,
     respect_exif,
@@ -105,21 +108,29 @@ def report(
     """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
 
     SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
-    N_name, N = repeats) or a kohya dataset config .toml; bucketing options given here override the
-    config's. Nothing is ever written into the dataset.
+    N_name, N = repeats) or a kohya dataset config .toml; instead of SOURCE, --config-file or
+    --kohya-args read the images and settings from the config you train with. Bucketing options given
+    here override the config's. Nothing is ever written into the dataset.
 
     \b
     Example:
       aspectbucket report train/ --resolution 1024 --batch-size 4 --html report.html
+      aspectbucket report --config-file my_lora.json
     """
-    source = _source(source, example)
-    try:
-        subsets, folder_warnings = read_dataset(source)
-    except DatasetError as error:
-        raise click.BadParameter(str(error), param_hint="SOURCE") from None
-    folders = [subset.image_dir for subset in subsets]
-    if source.is_dir():
-        folders.append(source)
+    if trainer_config is not None:
+        if source is not None or example:
+            raise click.UsageError("give SOURCE, --example or a training config (--config-file, --kohya-args), not two")
+        subsets, folder_warnings = trainer_config.subsets, trainer_config.warnings
+        folders, source = trainer_config.folders, trainer_config.origin
+    else:
+        source = _source(source, example)
+        try:
+            subsets, folder_warnings = read_dataset(source)
+        except DatasetError as error:
+            raise click.BadParameter(str(error), param_hint="SOURCE") from None
+        folders = [subset.image_dir for subset in subsets]
+        if source.is_dir():
+            folders.append(source)
     try:
         for output in (json_path, csv_path, html_path, cache):
             if output is not None:
