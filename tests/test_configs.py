@@ -171,3 +171,20 @@ def test_commands_take_the_configs_and_refuse_bad_ones(train, tmp_path):
     assert bad.exit_code == 2 and "--kohya-args: resolution 'big' is not SIZE or WIDTH,HEIGHT" in bad.output
     both = CliRunner().invoke(main, ["report", str(train), "--config-file", str(gui)])
     assert both.exit_code == 2 and "not two" in both.output
+
+
+def test_a_gui_config_is_detected_as_the_source_of_every_command(train, tmp_path):
+    gui = tmp_path / "lora.json"
+    gui.write_text(json.dumps({**GUI, "train_data_dir": str(train)}))
+    out = tmp_path / "report.json"
+    reported = _report(str(gui), "--json", str(out))
+    assert reported.exit_code == 0, reported.output
+    assert len(json.loads(out.read_text())["images"]) == 4
+    flat_toml = tmp_path / "lora.toml"
+    flat_toml.write_text(f'train_data_dir = "{train}"\nresolution = "1024,1024"\nenable_bucket = true\n')
+    compared = CliRunner().invoke(main, ["compare", str(flat_toml), "--profiles", "kohya", "--json", "--no-cache"])
+    assert compared.exit_code == 0, compared.output
+    assert json.loads(compared.stdout)["summaries"][0]["placed"] == 4
+    exported = CliRunner().invoke(main, ["export", str(gui), str(tmp_path / "out")])
+    assert exported.exit_code == 0, exported.output
+    assert sorted(path.name for path in (tmp_path / "out").rglob("*.jpg")) == ["small.jpg", "tall.jpg", "wide.jpg"]

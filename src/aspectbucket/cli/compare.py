@@ -17,6 +17,7 @@ from aspectbucket.cli.trainer_configs import echo_config_warnings, trainer_confi
 from aspectbucket.compare import Comparison, compare_dataset
 from aspectbucket.report.compare_section import describe
 from aspectbucket.scan import scan
+from aspectbucket.scan.configs import read_source
 from aspectbucket.scan.sources import DatasetError
 
 
@@ -50,8 +51,9 @@ from aspectbucket.scan.sources import DatasetError
 def compare(dataset, bucketing, trainer_config, profiles, batch_size, top, respect_exif, no_cache, as_json):
     """Compare how each trainer buckets DATASET: crop, upscaling, dropped images, steps per epoch.
 
-    DATASET is a folder of images, a kohya DreamBooth folder (N_name subfolders) or a kohya dataset
-    .toml; instead of DATASET, --config-file or --kohya-args read the config you train with. Options
+    DATASET is a folder of images, a kohya DreamBooth folder (N_name subfolders), a kohya dataset
+    .toml or a Kohya_ss GUI config (.json); instead of DATASET, --kohya-args reads a pasted training
+    command line. Options
     such as --resolution apply to every profile (a profile that refuses them is shown as refused);
     without them each profile uses its trainer's defaults.
 
@@ -65,9 +67,10 @@ def compare(dataset, bucketing, trainer_config, profiles, batch_size, top, respe
     if (dataset is None) == (trainer_config is None):
         raise click.UsageError("give DATASET or a training config (--config-file, --kohya-args), one of them")
     echo_config_warnings(trainer_config)
-    source = dataset if trainer_config is None else trainer_config.subsets
     try:
-        scanned = scan(source, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
+        subsets, warnings = read_source(dataset) if trainer_config is None else (trainer_config.subsets, [])
+        scanned = scan(subsets, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
+        scanned.warnings[:0] = warnings
     except DatasetError as error:
         raise click.UsageError(str(error)) from None
     comparison = compare_dataset(

@@ -24,7 +24,8 @@ from aspectbucket.export.run import METADATA_NAME, ExportAborted, run_export, wr
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
 from aspectbucket.scan import scan
-from aspectbucket.scan.sources import DatasetError, read_dataset
+from aspectbucket.scan.configs import read_source
+from aspectbucket.scan.sources import DatasetError
 
 
 def _choice(kind) -> click.Choice:
@@ -116,8 +117,9 @@ def export_command(
 ):
     """Export the images of SOURCE to OUT as the trainer will see them, or pre-cropped.
 
-    SOURCE is a folder, a kohya DreamBooth folder (N_name subfolders) or a kohya dataset .toml.
-    OUT mirrors its tree; caption sidecars (.txt, .caption) are copied along. SOURCE is never
+    SOURCE is a folder, a kohya DreamBooth folder (N_name subfolders), a kohya dataset .toml or a
+    Kohya_ss GUI config (.json, or a .toml of its keys: its train_data_dir and bucket options). OUT
+    mirrors its tree; caption sidecars (.txt, .caption) are copied along. SOURCE is never
     written to. An interrupted export, run again, skips the images already finished.
 
     \b
@@ -139,7 +141,7 @@ def export_command(
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     try:
-        subsets, warnings = read_dataset(source)
+        subsets, warnings = read_source(source)
     except DatasetError as error:
         raise click.BadParameter(str(error), param_hint="SOURCE") from None
     check_dataset_blocks(bucketing, subsets)  # every block's options, before the scan

@@ -25,7 +25,8 @@ from aspectbucket.report import (
 from aspectbucket.report.compare_section import compare_section_html
 from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
 from aspectbucket.scan import scan
-from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_dataset
+from aspectbucket.scan.configs import read_source
+from aspectbucket.scan.sources import DatasetError, example_dataset_path
 
 
 @click.command("report")
@@ -108,8 +109,8 @@ def report(
     """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
 
     SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
-    N_name, N = repeats) or a kohya dataset config .toml; instead of SOURCE, --config-file or
-    --kohya-args read the images and settings from the config you train with. Bucketing options given
+    N_name, N = repeats), a kohya dataset config .toml or a Kohya_ss GUI config (.json, or a .toml of
+    its keys); instead of SOURCE, --kohya-args reads a pasted training command line. Bucketing options given
     here override the config's. Nothing is ever written into the dataset.
 
     \b
@@ -125,7 +126,7 @@ def report(
     else:
         source = _source(source, example)
         try:
-            subsets, folder_warnings = read_dataset(source)
+            subsets, folder_warnings = read_source(source)
         except DatasetError as error:
             raise click.BadParameter(str(error), param_hint="SOURCE") from None
         folders = [subset.image_dir for subset in subsets]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aspectbucket.geometry.options import OptionsError, parse_resolution
-from aspectbucket.scan.sources import BUCKET_KEYS, DatasetError, Subset, read_config, read_folder
+from aspectbucket.scan.sources import BUCKET_KEYS, DatasetError, Subset, read_config, read_dataset, read_folder
 
 #: The keys that decide the images and their buckets; every other key is listed as ignored.
 IMAGE_KEYS = ("train_data_dir", "reg_data_dir", "dataset_config")
@@ -205,3 +205,27 @@ def _path(values: dict, key: str, origin: str, base: Path) -> Path:
         raise DatasetError(f"{origin}: {key} {value!r} must be a path")
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
+
+
+def read_source(source: Path) -> tuple[list[Subset], list[str]]:
+    """Any dataset source, the trainer's config detected from the file: a Kohya_ss GUI config (a .json,
+    or a .toml of flat keys naming ``train_data_dir`` or ``dataset_config``), else what
+    :func:`~aspectbucket.scan.sources.read_dataset` reads (a folder or a kohya dataset .toml)."""
+    source = Path(source)
+    if source.is_file() and _is_gui_config(source):
+        config = read_kohya_gui_config(source)
+        return config.subsets, config.warnings
+    return read_dataset(source)
+
+
+def _is_gui_config(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return True
+    if suffix != ".toml":
+        return False
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False  # read_dataset says what is wrong with it
+    return "datasets" not in document and any(key in document for key in IMAGE_KEYS)
