@@ -7,9 +7,9 @@ import re
 
 import click
 
-from aspectbucket.cli.options import bucket_options, resolve_bucket_options
-from aspectbucket.cli.trainer_configs import config_base_options, echo_config_warnings, trainer_config_options
-from aspectbucket.profiles import get_profile
+from aspectbucket.cli.options import bucket_options, resolve_bucket_options, warn_capped_budget
+from aspectbucket.cli.trainer_configs import config_options, echo_config_warnings, trainer_config_options
+from aspectbucket.profiles import profile_bucket_list
 from aspectbucket.report.explain import explain_size
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[x×X,]\s*(\d+)\s*$")
@@ -41,8 +41,8 @@ def explain(sizes, bucketing, trainer_config, as_json):
     """
     parsed = [parse_size(text) for text in sizes]
     echo_config_warnings(trainer_config)
-    base = config_base_options(trainer_config, get_profile(bucketing["profile"]).defaults)
-    profile, options, _ = resolve_bucket_options(bucketing, base)
+    profile, options, _ = resolve_bucket_options(bucketing, config_options(trainer_config))
+    warn_capped_budget(options, profile_bucket_list(profile, options))
     results = [explain_size(width, height, options, profile) for width, height in parsed]
     if as_json:
         click.echo(json.dumps(results, indent=2))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from pathlib import Path
 
 import click
 
-from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.scan.configs import TrainerConfig, read_kohya_args, read_kohya_gui_config
 from aspectbucket.scan.sources import DatasetError
 
@@ -47,11 +45,11 @@ def trainer_config_options(command):
     )(wrapper)
 
 
-def config_base_options(trainer_config: TrainerConfig | None, defaults: BucketOptions) -> BucketOptions | None:
-    """The bucketing options a training config sets (its first dataset block's), over ``defaults``."""
+def config_options(trainer_config: TrainerConfig | None) -> dict | None:
+    """The bucketing options a training config sets (its first dataset block's), by field name."""
     if trainer_config is None or not trainer_config.subsets:
         return None
-    return dataclasses.replace(defaults, **dict(trainer_config.subsets[0].given_options))
+    return dict(trainer_config.subsets[0].given_options)
 
 
 def echo_config_warnings(trainer_config: TrainerConfig | None) -> None:
