@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from aspectbucket.cli import main
-from aspectbucket.scan.configs import read_kohya_args, read_kohya_gui_config
+from aspectbucket.scan.configs import read_kohya_args, read_kohya_gui_config, read_source
 from aspectbucket.scan.sources import DatasetError
 from report_plans import write_images
 
@@ -188,3 +188,67 @@ def test_a_gui_config_is_detected_as_the_source_of_every_command(train, tmp_path
     exported = CliRunner().invoke(main, ["export", str(gui), str(tmp_path / "out")])
     assert exported.exit_code == 0, exported.output
     assert sorted(path.name for path in (tmp_path / "out").rglob("*.jpg")) == ["small.jpg", "tall.jpg", "wide.jpg"]
+
+
+def _musubi_toml(tmp_path, train, extra: str = "") -> object:
+    path = tmp_path / "musubi.toml"
+    path.write_text(
+        "[general]\nresolution = [1024, 1024]\nenable_bucket = true\nbatch_size = 2\ncaption_extension = '.txt'\n"
+        f"[[datasets]]\nimage_directory = '{train / '10_dog'}'\ncache_directory = 'cache'\nnum_repeats = 3\n{extra}"
+        f"[[datasets]]\nvideo_directory = '{tmp_path / 'videos'}'\ntarget_frames = [1, 25]\n"
+    )
+    return path
+
+
+def test_a_musubi_dataset_config_is_detected_and_read(train, tmp_path):
+    config = read_source(_musubi_toml(tmp_path, train))
+    assert config.profile == "musubi"
+    [subset] = config.subsets
+    assert (subset.image_dir, subset.repeats, subset.batch_size, subset.enable_bucket) == (train / "10_dog", 3, 2, True)
+    assert dict(subset.given_options) == {"resolution": (1024, 1024)}
+    assert "ignored (not about bucketing): cache_directory, caption_extension, target_frames" in config.warnings[0]
+    assert any("#2 is not placed (video_directory" in warning for warning in config.warnings)
+    assert read_source(train).profile == "kohya"
+
+
+def test_a_musubi_config_refuses_keys_musubi_does_not_know(train, tmp_path):
+    with pytest.raises(DatasetError, match=r"#1: musubi-tuner has no key image_dir; allowed: image_directory"):
+        read_source(_musubi_toml(tmp_path, train, "image_dir = 'x'\n"))
+    with pytest.raises(DatasetError, match=r"#1: resolution 'big' is not SIZE or WIDTH,HEIGHT"):
+        read_source(_musubi_toml(tmp_path, train, "resolution = 'big'\n"))
+
+
+def test_a_musubi_config_reports_under_musubi_unless_profile_says(train, tmp_path):
+    path = _musubi_toml(tmp_path, train)
+
+    def buckets(*args):
+        out = tmp_path / "musubi.json"
+        result = CliRunner().invoke(main, ["report", str(path), "--no-cache", "--json", str(out), *args])
+        assert result.exit_code == 0, result.output
+        return result, sorted(
+            (image["bucket_width"], image["bucket_height"]) for image in json.loads(out.read_text())["images"]
+        )
+
+    detected, placed = buckets()
+    assert "is a musubi config: placed by that profile" in detected.stderr
+    folder = CliRunner().invoke(
+        main,
+        [
+            "report",
+            str(train / "10_dog"),
+            "--no-cache",
+            "--profile",
+            "musubi",
+            "--resolution",
+            "1024",
+            "--json",
+            str(tmp_path / "f.json"),
+        ],
+    )
+    assert folder.exit_code == 0
+    assert placed == sorted(
+        (image["bucket_width"], image["bucket_height"])
+        for image in json.loads((tmp_path / "f.json").read_text())["images"]
+    )
+    _, as_kohya = buckets("--profile", "kohya")
+    assert as_kohya != placed

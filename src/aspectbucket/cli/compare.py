@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aspectbucket.cli.options import ProfileListType, bucket_options
-from aspectbucket.cli.trainer_configs import echo_config_warnings, trainer_config_options
+from aspectbucket.cli.trainer_configs import adopt_detected_profile, echo_config_warnings, trainer_config_options
 from aspectbucket.compare import Comparison, common_resolution, compare_dataset
 from aspectbucket.report.compare_section import batch_words, describe
 from aspectbucket.report.summary import scan_display_paths
@@ -69,9 +69,11 @@ def compare(dataset, bucketing, trainer_config, profiles, batch_size, top, respe
         raise click.UsageError("give DATASET or a training config (--config-file, --kohya-args), one of them")
     echo_config_warnings(trainer_config)
     try:
-        subsets, warnings = read_source(dataset) if trainer_config is None else (trainer_config.subsets, [])
-        scanned = scan(subsets, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
-        scanned.warnings[:0] = warnings
+        detected = read_source(dataset) if trainer_config is None else trainer_config
+        adopt_detected_profile(bucketing, detected)
+        scanned = scan(detected.subsets, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
+        if trainer_config is None:
+            scanned.warnings[:0] = detected.warnings
     except DatasetError as error:
         raise click.UsageError(str(error)) from None
     given = common_resolution(scanned, bucketing["given"], bucketing["profile"])

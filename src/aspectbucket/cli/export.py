@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from aspectbucket.cli.options import bucket_options, check_dataset_blocks
+from aspectbucket.cli.trainer_configs import adopt_detected_profile
 from aspectbucket.export.pixels import Anchor
 from aspectbucket.export.plan import (
     ExportItem,
@@ -141,9 +142,11 @@ def export_command(
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     try:
-        subsets, warnings = read_source(source)
+        detected = read_source(source)
     except DatasetError as error:
         raise click.BadParameter(str(error), param_hint="SOURCE") from None
+    adopt_detected_profile(bucketing, detected)
+    subsets, warnings = detected.subsets, detected.warnings
     check_dataset_blocks(bucketing, subsets)  # every block's options, before the scan
     try:
         check_destination(out, source, subsets, metadata, kohya_metadata)

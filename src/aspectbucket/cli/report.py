@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks, check_output_files
-from aspectbucket.cli.trainer_configs import trainer_config_options
+from aspectbucket.cli.trainer_configs import adopt_detected_profile, trainer_config_options
 from aspectbucket.compare import common_resolution, compare_dataset
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
@@ -133,9 +133,11 @@ def report(
         source = _source(source, example)
         check_output_files(json=json_path, csv=csv_path, html=html_path)
         try:
-            subsets, folder_warnings = read_source(source)
+            detected = read_source(source)
         except DatasetError as error:
             raise click.BadParameter(str(error), param_hint="SOURCE") from None
+        adopt_detected_profile(bucketing, detected)
+        subsets, folder_warnings = detected.subsets, detected.warnings
         folders = [subset.image_dir for subset in subsets]
         if source.is_dir():
             folders.append(source)

@@ -6,6 +6,7 @@ import functools
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from aspectbucket.scan.configs import TrainerConfig, read_kohya_args, read_kohya_gui_config
 from aspectbucket.scan.sources import DatasetError
@@ -56,3 +57,18 @@ def echo_config_warnings(trainer_config: TrainerConfig | None) -> None:
     """What the config named but does not decide bucketing, one line each, on stderr."""
     for warning in trainer_config.warnings if trainer_config is not None else ():
         click.echo(f"warning: {warning}", err=True)
+
+
+def adopt_detected_profile(bucketing: dict, trainer_config: TrainerConfig) -> None:
+    """Place by the trainer the config file is for (a musubi-tuner dataset config), unless --profile says."""
+    context = click.get_current_context()
+    if trainer_config.profile == bucketing["profile"]:
+        return
+    if context.get_parameter_source("profile") is ParameterSource.COMMANDLINE:
+        return
+    bucketing["profile"] = trainer_config.profile
+    click.echo(
+        f"note: {trainer_config.origin} is a {trainer_config.profile} config: placed by that profile "
+        "(--profile chooses another)",
+        err=True,
+    )

@@ -1,4 +1,5 @@
-"""The trainer's own config in: a Kohya_ss GUI config file and a pasted kohya/accelerate command line.
+"""The trainer's own config in: a Kohya_ss GUI config file, a pasted kohya/accelerate command line, and
+a musubi-tuner dataset config.
 
 Both name the images (``train_data_dir``, ``reg_data_dir`` or a ``dataset_config`` .toml) and the
 bucketing settings under sd-scripts' own names (``resolution`` "1024,1024", ``enable_bucket``,
@@ -53,16 +54,7 @@ class TrainerConfig:
 def read_kohya_gui_config(path: Path) -> TrainerConfig:
     """A Kohya_ss GUI config saved with "Save as" (``--config_file``): JSON or TOML, flat keys."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatasetError(f"cannot read {path}: {error}") from None
-    try:
-        values = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
-        raise DatasetError(f"{path} is not a Kohya_ss GUI config (JSON or TOML): {error}") from None
-    if not isinstance(values, dict):
-        raise DatasetError(f"{path} is not a Kohya_ss GUI config: it holds no table of settings")
+    values = _load_document(path, "Kohya_ss GUI config")
     # The GUI saves empty strings for unset paths and options.
     values = {key: value for key, value in values.items() if value != ""}
     return _trainer_config(values, str(path), path.parent)
@@ -207,25 +199,136 @@ def _path(values: dict, key: str, origin: str, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def read_source(source: Path) -> tuple[list[Subset], list[str]]:
-    """Any dataset source, the trainer's config detected from the file: a Kohya_ss GUI config (a .json,
-    or a .toml of flat keys naming ``train_data_dir`` or ``dataset_config``), else what
-    :func:`~aspectbucket.scan.sources.read_dataset` reads (a folder or a kohya dataset .toml)."""
-    source = Path(source)
-    if source.is_file() and _is_gui_config(source):
-        config = read_kohya_gui_config(source)
-        return config.subsets, config.warnings
-    return read_dataset(source)
+#: musubi-tuner's dataset keys (kohya-ss/musubi-tuner@30c658c4 src/musubi_tuner/dataset/config_utils.py:
+#: ConfigSanitizer): those that decide the images and buckets, and the rest it accepts (listed as ignored).
+MUSUBI_MODELLED_KEYS = (
+    "image_directory",
+    "resolution",
+    "enable_bucket",
+    "bucket_no_upscale",
+    "batch_size",
+    "num_repeats",
+)
+MUSUBI_OTHER_KEYS = (
+    "caption_extension",
+    "skip_corrupted_cache",
+    "image_jsonl_file",
+    "cache_directory",
+    "control_directory",
+    "multiple_target",
+    "fp_latent_window_size",
+    "fp_1f_clean_indices",
+    "fp_1f_target_index",
+    "fp_1f_no_post",
+    "no_resize_control",
+    "control_resolution",
+    "video_directory",
+    "video_jsonl_file",
+    "target_frames",
+    "frame_extraction",
+    "frame_stride",
+    "frame_sample",
+    "max_frames",
+    "source_fps",
+)
+_MUSUBI_IMAGES = ("image_directory", "image_jsonl_file", "video_directory", "video_jsonl_file")
 
 
-def _is_gui_config(path: Path) -> bool:
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        return True
-    if suffix != ".toml":
-        return False
+def read_musubi_config(path: Path) -> TrainerConfig:
+    """A musubi-tuner dataset config (TOML or JSON): ``[general]`` values inherited by each ``[[datasets]]``.
+
+    Each image dataset with an ``image_directory`` is one block (its folder listed, not searched
+    recursively). musubi-tuner's own defaults hold where the file is silent: 960x544, ``enable_bucket``
+    off (every image then covers the resolution itself), batch size 1. The model's step comes from the
+    training script's architecture, not the file: ``--set architecture=...``. Datasets read from a
+    JSONL file or made of videos are listed as not placed; a key musubi-tuner does not know is refused.
+    """
+    path = Path(path)
+    document = _load_document(path, "musubi-tuner dataset config")
+    general = document.get("general", {})
+    datasets = document.get("datasets")
+    if not isinstance(general, dict) or not isinstance(datasets, list) or not datasets:
+        raise DatasetError(f"{path}: a musubi-tuner dataset config has [general] and at least one [[datasets]]")
+    allowed = (*MUSUBI_MODELLED_KEYS, *MUSUBI_OTHER_KEYS)
+    subsets, warnings, ignored = [], [], set()
+    for index, dataset in enumerate(datasets):
+        where = f"{path} [[datasets]] #{index + 1}"
+        if not isinstance(dataset, dict):
+            raise DatasetError(f"{where} must be a table")
+        values = {**general, **dataset}
+        unknown = sorted(key for key in values if key not in allowed)
+        if unknown:
+            raise DatasetError(f"{where}: musubi-tuner has no key {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        ignored.update(key for key in values if key not in MUSUBI_MODELLED_KEYS)
+        if "image_directory" not in values:
+            kind = next((key for key in _MUSUBI_IMAGES if key in values), "no image_directory")
+            warnings.append(f"{where} is not placed ({kind}: only image folders are read)")
+            continue
+        given = {"resolution": _resolution(values.get("resolution", [960, 544]), where)}
+        if "bucket_no_upscale" in values:
+            given["bucket_no_upscale"] = _switch(values, "bucket_no_upscale", where)
+        folder = _path(values, "image_directory", where, path.parent)
+        subsets.append(
+            Subset(
+                image_dir=folder,
+                repeats=_whole(values, "num_repeats", where) if "num_repeats" in values else 1,
+                name=folder.name,
+                dataset=len({subset.dataset for subset in subsets}),
+                batch_size=_whole(values, "batch_size", where) if "batch_size" in values else 1,
+                caption_extension=str(values.get("caption_extension") or ".txt"),
+                given_options=tuple(given.items()),
+                enable_bucket=_switch(values, "enable_bucket", where) if "enable_bucket" in values else False,
+            )
+        )
+    if ignored:
+        warnings.insert(0, f"{path}: ignored (not about bucketing): {', '.join(sorted(ignored))}")
+    if not subsets:
+        raise DatasetError(f"{path}: no image dataset with an image_directory to place")
+    return TrainerConfig(str(path), subsets, warnings, tuple(sorted(ignored)), profile="musubi")
+
+
+def _load_document(path: Path, what: str) -> dict:
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return False  # read_dataset says what is wrong with it
-    return "datasets" not in document and any(key in document for key in IMAGE_KEYS)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f"cannot read {path}: {error}") from None
+    try:
+        document = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+        raise DatasetError(f"{path} is not a {what} (JSON or TOML): {error}") from None
+    if not isinstance(document, dict):
+        raise DatasetError(f"{path} is not a {what}: it holds no table of settings")
+    return document
+
+
+def read_source(source: Path) -> TrainerConfig:
+    """Any dataset source, the trainer detected from the file: a musubi-tuner dataset config (its
+    ``[[datasets]]`` name ``image_directory`` or ``video_directory``), a Kohya_ss GUI config (a .json, or
+    a .toml of flat keys naming ``train_data_dir`` or ``dataset_config``), else what
+    :func:`~aspectbucket.scan.sources.read_dataset` reads (a folder or a kohya dataset .toml).
+    ``profile`` names the trainer the file is for."""
+    source = Path(source)
+    if source.is_file() and source.suffix.lower() in (".json", ".toml"):
+        kind = _config_kind(source)
+        if kind == "musubi":
+            return read_musubi_config(source)
+        if kind == "kohya-gui":
+            return read_kohya_gui_config(source)
+    subsets, warnings = read_dataset(source)
+    return TrainerConfig(str(source), subsets, warnings)
+
+
+def _config_kind(path: Path) -> str:
+    """``musubi``, ``kohya-gui`` or ``kohya`` (a dataset .toml, or a file read_dataset explains)."""
+    try:
+        document = _load_document(path, "config")
+    except DatasetError:
+        return "kohya" if path.suffix.lower() == ".toml" else "kohya-gui"  # the reader says what is wrong
+    datasets = document.get("datasets")
+    if isinstance(datasets, list) and any(
+        isinstance(entry, dict) and any(key in entry for key in _MUSUBI_IMAGES) for entry in datasets
+    ):
+        return "musubi"
+    if "datasets" not in document and (path.suffix.lower() == ".json" or any(key in document for key in IMAGE_KEYS)):
+        return "kohya-gui"
+    return "kohya"
