@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from aspectbucket import BucketOptions, place
 from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket, ai_toolkit_bucket_one, random_crop_offsets
 from aspectbucket.geometry.batches import batches_per_bucket, dropped_and_padded, steps_per_epoch
-from aspectbucket.profiles.ai_toolkit import ai_toolkit_profile
+from aspectbucket.profiles.ai_toolkit import AI_TOOLKIT, ai_toolkit_profile
 from aspectbucket.profiles.per_resolution import place_per_resolution
+from aspectbucket.profiles.profile import ExifHandling
 from conftest import load_vectors
 
 VECTORS = load_vectors("ai_toolkit")
@@ -144,3 +145,21 @@ def test_batches_pad_each_bucket_by_cycling_its_images(case):
     assert steps_per_epoch(counts, batching["batch_size"], profile.batch_policy) == batching["steps_per_epoch"]
     padded = dropped_and_padded(counts, batching["batch_size"], profile.batch_policy)
     assert padded == (0, sum(entry["duplicated"] for entry in batching["per_bucket"]))
+
+
+def test_exif_orientation_is_applied_before_bucketing():
+    # The default path sizes images with exif_transpose (fast_image_size reads the header and does not).
+    checks = VECTORS["source"]["ai-toolkit"]["exif_checks"]["results"]
+    assert AI_TOOLKIT.exif is ExifHandling.APPLY
+    for name, result in checks.items():
+        if name.endswith("fast_image_size=False"):
+            rotated = "orient6" in name or "orient8" in name
+            assert result["size_used"] == ([2000, 3000] if rotated else [3000, 2000])
+            p = place(
+                [result["size_used"][0]],
+                [result["size_used"][1]],
+                BucketOptions(resolution=512, bucket_reso_steps=64),
+                AI_TOOLKIT,
+            )
+            assert [p.bucket_width[0], p.bucket_height[0]] == result["bucket"]
+            assert [p.resized_width[0], p.resized_height[0]] == result["resized_wh"]

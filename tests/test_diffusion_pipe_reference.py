@@ -28,8 +28,9 @@ from aspectbucket.geometry.diffusion_pipe import (
 )
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.geometry.placement import PlacementError
-from aspectbucket.profiles.diffusion_pipe import diffusion_pipe_profile, resolution_entries
+from aspectbucket.profiles.diffusion_pipe import DIFFUSION_PIPE, diffusion_pipe_profile, resolution_entries
 from aspectbucket.profiles.per_resolution import place_per_resolution
+from aspectbucket.profiles.profile import ExifHandling
 from conftest import load_vectors
 
 VECTORS = load_vectors("diffusion_pipe")
@@ -153,3 +154,14 @@ def test_batches_drop_each_bucket_remainder_of_the_global_batch(case):
         assert int(batches.sum()) == batching["steps_per_epoch"]
         dropped, padded = dropped_and_padded(samples, micro, profile.batch_policy, batching["world_size"])
         assert (dropped, padded) == (sum(entry["dropped"] for entry in expected), 0)
+
+
+def test_exif_orientation_is_ignored():
+    # The reference run's check: a 600x300 JPEG with Orientation 6 is bucketed as stored, 720x368 at 512.
+    assert (
+        "600x300 JPEG with Orientation=6 is bucketed and cropped as 600x300 landscape (720x368 at 512)"
+        in (VECTORS["source"]["diffusion-pipe"]["conventions"])
+    )
+    assert DIFFUSION_PIPE.exif is ExifHandling.IGNORE
+    p = place([600], [300], BucketOptions(resolution=512, bucket_reso_steps=16), DIFFUSION_PIPE)
+    assert (p.bucket_width[0], p.bucket_height[0]) == (720, 368)

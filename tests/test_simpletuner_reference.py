@@ -20,7 +20,8 @@ from aspectbucket.geometry.options import OptionsError
 from aspectbucket.geometry.placement import PlacementError
 from aspectbucket.geometry.simpletuner import round_decimals, simpletuner_prepare
 from aspectbucket.geometry.simpletuner_reference import SimpleTunerState, from_config, prepare_one
-from aspectbucket.profiles.simpletuner import simpletuner_profile
+from aspectbucket.profiles.profile import ExifHandling
+from aspectbucket.profiles.simpletuner import SIMPLETUNER, simpletuner_profile
 from conftest import load_vectors
 
 VECTORS = load_vectors("simpletuner")
@@ -217,3 +218,11 @@ def test_round_decimals_on_exact_halves():
 def test_bad_settings_are_one_line_errors(settings_, message):
     with pytest.raises(OptionsError, match=message):
         simpletuner_profile(**settings_)
+
+
+def test_exif_orientation_is_applied_before_bucketing():
+    (case,) = [case for case in IMAGE_CASES if case["settings"]["id"].startswith("exif6")]
+    assert SIMPLETUNER.exif is ExifHandling.APPLY
+    for row in case["placements"]:
+        assert row["extra"]["exif_orientation"] == 6
+        assert row["extra"]["original_size_used"] == row["image"][::-1]
