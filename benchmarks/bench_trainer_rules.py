@@ -17,8 +17,8 @@ import numpy as np
 
 from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket, ai_toolkit_bucket_one
 from aspectbucket.geometry.diffusion_pipe import bucket_one, bucket_sizes, nearest_ratio, ratio_buckets
-from aspectbucket.geometry.simpletuner import simpletuner_prepare
-from aspectbucket.geometry.simpletuner_reference import SimpleTunerState, from_config, prepare_one
+from aspectbucket.geometry.simpletuner import from_config, simpletuner_prepare
+from aspectbucket.geometry.simpletuner_reference import SimpleTunerState, prepare_one
 
 
 def timed(run, repeats: int = 1):

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from aspectbucket import place
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.geometry.placement import PlacementError
-from aspectbucket.geometry.simpletuner import round_decimals, simpletuner_prepare
-from aspectbucket.geometry.simpletuner_reference import SimpleTunerState, from_config, prepare_one
+from aspectbucket.geometry.simpletuner import from_config, round_decimals, simpletuner_prepare
+from aspectbucket.geometry.simpletuner_reference import SimpleTunerState, prepare_one
 from aspectbucket.profiles.profile import ExifHandling
 from aspectbucket.profiles.simpletuner import SIMPLETUNER, simpletuner_profile
 from conftest import load_vectors
@@ -226,3 +226,14 @@ def test_exif_orientation_is_applied_before_bucketing():
     for row in case["placements"]:
         assert row["extra"]["exif_orientation"] == 6
         assert row["extra"]["original_size_used"] == row["image"][::-1]
+
+
+def test_rows_without_a_size_do_not_move_the_random_draws_of_the_others():
+    profile = simpletuner_profile(crop=True, crop_aspect="random", crop_aspect_buckets=[0.5, 1.0, 2.0])
+    widths, heights = [3000, 1200, 800, 640], [2000, 1600, 800, 480]
+    clean = place(widths, heights, profile=profile)
+    broken = place([3000, None, 1200, 0, 800, 640], [2000, 500, 1600, 10, 800, 480], profile=profile)
+    assert broken.error[[1, 3]].tolist() == [PlacementError.MISSING_SIZE, PlacementError.NOT_POSITIVE_INTEGER]
+    kept = [0, 2, 4, 5]
+    assert broken.bucket_width[kept].tolist() == clean.bucket_width.tolist()
+    assert broken.bucket_height[kept].tolist() == clean.bucket_height.tolist()

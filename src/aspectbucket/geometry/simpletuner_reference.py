@@ -17,46 +17,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
-#: ``TrainingSample._set_resolution``: megapixel settings within 0.05 of these use the exact square area.
-AREA_SQUARES = {0.25: 512**2, 0.5: 768**2, 1.0: 1024**2, 2.0: 1536**2, 4.0: 2048**2}
-
-
-@dataclass(frozen=True)
-class SimpleTunerSettings:
-    """A dataset's bucketing settings under SimpleTuner's own names, after ``pixel_area`` became ``area``.
-
-    ``resolution`` is pixels (``pixel``) or megapixels (``area``); so are ``minimum_image_size``,
-    ``maximum_image_size`` and ``target_downsample_size``. :func:`from_config` converts ``pixel_area``.
-    """
-
-    resolution: float = 1.048576
-    resolution_type: str = "area"
-    crop: bool = False
-    crop_aspect: str = "square"
-    crop_style: str = "random"
-    crop_aspect_buckets: tuple[float, ...] = ()
-    aspect_bucket_rounding: int = 2
-    aspect_bucket_alignment: int = 64
-    minimum_image_size: float | None = None
-    maximum_image_size: float | None = None
-    target_downsample_size: float | None = None
-
-
-def from_config(resolution_type: str, resolution: float, **settings) -> SimpleTunerSettings:
-    """Settings as a dataset config writes them; ``pixel_area`` sizes become megapixels (edge**2 / 1e6).
-
-    This is ``FactoryRegistry._handle_resolution_conversion``: ``resolution``, ``minimum_image_size``,
-    ``maximum_image_size`` and ``target_downsample_size`` are all converted.
-    """
-    if resolution_type == "pixel_area":
-        resolution_type = "area"
-        resolution = resolution * resolution / 1e6
-        for name in ("minimum_image_size", "maximum_image_size", "target_downsample_size"):
-            if settings.get(name) is not None:
-                settings[name] = settings[name] * settings[name] / 1e6
-    if "crop_aspect_buckets" in settings:
-        settings["crop_aspect_buckets"] = tuple(settings["crop_aspect_buckets"] or ())
-    return SimpleTunerSettings(resolution=resolution, resolution_type=resolution_type, **settings)
+from aspectbucket.geometry.simpletuner import AREA_SQUARES, SimpleTunerSettings
 
 
 @dataclass

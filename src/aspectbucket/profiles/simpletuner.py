@@ -23,8 +23,7 @@ import numpy as np
 
 from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.options import BucketOptions, OptionsError
-from aspectbucket.geometry.simpletuner import simpletuner_prepare
-from aspectbucket.geometry.simpletuner_reference import SimpleTunerSettings, from_config
+from aspectbucket.geometry.simpletuner import SimpleTunerSettings, from_config, simpletuner_prepare
 from aspectbucket.profiles.profile import ExifHandling, Profile, SdxlCoordinates
 from aspectbucket.profiles.validation import check_positive, drop_no_upscale
 
