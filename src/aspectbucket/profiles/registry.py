@@ -69,6 +69,12 @@ def place(widths, heights, options: BucketOptions | None = None, profile: str | 
 
 
 def bucket_list(options: BucketOptions | None = None, profile: str | Profile = "kohya") -> np.ndarray:
-    """The bucket list of ``profile`` at ``options`` (``(n, 2)`` widths and heights, trainer order)."""
+    """The bucket list of ``profile`` at ``options`` (``(n, 2)`` widths and heights, trainer order).
+
+    >>> from aspectbucket import BucketOptions, bucket_list
+    >>> buckets = bucket_list(BucketOptions(resolution=(1024, 1024), bucket_reso_steps=64), "onetrainer")
+    >>> len(buckets), buckets[0].tolist()
+    (17, [640, 1600])
+    """
     chosen, validated, _ = resolve(profile, options)
     return profile_bucket_list(chosen, validated)
