@@ -254,6 +254,10 @@ def simpletuner_prepare(
 
     ``seed`` seeds the generator the random crop and random aspect draw from; ``aspect_maps`` (``{megapixels:
     {key: (w, h)}}``) is the persisted aspect->size map, empty for a fresh run, extended in place.
+
+    >>> prepared = simpletuner_prepare([3000, 1500], [2000, 1000], from_config("area", 1.0))
+    >>> [prepared.key_text(row) for row in range(2)], prepared.target_width.tolist(), prepared.target_height.tolist()
+    (['1.54', '1.54'], [1280, 1280], [832, 832])
     """
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)

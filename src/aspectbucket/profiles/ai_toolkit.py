@@ -73,6 +73,12 @@ def ai_toolkit_profile(square_crop: bool = False, random_crop: bool = False) -> 
 
     ``random_crop`` changes where the crop sits, not the bucket or the resize; the offsets are
     :func:`aspectbucket.geometry.ai_toolkit.random_crop_offsets`.
+
+    >>> from aspectbucket import BucketOptions, place
+    >>> options = BucketOptions(resolution=512, bucket_reso_steps=16)
+    >>> p = place([3000], [2000], options, ai_toolkit_profile(square_crop=True))
+    >>> p.bucket_width.tolist(), p.resized_width.tolist(), p.trim_left.tolist()
+    ([512], [768], [128])
     """
     if not square_crop and not random_crop:
         return AI_TOOLKIT

@@ -97,6 +97,12 @@ def diffusion_pipe_profile(
 
     Raises :class:`~aspectbucket.geometry.options.OptionsError` naming the setting for values the trainer
     cannot use.
+
+    >>> from aspectbucket import BucketOptions, place
+    >>> profile = diffusion_pipe_profile(ar_buckets=[[16, 9], [1, 1], [9, 16]])
+    >>> p = place([600, 300], [300, 600], BucketOptions(resolution=512, bucket_reso_steps=16), profile)
+    >>> p.bucket_width.tolist(), p.bucket_height.tolist()
+    ([688, 384], [384, 688])
     """
     if size_buckets is not None:
         if not size_buckets or any(len(bucket) != 3 or min(bucket) <= 0 for bucket in size_buckets):
@@ -130,6 +136,9 @@ def resolution_entries(resolutions) -> list[tuple]:
     """``resolutions`` as the options' ``(W, H)`` sizes, in the trainer's order (by side, duplicates dropped).
 
     Place a dataset with :func:`~aspectbucket.profiles.per_resolution.place_per_resolution` over these.
+
+    >>> resolution_entries([1024, [1280, 720], 512])
+    [(512, 512), (1280, 720), (1024, 1024)]
     """
     by_side = {}
     for entry in resolutions:

@@ -123,6 +123,11 @@ def simpletuner_profile(
     ``resolution`` and the three sizes are pixels for ``pixel`` and ``pixel_area``, megapixels for ``area``.
     Raises :class:`~aspectbucket.geometry.options.OptionsError` naming the setting for values SimpleTuner
     refuses.
+
+    >>> from aspectbucket import place
+    >>> p = place([3000, 100], [2000, 3000], profile=simpletuner_profile(resolution=1024, resolution_type="pixel"))
+    >>> p.bucket_width.tolist(), p.bucket_height.tolist()  # the short side is 1024, the long one is not capped
+    ([1536, 1024], [1024, 34112])
     """
     _check_choice("resolution_type", resolution_type, RESOLUTION_TYPES)
     _check_choice("crop_aspect", crop_aspect, CROP_ASPECTS)
