@@ -127,6 +127,8 @@ SETTINGS = st.fixed_dictionaries(
         "aspect_bucket_alignment": st.sampled_from([8, 16, 32, 64]),
         "minimum_image_size": st.sampled_from([None, 256, 512]),
         "downsample": st.sampled_from([None, 1024, 1536]),
+        # An integer ratio makes the trainer raise for every image that picks it; none at all, for all.
+        "buckets": st.sampled_from([(0.5, 0.75, 1.0, 1.33, 2.0), (0.5, 1, 2.0), ()]),
     }
 )
 
@@ -150,7 +152,7 @@ def test_vectorised_rule_matches_the_one_image_oracle(drawn, sizes, seed):
         crop=drawn["crop"],
         crop_aspect=drawn["crop_aspect"],
         crop_style=drawn["crop_style"],
-        crop_aspect_buckets=(0.5, 0.75, 1.0, 1.33, 2.0),
+        crop_aspect_buckets=drawn["buckets"],
         aspect_bucket_rounding=drawn["aspect_bucket_rounding"],
         aspect_bucket_alignment=drawn["aspect_bucket_alignment"],
         minimum_image_size=minimum,
@@ -163,8 +165,7 @@ def test_vectorised_rule_matches_the_one_image_oracle(drawn, sizes, seed):
     for row, (width, height) in enumerate(sizes):
         expected = prepare_one(width, height, settings_, state)
         if expected.error is not None:
-            crash = expected.error.startswith("Error processing image")
-            assert prepared.error[row] == (PlacementError.TRAINER_CRASH if crash else PlacementError.TOO_SMALL)
+            assert prepared.error[row] == _oracle_error(expected.error)
             continue
         assert prepared.key_text(row) == expected.key
         assert (int(prepared.target_width[row]), int(prepared.target_height[row])) == expected.target
@@ -172,6 +173,22 @@ def test_vectorised_rule_matches_the_one_image_oracle(drawn, sizes, seed):
         assert (int(prepared.crop_left[row]), int(prepared.crop_top[row])) == expected.crop_left_top
         canvas = (int(prepared.canvas_width[row]), int(prepared.canvas_height[row]))
         assert (canvas if canvas[0] else None) == expected.crop_canvas
+
+
+def _oracle_error(message: str) -> int:
+    if message == "too_small":
+        return PlacementError.TOO_SMALL
+    if message == "Error processing image: float division by zero":
+        return PlacementError.TRAINER_CRASH
+    assert message.startswith("Error processing image: ")
+    return PlacementError.TRAINER_ERROR
+
+
+def test_an_integer_aspect_bucket_fails_the_images_that_pick_it():
+    # JSON's 1 is an int: SimpleTuner's size calculators refuse it, so images whose closest ratio is 1 are skipped.
+    profile = simpletuner_profile(crop=True, crop_aspect="closest", crop_aspect_buckets=[0.5, 1, 2.0])
+    p = place([1000, 2000, 1000], [1000, 1000, 1900], profile=profile)
+    assert p.error.tolist() == [PlacementError.TRAINER_ERROR, PlacementError.OK, PlacementError.OK]
 
 
 def test_downsample_as_large_as_the_resolution_shares_the_aspect_map():

@@ -269,8 +269,8 @@ def simpletuner_prepare(
     if (random_aspect and settings.crop_style == "random") or _shares_map(settings):
         return _prepare_one_by_one(widths, heights, settings, order, generator, aspect_maps)
     kept = meets_resolution_requirements(widths, heights, settings)
-    aspects = _random_aspects(settings, order, kept, generator) if random_aspect else None
-    return _prepare_rows(widths, heights, settings, order, aspects, generator, aspect_maps)
+    chosen = _random_choices(settings, order, kept, generator) if random_aspect else None
+    return _prepare_rows(widths, heights, settings, order, chosen, generator, aspect_maps)
 
 
 def _shares_map(settings: SimpleTunerSettings) -> bool:
@@ -282,14 +282,18 @@ def _downsamples(settings: SimpleTunerSettings) -> bool:
     return settings.crop and bool(settings.maximum_image_size) and bool(settings.target_downsample_size)
 
 
-def _random_aspects(settings, order, kept, generator) -> np.ndarray:
-    """``random.choice`` of ``crop_aspect_buckets`` for each kept image, drawn in processing order."""
-    aspects = np.zeros(len(kept), dtype=np.float64)
-    choices = list(settings.crop_aspect_buckets)
-    for row in order.tolist():
-        if kept[row]:
-            aspects[row] = generator.choice(choices) if choices else 1.0
-    return aspects
+def _random_choices(settings, order, kept, generator) -> np.ndarray:
+    """``random.choice`` of ``crop_aspect_buckets`` (its index) for each kept image, drawn in processing order.
+
+    With no buckets the trainer raises before drawing; every index stays 0 and the rows fail later.
+    """
+    chosen = np.zeros(len(kept), dtype=np.int64)
+    positions = list(range(len(settings.crop_aspect_buckets)))
+    if positions:
+        for row in order.tolist():
+            if kept[row]:
+                chosen[row] = generator.choice(positions)
+    return chosen
 
 
 def _prepare_one_by_one(widths, heights, settings, order, generator, aspect_maps) -> SimpleTunerPrepared:
@@ -304,10 +308,10 @@ def _prepare_one_by_one(widths, heights, settings, order, generator, aspect_maps
     first = np.array([0])
     for row in order.tolist():
         rows = slice(row, row + 1)
-        aspects = None
+        chosen = None
         if settings.crop and settings.crop_aspect == "random":
-            aspects = _random_aspects(settings, first, kept[rows], generator)
-        one = _prepare_rows(widths[rows], heights[rows], settings, first, aspects, generator, aspect_maps)
+            chosen = _random_choices(settings, first, kept[rows], generator)
+        one = _prepare_rows(widths[rows], heights[rows], settings, first, chosen, generator, aspect_maps)
         for name in _COLUMNS:
             columns[name][row] = getattr(one, name)[0]
     return SimpleTunerPrepared(**columns)
@@ -344,7 +348,8 @@ def _calculate(aspects, resolution, widths, heights, settings, live, order, aspe
     return mapped_w, mapped_h, inter_w, inter_h, crashes
 
 
-def _prepare_rows(widths, heights, settings, order, aspects, generator, aspect_maps) -> SimpleTunerPrepared:
+def _prepare_rows(widths, heights, settings, order, chosen, generator, aspect_maps) -> SimpleTunerPrepared:
+    """All images in one pass; ``chosen`` holds the random ``crop_aspect_buckets`` index of each, if drawn."""
     count = len(widths)
     rounding = settings.aspect_bucket_rounding
     side, target_area = pixel_resolution(settings)
@@ -359,10 +364,11 @@ def _prepare_rows(widths, heights, settings, order, aspects, generator, aspect_m
     square = settings.crop and settings.crop_aspect == "square"
     if square:
         aspects = np.ones(count)
-    elif settings.crop and settings.crop_aspect == "closest":
-        buckets = np.asarray(settings.crop_aspect_buckets, dtype=np.float64)
-        aspects = buckets[np.abs(buckets[None, :] - own_aspect[:, None]).argmin(axis=1)]
-    elif aspects is None:
+    elif settings.crop and settings.crop_aspect in ("closest", "random"):
+        aspects, refused = _bucket_aspects(settings, own_aspect, chosen)
+        errors = np.where(live & refused, np.int8(PlacementError.TRAINER_ERROR), errors)
+        live = errors == PlacementError.OK
+    else:
         aspects = own_aspect
     target_w, target_h, inter_w, inter_h, crashes = _calculate(
         aspects, settings.resolution, widths, heights, settings, live, order, main_map
@@ -392,6 +398,22 @@ def _prepare_rows(widths, heights, settings, order, aspects, generator, aspect_m
     left, top = _crop_offsets(canvas_w, canvas_h, target_w, target_h, cropped, settings.crop_style, order, generator)
     columns = (key, target_w, target_h, inter_w, inter_h, canvas_w, canvas_h, left, top)
     return SimpleTunerPrepared(errors, *(np.where(live, column, 0) for column in columns))
+
+
+def _bucket_aspects(settings, own_aspect, chosen) -> tuple[np.ndarray, np.ndarray]:
+    """The ``crop_aspect_buckets`` ratio of each image (closest, or the ``chosen`` index) and which the trainer refuses.
+
+    Its size calculators raise for a ratio that is not a Python float (an integer such as ``1`` in the
+    config), and ``_select_random_aspect`` raises when there are no buckets; those images are skipped.
+    """
+    buckets = settings.crop_aspect_buckets
+    if not buckets:
+        return np.ones(len(own_aspect)), np.ones(len(own_aspect), dtype=bool)
+    values = np.asarray(buckets, dtype=np.float64)
+    if chosen is None:
+        chosen = np.abs(values[None, :] - own_aspect[:, None]).argmin(axis=1)
+    not_float = np.array([type(bucket) is not float for bucket in buckets])
+    return values[chosen], not_float[chosen]
 
 
 def _resize_before_crop(widths, heights, target_w, target_h, settings, target_area) -> np.ndarray:

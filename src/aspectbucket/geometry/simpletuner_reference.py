@@ -17,6 +17,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from aspectbucket.geometry.simpletuner import AREA_SQUARES, SimpleTunerSettings
 
 
@@ -52,6 +54,8 @@ def round_to_alignment(value: float, alignment: int) -> int:
 
 def size_by_pixel_edge(aspect: float, resolution: int, original: tuple[int, int], s: SimpleTunerSettings):
     """``calculate_new_size_by_pixel_edge``: the shorter original side becomes ``resolution``."""
+    if type(aspect) is not float:
+        raise ValueError(f"Aspect ratio must be a float, not {type(aspect)}")
     width, height = original
     raw = width / height
     if width < height:
@@ -79,6 +83,8 @@ def size_by_pixel_edge(aspect: float, resolution: int, original: tuple[int, int]
 
 def size_by_area(aspect, megapixels, original, s: SimpleTunerSettings, state: SimpleTunerState):
     """``calculate_new_size_by_pixel_area``, including its order-dependent aspect->size map."""
+    if type(aspect) not in (float, np.float64):
+        raise ValueError(f"Aspect ratio must be a float, not {type(aspect)}")
     align = s.aspect_bucket_alignment
     edge = round_to_alignment(int(math.sqrt(megapixels * 1e6)), align)
     width, height = original
@@ -117,7 +123,7 @@ def prepare_one(width: int, height: int, s: SimpleTunerSettings, state: SimpleTu
         return PreparedImage(error="too_small")
     try:
         return _prepare(width, height, s, state)
-    except ZeroDivisionError as error:
+    except (ZeroDivisionError, ValueError) as error:
         return PreparedImage(error=f"Error processing image: {error}")
 
 
@@ -166,10 +172,12 @@ def _prepare(width: int, height: int, s: SimpleTunerSettings, state: SimpleTuner
         if intermediary[0] < pixel_resolution:
             intermediary = (pixel_resolution, pixel_resolution)
     else:
+        if s.crop and s.crop_aspect in ("closest", "random") and not s.crop_aspect_buckets:
+            raise ValueError("Aspect buckets are not defined in the data backend config.")
         if s.crop and s.crop_aspect == "closest":
             aspect = min(s.crop_aspect_buckets, key=lambda bucket: abs(bucket - aspect))
         elif s.crop and s.crop_aspect == "random":
-            aspect = state.generator.choice(list(s.crop_aspect_buckets)) if s.crop_aspect_buckets else 1.0
+            aspect = state.generator.choice(list(s.crop_aspect_buckets))
         target, intermediary, aspect = calculate(aspect, s.resolution, original)
         aspect = round(target[0] / target[1], rounding)
         if aspect == 1.0 and intermediary[0] < pixel_resolution:

@@ -100,7 +100,8 @@ SIMPLETUNER = Profile(
     defects="one bucket per 0.01 of ratio: many small buckets, so many padded batches (repeated images); "
     "no cap on the long side in pixel mode (3000x100 trains at 30720x1024); in area mode the first size "
     "computed for a ratio key is reused for later images, so sizes depend on file order; a ratio that "
-    "rounds to 0 crashes the image's preparation and it is skipped; small images are enlarged unless "
+    "rounds to 0 crashes the image's preparation and it is skipped, and so does an integer in "
+    "crop_aspect_buckets (1 instead of 1.0) for every image that picks it; small images are enlarged unless "
     "minimum_image_size skips them",
 )
 
