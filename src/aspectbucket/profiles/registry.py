@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+
 import numpy as np
 
 from aspectbucket.geometry.options import BucketOptions
@@ -44,6 +47,19 @@ def get_profile(name: str | Profile) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}") from None
+
+
+def merge_options(profile: str | Profile, config: Mapping | None = None, given: Mapping | None = None) -> BucketOptions:
+    """The options a run uses, before the trainer's checks: ``given`` (the command line) over ``config``
+    (what a dataset config set) over the profile's defaults.
+
+    The one place they are merged, so report, compare, export, explain and the sampler agree on what
+    wins; :func:`resolve` then validates the result.
+
+    >>> merge_options("kohya", {"resolution": (1024, 1024)}, {"bucket_no_upscale": True}).resolution
+    (1024, 1024)
+    """
+    return dataclasses.replace(get_profile(profile).defaults, **{**(config or {}), **(given or {})})
 
 
 def resolve(profile: str | Profile = "kohya", options: BucketOptions | None = None):
