@@ -112,7 +112,7 @@ def test_image_case_through_place(case):
     assert np.stack([p.bucket_width, p.bucket_height], 1)[p.ok].tolist() == [row["bucket"] for row in placed]
     resized = np.stack([p.resized_width, p.resized_height], 1)[p.ok].tolist()
     assert resized == [row["extra"]["resized_wh"] for row in placed]
-    if settings_.get("crop_style") == "center" and not settings_.get("target_downsample_size"):
+    if settings_.get("crop_style") in ("center", "corner") and not settings_.get("target_downsample_size"):
         trims = np.stack([p.trim_left, p.trim_top], 1)[p.ok].tolist()
         assert trims == [row["extra"]["crop_left_top"] for row in placed]
 

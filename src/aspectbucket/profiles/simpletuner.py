@@ -24,7 +24,7 @@ import numpy as np
 from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.simpletuner import SimpleTunerSettings, from_config, simpletuner_prepare
-from aspectbucket.profiles.profile import ExifHandling, Profile, SdxlCoordinates
+from aspectbucket.profiles.profile import CropAnchor, ExifHandling, Profile, SdxlCoordinates
 from aspectbucket.profiles.validation import check_positive, drop_no_upscale
 
 SOURCE = (
@@ -158,9 +158,14 @@ def simpletuner_profile(
     )
     side = int(resolution) if resolution_type != "area" else math.isqrt(int(resolution * 1e6))
     defaults = BucketOptions(resolution=(side, side), min_bucket_reso=0, bucket_reso_steps=aspect_bucket_alignment)
-    random_crop = crop_style == "random"
+    # The corner cropper keeps the top-left window; the placement's trims say so (random ones show the centre).
+    anchor = CropAnchor.START if crop_style == "corner" else CropAnchor.CENTER
     return replace(
-        SIMPLETUNER, per_image=partial(simpletuner_rule, settings=settings), defaults=defaults, random_crop=random_crop
+        SIMPLETUNER,
+        per_image=partial(simpletuner_rule, settings=settings),
+        defaults=defaults,
+        random_crop=crop_style == "random",
+        crop_anchor=anchor,
     )
 
 
