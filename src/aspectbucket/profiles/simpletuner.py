@@ -50,15 +50,13 @@ def validate_simpletuner(options: BucketOptions) -> tuple[BucketOptions, list[st
     return drop_no_upscale(options, "SimpleTuner", warnings), warnings
 
 
-def settings_from_options(options: BucketOptions, **fixed) -> SimpleTunerSettings:
-    """The ``pixel_area`` settings the options describe (``resolution``, alignment, minimum), plus ``fixed`` ones."""
-    minimum = options.min_bucket_reso or None
+def settings_from_options(options: BucketOptions) -> SimpleTunerSettings:
+    """The ``pixel_area`` dataset the options describe: ``resolution``, alignment and ``minimum_image_size``."""
     return from_config(
-        fixed.pop("resolution_type", "pixel_area"),
-        fixed.pop("resolution", options.resolution[0]),
+        "pixel_area",
+        options.resolution[0],
         aspect_bucket_alignment=options.bucket_reso_steps,
-        minimum_image_size=minimum,
-        **fixed,
+        minimum_image_size=options.min_bucket_reso or None,
     )
 
 
@@ -66,7 +64,8 @@ def simpletuner_rule(widths, heights, options: BucketOptions, settings: SimpleTu
     """The profile's per-image rule: ``(target_w, target_h, errors, intermediary_w, intermediary_h)``.
 
     Without ``settings`` the options give a ``pixel_area`` dataset; with them (from :func:`simpletuner_profile`)
-    they are used as they are.
+    they are used as they are and the options are not read: the settings hold the resolution too (in
+    megapixels for ``area``, which whole-pixel options cannot hold).
     """
     settings = settings_from_options(options) if settings is None else settings
     prepared = simpletuner_prepare(np.asarray(widths), np.asarray(heights), settings)
