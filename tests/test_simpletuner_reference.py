@@ -19,6 +19,7 @@ from aspectbucket import place
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.geometry.placement import PlacementError
 from aspectbucket.geometry.simpletuner import from_config, round_decimals, simpletuner_prepare
+from aspectbucket.geometry.simpletuner_batches import simpletuner_epoch
 from aspectbucket.geometry.simpletuner_reference import SimpleTunerState, prepare_one
 from aspectbucket.profiles.profile import ExifHandling
 from aspectbucket.profiles.simpletuner import SIMPLETUNER, simpletuner_profile
@@ -254,3 +255,41 @@ def test_rows_without_a_size_do_not_move_the_random_draws_of_the_others():
     kept = [0, 2, 4, 5]
     assert broken.bucket_width[kept].tolist() == clean.bucket_width.tolist()
     assert broken.bucket_height[kept].tolist() == clean.bucket_height.tolist()
+
+
+BATCHED_CASES = [case for case in IMAGE_CASES if "batching" in case]
+
+
+@pytest.mark.parametrize("case", BATCHED_CASES, ids=lambda case: case["settings"]["id"])
+def test_epochs_of_every_batching_combination(case):
+    settings_ = case["settings"]
+    st_settings = from_config(settings_["resolution_type"], settings_["resolution"], **_settings(case))
+    sizes = _sizes(case)
+    prepared = simpletuner_prepare(sizes[:, 0], sizes[:, 1], st_settings, seed=settings_["python_random_seed"])
+    keys = [prepared.key_text(row) for row in np.flatnonzero(prepared.error == PlacementError.OK)]
+    buckets = list(dict.fromkeys(keys))
+    images = [keys.count(key) for key in buckets]
+    assert len(case["batching"]) == 24
+    for batching in case["batching"]:
+        epoch = simpletuner_epoch(
+            images,
+            batching["batch_size"],
+            batching["world_size"],
+            batching["grad_accum"],
+            batching["repeats"],
+            batching["allow_dataset_oversubscription"],
+        )
+        if batching.get("error"):
+            assert batching["error"].startswith("ValueError: Dataset configuration will produce zero usable batches")
+            assert epoch.refused.startswith("Dataset configuration will produce zero usable batches")
+            continue
+        assert epoch.refused is None
+        assert epoch.length_per_process.tolist() == batching["len_metadata_backend_per_rank"]
+        assert epoch.steps_per_epoch == batching["steps_per_epoch"]
+        expected = batching["per_bucket"]
+        assert [entry["key"] for entry in expected] == buckets
+        assert [entry["images"] for entry in expected] == images
+        assert epoch.batches.tolist() == [entry["batches"] for entry in expected]
+        assert epoch.duplicated.tolist() == [entry["duplicated"] for entry in expected]
+        # Nothing is dropped: every image is served, padded where short.
+        assert all(entry["dropped"] == 0 and entry["trained"] == entry["images"] for entry in expected)

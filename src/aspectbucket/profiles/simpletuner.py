@@ -11,6 +11,8 @@ intermediary size is trimmed to the target at a random offset; placements show t
 ``minimum_image_size`` off (0 here). :func:`simpletuner_profile` takes the dataset's other settings under
 SimpleTuner's names. Images are taken in the order given, which decides the area mode's aspect->size map;
 the trainer itself discovers files in an arbitrary order over worker threads. EXIF orientation is applied.
+Its epoch (refusals, per-GPU split and padding) is :func:`aspectbucket.geometry.simpletuner_batches.simpletuner_epoch`;
+``batch_policy`` ``PAD`` is the single-GPU, large-enough-bucket case of it.
 """
 
 from __future__ import annotations
