@@ -293,3 +293,23 @@ def test_epochs_of_every_batching_combination(case):
         assert epoch.duplicated.tolist() == [entry["duplicated"] for entry in expected]
         # Nothing is dropped: every image is served, padded where short.
         assert all(entry["dropped"] == 0 and entry["trained"] == entry["images"] for entry in expected)
+
+
+@pytest.mark.parametrize(
+    "settings_",
+    [
+        {"resolution": 1024, "resolution_type": "pixel"},
+        {"resolution": 1.0, "resolution_type": "area"},
+        {"crop": True, "crop_aspect": "square", "crop_style": "center"},
+        {"crop": True, "crop_aspect": "closest", "crop_style": "corner", "crop_aspect_buckets": [0.5, 1.0, 2.0]},
+    ],
+)
+def test_the_intermediary_always_covers_the_target(settings_):
+    # The crop then stays inside the resized image, so placements' trims are real windows.
+    rng = np.random.default_rng(7)
+    widths, heights = rng.integers(16, 9000, 20_000), rng.integers(16, 9000, 20_000)
+    p = place(widths, heights, profile=simpletuner_profile(**settings_))
+    ok = p.ok
+    assert ok.mean() > 0.99
+    assert (p.resized_width[ok] >= p.bucket_width[ok]).all() and (p.resized_height[ok] >= p.bucket_height[ok]).all()
+    assert (p.trim_left[ok] + p.bucket_width[ok] <= p.resized_width[ok]).all()
