@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aspectbucket import BucketOptions, place
+from aspectbucket import BucketOptions, SettingsError, place
 from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket, ai_toolkit_bucket_one, random_crop_offsets
 from aspectbucket.geometry.batches import batches_per_bucket, dropped_and_padded, steps_per_epoch
 from aspectbucket.profiles.ai_toolkit import AI_TOOLKIT, ai_toolkit_profile
@@ -163,3 +163,24 @@ def test_exif_orientation_is_applied_before_bucketing():
             )
             assert [p.bucket_width[0], p.bucket_height[0]] == result["bucket"]
             assert [p.resized_width[0], p.resized_height[0]] == result["resized_wh"]
+
+
+@pytest.mark.parametrize("case", [case for case in IMAGE_CASES if not isinstance(case["settings"]["resolution"], list)])
+def test_image_case_from_the_trainers_own_settings(case):
+    # The same case given as the dataset config's keys (as --set or a config file would give them).
+    settings = case["settings"]
+    native = {name: settings[name] for name in ("resolution", "bucket_tolerance", "square_crop") if name in settings}
+    sizes = np.array([row["image"] for row in case["placements"]])
+    p = place(sizes[:, 0], sizes[:, 1], profile="ai-toolkit", settings=native)
+    assert np.stack([p.bucket_width, p.bucket_height], 1).tolist() == [row["bucket"] for row in case["placements"]]
+    resized = np.stack([p.resized_width, p.resized_height], 1).tolist()
+    assert resized == [row["extra"]["resized_wh"] for row in case["placements"]]
+
+
+def test_bad_settings_name_the_key_and_what_is_allowed():
+    with pytest.raises(SettingsError, match="square_crop='maybe' is not true or false"):
+        place([100], [100], profile="ai-toolkit", settings={"square_crop": "maybe"})
+    with pytest.raises(
+        SettingsError, match="unknown setting 'bucket_tolerence'; allowed: resolution, bucket_tolerance"
+    ):
+        place([100], [100], profile="ai-toolkit", settings={"bucket_tolerence": 64})

@@ -21,6 +21,7 @@ from aspectbucket.geometry.placement import PlacementError
 from aspectbucket.geometry.simpletuner import from_config, round_decimals, simpletuner_prepare
 from aspectbucket.geometry.simpletuner_batches import simpletuner_epoch
 from aspectbucket.geometry.simpletuner_reference import SimpleTunerState, prepare_one
+from aspectbucket.profiles import parse_assignments
 from aspectbucket.profiles.profile import ExifHandling
 from aspectbucket.profiles.simpletuner import SIMPLETUNER, simpletuner_profile
 from conftest import load_vectors
@@ -313,3 +314,31 @@ def test_the_intermediary_always_covers_the_target(settings_):
     assert ok.mean() > 0.99
     assert (p.resized_width[ok] >= p.bucket_width[ok]).all() and (p.resized_height[ok] >= p.bucket_height[ok]).all()
     assert (p.trim_left[ok] + p.bucket_width[ok] <= p.resized_width[ok]).all()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [case for case in IMAGE_CASES if case["settings"]["processing_order"] == "recipe"],
+    ids=lambda case: case["settings"]["id"],
+)
+def test_image_case_from_the_trainers_own_settings(case):
+    # The multidatabackend.json keys of the case, given as trainer-native settings to the registered profile.
+    native = {"resolution": case["settings"]["resolution"], "resolution_type": case["settings"]["resolution_type"]}
+    native.update(_settings(case))
+    sizes = _sizes(case)
+    p = place(sizes[:, 0], sizes[:, 1], profile="simpletuner", settings=native)
+    rows = case["placements"]
+    assert p.error.tolist() == [_expected_error(row) for row in rows]
+    placed = [row for row in rows if row["error"] is None]
+    assert np.stack([p.bucket_width, p.bucket_height], 1)[p.ok].tolist() == [row["bucket"] for row in placed]
+    resized = np.stack([p.resized_width, p.resized_height], 1)[p.ok].tolist()
+    assert resized == [row["extra"]["resized_wh"] for row in placed]
+
+
+def test_text_settings_keep_integers_in_bucket_lists():
+    # --set crop_aspect_buckets=[0.5,1,2.0]: JSON's 1 is an integer, as SimpleTuner reads it from its JSON.
+    text = parse_assignments(
+        ["crop=true", "crop_aspect=closest", "crop_aspect_buckets=[0.5,1,2.0]", "crop_style=center"]
+    )
+    p = place([1000, 2000], [1000, 1000], profile="simpletuner", settings=text)
+    assert p.error.tolist() == [PlacementError.TRAINER_ERROR, PlacementError.OK]

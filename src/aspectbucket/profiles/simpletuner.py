@@ -27,6 +27,7 @@ from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.simpletuner import SimpleTunerSettings, from_config, simpletuner_prepare
 from aspectbucket.profiles.profile import CropAnchor, ExifHandling, Profile, SdxlCoordinates
+from aspectbucket.profiles.settings import Kind, Setting
 from aspectbucket.profiles.validation import check_positive, drop_no_upscale
 
 SOURCE = (
@@ -80,6 +81,60 @@ def simpletuner_rule(widths, heights, options: BucketOptions, settings: SimpleTu
     )
 
 
+def configure_simpletuner(profile: Profile, values: dict, options: BucketOptions):
+    """SimpleTuner's dataset settings choose the variant; unset sizes come from the options (as ``pixel_area``)."""
+    rule_settings = {setting.name: values[setting.name] for setting in _SETTINGS if setting.field is None}
+    if all(rule_settings[setting.name] == setting.default for setting in _SETTINGS if setting.field is None):
+        return profile, options
+    resolution_type = rule_settings.pop("resolution_type")
+    resolution = rule_settings.pop("resolution")
+    minimum = rule_settings.pop("minimum_image_size")
+    side = options.resolution[0]
+    if resolution is None:
+        resolution = side * side / 1e6 if resolution_type == "area" else side
+    elif resolution_type != "area" and float(resolution).is_integer():
+        resolution = int(resolution)
+    if minimum is None and options.min_bucket_reso:
+        minimum = options.min_bucket_reso**2 / 1e6 if resolution_type == "area" else options.min_bucket_reso
+    variant = simpletuner_profile(
+        resolution=resolution,
+        resolution_type=resolution_type,
+        aspect_bucket_alignment=options.bucket_reso_steps,
+        minimum_image_size=minimum,
+        crop_aspect_buckets=rule_settings.pop("crop_aspect_buckets") or (),
+        **rule_settings,
+    )
+    return variant, replace(options, resolution=variant.defaults.resolution)
+
+
+_SETTINGS = (
+    Setting(
+        "resolution",
+        Kind.FLOAT,
+        None,
+        "pixels (pixel, pixel_area) or megapixels (area); unset: the options' resolution",
+        minimum=0,
+    ),
+    Setting("resolution_type", Kind.TEXT, "pixel_area", "how resolution is read", choices=RESOLUTION_TYPES),
+    Setting(
+        "aspect_bucket_alignment",
+        Kind.INT,
+        64,
+        "bucket sides are rounded to multiples of it",
+        field="bucket_reso_steps",
+        minimum=1,
+    ),
+    Setting("aspect_bucket_rounding", Kind.INT, 2, "decimals of the ratio key", minimum=0),
+    Setting("minimum_image_size", Kind.FLOAT, None, "smaller images are skipped (a side; an area except for pixel)"),
+    Setting("maximum_image_size", Kind.FLOAT, None, "with target_downsample_size: crop from a downsampled canvas"),
+    Setting("target_downsample_size", Kind.FLOAT, None, "the size of that canvas"),
+    Setting("crop", Kind.BOOL, False, "crop to crop_aspect (else the intermediary is trimmed to the target)"),
+    Setting("crop_aspect", Kind.TEXT, "square", "the cropped ratio", choices=CROP_ASPECTS),
+    Setting("crop_style", Kind.TEXT, "random", "where the crop sits", choices=CROP_STYLES),
+    Setting("crop_aspect_buckets", Kind.LIST, None, "ratios for crop_aspect closest or random ([0.75, 1.0, 1.33])"),
+)
+
+
 SIMPLETUNER = Profile(
     name="simpletuner",
     trainer="SimpleTuner 4.10.1",
@@ -98,6 +153,8 @@ SIMPLETUNER = Profile(
         ("aspect_bucket_alignment", "bucket_reso_steps"),
         ("minimum_image_size", "min_bucket_reso"),
     ),
+    settings=_SETTINGS,
+    configure=configure_simpletuner,
     version="bc8e6ab7",
     defects="one bucket per 0.01 of ratio: many small buckets, so many padded batches (repeated images); "
     "no cap on the long side in pixel mode (3000x100 trains at 30720x1024); in area mode the first size "
