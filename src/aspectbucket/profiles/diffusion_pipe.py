@@ -72,8 +72,8 @@ def configure_diffusion_pipe(profile: Profile, values: dict, options: BucketOpti
         entries = resolution_entries(list(values["resolutions"]))
         if len(entries) > 1:
             raise SettingsError(
-                f"diffusion-pipe: resolutions={list(values['resolutions'])!r} has several entries; the trainer trains "
-                "every image at each: place them with place_per_resolution (one entry per call here)"
+                f"diffusion-pipe: resolutions={list(values['resolutions'])!r} has several entries; give one per run "
+                "(the trainer trains every image at each; in Python, place_per_resolution places them all)"
             )
         options = replace(options, resolution=entries[0])
     ratio_names = ("enable_ar_bucket", "min_ar", "max_ar", "num_ar_buckets", "ar_buckets", "size_buckets")
