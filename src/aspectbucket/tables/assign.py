@@ -118,7 +118,10 @@ def assign_table(
     batches = iter(table.batches)
     first = next(batches, None)
     names = input_schema.names if input_schema is not None else (first.batch.schema.names if first else [])
-    sizes = size_columns(names, width_column, height_column)
+    if names:
+        sizes = size_columns(names, width_column, height_column)
+    else:  # no rows, or no line that was an object: nothing to refuse, every row (if any) says it has no size
+        sizes = SizeColumns(width_column or "width", height_column or "height")
     output_schema = None
     if input_schema is not None:
         output_schema = arrow.schema([field for field in input_schema if field.name not in PLACEMENT_COLUMNS])

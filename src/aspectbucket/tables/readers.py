@@ -15,6 +15,7 @@ import contextlib
 import csv
 import io
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -26,13 +27,15 @@ import pyarrow as arrow
 import pyarrow.csv as arrow_csv
 import pyarrow.json as arrow_json
 
+from aspectbucket.tables import records
 from aspectbucket.tables.formats import TableError, TableFormat
 from aspectbucket.tables.json_text import json_text
-from aspectbucket.tables.records import MAX_RECORD_BYTES, split_records
+from aspectbucket.tables.records import split_records
 
 #: Rows per Parquet batch: large enough that numpy dominates, small enough for a worker's cache.
 BATCH_ROWS = 1 << 16
 NOT_AN_OBJECT = "the line is not a JSON object"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ def _jsonl_lines(data: bytes) -> ReadBatch:
 def _clean(value):
     """Lone surrogates (``"\\ud800"``) cannot be UTF-8: each becomes U+FFFD, as undecodable bytes do."""
     if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if _has_surrogate(value) else value
+        return _SURROGATE.sub("\ufffd", value) if _has_surrogate(value) else value
     if isinstance(value, dict):
         return {_clean(key): _clean(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -245,7 +248,7 @@ def _empty_rows(count: int) -> arrow.RecordBatch:
 
 def _skipped_row(size: int, schema: arrow.Schema) -> ReadBatch:
     """A record too long to read, kept as one row of nulls whose ``error`` says so."""
-    reason = f"the row is {size:,} bytes long, over the {MAX_RECORD_BYTES >> 20} MiB limit: its cells were not read"
+    reason = f"the row is {size:,} bytes long, over the limit of {records.MAX_RECORD_BYTES:,}: its cells were not read"
     columns = [arrow.nulls(1, field.type) for field in schema]
     batch = arrow.RecordBatch.from_arrays(columns, schema=schema) if columns else _empty_rows(1)
     return ReadBatch(batch, [reason])
