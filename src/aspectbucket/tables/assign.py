@@ -9,6 +9,9 @@ Input columns pass through with their types; a bad row gets a reason in ``error`
 
 from __future__ import annotations
 
+import collections
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO
 
@@ -127,19 +130,48 @@ def assign_table(
         output_schema = arrow.schema([field for field in input_schema if field.name not in PLACEMENT_COLUMNS])
         output_schema = arrow.schema([*output_schema, *PLACEMENT_SCHEMA])
     writer = TableWriter(sink, output_format, output_schema)
+
+    def placed(read: ReadBatch) -> tuple[int, int, bytes | arrow.RecordBatch]:
+        batch = read.batch
+        if input_schema is not None and not batch.schema.equals(input_schema):
+            batch = conform(batch, input_schema)
+        columns = _place(batch, read.errors, sizes, options, profile)
+        return (
+            batch.num_rows,
+            _count_reasons(columns.column("error")),
+            writer.encode(_merged(batch, columns, output_schema)),
+        )
+
     rows = errors = 0
     try:
-        for read in _chain(first, batches):
-            batch = read.batch
-            if input_schema is not None and not batch.schema.equals(input_schema):
-                batch = conform(batch, input_schema)
-            placed = _place(batch, read.errors, sizes, options, profile)
-            writer.write(_merged(batch, placed, output_schema))
-            rows += batch.num_rows
-            errors += _count_reasons(placed.column("error"))
+        for count, reasons, encoded in in_order(placed, _chain(first, batches)):
+            writer.write_encoded(encoded)
+            rows, errors = rows + count, errors + reasons
     finally:
         writer.close()
     return AssignResult(rows, errors, sizes)
+
+
+def in_order(function, items, workers: int | None = None):
+    """``function(item)`` for each item on worker threads, yielded in input order.
+
+    Reading the next block, placing and encoding this one, and writing the last one overlap (pyarrow
+    and numpy release the GIL); at most ``2 * workers`` items are in flight, so memory stays bounded.
+    """
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    pending: collections.deque = collections.deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aspectbucket-table") as pool:
+        try:
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def _chain(first: ReadBatch | None, rest):
