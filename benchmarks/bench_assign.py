@@ -9,6 +9,9 @@ similarity) goes through, side by side in one run:
   own placement: the per-row Python that ``assign`` used to be;
 - ``floor``: the same table read and written by the engine alone (pyarrow, and the project's JSONL
   writer), no placement: the I/O floor;
+- ``wide``: the floor writing the output's columns: the placement columns, computed beforehand, are
+  joined to each batch as it is read, so ``wide - floor`` is the cost of writing 11 more columns and
+  ``assign - wide`` that of placement itself (where the time goes);
 - ``assign``: :func:`aspectbucket.tables.assign_table`.
 
 Done when (issue 14): ``assign`` is at least 6x the loop and within 1.5x of the floor for each format.
@@ -38,7 +41,7 @@ import pyarrow.parquet as parquet
 
 from aspectbucket import BucketOptions
 from aspectbucket.profiles import place_by_profile, resolve
-from aspectbucket.tables import TableFormat, assign_table, placement_columns
+from aspectbucket.tables import TableFormat, assign_table, placement_batch, placement_columns
 from aspectbucket.tables.json_text import json_lines
 from aspectbucket.tables.readers import open_table
 from aspectbucket.tables.writers import TableWriter
@@ -128,6 +131,20 @@ def floor(path: Path, target: Path, table_format: TableFormat) -> None:
         writer.close()
 
 
+def wide(path: Path, target: Path, table_format: TableFormat, placed: arrow.RecordBatch) -> None:
+    """The floor, writing the input joined to placement columns computed beforehand."""
+    with open(path, "rb") as source, open(target, "wb") as sink:
+        table = open_table(source, table_format)
+        schema = arrow.schema([*table.schema, *placed.schema])
+        writer = TableWriter(sink, table_format, schema)
+        start = 0
+        for read in table.batches:
+            columns = placed.slice(start, read.batch.num_rows).columns
+            writer.write(arrow.RecordBatch.from_arrays(read.batch.columns + columns, schema=schema))
+            start += read.batch.num_rows
+        writer.close()
+
+
 def assign(path: Path, target: Path, table_format: TableFormat) -> None:
     with open(path, "rb") as source, open(target, "wb") as sink:
         assign_table(source, sink, OPTIONS, PROFILE, table_format, table_format)
@@ -143,17 +160,26 @@ def best(function, repeats: int, *args) -> float:
 
 
 def compare_formats(rows: int, repeats: int, folder: Path) -> None:
-    paths = write_inputs(make_table(rows), folder)
+    table = make_table(rows)
+    paths = write_inputs(table, folder)
+    sizes = (table.column("width").to_numpy(), table.column("height").to_numpy())
+    placed = placement_batch(place_by_profile(*sizes, OPTIONS, PROFILE))
     print(f"\nassign, {rows:,} rows, same format in and out (best of {repeats}; loop once):")
-    print(f"{'format':8} {'loop s':>8} {'floor s':>8} {'assign s':>9} {'loop/assign':>12} {'assign/floor':>13}")
+    print(
+        f"{'format':8} {'loop s':>8} {'floor s':>8} {'wide s':>8} {'assign s':>9} {'loop/assign':>12} "
+        f"{'assign/floor':>13} {'assign/wide':>12}"
+    )
     for table_format, path in paths.items():
         target = folder / f"out.{table_format.value}"
         seconds_loop = best(loop, 1, path, target, table_format)
         seconds_floor = best(floor, repeats, path, target, table_format)
+        seconds_wide = best(wide, repeats, path, target, table_format, placed)
         seconds_assign = best(assign, repeats, path, target, table_format)
         print(
-            f"{table_format.value:8} {seconds_loop:8.2f} {seconds_floor:8.2f} {seconds_assign:9.2f} "
-            f"{seconds_loop / seconds_assign:11.1f}x {seconds_assign / seconds_floor:12.2f}x",
+            f"{table_format.value:8} {seconds_loop:8.2f} {seconds_floor:8.2f} {seconds_wide:8.2f} "
+            f"{seconds_assign:9.2f} "
+            f"{seconds_loop / seconds_assign:11.1f}x {seconds_assign / seconds_floor:12.2f}x "
+            f"{seconds_assign / seconds_wide:11.2f}x",
             flush=True,
         )
 

@@ -346,3 +346,74 @@ def test_record_blocks_are_the_input_cut_at_newlines(chunks, block):
         records.BLOCK_BYTES = saved
     assert b"".join(piece.data for piece in blocks) == data
     assert all(piece.data.endswith(b"\n") for piece in blocks[:-1])
+
+
+# --- metadata-only sources and outputs
+
+
+def _img2dataset_folder(tmp_path):
+    """Two shards as img2dataset writes them, one with a column null throughout, and a damaged one."""
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    write_parquet(
+        folder / "00000.parquet",
+        {"key": ["000", "001"], "width": [576, 768], "height": [768, 512], "caption": [None, None]},
+    )
+    write_parquet(
+        folder / "00001.parquet",
+        {"key": ["002", "003"], "width": [576, 0], "height": [768, 5], "caption": ["a cat", "b"]},
+    )
+    (folder / "00002.parquet").write_bytes(b"not parquet")
+    return folder
+
+
+def test_a_parquet_folder_is_one_table_in_name_order_and_a_damaged_shard_is_skipped(tmp_path):
+    folder = _img2dataset_folder(tmp_path)
+    target = tmp_path / "placed.parquet"
+    result = invoke("--sizes", str(folder), "-o", str(target))
+    assert result.exit_code == 1  # the 0-wide row
+    table = parquet.read_table(target)
+    assert table.column("key").to_pylist() == ["000", "001", "002", "003"]
+    assert table.schema.field("caption").type == arrow.string()
+    assert table.column("caption").to_pylist() == [None, None, "a cat", "b"]
+    assert_one_line_reason(result, "warning: skipped")
+    assert "00002.parquet" in result.stderr
+
+
+def test_split_by_bucket_writes_a_hive_folder_per_bucket_and_a_manifest(tmp_path):
+    folder = _img2dataset_folder(tmp_path)
+    split = tmp_path / "by-bucket"
+    result = invoke("--sizes", str(folder), "--split-by-bucket", str(split), "--batch-size", "2")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert sorted(path.name for path in split.iterdir()) == [
+        "bucket=448x576",
+        "bucket=640x384",
+        "bucket=unplaced",
+        "manifest.json",
+    ]
+    portrait = parquet.read_table(split / "bucket=448x576").column("key").to_pylist()
+    assert portrait == ["000", "002"]
+    manifest = json.loads((split / "manifest.json").read_text())
+    assert manifest["samples"] == 3 and manifest["unplaced"] == 1 and manifest["steps_per_epoch"] == 2
+    assert manifest["buckets"][0] == {
+        "bucket": "448x576",
+        "width": 448,
+        "height": 576,
+        "samples": 2,
+        "steps_per_epoch": 1,
+        "path": "bucket=448x576",
+    }
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+
+
+def test_split_by_bucket_refuses_a_folder_with_files_and_one_inside_the_input(tmp_path):
+    folder = _img2dataset_folder(tmp_path)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    result = CliRunner().invoke(main, ["assign", "--sizes", str(folder), "--split-by-bucket", str(busy)])
+    assert result.exit_code == 2 and "must be new or empty" in result.output
+    assert [path.name for path in busy.iterdir()] == ["keep.txt"]
+    result = CliRunner().invoke(main, ["assign", "--sizes", str(folder), "--split-by-bucket", str(folder / "out")])
+    assert result.exit_code == 2 and "inside the input folder" in result.output
+    assert not (folder / "out").exists()

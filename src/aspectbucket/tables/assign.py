@@ -12,7 +12,8 @@ from __future__ import annotations
 import collections
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 import numpy as np
@@ -26,6 +27,7 @@ from aspectbucket.tables.columns import PLACEMENT_COLUMNS, REASONS
 from aspectbucket.tables.formats import TableFormat
 from aspectbucket.tables.readers import ReadBatch, conform, open_table, seekable, unified_schema
 from aspectbucket.tables.sizes import SizeColumns, size_columns, size_values
+from aspectbucket.tables.split import BucketSplitter
 from aspectbucket.tables.writers import TableWriter
 
 #: The placement columns' Arrow types, declared so every output has them whatever the rows hold.
@@ -51,11 +53,15 @@ _REASON_TEXT = arrow.array(REASONS.tolist(), arrow.string())
 
 @dataclass(frozen=True)
 class AssignResult:
-    """What :func:`assign_table` did: rows written, rows with an ``error``, and which columns held the sizes."""
+    """What :func:`assign_table` did: rows written, rows with an ``error``, which columns held the sizes."""
 
     rows: int
     errors: int
     sizes: SizeColumns
+    #: Whole files that could not be read (a damaged shard of a Parquet folder), one line each.
+    warnings: list[str] = field(default_factory=list)
+    #: What :class:`~aspectbucket.tables.split.BucketSplitter` wrote, when the rows were split by bucket.
+    manifest: dict | None = None
 
 
 def placement_batch(placement: Placement, read_errors: list[str] | None = None) -> arrow.RecordBatch:
@@ -90,8 +96,8 @@ def placement_batch(placement: Placement, read_errors: list[str] | None = None) 
 
 
 def assign_table(
-    source: IO[bytes],
-    sink: IO[bytes],
+    source: IO[bytes] | Path,
+    sink: IO[bytes] | None,
     options: BucketOptions,
     profile: Profile,
     input_format: TableFormat,
@@ -99,20 +105,25 @@ def assign_table(
     *,
     width_column: str | None = None,
     height_column: str | None = None,
+    split_folder: Path | None = None,
+    batch_size: int = 1,
 ) -> AssignResult:
     """Place every row of a size table read from ``source`` and write it with its placement to ``sink``.
 
-    Sizes come from ``width_column``/``height_column``, else from the first of ``width``/``height``,
-    ``WIDTH``/``HEIGHT``, ``original_width``/``original_height`` present (the result says which).
-    An input column named like a placement column is replaced. A JSONL input written as CSV or
-    Parquet is read twice (a header needs every column of every line); from a pipe it is kept in a
-    temporary file for that. ``options`` must already be validated for ``profile``
-    (see :func:`aspectbucket.resolve`). Raises :class:`~aspectbucket.tables.TableError` for a table
-    that cannot be read at all.
+    ``source`` is a binary stream, or a folder of Parquet files (img2dataset's output) read in name
+    order as one table. Sizes come from ``width_column``/``height_column``, else from the first of
+    ``width``/``height``, ``WIDTH``/``HEIGHT``, ``original_width``/``original_height`` present (the
+    result says which). An input column named like a placement column is replaced. ``sink`` may be
+    ``None`` when ``split_folder`` is given: the rows then go only to one Parquet file per bucket
+    there, with a manifest (see :mod:`aspectbucket.tables.split`; steps at ``batch_size`` under the
+    profile's batch rule). A JSONL input written as CSV, Parquet or a split is read twice (a header
+    needs every column of every line); from a pipe it is kept in a temporary file for that.
+    ``options`` must already be validated for ``profile`` (see :func:`aspectbucket.resolve`).
+    Raises :class:`~aspectbucket.tables.TableError` for a table that cannot be read at all.
     """
     table = open_table(source, input_format)
     input_schema = table.schema
-    if input_schema is None and output_format is not TableFormat.JSONL:
+    if input_schema is None and (output_format is not TableFormat.JSONL or split_folder is not None):
         source = seekable(source)
         start = source.tell()
         input_schema = unified_schema([read.batch.schema for read in open_table(source, input_format).batches])
@@ -129,27 +140,37 @@ def assign_table(
     if input_schema is not None:
         output_schema = arrow.schema([field for field in input_schema if field.name not in PLACEMENT_COLUMNS])
         output_schema = arrow.schema([*output_schema, *PLACEMENT_SCHEMA])
-    writer = TableWriter(sink, output_format, output_schema)
+    writer = TableWriter(sink, output_format, output_schema) if sink is not None else None
+    splitter = BucketSplitter(split_folder, output_schema) if split_folder is not None else None
 
-    def placed(read: ReadBatch) -> tuple[int, int, bytes | arrow.RecordBatch]:
+    def placed(read: ReadBatch) -> tuple[int, int, arrow.RecordBatch, bytes | arrow.RecordBatch | None]:
         batch = read.batch
         if input_schema is not None and not batch.schema.equals(input_schema):
             batch = conform(batch, input_schema)
         columns = _place(batch, read.errors, sizes, options, profile)
-        return (
-            batch.num_rows,
-            _count_reasons(columns.column("error")),
-            writer.encode(_merged(batch, columns, output_schema)),
-        )
+        merged = _merged(batch, columns, output_schema)
+        encoded = writer.encode(merged) if writer is not None else None
+        return batch.num_rows, _count_reasons(columns.column("error")), merged, encoded
 
     rows = errors = 0
+    manifest = None
     try:
-        for count, reasons, encoded in in_order(placed, _chain(first, batches)):
-            writer.write_encoded(encoded)
+        for count, reasons, merged, encoded in in_order(placed, _chain(first, batches)):
+            if writer is not None:
+                writer.write_encoded(encoded)
+            if splitter is not None:
+                splitter.write(merged)
             rows, errors = rows + count, errors + reasons
+        if splitter is not None:
+            manifest = splitter.close(batch_size, profile.batch_policy)
+    except BaseException:
+        if splitter is not None:
+            splitter.abandon()
+        raise
     finally:
-        writer.close()
-    return AssignResult(rows, errors, sizes)
+        if writer is not None:
+            writer.close()
+    return AssignResult(rows, errors, sizes, table.warnings, manifest)
 
 
 def in_order(function, items, workers: int | None = None):

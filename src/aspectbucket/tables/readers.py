@@ -20,7 +20,8 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 import pyarrow as arrow
@@ -48,14 +49,21 @@ class ReadBatch:
 
 @dataclass
 class TableSource:
-    """An open size table: its schema when the format declares one up front, and its batches."""
+    """An open size table: its schema when the format declares one up front, and its batches.
+
+    ``warnings`` collects, as the batches are read, whole files that were skipped (one line each).
+    """
 
     schema: arrow.Schema | None
     batches: Iterator[ReadBatch]
+    warnings: list[str] = field(default_factory=list)
 
 
-def open_table(stream: IO[bytes], table_format: TableFormat) -> TableSource:
-    """Start reading ``stream``; raises :class:`TableError` if it is not a table of that format at all."""
+def open_table(stream: IO[bytes] | Path, table_format: TableFormat) -> TableSource:
+    """Start reading ``stream`` (or a folder of Parquet files); raises :class:`TableError` if it is not
+    a table of that format at all."""
+    if isinstance(stream, Path):
+        return open_parquet_folder(stream)
     if table_format is TableFormat.CSV:
         return _open_csv(stream)
     if table_format is TableFormat.JSONL:
@@ -222,6 +230,42 @@ def _open_parquet(stream: IO[bytes]) -> TableSource:
     return TableSource(schema, batches())
 
 
+def open_parquet_folder(folder: Path) -> TableSource:
+    """Every ``*.parquet`` file under ``folder`` (img2dataset's shards), in path order, as one table.
+
+    The schema is unified from every file's footer before the first row is read (a shard whose
+    column is all null has it typed ``null``; another shard's type wins). A shard whose footer
+    cannot be read is skipped with a warning; the others go on.
+    """
+    import pyarrow.parquet as parquet
+
+    files = sorted(path for path in folder.rglob("*.parquet") if path.is_file() and not path.name.startswith("."))
+    if not files:
+        raise TableError(f"{folder} holds no .parquet files")
+    warnings: list[str] = []
+    readable = []
+    schemas = []
+    for path in files:
+        try:
+            schemas.append(parquet.read_schema(path))
+            readable.append(path)
+        except (arrow.ArrowException, OSError) as error:
+            warnings.append(f"skipped {path}: not a readable Parquet file ({_one_line(error)})")
+    if not readable:
+        raise TableError(f"no readable Parquet file under {folder}: {warnings[0]}")
+    schema = unified_schema(schemas)
+
+    def batches() -> Iterator[ReadBatch]:
+        for path in readable:
+            try:
+                for batch in parquet.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):
+                    yield ReadBatch(batch if batch.schema.equals(schema) else conform(batch, schema))
+            except (arrow.ArrowException, OSError) as error:
+                warnings.append(f"stopped reading {path}: {_one_line(error)}")
+
+    return TableSource(schema, batches(), warnings)
+
+
 # --- shared
 
 
@@ -249,7 +293,7 @@ def _empty_rows(count: int) -> arrow.RecordBatch:
 def _skipped_row(size: int, schema: arrow.Schema) -> ReadBatch:
     """A record too long to read, kept as one row of nulls whose ``error`` says so."""
     reason = f"the row is {size:,} bytes long, over the limit of {records.MAX_RECORD_BYTES:,}: its cells were not read"
-    columns = [arrow.nulls(1, field.type) for field in schema]
+    columns = [arrow.nulls(1, entry.type) for entry in schema]
     batch = arrow.RecordBatch.from_arrays(columns, schema=schema) if columns else _empty_rows(1)
     return ReadBatch(batch, [reason])
 
@@ -264,9 +308,9 @@ def unified_schema(schemas: list[arrow.Schema]) -> arrow.Schema:
     disagree widen; types that cannot meet become text)."""
     fields: dict[str, arrow.DataType] = {}
     for schema in schemas:
-        for field in schema:
-            known = fields.get(field.name)
-            fields[field.name] = field.type if known is None else _common_type(known, field.type)
+        for entry in schema:
+            known = fields.get(entry.name)
+            fields[entry.name] = entry.type if known is None else _common_type(known, entry.type)
     return arrow.schema(list(fields.items()))
 
 
@@ -285,17 +329,17 @@ def _common_type(left: arrow.DataType, right: arrow.DataType) -> arrow.DataType:
 def conform(batch: arrow.RecordBatch, schema: arrow.Schema) -> arrow.RecordBatch:
     """``batch`` with exactly ``schema``'s columns: absent ones null, others cast (to text when no cast exists)."""
     columns = []
-    for field in schema:
-        index = batch.schema.get_field_index(field.name)
+    for entry in schema:
+        index = batch.schema.get_field_index(entry.name)
         if index < 0:
-            columns.append(arrow.nulls(batch.num_rows, field.type))
+            columns.append(arrow.nulls(batch.num_rows, entry.type))
             continue
         column = batch.column(index)
-        if column.type != field.type:
+        if column.type != entry.type:
             try:
-                column = column.cast(field.type)
+                column = column.cast(entry.type)
             except (arrow.ArrowInvalid, arrow.ArrowNotImplementedError, arrow.ArrowTypeError):
-                column = _as_text(column).cast(field.type)
+                column = _as_text(column).cast(entry.type)
         columns.append(column)
     return arrow.RecordBatch.from_arrays(columns, schema=schema)
 
