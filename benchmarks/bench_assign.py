@@ -135,12 +135,13 @@ def wide(path: Path, target: Path, table_format: TableFormat, placed: arrow.Reco
     """The floor, writing the input joined to placement columns computed beforehand."""
     with open(path, "rb") as source, open(target, "wb") as sink:
         table = open_table(source, table_format)
-        schema = arrow.schema([*table.schema, *placed.schema])
+        schema = arrow.schema([*table.schema, *placed.schema]) if table.schema is not None else None  # JSONL: none
         writer = TableWriter(sink, table_format, schema)
         start = 0
         for read in table.batches:
-            columns = placed.slice(start, read.batch.num_rows).columns
-            writer.write(arrow.RecordBatch.from_arrays(read.batch.columns + columns, schema=schema))
+            columns = read.batch.columns + placed.slice(start, read.batch.num_rows).columns
+            names = read.batch.schema.names + placed.schema.names
+            writer.write(arrow.RecordBatch.from_arrays(columns, names=names))
             start += read.batch.num_rows
         writer.close()
 
