@@ -68,6 +68,26 @@ from aspectbucket.tables.formats import TABLE_SUFFIXES
     help="Batch size for the manifest's steps per epoch (under the profile's rule for short batches).",
 )
 @click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where placement runs: this process (a thread per core), or a Ray cluster through Ray Data (Parquet "
+    "input: a file or a folder of shards; the same rows as local). Needs pip install 'aspectbucket[ray]'.",
+)
+@click.option(
+    "--address",
+    default=None,
+    metavar="HOST:PORT",
+    help="With --engine ray: the cluster to join (what 'ray start --head' printed). [default: a local cluster]",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --engine ray and no --address: CPUs of the local cluster. [default: every core]",
+)
+@click.option(
     "--input-format",
     type=click.Choice([f.value for f in TableFormat]),
     default=None,
@@ -82,6 +102,9 @@ def assign(
     output_path,
     split_folder,
     batch_size,
+    engine,
+    address,
+    workers,
     input_format,
     bucketing,
 ):
@@ -100,6 +123,7 @@ def assign(
       printf 'file,width,height\\na.png,576,768\\n' | aspectbucket assign --sizes - --format jsonl
       aspectbucket assign --sizes laion.parquet -o placed.parquet --resolution 1024
       aspectbucket assign --sizes img2dataset-out/ --split-by-bucket by-bucket/ --batch-size 8
+      aspectbucket assign --sizes shards/ -o placed.parquet --engine ray --address 10.0.0.1:6379
     """
     profile, options, _ = resolve_bucket_options(bucketing)
     if output_path is None:
@@ -108,6 +132,22 @@ def assign(
     for target in (output_path, split_folder):
         if folder is not None and target not in (None, "-") and Path(target).resolve().is_relative_to(folder.resolve()):
             raise click.UsageError(f"{target} is inside the input folder {folder}: nothing is written under an input")
+    if engine == "ray":
+        result = _assign_on_ray(
+            sizes_path,
+            output_path,
+            output_format,
+            split_folder,
+            batch_size,
+            address,
+            workers,
+            width_column,
+            height_column,
+            profile,
+            options,
+        )
+        _tell(result, split_folder, batch_size)
+        return
     source = folder or _open_input(sizes_path)
     sample = b"PAR1" if folder else source.peek(4)[:4]
     in_format = TableFormat(input_format) if input_format else guess_format(sizes_path, sample)
@@ -131,6 +171,11 @@ def assign(
     finally:
         if folder is None:
             source.close()
+    _tell(result, split_folder, batch_size)
+
+
+def _tell(result, split_folder, batch_size: int) -> None:
+    """Warnings, the size-column note, the split's summary on stderr; exit status 1 when rows carry an error."""
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if result.sizes.note:
@@ -145,6 +190,38 @@ def assign(
     if result.errors:
         click.echo(f"{result.errors} of {result.rows} rows could not be placed; see their 'error' column.", err=True)
         raise SystemExit(1)
+
+
+def _assign_on_ray(sizes_path, output_path, output_format, split_folder, batch_size, address, workers, *args):
+    """``--engine ray``: Parquet in (a file or a folder), any output, written here as the local engine writes."""
+    from aspectbucket.tables.ray_engine import assign_on_ray
+
+    width_column, height_column, profile, options = args
+    source = Path(sizes_path)
+    if sizes_path == "-" or not (source.is_dir() or guess_format(sizes_path) is TableFormat.PARQUET):
+        raise click.UsageError("--engine ray reads Parquet: a .parquet file or a folder of shards")
+    out_format = (
+        TableFormat(output_format) if output_format else _output_format(output_path or "-", TableFormat.PARQUET)
+    )
+    settings = {
+        "address": address,
+        "workers": workers,
+        "width_column": width_column,
+        "height_column": height_column,
+        "split_folder": split_folder,
+        "batch_size": batch_size,
+    }
+    try:
+        if output_path is None:
+            return assign_on_ray(source, None, options, profile, out_format, **settings)
+        if output_path == "-":
+            result = assign_on_ray(source, sys.stdout.buffer, options, profile, out_format, **settings)
+            sys.stdout.buffer.flush()
+            return result
+        with atomic_open(Path(output_path), "wb") as sink:
+            return assign_on_ray(source, sink, options, profile, out_format, **settings)
+    except TableError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _open_input(path: str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import os
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from aspectbucket.tables.formats import TableFormat
 from aspectbucket.tables.readers import ReadBatch, conform, open_table, seekable, unified_schema
 from aspectbucket.tables.sizes import SizeColumns, size_columns, size_values
 from aspectbucket.tables.split import BucketSplitter
-from aspectbucket.tables.writers import TableWriter
+from aspectbucket.tables.writers import TableWriter, encode_batch
 
 #: The placement columns' Arrow types, declared so every output has them whatever the rows hold.
 PLACEMENT_SCHEMA = arrow.schema(
@@ -131,38 +132,84 @@ def assign_table(
         table = open_table(source, input_format)
     batches = iter(table.batches)
     first = next(batches, None)
-    names = input_schema.names if input_schema is not None else (first.batch.schema.names if first else [])
-    if names:
-        sizes = size_columns(names, width_column, height_column)
-    else:  # no rows, or no line that was an object: nothing to refuse, every row (if any) says it has no size
-        sizes = SizeColumns(width_column or "width", height_column or "height")
-    output_schema = None
-    if input_schema is not None:
-        output_schema = arrow.schema([field for field in input_schema if field.name not in PLACEMENT_COLUMNS])
-        output_schema = arrow.schema([*output_schema, *PLACEMENT_SCHEMA])
-    writer = TableWriter(sink, output_format, output_schema) if sink is not None else None
-    splitter = BucketSplitter(split_folder, output_schema) if split_folder is not None else None
+    names = first.batch.schema.names if input_schema is None and first is not None else None
+    plan = PlacedRows.prepare(input_schema, options, profile, width_column, height_column, names)
 
-    def placed(read: ReadBatch) -> tuple[int, int, arrow.RecordBatch, bytes | arrow.RecordBatch | None]:
-        batch = read.batch
-        if input_schema is not None and not batch.schema.equals(input_schema):
-            batch = conform(batch, input_schema)
-        columns = _place(batch, read.errors, sizes, options, profile)
-        merged = _merged(batch, columns, output_schema)
-        encoded = writer.encode(merged) if writer is not None else None
-        return batch.num_rows, _count_reasons(columns.column("error")), merged, encoded
+    def placed(read: ReadBatch) -> tuple[arrow.RecordBatch, int, bytes | arrow.RecordBatch | None]:
+        merged, reasons = placed_rows(read, plan)
+        return merged, reasons, encode_batch(merged, output_format) if sink is not None else None
 
-    rows = errors = 0
+    rows = in_order(placed, _chain(first, batches))
+    return write_placed(rows, plan, sink, output_format, split_folder, batch_size, table.warnings)
+
+
+@dataclass(frozen=True)
+class PlacedRows:
+    """What placing a batch needs, fixed before the first row (and sent as it is to cluster workers)."""
+
+    input_schema: arrow.Schema | None
+    output_schema: arrow.Schema | None
+    sizes: SizeColumns
+    options: BucketOptions
+    profile: Profile
+
+    @classmethod
+    def prepare(
+        cls,
+        input_schema: arrow.Schema | None,
+        options: BucketOptions,
+        profile: Profile,
+        width_column: str | None = None,
+        height_column: str | None = None,
+        names: list[str] | None = None,
+    ) -> PlacedRows:
+        """The plan for a table of ``input_schema`` (``None`` for JSONL into JSONL: ``names`` of its first rows)."""
+        names = input_schema.names if input_schema is not None else (names or [])
+        if names:
+            sizes = size_columns(names, width_column, height_column)
+        else:  # no rows, or no line that was an object: nothing to refuse, every row (if any) says it has no size
+            sizes = SizeColumns(width_column or "width", height_column or "height")
+        output_schema = None
+        if input_schema is not None:
+            kept = [entry for entry in input_schema if entry.name not in PLACEMENT_COLUMNS]
+            output_schema = arrow.schema([*kept, *PLACEMENT_SCHEMA])
+        return cls(input_schema, output_schema, sizes, options, profile)
+
+
+def placed_rows(read: ReadBatch, plan: PlacedRows) -> tuple[arrow.RecordBatch, int]:
+    """One batch of input rows with its placement columns, and how many of its rows carry an ``error``."""
+    batch = read.batch
+    if plan.input_schema is not None and not batch.schema.equals(plan.input_schema):
+        batch = conform(batch, plan.input_schema)
+    widths, heights = (_size_column(batch, name) for name in (plan.sizes.width, plan.sizes.height))
+    columns = placement_batch(place_by_profile(widths, heights, plan.options, plan.profile), read.errors)
+    return _merged(batch, columns, plan.output_schema), count_reasons(columns.column("error"))
+
+
+def write_placed(
+    rows: Iterable[tuple[arrow.RecordBatch, int, bytes | arrow.RecordBatch | None]],
+    plan: PlacedRows,
+    sink: IO[bytes] | None,
+    output_format: TableFormat,
+    split_folder: Path | None,
+    batch_size: int,
+    warnings: list[str],
+) -> AssignResult:
+    """Write placed batches, in order, to ``sink`` and/or a split by bucket; each comes with its error
+    count and, when it was encoded on a worker, its bytes (else it is encoded here)."""
+    writer = TableWriter(sink, output_format, plan.output_schema) if sink is not None else None
+    splitter = BucketSplitter(split_folder, plan.output_schema) if split_folder is not None else None
+    count = errors = 0
     manifest = None
     try:
-        for count, reasons, merged, encoded in in_order(placed, _chain(first, batches)):
+        for merged, reasons, encoded in rows:
             if writer is not None:
-                writer.write_encoded(encoded)
+                writer.write_encoded(encoded if encoded is not None else encode_batch(merged, output_format))
             if splitter is not None:
                 splitter.write(merged)
-            rows, errors = rows + count, errors + reasons
+            count, errors = count + merged.num_rows, errors + reasons
         if splitter is not None:
-            manifest = splitter.close(batch_size, profile.batch_policy)
+            manifest = splitter.close(batch_size, plan.profile.batch_policy)
     except BaseException:
         if splitter is not None:
             splitter.abandon()
@@ -170,7 +217,7 @@ def assign_table(
     finally:
         if writer is not None:
             writer.close()
-    return AssignResult(rows, errors, sizes, table.warnings, manifest)
+    return AssignResult(count, errors, plan.sizes, warnings, manifest)
 
 
 def in_order(function, items, workers: int | None = None):
@@ -201,11 +248,6 @@ def _chain(first: ReadBatch | None, rest):
         yield from rest
 
 
-def _place(batch: arrow.RecordBatch, read_errors, sizes: SizeColumns, options, profile) -> arrow.RecordBatch:
-    widths, heights = (_size_column(batch, name) for name in (sizes.width, sizes.height))
-    return placement_batch(place_by_profile(widths, heights, options, profile), read_errors)
-
-
 def _size_column(batch: arrow.RecordBatch, name: str) -> np.ndarray:
     index = batch.schema.get_field_index(name)
     return size_values(batch.column(index)) if index >= 0 else np.full(batch.num_rows, np.nan)
@@ -221,5 +263,6 @@ def _merged(batch: arrow.RecordBatch, placed: arrow.RecordBatch, schema: arrow.S
     return arrow.RecordBatch.from_arrays(columns, names=names)
 
 
-def _count_reasons(text: arrow.Array) -> int:
+def count_reasons(text: arrow.Array) -> int:
+    """Rows whose ``error`` is not empty."""
     return compute.sum(compute.not_equal(text, "")).as_py() or 0

@@ -233,27 +233,11 @@ def _open_parquet(stream: IO[bytes]) -> TableSource:
 def open_parquet_folder(folder: Path) -> TableSource:
     """Every ``*.parquet`` file under ``folder`` (img2dataset's shards), in path order, as one table.
 
-    The schema is unified from every file's footer before the first row is read (a shard whose
-    column is all null has it typed ``null``; another shard's type wins). A shard whose footer
-    cannot be read is skipped with a warning; the others go on.
+    See :func:`parquet_shards`; a shard that fails part-way stops there with a warning.
     """
     import pyarrow.parquet as parquet
 
-    files = sorted(path for path in folder.rglob("*.parquet") if path.is_file() and not path.name.startswith("."))
-    if not files:
-        raise TableError(f"{folder} holds no .parquet files")
-    warnings: list[str] = []
-    readable = []
-    schemas = []
-    for path in files:
-        try:
-            schemas.append(parquet.read_schema(path))
-            readable.append(path)
-        except (arrow.ArrowException, OSError) as error:
-            warnings.append(f"skipped {path}: not a readable Parquet file ({_one_line(error)})")
-    if not readable:
-        raise TableError(f"no readable Parquet file under {folder}: {warnings[0]}")
-    schema = unified_schema(schemas)
+    readable, schema, warnings = parquet_shards(folder)
 
     def batches() -> Iterator[ReadBatch]:
         for path in readable:
@@ -264,6 +248,36 @@ def open_parquet_folder(folder: Path) -> TableSource:
                 warnings.append(f"stopped reading {path}: {_one_line(error)}")
 
     return TableSource(schema, batches(), warnings)
+
+
+def parquet_shards(source: Path) -> tuple[list[Path], arrow.Schema, list[str]]:
+    """The readable Parquet files of a folder (or the one file), their unified schema, and a warning per
+    file skipped.
+
+    The schema is unified from every footer before the first row is read (a shard whose column is
+    all null has it typed ``null``; another shard's type wins). A file whose footer cannot be read is
+    skipped with a warning; the others go on.
+    """
+    import pyarrow.parquet as parquet
+
+    if source.is_dir():
+        files = sorted(path for path in source.rglob("*.parquet") if path.is_file() and not path.name.startswith("."))
+    else:
+        files = [source]
+    if not files:
+        raise TableError(f"{source} holds no .parquet files")
+    warnings: list[str] = []
+    readable = []
+    schemas = []
+    for path in files:
+        try:
+            schemas.append(parquet.read_schema(path))
+            readable.append(path)
+        except (arrow.ArrowException, OSError) as error:
+            warnings.append(f"skipped {path}: not a readable Parquet file ({_one_line(error)})")
+    if not readable:
+        raise TableError(f"no readable Parquet file in {source}: {warnings[0]}")
+    return readable, unified_schema(schemas), warnings
 
 
 # --- shared

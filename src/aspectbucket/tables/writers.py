@@ -41,14 +41,8 @@ class TableWriter:
             arrow_csv.write_csv(arrow.table([arrow.array([], f.type) for f in header], schema=header), stream)
 
     def encode(self, batch: arrow.RecordBatch) -> bytes | arrow.RecordBatch:
-        """``batch`` (of the writer's schema, for CSV and Parquet) ready to append."""
-        if self.format is TableFormat.JSONL:
-            return json_lines(batch)
-        if self.format is TableFormat.CSV:
-            text = io.BytesIO()
-            arrow_csv.write_csv(csv_batch(batch), text, arrow_csv.WriteOptions(include_header=False))
-            return text.getvalue()
-        return batch
+        """``batch`` (of the writer's schema, for CSV and Parquet) ready to append: :func:`encode_batch`."""
+        return encode_batch(batch, self.format)
 
     def write_encoded(self, encoded: bytes | arrow.RecordBatch) -> None:
         """Append what :meth:`encode` made."""
@@ -65,6 +59,17 @@ class TableWriter:
         """Finish the table (a Parquet footer even with no rows); the stream itself stays open."""
         if self._parquet is not None:
             self._parquet.close()
+
+
+def encode_batch(batch: arrow.RecordBatch, table_format: TableFormat) -> bytes | arrow.RecordBatch:
+    """``batch`` as the bytes a CSV or JSONL writer appends, or as it is for Parquet; touches no writer state."""
+    if table_format is TableFormat.JSONL:
+        return json_lines(batch)
+    if table_format is TableFormat.CSV:
+        text = io.BytesIO()
+        arrow_csv.write_csv(csv_batch(batch), text, arrow_csv.WriteOptions(include_header=False))
+        return text.getvalue()
+    return batch
 
 
 def _floating(kind: arrow.DataType) -> bool:
