@@ -14,10 +14,9 @@ from aspectbucket.export.pixels import (
     anchored_precrop,
     open_image,
     precrop_pixels,
-    random_trim,
     train_pixels,
 )
-from aspectbucket.geometry.resize import covering_precrop
+from aspectbucket.geometry.resize import covering_precrop, random_trim
 
 #: Orientation -> the upright array from the stored one (numpy only, independent of Pillow).
 UPRIGHT = {

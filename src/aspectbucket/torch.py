@@ -28,11 +28,12 @@ except ImportError as error:  # the one optional backend of this module: fail lo
         "aspectbucket.torch needs PyTorch, which is not installed: pip install 'aspectbucket[torch]'"
     ) from error
 
-from aspectbucket.export.pixels import open_image, random_trim, source_box, train_pixels
+from aspectbucket.export.pixels import open_image, source_box, train_pixels
 from aspectbucket.geometry.batches import BatchPolicy, global_batch_size, parse_batch_policy, steps_per_epoch
+from aspectbucket.geometry.choices import parse_choice
 from aspectbucket.geometry.epoch import Epoch, bucket_ids, build_epoch
 from aspectbucket.geometry.placement import CropAnchor, Placement, PlacementError
-from aspectbucket.geometry.resize import CoverRounding, center_trim, cover_resize_rounded
+from aspectbucket.geometry.resize import CoverRounding, center_trim, cover_resize_rounded, random_trim
 from aspectbucket.profiles.profile import ExifHandling
 
 __all__ = ["BucketBatchSampler", "BucketDataset", "Draw", "PixelFormat"]
@@ -207,15 +208,6 @@ def _distributed_world() -> tuple[int, int]:
     return 1, 0
 
 
-def _choice(kind: type[StrEnum], value, what: str):
-    """``value`` as a member of ``kind``; a bad one raises ``ValueError`` naming the allowed ones."""
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(item.value for item in kind)
-        raise ValueError(f"{what} {value!r} is not one of: {allowed}") from None
-
-
 class PixelFormat(StrEnum):
     """How :class:`BucketDataset` returns pixels: CHW float32 in [-1, 1] (what SD VAEs take), or uint8."""
 
@@ -262,14 +254,14 @@ class BucketDataset(Dataset):
             raise ValueError(f"{len(paths)} paths but {len(placement)} placed images")
         if not 0.0 <= flip_probability <= 1.0:
             raise ValueError(f"flip probability {flip_probability} is outside [0, 1]")
-        self.pixel_format = _choice(PixelFormat, pixel_format, "pixel format")
+        self.pixel_format = parse_choice(PixelFormat, pixel_format, "pixel format")
         self.paths = [Path(path) for path in paths]
         self.placement = placement
         self.random_crop = random_crop
         self.flip_probability = flip_probability
         self.seed = seed
         self.apply_exif = apply_exif
-        self.cover_rounding = _choice(CoverRounding, cover_rounding, "cover rounding")
+        self.cover_rounding = parse_choice(CoverRounding, cover_rounding, "cover rounding")
 
     @classmethod
     def from_plan(cls, plan, **options) -> BucketDataset:

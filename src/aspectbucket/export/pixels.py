@@ -217,18 +217,6 @@ def _check_ratio(extent: tuple[float, float], resized: tuple[int, int]) -> None:
         )
 
 
-def random_trim(resized: tuple[int, int], bucket: tuple[int, int], rng: np.random.Generator) -> tuple[int, int]:
-    """A ``--random_crop`` trim: uniform whole offsets in ``[0, overflow]`` on each axis.
-
-    Axes without overflow draw nothing, so a seed gives the same offsets whichever axis overflows.
-    """
-    offsets = []
-    for resized_side, bucket_side in zip(resized, bucket, strict=True):
-        overflow = int(resized_side) - int(bucket_side)
-        offsets.append(int(rng.integers(0, overflow, endpoint=True)) if overflow > 0 else 0)
-    return offsets[0], offsets[1]
-
-
 def anchored_precrop(boxes: np.ndarray, widths: np.ndarray, heights: np.ndarray, anchor: Anchor) -> np.ndarray:
     """Slide centred pre-crop boxes ``(n, 4)`` ltrb to ``anchor``; an anchor across the cut axis is centre.
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aspectbucket.progress import progress_bar
 from aspectbucket.scan.cache import COLUMNS, FolderListing, HeaderCache, cache_file, default_cache_dir, save_cache
 from aspectbucket.scan.headers import (
     CONTENT_REASONS,
@@ -480,7 +481,7 @@ def read_headers(
     def read_chunk(rows: range) -> list[Header | None]:
         return [read_header(*files[row]) for row in rows]
 
-    with _progress_bar(progress, len(files)) as advance:
+    with progress_bar("reading image headers", len(files), progress) as advance:
         workers = jobs
         if jobs is None and chunks:
             start = time.perf_counter()
@@ -506,22 +507,6 @@ def _finish_chunks(chunks, results, files, advance) -> Iterator[tuple[range, lis
             ]
         yield rows, headers
         advance(len(rows))
-
-
-@contextmanager
-def _progress_bar(shown: bool, total: int):
-    """A function that advances a rich progress bar (on terminals only), or does nothing."""
-    if not shown or total == 0:
-        yield lambda count: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    columns = (TextColumn("reading image headers"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=not console.is_terminal, transient=True) as bar:
-        task = bar.add_task("scan", total=total)
-        yield lambda count: bar.advance(task, count)
 
 
 class _FolderCaches:
