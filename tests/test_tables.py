@@ -8,6 +8,11 @@ import datetime
 import decimal
 import io
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as arrow
@@ -417,3 +422,23 @@ def test_split_by_bucket_refuses_a_folder_with_files_and_one_inside_the_input(tm
     result = CliRunner().invoke(main, ["assign", "--sizes", str(folder), "--split-by-bucket", str(folder / "out")])
     assert result.exit_code == 2 and "inside the input folder" in result.output
     assert not (folder / "out").exists()
+
+
+def test_the_readme_laion_recipe_runs_end_to_end(tmp_path):
+    """The README's LAION-scale recipe, as written, on two small img2dataset-like shards."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- laion-recipe -->\n```sh\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "shards").mkdir()
+    for index in range(2):
+        write_parquet(
+            tmp_path / "shards" / f"{index:05d}.parquet",
+            {"key": [f"{index}{i}" for i in range(3)], "width": [576, 1024, 768], "height": [768, 1024, 512]},
+        )
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["bash", "-e", "-c", block], cwd=tmp_path, env=environment, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    manifest = json.loads((tmp_path / "by-bucket" / "manifest.json").read_text())
+    assert manifest["samples"] == 6 and manifest["batch_size"] == 8
+    assert parquet.read_table(tmp_path / "placed.parquet").num_rows == 6
