@@ -442,3 +442,68 @@ def test_the_readme_laion_recipe_runs_end_to_end(tmp_path):
     manifest = json.loads((tmp_path / "by-bucket" / "manifest.json").read_text())
     assert manifest["samples"] == 6 and manifest["batch_size"] == 8
     assert parquet.read_table(tmp_path / "placed.parquet").num_rows == 6
+
+
+def _image_bytes(size, kind="PNG", orientation=None) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    image = Image.new("RGB", size)
+    if orientation:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        image.save(buffer, kind, exif=exif.tobytes())
+    else:
+        image.save(buffer, kind)
+    return buffer.getvalue()
+
+
+def _add(archive, name: str, data: bytes) -> None:
+    import tarfile
+
+    member = tarfile.TarInfo(name)
+    member.size = len(data)
+    archive.addfile(member, io.BytesIO(data))
+
+
+def _webdataset(tmp_path):
+    """Two shards: images with JSON sidecars, one turned by EXIF, one damaged; a third shard cut short."""
+    import tarfile
+
+    folder = tmp_path / "wds"
+    folder.mkdir()
+    with tarfile.open(folder / "shard-000.tar", "w") as archive:
+        _add(archive, "s/000.png", _image_bytes((576, 768)))
+        _add(archive, "s/000.json", b'{"caption": "x"}')
+        _add(archive, "s/001.jpg", _image_bytes((768, 576), "JPEG", orientation=6))
+    with tarfile.open(folder / "shard-001.tar", "w") as archive:
+        _add(archive, "002.tar.png", b"\x89PNG\r\n\x1a\n broken")
+        _add(archive, "003.webp", _image_bytes((640, 640), "WEBP"))
+    whole = (folder / "shard-001.tar").read_bytes()
+    (folder / "shard-002.tar").write_bytes(whole[:700])  # ends inside its first member
+    return folder
+
+
+def test_webdataset_shards_are_sized_from_headers_in_order_without_decoding(tmp_path):
+    folder = _webdataset(tmp_path)
+    result = invoke("--sizes", str(folder), "--format", "jsonl", "--profile", "kohya")
+    assert result.exit_code == 1, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(row["shard"], row["key"]) for row in rows[:4]] == [
+        ("shard-000.tar", "s/000"),
+        ("shard-000.tar", "s/001"),
+        ("shard-001.tar", "002"),
+        ("shard-001.tar", "003"),
+    ]
+    assert (rows[0]["width"], rows[0]["height"], rows[0]["bucket_width"]) == (576, 768, 448)
+    assert (rows[1]["width"], rows[1]["height"], rows[1]["orientation"]) == (768, 576, 6)  # kohya ignores EXIF
+    assert rows[2]["error"] == "corrupt header: the image size cannot be read"
+    assert rows[3]["bucket_width"] == 512 and rows[3]["error"] == ""
+    assert_one_line_reason(result, "warning: stopped reading shard-002.tar")
+
+
+def test_webdataset_sizes_are_upright_where_the_trainer_applies_exif(tmp_path):
+    folder = _webdataset(tmp_path)
+    result = invoke("--sizes", str(folder / "shard-000.tar"), "--format", "jsonl", "--profile", "simpletuner")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (rows[1]["width"], rows[1]["height"]) == (576, 768)

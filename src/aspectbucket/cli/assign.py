@@ -21,7 +21,8 @@ from aspectbucket.tables.formats import TABLE_SUFFIXES
     required=True,
     metavar="FILE",
     help="CSV with a header, JSONL, or Parquet with the image sizes; a folder of Parquet files "
-    "(img2dataset's output) read as one table; '-' for stdin.",
+    "(img2dataset's output) read as one table; WebDataset .tar shards (a shard or a folder: sizes from "
+    "each image's header, nothing decoded); '-' for stdin.",
 )
 @click.option(
     "--width-column",
@@ -128,9 +129,11 @@ def assign(
     profile, options, _ = resolve_bucket_options(bucketing)
     if output_path is None:
         output_path = None if split_folder is not None else "-"
-    folder = Path(sizes_path) if sizes_path != "-" and Path(sizes_path).is_dir() else None
+    given = Path(sizes_path)
+    folder = given if sizes_path != "-" and (given.is_dir() or given.suffix.lower() == ".tar") else None
     for target in (output_path, split_folder):
-        if folder is not None and target not in (None, "-") and Path(target).resolve().is_relative_to(folder.resolve()):
+        inside = folder is not None and folder.is_dir() and target not in (None, "-")
+        if inside and Path(target).resolve().is_relative_to(folder.resolve()):
             raise click.UsageError(f"{target} is inside the input folder {folder}: nothing is written under an input")
     if engine == "ray":
         result = _assign_on_ray(

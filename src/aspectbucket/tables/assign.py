@@ -23,12 +23,13 @@ import pyarrow.compute as compute
 
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.placement import Placement
-from aspectbucket.profiles import Profile, place_by_profile
+from aspectbucket.profiles import ExifHandling, Profile, place_by_profile
 from aspectbucket.tables.columns import PLACEMENT_COLUMNS, REASONS
 from aspectbucket.tables.formats import TableFormat
 from aspectbucket.tables.readers import ReadBatch, conform, open_table, seekable, unified_schema
 from aspectbucket.tables.sizes import SizeColumns, size_columns, size_values
 from aspectbucket.tables.split import BucketSplitter
+from aspectbucket.tables.webdataset import open_tar_shards, tar_shards
 from aspectbucket.tables.writers import TableWriter, encode_batch
 
 #: The placement columns' Arrow types, declared so every output has them whatever the rows hold.
@@ -111,8 +112,10 @@ def assign_table(
 ) -> AssignResult:
     """Place every row of a size table read from ``source`` and write it with its placement to ``sink``.
 
-    ``source`` is a binary stream, or a folder of Parquet files (img2dataset's output) read in name
-    order as one table. Sizes come from ``width_column``/``height_column``, else from the first of
+    ``source`` is a binary stream, a folder of Parquet files (img2dataset's output) read in name
+    order as one table, or WebDataset ``.tar`` shards (a shard or a folder of them; sizes from each
+    image member's header, upright where the profile's trainer applies EXIF; see
+    :mod:`aspectbucket.tables.webdataset`). Sizes come from ``width_column``/``height_column``, else from the first of
     ``width``/``height``, ``WIDTH``/``HEIGHT``, ``original_width``/``original_height`` present (the
     result says which). An input column named like a placement column is replaced. ``sink`` may be
     ``None`` when ``split_folder`` is given: the rows then go only to one Parquet file per bucket
@@ -122,7 +125,8 @@ def assign_table(
     ``options`` must already be validated for ``profile`` (see :func:`aspectbucket.resolve`).
     Raises :class:`~aspectbucket.tables.TableError` for a table that cannot be read at all.
     """
-    table = open_table(source, input_format)
+    upright = profile.exif is ExifHandling.APPLY
+    table = open_tar_shards(source, upright) if _is_tar_source(source) else open_table(source, input_format)
     input_schema = table.schema
     if input_schema is None and (output_format is not TableFormat.JSONL or split_folder is not None):
         source = seekable(source)
@@ -261,6 +265,15 @@ def _merged(batch: arrow.RecordBatch, placed: arrow.RecordBatch, schema: arrow.S
         return arrow.RecordBatch.from_arrays(columns, schema=schema)
     names = [batch.schema.names[index] for index in kept] + placed.schema.names
     return arrow.RecordBatch.from_arrays(columns, names=names)
+
+
+def _is_tar_source(source) -> bool:
+    """A ``.tar`` shard, or a folder of them with no Parquet files (WebDataset)."""
+    if not isinstance(source, Path):
+        return False
+    if source.is_dir():
+        return bool(tar_shards(source)) and not any(source.rglob("*.parquet"))
+    return source.suffix.lower() == ".tar"
 
 
 def count_reasons(text: arrow.Array) -> int:
