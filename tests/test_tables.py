@@ -507,3 +507,29 @@ def test_webdataset_sizes_are_upright_where_the_trainer_applies_exif(tmp_path):
     result = invoke("--sizes", str(folder / "shard-000.tar"), "--format", "jsonl", "--profile", "simpletuner")
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert (rows[1]["width"], rows[1]["height"]) == (576, 768)
+
+
+# --- report on a metadata-only dataset
+
+
+def test_report_on_parquet_shards_reads_no_pixel_and_writes_json_and_html(tmp_path):
+    folder = _img2dataset_folder(tmp_path)
+    report_json, report_html = tmp_path / "report.json", tmp_path / "report.html"
+    result = CliRunner().invoke(
+        main, ["report", str(folder), "--json", str(report_json), "--html", str(report_html)], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(report_json.read_text())
+    assert data["warnings"][0]["path"] == "003"  # a sample is named by its key, under the source
+    assert "warning: skipped" in result.output  # the damaged shard
+    assert report_html.stat().st_size > 1000
+
+
+def test_report_on_webdataset_shards_and_an_output_inside_them(tmp_path):
+    folder = _webdataset(tmp_path)
+    result = CliRunner().invoke(main, ["report", str(folder), "--csv", str(tmp_path / "r.csv")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text())))
+    assert [row for row in rows if "shard-000.tar/s/000.png" in json.dumps(row)]
+    result = CliRunner().invoke(main, ["report", str(folder), "--csv", str(folder / "r.csv")])
+    assert result.exit_code == 2 and not (folder / "r.csv").exists()

@@ -26,6 +26,8 @@ from aspectbucket.report.compare_section import compare_section_html
 from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
 from aspectbucket.scan import scan
 from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_dataset
+from aspectbucket.tables import TableError
+from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
 
 
 @click.command("report")
@@ -111,7 +113,9 @@ def report(
 
     SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
     N_name, N = repeats) or a kohya dataset config .toml; bucketing options given here override the
-    config's. Nothing is ever written into the dataset.
+    config's. A metadata-only dataset works too, no pixel read: a Parquet table or a folder of Parquet
+    shards (img2dataset's output; sizes from width/height, WIDTH/HEIGHT or original_width/original_height)
+    or WebDataset .tar shards (sizes from each image's header). Nothing is ever written into the dataset.
 
     \b
     Example:
@@ -119,8 +123,9 @@ def report(
     """
     source = _source(source, example)
     check_output_files(json=json_path, csv=csv_path, html=html_path)
+    from_table = is_metadata_source(source)  # Parquet or WebDataset shards: sizes without a pixel
     try:
-        subsets, folder_warnings = read_dataset(source)
+        subsets, folder_warnings = ([], []) if from_table else read_dataset(source)
     except DatasetError as error:
         raise click.BadParameter(str(error), param_hint="SOURCE") from None
     folders = [subset.image_dir for subset in subsets]
@@ -134,7 +139,10 @@ def report(
         raise click.UsageError(str(error)) from None
     check_dataset_blocks(bucketing, subsets)
 
-    result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
+    if from_table:
+        result, previews = _scan_table(source), 0  # no image file to preview
+    else:
+        result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
     result.warnings[:0] = folder_warnings
     try:
         plan = plan_dataset(result, bucketing["profile"], bucketing["given"], respect_exif=respect_exif)
@@ -180,6 +188,13 @@ def report(
     missing = summary.warning_counts()[WarningKind.MISSING_FOLDER.value]
     if strict and (summary.placed < summary.images or missing):
         sys.exit(1)
+
+
+def _scan_table(source: Path):
+    try:
+        return scan_table(source)
+    except TableError as error:
+        raise click.BadParameter(str(error), param_hint="SOURCE") from None
 
 
 def _source(source: Path | None, example: bool) -> Path:
