@@ -305,7 +305,13 @@ def test_every_format_gives_the_same_rows_as_place(input_format, output_format):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.binary(max_size=400), table_format=st.sampled_from(list(TableFormat)))
+@given(
+    data=st.one_of(
+        st.binary(max_size=400),
+        st.text(',"\n\r{}[]:ab1 \\\ud7ff', max_size=200).map(lambda text: text.encode("utf-8", "surrogatepass")),
+    ),
+    table_format=st.sampled_from(list(TableFormat)),
+)
 def test_readers_never_raise_on_arbitrary_bytes_except_a_table_error(data, table_format):
     try:
         table = open_table(io.BytesIO(data), table_format)

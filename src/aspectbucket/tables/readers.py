@@ -81,6 +81,8 @@ def _open_csv(stream: IO[bytes]) -> TableSource:
         raise TableError("the CSV is empty: it has no header line")
     header = next(csv.reader(io.StringIO(first.data.decode("utf-8-sig", "replace"), newline="")), [])
     names = [name.strip() for name in header]
+    if not names:
+        raise TableError("the CSV's first line names no columns: it must be a header")
     schema = arrow.schema([(name, arrow.string()) for name in names])
 
     def batches() -> Iterator[ReadBatch]:

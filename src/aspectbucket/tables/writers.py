@@ -21,8 +21,9 @@ from aspectbucket.tables.json_text import float_text, json_lines, json_text
 class TableWriter:
     """Writes record batches of one schema to a binary stream in one format; :meth:`close` finishes it.
 
-    :meth:`encode` turns a batch into what :meth:`write_encoded` appends (CSV and JSONL bytes, a Parquet
-    batch as it is); it touches no state, so batches are encoded on several threads and written in order.
+    :func:`encode_batch` turns a batch into what :meth:`write_encoded` appends (CSV and JSONL bytes, a
+    Parquet batch as it is); it touches no writer, so batches are encoded on several threads and written
+    in order.
     """
 
     def __init__(self, stream: IO[bytes], table_format: TableFormat, schema: arrow.Schema | None):
@@ -40,10 +41,6 @@ class TableWriter:
             header = csv_schema(schema)
             arrow_csv.write_csv(arrow.table([arrow.array([], f.type) for f in header], schema=header), stream)
 
-    def encode(self, batch: arrow.RecordBatch) -> bytes | arrow.RecordBatch:
-        """``batch`` (of the writer's schema, for CSV and Parquet) ready to append: :func:`encode_batch`."""
-        return encode_batch(batch, self.format)
-
     def write_encoded(self, encoded: bytes | arrow.RecordBatch) -> None:
         """Append what :meth:`encode` made."""
         if isinstance(encoded, bytes):
@@ -53,7 +50,7 @@ class TableWriter:
 
     def write(self, batch: arrow.RecordBatch) -> None:
         """Append ``batch``."""
-        self.write_encoded(self.encode(batch))
+        self.write_encoded(encode_batch(batch, self.format))
 
     def close(self) -> None:
         """Finish the table (a Parquet footer even with no rows); the stream itself stays open."""
