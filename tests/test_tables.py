@@ -539,3 +539,39 @@ def test_report_on_webdataset_shards_and_an_output_inside_them(tmp_path):
     assert [row for row in rows if "shard-000.tar/s/000.png" in json.dumps(row)]
     result = CliRunner().invoke(main, ["report", str(folder), "--csv", str(folder / "r.csv")])
     assert result.exit_code == 2 and not (folder / "r.csv").exists()
+
+
+# --- the pipeline
+
+
+def test_read_ahead_keeps_order_and_raises_where_the_producer_failed():
+    from aspectbucket.tables.pipeline import in_order, read_ahead
+
+    assert list(read_ahead(iter(range(50)), depth=1)) == list(range(50))
+
+    def failing():
+        yield from (0, 1, 2)
+        raise TableError("the table broke at row 3")
+
+    seen = []
+    with pytest.raises(TableError, match="row 3"):
+        for item in read_ahead(failing()):
+            seen.append(item)
+    assert seen == [0, 1, 2]
+    assert list(in_order(lambda item: item * 2, read_ahead(iter(range(200))), workers=3)) == list(range(0, 400, 2))
+
+
+def test_read_ahead_lets_a_consumer_stop_early():
+    from aspectbucket.tables.pipeline import read_ahead
+
+    import threading
+
+    produced = []
+    stream = read_ahead((produced.append(item) or item for item in range(10_000)), depth=2)
+    assert next(stream) == 0
+    stream.close()  # the producer stops at its next item instead of reading everything
+    for thread in threading.enumerate():
+        if thread.name == "aspectbucket-read":
+            thread.join(timeout=10)
+            assert not thread.is_alive()
+    assert len(produced) < 10

@@ -9,10 +9,7 @@ Input columns pass through with their types; a bad row gets a reason in ``error`
 
 from __future__ import annotations
 
-import collections
-import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -26,6 +23,7 @@ from aspectbucket.geometry.placement import Placement
 from aspectbucket.profiles import ExifHandling, Profile, place_by_profile
 from aspectbucket.tables.columns import PLACEMENT_COLUMNS, REASONS
 from aspectbucket.tables.formats import TableFormat
+from aspectbucket.tables.pipeline import in_order, read_ahead
 from aspectbucket.tables.readers import ReadBatch, conform, open_table, seekable, unified_schema
 from aspectbucket.tables.sizes import SizeColumns, size_columns, size_values
 from aspectbucket.tables.split import BucketSplitter
@@ -143,7 +141,7 @@ def assign_table(
         merged, reasons = placed_rows(read, plan)
         return merged, reasons, encode_batch(merged, output_format) if sink is not None else None
 
-    rows = in_order(placed, _chain(first, batches))
+    rows = in_order(placed, read_ahead(_chain(first, batches)))
     return write_placed(rows, plan, sink, output_format, split_folder, batch_size, table.warnings)
 
 
@@ -222,28 +220,6 @@ def write_placed(
         if writer is not None:
             writer.close()
     return AssignResult(count, errors, plan.sizes, warnings, manifest)
-
-
-def in_order(function, items, workers: int | None = None):
-    """``function(item)`` for each item on worker threads, yielded in input order.
-
-    Reading the next block, placing and encoding this one, and writing the last one overlap (pyarrow
-    and numpy release the GIL); at most ``2 * workers`` items are in flight, so memory stays bounded.
-    """
-    if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    pending: collections.deque = collections.deque()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aspectbucket-table") as pool:
-        try:
-            for item in items:
-                pending.append(pool.submit(function, item))
-                if len(pending) >= 2 * workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
 
 
 def _chain(first: ReadBatch | None, rest):
