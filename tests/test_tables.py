@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from aspectbucket import BucketOptions, place
 from aspectbucket.cli import main
 from aspectbucket.profiles import resolve
 from aspectbucket.tables import PLACEMENT_COLUMNS, TableError, TableFormat, assign_table, records
+from aspectbucket.tables.pipeline import in_order, read_ahead
 from aspectbucket.tables.readers import open_table
 from aspectbucket.tables.records import split_records
 
@@ -545,8 +547,6 @@ def test_report_on_webdataset_shards_and_an_output_inside_them(tmp_path):
 
 
 def test_read_ahead_keeps_order_and_raises_where_the_producer_failed():
-    from aspectbucket.tables.pipeline import in_order, read_ahead
-
     assert list(read_ahead(iter(range(50)), depth=1)) == list(range(50))
 
     def failing():
@@ -562,10 +562,6 @@ def test_read_ahead_keeps_order_and_raises_where_the_producer_failed():
 
 
 def test_read_ahead_lets_a_consumer_stop_early():
-    from aspectbucket.tables.pipeline import read_ahead
-
-    import threading
-
     produced = []
     stream = read_ahead((produced.append(item) or item for item in range(10_000)), depth=2)
     assert next(stream) == 0
