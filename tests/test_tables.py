@@ -571,3 +571,11 @@ def test_read_ahead_lets_a_consumer_stop_early():
             thread.join(timeout=10)
             assert not thread.is_alive()
     assert len(produced) < 10
+
+
+def test_a_repeated_csv_header_name_keeps_both_columns_with_a_warning():
+    result = invoke("--sizes", "-", "--format", "jsonl", input="a,width,height,a,a_2\nx,576,768,y,z\n")
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)
+    assert (row["a"], row["a_3"], row["a_2"], row["bucket_width"]) == ("x", "y", "z", 448)
+    assert_one_line_reason(result, "warning: the CSV header repeats 'a': column 4 is read as 'a_3'")

@@ -83,6 +83,7 @@ def _open_csv(stream: IO[bytes]) -> TableSource:
     names = [name.strip() for name in header]
     if not names:
         raise TableError("the CSV's first line names no columns: it must be a header")
+    names, warnings = _unique_names(names)
     schema = arrow.schema([(name, arrow.string()) for name in names])
 
     def batches() -> Iterator[ReadBatch]:
@@ -90,7 +91,25 @@ def _open_csv(stream: IO[bytes]) -> TableSource:
         for block in blocks:
             yield _skipped_row(block.skipped, schema) if block.skipped else _csv_block(block.data, schema)
 
-    return TableSource(schema, batches())
+    return TableSource(schema, batches(), warnings)
+
+
+def _unique_names(names: list[str]) -> tuple[list[str], list[str]]:
+    """Header names made unique (a repeated ``a`` becomes ``a_2``: every cell is kept, none overwritten)."""
+    seen: set[str] = set(names)
+    unique, warnings, used = [], [], set()
+    for position, name in enumerate(names, start=1):
+        if name in used:
+            number = 2
+            while f"{name}_{number}" in seen:
+                number += 1
+            renamed = f"{name}_{number}"
+            seen.add(renamed)
+            warnings.append(f"the CSV header repeats {name!r}: column {position} is read as {renamed!r}")
+            name = renamed
+        used.add(name)
+        unique.append(name)
+    return unique, warnings
 
 
 def _csv_block(data: bytes, schema: arrow.Schema, skip_header: bool = False) -> ReadBatch:
