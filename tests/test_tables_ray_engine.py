@@ -92,3 +92,13 @@ def test_ray_engine_refuses_what_is_not_parquet(tmp_path):
     source.write_text("width,height\n5,5\n")
     result = CliRunner().invoke(main, ["assign", "--sizes", str(source), "--engine", "ray"])
     assert result.exit_code == 2 and "--engine ray reads Parquet" in result.output
+
+
+def test_without_ray_the_engine_is_a_one_line_install_hint(monkeypatch, shards):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    monkeypatch.setitem(sys.modules, "ray.data", None)
+    result = CliRunner().invoke(main, ["assign", "--sizes", str(shards), "--engine", "ray"])
+    assert result.exit_code == 2
+    assert "pip install 'aspectbucket[ray]'" in result.output and "Traceback" not in result.output
