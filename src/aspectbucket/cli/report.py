@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks, check_output_files
+from aspectbucket.cli.trainer_configs import adopt_detected_profile, trainer_config_options
 from aspectbucket.compare import common_resolution, compare_dataset
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
@@ -25,7 +26,8 @@ from aspectbucket.report import (
 from aspectbucket.report.compare_section import compare_section_html
 from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
 from aspectbucket.scan import scan
-from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_dataset
+from aspectbucket.scan.configs import read_source
+from aspectbucket.scan.sources import DatasetError, example_dataset_path
 from aspectbucket.tables import TableError
 from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
 
@@ -33,6 +35,7 @@ from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
 @click.command("report")
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @bucket_options
+@trainer_config_options
 @click.option(
     "--example", is_flag=True, help="Report on the bundled example dataset (its dataset.toml) instead of SOURCE."
 )
@@ -96,6 +99,7 @@ from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
 def report(
     source,
     bucketing,
+    trainer_config,
     example,
     batch_size,
     respect_exif,
@@ -112,25 +116,40 @@ def report(
     """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
 
     SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
-    N_name, N = repeats) or a kohya dataset config .toml; bucketing options given here override the
-    config's. A metadata-only dataset works too, no pixel read: a Parquet table or a folder of Parquet
-    shards (img2dataset's output; sizes from width/height, WIDTH/HEIGHT or original_width/original_height)
-    or WebDataset .tar shards (sizes from each image's header). Nothing is ever written into the dataset.
+    N_name, N = repeats), a kohya dataset config .toml or a Kohya_ss GUI config (.json, or a .toml of
+    its keys); instead of SOURCE, --kohya-args reads a pasted training command line. A metadata-only
+    dataset works too, no pixel read: a Parquet table or a folder of Parquet shards (img2dataset's
+    output; sizes from width/height, WIDTH/HEIGHT or original_width/original_height) or WebDataset .tar
+    shards (sizes from each image's header). Bucketing options given here override the config's.
+    Nothing is ever written into the dataset.
 
     \b
     Example:
       aspectbucket report train/ --resolution 1024 --batch-size 4 --html report.html
+      aspectbucket report --config-file my_lora.json
     """
-    source = _source(source, example)
-    check_output_files(json=json_path, csv=csv_path, html=html_path)
-    from_table = is_metadata_source(source)  # Parquet or WebDataset shards: sizes without a pixel
-    try:
-        subsets, folder_warnings = ([], []) if from_table else read_dataset(source)
-    except DatasetError as error:
-        raise click.BadParameter(str(error), param_hint="SOURCE") from None
-    folders = [subset.image_dir for subset in subsets]
-    if source.is_dir():
-        folders.append(source)
+    from_table = False
+    if trainer_config is not None:
+        if source is not None or example:
+            raise click.UsageError("give SOURCE, --example or a training config (--config-file, --kohya-args), not two")
+        check_output_files(json=json_path, csv=csv_path, html=html_path)
+        subsets, folder_warnings = trainer_config.subsets, trainer_config.warnings
+        folders, source = trainer_config.folders, trainer_config.origin
+    else:
+        source = _source(source, example)
+        check_output_files(json=json_path, csv=csv_path, html=html_path)
+        from_table = is_metadata_source(source)  # Parquet or WebDataset shards: sizes without a pixel
+        subsets, folder_warnings = [], []
+        if not from_table:
+            try:
+                detected = read_source(source)
+            except DatasetError as error:
+                raise click.BadParameter(str(error), param_hint="SOURCE") from None
+            adopt_detected_profile(bucketing, detected)
+            subsets, folder_warnings = detected.subsets, detected.warnings
+        folders = [subset.image_dir for subset in subsets]
+        if source.is_dir():
+            folders.append(source)
     try:
         for output in (json_path, csv_path, html_path, cache):
             if output is not None:
@@ -145,7 +164,9 @@ def report(
         result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
     result.warnings[:0] = folder_warnings
     try:
-        plan = plan_dataset(result, bucketing["profile"], bucketing["given"], respect_exif=respect_exif)
+        plan = plan_dataset(
+            result, bucketing["profile"], bucketing["given"], respect_exif=respect_exif, settings=bucketing["settings"]
+        )
     except OptionsError as error:
         raise click.UsageError(str(error)) from None
     summary = summarize(plan, batch_size)
@@ -169,6 +190,7 @@ def report(
                     batch_size,
                     respect_exif=respect_exif,
                     labels=summary.columns.display_path,
+                    settings=bucketing["settings"],
                 )
                 sections.append(HtmlSection("compare", "Trainers compared", compare_section_html(comparison)))
             write_html(

@@ -61,6 +61,7 @@ AI_TOOLKIT = Profile(
     validate=square_budget("ai-toolkit", "resolution"),
     resize_rounding=CoverRounding.CEIL,
     option_names=(("resolution", "resolution"), ("bucket_tolerance", "bucket_reso_steps")),
+    version="27a03a91",
     defects="bucket_tolerance in the dataset config is ignored: the model's divisibility replaces it; the random "
     "crop is drawn once and never changes after the first epoch; an image smaller than the resolution's area "
     "can grow a little to reach the nearest divisor step, and very thin ones get a bucket above the area; "

@@ -78,6 +78,7 @@ DIFFUSION_PIPE = Profile(
     defaults=BucketOptions(resolution=(512, 512), bucket_reso_steps=16),
     validate=validate_diffusion_pipe,
     option_names=(("resolutions", "resolution"), ("pixels_round_to_multiple", "bucket_reso_steps")),
+    version="8f83dbf2",
     defects="EXIF orientation is ignored, so phone photos train sideways; every image is trained at every "
     "resolution; small images are enlarged; each bucket is cut to a multiple of the global batch and the rest "
     "dropped every epoch; with size_buckets the chosen size can have the other orientation (its sorted ratios "

@@ -98,6 +98,7 @@ SIMPLETUNER = Profile(
         ("aspect_bucket_alignment", "bucket_reso_steps"),
         ("minimum_image_size", "min_bucket_reso"),
     ),
+    version="bc8e6ab7",
     defects="one bucket per 0.01 of ratio: many small buckets, so many padded batches (repeated images); "
     "no cap on the long side in pixel mode (3000x100 trains at 30720x1024); in area mode the first size "
     "computed for a ratio key is reused for later images, so sizes depend on file order; a ratio that "

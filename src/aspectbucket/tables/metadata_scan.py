@@ -11,30 +11,38 @@ report holds one row per sample in memory: for hundreds of millions, ``assign`` 
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pyarrow as arrow
 import pyarrow.compute as compute
 
+from aspectbucket.scan.headers import is_image_name
 from aspectbucket.scan.scanner import PathList, ScanResult
 from aspectbucket.scan.sources import Subset
 from aspectbucket.tables.formats import TableFormat
 from aspectbucket.tables.readers import open_table
 from aspectbucket.tables.sizes import size_columns, size_values
-from aspectbucket.tables.webdataset import open_tar_shards, tar_shards
+from aspectbucket.tables.webdataset import open_tar_shards
 
+#: Folder entries looked at to tell a metadata-only dataset from a folder of images.
+IMAGES_LOOKED_FOR = 10_000
 #: Columns that name a sample, in order of preference, when the table has no shard/member.
 NAME_COLUMNS = ("key", "url", "URL", "path", "file")
 
 
 def is_metadata_source(source: Path) -> bool:
-    """A ``.parquet`` or ``.tar`` file, or a folder holding such files and no image of its own."""
+    """A ``.parquet`` or ``.tar`` file, or a folder holding such files and no image file (a folder of
+    images with a stray table in it stays a folder of images; only its first entries are looked at)."""
     if source.is_file():
         return source.suffix.lower() in (".parquet", ".pq", ".tar")
     if not source.is_dir():
         return False
-    return any(source.rglob("*.parquet")) or bool(tar_shards(source))
+    entries = list(itertools.islice(source.rglob("*"), IMAGES_LOOKED_FOR))
+    if any(is_image_name(entry.name) for entry in entries):
+        return False
+    return any(entry.suffix.lower() in (".parquet", ".tar") for entry in entries)
 
 
 def scan_table(source: Path, width_column: str | None = None, height_column: str | None = None) -> ScanResult:
