@@ -579,3 +579,13 @@ def test_a_repeated_csv_header_name_keeps_both_columns_with_a_warning():
     row = json.loads(result.stdout)
     assert (row["a"], row["a_3"], row["a_2"], row["bucket_width"]) == ("x", "y", "z", 448)
     assert_one_line_reason(result, "warning: the CSV header repeats 'a': column 4 is read as 'a_3'")
+
+
+def test_a_folder_of_images_with_a_stray_table_is_still_a_folder_of_images(tmp_path):
+    from aspectbucket.tables.metadata_scan import is_metadata_source
+
+    (tmp_path / "photo.png").write_bytes(_image_bytes((576, 768)))
+    write_parquet(tmp_path / "notes.parquet", {"width": [1], "height": [1]})
+    assert not is_metadata_source(tmp_path)
+    (tmp_path / "photo.png").unlink()
+    assert is_metadata_source(tmp_path) and is_metadata_source(tmp_path / "notes.parquet")
