@@ -8,7 +8,7 @@ similarity) goes through, side by side in one run:
   through pyarrow's ``to_pylist``/``from_pylist``), placing each chunk of 65,536 sizes with the project's
   own placement: the per-row Python that ``assign`` used to be;
 - ``floor``: the same table read and written by the engine alone (pyarrow, and the project's JSONL
-  writer), no placement: the I/O floor;
+  writer) on the engine's own threads, no placement: the I/O floor;
 - ``wide``: the floor writing the output's columns: the placement columns, computed beforehand, are
   joined to each batch as it is read, so ``wide - floor`` is the cost of writing 11 more columns and
   ``assign - wide`` that of placement itself (where the time goes);
@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,9 @@ from aspectbucket import BucketOptions
 from aspectbucket.profiles import place_by_profile, resolve
 from aspectbucket.tables import TableFormat, assign_table, placement_batch, placement_columns
 from aspectbucket.tables.json_text import json_lines
+from aspectbucket.tables.pipeline import in_order, read_ahead
 from aspectbucket.tables.readers import open_table
-from aspectbucket.tables.writers import TableWriter
+from aspectbucket.tables.writers import TableWriter, encode_batch
 
 CHUNK = 1 << 16
 PROFILE, OPTIONS, _ = resolve("kohya", BucketOptions((1024, 1024), 256, 2048))
@@ -122,12 +124,13 @@ def _loop_rows(path: Path, table_format: TableFormat):
 
 
 def floor(path: Path, target: Path, table_format: TableFormat) -> None:
-    """The engine's reading and writing alone, same table in and out."""
+    """The engine's reading and writing alone, same table in and out, on the engine's own pipeline
+    (parsing on its thread, encoding on the pool, writing here)."""
     with open(path, "rb") as source, open(target, "wb") as sink:
         table = open_table(source, table_format)
         writer = TableWriter(sink, table_format, table.schema)
-        for read in table.batches:
-            writer.write(read.batch)
+        for encoded in in_order(partial(encode_batch, table_format=table_format), _batches(table)):
+            writer.write_encoded(encoded)
         writer.close()
 
 
@@ -137,13 +140,22 @@ def wide(path: Path, target: Path, table_format: TableFormat, placed: arrow.Reco
         table = open_table(source, table_format)
         schema = arrow.schema([*table.schema, *placed.schema]) if table.schema is not None else None  # JSONL: none
         writer = TableWriter(sink, table_format, schema)
-        start = 0
-        for read in table.batches:
-            columns = read.batch.columns + placed.slice(start, read.batch.num_rows).columns
-            names = read.batch.schema.names + placed.schema.names
-            writer.write(arrow.RecordBatch.from_arrays(columns, names=names))
-            start += read.batch.num_rows
+        joined = _joined(_batches(table), placed)
+        for encoded in in_order(partial(encode_batch, table_format=table_format), joined):
+            writer.write_encoded(encoded)
         writer.close()
+
+
+def _batches(table):
+    return read_ahead(read.batch for read in table.batches)
+
+
+def _joined(batches, placed: arrow.RecordBatch):
+    start = 0
+    for batch in batches:
+        columns = batch.columns + placed.slice(start, batch.num_rows).columns
+        yield arrow.RecordBatch.from_arrays(columns, names=batch.schema.names + placed.schema.names)
+        start += batch.num_rows
 
 
 def assign(path: Path, target: Path, table_format: TableFormat) -> None:
@@ -160,7 +172,7 @@ def best(function, repeats: int, *args) -> float:
     return min(times)
 
 
-def compare_formats(rows: int, repeats: int, folder: Path) -> None:
+def compare_formats(rows: int, repeats: int, folder: Path, with_loop: bool = True) -> None:
     table = make_table(rows)
     paths = write_inputs(table, folder)
     sizes = (table.column("width").to_numpy(), table.column("height").to_numpy())
@@ -172,7 +184,7 @@ def compare_formats(rows: int, repeats: int, folder: Path) -> None:
     )
     for table_format, path in paths.items():
         target = folder / f"out.{table_format.value}"
-        seconds_loop = best(loop, 1, path, target, table_format)
+        seconds_loop = best(loop, 1, path, target, table_format) if with_loop else float("nan")
         seconds_floor = best(floor, repeats, path, target, table_format)
         seconds_wide = best(wide, repeats, path, target, table_format, placed)
         seconds_assign = best(assign, repeats, path, target, table_format)
@@ -258,11 +270,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--stream-rows", type=int, default=0, help="rows of the Parquet stream (0: skip it)")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--no-loop", action="store_true", help="skip the per-image loop (minutes at a million rows)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, pyarrow {arrow.__version__}")
     with tempfile.TemporaryDirectory(prefix="bench_assign.") as folder:
         if args.rows:
-            compare_formats(args.rows, args.repeats, Path(folder))
+            compare_formats(args.rows, args.repeats, Path(folder), with_loop=not args.no_loop)
         if args.stream_rows:
             compare_stream(args.stream_rows, Path(folder))
 
