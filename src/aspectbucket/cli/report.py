@@ -30,6 +30,8 @@ from aspectbucket.scan import scan
 from aspectbucket.scan.cache import default_cache_dir
 from aspectbucket.scan.configs import read_source
 from aspectbucket.scan.sources import DatasetError, example_dataset_path
+from aspectbucket.tables import TableError
+from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
 
 
 @click.command("report")
@@ -120,8 +122,11 @@ def report(
 
     SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
     N_name, N = repeats), a kohya dataset config .toml or a Kohya_ss GUI config (.json, or a .toml of
-    its keys); instead of SOURCE, --kohya-args reads a pasted training command line. Bucketing options given
-    here override the config's. Nothing is ever written into the dataset.
+    its keys); instead of SOURCE, --kohya-args reads a pasted training command line. A metadata-only
+    dataset works too, no pixel read: a Parquet table or a folder of Parquet shards (img2dataset's
+    output; sizes from width/height, WIDTH/HEIGHT or original_width/original_height) or WebDataset .tar
+    shards (sizes from each image's header). Bucketing options given here override the config's.
+    Nothing is ever written into the dataset.
 
     \b
     Example:
@@ -130,6 +135,7 @@ def report(
     """
     if open_page and html_path is None:
         raise click.UsageError("--open needs --html FILE")
+    from_table = False
     if trainer_config is not None:
         if source is not None or example:
             raise click.UsageError("give SOURCE, --example or a training config (--config-file, --kohya-args), not two")
@@ -139,12 +145,15 @@ def report(
     else:
         source = _source(source, example)
         check_output_files(json=json_path, csv=csv_path, html=html_path)
-        try:
-            detected = read_source(source)
-        except DatasetError as error:
-            raise click.BadParameter(str(error), param_hint="SOURCE") from None
-        adopt_detected_profile(bucketing, detected)
-        subsets, folder_warnings = detected.subsets, detected.warnings
+        from_table = is_metadata_source(source)  # Parquet or WebDataset shards: sizes without a pixel
+        subsets, folder_warnings = [], []
+        if not from_table:
+            try:
+                detected = read_source(source)
+            except DatasetError as error:
+                raise click.BadParameter(str(error), param_hint="SOURCE") from None
+            adopt_detected_profile(bucketing, detected)
+            subsets, folder_warnings = detected.subsets, detected.warnings
         folders = [subset.image_dir for subset in subsets]
         if source.is_dir():
             folders.append(source)
@@ -156,7 +165,10 @@ def report(
         raise click.UsageError(str(error)) from None
     check_dataset_blocks(bucketing, subsets)
 
-    result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
+    if from_table:
+        result, previews = _scan_table(source), 0  # no image file to preview
+    else:
+        result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
     result.warnings[:0] = folder_warnings
     try:
         plan = plan_dataset(
@@ -209,6 +221,13 @@ def report(
     missing = summary.warning_counts()[WarningKind.MISSING_FOLDER.value]
     if strict and (summary.placed < summary.images or missing):
         sys.exit(1)
+
+
+def _scan_table(source: Path):
+    try:
+        return scan_table(source)
+    except TableError as error:
+        raise click.BadParameter(str(error), param_hint="SOURCE") from None
 
 
 def _source(source: Path | None, example: bool) -> Path:
