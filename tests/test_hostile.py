@@ -347,7 +347,7 @@ def test_a_same_size_replacement_with_its_mtime_restored_is_exported_again(tmp_p
 
 def test_a_default_cache_inside_the_dataset_is_not_used(tmp_path, data):
     result = unchanged(data, run, tmp_path, "report", data, cache=data / ".cache")
-    assert result.returncode == 0 and b"header cache not used" in result.stdout + result.stderr
+    assert result.returncode == 0 and b"cache not used" in result.stdout + result.stderr
     assert not (data / ".cache").exists()
     refused(unchanged(data, run, tmp_path, "report", data, "--cache", data / "sub" / "c"), 2, "inside the input")
 
