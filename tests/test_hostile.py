@@ -248,6 +248,8 @@ def test_a_step_larger_than_the_resolution_is_a_usage_error(tmp_path, profile):
         ("buckets", "--max-bucket-reso", str(2**63)),
         ("explain", "512x512", "--bucket-reso-steps", str(2**64)),
         ("buckets", "--profile", "novelai", "--resolution", "32768", "--bucket-reso-steps", "1", "--min-dim", "0"),
+        ("explain", "512x512", "--profile", "onetrainer", "--set", "target_resolution=512,99999999999"),
+        ("explain", "512x512", "--profile", "onetrainer", "--set", "target_resolution=512,8"),
     ],
 )
 def test_huge_sizes_are_usage_errors(tmp_path, args):

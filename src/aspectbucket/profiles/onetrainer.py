@@ -23,7 +23,7 @@ from functools import partial
 from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.buckets import onetrainer_list
 from aspectbucket.geometry.nearest import Metric, TieBreak
-from aspectbucket.geometry.options import BucketOptions, OptionsError
+from aspectbucket.geometry.options import BucketOptions, OptionsError, check_bounds
 from aspectbucket.geometry.resize import CoverRounding
 from aspectbucket.geometry.several_resolutions import onetrainer_several_resolutions
 from aspectbucket.profiles.profile import Profile, SdxlCoordinates
@@ -51,6 +51,10 @@ def configure_onetrainer(profile: Profile, values: dict, options: BucketOptions)
     targets = values["target_resolution"]
     if len(targets) == 1:
         return profile, options
+    for target in targets:  # the options carry the first target only: check every one with its bounds
+        each = replace(options, resolution=(target, target))
+        check_bounds(each)
+        validate_onetrainer(each)
     rule = partial(onetrainer_several_resolutions, targets=targets)
     variant = replace(profile, per_row=rule, bucket_list=None)
     return variant, replace(options, resolution=(targets[0], targets[0]))
