@@ -134,7 +134,14 @@ def place(
 def bucket_list(
     options: BucketOptions | None = None, profile: str | Profile = "kohya", settings: Mapping | None = None
 ) -> np.ndarray:
-    """The bucket list of ``profile`` (``(n, 2)`` widths and heights, trainer order; empty if per image)."""
+    """The bucket list of ``profile`` at ``options`` (``(n, 2)`` widths and heights, trainer order; empty if
+    per image); ``settings`` use the trainer's own keys.
+
+    >>> from aspectbucket import BucketOptions, bucket_list
+    >>> buckets = bucket_list(BucketOptions(resolution=(1024, 1024), bucket_reso_steps=64), "onetrainer")
+    >>> len(buckets), buckets[0].tolist()
+    (17, [640, 1600])
+    """
     chosen, validated, _ = resolve(profile, options, settings)
     return profile_bucket_list(chosen, validated)
 
