@@ -14,6 +14,7 @@ import functools
 import click
 
 from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution
+from aspectbucket.plan import block_settings
 from aspectbucket.profiles import PROFILES, Profile, get_profile, parse_assignments, profile_names, resolve
 
 
@@ -177,6 +178,7 @@ def check_dataset_blocks(bucketing: dict, subsets) -> None:
             continue
         seen.add(subset.dataset)
         base = dataclasses.replace(profile.defaults, **dict(subset.given_options))
-        resolve_bucket_options(bucketing, base)
+        own = block_settings(profile, subset, bucketing["given"], bucketing.get("settings"))
+        resolve_bucket_options({**bucketing, "settings": own}, base)
     if not seen:  # nothing to scan, or no block with buckets: the command line's options still count
         resolve_bucket_options(bucketing)
