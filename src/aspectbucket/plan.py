@@ -83,12 +83,12 @@ def plan_dataset(
     return DatasetPlan(scan, profile, options, placement, respect_exif, errors, warnings)
 
 
-def block_settings(profile: Profile, subset: Subset | None, given: dict, settings: Mapping | None) -> dict:
-    """The trainer-native settings of one block: its config's own (``subset.settings``), less those whose
-    option the command line gives (``given``), under ``settings`` (``--set``), which win."""
-    own = dict(subset.settings) if subset is not None else {}
+def block_settings(profile: Profile, own: Mapping, given: dict, settings: Mapping | None) -> dict:
+    """The trainer-native settings of one block: its config's own (``own``, a subset's ``settings``) that ``profile``
+    declares (another profile, as in ``compare``, sees the config only through ``given_options``), less
+    those whose option the command line gives (``given``), under ``settings`` (``--set``), which win."""
     fields = {setting.name: setting.field for setting in declared_settings(profile)}
-    kept = {name: value for name, value in own.items() if fields.get(name) not in given}
+    kept = {name: value for name, value in own.items() if name in fields and fields[name] not in given}
     return {**kept, **dict(settings or {})}
 
 
@@ -96,7 +96,7 @@ def _block_settings(profile: Profile, members: list[Subset], given: dict, settin
     """The profile, validated options and warnings of one dataset block."""
     from_config = dict(members[0].given_options) if members else {}
     merged = dataclasses.replace(profile.defaults, **{**from_config, **given})
-    settings = block_settings(profile, members[0] if members else None, given, settings)
+    settings = block_settings(profile, dict(members[0].settings) if members else {}, given, settings)
     if members and not members[0].enable_bucket:
         profile, merged = apply_settings(profile, settings, merged)
         # sd-scripts without buckets: one bucket, the resolution itself; images cover it and are cropped.

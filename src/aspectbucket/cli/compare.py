@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aspectbucket.cli.options import ProfileListType, bucket_options
+from aspectbucket.cli.sources import dataset_source, trainer_config_options
 from aspectbucket.compare import Comparison, compare_dataset
 from aspectbucket.report.compare_section import describe
 from aspectbucket.scan import scan
@@ -20,8 +21,9 @@ from aspectbucket.scan.sources import DatasetError
 
 
 @click.command()
-@click.argument("dataset", type=click.Path(exists=True, path_type=Path))
+@click.argument("dataset", required=False, type=click.Path(exists=True, path_type=Path))
 @bucket_options
+@trainer_config_options
 @click.option(
     "--profiles",
     type=ProfileListType(),
@@ -31,9 +33,8 @@ from aspectbucket.scan.sources import DatasetError
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Batch size for dropped/repeated samples and steps per epoch.",
+    default=None,
+    help="Batch size for dropped/repeated samples and steps per epoch. [default: a trainer config's, else 1]",
 )
 @click.option(
     "--top",
@@ -45,24 +46,30 @@ from aspectbucket.scan.sources import DatasetError
 @click.option("--respect-exif", is_flag=True, help="Place images upright (EXIF orientation) everywhere.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the header cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON instead of tables.")
-def compare(dataset, bucketing, profiles, batch_size, top, respect_exif, no_cache, as_json):
+def compare(dataset, bucketing, trainer_config, profiles, batch_size, top, respect_exif, no_cache, as_json):
     """Compare how each trainer buckets DATASET: crop, upscaling, dropped images, steps per epoch.
 
-    DATASET is a folder of images, a kohya DreamBooth folder (N_name subfolders) or a kohya dataset
-    .toml. Options such as --resolution apply to every profile (a profile that refuses them is shown
-    as refused); without them each profile uses its trainer's defaults.
+    DATASET is a folder of images, a kohya DreamBooth folder (N_name subfolders), a kohya dataset
+    .toml or a trainer's own config (or --config / --kohya-args): its folders, and its resolution and
+    bucket options for every profile. Options such as --resolution apply to every profile (a profile
+    that refuses them is shown as refused); without them each profile uses its trainer's defaults.
 
     \b
     Example:
       aspectbucket compare ./train --profiles kohya,onetrainer,balanced --batch-size 4
+      aspectbucket compare onetrainer_config.json --profiles onetrainer,kohya
     """
     context = click.get_current_context()
     if profiles is None and context.get_parameter_source("profile") is ParameterSource.COMMANDLINE:
         profiles = [bucketing["profile"]]
+    _, subsets, warnings, config = dataset_source(dataset, bucketing, trainer_config)
+    if batch_size is None:
+        batch_size = (config.batch_size if config is not None else None) or 1
     try:
-        scanned = scan(dataset, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
+        scanned = scan(subsets, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
     except DatasetError as error:
         raise click.UsageError(str(error)) from None
+    scanned.warnings[:0] = warnings
     comparison = compare_dataset(
         scanned, profiles, bucketing["given"], batch_size, top, respect_exif, settings=bucketing["settings"]
     )

@@ -8,6 +8,9 @@ import re
 import click
 
 from aspectbucket.cli.options import bucket_options, resolve_bucket_options
+from aspectbucket.cli.sources import load_trainer_config, trainer_config_options
+from aspectbucket.plan import block_settings
+from aspectbucket.profiles import get_profile
 from aspectbucket.report.explain import explain_size
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[x×X,]\s*(\d+)\s*$")
@@ -24,17 +27,25 @@ def parse_size(text: str) -> tuple[int, int]:
 @click.command()
 @click.argument("sizes", nargs=-1, required=True, metavar="WxH...")
 @bucket_options
+@trainer_config_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list with every fact instead of sentences.")
-def explain(sizes, bucketing, as_json):
+def explain(sizes, bucketing, trainer_config, as_json):
     """Explain where images of the given sizes go and what is done to them.
 
     Exit status 1 when a size cannot be placed (for example 50x400 with --bucket-no-upscale).
+    With --config or --kohya-args, the trainer and its dataset-wide settings come from that config.
 
     \b
-    Example:
+    Examples:
       aspectbucket explain 576x768 512x752 --resolution 512
+      aspectbucket explain 1920x1080 --config musubi_dataset.toml
     """
     parsed = [parse_size(text) for text in sizes]
+    config = load_trainer_config(None, bucketing, trainer_config)
+    if config is not None:
+        profile = get_profile(bucketing["profile"])
+        merged = block_settings(profile, config.settings, bucketing["given"], bucketing["settings"])
+        bucketing = {**bucketing, "settings": merged}
     profile, options, _ = resolve_bucket_options(bucketing)
     results = [explain_size(width, height, options, profile) for width, height in parsed]
     if as_json:

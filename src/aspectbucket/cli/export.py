@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from aspectbucket.cli.options import bucket_options, check_dataset_blocks
+from aspectbucket.cli.sources import dataset_source, trainer_config_options
 from aspectbucket.export.pixels import Anchor
 from aspectbucket.export.plan import (
     ExportItem,
@@ -24,7 +25,6 @@ from aspectbucket.export.run import METADATA_NAME, ExportAborted, run_export, wr
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
 from aspectbucket.scan import scan
-from aspectbucket.scan.sources import DatasetError, read_dataset
 
 
 def _choice(kind) -> click.Choice:
@@ -32,9 +32,9 @@ def _choice(kind) -> click.Choice:
 
 
 @click.command("export")
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, metavar="[SOURCE] OUT", type=click.Path(path_type=Path))
 @bucket_options
+@trainer_config_options
 @click.option(
     "--mode",
     type=_choice(ExportMode),
@@ -98,9 +98,9 @@ def _choice(kind) -> click.Choice:
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be written and write nothing.")
 def export_command(
-    source,
-    out,
+    paths,
     bucketing,
+    trainer_config,
     mode,
     anchor,
     crops,
@@ -116,15 +116,18 @@ def export_command(
 ):
     """Export the images of SOURCE to OUT as the trainer will see them, or pre-cropped.
 
-    SOURCE is a folder, a kohya DreamBooth folder (N_name subfolders) or a kohya dataset .toml.
-    OUT mirrors its tree; caption sidecars (.txt, .caption) are copied along. SOURCE is never
-    written to. An interrupted export, run again, skips the images already finished.
+    SOURCE is a folder, a kohya DreamBooth folder (N_name subfolders), a kohya dataset .toml or a
+    trainer's own config (the trainer detected from it; --profile overrides); with --config or
+    --kohya-args, give only OUT. OUT mirrors its tree; caption sidecars (.txt, .caption) are copied
+    along. SOURCE is never written to. An interrupted export, run again, skips the images already finished.
 
     \b
     Examples:
       aspectbucket export train_data out --resolution 1024
       aspectbucket export train_data out --mode precrop --anchor top --format png
+      aspectbucket export ai_toolkit_job.yaml out
     """
+    source, out = _paths(paths, trainer_config)
     try:
         settings = ExportSettings(
             mode=mode,
@@ -138,10 +141,7 @@ def export_command(
         )
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    try:
-        subsets, warnings = read_dataset(source)
-    except DatasetError as error:
-        raise click.BadParameter(str(error), param_hint="SOURCE") from None
+    source, subsets, warnings, _ = dataset_source(source, bucketing, trainer_config)
     check_dataset_blocks(bucketing, subsets)  # every block's options, before the scan
     try:
         check_destination(out, source, subsets, metadata, kohya_metadata)
@@ -180,6 +180,18 @@ def export_command(
     click.echo(f"{summary.written} written, {summary.skipped} already done, {summary.failed_count} failed -> {out}")
     for reason, count in summary.failed.most_common():
         click.echo(f"  {count} failed: {reason}")
+
+
+def _paths(paths: tuple[Path, ...], trainer_config: dict) -> tuple[Path | None, Path]:
+    """``(SOURCE, OUT)``: both given, or only OUT when ``--config``/``--kohya-args`` name the dataset."""
+    from_option = any(value is not None for value in trainer_config.values())
+    if len(paths) == 2 and not from_option:
+        if not paths[0].exists():
+            raise click.BadParameter(f"{paths[0]} does not exist", param_hint="SOURCE")
+        return paths[0], paths[1]
+    if len(paths) == 1 and from_option:
+        return None, paths[0]
+    raise click.UsageError("give SOURCE and OUT, or OUT alone with --config or --kohya-args")
 
 
 def _print_plan(items: list[ExportItem], out: Path) -> None:

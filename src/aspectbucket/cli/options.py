@@ -178,7 +178,7 @@ def check_dataset_blocks(bucketing: dict, subsets) -> None:
             continue
         seen.add(subset.dataset)
         base = dataclasses.replace(profile.defaults, **dict(subset.given_options))
-        own = block_settings(profile, subset, bucketing["given"], bucketing.get("settings"))
+        own = block_settings(profile, dict(subset.settings), bucketing["given"], bucketing.get("settings"))
         resolve_bucket_options({**bucketing, "settings": own}, base)
     if not seen:  # nothing to scan, or no block with buckets: the command line's options still count
         resolve_bucket_options(bucketing)

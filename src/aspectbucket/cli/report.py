@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks
+from aspectbucket.cli.sources import dataset_source, trainer_config_options
 from aspectbucket.compare import compare_dataset
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
@@ -24,12 +25,13 @@ from aspectbucket.report import (
 from aspectbucket.report.compare_section import compare_section_html
 from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
 from aspectbucket.scan import scan
-from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_dataset
+from aspectbucket.scan.sources import example_dataset_path
 
 
 @click.command("report")
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @bucket_options
+@trainer_config_options
 @click.option(
     "--example", is_flag=True, help="Report on the bundled example dataset (its dataset.toml) instead of SOURCE."
 )
@@ -89,6 +91,7 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
 def report(
     source,
     bucketing,
+    trainer_config,
     example,
     batch_size,
     respect_exif,
@@ -105,18 +108,19 @@ def report(
     """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
 
     SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
-    N_name, N = repeats) or a kohya dataset config .toml; bucketing options given here override the
-    config's. Nothing is ever written into the dataset.
+    N_name, N = repeats), a kohya dataset config .toml, or a trainer's own config (musubi-tuner,
+    diffusion-pipe, ai-toolkit, SimpleTuner, OneTrainer, Kohya_ss GUI; also --config, or --kohya-args
+    for a pasted command line): the trainer is detected from it and --profile overrides. Bucketing
+    options given here override the config's. Nothing is ever written into the dataset.
 
     \b
-    Example:
+    Examples:
       aspectbucket report train/ --resolution 1024 --batch-size 4 --html report.html
+      aspectbucket report musubi_dataset.toml
+      aspectbucket report --kohya-args "sdxl_train_network.py --train_data_dir=img --enable_bucket"
     """
-    source = _source(source, example)
-    try:
-        subsets, folder_warnings = read_dataset(source)
-    except DatasetError as error:
-        raise click.BadParameter(str(error), param_hint="SOURCE") from None
+    source = _source(source, example, trainer_config)
+    source, subsets, folder_warnings, _ = dataset_source(source, bucketing, trainer_config)
     folders = [subset.image_dir for subset in subsets]
     if source.is_dir():
         folders.append(source)
@@ -176,12 +180,15 @@ def report(
         sys.exit(1)
 
 
-def _source(source: Path | None, example: bool) -> Path:
+def _source(source: Path | None, example: bool, trainer_config: dict) -> Path | None:
     if example and source is not None:
         raise click.UsageError("give either SOURCE or --example, not both")
     if example:
         # Its dataset config: two blocks, one without upscaling, so every warning shows up.
         return example_dataset_path() / "dataset.toml"
-    if source is None:
-        raise click.UsageError("missing SOURCE (a folder, a kohya N_name folder or a .toml) or --example")
+    if source is None and not any(trainer_config.values()):
+        raise click.UsageError(
+            "missing SOURCE (a folder, a kohya N_name folder, a .toml or a trainer config), --config, "
+            "--kohya-args or --example"
+        )
     return source
