@@ -126,3 +126,12 @@ def test_compare_explain_and_export_read_trainer_configs(tmp_path, images):
     assert "wide.png" in result.stdout
     both = invoke("export", arguments[0], "--config", arguments[0], str(out))
     assert both.exit_code == 2
+
+
+def test_simpletuner_backends_report_under_its_profile(tmp_path, images):
+    backend = {"id": "photos", "instance_data_dir": str(images), "resolution": 512, "resolution_type": "pixel_area"}
+    path = tmp_path / "multidatabackend.json"
+    path.write_text(json.dumps([backend, {"id": "te", "dataset_type": "text_embeds"}]))
+    document = report_json(tmp_path, str(path))
+    assert document["settings"]["profile"] == "simpletuner"
+    assert buckets_by_name(document) == expected("simpletuner", {"resolution": 512})

@@ -519,3 +519,16 @@ def test_kohya_gui_config_naming_a_dataset_config_reads_its_folders(tmp_path):
     assert dict(subset.given_options)["resolution"] == (640, 640)  # the TOML's value wins over the GUI's
     assert dict(subset.settings) == {"max_bucket_reso": 2048}  # the GUI's fills what the TOML leaves out
     assert "train_data_dir" in {item.key for item in config.ignored}
+
+
+def test_simpletuner_resolution_in_megapixels_is_not_misread_as_pixels(tmp_path):
+    import json
+
+    make_images(tmp_path / "images")
+    backend = {"id": "a", "instance_data_dir": "images", "resolution": 1.0, "resolution_type": "area"}
+    path = write(tmp_path / "multidatabackend.json", json.dumps([backend]))
+    config = read_trainer_config(path)
+    reasons = {item.key: item.reason for item in config.ignored}
+    if "resolution_type" in reasons:  # this simpletuner profile knows only pixel_area
+        assert "resolution_type 'area'" in reasons["resolution"]
+        assert "resolution" not in dict(config.subsets[0].settings)
