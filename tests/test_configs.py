@@ -401,6 +401,7 @@ def test_onetrainer_config_with_concept_file_and_resolution_override(tmp_path):
     assert first.image_dir == tmp_path / "images" and first.repeats == 2  # from OneTrainer's folder
     assert dict(second.settings) == {"target_resolution": (256,)}
     assert {"concepts[2]", "concepts[3]"} <= {item.key for item in config.ignored}
+    assert {(item.key, item.file.name) for item in config.ignored} >= {("model_type", "mine.json")}
     assert any("every epoch" in warning for warning in config.warnings)
 
 

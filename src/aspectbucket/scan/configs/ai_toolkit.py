@@ -38,6 +38,8 @@ def read_ai_toolkit(path: Path) -> TrainerConfig:
     if not processes:
         raise fields.error("config.process", processes, "at least one process")
     process = fields.table("config.process[0]", processes[0])
+    fields.unknown("config.process[0].", process, ("datasets", "train"), "does not change bucketing")
+    fields.unknown("config.process[0].train.", process.get("train") or {}, ("batch_size",), "does not change bucketing")
     for index in range(1, len(processes)):
         fields.ignore(f"config.process[{index}]", "only the first process is read")
     train = fields.table("config.process[0].train", process.get("train") or {})

@@ -64,6 +64,8 @@ def read_diffusion_pipe(path: Path) -> TrainerConfig:
     rounding = {"pixels_round_to_multiple": MODEL_ROUNDING.get(model_type, 16)}
     if model_type == "wan":
         fields.ignore("model.type", "Wan 2.2 5B (ti2v) rounds to 32, read from the checkpoint: --set it if so")
+    fields.unknown("", document, ("dataset", "model", "micro_batch_size_per_gpu"), "does not change bucketing")
+    fields.unknown("model.", model, ("type",), "does not change bucketing")
     dataset = _dataset_path(fields, path, document["dataset"])
     return _read_dataset(dataset, load_document(dataset), rounding, batch_size, fields.ignored)
 

@@ -19,6 +19,8 @@ from aspectbucket.scan.sources import Subset
 
 CONCEPT_MODELLED = ("path", "name", "enabled", "type", "include_subdirectories", "balancing", "balancing_strategy")
 CONCEPT_MODELLED += ("image",)
+TRAINING_MODELLED = ("resolution", "batch_size", "aspect_ratio_bucketing", "latent_caching", "concepts")
+TRAINING_MODELLED += ("concept_file_name",)
 
 
 def is_concepts_document(document) -> bool:
@@ -44,9 +46,11 @@ def read_onetrainer(path: Path) -> TrainerConfig:
     fields = Fields(path)
     document = load_document(path)
     if is_concepts_document(document):
-        return _read(fields, path, {}, document, path.parent)
+        return _read(fields, path, _training(fields, {}), document, path.parent)
     if not is_training_document(document):
         raise fields.error("the file", type(document).__name__, "a OneTrainer config or concepts list")
+    training = _training(fields, document)
+    fields.unknown("", document, TRAINING_MODELLED, "does not change bucketing")
     concepts = document.get("concepts")
     base = path.parent
     if concepts is None:
@@ -56,7 +60,20 @@ def read_onetrainer(path: Path) -> TrainerConfig:
         fields_of_concepts.ignored[:0] = fields.ignored
         fields = fields_of_concepts
         base = _onetrainer_root(path, concepts_path)
-    return _read(fields, path, document, concepts, base)
+    return _read(fields, path, training, concepts, base)
+
+
+def _training(fields: Fields, document: dict) -> dict:
+    """The training config's values that bucketing needs, checked; OneTrainer's defaults where absent."""
+    settings = {}
+    if "resolution" in document:
+        settings["target_resolution"] = _sides(fields, "resolution", document["resolution"])
+    return {
+        "settings": settings,
+        "batch_size": fields.integer("batch_size", document.get("batch_size", 1), 1),
+        "bucketing": fields.boolean("aspect_ratio_bucketing", document.get("aspect_ratio_bucketing", True)),
+        "caching": fields.boolean("latent_caching", document.get("latent_caching", True)),
+    }
 
 
 def _concepts_path(fields: Fields, config: Path, value) -> Path:
@@ -76,13 +93,9 @@ def _onetrainer_root(config: Path, concepts: Path) -> Path:
 def _read(fields: Fields, source: Path, training: dict, concepts, base: Path) -> TrainerConfig:
     if not isinstance(concepts, list):
         raise fields.error("concepts", concepts, "a list of concepts")
-    settings = {}
-    if "resolution" in training:
-        settings["target_resolution"] = _sides(fields, "resolution", training["resolution"])
-    batch_size = fields.integer("batch_size", training.get("batch_size", 1), 1)
-    bucketing = fields.boolean("aspect_ratio_bucketing", training.get("aspect_ratio_bucketing", True))
-    caching = fields.boolean("latent_caching", training.get("latent_caching", True))
-    warnings = [] if caching else ["latent_caching is off: mgds draws each image's resolution again every epoch"]
+    settings, batch_size, bucketing = training["settings"], training["batch_size"], training["bucketing"]
+    redraw = "latent_caching is off: mgds draws each image's resolution again every epoch"
+    warnings = [] if training["caching"] else [redraw]
     subsets = []
     for index, raw in enumerate(concepts):
         where = f"concepts[{index}]."

@@ -56,6 +56,8 @@ def read_simpletuner(path: Path) -> TrainerConfig:
     training = {}
     if is_training_document(document):
         training = {key.lstrip("-"): value for key, value in document.items()}
+        modelled = (*BACKEND_SETTINGS, *GLOBAL_SETTINGS, "data_backend_config", "train_batch_size")
+        fields.unknown("", training, modelled, "does not change bucketing")
         backends_path = _backends_path(fields, path, training["data_backend_config"])
         return _read_backends(backends_path, load_document(backends_path), training, fields.ignored)
     return _read_backends(path, document, training, [])
