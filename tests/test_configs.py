@@ -533,3 +533,23 @@ def test_simpletuner_resolution_in_megapixels_is_not_misread_as_pixels(tmp_path)
     if "resolution_type" in reasons:  # this simpletuner profile knows only pixel_area
         assert "resolution_type 'area'" in reasons["resolution"]
         assert "resolution" not in dict(config.subsets[0].settings)
+
+
+def test_kohya_command_line_config_file_values_under_the_command_lines_own(tmp_path, monkeypatch):
+    make_images(tmp_path / "train" / "2_cat")
+    write(tmp_path / "args.toml", '[model]\ntrain_data_dir = "train"\nresolution = "512,512"\nmax_bucket_reso = 1536\n')
+    monkeypatch.chdir(tmp_path)
+    config = read_command_line("train_network.py --config_file args.toml --resolution 640 --enable_bucket")
+    assert config.settings == {"resolution": (640, 640), "max_bucket_reso": 1536}
+    assert config.subsets[0].image_dir == tmp_path / "train" / "2_cat" and config.subsets[0].repeats == 2
+
+
+def test_diffusers_explicit_bucket_list_reaches_the_profile(tmp_path, monkeypatch):
+    make_images(tmp_path / "dog")
+    monkeypatch.chdir(tmp_path)
+    config = read_command_line(
+        "train_dreambooth_lora_flux2.py --instance_data_dir dog --aspect_ratio_buckets '512,512;384,640;640,384'"
+    )
+    placed = placed_sizes_by_dataset(config)
+    assert placed[0, "wide.png"] == (640, 384) and placed[0, "tall.png"] == (384, 640)
+    assert placed[0, "square.png"] == (512, 512)
