@@ -189,8 +189,10 @@ def test_diffusion_pipe_dataset_toml_with_directory_overrides(tmp_path):
     assert config.profile == "diffusion-pipe" and config.batch_size is None
     assert config.settings["resolutions"] == (512, (640, 384))
     assert config.settings["num_ar_buckets"] == 7 and config.settings["frame_buckets"] == (1, 33)
-    first, second = config.subsets
+    first, first_wide, second = config.subsets  # one block per directory and resolution
     assert (first.image_dir, first.repeats, first.recursive) == (tmp_path / "images", 2, False)
+    assert dict(first.settings)["resolutions"] == (512,) and dict(first_wide.settings)["resolutions"] == ((640, 384),)
+    assert [subset.dataset for subset in config.subsets] == [0, 1, 2]
     assert dict(second.settings)["ar_buckets"] == (1.0, 1.5) and dict(second.settings)["resolutions"] == (256,)
     assert dict(second.settings)["min_ar"] == 0.5  # top-level values reach every directory
     assert [item.key for item in config.ignored] == ["cache_shuffle_num"]

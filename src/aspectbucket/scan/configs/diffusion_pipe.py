@@ -8,6 +8,9 @@ value over the top-level one (``directory_config.get(key, dataset_config...)``; 
 config gives ``dataset``, ``micro_batch_size_per_gpu`` (``train.py``) and ``[model] type``, whose
 ``pixels_round_to_multiple`` is 16 (``models/base.py``) except ``hunyuan_image`` and ``ltx-video`` (32;
 Wan 2.2 5B also rounds to 32, but that is read from the checkpoint, not the config).
+
+The trainer trains every image at every entry of ``resolutions`` (the dataset is duplicated per entry), so
+each directory gives one subset (dataset block) per resolution, its ``resolutions`` setting that one entry.
 """
 
 from __future__ import annotations
@@ -93,22 +96,31 @@ def _read_dataset(path: Path, document: dict, rounding: dict, batch_size, ignore
         own = {**top, **_shared(fields, where, directory)}
         _check_complete(fields, where, own)
         folder = fields.folder(f"{where}path", directory.get("path"), path.parent)
-        subsets.append(
-            Subset(
-                image_dir=folder,
-                repeats=fields.integer(f"{where}num_repeats", directory.get("num_repeats", 1), 1),
-                name=folder.name,
-                dataset=index,
-                batch_size=batch_size,
-                caption_extension=".txt",
-                settings=tuple({**own, **rounding}.items()),
+        repeats = fields.integer(f"{where}num_repeats", directory.get("num_repeats", 1), 1)
+        # Every image trains at every resolution: one block per directory and resolution.
+        for resolution in own.get("resolutions") if "size_buckets" not in own else [None]:
+            one = own if resolution is None else {**own, "resolutions": (resolution,)}
+            label = folder.name if resolution is None else f"{folder.name} @{_label(resolution)}"
+            subsets.append(
+                Subset(
+                    image_dir=folder,
+                    repeats=repeats,
+                    name=label,
+                    dataset=len(subsets),
+                    batch_size=batch_size,
+                    caption_extension=".txt",
+                    settings=tuple({**one, **rounding}.items()),
+                )
             )
-        )
         _list_unmodelled(fields, where, directory, (*SHARED_KEYS, "path", "num_repeats"))
     warnings = []
     if document.get("skip_empty_caption", True):
         warnings.append("diffusion-pipe skips images without a .txt caption (skip_empty_caption is on)")
     return TrainerConfig("diffusion-pipe", {**top, **rounding}, subsets, batch_size, fields.ignored, path, warnings)
+
+
+def _label(resolution) -> str:
+    return "x".join(map(str, resolution)) if isinstance(resolution, tuple) else str(resolution)
 
 
 def _list_unmodelled(fields: Fields, where: str, values: dict, modelled: tuple[str, ...]) -> None:
