@@ -41,7 +41,8 @@ def bucket_options(command):
             default="kohya",
             show_default=True,
             help="Trainer whose bucketing to reproduce (balanced: this project's own); NAME@COMMIT picks a "
-            "version ('aspectbucket profiles' lists them).",
+            "version ('aspectbucket profiles' lists them). A trainer's own config chooses its trainer unless "
+            "this is given.",
         ),
         click.option(
             "--set",
