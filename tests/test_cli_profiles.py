@@ -55,8 +55,8 @@ def test_set_reaches_the_buckets_command():
 def test_set_applies_over_the_kohya_options():
     result = run("buckets", "--resolution", "768", "--set", "resolution=1024", "--json")
     assert result.exit_code == 0
-    assert max(row["area"] for row in json.loads(result.output)) <= 1024 * 1024
-    assert any(row["width"] == 1024 and row["height"] == 1024 for row in json.loads(result.output))
+    assert max(row["area"] for row in json.loads(result.stdout)) <= 1024 * 1024
+    assert any(row["width"] == 1024 and row["height"] == 1024 for row in json.loads(result.stdout))
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from aspectbucket.report.files import write_csv, write_json
 from aspectbucket.report.summary import ReportSummary, summarize
 from aspectbucket.scan import ScanResult, load_dataset
 from aspectbucket.scan import scan as scan_source
-from aspectbucket.tables.assign import assign_table, guess_format
+from aspectbucket.tables import assign_table, guess_format
 
 
 def explain(width: int, height: int, profile: str | Profile = "kohya", options: BucketOptions | None = None) -> dict:
@@ -164,8 +164,8 @@ def assign(
     chosen, validated, _ = resolve(profile, options)
     sizes, output = Path(sizes), Path(output)
     with sizes.open("rb") as source, atomic_open(output, "wb") as sink:
-        rows, errors, _ = assign_table(source, sink, validated, chosen, guess_format(sizes), guess_format(output))
-    return rows, errors
+        result = assign_table(source, sink, validated, chosen, guess_format(sizes), guess_format(output))
+    return result.rows, result.errors
 
 
 __all__ = ["assign", "compare", "explain", "export", "load_dataset", "plan", "report", "scan"]

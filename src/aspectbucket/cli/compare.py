@@ -14,8 +14,9 @@ from rich.text import Text
 
 from aspectbucket.cli.options import ProfileListType, bucket_options
 from aspectbucket.cli.sources import dataset_source, trainer_config_options
-from aspectbucket.compare import Comparison, compare_dataset
-from aspectbucket.report.compare_section import describe
+from aspectbucket.compare import Comparison, common_resolution, compare_dataset
+from aspectbucket.report.compare_section import batch_words, describe
+from aspectbucket.report.summary import scan_display_paths
 from aspectbucket.scan import scan
 from aspectbucket.scan.sources import DatasetError
 
@@ -34,7 +35,7 @@ from aspectbucket.scan.sources import DatasetError
     "--batch-size",
     type=click.IntRange(min=1),
     default=None,
-    help="Batch size for dropped/repeated samples and steps per epoch. [default: a trainer config's, else 1]",
+    help="Batch size for dropped/repeated samples and steps per epoch. [default: the config's batch_size, else 1]",
 )
 @click.option(
     "--top",
@@ -50,9 +51,11 @@ def compare(dataset, bucketing, trainer_config, profiles, batch_size, top, respe
     """Compare how each trainer buckets DATASET: crop, upscaling, dropped images, steps per epoch.
 
     DATASET is a folder of images, a kohya DreamBooth folder (N_name subfolders), a kohya dataset
-    .toml or a trainer's own config (or --config / --kohya-args): its folders, and its resolution and
-    bucket options for every profile. Options such as --resolution apply to every profile (a profile
+    .toml or a trainer's own config (or --config / --kohya-args: its folders, batch sizes and options).
+    Every profile runs at one resolution: --resolution, else the config's, else the default of
+    --profile (kohya: 512). Other options such as --bucket-reso-steps apply to every profile (a profile
     that refuses them is shown as refused); without them each profile uses its trainer's defaults.
+    Paths are shown relative to the dataset's folder.
 
     \b
     Example:
@@ -62,28 +65,33 @@ def compare(dataset, bucketing, trainer_config, profiles, batch_size, top, respe
     context = click.get_current_context()
     if profiles is None and context.get_parameter_source("profile") is ParameterSource.COMMANDLINE:
         profiles = [bucketing["profile"]]
-    _, subsets, warnings, config = dataset_source(dataset, bucketing, trainer_config)
-    if batch_size is None:
-        batch_size = (config.batch_size if config is not None else None) or 1
+    _, subsets, warnings, _ = dataset_source(dataset, bucketing, trainer_config)
     try:
         scanned = scan(subsets, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
     except DatasetError as error:
         raise click.UsageError(str(error)) from None
     scanned.warnings[:0] = warnings
+    given = common_resolution(scanned, bucketing["given"], bucketing["profile"])
+    labels = scan_display_paths(scanned)
     comparison = compare_dataset(
-        scanned, profiles, bucketing["given"], batch_size, top, respect_exif, settings=bucketing["settings"]
+        scanned, profiles, given, batch_size, top, respect_exif, labels=labels, settings=bucketing["settings"]
     )
     if as_json:
         click.echo(json.dumps(comparison.to_dict(), indent=2))
         return
-    print_comparison(comparison, Console(width=max(100, Console().width)))
+    print_comparison(comparison, Console(width=max(_TABLE_WIDTH, Console().width)))
+
+
+#: Characters the per-profile table needs with every column whole.
+_TABLE_WIDTH = 136
 
 
 def print_comparison(comparison: Comparison, console: Console) -> None:
     """The per-profile table, then the most differently treated images, then the known defects."""
-    table = Table(title=f"Trainers compared at batch size {comparison.batch_size}")
+    table = Table(title=f"Trainers compared at {batch_words(comparison)}")
     for name in (
         "profile",
+        "resolution",
         "buckets",
         "mean crop",
         "worst crop",
@@ -94,13 +102,14 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
         "repeated",
         "steps/epoch",
     ):
-        table.add_column(name, justify="left" if name == "profile" else "right")
+        table.add_column(name, justify="left" if name == "profile" else "right", no_wrap=True)
     for item in comparison.summaries:
         if item.refused:
-            table.add_row(item.profile, "refused", *[""] * 8)
+            table.add_row(item.profile, "", "refused", *[""] * 8)
             continue
         table.add_row(
             item.profile,
+            item.resolution,
             str(item.buckets_used),
             f"{item.mean_crop * 100:.1f} %",
             f"{item.worst_crop * 100:.1f} %",

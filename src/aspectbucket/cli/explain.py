@@ -7,10 +7,10 @@ import re
 
 import click
 
-from aspectbucket.cli.options import bucket_options, resolve_bucket_options
+from aspectbucket.cli.options import bucket_options, resolve_bucket_options, warn_capped_budget
 from aspectbucket.cli.sources import load_trainer_config, trainer_config_options
 from aspectbucket.plan import block_settings
-from aspectbucket.profiles import get_profile
+from aspectbucket.profiles import get_profile, profile_bucket_list
 from aspectbucket.report.explain import explain_size
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[x×X,]\s*(\d+)\s*$")
@@ -47,6 +47,7 @@ def explain(sizes, bucketing, trainer_config, as_json):
         merged = block_settings(profile, config.settings, bucketing["given"], bucketing["settings"])
         bucketing = {**bucketing, "settings": merged}
     profile, options, _ = resolve_bucket_options(bucketing)
+    warn_capped_budget(options, profile_bucket_list(profile, options))
     results = [explain_size(width, height, options, profile) for width, height in parsed]
     if as_json:
         click.echo(json.dumps(results, indent=2))

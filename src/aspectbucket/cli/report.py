@@ -8,13 +8,14 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks
+from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks, check_output_files
 from aspectbucket.cli.sources import dataset_source, trainer_config_options
-from aspectbucket.compare import compare_dataset
+from aspectbucket.compare import common_resolution, compare_dataset
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
 from aspectbucket.report import (
     OutputInsideDatasetError,
+    WarningKind,
     print_report,
     refuse_inside_dataset,
     summarize,
@@ -87,7 +88,11 @@ from aspectbucket.scan.sources import example_dataset_path
     help="Add a section comparing these trainers' treatment of the dataset to the HTML page "
     "(comma-separated profile names, or 'all').",
 )
-@click.option("--strict", is_flag=True, help="Exit with status 1 when any image is unreadable or cannot be placed.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit with status 1 when an image folder is missing or any image is unreadable or cannot be placed.",
+)
 def report(
     source,
     bucketing,
@@ -120,6 +125,7 @@ def report(
       aspectbucket report --kohya-args "sdxl_train_network.py --train_data_dir=img --enable_bucket"
     """
     source = _source(source, example, trainer_config)
+    check_output_files(json=json_path, csv=csv_path, html=html_path)
     source, subsets, folder_warnings, _ = dataset_source(source, bucketing, trainer_config)
     folders = [subset.image_dir for subset in subsets]
     if source.is_dir():
@@ -153,13 +159,15 @@ def report(
         if html_path:
             sections = []
             if compare_profiles:
+                # The report's own resolution, batch sizes and paths, so the two parts of the page agree.
                 comparison = compare_dataset(
                     result,
                     compare_profiles,
-                    bucketing["given"],
-                    batch_size or summary.batch_sizes[0] if summary.batch_sizes else 1,
+                    common_resolution(result, bucketing["given"], bucketing["profile"]),
+                    batch_size,
                     respect_exif=respect_exif,
                     settings=bucketing["settings"],
+                    labels=summary.columns.display_path,
                 )
                 sections.append(HtmlSection("compare", "Trainers compared", compare_section_html(comparison)))
             write_html(
@@ -176,7 +184,8 @@ def report(
     except OSError as error:
         where = Path(error.filename).parent if error.filename else "the output folder"
         raise click.ClickException(f"cannot write in {where}: {error.strerror or error}") from None
-    if strict and summary.placed < summary.images:
+    missing = summary.warning_counts()[WarningKind.MISSING_FOLDER.value]
+    if strict and (summary.placed < summary.images or missing):
         sys.exit(1)
 
 

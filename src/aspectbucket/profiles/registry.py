@@ -6,6 +6,7 @@ A name is ``trainer`` (the newest version reproduced) or ``trainer@commit`` (tha
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -16,6 +17,7 @@ from aspectbucket.geometry.placement import Placement
 from aspectbucket.profiles.ai_toolkit import AI_TOOLKIT
 from aspectbucket.profiles.balanced import BALANCED
 from aspectbucket.profiles.diffusers import DIFFUSERS
+from aspectbucket.profiles.diffusion_pipe import DIFFUSION_PIPE
 from aspectbucket.profiles.everydream2 import EVERYDREAM2
 from aspectbucket.profiles.kohya import KOHYA
 from aspectbucket.profiles.musubi import MUSUBI
@@ -28,7 +30,18 @@ from aspectbucket.profiles.simpletuner import SIMPLETUNER
 #: Every profile by name, in the order commands list them (one entry per trainer: its newest version).
 PROFILES: dict[str, Profile] = {
     profile.name: profile
-    for profile in (KOHYA, BALANCED, NOVELAI, MUSUBI, ONETRAINER, DIFFUSERS, SIMPLETUNER, EVERYDREAM2, AI_TOOLKIT)
+    for profile in (
+        KOHYA,
+        BALANCED,
+        NOVELAI,
+        MUSUBI,
+        ONETRAINER,
+        DIFFUSERS,
+        SIMPLETUNER,
+        EVERYDREAM2,
+        AI_TOOLKIT,
+        DIFFUSION_PIPE,
+    )
 }
 
 #: Older or other versions, by ``name@version``; ``name@version`` of a newest version names it too.
@@ -56,6 +69,19 @@ def get_profile(name: str | Profile) -> Profile:
     if name in VERSIONS:
         return VERSIONS[name]
     raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(profile_names())}")
+
+
+def merge_options(profile: str | Profile, config: Mapping | None = None, given: Mapping | None = None) -> BucketOptions:
+    """The options a run uses, before the trainer's checks: ``given`` (the command line) over ``config``
+    (what a dataset config set) over the profile's defaults.
+
+    The one place they are merged, so report, compare, export, explain and the sampler agree on what
+    wins; :func:`resolve` then validates the result (with the trainer-native ``settings`` over it).
+
+    >>> merge_options("kohya", {"resolution": (1024, 1024)}, {"bucket_no_upscale": True}).resolution
+    (1024, 1024)
+    """
+    return dataclasses.replace(get_profile(profile).defaults, **{**(config or {}), **(given or {})})
 
 
 def apply_settings(
