@@ -68,8 +68,14 @@ def configs(tmp_path: Path, images: Path) -> dict[str, tuple[list[str], str, dic
     toolkit.write_text(
         f"config:\n  process:\n    - datasets:\n        - folder_path: {folder}\n          resolution: 512\n"
     )
+    pipe = tmp_path / "dataset.toml"
+    pipe.write_text(
+        "resolutions = [512]\nenable_ar_bucket = true\nar_buckets = [0.75, 1.0, 1.5]\n"
+        f'[[directory]]\npath = "{folder}"\n'
+    )
     return {
         "musubi": ([str(musubi)], "musubi", {"resolution": 512}),
+        "diffusion-pipe": ([str(pipe)], "diffusion-pipe", {"resolutions": [512], "ar_buckets": [0.75, 1.0, 1.5]}),
         "onetrainer": ([str(onetrainer)], "onetrainer", {"target_resolution": 512}),
         "kohya-gui": (["--config", str(gui)], "kohya", {"resolution": "512,512"}),
         "kohya-args": (["--kohya-args", kohya_flags], "kohya", {"resolution": "512,512"}),
@@ -78,7 +84,9 @@ def configs(tmp_path: Path, images: Path) -> dict[str, tuple[list[str], str, dic
     }
 
 
-@pytest.mark.parametrize("kind", ["musubi", "onetrainer", "kohya-gui", "kohya-args", "diffusers", "ai-toolkit"])
+@pytest.mark.parametrize(
+    "kind", ["musubi", "onetrainer", "kohya-gui", "kohya-args", "diffusers", "ai-toolkit", "diffusion-pipe"]
+)
 def test_each_trainer_config_reports_the_same_images_placed_by_that_trainer(tmp_path, images, kind):
     arguments, profile, settings = configs(tmp_path, images)[kind]
     document = report_json(tmp_path, *arguments)

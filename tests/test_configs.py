@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from aspectbucket.plan import plan_dataset
-from aspectbucket.profiles import PROFILES, place
+from aspectbucket.profiles import SettingsError, place
 from aspectbucket.scan import scan
 from aspectbucket.scan.configs import ConfigError, detect, read_command_line, read_source, read_trainer_config
 from aspectbucket.scan.configs.ai_toolkit import read_ai_toolkit
@@ -231,13 +231,22 @@ def test_diffusion_pipe_bad_values_are_one_line_errors(tmp_path, text, key):
     assert_one_line_error(lambda: read_diffusion_pipe(path), str(path), key)
 
 
-def test_diffusion_pipe_without_its_profile_here_asks_for_one_and_lists_its_settings(tmp_path):
+def test_diffusion_pipe_settings_reach_its_profile_one_block_per_resolution(tmp_path):
+    make_images(tmp_path / "images")
+    make_images(tmp_path / "small")
     path = write(tmp_path / "dataset.toml", DIFFUSION_PIPE)
-    if "diffusion-pipe" in PROFILES:
-        pytest.skip("the diffusion-pipe profile exists: its end-to-end test applies")
-    assert_one_line_error(lambda: read_trainer_config(path), str(path), "--profile")
-    config = read_trainer_config(path, profile="kohya")
-    assert {"resolutions", "num_ar_buckets"} <= {item.key for item in config.ignored}
+    placed = placed_sizes_by_dataset(read_trainer_config(path))
+    blocks = [
+        (0, {"resolutions": [512], "min_ar": 0.5, "max_ar": 2.0, "num_ar_buckets": 7}),
+        (1, {"resolutions": [[640, 384]], "min_ar": 0.5, "max_ar": 2.0, "num_ar_buckets": 7}),
+        (2, {"resolutions": [256], "ar_buckets": [1.0, 1.5]}),
+    ]
+    for dataset, settings in blocks:
+        for name, (width, height) in SIZES.items():
+            expected = place([width], [height], profile="diffusion-pipe", settings=settings)
+            assert placed[dataset, name] == (expected.bucket_width[0], expected.bucket_height[0]), (dataset, name)
+    off = read_trainer_config(write(tmp_path / "off.toml", 'resolutions = [512]\n[[directory]]\npath = "images"\n'))
+    assert set(placed_sizes_by_dataset(off).values()) == {(512, 512)}  # enable_ar_bucket is off by default
 
 
 # ai-toolkit -----------------------------------------------------------------------------------------------
@@ -555,3 +564,17 @@ def test_diffusers_explicit_bucket_list_reaches_the_profile(tmp_path, monkeypatc
     placed = placed_sizes_by_dataset(config)
     assert placed[0, "wide.png"] == (640, 384) and placed[0, "tall.png"] == (384, 640)
     assert placed[0, "square.png"] == (512, 512)
+
+
+def test_diffusion_pipe_settings_as_text_read_as_their_toml_values():
+    as_text = place([900, 500], [500, 900], profile="diffusion-pipe", settings={"resolutions": "1280x720,512"})
+    as_toml = place([900, 500], [500, 900], profile="diffusion-pipe", settings={"resolutions": [[1280, 720], 512]})
+    assert as_text.bucket_width.tolist() == as_toml.bucket_width.tolist()
+    listed = place([900], [500], profile="diffusion-pipe", settings={"ar_buckets": "1.0;1.5"})
+    assert (
+        listed.bucket_width.tolist()
+        == place([900], [500], profile="diffusion-pipe", settings={"ar_buckets": [1, 1.5]}).bucket_width.tolist()
+    )
+    for bad in ({"resolutions": "big"}, {"resolutions": [0]}, {"ar_buckets": "a,b"}, {"enable_ar_bucket": "maybe"}):
+        with pytest.raises(SettingsError):
+            place([900], [500], profile="diffusion-pipe", settings=bad)

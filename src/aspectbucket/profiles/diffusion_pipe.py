@@ -33,6 +33,7 @@ from aspectbucket.geometry.diffusion_pipe import (
 from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.placement import PlacementError
 from aspectbucket.profiles.profile import ExifHandling, Profile, SdxlCoordinates
+from aspectbucket.profiles.settings import Kind, Setting
 from aspectbucket.profiles.validation import check_positive, drop_no_upscale
 
 SOURCE = (
@@ -41,6 +42,7 @@ SOURCE = (
 )
 
 #: The example dataset.toml's ratio settings, used when none are given.
+EXAMPLE_SETTINGS = {"enable_ar_bucket": True, "min_ar": 0.5, "max_ar": 2.0, "num_ar_buckets": 7}
 EXAMPLE_RATIOS = tuple(ratio_buckets(0.5, 2.0, 7).tolist())
 
 
@@ -65,6 +67,19 @@ def diffusion_pipe_rule(widths, heights, options: BucketOptions, ratios=EXAMPLE_
     return bucket_w, bucket_h, np.zeros(count, dtype=np.int8)
 
 
+def configure_diffusion_pipe(profile: Profile, values: dict, options: BucketOptions) -> tuple[Profile, BucketOptions]:
+    """The variant the ratio settings select (the profile itself for the example dataset.toml's)."""
+    ratio_values = {name: values[name] for name in ("enable_ar_bucket", "min_ar", "max_ar", "num_ar_buckets")}
+    if ratio_values == EXAMPLE_SETTINGS and not values["ar_buckets"] and not values["size_buckets"]:
+        return profile, options
+    variant = diffusion_pipe_profile(
+        **ratio_values,
+        ar_buckets=[list(ar) if isinstance(ar, tuple) else ar for ar in values["ar_buckets"]] or None,
+        size_buckets=[list(size) for size in values["size_buckets"]] or None,
+    )
+    return variant, options
+
+
 DIFFUSION_PIPE = Profile(
     name="diffusion-pipe",
     trainer="tdrussell diffusion-pipe",
@@ -77,7 +92,31 @@ DIFFUSION_PIPE = Profile(
     exif=ExifHandling.IGNORE,
     defaults=BucketOptions(resolution=(512, 512), bucket_reso_steps=16),
     validate=validate_diffusion_pipe,
-    option_names=(("resolutions", "resolution"), ("pixels_round_to_multiple", "bucket_reso_steps")),
+    settings=(
+        Setting(
+            "resolutions",
+            Kind.AREAS,
+            ((512, 512),),
+            "the areas trained at, sides or [width, height]; a place() uses the first (a config reader makes "
+            "one dataset block per entry)",
+            field="resolution",
+        ),
+        Setting(
+            "pixels_round_to_multiple",
+            Kind.INT,
+            16,
+            "the model's rounding (32 for hunyuan_image, ltx-video, Wan 2.2 5B)",
+            field="bucket_reso_steps",
+            minimum=1,
+        ),
+        Setting("enable_ar_bucket", Kind.BOOL, True, "ratio buckets (off: 1:1 only); the trainer's default is off"),
+        Setting("min_ar", Kind.FLOAT, 0.5, "smallest width/height ratio", minimum=0),
+        Setting("max_ar", Kind.FLOAT, 2.0, "largest width/height ratio", minimum=0),
+        Setting("num_ar_buckets", Kind.INT, 7, "ratios log-spaced from min_ar to max_ar", minimum=1),
+        Setting("ar_buckets", Kind.LIST, (), "listed ratios or [width, height] pairs, instead of the range"),
+        Setting("size_buckets", Kind.LIST, (), "[width, height, frames] sizes, instead of ratios"),
+    ),
+    configure=configure_diffusion_pipe,
     defects="EXIF orientation is ignored, so phone photos train sideways; every image is trained at every "
     "resolution; small images are enlarged; each bucket is cut to a multiple of the global batch and the rest "
     "dropped every epoch; with size_buckets the chosen size can have the other orientation (its sorted ratios "

@@ -93,7 +93,7 @@ def _read_dataset(path: Path, document: dict, rounding: dict, batch_size, ignore
     for index, raw in enumerate(document["directory"]):
         where = f"directory[{index}]."
         directory = fields.table(f"directory[{index}]", raw)
-        own = {**top, **_shared(fields, where, directory)}
+        own = {"enable_ar_bucket": False, **top, **_shared(fields, where, directory)}  # off unless set
         _check_complete(fields, where, own)
         folder = fields.folder(f"{where}path", directory.get("path"), path.parent)
         repeats = fields.integer(f"{where}num_repeats", directory.get("num_repeats", 1), 1)
