@@ -578,3 +578,15 @@ def test_diffusion_pipe_settings_as_text_read_as_their_toml_values():
     for bad in ({"resolutions": "big"}, {"resolutions": [0]}, {"ar_buckets": "a,b"}, {"enable_ar_bucket": "maybe"}):
         with pytest.raises(SettingsError):
             place([900], [500], profile="diffusion-pipe", settings=bad)
+
+
+def test_ai_toolkit_square_crop_from_the_yaml_reaches_its_profile(tmp_path):
+    make_images(tmp_path / "images")
+    path = write(tmp_path / "train.yaml", AI_TOOLKIT.replace("random_crop: true", "square_crop: true"))
+    placed = placed_sizes_by_dataset(read_trainer_config(path))
+    assert {size for (dataset, _), size in placed.items() if dataset == 0} == {(256, 256)}
+    assert {size for (dataset, _), size in placed.items() if dataset == 1} == {(512, 512)}
+    config = read_trainer_config(write(tmp_path / "plain.yaml", AI_TOOLKIT.replace("random_crop: true", "")))
+    for name, (width, height) in SIZES.items():
+        expected = place([width], [height], profile="ai-toolkit", settings={"resolution": 512})
+        assert placed_sizes_by_dataset(config)[1, name] == (expected.bucket_width[0], expected.bucket_height[0])

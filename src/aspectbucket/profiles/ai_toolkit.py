@@ -25,6 +25,7 @@ from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.resize import CoverRounding
 from aspectbucket.profiles.profile import ExifHandling, Profile, SdxlCoordinates
+from aspectbucket.profiles.settings import Kind, Setting
 from aspectbucket.profiles.validation import square_budget
 
 SOURCE = (
@@ -47,6 +48,13 @@ def ai_toolkit_rule(widths, heights, options: BucketOptions, square_crop: bool =
     return bucket_w, bucket_h, np.zeros(count, dtype=np.int8)
 
 
+def configure_ai_toolkit(profile: Profile, values: dict, options: BucketOptions) -> tuple[Profile, BucketOptions]:
+    """``square_crop`` and ``random_crop`` select the variant :func:`ai_toolkit_profile` describes."""
+    if not values["square_crop"] and not values["random_crop"]:
+        return profile, options
+    return ai_toolkit_profile(values["square_crop"], values["random_crop"]), options
+
+
 AI_TOOLKIT = Profile(
     name="ai-toolkit",
     trainer="ostris ai-toolkit",
@@ -60,7 +68,20 @@ AI_TOOLKIT = Profile(
     defaults=BucketOptions(resolution=(512, 512), bucket_reso_steps=16),
     validate=square_budget("ai-toolkit", "resolution"),
     resize_rounding=CoverRounding.CEIL,
-    option_names=(("resolution", "resolution"), ("bucket_tolerance", "bucket_reso_steps")),
+    settings=(
+        Setting("resolution", Kind.SIDE, 512, "one side: the area budget", field="resolution", minimum=1),
+        Setting(
+            "bucket_tolerance",
+            Kind.INT,
+            16,
+            "the divisor; ai-toolkit sets it to the model's bucket divisibility (16 for SD/SDXL, Flux 2, Wan)",
+            field="bucket_reso_steps",
+            minimum=1,
+        ),
+        Setting("square_crop", Kind.BOOL, False, "every image to the resolution square"),
+        Setting("random_crop", Kind.BOOL, False, "a random crop, drawn once at epoch 0"),
+    ),
+    configure=configure_ai_toolkit,
     defects="bucket_tolerance in the dataset config is ignored: the model's divisibility replaces it; the random "
     "crop is drawn once and never changes after the first epoch; an image smaller than the resolution's area "
     "can grow a little to reach the nearest divisor step, and very thin ones get a bucket above the area; "
