@@ -533,17 +533,22 @@ def test_kohya_gui_config_naming_a_dataset_config_reads_its_folders(tmp_path):
     assert "train_data_dir" in {item.key for item in config.ignored}
 
 
-def test_simpletuner_resolution_in_megapixels_is_not_misread_as_pixels(tmp_path):
+def test_simpletuner_settings_reach_its_profile_area_in_megapixels(tmp_path):
     import json
 
     make_images(tmp_path / "images")
-    backend = {"id": "a", "instance_data_dir": "images", "resolution": 1.0, "resolution_type": "area"}
-    path = write(tmp_path / "multidatabackend.json", json.dumps([backend]))
+    backend = {"id": "a", "instance_data_dir": "images", "resolution": 0.25, "resolution_type": "area"}
+    crop = {**backend, "id": "b", "crop": True, "crop_aspect": "closest", "crop_aspect_buckets": [1.0, 1.5]}
+    path = write(tmp_path / "multidatabackend.json", json.dumps([backend, crop]))
     config = read_trainer_config(path)
-    reasons = {item.key: item.reason for item in config.ignored}
-    if "resolution_type" in reasons:  # this simpletuner profile knows only pixel_area
-        assert "resolution_type 'area'" in reasons["resolution"]
-        assert "resolution" not in dict(config.subsets[0].settings)
+    assert not config.ignored
+    placed = placed_sizes_by_dataset(config)
+    for dataset, settings in enumerate((backend, crop)):
+        own = {key: value for key, value in settings.items() if key not in ("id", "instance_data_dir")}
+        for name, (width, height) in SIZES.items():
+            expected = place([width], [height], profile="simpletuner", settings=own)
+            assert placed[dataset, name] == (expected.bucket_width[0], expected.bucket_height[0])
+    assert placed[0, "square.png"] == (512, 512)  # 0.25 megapixels, not 0.25 pixels
 
 
 def test_kohya_command_line_config_file_values_under_the_command_lines_own(tmp_path, monkeypatch):

@@ -83,6 +83,8 @@ class Setting:
             value = (value[0], value[0])
         elif self.field == "resolution" and self.kind is Kind.AREAS:
             value = value[0]
+        elif self.field == "resolution" and self.kind is Kind.FLOAT:
+            value = (value, value)  # SimpleTuner's: pixels, or megapixels; its configure makes it whole pixels
         return dataclasses.replace(options, **{self.field: value})
 
     def from_options(self, options: BucketOptions):
@@ -96,6 +98,8 @@ class Setting:
             return (value[0],)
         if self.field == "resolution" and self.kind is Kind.AREAS:
             return (value,)
+        if self.field == "resolution" and self.kind is Kind.FLOAT:
+            return value[0]
         return value
 
 

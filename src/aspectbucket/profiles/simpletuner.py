@@ -26,6 +26,7 @@ from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.simpletuner import simpletuner_prepare
 from aspectbucket.geometry.simpletuner_reference import SimpleTunerSettings, from_config
 from aspectbucket.profiles.profile import ExifHandling, Profile, SdxlCoordinates
+from aspectbucket.profiles.settings import Kind, Setting
 from aspectbucket.profiles.validation import check_positive, drop_no_upscale
 
 SOURCE = (
@@ -80,6 +81,50 @@ def simpletuner_rule(widths, heights, options: BucketOptions, settings: SimpleTu
     )
 
 
+def configure_simpletuner(profile: Profile, values: dict, options: BucketOptions) -> tuple[Profile, BucketOptions]:
+    """The variant :func:`simpletuner_profile` makes of the settings; ``pixel_area`` alone stays on the options.
+
+    ``resolution`` (and the sizes) are megapixels under ``resolution_type = "area"``; the options get the
+    whole-pixel side of the area either way.
+    """
+    own = {setting.name: setting.default for setting in SIMPLETUNER_SETTINGS if setting.field is None}
+    if all(values[name] == default for name, default in own.items()):
+        return profile, replace(options, resolution=(int(values["resolution"]),) * 2)
+    variant = simpletuner_profile(
+        values["resolution"],
+        values["resolution_type"],
+        crop=values["crop"],
+        crop_aspect=values["crop_aspect"],
+        crop_style=values["crop_style"],
+        crop_aspect_buckets=values["crop_aspect_buckets"],
+        aspect_bucket_rounding=values["aspect_bucket_rounding"],
+        aspect_bucket_alignment=options.bucket_reso_steps,
+        minimum_image_size=values["minimum_image_size"] or None,
+        maximum_image_size=values["maximum_image_size"],
+        target_downsample_size=values["target_downsample_size"],
+    )
+    side = variant.defaults.resolution
+    return variant, replace(options, resolution=side, min_bucket_reso=0)
+
+
+#: SimpleTuner's dataset settings under its own names (``multidatabackend.json`` and its training config).
+SIMPLETUNER_SETTINGS = (
+    Setting("resolution", Kind.FLOAT, 1024, "pixels (pixel, pixel_area) or megapixels (area)", field="resolution"),
+    Setting("resolution_type", Kind.TEXT, "pixel_area", "how resolution is read", choices=RESOLUTION_TYPES),
+    Setting("aspect_bucket_alignment", Kind.INT, 64, "sides are multiples of it", field="bucket_reso_steps", minimum=1),
+    Setting("aspect_bucket_rounding", Kind.INT, 2, "decimals of the ratio key", minimum=0),
+    Setting(
+        "minimum_image_size", Kind.FLOAT, 0, "smaller images are skipped (0: off)", field="min_bucket_reso", minimum=0
+    ),
+    Setting("maximum_image_size", Kind.FLOAT, None, "larger images are first downsampled to it"),
+    Setting("target_downsample_size", Kind.FLOAT, None, "the size they are downsampled to"),
+    Setting("crop", Kind.BOOL, False, "crop to crop_aspect (off: the intermediary size is trimmed)"),
+    Setting("crop_aspect", Kind.TEXT, "square", "the cropped shape", choices=CROP_ASPECTS),
+    Setting("crop_style", Kind.TEXT, "random", "where the crop sits", choices=CROP_STYLES),
+    Setting("crop_aspect_buckets", Kind.LIST, (), "ratios for crop_aspect closest or random"),
+)
+
+
 SIMPLETUNER = Profile(
     name="simpletuner",
     trainer="SimpleTuner 4.10.1",
@@ -93,11 +138,8 @@ SIMPLETUNER = Profile(
     defaults=BucketOptions(resolution=(1024, 1024), min_bucket_reso=0, bucket_reso_steps=64),
     validate=validate_simpletuner,
     whole_dataset=True,
-    option_names=(
-        ("resolution", "resolution"),
-        ("aspect_bucket_alignment", "bucket_reso_steps"),
-        ("minimum_image_size", "min_bucket_reso"),
-    ),
+    settings=SIMPLETUNER_SETTINGS,
+    configure=configure_simpletuner,
     defects="one bucket per 0.01 of ratio: many small buckets, so many padded batches (repeated images); "
     "no cap on the long side in pixel mode (3000x100 trains at 30720x1024); in area mode the first size "
     "computed for a ratio key is reused for later images, so sizes depend on file order; a ratio that "

@@ -15,11 +15,6 @@ from aspectbucket.profiles import Profile, SettingsError, get_profile
 from aspectbucket.profiles.profile import declared_settings
 from aspectbucket.scan.configs.common import ConfigError, Ignored, TrainerConfig
 
-#: Settings whose meaning depends on another: ``{trainer: {setting: (other, the value the profile assumes)}}``.
-#: SimpleTuner's ``resolution`` is megapixels under ``resolution_type = "area"``; a profile that does not
-#: model ``resolution_type`` reads it as pixels, so there it is listed as ignored instead of misread.
-DEPENDS_ON = {"simpletuner": {"resolution": ("resolution_type", "pixel_area")}}
-
 
 def settle(config: TrainerConfig, profile: str | Profile | None = None) -> TrainerConfig:
     """``config`` for ``profile`` (default: the profile the file implies).
@@ -40,10 +35,6 @@ def settle(config: TrainerConfig, profile: str | Profile | None = None) -> Train
         kept, options = {}, {}
         for name, value in values.items():
             setting = declared.get(name)
-            other, assumed = DEPENDS_ON.get(config.profile, {}).get(name, (None, None))
-            if other in values and other not in declared and values[other] != assumed:
-                _note(ignored, seen, config, name, f"with {other} {values[other]!r}, which the profile does not model")
-                continue
             if setting is None:
                 why = f"the {config.profile} profile does not model it" if own else f"no {config.profile} profile here"
                 _note(ignored, seen, config, name, why)
