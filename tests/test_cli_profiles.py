@@ -20,7 +20,7 @@ def run(*args):
 def test_profiles_json_lists_every_profile_with_settings_version_and_defects():
     result = run("profiles", "--json")
     assert result.exit_code == 0
-    rows = {row["name"]: row for row in json.loads(result.output)}
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert set(PROFILES) <= set(rows) and "novelai@352f7e0e" in rows
     assert all(name in rows for name in VERSIONS if VERSIONS[name] is not PROFILES.get(VERSIONS[name].name))
     onetrainer = rows["onetrainer"]
@@ -48,7 +48,7 @@ def test_set_reaches_the_buckets_command():
         "buckets", "--profile", "musubi-tuner", "--set", "resolution=1024,1024", "--set", "architecture=ho1", "--json"
     )
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)
     assert len(rows) == 33 and all(row["width"] % 32 == 0 for row in rows)
 
 
@@ -77,8 +77,8 @@ def test_bad_settings_are_one_line_usage_errors(args, message):
 def test_a_version_is_chosen_by_commit():
     linear = run("explain", "371x300", "--profile", "novelai", "--json")
     log = run("explain", "371x300", "--profile", "novelai@352f7e0e", "--json")
-    assert json.loads(linear.output)[0]["bucket_width"] == 640
-    assert json.loads(log.output)[0]["bucket_width"] == 704
+    assert json.loads(linear.stdout)[0]["bucket_width"] == 640
+    assert json.loads(log.stdout)[0]["bucket_width"] == 704
 
 
 def test_set_reaches_report_and_compare(tmp_path):

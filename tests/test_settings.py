@@ -3,14 +3,10 @@ versioned names ``trainer@commit``."""
 
 from __future__ import annotations
 
-import doctest
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import aspectbucket
-import aspectbucket.profiles.registry
 from aspectbucket import PROFILES, BucketOptions, OptionsError, SettingsError, bucket_list, get_profile, place
 from aspectbucket.profiles import VERSIONS, apply_settings, declared_settings, parse_assignments, profile_names
 
@@ -126,9 +122,3 @@ def test_versions_are_chosen_by_commit_and_the_default_is_the_newest():
     log = place([371], [300], profile="novelai@352f7e0e")
     assert (linear.bucket_width[0], linear.bucket_height[0]) == (640, 576)
     assert (log.bucket_width[0], log.bucket_height[0]) == (704, 512)
-
-
-def test_the_api_examples_run():
-    for module in (aspectbucket, aspectbucket.profiles.registry):
-        failures, tried = doctest.testmod(module)
-        assert tried and not failures, module.__name__

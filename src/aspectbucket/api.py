@@ -10,6 +10,7 @@ guards) as a shell user. They are re-exported from :mod:`aspectbucket`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from aspectbucket.compare import Comparison, compare_dataset
@@ -27,14 +28,25 @@ from aspectbucket.scan import scan as scan_source
 from aspectbucket.tables import assign_table, guess_format
 
 
-def explain(width: int, height: int, profile: str | Profile = "kohya", options: BucketOptions | None = None) -> dict:
+def explain(
+    width: int,
+    height: int,
+    profile: str | Profile = "kohya",
+    options: BucketOptions | None = None,
+    *,
+    settings: Mapping | None = None,
+) -> dict:
     """Everything about placing one image: bucket, resize, crop, warnings and the reasons as sentences.
+
+    ``settings`` are the trainer's own (``aspectbucket profiles`` lists them), applied over ``options``.
 
     >>> facts = explain(768, 512, options=BucketOptions(resolution=(512, 512)))
     >>> facts["bucket_width"], facts["bucket_height"], facts["resized_width"], facts["resized_height"]
     (640, 384, 640, 427)
+    >>> explain(1920, 1080, "musubi-tuner", settings={"resolution": "1024,1024", "architecture": "ho1"})["bucket_width"]
+    1344
     """
-    chosen, validated, _ = resolve(profile, options)
+    chosen, validated, _ = resolve(profile, options, settings)
     return explain_size(width, height, validated, chosen)
 
 
@@ -59,12 +71,13 @@ def plan(
     *,
     respect_exif: bool = False,
     use_cache: bool = True,
+    settings: Mapping | None = None,
 ) -> DatasetPlan:
     """A dataset placed by a trainer's rules: every image's bucket, resize and crop, per dataset block.
 
     ``source`` is a path (scanned first) or a :func:`scan` result; ``options`` are bucketing options
     under kohya's names (``{"resolution": (1024, 1024)}``), overriding the dataset config's, which
-    override the profile's defaults.
+    override the profile's defaults; ``settings`` (the trainer's own names) apply last.
 
     >>> from aspectbucket.scan import example_dataset_path
     >>> placed = plan(example_dataset_path(), options={"resolution": (512, 512)}, use_cache=False)
@@ -72,7 +85,9 @@ def plan(
     ('kohya', 18)
     """
     scanned = source if isinstance(source, ScanResult) else scan_source(Path(source), use_cache=use_cache)
-    return plan_dataset(scanned, get_profile(profile), dict(options or {}), respect_exif=respect_exif)
+    return plan_dataset(
+        scanned, get_profile(profile), dict(options or {}), respect_exif=respect_exif, settings=settings
+    )
 
 
 def report(
@@ -111,6 +126,7 @@ def compare(
     *,
     batch_size: int = 1,
     use_cache: bool = True,
+    settings: Mapping | None = None,
 ) -> Comparison:
     """Every profile (or those named) on one dataset: per-trainer summaries and the images they treat most differently.
 
@@ -120,7 +136,7 @@ def compare(
     ['kohya', 'onetrainer']
     """
     scanned = source if isinstance(source, ScanResult) else scan_source(Path(source), use_cache=use_cache)
-    return compare_dataset(scanned, profiles, dict(options or {}), batch_size=batch_size)
+    return compare_dataset(scanned, profiles, dict(options or {}), batch_size=batch_size, settings=settings)
 
 
 def export(placed: DatasetPlan, out_dir: str | Path, *, source: str | Path | None = None, **settings) -> ExportSummary:

@@ -141,16 +141,16 @@ def compare_dataset(
     batch_size: int | None = None,
     top: int = 10,
     respect_exif: bool = False,
-    settings: Mapping | None = None,
     labels: list[str] | None = None,
+    settings: Mapping | None = None,
 ) -> Comparison:
     """Compare profiles on a scanned dataset (see :func:`aspectbucket.scan.scanner`).
 
     Each kohya dataset block is placed with its own options (``given`` overrides them, then
     ``settings``, as in :func:`compare_sizes`) and batched at its own batch size (``batch_size`` when
     given, else the config's, else 1), as the report does; images the scan could not read keep their
-    reason under every profile and are left out of the differences. ``labels`` name the images
-    (aligned with the scan's paths; default: the paths as scanned).
+    reason under every profile and are left out of the differences. ``labels`` name the images (aligned
+    with the scan's paths; default: the paths as scanned).
     """
     from aspectbucket.plan import block_batch_sizes, plan_dataset
 

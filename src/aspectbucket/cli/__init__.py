@@ -13,7 +13,8 @@ def main():
     """See exactly what aspect-ratio bucketing does to an image training dataset.
 
     Reproduces kohya-ss sd-scripts (the Kohya_ss GUI) bit for bit: the bucket list, the bucket of
-    each image, its resize and crop, and the crop coordinates it reports to SDXL.
+    each image, its resize and crop, and the crop coordinates it reports to SDXL; and, with --profile,
+    the other trainers, each at a named commit ('aspectbucket profiles' lists them and their settings).
     """
 
 

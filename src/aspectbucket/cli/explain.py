@@ -33,7 +33,8 @@ def explain(sizes, bucketing, trainer_config, as_json):
     """Explain where images of the given sizes go and what is done to them.
 
     Exit status 1 when a size cannot be placed (for example 50x400 with --bucket-no-upscale).
-    With --config or --kohya-args, the trainer and its dataset-wide settings come from that config.
+    With --config (--config-file) or --kohya-args, the trainer and its dataset-wide settings come from
+    the config you train with.
 
     \b
     Examples:

@@ -38,6 +38,7 @@ def trainer_config_options(command):
     )(wrapper)
     return click.option(
         "--config",
+        "--config-file",
         "config_file",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
         default=None,
@@ -69,6 +70,12 @@ def load_trainer_config(source: Path | None, bucketing: dict, trainer_config: di
             return None
     except ConfigError as error:
         raise click.UsageError(str(error)) from None
+    if override is None and config.profile != bucketing["profile"]:
+        click.echo(
+            f"note: {config.source.name} is a {config.profile} config: placed by that profile "
+            "(--profile chooses another)",
+            err=True,
+        )
     bucketing["profile"] = config.profile
     for line in grouped_notes(config):
         click.echo(f"note: {line}", err=True)

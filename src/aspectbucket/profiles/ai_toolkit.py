@@ -82,6 +82,7 @@ AI_TOOLKIT = Profile(
         Setting("random_crop", Kind.BOOL, False, "a random crop, drawn once at epoch 0"),
     ),
     configure=configure_ai_toolkit,
+    version="27a03a91",
     defects="bucket_tolerance in the dataset config is ignored: the model's divisibility replaces it; the random "
     "crop is drawn once and never changes after the first epoch; an image smaller than the resolution's area "
     "can grow a little to reach the nearest divisor step, and very thin ones get a bucket above the area; "

@@ -14,7 +14,8 @@ that has them). Three modes, as the script chooses:
 * neither (the default here): the full ladder at ``resolution``.
 
 ``train_transform`` resizes by ``max(bucket_h / h, bucket_w / w)`` with Python's ``round`` (half to
-even). ``drop_last=True`` is from spec/trainers.md.
+even), after ``DreamBoothDataset.__init__`` has applied the EXIF orientation (``exif_transpose``).
+``drop_last=True`` is from spec/trainers.md.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from aspectbucket.geometry.ladders import diffusers_dreambooth_buckets
 from aspectbucket.geometry.nearest import Metric, TieBreak
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.resize import CoverRounding
-from aspectbucket.profiles.profile import Profile, SdxlCoordinates
+from aspectbucket.profiles.profile import ExifHandling, Profile, SdxlCoordinates
 from aspectbucket.profiles.settings import Kind, Setting, SettingsError
 from aspectbucket.profiles.validation import square_budget
 
@@ -78,6 +79,7 @@ DIFFUSERS = Profile(
     random_crop=True,
     sdxl_coordinates=SdxlCoordinates.REAL,
     batch_policy=BatchPolicy.DROP,
+    exif=ExifHandling.APPLY,
     defaults=BucketOptions(resolution=(1024, 1024), bucket_reso_steps=16),
     validate=square_budget("diffusers", "--resolution"),
     resize_rounding=CoverRounding.MAX_SCALE_HALF_EVEN,

@@ -117,6 +117,7 @@ DIFFUSION_PIPE = Profile(
         Setting("size_buckets", Kind.LIST, (), "[width, height, frames] sizes, instead of ratios"),
     ),
     configure=configure_diffusion_pipe,
+    version="8f83dbf2",
     defects="EXIF orientation is ignored, so phone photos train sideways; every image is trained at every "
     "resolution; small images are enlarged; each bucket is cut to a multiple of the global batch and the rest "
     "dropped every epoch; with size_buckets the chosen size can have the other orientation (its sorted ratios "

@@ -140,6 +140,7 @@ SIMPLETUNER = Profile(
     whole_dataset=True,
     settings=SIMPLETUNER_SETTINGS,
     configure=configure_simpletuner,
+    version="bc8e6ab7",
     defects="one bucket per 0.01 of ratio: many small buckets, so many padded batches (repeated images); "
     "no cap on the long side in pixel mode (3000x100 trains at 30720x1024); in area mode the first size "
     "computed for a ratio key is reused for later images, so sizes depend on file order; a ratio that "

@@ -31,19 +31,23 @@ _CONTINUATION = re.compile(r"[\\^`]\r?\n")
 
 
 def parse_command_line(text: str) -> tuple[str, dict[str, object]]:
-    """``(script, flags)``: the first ``*.py`` word and every ``--flag`` with its value (``True`` if bare)."""
+    """``(script, flags)``: the first ``*.py`` word and every ``--flag`` after it with its value (``True`` if
+    bare); a word that is neither an option nor an option's value is refused."""
     try:
         words = shlex.split(_CONTINUATION.sub(" ", text))
     except ValueError as error:
         raise ConfigError(f"the command line cannot be split: {error}") from None
-    script = next((Path(word).name for word in words if word.endswith(".py")), "")
+    scripts = [number for number, word in enumerate(words) if word.endswith(".py")]
+    script = Path(words[scripts[0]]).name if scripts else ""
+    if scripts:
+        words = words[scripts[0] + 1 :]  # the launcher's own options (accelerate's) come before the script
     flags: dict[str, object] = {}
     index = 0
     while index < len(words):
         word = words[index]
         index += 1
         if not word.startswith("--"):
-            continue
+            raise ConfigError(f"the command line: {word!r} is not an option (--name or --name=value)")
         name, equals, value = word[2:].partition("=")
         name = name.replace("-", "_")
         if not equals:

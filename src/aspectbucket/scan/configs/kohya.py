@@ -21,15 +21,18 @@ from aspectbucket.geometry.options import OptionsError, parse_resolution
 from aspectbucket.scan.configs.common import ConfigError, Fields, TrainerConfig, load_document
 from aspectbucket.scan.sources import BUCKET_KEYS, DatasetError, read_config, read_folder
 
-#: What a GUI config file is recognised by: sd-scripts' dataset arguments at the top level.
-GUI_KEYS = ("train_data_dir", "dataset_config", "train_batch_size", "pretrained_model_name_or_path")
+#: What a GUI config file is recognised by: the arguments that name its images.
+GUI_KEYS = ("train_data_dir", "dataset_config")
 MODELLED = (*BUCKET_KEYS, "train_data_dir", "reg_data_dir", "dataset_config", "enable_bucket", "train_batch_size")
 MODELLED += ("caption_extension",)
 
 
 def is_gui_document(document) -> bool:
-    """A flat table with sd-scripts' dataset arguments (``train_data_dir``, ``dataset_config``...)."""
-    return isinstance(document, dict) and sum(key in flatten(document) for key in GUI_KEYS) >= 2
+    """A table of sd-scripts' arguments naming ``train_data_dir`` or ``dataset_config`` (a dataset TOML's
+    ``[[datasets]]`` list is kohya's dataset config instead)."""
+    if not isinstance(document, dict) or isinstance(document.get("datasets"), list):
+        return False
+    return any(key in flatten(document) for key in GUI_KEYS)
 
 
 def read_kohya_gui(path: Path) -> TrainerConfig:
@@ -92,15 +95,23 @@ def read_kohya_values(values: dict, fields: Fields, base: Path, enable_bucket_de
 
 
 def _folders(fields: Fields, values: dict, base: Path):
-    root = fields.folder("train_data_dir", values["train_data_dir"], base)
+    root = _existing(fields, "train_data_dir", values["train_data_dir"], base)
     subsets, warnings = _read(lambda: read_folder(root))
     if len(subsets) == 1 and subsets[0].image_dir == root:
         warnings.append(f"{root.name!r} has no N_name subfolders, so sd-scripts finds no images; read as one folder")
     if values.get("reg_data_dir"):
-        regs, reg_warnings = _read(lambda: read_folder(fields.folder("reg_data_dir", values["reg_data_dir"], base)))
+        reg_root = _existing(fields, "reg_data_dir", values["reg_data_dir"], base)
+        regs, reg_warnings = _read(lambda: read_folder(reg_root))
         subsets += [dataclasses.replace(subset, is_reg=True, recursive=False) for subset in regs]
         warnings += reg_warnings
     return [dataclasses.replace(subset, recursive=False) for subset in subsets], warnings
+
+
+def _existing(fields: Fields, key: str, value, base: Path) -> Path:
+    folder = fields.folder(key, value, base)
+    if not folder.is_dir():
+        raise fields.error(key, value, "an existing folder")
+    return folder
 
 
 def _fill(subset, settings: dict, batch_size):
