@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from aspectbucket.plan import plan_dataset
-from aspectbucket.profiles import SettingsError, place
+from aspectbucket.profiles import place
 from aspectbucket.scan import scan
 from aspectbucket.scan.configs import ConfigError, detect, read_command_line, read_source, read_trainer_config
 from aspectbucket.scan.configs.ai_toolkit import read_ai_toolkit
@@ -569,20 +569,6 @@ def test_diffusers_explicit_bucket_list_reaches_the_profile(tmp_path, monkeypatc
     placed = placed_sizes_by_dataset(config)
     assert placed[0, "wide.png"] == (640, 384) and placed[0, "tall.png"] == (384, 640)
     assert placed[0, "square.png"] == (512, 512)
-
-
-def test_diffusion_pipe_settings_as_text_read_as_their_toml_values():
-    as_text = place([900, 500], [500, 900], profile="diffusion-pipe", settings={"resolutions": "1280x720,512"})
-    as_toml = place([900, 500], [500, 900], profile="diffusion-pipe", settings={"resolutions": [[1280, 720], 512]})
-    assert as_text.bucket_width.tolist() == as_toml.bucket_width.tolist()
-    listed = place([900], [500], profile="diffusion-pipe", settings={"ar_buckets": "1.0;1.5"})
-    assert (
-        listed.bucket_width.tolist()
-        == place([900], [500], profile="diffusion-pipe", settings={"ar_buckets": [1, 1.5]}).bucket_width.tolist()
-    )
-    for bad in ({"resolutions": "big"}, {"resolutions": [0]}, {"ar_buckets": "a,b"}, {"enable_ar_bucket": "maybe"}):
-        with pytest.raises(SettingsError):
-            place([900], [500], profile="diffusion-pipe", settings=bad)
 
 
 def test_ai_toolkit_square_crop_from_the_yaml_reaches_its_profile(tmp_path):

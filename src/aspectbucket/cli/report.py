@@ -25,8 +25,12 @@ from aspectbucket.report import (
 )
 from aspectbucket.report.compare_section import compare_section_html
 from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
+from aspectbucket.report.thumbnails import PreviewCache
 from aspectbucket.scan import scan
+from aspectbucket.scan.cache import default_cache_dir
 from aspectbucket.scan.sources import example_dataset_path
+from aspectbucket.tables import TableError
+from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
 
 
 @click.command("report")
@@ -63,22 +67,24 @@ from aspectbucket.scan.sources import example_dataset_path
     "--html",
     "html_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write a self-contained HTML page (charts, gallery) to this file.",
+    help="Write a self-contained HTML page (interactive charts, gallery with filters) to this file.",
 )
+@click.option("--open", "open_page", is_flag=True, help="Open the HTML page in the default browser when written.")
 @click.option(
     "--previews",
     type=click.IntRange(min=0),
     default=PREVIEWS_PER_BUCKET,
     show_default=True,
-    help="Previews per bucket on the HTML page (the worst-cropped images; the rest in a table).",
+    help="Preview pictures per bucket on the HTML page (the worst-cropped images; the other cards show "
+    "the image's shape with the same crop overlay).",
 )
 @click.option(
     "--cache",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder of the image-header cache. [default: the user cache folder]",
+    help="Folder of the image-header and preview cache. [default: the user cache folder]",
 )
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the header cache.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the header and preview caches.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Threads reading headers and previews.")
 @click.option(
     "--compare",
@@ -103,6 +109,7 @@ def report(
     json_path,
     csv_path,
     html_path,
+    open_page,
     previews,
     cache,
     no_cache,
@@ -115,8 +122,11 @@ def report(
     SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
     N_name, N = repeats), a kohya dataset config .toml, or a trainer's own config (musubi-tuner,
     diffusion-pipe, ai-toolkit, SimpleTuner, OneTrainer, Kohya_ss GUI; also --config, or --kohya-args
-    for a pasted command line): the trainer is detected from it and --profile overrides. Bucketing
-    options given here override the config's. Nothing is ever written into the dataset.
+    for a pasted command line): the trainer is detected from it and --profile overrides. A metadata-only
+    dataset works too, no pixel read: a Parquet table or a folder of Parquet shards (img2dataset's
+    output; sizes from width/height, WIDTH/HEIGHT or original_width/original_height) or WebDataset .tar
+    shards (sizes from each image's header). Bucketing options given here override the config's.
+    Nothing is ever written into the dataset.
 
     \b
     Examples:
@@ -124,9 +134,14 @@ def report(
       aspectbucket report musubi_dataset.toml
       aspectbucket report --kohya-args "sdxl_train_network.py --train_data_dir=img --enable_bucket"
     """
+    if open_page and html_path is None:
+        raise click.UsageError("--open needs --html FILE")
     source = _source(source, example, trainer_config)
     check_output_files(json=json_path, csv=csv_path, html=html_path)
-    source, subsets, folder_warnings, _ = dataset_source(source, bucketing, trainer_config)
+    from_table = source is not None and is_metadata_source(source)  # Parquet or WebDataset shards: no pixel
+    subsets, folder_warnings = [], []
+    if not from_table:
+        source, subsets, folder_warnings, _ = dataset_source(source, bucketing, trainer_config)
     folders = [subset.image_dir for subset in subsets]
     if source.is_dir():
         folders.append(source)
@@ -138,7 +153,10 @@ def report(
         raise click.UsageError(str(error)) from None
     check_dataset_blocks(bucketing, subsets)
 
-    result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
+    if from_table:
+        result, previews = _scan_table(source), 0  # no image file to preview
+    else:
+        result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
     result.warnings[:0] = folder_warnings
     try:
         plan = plan_dataset(
@@ -179,14 +197,25 @@ def report(
                 previews_per_bucket=previews,
                 jobs=jobs,
                 progress=sys.stderr.isatty(),
+                preview_cache=None if no_cache else PreviewCache(cache or default_cache_dir()),
             )
-            click.echo(f"wrote {html_path}", err=True)
+            url = html_path.resolve().as_uri()
+            click.echo(f"wrote {html_path}: {url}", err=True)
+            if open_page:
+                click.launch(url)
     except OSError as error:
         where = Path(error.filename).parent if error.filename else "the output folder"
         raise click.ClickException(f"cannot write in {where}: {error.strerror or error}") from None
     missing = summary.warning_counts()[WarningKind.MISSING_FOLDER.value]
     if strict and (summary.placed < summary.images or missing):
         sys.exit(1)
+
+
+def _scan_table(source: Path):
+    try:
+        return scan_table(source)
+    except TableError as error:
+        raise click.BadParameter(str(error), param_hint="SOURCE") from None
 
 
 def _source(source: Path | None, example: bool, trainer_config: dict) -> Path | None:

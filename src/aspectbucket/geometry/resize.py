@@ -75,8 +75,10 @@ def letterbox_crop_ltrb(
     pillar = bucket_ratio > image_ratio
     fit_width = np.where(pillar, bucket_heights * image_ratio, bucket_widths)
     fit_height = np.where(pillar, bucket_heights, bucket_widths / image_ratio)
-    left = np.floor_divide(bucket_widths - fit_width, 2)
-    top = np.floor_divide(bucket_heights - fit_height, 2)
+    # floor(x / 2), as Python's // on floats gives: halving a finite double is exact, so this equals
+    # np.floor_divide(x, 2) bit for bit at a fraction of its cost (floor_divide goes through fmod).
+    left = np.floor((bucket_widths - fit_width) * 0.5)
+    top = np.floor((bucket_heights - fit_height) * 0.5)
     return np.stack([left, top, left + fit_width, top + fit_height], axis=-1)
 
 

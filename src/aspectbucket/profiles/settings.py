@@ -14,6 +14,7 @@ video profile declares it (``target_frames``, say) and its ``configure`` hands i
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,8 +36,7 @@ class Kind(StrEnum):
     SIZE = "size"  # one side (a square) or [width, height]: kohya's resolution "1024,1024"
     SIDE = "side"  # one side only: a square budget
     SIDES = "sides"  # one side or several, "512,768,1024" (OneTrainer's several resolutions)
-    AREAS = "areas"  # sides or [width, height] pairs, [512, [1280, 720]] (diffusion-pipe's resolutions)
-    LIST = "list"  # numbers or lists of numbers, [1.0, 1.5] or [[512, 512, 1]]; text "1.0,1.5" or "512,512,1;..."
+    LIST = "list"  # a list as config files hold it (numbers, pairs...); text is read as JSON: [0.75, 1, 1.33]
 
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -81,10 +81,6 @@ class Setting:
             value = (value, value)
         elif self.field == "resolution" and self.kind is Kind.SIDES:
             value = (value[0], value[0])
-        elif self.field == "resolution" and self.kind is Kind.AREAS:
-            value = value[0]
-        elif self.field == "resolution" and self.kind is Kind.FLOAT:
-            value = (value, value)  # SimpleTuner's: pixels, or megapixels; its configure makes it whole pixels
         return dataclasses.replace(options, **{self.field: value})
 
     def from_options(self, options: BucketOptions):
@@ -96,10 +92,6 @@ class Setting:
             return value[0]
         if self.field == "resolution" and self.kind is Kind.SIDES:
             return (value[0],)
-        if self.field == "resolution" and self.kind is Kind.AREAS:
-            return (value,)
-        if self.field == "resolution" and self.kind is Kind.FLOAT:
-            return value[0]
         return value
 
 
@@ -135,41 +127,18 @@ def _sides(value) -> tuple[int, ...]:
     return sides
 
 
-def _areas(value) -> tuple[tuple[int, int], ...]:
-    """Sides and ``[width, height]`` pairs as ``(width, height)``; text entries are ``N`` or ``WxH``."""
-    entries = str(value).split(",") if isinstance(value, str) else value
-    if not isinstance(entries, list | tuple) or not entries:
-        raise ValueError(value)
-    areas = []
-    for entry in entries:
-        if isinstance(entry, str):
-            entry = [part for part in entry.lower().split("x") if part.strip()]
-        pair = tuple(_int(part) for part in entry) if isinstance(entry, list | tuple) else (_int(entry),) * 2
-        if len(pair) == 1:
-            pair = pair * 2
-        if len(pair) != 2 or min(pair) < 1:
-            raise ValueError(value)
-        areas.append(pair)
-    return tuple(areas)
-
-
 def _list(value) -> tuple:
-    """Numbers, or groups of numbers, as tuples; text groups are ``;``-separated, numbers ``,``-separated."""
+    """A list kept as written (JSON's ``1`` stays an integer, as the trainers see it), nested as tuples.
+
+    Text is read as JSON; a single value is a list of one.
+    """
     if isinstance(value, str):
-        groups = [group.split(",") for group in value.split(";") if group.strip()]
-        value = [group[0] if len(group) == 1 else group for group in groups]
+        value = json.loads(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = [value]
     if not isinstance(value, list | tuple):
-        raise ValueError(value)
-    return tuple(
-        tuple(_number(part) for part in item) if isinstance(item, list | tuple) else _number(item) for item in value
-    )
-
-
-def _number(value) -> float | int:
-    if isinstance(value, bool):
-        raise ValueError(value)
-    number = float(value.strip()) if isinstance(value, str) else float(value)
-    return int(number) if number.is_integer() and not isinstance(value, float) else number
+        raise TypeError(value)
+    return tuple(_list(item) if isinstance(item, list | tuple) else item for item in value)
 
 
 def _text(value) -> str:
@@ -186,7 +155,6 @@ _PARSERS = {
     Kind.SIZE: _size,
     Kind.SIDE: _int,
     Kind.SIDES: _sides,
-    Kind.AREAS: _areas,
     Kind.LIST: _list,
 }
 
@@ -198,8 +166,7 @@ _EXPECTED = {
     Kind.SIZE: "SIZE or WIDTH,HEIGHT in whole pixels",
     Kind.SIDE: "one size in whole pixels",
     Kind.SIDES: "one size or several, comma-separated (512,768,1024)",
-    Kind.AREAS: "sizes or WIDTHxHEIGHT areas, comma-separated (512,1280x720)",
-    Kind.LIST: "a list of numbers or of number groups (1.0,1.5 or 512,512,1;448,576,1)",
+    Kind.LIST: "a list, as JSON ([0.75, 1.0, 1.33])",
 }
 
 
