@@ -444,3 +444,20 @@ def test_planted_file_symlinks_are_replaced_or_refused_never_followed(tmp_path, 
     refused(unchanged(data, run, tmp_path, "export", data, out), 2, "inside the input")
     (tmp_path / "innocent.json").symlink_to(data / "a.txt")
     refused(unchanged(data, run, tmp_path, "report", data, "--json", tmp_path / "innocent.json"), 2, "inside the input")
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "reason"),
+    [
+        ("config.toml", 'dataset = "~nosuchuser-aspectbucket/d.toml"\n[model]\ntype = "sdxl"\n', "~user"),
+        ("config.toml", 'dataset = "a\\u0000b.toml"\n[model]\ntype = "sdxl"\n', "NUL"),
+        (
+            "multidatabackend.json",
+            '[{"id": "x", "type": "local", "instance_data_dir": "~nosuchuser-aspectbucket/x"}]',
+            "~user",
+        ),
+    ],
+)
+def test_trainer_configs_with_hostile_paths_are_one_line_errors(tmp_path, name, text, reason):
+    (tmp_path / name).write_text(text)
+    refused(run(tmp_path, "report", "--config-file", tmp_path / name), 2, reason)

@@ -125,8 +125,18 @@ class Fields:
         """A folder path; a relative one is taken relative to ``base`` (the config's folder)."""
         if not isinstance(value, str) or not value.strip():
             raise self.error(key, value, "the path of a folder of images")
-        path = Path(value).expanduser()
+        path = self.path(key, value)
         return path if path.is_absolute() else base / path
+
+    def path(self, key: str, value: str) -> Path:
+        """``value`` as a path, ``~`` expanded; an error for a NUL character (no path holds one) or the
+        home folder of a user this system does not know (``Path.expanduser`` raises there)."""
+        if "\0" in value:
+            raise self.error(key, value, "a path without NUL characters")
+        try:
+            return Path(value).expanduser()
+        except RuntimeError:
+            raise self.error(key, value, "a path whose ~user exists on this system") from None
 
     def unknown(self, where: str, values: dict, known, reason: str) -> None:
         """List every key of ``values`` not in ``known`` as ignored."""

@@ -75,7 +75,7 @@ def read_diffusion_pipe(path: Path) -> TrainerConfig:
 
 def _dataset_path(fields: Fields, config: Path, value: str) -> Path:
     """``dataset``: train.py opens it from the working folder; the config's folder is tried first."""
-    candidate = Path(value).expanduser()
+    candidate = fields.path("dataset", value)
     for place in [candidate] if candidate.is_absolute() else [config.parent / candidate, Path.cwd() / candidate]:
         if place.is_file():
             return place

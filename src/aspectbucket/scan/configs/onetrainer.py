@@ -77,7 +77,7 @@ def _training(fields: Fields, document: dict) -> dict:
 
 
 def _concepts_path(fields: Fields, config: Path, value) -> Path:
-    candidate = Path(fields.text("concept_file_name", value)).expanduser()
+    candidate = fields.path("concept_file_name", fields.text("concept_file_name", value))
     places = [candidate] if candidate.is_absolute() else [config.parent / candidate, config.parent.parent / candidate]
     for place in [*places, Path.cwd() / candidate]:
         if place.is_file():
