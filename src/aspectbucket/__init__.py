@@ -21,13 +21,16 @@ from aspectbucket.geometry import (
     switching_points,
 )
 from aspectbucket.profiles import PROFILES, Profile, bucket_list, get_profile, place, resolve
+from aspectbucket.profiles.clips import CLIP_TRAINERS, ClipTable, place_clips
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CLIP_TRAINERS",
     "PROFILES",
     "BatchPolicy",
     "BucketOptions",
+    "ClipTable",
     "Metric",
     "OptionsError",
     "Placement",
@@ -39,6 +42,7 @@ __all__ = [
     "get_profile",
     "parse_resolution",
     "place",
+    "place_clips",
     "ratio_fraction",
     "resolve",
     "steps_per_epoch",
