@@ -218,8 +218,8 @@ def test_unused_frames_and_strides():
     assert windows.frame_count.tolist() == [25] * 4
     assert windows.start_frame.tolist() == [0, 25, 50, 75]
     assert windows.frame_stride.tolist() == [1.0] * 4
-    assert windows.unused_frames(0, 100) == 0
+    assert windows.used_frames(0, 100).all()
     head = musubi_frames([100], target_frames=[25])
-    assert head.unused_frames(0, 100) == 75
+    assert np.flatnonzero(~head.used_frames(0, 100)).tolist() == list(range(25, 100))
     spread = ai_toolkit_frames([161], [24], num_frames=81)
     assert spread.frame_stride.tolist() == [2.0]

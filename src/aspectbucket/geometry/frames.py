@@ -100,14 +100,13 @@ class FrameWindows:
             stride = (last - self.start_frame) / (count - 1)
         return np.where(count > 1, stride, 1.0)
 
-    def unused_frames(self, clip: int, frames: int) -> int:
-        """How many of the clip's ``frames`` source frames no item of it reads."""
-        items = np.flatnonzero(self.clip == clip)
+    def used_frames(self, clip: int, frames: int) -> np.ndarray:
+        """A mask over the clip's ``frames`` source frames: True where some item of the clip reads it."""
         used = np.zeros(max(frames, 0), dtype=bool)
-        for item in items:
+        for item in np.flatnonzero(self.clip == clip):
             read = self.frames_of(int(item))
             used[read[read < frames]] = True
-        return int(frames - used.sum())
+        return used
 
 
 def check_clips(frames, fps=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
