@@ -7,8 +7,7 @@ import re
 
 import click
 
-from aspectbucket.cli.options import bucket_options, resolve_bucket_options
-from aspectbucket.profiles.clips import CLIP_TRAINERS
+from aspectbucket.cli.options import bucket_options, resolve_bucket_options, video_options
 from aspectbucket.report.clip_explain import explain_clip
 from aspectbucket.report.explain import explain_size
 
@@ -24,17 +23,6 @@ def parse_clip(text: str) -> tuple[int, int, int, float] | None:
     return int(match.group(1)), int(match.group(2)), int(match.group(3)), float(match.group(4))
 
 
-def parse_setting(text: str) -> tuple[str, object]:
-    """``NAME=VALUE`` with VALUE read as JSON when it parses (``[1, 25, 45]``, ``24``), else as text."""
-    name, equals, value = text.partition("=")
-    if not equals or not name.strip():
-        raise click.BadParameter(f"{text!r} is not NAME=VALUE", param_hint="--video-setting")
-    try:
-        return name.strip(), json.loads(value)
-    except ValueError:
-        return name.strip(), value
-
-
 def parse_size(text: str) -> tuple[int, int]:
     """``576x768`` (or ``576,768``) as ``(width, height)``; a usage error otherwise."""
     match = _SIZE.match(text)
@@ -46,23 +34,9 @@ def parse_size(text: str) -> tuple[int, int]:
 @click.command()
 @click.argument("sizes", nargs=-1, required=True, metavar="WxH|WxHxF@FPS...")
 @bucket_options
-@click.option(
-    "--video-profile",
-    type=click.Choice(list(CLIP_TRAINERS)),
-    default="musubi",
-    show_default=True,
-    help="Video trainer for clips (WxHxF@FPS).",
-)
-@click.option(
-    "--video-setting",
-    "video_settings",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A video trainer setting under its own name, VALUE as JSON or text, e.g. target_frames=[1,25,45] "
-    "(repeatable).",
-)
+@video_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list with every fact instead of sentences.")
-def explain(sizes, bucketing, video_profile, video_settings, as_json):
+def explain(sizes, bucketing, video, as_json):
     """Explain where images of the given sizes go and what is done to them; clips too.
 
     A clip is WIDTHxHEIGHTxFRAMES@FPS: its bucket (w, h, frames), the frames each training item reads,
@@ -75,7 +49,6 @@ def explain(sizes, bucketing, video_profile, video_settings, as_json):
       aspectbucket explain 1280x720x81@24 --video-profile musubi --video-setting target_frames=[1,25,45]
     """
     clips = [parse_clip(text) for text in sizes]
-    settings = dict(parse_setting(text) for text in video_settings)
     results = []
     if any(clip is None for clip in clips):
         profile, options, _ = resolve_bucket_options(bucketing)
@@ -84,7 +57,7 @@ def explain(sizes, bucketing, video_profile, video_settings, as_json):
             results.append(explain_size(*parse_size(text), options, profile))
             continue
         try:
-            results.append(explain_clip(*clip, profile=video_profile, settings=settings))
+            results.append(explain_clip(*clip, profile=video["profile"], settings=video["settings"]))
         except ValueError as error:
             raise click.UsageError(str(error)) from None
     if as_json:

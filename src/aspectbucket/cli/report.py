@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks
+from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks, video_options
 from aspectbucket.compare import compare_dataset
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
@@ -21,9 +22,11 @@ from aspectbucket.report import (
     write_html,
     write_json,
 )
+from aspectbucket.report.clips import clip_report, clip_section_html, print_clip_report
 from aspectbucket.report.compare_section import compare_section_html
+from aspectbucket.report.files import write_text_atomic
 from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
-from aspectbucket.scan import scan
+from aspectbucket.scan import scan, scan_clips
 from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_dataset
 
 
@@ -85,7 +88,14 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
     help="Add a section comparing these trainers' treatment of the dataset to the HTML page "
     "(comma-separated profile names, or 'all').",
 )
-@click.option("--strict", is_flag=True, help="Exit with status 1 when any image is unreadable or cannot be placed.")
+@video_options
+@click.option(
+    "--clips-json",
+    "clips_json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the video clips' report (items, frames read, buckets, steps) as JSON to this file.",
+)
+@click.option("--strict", is_flag=True, help="Exit with status 1 when any image or clip is unreadable or cannot be placed.")
 def report(
     source,
     bucketing,
@@ -100,13 +110,17 @@ def report(
     no_cache,
     jobs,
     compare_profiles,
+    video,
+    clips_json_path,
     strict,
 ):
     """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
 
     SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
     N_name, N = repeats) or a kohya dataset config .toml; bucketing options given here override the
-    config's. Nothing is ever written into the dataset.
+    config's. Video clips found beside the images are reported through --video-profile: their buckets
+    (w, h, frames), the frames each item reads, and the clips too short to train. Nothing is ever
+    written into the dataset.
 
     \b
     Example:
@@ -121,7 +135,7 @@ def report(
     if source.is_dir():
         folders.append(source)
     try:
-        for output in (json_path, csv_path, html_path, cache):
+        for output in (json_path, csv_path, html_path, clips_json_path, cache):
             if output is not None:
                 refuse_inside_dataset(output, folders)
     except OutputInsideDatasetError as error:
@@ -135,7 +149,16 @@ def report(
     except OptionsError as error:
         raise click.UsageError(str(error)) from None
     summary = summarize(plan, batch_size)
-    print_report(summary, Console(highlight=False))
+    console = Console(highlight=False)
+    print_report(summary, console)
+    clips = scan_clips(subsets, cache=cache, use_cache=not no_cache, jobs=jobs)
+    clips_report = None
+    if len(clips):
+        try:
+            clips_report = clip_report(clips, video["profile"], video["settings"], batch_size or 1)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+        print_clip_report(clips_report, console)
 
     try:
         if json_path:
@@ -144,8 +167,11 @@ def report(
         if csv_path:
             write_csv(csv_path, plan, summary)
             click.echo(f"wrote {csv_path}", err=True)
+        if clips_json_path and clips_report is not None:
+            write_text_atomic(clips_json_path, json.dumps(clips_report, indent=1) + "\n")
+            click.echo(f"wrote {clips_json_path}", err=True)
         if html_path:
-            sections = []
+            sections = [clip_section_html(clips_report)] if clips_report is not None else []
             if compare_profiles:
                 comparison = compare_dataset(
                     result,
@@ -169,7 +195,7 @@ def report(
     except OSError as error:
         where = Path(error.filename).parent if error.filename else "the output folder"
         raise click.ClickException(f"cannot write in {where}: {error.strerror or error}") from None
-    if strict and summary.placed < summary.images:
+    if strict and (summary.placed < summary.images or (clips_report and clips_report["skipped"])):
         sys.exit(1)
 
 
