@@ -95,7 +95,9 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the video clips' report (items, frames read, buckets, steps) as JSON to this file.",
 )
-@click.option("--strict", is_flag=True, help="Exit with status 1 when any image or clip is unreadable or cannot be placed.")
+@click.option(
+    "--strict", is_flag=True, help="Exit with status 1 when any image or clip is unreadable or cannot be placed."
+)
 def report(
     source,
     bucketing,
