@@ -27,6 +27,7 @@ def write_clip(
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.bit_rate = 8_000_000  # near-lossless: tests read the grey levels back
         if frame_times is not None:
             stream.codec_context.time_base = Fraction(1, 1000)
         if rotation is not None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from aspectbucket.cli.options import bucket_options, check_dataset_blocks
+from aspectbucket.cli.options import bucket_options, check_dataset_blocks, video_options
+from aspectbucket.export.clips import plan_clip_export, run_clip_export
 from aspectbucket.export.pixels import Anchor
 from aspectbucket.export.plan import (
     ExportItem,
@@ -23,7 +24,8 @@ from aspectbucket.export.plan import (
 from aspectbucket.export.run import METADATA_NAME, ExportAborted, run_export, write_kohya_metadata
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
-from aspectbucket.scan import scan
+from aspectbucket.profiles.clips import place_clips
+from aspectbucket.scan import scan, scan_clips
 from aspectbucket.scan.sources import DatasetError, read_dataset
 
 
@@ -96,6 +98,7 @@ def _choice(kind) -> click.Choice:
     default=None,
     help="Also write sd-scripts fine-tuning metadata JSON (captions, train_resolution).",
 )
+@video_options
 @click.option("--dry-run", is_flag=True, help="Print what would be written and write nothing.")
 def export_command(
     source,
@@ -112,6 +115,7 @@ def export_command(
     jobs,
     metadata,
     kohya_metadata,
+    video,
     dry_run,
 ):
     """Export the images of SOURCE to OUT as the trainer will see them, or pre-cropped.
@@ -119,6 +123,10 @@ def export_command(
     SOURCE is a folder, a kohya DreamBooth folder (N_name subfolders) or a kohya dataset .toml.
     OUT mirrors its tree; caption sidecars (.txt, .caption) are copied along. SOURCE is never
     written to. An interrupted export, run again, skips the images already finished.
+
+    Video clips beside the images follow --video-profile: train writes each window the trainer
+    reads as its own clip (NAME_START-COUNTxWxH.mp4, its frames scaled and cropped to the bucket);
+    precrop cuts each clip to its bucket's ratio at full resolution, every frame kept.
 
     \b
     Examples:
@@ -155,8 +163,23 @@ def export_command(
         sys.exit(2)
     for warning in [*warnings, *scanned.warnings, *(plan.warnings if subsets and subsets[0].options else [])]:
         click.echo(f"warning: {warning}", err=True)
+    clips = scan_clips(subsets)
+    clip_jobs = []
+    if len(clips):
+        try:
+            table = place_clips(clips.width, clips.height, clips.frames, clips.fps, video["profile"], video["settings"])
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+        clip_jobs = plan_clip_export(clips, table, source_root(source, subsets), mode)
+        for clip, reason in zip(table.columns["clip"].tolist(), table.columns["error"], strict=True):
+            if reason:
+                click.echo(f"skip  {clips.paths[clip]}: {clips.error[clip] or reason}", err=True)
     if dry_run:
         _print_plan(items, out)
+        for job in clip_jobs:
+            click.echo(
+                f"write {job.source} -> {out / job.output}  {job.size[0]}x{job.size[1]}  {len(job.frames)} frames"
+            )
         return
     try:
         summary = run_export(items, settings, out, metadata=metadata, jobs=jobs, progress=sys.stderr.isatty())
@@ -174,6 +197,14 @@ def export_command(
     click.echo(f"{summary.written} written, {summary.skipped} already done, {summary.failed_count} failed -> {out}")
     for reason, count in summary.failed.most_common():
         click.echo(f"  {count} failed: {reason}")
+    if clip_jobs:
+        clip_summary = run_clip_export(clip_jobs, out, progress=sys.stderr.isatty())
+        click.echo(
+            f"clips: {clip_summary.written} written, {clip_summary.skipped} already done, "
+            f"{len(clip_summary.failed)} failed -> {out}"
+        )
+        for reason in clip_summary.failed:
+            click.echo(f"  failed: {reason}")
 
 
 def _print_plan(items: list[ExportItem], out: Path) -> None:
