@@ -7,7 +7,8 @@ import re
 
 import click
 
-from aspectbucket.cli.options import bucket_options, resolve_bucket_options, video_options
+from aspectbucket.cli.options import bucket_options, resolve_bucket_options, video_options, warn_capped_budget
+from aspectbucket.profiles import profile_bucket_list
 from aspectbucket.report.clip_explain import explain_clip
 from aspectbucket.report.explain import explain_size
 
@@ -52,6 +53,7 @@ def explain(sizes, bucketing, video, as_json):
     results = []
     if any(clip is None for clip in clips):
         profile, options, _ = resolve_bucket_options(bucketing)
+        warn_capped_budget(options, profile_bucket_list(profile, options))
     for text, clip in zip(sizes, clips, strict=True):
         if clip is None:
             results.append(explain_size(*parse_size(text), options, profile))

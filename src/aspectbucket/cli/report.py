@@ -9,12 +9,19 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks, video_options
-from aspectbucket.compare import compare_dataset
+from aspectbucket.cli.options import (
+    ProfileListType,
+    bucket_options,
+    check_dataset_blocks,
+    check_output_files,
+    video_options,
+)
+from aspectbucket.compare import common_resolution, compare_dataset
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
 from aspectbucket.report import (
     OutputInsideDatasetError,
+    WarningKind,
     print_report,
     refuse_inside_dataset,
     summarize,
@@ -96,7 +103,9 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
     help="Write the video clips' report (items, frames read, buckets, steps) as JSON to this file.",
 )
 @click.option(
-    "--strict", is_flag=True, help="Exit with status 1 when any image or clip is unreadable or cannot be placed."
+    "--strict",
+    is_flag=True,
+    help="Exit with status 1 when an image folder is missing or any image or clip is unreadable or cannot be placed.",
 )
 def report(
     source,
@@ -129,6 +138,7 @@ def report(
       aspectbucket report train/ --resolution 1024 --batch-size 4 --html report.html
     """
     source = _source(source, example)
+    check_output_files(json=json_path, csv=csv_path, html=html_path, clips_json=clips_json_path)
     try:
         subsets, folder_warnings = read_dataset(source)
     except DatasetError as error:
@@ -175,12 +185,14 @@ def report(
         if html_path:
             sections = [clip_section_html(clips_report)] if clips_report is not None else []
             if compare_profiles:
+                # The report's own resolution, batch sizes and paths, so the two parts of the page agree.
                 comparison = compare_dataset(
                     result,
                     compare_profiles,
-                    bucketing["given"],
-                    batch_size or summary.batch_sizes[0] if summary.batch_sizes else 1,
+                    common_resolution(result, bucketing["given"], bucketing["profile"]),
+                    batch_size,
                     respect_exif=respect_exif,
+                    labels=summary.columns.display_path,
                 )
                 sections.append(HtmlSection("compare", "Trainers compared", compare_section_html(comparison)))
             write_html(
@@ -197,7 +209,8 @@ def report(
     except OSError as error:
         where = Path(error.filename).parent if error.filename else "the output folder"
         raise click.ClickException(f"cannot write in {where}: {error.strerror or error}") from None
-    if strict and (summary.placed < summary.images or (clips_report and clips_report["skipped"])):
+    missing = summary.warning_counts()[WarningKind.MISSING_FOLDER.value]
+    if strict and (summary.placed < summary.images or missing or (clips_report and clips_report["skipped"])):
         sys.exit(1)
 
 
