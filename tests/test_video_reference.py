@@ -13,14 +13,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from aspectbucket import BucketOptions, place
-from aspectbucket.geometry.clip_sizes import (
-    ai_toolkit_clip_buckets,
-    diffusion_pipe_listed_buckets,
-    diffusion_pipe_ratios,
-    diffusion_pipe_resolutions,
-    diffusion_pipe_size_buckets,
-)
+from aspectbucket import BucketOptions, place, place_clips
+from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket
+from aspectbucket.geometry.clip_sizes import diffusion_pipe_listed_buckets
+from aspectbucket.geometry.diffusion_pipe import bucket_sizes, nearest_ratio, ratio_buckets, resolution_sides
 from aspectbucket.geometry.frames import (
     FrameError,
     ai_toolkit_frames,
@@ -66,7 +62,7 @@ def test_ai_toolkit_video_case(case):
         temporal_compression=settings["temporal_compression"],
         shrink_video_to_frames=settings.get("shrink_video_to_frames", True),
     )
-    bucket_w, bucket_h = ai_toolkit_clip_buckets(
+    bucket_w, bucket_h = ai_toolkit_bucket(
         clips[:, 0], clips[:, 1], settings["resolution"], settings["bucket_tolerance"]
     )
     random_starts = 0
@@ -101,18 +97,12 @@ def test_diffusion_pipe_video_case(case):
         listed = diffusion_pipe_listed_buckets(clips[:, 0], clips[:, 1], converted, settings["size_buckets"])
         bucket_w, bucket_h, frame_bucket = listed[:, 0], listed[:, 1], listed[:, 2]
     else:
-        ratios = diffusion_pipe_ratios(
-            settings["enable_ar_bucket"],
-            settings.get("ar_buckets"),
-            settings.get("min_ar", 0.5),
-            settings.get("max_ar", 2.0),
-            settings.get("num_ar_buckets", 7),
-        )
+        ratios = ratio_buckets(settings["min_ar"], settings["max_ar"], settings["num_ar_buckets"])
         assert ratios.tolist() == case["effective"]["ars"]
-        (resolution,) = diffusion_pipe_resolutions(settings["resolutions"])
-        bucket_w, bucket_h, _ = diffusion_pipe_size_buckets(
-            clips[:, 0], clips[:, 1], ratios, resolution, settings["pixels_round_to_multiple"]
-        )
+        (side,) = resolution_sides(settings["resolutions"])
+        ratio_w, ratio_h = bucket_sizes(ratios, side, settings["pixels_round_to_multiple"])
+        nearest = nearest_ratio(clips[:, 0], clips[:, 1], ratios)
+        bucket_w, bucket_h = ratio_w[nearest], ratio_h[nearest]
         frame_bucket = None
     windows = diffusion_pipe_frames(
         clips[:, 2],
@@ -143,11 +133,26 @@ def test_diffusion_pipe_video_case(case):
 
 @pytest.mark.parametrize("case", _video_cases(SIMPLETUNER, lambda c: c["settings"].get("dataset_type") == "video"))
 def test_simpletuner_video_case(case):
-    """Frames and skips; the clip's spatial bucket follows SimpleTuner's image rules (not video-specific)."""
+    """Frames and skips by the frame rule; the (w, h) of the clips it keeps through place_clips, in order."""
     settings = case["settings"]
     video = settings["effective_backend_config"]["video"]
     clips = np.array(SIMPLETUNER["videos"])
     windows = simpletuner_frames(clips[:, 2], num_frames=video["num_frames"], min_frames=video["min_frames"])
+    table = place_clips(
+        clips[:, 0],
+        clips[:, 1],
+        clips[:, 2],
+        clips[:, 3],
+        "simpletuner",
+        {
+            "resolution": settings["resolution"],
+            "resolution_type": settings["resolution_type"],
+            "crop": settings["crop"],
+            "num_frames": video["num_frames"],
+            "min_frames": video["min_frames"],
+        },
+    )
+    rows = table.rows()
     too_short = (
         "too_small: meets_resolution_requirements() False; minimum_image_size=None (area), "
         f"min_frames={float(video['min_frames'])}, max_frames=None"
@@ -159,6 +164,8 @@ def test_simpletuner_video_case(case):
             assert item < 0 and windows.error[clip] == FrameError.TOO_SHORT
             assert windows.needed[clip] == video["min_frames"]
         else:
+            (row,) = [row for row in rows if row["clip"] == clip]
+            assert [row["bucket_width"], row["bucket_height"]] == placement["bucket"]
             assert windows.frame_count[item] == placement["extra"]["num_frames"]
             assert windows.frames_of(item).tolist() == list(range(placement["extra"]["num_frames"]))
 

@@ -1,9 +1,11 @@
 """Video clips by trainer: the (w, h, frames) bucket and the frame windows of every training item.
 
 Each video trainer is described by its own setting names and defaults (:data:`CLIP_TRAINERS`) and
-composed from the geometry layer: the spatial bucket of the clip's frame size
-(:mod:`aspectbucket.geometry.clip_sizes`, or the image profile where the trainer buckets clips as
-images) and the frame rule (:mod:`aspectbucket.geometry.frames`). :func:`place_clips` is the entry point.
+composed from the geometry layer: the spatial bucket of the clip's frame size (each trainer buckets it
+as an image: the musubi and SimpleTuner profiles, :mod:`aspectbucket.geometry.ai_toolkit`,
+:mod:`aspectbucket.geometry.diffusion_pipe`; diffusion-pipe's ``size_buckets`` in
+:mod:`aspectbucket.geometry.clip_sizes`) and the frame rule (:mod:`aspectbucket.geometry.frames`).
+:func:`place_clips` is the entry point.
 
 >>> from aspectbucket import place_clips
 >>> table = place_clips([1280], [720], [81], [16], profile="musubi", settings={"target_frames": [1, 25, 45]})
@@ -18,12 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aspectbucket.geometry.clip_sizes import (
-    ai_toolkit_clip_buckets,
-    diffusion_pipe_listed_buckets,
-    diffusion_pipe_ratios,
-    diffusion_pipe_resolutions,
-    diffusion_pipe_size_buckets,
+from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket
+from aspectbucket.geometry.clip_sizes import diffusion_pipe_listed_buckets
+from aspectbucket.geometry.diffusion_pipe import (
+    bucket_sizes,
+    listed_ratio_buckets,
+    nearest_ratio,
+    ratio_buckets,
+    resolution_sides,
 )
 from aspectbucket.geometry.frames import (
     FrameError,
@@ -40,7 +44,8 @@ from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.placement import PlacementError, check_sizes
 from aspectbucket.profiles.musubi import MUSUBI
 from aspectbucket.profiles.profile import place_by_profile
-from aspectbucket.profiles.simpletuner import SIMPLETUNER
+from aspectbucket.profiles.registry import resolve
+from aspectbucket.profiles.simpletuner import simpletuner_profile
 
 #: musubi-tuner's frame rate per architecture (``VideoDataset.TARGET_FPS_*``), kohya-ss/musubi-tuner@30c658c4.
 MUSUBI_TARGET_FPS = {"hunyuan_video": 24.0, "wan": 16.0, "framepack": 30.0}
@@ -107,11 +112,15 @@ def _diffusion_pipe(widths, heights, frames, fps, s):
         chosen = diffusion_pipe_listed_buckets(widths, heights, converted, s["size_buckets"])
         bucket_w, bucket_h, frame_bucket = chosen[:, 0], chosen[:, 1], chosen[:, 2]
     else:
-        ratios = diffusion_pipe_ratios(
-            s["enable_ar_bucket"], s["ar_buckets"], s["min_ar"], s["max_ar"], s["num_ar_buckets"]
-        )
-        resolution = diffusion_pipe_resolutions(s["resolutions"])[0]
-        bucket_w, bucket_h, _ = diffusion_pipe_size_buckets(widths, heights, ratios, resolution, multiple)
+        if not s["enable_ar_bucket"]:
+            ratios = np.array([1.0])
+        elif s["ar_buckets"]:
+            ratios = listed_ratio_buckets(s["ar_buckets"])
+        else:
+            ratios = ratio_buckets(s["min_ar"], s["max_ar"], s["num_ar_buckets"])
+        ratio_w, ratio_h = bucket_sizes(ratios, resolution_sides(s["resolutions"])[0], multiple)
+        nearest = nearest_ratio(widths, heights, ratios)
+        bucket_w, bucket_h = ratio_w[nearest], ratio_h[nearest]
         frame_bucket = None
     windows = diffusion_pipe_frames(
         frames,
@@ -126,7 +135,7 @@ def _diffusion_pipe(widths, heights, frames, fps, s):
 
 
 def _ai_toolkit(widths, heights, frames, fps, s):
-    bucket_w, bucket_h = ai_toolkit_clip_buckets(widths, heights, s["resolution"], s["bucket_tolerance"])
+    bucket_w, bucket_h = ai_toolkit_bucket(widths, heights, s["resolution"], s["bucket_tolerance"])
     windows = ai_toolkit_frames(
         frames,
         fps,
@@ -141,8 +150,6 @@ def _ai_toolkit(widths, heights, frames, fps, s):
 
 
 def _simpletuner(widths, heights, frames, fps, s):
-    options = BucketOptions(resolution=(s["resolution"],) * 2, bucket_reso_steps=s["aspect_bucket_alignment"])
-    spatial = place_by_profile(widths, heights, SIMPLETUNER.validate(options)[0], SIMPLETUNER)
     windows = simpletuner_frames(
         frames,
         num_frames=s["num_frames"],
@@ -152,7 +159,19 @@ def _simpletuner(widths, heights, frames, fps, s):
         frame_interval=s["frame_interval"],
         trim=SIMPLETUNER_TRIMS.get(s["model_family"], "none"),
     )
-    return spatial.bucket_width, spatial.bucket_height, spatial.error, windows
+    # Its aspect -> size map depends on the order clips arrive: only the clips it keeps, in order, fill it.
+    kept = np.flatnonzero(windows.error == FrameError.OK)
+    spatial_settings = {name: s[name] for name in _SIMPLETUNER_SPATIAL}
+    profile, options, _ = resolve(simpletuner_profile(**spatial_settings))
+    spatial = place_by_profile(widths[kept], heights[kept], options, profile)
+    bucket_w, bucket_h = np.zeros(len(widths), dtype=np.int64), np.zeros(len(widths), dtype=np.int64)
+    errors = np.zeros(len(widths), dtype=np.int8)
+    bucket_w[kept], bucket_h[kept], errors[kept] = spatial.bucket_width, spatial.bucket_height, spatial.error
+    return bucket_w, bucket_h, errors, windows
+
+
+#: SimpleTuner settings that decide a clip's frame size bucket (passed to its image profile).
+_SIMPLETUNER_SPATIAL = ("resolution", "resolution_type", "crop", "aspect_bucket_rounding", "aspect_bucket_alignment")
 
 
 CLIP_TRAINERS: dict[str, ClipTrainer] = {
@@ -221,6 +240,9 @@ CLIP_TRAINERS: dict[str, ClipTrainer] = {
             source="bghira/SimpleTuner@bc8e6ab7 simpletuner/helpers/metadata/backends/base.py",
             defaults={
                 "resolution": 512,
+                "resolution_type": "pixel_area",
+                "crop": False,
+                "aspect_bucket_rounding": 2,
                 "aspect_bucket_alignment": 64,
                 "num_frames": 150,
                 "min_frames": None,
@@ -230,8 +252,8 @@ CLIP_TRAINERS: dict[str, ClipTrainer] = {
                 "model_family": None,
             },
             place=_simpletuner,
-            defects="clips below min_frames (num_frames by default) are dropped; the spatial bucket follows "
-            "the simpletuner image profile",
+            defects="clips below min_frames (num_frames by default) are dropped; frame sizes are bucketed as its "
+            "images are, in the order clips arrive",
         ),
     )
 }
