@@ -87,3 +87,12 @@ def test_every_clip_has_items_or_one_error_row(profile, clips):
         if not failed.any():
             assert (table.columns["frame_count"][rows] >= 1).all()
             assert (table.columns["bucket_width"][rows] > 0).all()
+
+
+def test_odd_media_values_get_reasons():
+    table = place_clips([10_000_000, 640, 640], [10, 480, 480], [10, 81, 10_000_000], [24, 0, 24], "diffusion-pipe")
+    assert table.columns["error"] == [
+        "a side is over 1048576 pixels: the size is not believable",
+        "the clip's frame rate is missing or 0, and the trainer converts by frame rate",
+        "the frame count is over 4194304: the header is not believable",
+    ]

@@ -95,3 +95,13 @@ def test_timeline_bars_mark_the_frames_read():
     assert '<rect x="7" y="9" width="2"' in svg
     many = timeline_svg(100, [[index] for index in range(20)])
     assert many.count("<rect") == 1 + 8  # the grey clip, 7 rows of one frame, then frames 7-19 merged in one run
+
+
+def test_steps_follow_each_trainers_last_batch(dataset, tmp_path):
+    clips = scan_clips(dataset, cache=tmp_path)
+    settings = {"target_frames": [1], "frame_extraction": "chunk"}
+    short = clip_report(clips, "musubi", settings, batch_size=4)  # 60, 30 and 5 one-frame items
+    assert [row["batches"] for row in short["buckets"]] == [8, 2, 15]
+    dropped = clip_report(clips, "diffusion-pipe", {"frame_buckets": [1, 17]}, batch_size=4)
+    assert dropped["batch_policy"] == "drop"
+    assert all(row["batches"] == row["items"] // 4 for row in dropped["buckets"])

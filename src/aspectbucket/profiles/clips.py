@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket
+from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.clip_sizes import diffusion_pipe_listed_buckets
 from aspectbucket.geometry.diffusion_pipe import (
     bucket_sizes,
@@ -73,13 +74,16 @@ SIMPLETUNER_TRIMS = {
 
 @dataclass(frozen=True)
 class ClipTrainer:
-    """One video trainer: its settings (own names) with defaults, and how it places clips."""
+    """One video trainer: its settings (own names) with defaults, how it places clips, how it batches items
+    (musubi-tuner trains a bucket's last batch short, ai-toolkit and SimpleTuner pad it with repeats,
+    diffusion-pipe drops it)."""
 
     name: str
     trainer: str
     source: str
     defaults: dict
     place: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict], tuple]
+    batch_policy: BatchPolicy = BatchPolicy.SHORT
     defects: str = ""
 
 
@@ -213,6 +217,7 @@ CLIP_TRAINERS: dict[str, ClipTrainer] = {
                 "video_clip_mode": "single_beginning",
             },
             place=_diffusion_pipe,
+            batch_policy=BatchPolicy.DROP,
             defects="only the first frames of a clip are used; a video shorter than the smallest frame bucket "
             "above 1 is skipped; size_buckets can swap orientations",
         ),
@@ -231,6 +236,7 @@ CLIP_TRAINERS: dict[str, ClipTrainer] = {
                 "shrink_video_to_frames": True,
             },
             place=_ai_toolkit,
+            batch_policy=BatchPolicy.PAD,
             defects="num_frames is spread over the whole clip whatever its frame rate (slow motion or "
             "time-lapse); a short clip is stretched by repeating frames",
         ),
@@ -252,6 +258,7 @@ CLIP_TRAINERS: dict[str, ClipTrainer] = {
                 "model_family": None,
             },
             place=_simpletuner,
+            batch_policy=BatchPolicy.PAD,
             defects="clips below min_frames (num_frames by default) are dropped; frame sizes are bucketed as its "
             "images are, in the order clips arrive",
         ),

@@ -8,13 +8,13 @@ clip (:mod:`aspectbucket.report.clip_timeline`).
 from __future__ import annotations
 
 import html
-import math
 import os
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from aspectbucket.geometry.batches import batches_per_bucket
 from aspectbucket.profiles.clips import clip_settings, place_clips
 from aspectbucket.report.clip_timeline import timeline_html
 from aspectbucket.report.html import HtmlSection
@@ -28,7 +28,7 @@ def clip_report(clips: ClipScan, profile: str = "musubi", settings: dict | None 
     """Every clip's items, unused frames and skip reason, the buckets with their items and steps, warnings.
 
     Steps per epoch follow the trainer's batching of video items: each (w, h, frames) bucket's items
-    times the subset's repeats, in batches of ``batch_size``, the last one short (musubi-tuner).
+    times the subset's repeats, in batches of ``batch_size``, its last batch as the trainer treats it.
     """
     trainer, chosen = clip_settings(profile, settings)
     table = place_clips(clips.width, clips.height, clips.frames, clips.fps, profile=profile, settings=settings)
@@ -78,9 +78,11 @@ def clip_report(clips: ClipScan, profile: str = "musubi", settings: dict | None 
         for item in row["items"]:
             key = tuple(item["bucket"])
             buckets[key] = buckets.get(key, 0) + int(repeats[clips.subset[index]])
+    keys = sorted(buckets)
+    batches = batches_per_bucket([buckets[key] for key in keys], batch_size, trainer.batch_policy)
     bucket_rows = [
-        {"bucket": list(key), "items": count, "batches": math.ceil(count / batch_size)}
-        for key, count in sorted(buckets.items())
+        {"bucket": list(key), "items": buckets[key], "batches": int(count)}
+        for key, count in zip(keys, batches.tolist(), strict=True)
     ]
     return {
         "profile": profile,
@@ -88,6 +90,7 @@ def clip_report(clips: ClipScan, profile: str = "musubi", settings: dict | None 
         "source": trainer.source,
         "settings": chosen,
         "batch_size": batch_size,
+        "batch_policy": trainer.batch_policy.value,
         "clips": rows,
         "buckets": bucket_rows,
         "steps_per_epoch": sum(row["batches"] for row in bucket_rows),
