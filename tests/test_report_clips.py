@@ -42,7 +42,11 @@ def test_clip_buckets_items_and_steps(dataset, tmp_path):
     by_name = {os.path.basename(row["path"]): row for row in report["clips"]}
     assert by_name["a.mp4"]["unused_frames"] == 0
     assert by_name["d_audio.mp4"]["error"] == "no video stream (only audio)"
-    assert any("b_phone.mp4: its display matrix turns it 90 degrees" in text for text in report["warnings"])
+    assert (
+        "b_phone.mp4: its display matrix turns it 90 degrees (stored 72x128; players show it turned); musubi: it "
+        "decodes with PyAV and never applies the display matrix (media_utils.load_video): it buckets and trains the "
+        "stored frames" in report["warnings"]
+    )
 
 
 def test_head_extraction_leaves_the_tail_unused(dataset, tmp_path):

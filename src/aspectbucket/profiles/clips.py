@@ -76,7 +76,8 @@ SIMPLETUNER_TRIMS = {
 class ClipTrainer:
     """One video trainer: its settings (own names) with defaults, how it places clips, how it batches items
     (musubi-tuner trains a bucket's last batch short, ai-toolkit and SimpleTuner pad it with repeats,
-    diffusion-pipe drops it)."""
+    diffusion-pipe drops it), and what it does with a clip's display rotation (``rotation``: what is known,
+    '' when not reproduced)."""
 
     name: str
     trainer: str
@@ -84,6 +85,7 @@ class ClipTrainer:
     defaults: dict
     place: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict], tuple]
     batch_policy: BatchPolicy = BatchPolicy.SHORT
+    rotation: str = ""
     defects: str = ""
 
 
@@ -197,6 +199,8 @@ CLIP_TRAINERS: dict[str, ClipTrainer] = {
                 "source_fps": None,
             },
             place=_musubi,
+            rotation="it decodes with PyAV and never applies the display matrix (media_utils.load_video): "
+            "it buckets and trains the stored frames",
             defects="source_fps converts by dropping frames and is never read from the container; with head "
             "extraction and a raised frame rate the load stops early, so long targets can never fit",
         ),

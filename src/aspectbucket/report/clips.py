@@ -69,9 +69,10 @@ def clip_report(clips: ClipScan, profile: str = "musubi", settings: dict | None 
         rows.append(row)
         name = os.path.basename(path)
         if row["rotation"]:
+            known = trainer.rotation or "whether it turns the frames is not reproduced here"
             warnings.append(
-                f"{name}: its display matrix turns it {row['rotation']} degrees; the trainer decodes the stored "
-                f"{row['width']}x{row['height']} frames, which players show turned"
+                f"{name}: its display matrix turns it {row['rotation']} degrees (stored {row['width']}x"
+                f"{row['height']}; players show it turned); {trainer.name}: {known}"
             )
         if row["warning"]:
             warnings.append(f"{name}: {row['warning']}")
