@@ -109,3 +109,14 @@ def test_steps_follow_each_trainers_last_batch(dataset, tmp_path):
     dropped = clip_report(clips, "diffusion-pipe", {"frame_buckets": [1, 17]}, batch_size=4)
     assert dropped["batch_policy"] == "drop"
     assert all(row["batches"] == row["items"] // 4 for row in dropped["buckets"])
+
+
+def test_compare_puts_the_video_trainers_side_by_side(dataset):
+    result = CliRunner().invoke(main, ["compare", str(dataset), "--no-cache", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["trainer"]: row for row in json.loads(result.output)["video_trainers"]}
+    assert list(rows) == ["musubi", "diffusion-pipe", "ai-toolkit", "simpletuner"]
+    assert (rows["musubi"]["items"], rows["musubi"]["skipped"]) == (3, 1)  # one first frame of each video
+    assert rows["diffusion-pipe"]["skipped"] == 4  # frame_buckets defaults to [1]: no video fits
+    table = CliRunner().invoke(main, ["compare", str(dataset), "--no-cache"]).output
+    assert "Video trainers compared (each at its defaults), batch size 1" in table

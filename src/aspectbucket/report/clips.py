@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aspectbucket.geometry.batches import batches_per_bucket
-from aspectbucket.profiles.clips import clip_settings, place_clips
+from aspectbucket.profiles.clips import CLIP_TRAINERS, clip_settings, place_clips
 from aspectbucket.report.clip_timeline import timeline_html
 from aspectbucket.report.html import HtmlSection
 from aspectbucket.scan.clips import ClipScan
@@ -99,6 +99,38 @@ def clip_report(clips: ClipScan, profile: str = "musubi", settings: dict | None 
         "warnings": warnings,
         "defects": trainer.defects,
     }
+
+
+def compare_clip_trainers(clips: ClipScan, batch_size: int = 1) -> list[dict]:
+    """Every video trainer at its defaults on the same clips: items, clips skipped, frames never read, steps."""
+    rows = []
+    for name in CLIP_TRAINERS:
+        report = clip_report(clips, name, None, batch_size)
+        trained = [row for row in report["clips"] if not row["error"]]
+        rows.append(
+            {
+                "trainer": name,
+                "items": sum(len(row["items"]) for row in trained),
+                "buckets": len(report["buckets"]),
+                "skipped": report["skipped"],
+                "unused_frames": sum(row["unused_frames"] for row in trained),
+                "frames": sum(row["frames"] for row in trained),
+                "steps_per_epoch": report["steps_per_epoch"],
+            }
+        )
+    return rows
+
+
+def print_clip_comparison(rows: list[dict], console: Console, batch_size: int = 1) -> None:
+    """The video trainers side by side, each at its own defaults."""
+    table = Table(title=f"Video trainers compared (each at its defaults), batch size {batch_size}")
+    for column in ("trainer", "items", "buckets", "clips skipped", "frames never read", "steps/epoch"):
+        table.add_column(column, justify="left" if column == "trainer" else "right")
+    for row in rows:
+        unused = f"{row['unused_frames']} of {row['frames']}"
+        cells = (row["items"], row["buckets"], row["skipped"], unused, row["steps_per_epoch"])
+        table.add_row(row["trainer"], *map(str, cells))
+    console.print(table)
 
 
 def print_clip_report(report: dict, console: Console) -> None:
