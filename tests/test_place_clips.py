@@ -52,6 +52,10 @@ def test_settings_use_the_trainers_own_names():
         place_clips([640], [480], [81], [16], profile="musubi", settings={"num_frames": 81})
     with pytest.raises(ValueError, match="no video rules for profile 'kohya'"):
         place_clips([640], [480], [81], [16], profile="kohya")
+    with pytest.raises(ValueError, match="one of resolutions at a time"):
+        place_clips([640], [480], [81], [16], profile="diffusion-pipe", settings={"resolutions": [512, 768]})
+    with pytest.raises(ValueError, match="one resolution at a time"):
+        place_clips([640], [480], [81], [16], profile="ai-toolkit", settings={"resolution": [512, 768]})
     with pytest.raises(ValueError, match="architecture 'sdxl'"):
         place_clips([640], [480], [81], [16], profile="musubi", settings={"architecture": "sdxl"})
 

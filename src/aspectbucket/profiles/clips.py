@@ -112,6 +112,8 @@ def _diffusion_pipe(widths, heights, frames, fps, s):
     if s["model"] not in DIFFUSION_PIPE_MODELS:
         raise ValueError(f"diffusion-pipe model {s['model']!r} is not one of: {', '.join(DIFFUSION_PIPE_MODELS)}")
     model_fps, multiple, _, round_frames = DIFFUSION_PIPE_MODELS[s["model"]]
+    if not s["size_buckets"] and len(resolution_sides(s["resolutions"])) != 1:
+        raise ValueError("diffusion-pipe clips are placed at one of resolutions at a time: give one entry")
     counts, rates, _ = check_clips(frames, fps)
     if s["size_buckets"]:
         converted = diffusion_pipe_converted_frames(counts, rates, model_fps)
@@ -141,6 +143,8 @@ def _diffusion_pipe(widths, heights, frames, fps, s):
 
 
 def _ai_toolkit(widths, heights, frames, fps, s):
+    if not isinstance(s["resolution"], int):
+        raise ValueError("ai-toolkit clips are placed at one resolution at a time: give one number")
     bucket_w, bucket_h = ai_toolkit_bucket(widths, heights, s["resolution"], s["bucket_tolerance"])
     windows = ai_toolkit_frames(
         frames,
