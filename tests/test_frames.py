@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aspectbucket.geometry.clip_sizes import diffusion_pipe_listed_buckets
 from aspectbucket.geometry.frames import (
     MAX_FRAMES,
     FrameError,
@@ -19,6 +20,7 @@ from aspectbucket.geometry.frames import (
 )
 from aspectbucket.geometry.frames_reference import (
     ai_toolkit_reference,
+    diffusion_pipe_listed_reference,
     diffusion_pipe_reference,
     musubi_reference,
     simpletuner_reference,
@@ -223,3 +225,21 @@ def test_unused_frames_and_strides():
     assert np.flatnonzero(~head.used_frames(0, 100)).tolist() == list(range(25, 100))
     spread = ai_toolkit_frames([161], [24], num_frames=81)
     assert spread.frame_stride.tolist() == [2.0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    sizes=st.lists(st.tuples(st.integers(16, 4000), st.integers(16, 4000), st.integers(0, 120)), min_size=1),
+    buckets=st.lists(
+        st.tuples(st.sampled_from([256, 384, 512, 640, 832]), st.sampled_from([256, 384, 512, 640, 832]),
+                  st.sampled_from([1, 17, 33, 65, 81])),
+        min_size=1,
+        max_size=7,
+    ),
+)  # fmt: skip
+def test_diffusion_pipe_listed_buckets_match_reference(sizes, buckets):
+    widths, heights, converted = (np.array(column) for column in zip(*sizes, strict=True))
+    chosen = diffusion_pipe_listed_buckets(widths, heights, converted, buckets)
+    for row, (width, height, frames) in enumerate(sizes):
+        expected = diffusion_pipe_listed_reference(width, height, frames, buckets)
+        assert tuple(chosen[row].tolist()) == (expected or (0, 0, 0))

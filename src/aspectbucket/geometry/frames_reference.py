@@ -122,3 +122,18 @@ def simpletuner_reference(frames, num_frames, min_frames, max_frames, strategy, 
         bucket = bucket if bucket > 0 else adjusted
         return adjusted, [(bucket, list(range(bucket)))]
     return adjusted, [(adjusted, list(range(adjusted)))]
+
+
+def diffusion_pipe_listed_reference(width, height, converted, size_buckets):
+    """tdrussell/diffusion-pipe@8f83dbf2 DirectoryDataset.__init__ (size_buckets sorted by frames, longest
+    first; ratios deduplicated and sorted) and _find_closest_size_bucket; ``None`` when none fits."""
+    listed = sorted((tuple(bucket) for bucket in size_buckets), key=lambda bucket: bucket[-1], reverse=True)
+    ratios = sorted({round(w / h, 3) for w, h, _ in listed})
+    distances = np.abs(np.log(width / height) - np.log(np.array(ratios)))
+    for index in np.argsort(distances, kind="stable"):
+        bucket = listed[index]
+        if converted > 1 and bucket[-1] == 1:
+            continue
+        if converted >= bucket[-1]:
+            return bucket
+    return None
