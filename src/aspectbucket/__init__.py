@@ -9,6 +9,10 @@ import ScanResult``), and call the verb from here (``aspectbucket.scan(folder)``
 >>> from aspectbucket import BucketOptions, place, bucket_list
 >>> len(bucket_list(BucketOptions(resolution=(512, 512))))
 17
+>>> place([1920], [1080], profile="musubi-tuner", settings={"resolution": [1024, 1024], "architecture": "ho1"}).row(0)[
+...     "bucket_width"
+... ]
+1344
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from aspectbucket.geometry import (
     steps_per_epoch,
     switching_points,
 )
-from aspectbucket.profiles import PROFILES, Profile, bucket_list, get_profile, place, resolve
+from aspectbucket.profiles import PROFILES, Profile, SettingsError, bucket_list, get_profile, place, resolve
 from aspectbucket.profiles.clips import CLIP_TRAINERS, ClipTable, place_clips
 
 __all__ = [
@@ -45,6 +49,7 @@ __all__ = [
     "Placement",
     "PlacementError",
     "Profile",
+    "SettingsError",
     "TieBreak",
     "__version__",
     "assign",

@@ -8,6 +8,7 @@ import re
 import click
 
 from aspectbucket.cli.options import bucket_options, resolve_bucket_options, video_options, warn_capped_budget
+from aspectbucket.cli.trainer_configs import config_options, echo_config_warnings, trainer_config_options
 from aspectbucket.profiles import profile_bucket_list
 from aspectbucket.report.clip_explain import explain_clip
 from aspectbucket.report.explain import explain_size
@@ -35,14 +36,17 @@ def parse_size(text: str) -> tuple[int, int]:
 @click.command()
 @click.argument("sizes", nargs=-1, required=True, metavar="WxH|WxHxF@FPS...")
 @bucket_options
+@trainer_config_options
 @video_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list with every fact instead of sentences.")
-def explain(sizes, bucketing, video, as_json):
+def explain(sizes, bucketing, trainer_config, video, as_json):
     """Explain where images of the given sizes go and what is done to them; clips too.
 
     A clip is WIDTHxHEIGHTxFRAMES@FPS: its bucket (w, h, frames), the frames each training item reads,
     the frames never used, or why the trainer skips it. Exit status 1 when a size cannot be placed (for
     example 50x400 with --bucket-no-upscale) or a clip yields no item.
+
+    --config-file or --kohya-args take the bucketing options from the config you train with.
 
     \b
     Examples:
@@ -52,7 +56,8 @@ def explain(sizes, bucketing, video, as_json):
     clips = [parse_clip(text) for text in sizes]
     results = []
     if any(clip is None for clip in clips):
-        profile, options, _ = resolve_bucket_options(bucketing)
+        echo_config_warnings(trainer_config)
+        profile, options, _ = resolve_bucket_options(bucketing, config_options(trainer_config))
         warn_capped_budget(options, profile_bucket_list(profile, options))
     for text, clip in zip(sizes, clips, strict=True):
         if clip is None:
