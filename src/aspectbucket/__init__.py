@@ -36,11 +36,14 @@ from aspectbucket.geometry import (
     switching_points,
 )
 from aspectbucket.profiles import PROFILES, Profile, SettingsError, bucket_list, get_profile, place, resolve
+from aspectbucket.profiles.clips import CLIP_TRAINERS, ClipTable, place_clips
 
 __all__ = [
+    "CLIP_TRAINERS",
     "PROFILES",
     "BatchPolicy",
     "BucketOptions",
+    "ClipTable",
     "Metric",
     "OptionsError",
     "Placement",
@@ -57,6 +60,7 @@ __all__ = [
     "get_profile",
     "parse_resolution",
     "place",
+    "place_clips",
     "plan",
     "ratio_fraction",
     "report",
