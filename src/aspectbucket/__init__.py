@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from aspectbucket.epoch_ledger import Ledger, ledger
 from aspectbucket.geometry import (
     BatchPolicy,
     BucketOptions,
@@ -20,6 +21,7 @@ from aspectbucket.geometry import (
     steps_per_epoch,
     switching_points,
 )
+from aspectbucket.geometry.ledger import BatchingError, BatchingRule
 from aspectbucket.profiles import PROFILES, Profile, bucket_list, get_profile, place, resolve
 
 __version__ = "0.1.0"
@@ -27,7 +29,10 @@ __version__ = "0.1.0"
 __all__ = [
     "PROFILES",
     "BatchPolicy",
+    "BatchingError",
+    "BatchingRule",
     "BucketOptions",
+    "Ledger",
     "Metric",
     "OptionsError",
     "Placement",
@@ -37,6 +42,7 @@ __all__ = [
     "__version__",
     "bucket_list",
     "get_profile",
+    "ledger",
     "parse_resolution",
     "place",
     "ratio_fraction",

@@ -1,0 +1,352 @@
+"""The epoch ledger of a dataset under a trainer: per image, per bucket and in total, what one epoch trains.
+
+:func:`ledger` places the images by the trainer's profile, numbers the buckets, applies the
+trainer's repeat rules (kohya's regularization expansion, musubi-tuner's per-dataset buckets) and
+counts the epoch with :func:`aspectbucket.geometry.ledger.count_epoch`. The report, the CLI and the
+torch sampler all read the same :class:`Ledger`.
+
+>>> from aspectbucket import ledger
+>>> book = ledger([1024, 1024, 1024, 1280], [1024, 1024, 1024, 832], profile="onetrainer", batch_size=2)
+>>> book.steps_per_epoch, book.never_trained_count
+(1, 1)
+>>> [(row["bucket_width"], row["bucket_height"], row["dropped"]) for row in book.per_bucket_rows()]
+[(1024, 1024, 1), (1280, 832, 1)]
+>>> book.reason_text(3)
+'bucket smaller than one batch, always dropped'
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from aspectbucket.geometry.batches import BatchPolicy
+from aspectbucket.geometry.ledger import (
+    REASON_TEXT,
+    BatchingError,
+    BatchingRule,
+    BatchSettings,
+    EpochCounts,
+    Reason,
+    count_epoch,
+    kohya_regularization_repeats,
+    training_length,
+)
+from aspectbucket.geometry.options import BucketOptions
+from aspectbucket.geometry.placement import Placement, PlacementError
+from aspectbucket.profiles import Profile, get_profile, place_by_profile, resolve
+
+#: The batching rule of each profile that has one of its own; others follow their batch policy.
+PROFILE_BATCHING = {
+    "kohya": BatchingRule.KOHYA,
+    "balanced": BatchingRule.KOHYA,
+    "musubi": BatchingRule.MUSUBI,
+    "onetrainer": BatchingRule.ONETRAINER,
+    "diffusion-pipe": BatchingRule.DIFFUSION_PIPE,
+    "ai-toolkit": BatchingRule.AI_TOOLKIT,
+    "simpletuner": BatchingRule.SIMPLETUNER,
+    "novelai": BatchingRule.NOVELAI,
+}
+
+#: A profile without a rule of its own is counted by the rule that treats a short batch as it does.
+_POLICY_BATCHING = {
+    BatchPolicy.SHORT: BatchingRule.KOHYA,
+    BatchPolicy.DROP: BatchingRule.ONETRAINER,
+    BatchPolicy.PAD: BatchingRule.AI_TOOLKIT,
+    BatchPolicy.MERGE: BatchingRule.KOHYA,
+}
+
+
+def batching_rule(profile: str | Profile, batching: str | BatchingRule | None = None) -> BatchingRule:
+    """The batching rule a ledger uses: ``batching`` if given, else the profile's own (or its policy's)."""
+    if batching is not None:
+        try:
+            return BatchingRule(batching)
+        except ValueError:
+            allowed = ", ".join(rule.value for rule in BatchingRule)
+            raise BatchingError(f"batching {batching!r} is not one of: {allowed}") from None
+    chosen = get_profile(profile)
+    return PROFILE_BATCHING.get(chosen.name, _POLICY_BATCHING[chosen.batch_policy])
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """One epoch of a dataset under a trainer, with the run's length.
+
+    ``bucket_shapes`` are the buckets in use, sorted by (width, height) (with ``bucket_subset``
+    where buckets are kept per dataset); ``image_bucket`` the row of each image in them (-1: none);
+    ``repeats`` the repeats actually used (after kohya's regularization expansion).
+    ``counts`` holds the per-bucket and per-image arrays (:class:`EpochCounts`).
+    """
+
+    profile: str
+    rule: BatchingRule
+    placement: Placement
+    bucket_shapes: np.ndarray
+    bucket_subset: np.ndarray | None
+    image_bucket: np.ndarray
+    repeats: np.ndarray
+    subsets: np.ndarray | None
+    counts: EpochCounts
+    epochs: int
+    total_optimizer_steps: int
+    last_epoch_optimizer_steps: int
+
+    @property
+    def settings(self) -> BatchSettings:
+        return self.counts.settings
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Batches each process steps through in one epoch."""
+        return self.counts.steps_per_epoch
+
+    @property
+    def optimizer_steps_per_epoch(self) -> int:
+        return self.counts.optimizer_steps_per_epoch
+
+    @property
+    def never_trained(self) -> np.ndarray:
+        """Indices of the images that are never trained (or, where random, may never be) in an epoch."""
+        return np.flatnonzero(self.counts.times_max == 0)
+
+    @property
+    def never_trained_count(self) -> int:
+        return int((self.counts.times_max == 0).sum())
+
+    def reason_text(self, index: int) -> str:
+        """Why image ``index`` is trained less than asked, in words ("trained" if it is not)."""
+        reason = Reason(int(self.counts.reason[index]))
+        if reason is Reason.NO_BUCKET:
+            error = PlacementError(int(self.placement.error[index]))
+            return f"{REASON_TEXT[reason]}: {error.reason}" if error else REASON_TEXT[reason]
+        if reason is Reason.DATASET_REFUSED:
+            return f"{REASON_TEXT[reason]}: {self.counts.refused}"
+        return REASON_TEXT[reason]
+
+    def per_bucket_rows(self) -> list[dict]:
+        """One dict per bucket in use: size, images, samples, batches, trained, dropped, padded, short."""
+        c = self.counts
+        rows = []
+        for j, (width, height) in enumerate(self.bucket_shapes.tolist()):
+            row = {"bucket_width": width, "bucket_height": height}
+            if self.bucket_subset is not None:
+                row["subset"] = str(self.bucket_subset[j])
+            row.update(
+                images=int(c.images[j]),
+                samples=int(c.samples[j]),
+                batches=int(c.batches[j]),
+                trained=int(c.trained[j]),
+                dropped=int(c.dropped[j]),
+                padded=int(c.padded[j]),
+                short=int(c.short[j]),
+            )
+            rows.append(row)
+        return rows
+
+    def image_rows(self, indices=None) -> list[dict]:
+        """One dict per image (all, or ``indices``): size, subset, bucket, repeats, times trained, reason."""
+        c, p = self.counts, self.placement
+        rows = []
+        for i in range(len(self.image_bucket)) if indices is None else np.asarray(indices).tolist():
+            rows.append(
+                {
+                    "index": i,
+                    "width": int(p.width[i]),
+                    "height": int(p.height[i]),
+                    "subset": None if self.subsets is None else str(self.subsets[i]),
+                    "bucket_width": int(p.bucket_width[i]) if self.image_bucket[i] >= 0 else None,
+                    "bucket_height": int(p.bucket_height[i]) if self.image_bucket[i] >= 0 else None,
+                    "repeats": int(self.repeats[i]),
+                    "times_expected": round(float(c.times_expected[i]), 6),
+                    "times_min": int(c.times_min[i]),
+                    "times_max": int(c.times_max[i]),
+                    "reason": self.reason_text(i),
+                }
+            )
+        return rows
+
+    def totals(self) -> dict:
+        """The numbers a user compares with the training log, by name."""
+        c = self.counts
+        return {
+            "profile": self.profile,
+            "batching": self.rule.value,
+            "batch_size": self.settings.batch_size,
+            "processes": self.settings.processes,
+            "grad_accum": self.settings.grad_accum,
+            "images": len(self.image_bucket),
+            "samples": int(c.samples.sum()),
+            "steps_per_epoch": c.steps_per_epoch,
+            "optimizer_steps_per_epoch": c.optimizer_steps_per_epoch,
+            "batches_per_epoch": int(c.batches.sum()),
+            "padded_batches": c.padded_batches,
+            "trainer_estimate": c.trainer_estimate,
+            "dropped_samples": int(c.dropped.sum()),
+            "padded_samples": int(c.padded.sum()),
+            "never_trained": self.never_trained_count,
+            "random": c.random,
+            "refused": c.refused or None,
+            "epochs": self.epochs,
+            "total_optimizer_steps": self.total_optimizer_steps,
+            "last_epoch_optimizer_steps": self.last_epoch_optimizer_steps,
+        }
+
+    def to_json(self, image_limit: int | None = None) -> dict:
+        """The ledger as JSON-ready data: totals, ``per_bucket`` rows and ``images`` rows.
+
+        ``images`` lists the images that are not fully trained first; ``image_limit`` caps it.
+        """
+        order = np.argsort(self.counts.reason == Reason.TRAINED, kind="stable")
+        if image_limit is not None:
+            order = order[:image_limit]
+        return {**self.totals(), "per_bucket": self.per_bucket_rows(), "images": self.image_rows(order)}
+
+
+def ledger(
+    widths,
+    heights,
+    profile: str | Profile = "kohya",
+    settings: BucketOptions | None = None,
+    repeats=1,
+    subsets=None,
+    batch_size: int = 1,
+    processes: int = 1,
+    grad_accum: int = 1,
+    *,
+    regularization=None,
+    epochs: int | None = None,
+    max_train_steps: int | None = None,
+    batching: str | BatchingRule | None = None,
+    allow_oversubscription: bool = False,
+) -> Ledger:
+    """What one epoch of ``profile``'s trainer trains of the images ``(widths[i], heights[i])``.
+
+    ``settings`` are the bucketing options (the profile's defaults if ``None``). ``repeats`` is one
+    number, one per image, or a mapping from subset name to repeats; ``subsets`` names each image's
+    subset (dataset). ``regularization`` marks kohya regularization images: one bool per image or
+    a collection of subset names. ``epochs`` or ``max_train_steps`` set the run's length (one
+    epoch by default). ``batching`` overrides the profile's batching rule.
+
+    Raises :class:`~aspectbucket.geometry.ledger.BatchingError` (one line) for a batch size,
+    process count or accumulation below 1, negative repeats, or more processes than trainable
+    samples. An empty dataset gives an empty ledger.
+    """
+    chosen, options, _ = resolve(profile, settings)
+    rule = batching_rule(chosen, batching)
+    batch = BatchSettings(batch_size, processes, grad_accum)
+    placement = place_by_profile(widths, heights, options, chosen)
+    n = len(placement.width)
+    subset_labels = _subset_labels(subsets, n)
+    image_repeats = _image_repeats(repeats, subset_labels, n)
+    placed = placement.error == PlacementError.OK
+    if regularization is not None:
+        reg = _regularization_mask(regularization, subset_labels, n)
+        if rule is BatchingRule.KOHYA:
+            image_repeats = kohya_regularization_repeats(image_repeats, reg, placed)
+    per_dataset = rule is BatchingRule.MUSUBI and subset_labels is not None
+    image_bucket, shapes, bucket_subset = _number_buckets(placement, placed, subset_labels if per_dataset else None)
+    trainable = int(image_repeats[placed].sum()) if n else 0
+    if 0 < trainable < processes:
+        raise BatchingError(f"{processes} processes for {trainable} trainable samples: every process needs one")
+    counts = count_epoch(
+        image_bucket,
+        image_repeats,
+        rule,
+        batch,
+        bucket_count=len(shapes),
+        allow_oversubscription=allow_oversubscription,
+    )
+    run_epochs, total, last = training_length(
+        counts.optimizer_steps_per_epoch, epochs=epochs, max_train_steps=max_train_steps
+    )
+    return Ledger(
+        profile=chosen.name,
+        rule=rule,
+        placement=placement,
+        bucket_shapes=shapes,
+        bucket_subset=bucket_subset,
+        image_bucket=image_bucket,
+        repeats=image_repeats,
+        subsets=subset_labels,
+        counts=counts,
+        epochs=run_epochs,
+        total_optimizer_steps=total,
+        last_epoch_optimizer_steps=last,
+    )
+
+
+def _subset_labels(subsets, n: int) -> np.ndarray | None:
+    if subsets is None:
+        return None
+    labels = np.asarray(subsets)
+    if labels.shape != (n,):
+        raise BatchingError(f"subsets has {labels.size} values for {n} images")
+    return labels
+
+
+def _image_repeats(repeats, subsets: np.ndarray | None, n: int) -> np.ndarray:
+    if isinstance(repeats, Mapping):
+        if subsets is None:
+            raise BatchingError("repeats by subset need subsets (one name per image)")
+        unknown = sorted({str(s) for s in np.unique(subsets)} - {str(k) for k in repeats})
+        if unknown:
+            raise BatchingError(f"no repeats given for subset(s): {', '.join(unknown)}")
+        by_name = {str(k): v for k, v in repeats.items()}
+        names, inverse = np.unique(subsets.astype(str), return_inverse=True)
+        repeats = np.array([by_name[name] for name in names.tolist()], dtype=object)[inverse.reshape(-1)]
+        repeats = repeats.astype(float if any(isinstance(v, float) for v in by_name.values()) else np.int64)
+    array = np.asarray(repeats)
+    if array.ndim == 0:
+        array = np.full(n, array)
+    if array.shape != (n,):
+        raise BatchingError(f"repeats has {array.size} values for {n} images")
+    if array.dtype.kind not in "iuf" and n:
+        raise BatchingError("repeats must be whole numbers")
+    if array.dtype.kind == "f" and n and (not np.isfinite(array).all() or (array != np.floor(array)).any()):
+        raise BatchingError("repeats must be whole numbers")
+    if n and array.min() < 0:
+        raise BatchingError(f"repeats must not be negative, got {array.min():g}")
+    return array.astype(np.int64)
+
+
+def _regularization_mask(regularization, subsets: np.ndarray | None, n: int) -> np.ndarray:
+    values = np.asarray(sorted(regularization) if isinstance(regularization, set | frozenset) else regularization)
+    if values.dtype.kind in "US":  # subset names
+        if subsets is None:
+            raise BatchingError("regularization subsets need subsets (one name per image)")
+        return np.isin(subsets.astype(str), values.astype(str))
+    mask = values.astype(bool)
+    if mask.ndim == 0:
+        mask = np.full(n, bool(mask))
+    if mask.shape != (n,):
+        raise BatchingError(f"regularization has {mask.size} values for {n} images")
+    return mask
+
+
+def _number_buckets(placement: Placement, placed: np.ndarray, subsets: np.ndarray | None):
+    """``(bucket row per image, (k, 2) shapes sorted by (w, h), subset per row or None)``.
+
+    One 1-D ``np.unique`` over a packed integer key: ten million images sort in well under a second.
+    """
+    width = placement.bucket_width.astype(np.int64)
+    height = placement.bucket_height.astype(np.int64)
+    key = (width << 24) | height
+    if subsets is not None:
+        names, subset_index = np.unique(subsets.astype(str), return_inverse=True)
+        key = key | (subset_index.reshape(-1).astype(np.int64) << 48)
+    image_bucket = np.full(len(width), -1, dtype=np.int64)
+    if not placed.any():
+        return image_bucket, np.zeros((0, 2), dtype=np.int64), None if subsets is None else np.array([], dtype=str)
+    used, inverse = np.unique(key[placed], return_inverse=True)
+    # Per-dataset buckets sort by size first, then dataset.
+    shapes = np.stack([(used >> 24) & 0xFFFFFF, used & 0xFFFFFF], axis=1)
+    order = np.lexsort((used >> 48, shapes[:, 1], shapes[:, 0]))
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    image_bucket[placed] = rank[inverse.reshape(-1)]
+    bucket_subset = None if subsets is None else names[(used >> 48)[order]]
+    return image_bucket, shapes[order], bucket_subset
