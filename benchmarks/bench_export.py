@@ -4,7 +4,7 @@ The baseline is what sd-scripts does per image when it caches latents or trains:
 whole JPEG, ``np.array`` copies it, ``cv2.resize(INTER_AREA)`` shrinks it to the covering size and
 the centre is trimmed. Ours (:func:`aspectbucket.export.train_pixels`) decodes at reduced DCT scale
 when the shrink allows and resamples only the kept window with LANCZOS (SIMD where
-:mod:`aspectbucket.lanczos` has it). Both produce the same
+:mod:`aspectbucket.export.resample` has it). Both produce the same
 bucket-sized RGB array per image. Quality is the PSNR of ours against a full-quality reference: the
 whole image decoded at full size, LANCZOS-resized to the covering size, then trimmed.
 
@@ -29,8 +29,8 @@ import numpy as np
 from PIL import Image
 
 from aspectbucket import BucketOptions, place
-from aspectbucket.export import open_image, train_pixels
-from aspectbucket.lanczos import lanczos
+from aspectbucket.export.pixels import open_image, train_pixels
+from aspectbucket.export.resample import lanczos
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina", "immunohistochemistry")
 

@@ -8,7 +8,7 @@ then times, on the same files in the same run:
 * Pillow: ``Image.open(path).size`` per file (lazy open, no decode);
 * imagesize: ``imagesize.get_info(path)`` per file (what our own header parsers replace);
 * the change-check floor: ``os.scandir`` and a stat per file (what any re-scan must do at least);
-* our cold scan: :func:`aspectbucket.scan.scan` with an empty cache (listing, stat, header, tail check,
+* our cold scan: :func:`aspectbucket.scan.scanner` with an empty cache (listing, stat, header, tail check,
   cache write);
 * our warm scan: the same call again, served by the header cache.
 

@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from aspectbucket.dataset import Subset, plan_dataset
+from aspectbucket.plan import plan_dataset
 from aspectbucket.profiles import place
 from aspectbucket.report import render_html, summarize, write_csv, write_json
 from aspectbucket.report.thumbnails import previews
-from aspectbucket.scan import ScanResult
+from aspectbucket.scan.scanner import ScanResult
+from aspectbucket.scan.sources import Subset
 
 
 def timed(label: str, baseline: float | None, action):

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from aspectbucket.dataset import Subset, plan_dataset
-from aspectbucket.scan import ScanResult
+from aspectbucket.plan import plan_dataset
+from aspectbucket.scan.scanner import ScanResult
+from aspectbucket.scan.sources import Subset
 
 
 def make_plan(

@@ -244,7 +244,7 @@ def test_assign_parquet_from_a_pipe_and_a_bad_parquet_file(tmp_path):
 
 
 def test_assign_warns_about_columns_that_appear_after_the_first_chunk(monkeypatch):
-    from aspectbucket import tables
+    from aspectbucket.tables import assign as tables
 
     monkeypatch.setattr(tables, "CHUNK_ROWS", 1)
     lines = '{"width": 5, "height": 5}\n{"width": 5, "height": 5, "late": 1}\n'

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from aspectbucket import export_run
 from aspectbucket.cli import main
-from aspectbucket.export_run import METADATA_NAME, TEMP_SUFFIX
+from aspectbucket.export import run as export_run
+from aspectbucket.export.run import METADATA_NAME, TEMP_SUFFIX
 from test_export import smooth_pixels
 from test_export_run import FailingWrites
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from aspectbucket.cli import main
-from aspectbucket.dataset import example_dataset_path
+from aspectbucket.scan.sources import example_dataset_path
 from report_plans import write_images
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aspectbucket.dataset import (
+from aspectbucket.geometry.options import BucketOptions, OptionsError
+from aspectbucket.plan import plan_dataset
+from aspectbucket.profiles import KOHYA, place
+from aspectbucket.scan import scan
+from aspectbucket.scan.headers import ScanReason
+from aspectbucket.scan.sources import (
     DatasetError,
     Subset,
     dreambooth_repeats,
     example_dataset_path,
     load_dataset,
-    plan_dataset,
     read_dataset,
 )
-from aspectbucket.geometry.options import BucketOptions, OptionsError
-from aspectbucket.headers import ScanReason
-from aspectbucket.profiles import KOHYA, place
-from aspectbucket.scan import scan
 
 
 def save_image(path: Path, size: tuple[int, int], orientation: int | None = None) -> Path:

@@ -8,16 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from aspectbucket.export import (
+from aspectbucket.export.pixels import (
     SOURCE_BOX_KEY,
     Anchor,
     anchored_precrop,
     open_image,
     precrop_pixels,
-    random_trim,
     train_pixels,
 )
-from aspectbucket.geometry.resize import covering_precrop
+from aspectbucket.geometry.resize import covering_precrop, random_trim
 
 #: Orientation -> the upright array from the stored one (numpy only, independent of Pillow).
 UPRIGHT = {

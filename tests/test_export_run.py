@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aspectbucket import export_run
-from aspectbucket.dataset import example_dataset_path, plan_dataset, read_dataset
-from aspectbucket.export import Anchor
-from aspectbucket.export_plan import (
+from aspectbucket.export import run as export_run
+from aspectbucket.export.pixels import Anchor
+from aspectbucket.export.plan import (
     ExportRefused,
     ExportSettings,
     ItemError,
@@ -22,8 +21,10 @@ from aspectbucket.export_plan import (
     plan_export,
     source_root,
 )
-from aspectbucket.export_run import ExportAborted, kohya_metadata, run_export
+from aspectbucket.export.run import ExportAborted, kohya_metadata, run_export
+from aspectbucket.plan import plan_dataset
 from aspectbucket.scan import scan
+from aspectbucket.scan.sources import example_dataset_path, read_dataset
 from test_export import coordinate_pixels, decode_coordinates, smooth_pixels
 
 #: (folder, name, stored size, EXIF orientation, format): odd ratios, rotations, every writer.

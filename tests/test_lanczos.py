@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from aspectbucket import lanczos as module
-from aspectbucket.lanczos import lanczos, simd_lanczos
+from aspectbucket.export import resample as module
+from aspectbucket.export.resample import lanczos, simd_lanczos
 from test_export import psnr, smooth_pixels
 
 #: Where pyproject.toml installs cykooz.resizer: there the fast path must really be the one taken.

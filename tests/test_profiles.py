@@ -331,8 +331,8 @@ def test_balanced_symmetry_on_a_dense_grid():
 @pytest.mark.parametrize("name", list(PROFILES))
 @pytest.mark.parametrize("no_upscale", [False, True])
 def test_explain_works_under_every_profile(name, no_upscale):
-    from aspectbucket.explain import explain_size
     from aspectbucket.profiles import resolve
+    from aspectbucket.report.explain import explain_size
 
     profile, options, _ = resolve(
         name, BucketOptions(**{**PROFILES[name].defaults.__dict__, "bucket_no_upscale": no_upscale})

@@ -16,11 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from aspectbucket import headers as headers_module
-from aspectbucket import scan as scan_module
-from aspectbucket.dataset import Subset
-from aspectbucket.headers import MAX_PIXELS, ScanReason, is_image_name, read_header, read_header_with_pillow
-from aspectbucket.scan import (
+from aspectbucket.scan import headers as headers_module
+from aspectbucket.scan import scanner as scan_module
+from aspectbucket.scan.headers import MAX_PIXELS, ScanReason, is_image_name, read_header, read_header_with_pillow
+from aspectbucket.scan.scanner import (
     IMAGE_EXTENSIONS,
     PathList,
     ScanFailure,
@@ -28,6 +27,7 @@ from aspectbucket.scan import (
     regularization_repeats,
     scan,
 )
+from aspectbucket.scan.sources import Subset
 
 
 def save_image(path: Path, size: tuple[int, int], orientation: int | None = None, **kwargs) -> Path:

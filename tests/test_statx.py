@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from aspectbucket import statx as module
 from aspectbucket.scan import scan
-from aspectbucket.statx import stat_files
+from aspectbucket.scan import statx as module
+from aspectbucket.scan.statx import stat_files
 
 
 def glibc_with_statx() -> bool:

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from aspectbucket import BucketOptions, place
-from aspectbucket.dataset import plan_dataset
 from aspectbucket.geometry.batches import BatchPolicy, dropped_and_padded, steps_per_epoch
+from aspectbucket.plan import plan_dataset
 from aspectbucket.scan import scan
 
 if os.environ.get("CI"):  # CI installs torch: a missing torch must fail there, not skip

@@ -135,12 +135,12 @@ def compare_dataset(
     top: int = 10,
     respect_exif: bool = False,
 ) -> Comparison:
-    """Compare profiles on a scanned dataset (see :func:`aspectbucket.scan.scan`).
+    """Compare profiles on a scanned dataset (see :func:`aspectbucket.scan.scanner`).
 
     Each kohya dataset block is placed with its own options (``given`` overrides them); images the
     scan could not read keep their reason under every profile and are left out of the differences.
     """
-    from aspectbucket.dataset import plan_dataset
+    from aspectbucket.plan import plan_dataset
 
     chosen = _profiles(profiles)
     _check_batch_size(batch_size)

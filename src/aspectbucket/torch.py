@@ -28,11 +28,12 @@ except ImportError as error:  # the one optional backend of this module: fail lo
         "aspectbucket.torch needs PyTorch, which is not installed: pip install 'aspectbucket[torch]'"
     ) from error
 
-from aspectbucket.export import open_image, random_trim, source_box, train_pixels
+from aspectbucket.export.pixels import open_image, source_box, train_pixels
 from aspectbucket.geometry.batches import BatchPolicy, global_batch_size, parse_batch_policy, steps_per_epoch
+from aspectbucket.geometry.choices import parse_choice
 from aspectbucket.geometry.epoch import Epoch, bucket_ids, build_epoch
 from aspectbucket.geometry.placement import CropAnchor, Placement, PlacementError
-from aspectbucket.geometry.resize import CoverRounding, center_trim, cover_resize_rounded
+from aspectbucket.geometry.resize import CoverRounding, center_trim, cover_resize_rounded, random_trim
 from aspectbucket.profiles.profile import ExifHandling
 
 __all__ = ["BucketBatchSampler", "BucketDataset", "Draw", "PixelFormat"]
@@ -113,7 +114,7 @@ class BucketBatchSampler(Sampler[list[Draw]]):
 
     @classmethod
     def from_plan(cls, plan, batch_size: int, **options) -> BucketBatchSampler:
-        """A sampler over a :class:`~aspectbucket.dataset.DatasetPlan`: its repeats, without its errors,
+        """A sampler over a :class:`~aspectbucket.plan.DatasetPlan`: its repeats, without its errors,
         with the profile's incomplete-batch policy unless ``policy`` is given. Images of all dataset
         blocks share buckets of the same shape (sd-scripts keeps its ``[[datasets]]`` blocks apart)."""
         options.setdefault("policy", plan.profile.batch_policy)
@@ -207,15 +208,6 @@ def _distributed_world() -> tuple[int, int]:
     return 1, 0
 
 
-def _choice(kind: type[StrEnum], value, what: str):
-    """``value`` as a member of ``kind``; a bad one raises ``ValueError`` naming the allowed ones."""
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(item.value for item in kind)
-        raise ValueError(f"{what} {value!r} is not one of: {allowed}") from None
-
-
 class PixelFormat(StrEnum):
     """How :class:`BucketDataset` returns pixels: CHW float32 in [-1, 1] (what SD VAEs take), or uint8."""
 
@@ -262,18 +254,18 @@ class BucketDataset(Dataset):
             raise ValueError(f"{len(paths)} paths but {len(placement)} placed images")
         if not 0.0 <= flip_probability <= 1.0:
             raise ValueError(f"flip probability {flip_probability} is outside [0, 1]")
-        self.pixel_format = _choice(PixelFormat, pixel_format, "pixel format")
+        self.pixel_format = parse_choice(PixelFormat, pixel_format, "pixel format")
         self.paths = [Path(path) for path in paths]
         self.placement = placement
         self.random_crop = random_crop
         self.flip_probability = flip_probability
         self.seed = seed
         self.apply_exif = apply_exif
-        self.cover_rounding = _choice(CoverRounding, cover_rounding, "cover rounding")
+        self.cover_rounding = parse_choice(CoverRounding, cover_rounding, "cover rounding")
 
     @classmethod
     def from_plan(cls, plan, **options) -> BucketDataset:
-        """The dataset of a :class:`~aspectbucket.dataset.DatasetPlan`: EXIF as the plan measured it,
+        """The dataset of a :class:`~aspectbucket.plan.DatasetPlan`: EXIF as the plan measured it,
         merged draws resized with the profile's rounding."""
         options.setdefault("apply_exif", plan.respect_exif or plan.profile.exif is ExifHandling.APPLY)
         options.setdefault("cover_rounding", plan.profile.resize_rounding)

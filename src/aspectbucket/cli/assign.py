@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from aspectbucket.atomic import atomic_open
 from aspectbucket.cli.options import bucket_options, resolve_bucket_options
-from aspectbucket.tables import CHUNK_ROWS, TABLE_SUFFIXES, TableError, TableFormat, assign_table, guess_format
+from aspectbucket.outputs import atomic_open
+from aspectbucket.tables.assign import CHUNK_ROWS, TABLE_SUFFIXES, TableError, TableFormat, assign_table, guess_format
 
 
 @click.command()

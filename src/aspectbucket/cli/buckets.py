@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from aspectbucket.cli.options import bucket_options, resolve_bucket_options
-from aspectbucket.explain import bucket_table
+from aspectbucket.report.explain import bucket_table
 
 
 @click.command()

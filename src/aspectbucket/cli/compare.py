@@ -14,9 +14,9 @@ from rich.text import Text
 
 from aspectbucket.cli.options import ProfileListType, bucket_options
 from aspectbucket.compare import Comparison, compare_dataset
-from aspectbucket.dataset import DatasetError
 from aspectbucket.report.compare_section import describe
 from aspectbucket.scan import scan
+from aspectbucket.scan.sources import DatasetError
 
 
 @click.command()

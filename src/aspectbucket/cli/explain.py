@@ -8,7 +8,7 @@ import re
 import click
 
 from aspectbucket.cli.options import bucket_options, resolve_bucket_options
-from aspectbucket.explain import explain_size
+from aspectbucket.report.explain import explain_size
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[x×X,]\s*(\d+)\s*$")
 

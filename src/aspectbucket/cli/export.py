@@ -8,9 +8,8 @@ from pathlib import Path
 import click
 
 from aspectbucket.cli.options import bucket_options, check_dataset_blocks
-from aspectbucket.dataset import DatasetError, plan_dataset, read_dataset
-from aspectbucket.export import Anchor
-from aspectbucket.export_plan import (
+from aspectbucket.export.pixels import Anchor
+from aspectbucket.export.plan import (
     ExportItem,
     ExportMode,
     ExportRefused,
@@ -21,9 +20,11 @@ from aspectbucket.export_plan import (
     plan_export,
     source_root,
 )
-from aspectbucket.export_run import METADATA_NAME, ExportAborted, run_export, write_kohya_metadata
+from aspectbucket.export.run import METADATA_NAME, ExportAborted, run_export, write_kohya_metadata
 from aspectbucket.geometry.options import OptionsError
+from aspectbucket.plan import plan_dataset
 from aspectbucket.scan import scan
+from aspectbucket.scan.sources import DatasetError, read_dataset
 
 
 def _choice(kind) -> click.Choice:

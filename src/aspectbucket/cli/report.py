@@ -10,8 +10,8 @@ from rich.console import Console
 
 from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks
 from aspectbucket.compare import compare_dataset
-from aspectbucket.dataset import DatasetError, example_dataset_path, plan_dataset, read_dataset
 from aspectbucket.geometry.options import OptionsError
+from aspectbucket.plan import plan_dataset
 from aspectbucket.report import (
     OutputInsideDatasetError,
     print_report,
@@ -24,6 +24,7 @@ from aspectbucket.report import (
 from aspectbucket.report.compare_section import compare_section_html
 from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
 from aspectbucket.scan import scan
+from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_dataset
 
 
 @click.command("report")

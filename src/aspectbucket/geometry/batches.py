@@ -17,6 +17,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from aspectbucket.geometry.choices import parse_choice
+
 
 class BatchPolicy(StrEnum):
     """What happens to a bucket's last batch when it holds fewer samples than the batch size.
@@ -35,11 +37,7 @@ class BatchPolicy(StrEnum):
 
 def parse_batch_policy(value: str | BatchPolicy) -> BatchPolicy:
     """``value`` as a :class:`BatchPolicy`; a bad name raises ``ValueError`` naming the allowed ones."""
-    try:
-        return BatchPolicy(value)
-    except ValueError:
-        allowed = ", ".join(policy.value for policy in BatchPolicy)
-        raise ValueError(f"batch policy {value!r} is not one of: {allowed}") from None
+    return parse_choice(BatchPolicy, value, "batch policy")
 
 
 def global_batch_size(batch_size: int, num_replicas: int = 1) -> int:

@@ -157,43 +157,9 @@ def build_epoch(
         if shuffle:
             rng.shuffle(members)
 
-    extra = np.empty((tail_batches, 3), dtype=np.int64)
-    row = 0
-    pool_end = total
-
-    def add_batch(start: int, length: int, bucket: int) -> None:
-        nonlocal row
-        extra[row] = (start, length, bucket)
-        row += 1
-
-    def add_copied_batch(members: np.ndarray, bucket: int) -> None:
-        """A batch whose samples are not one run of a bucket: copied after the grouped samples."""
-        nonlocal pool_end
-        if len(members) < num_replicas:  # every process needs at least one sample
-            members = members[np.arange(num_replicas) % len(members)]
-        samples[pool_end : pool_end + len(members)] = members
-        add_batch(pool_end, len(members), bucket)
-        pool_end += len(members)
-
-    if policy is BatchPolicy.MERGE and tail_count.any():
-        tails = np.concatenate([samples[s : s + c] for s, c in zip(tail_start, tail_count, strict=True)])
-        tail_bucket = np.repeat(groups.bucket, tail_count)
-        for start in range(0, len(tails), size):
-            # Members are in ratio order: the middle one's bucket is the weighted median ratio, which
-            # keeps the total change of ratio smallest.
-            members = tails[start : start + size]
-            add_copied_batch(members, int(tail_bucket[start + (len(members) - 1) // 2]))
-    elif policy in (BatchPolicy.SHORT, BatchPolicy.PAD):
-        for slot in np.flatnonzero(tail_count).tolist():
-            start, count, bucket = int(tail_start[slot]), int(tail_count[slot]), int(groups.bucket[slot])
-            if policy is BatchPolicy.PAD:
-                bucket_members = samples[groups.start[slot] : groups.start[slot] + groups.count[slot]]
-                padding = bucket_members[np.arange(size - count) % len(bucket_members)]
-                add_copied_batch(np.concatenate([samples[start : start + count], padding]), bucket)
-            elif count < num_replicas:
-                add_copied_batch(samples[start : start + count], bucket)
-            else:
-                add_batch(start, count, bucket)
+    tails = _Tails(samples, np.empty((tail_batches, 3), dtype=np.int64), total, num_replicas)
+    if tail_count.any():
+        _TAIL_BATCHES[policy](tails, groups, tail_start, tail_count, size)
 
     batch_count = int(full.sum()) + tail_batches
     order = np.arange(batch_count, dtype=np.int32 if batch_count <= np.iinfo(np.int32).max else np.int64)
@@ -206,10 +172,76 @@ def build_epoch(
         full_count=full,
         full_start=groups.start,
         full_bucket=groups.bucket,
-        extra=extra,
+        extra=tails.extra,
         size=size,
         num_replicas=num_replicas,
     )
+
+
+class _Tails:
+    """The batches a policy makes of bucket remainders: rows ``(offset, length, bucket)`` into ``samples``.
+
+    A batch that is one run of a bucket's samples points at it; any other (padded, topped up, merged)
+    is copied after the grouped samples, where :func:`_tail_room` left it room.
+    """
+
+    def __init__(self, samples: np.ndarray, extra: np.ndarray, pool_start: int, num_replicas: int):
+        self.samples, self.extra, self.pool_end, self.num_replicas = samples, extra, pool_start, num_replicas
+        self.row = 0
+
+    def add(self, start: int, length: int, bucket: int) -> None:
+        self.extra[self.row] = (start, length, bucket)
+        self.row += 1
+
+    def add_copy(self, members: np.ndarray, bucket: int) -> None:
+        if len(members) < self.num_replicas:  # every process needs at least one sample
+            members = members[np.arange(self.num_replicas) % len(members)]
+        self.samples[self.pool_end : self.pool_end + len(members)] = members
+        self.add(self.pool_end, len(members), bucket)
+        self.pool_end += len(members)
+
+
+def _short_tails(tails: _Tails, groups: _Groups, tail_start, tail_count, size: int) -> None:
+    """``SHORT``: each remainder is a batch of its own (topped up only when processes outnumber it)."""
+    for slot in np.flatnonzero(tail_count).tolist():
+        start, count, bucket = int(tail_start[slot]), int(tail_count[slot]), int(groups.bucket[slot])
+        if count < tails.num_replicas:
+            tails.add_copy(tails.samples[start : start + count], bucket)
+        else:
+            tails.add(start, count, bucket)
+
+
+def _pad_tails(tails: _Tails, groups: _Groups, tail_start, tail_count, size: int) -> None:
+    """``PAD``: each remainder is filled to a whole batch with its own bucket's samples, cycled."""
+    for slot in np.flatnonzero(tail_count).tolist():
+        start, count, bucket = int(tail_start[slot]), int(tail_count[slot]), int(groups.bucket[slot])
+        bucket_members = tails.samples[groups.start[slot] : groups.start[slot] + groups.count[slot]]
+        padding = bucket_members[np.arange(size - count) % len(bucket_members)]
+        tails.add_copy(np.concatenate([tails.samples[start : start + count], padding]), bucket)
+
+
+def _merge_tails(tails: _Tails, groups: _Groups, tail_start, tail_count, size: int) -> None:
+    """``MERGE``: remainders in ratio order, cut into whole batches, each cropped to its middle member's bucket."""
+    leftovers = np.concatenate([tails.samples[s : s + c] for s, c in zip(tail_start, tail_count, strict=True)])
+    leftover_bucket = np.repeat(groups.bucket, tail_count)
+    for start in range(0, len(leftovers), size):
+        # Members are in ratio order: the middle one's bucket is the weighted median ratio, which
+        # keeps the total change of ratio smallest.
+        members = leftovers[start : start + size]
+        tails.add_copy(members, int(leftover_bucket[start + (len(members) - 1) // 2]))
+
+
+def _drop_tails(tails: _Tails, groups: _Groups, tail_start, tail_count, size: int) -> None:
+    """``DROP``: remainders are not trained this epoch."""
+
+
+#: The batches each policy makes of the bucket remainders.
+_TAIL_BATCHES = {
+    BatchPolicy.SHORT: _short_tails,
+    BatchPolicy.PAD: _pad_tails,
+    BatchPolicy.MERGE: _merge_tails,
+    BatchPolicy.DROP: _drop_tails,
+}
 
 
 def ratio_order(bucket_shapes) -> np.ndarray:

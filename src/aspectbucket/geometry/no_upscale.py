@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aspectbucket.geometry.resize import cover_resize
+from aspectbucket.geometry.resize import cover_resize, half_up_in_place
 
 
 def floor_to_step(values: np.ndarray, step: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -25,12 +25,6 @@ def floor_to_step(values: np.ndarray, step: int, out: np.ndarray | None = None) 
     out = np.multiply(values, 1.0 / step, out=out) if power_of_two else np.divide(values, step, out=out)
     np.floor(out, out=out)
     return np.multiply(out, step, out=out)
-
-
-def _half_up(values: np.ndarray) -> np.ndarray:
-    """Python's ``int(x + 0.5)`` for positive floats, in place."""
-    values += 0.5
-    return np.floor(values, out=values)
 
 
 def kohya_no_upscale(
@@ -56,10 +50,10 @@ def kohya_no_upscale(
     with np.errstate(divide="ignore", invalid="ignore"):
         ideal_w = np.sqrt(np.multiply(max_area, ratio))
         # The width rounded to the step leads, and the height follows from the ratio; or the reverse.
-        by_width_w = floor_to_step(_half_up(ideal_w.copy()), step)
-        by_height_h = floor_to_step(_half_up(np.divide(max_area, ideal_w, out=ideal_w)), step, out=ideal_w)
-        width_led_h = _half_up(by_width_w / ratio)  # int(x + 0.5): the resized height, and its step floor below
-        height_led_w = _half_up(by_height_h * ratio)
+        by_width_w = floor_to_step(half_up_in_place(ideal_w.copy()), step)
+        by_height_h = floor_to_step(half_up_in_place(np.divide(max_area, ideal_w, out=ideal_w)), step, out=ideal_w)
+        width_led_h = half_up_in_place(by_width_w / ratio)  # int(x + 0.5): the resized height, and its step floor below
+        height_led_w = half_up_in_place(by_height_h * ratio)
         by_width_h = floor_to_step(width_led_h, step)
         by_height_w = floor_to_step(height_led_w, step)
         error_w = np.abs(np.subtract(np.divide(by_width_w, by_width_h), ratio))

@@ -9,7 +9,13 @@ import numpy as np
 
 def round_half_up(values: np.ndarray) -> np.ndarray:
     """Python's ``int(x + 0.5)`` for non-negative ``x``, as int64 (sd-scripts' rounding)."""
-    return np.floor(np.asarray(values, dtype=np.float64) + 0.5).astype(np.int64)
+    return half_up_in_place(np.array(values, dtype=np.float64)).astype(np.int64)
+
+
+def half_up_in_place(values: np.ndarray) -> np.ndarray:
+    """:func:`round_half_up` kept in float64, in a scratch array the caller no longer needs."""
+    np.add(values, 0.5, out=values)
+    return np.floor(values, out=values)
 
 
 def cover_resize(
@@ -33,19 +39,24 @@ def cover_resize(
         bucket_ratio = bucket_widths / bucket_heights if bucket_ratio is None else bucket_ratio
     # Both candidate scales, then one select: cheaper than selecting numerators and denominators.
     scale = np.where(image_ratio > bucket_ratio, bucket_heights / heights, bucket_widths / widths)
-    return _round_half_up_in_place(widths * scale), _round_half_up_in_place(heights * scale)
-
-
-def _round_half_up_in_place(values: np.ndarray) -> np.ndarray:
-    """:func:`round_half_up` for a float64 scratch array the caller no longer needs."""
-    np.add(values, 0.5, out=values)
-    np.floor(values, out=values)
-    return values.astype(np.int64)
+    return half_up_in_place(widths * scale).astype(np.int64), half_up_in_place(heights * scale).astype(np.int64)
 
 
 def center_trim(resized: np.ndarray, bucket: np.ndarray) -> np.ndarray:
     """Offset of the kept window along one axis: half the overflow, the odd pixel off the far end."""
     return np.maximum(np.asarray(resized) - np.asarray(bucket), 0) // 2
+
+
+def random_trim(resized: tuple[int, int], bucket: tuple[int, int], rng: np.random.Generator) -> tuple[int, int]:
+    """A ``--random_crop`` kept window: uniform whole offsets in ``[0, overflow]`` on each axis.
+
+    Axes without overflow draw nothing, so a seed gives the same offsets whichever axis overflows.
+    """
+    offsets = []
+    for resized_side, bucket_side in zip(resized, bucket, strict=True):
+        overflow = int(resized_side) - int(bucket_side)
+        offsets.append(int(rng.integers(0, overflow, endpoint=True)) if overflow > 0 else 0)
+    return offsets[0], offsets[1]
 
 
 def letterbox_crop_ltrb(

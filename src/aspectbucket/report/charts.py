@@ -18,7 +18,7 @@ from aspectbucket.geometry.switching import switching_points
 from aspectbucket.report.summary import CROP_LOSS_WARNING, ReportSummary, block_bucket_list
 
 if TYPE_CHECKING:
-    from aspectbucket.dataset import DatasetPlan
+    from aspectbucket.plan import DatasetPlan
 
 #: Images drawn in the switching chart; beyond this a seeded random sample keeps the SVG light.
 MAX_POINTS = 5000

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from aspectbucket import __version__
-from aspectbucket.atomic import atomic_open
+from aspectbucket.outputs import atomic_open
 from aspectbucket.report.summary import ReportSummary, WarningKind, block_bucket_list, path_strings, path_text
-from aspectbucket.tables import placement_columns
+from aspectbucket.tables.assign import placement_columns
 
 if TYPE_CHECKING:
-    from aspectbucket.dataset import DatasetPlan
+    from aspectbucket.plan import DatasetPlan
 
 #: The per-image columns of the CSV, in order (the JSON objects have the same keys).
 IMAGE_FIELDS = (

@@ -36,7 +36,7 @@ from aspectbucket.report.summary import (
 from aspectbucket.report.thumbnails import previews
 
 if TYPE_CHECKING:
-    from aspectbucket.dataset import DatasetPlan
+    from aspectbucket.plan import DatasetPlan
 
 #: Previews per bucket by default: the worst-cropped images get one, the rest a table row.
 PREVIEWS_PER_BUCKET = 12

@@ -1,7 +1,7 @@
 """The report as plain data: bucket and size tables, steps, warnings and advice for a dataset plan.
 
 Everything the terminal, JSON, CSV and HTML outputs show is computed here once, from a
-:class:`~aspectbucket.dataset.DatasetPlan`, so the outputs only format and never disagree. Per-image
+:class:`~aspectbucket.plan.DatasetPlan`, so the outputs only format and never disagree. Per-image
 facts stay numpy columns (:class:`ImageColumns`) so that 100,000 images cost a few arrays.
 """
 
@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from aspectbucket.explain import LOSS_WARNING as CROP_LOSS_WARNING  # shared with explain
-from aspectbucket.explain import UPSCALE_WARNING
 from aspectbucket.geometry.batches import BatchPolicy, batches_per_bucket, steps_per_epoch
 from aspectbucket.geometry.ratios import nice_ratio_fraction, ratio_fraction
 from aspectbucket.geometry.resize import covering_precrop
 from aspectbucket.profiles.profile import ExifHandling, profile_bucket_list
-from aspectbucket.scan import IMAGE_EXTENSIONS
+from aspectbucket.report.explain import LOSS_WARNING as CROP_LOSS_WARNING  # shared with explain
+from aspectbucket.report.explain import UPSCALE_WARNING
+from aspectbucket.scan.scanner import IMAGE_EXTENSIONS
 
 if TYPE_CHECKING:
-    from aspectbucket.dataset import DatasetPlan
+    from aspectbucket.plan import DatasetPlan
 
 
 class WarningKind(StrEnum):

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
-from rich.console import Console
-from rich.progress import track
 
 from aspectbucket.profiles.profile import ExifHandling
+from aspectbucket.progress import progress_bar
 
 #: Longest side of a preview, in pixels.
 PREVIEW_SIDE = 180
@@ -94,10 +93,12 @@ def previews(plan, indices, jobs: int | None = None, progress: bool = False) -> 
         return None if data is None else base64.b64encode(data).decode("ascii")
 
     indices = [int(index) for index in np.asarray(indices).reshape(-1)]
-    with ThreadPoolExecutor(max_workers=max(1, jobs or 4)) as pool:
-        results = pool.map(one, indices)
-        if progress:
-            results = track(
-                results, description="previews", total=len(indices), console=Console(stderr=True), transient=True
-            )
-        return list(results)
+    with (
+        ThreadPoolExecutor(max_workers=max(1, jobs or 4)) as pool,
+        progress_bar("previews", len(indices), progress) as advance,
+    ):
+        results = []
+        for result in pool.map(one, indices):
+            results.append(result)
+            advance()
+        return results

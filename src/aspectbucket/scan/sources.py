@@ -1,4 +1,4 @@
-"""Dataset inputs and dataset plans: which folders hold the images, with which settings, and where each goes.
+"""Dataset sources: which folders hold the images, and with which settings.
 
 Three inputs are understood, as kohya-ss sd-scripts reads them (``library/config_util.py``):
 
@@ -7,8 +7,7 @@ Three inputs are understood, as kohya-ss sd-scripts reads them (``library/config
   skips other subfolders with a warning, and ignores images lying directly in the root);
 * a dataset config ``.toml`` with ``[general]``, ``[[datasets]]`` and ``[[datasets.subsets]]``.
 
-:func:`plan_dataset` then places a scan by a profile, one kohya dataset block at a time, because each
-block has its own bucket manager (and so its own options and bucket numbers) in sd-scripts.
+:func:`aspectbucket.plan.plan_dataset` then places a scan of these subsets.
 """
 
 from __future__ import annotations
@@ -17,20 +16,15 @@ import dataclasses
 import importlib.resources
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution
-from aspectbucket.geometry.placement import Placement, gather_placements
-from aspectbucket.headers import is_image_name
-from aspectbucket.profiles.profile import ExifHandling, NoUpscaleRule, Profile, place_by_profile
-from aspectbucket.profiles.registry import get_profile, resolve
+from aspectbucket.scan.headers import is_image_name
 
 if TYPE_CHECKING:
-    from aspectbucket.scan import ScanResult
+    pass
 
 #: The bucketing settings a kohya dataset config may set in ``[general]`` or a ``[[datasets]]`` block.
 BUCKET_KEYS = ("resolution", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale")
@@ -245,83 +239,3 @@ def example_dataset_path() -> Path:
     Its ``dataset.toml`` (beside the ``N_name`` folders) describes the same images as a dataset config.
     """
     return Path(str(importlib.resources.files("aspectbucket") / "example"))
-
-
-@dataclass
-class DatasetPlan:
-    """A scan placed by a profile: row i of `placement` is image i of `scan` (scan errors -> error rows).
-
-    ``placement.bucket_index`` indexes the bucket list of the image's own dataset block.
-    ``warnings`` holds the trainer's rounding warnings for each block's options.
-    """
-
-    scan: ScanResult
-    profile: Profile
-    options: list[BucketOptions]
-    placement: Placement
-    respect_exif: bool
-    errors: list[str]
-    warnings: list[str] = field(default_factory=list)
-
-    def bucket_numbers(self) -> np.ndarray:
-        """sd-scripts' logged bucket number per image: its index among the USED buckets of its dataset
-        block sorted by (width, height), as ``BucketManager.sort`` numbers them; -1 for errors."""
-        numbers = np.full(len(self.placement), -1, dtype=np.int64)
-        ok = np.array([not error for error in self.errors], dtype=bool) & self.placement.ok
-        blocks = self.scan.dataset_index
-        for block in np.unique(blocks):
-            rows = np.flatnonzero(ok & (blocks == block))
-            sizes = np.stack([self.placement.bucket_width[rows], self.placement.bucket_height[rows]], axis=1)
-            _, inverse = np.unique(sizes, axis=0, return_inverse=True)  # unique rows sort by (w, h)
-            numbers[rows] = inverse.reshape(-1)
-        return numbers
-
-
-def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_exif: bool = False) -> DatasetPlan:
-    """Place every scanned image by ``profile``, each dataset block with its own options.
-
-    ``given`` holds explicitly chosen options (the command line's), which override each block's config
-    values, which override the profile's defaults. Raises :class:`OptionsError` for refused options.
-    ``respect_exif`` places the upright size; a profile whose trainer applies EXIF always does.
-    """
-    profile = get_profile(profile)
-    upright = respect_exif or profile.exif is ExifHandling.APPLY
-    widths, heights = scan.sizes(upright)
-    blocks = scan.dataset_index
-    options, warnings, parts = [], [], []
-    for block in range(max((subset.dataset for subset in scan.subsets), default=0) + 1):
-        members = [subset for subset in scan.subsets if subset.dataset == block]
-        block_profile, block_options, block_warnings = _block_settings(profile, members, given)
-        options.append(block_options)
-        warnings.extend(f"dataset {block}: {warning}" for warning in block_warnings)
-        rows = np.flatnonzero(blocks == block)
-        parts.append((rows, place_by_profile(widths[rows], heights[rows], block_options, block_profile)))
-    placement = _gather(parts, len(scan.paths))
-    placement_reasons = placement.reasons()
-    errors = [scan_error or placed for scan_error, placed in zip(scan.error, placement_reasons, strict=True)]
-    return DatasetPlan(scan, profile, options, placement, respect_exif, errors, warnings)
-
-
-def _block_settings(profile: Profile, members: list[Subset], given: dict):
-    """The profile, validated options and warnings of one dataset block."""
-    from_config = dict(members[0].given_options) if members else {}
-    merged = dataclasses.replace(profile.defaults, **{**from_config, **given})
-    if members and not members[0].enable_bucket:
-        # sd-scripts without buckets: one bucket, the resolution itself; images cover it and are cropped.
-        width, height = merged.resolution
-        if width <= 0 or height <= 0:
-            raise OptionsError(f"resolution {width},{height} must be positive")
-        single = dataclasses.replace(
-            profile,
-            bucket_list=lambda _options: np.array([[width, height]], dtype=np.int64),
-            no_upscale=NoUpscaleRule.UNSUPPORTED,
-            per_image=None,
-            max_crop=None,
-        )
-        return single, dataclasses.replace(merged, bucket_no_upscale=False), []
-    return resolve(profile, merged)
-
-
-def _gather(parts: list[tuple[np.ndarray, Placement]], count: int) -> Placement:
-    """One placement in scan order from per-block placements of the given rows."""
-    return gather_placements([(rows, placement, slice(None)) for rows, placement in parts], count)

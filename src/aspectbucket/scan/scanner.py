@@ -2,8 +2,8 @@
 
 The scan lists each subset's folder as sd-scripts does (by extension, any case) and stats each file
 while listing it; unchanged files (same path, size and mtime) come from the header cache
-(:mod:`aspectbucket.scan_cache`), the others' headers are read on a thread pool
-(:mod:`aspectbucket.headers`). Rows are kept as arrays, so a re-scan of 100,000 files costs little
+(:mod:`aspectbucket.scan.cache`), the others' headers are read on a thread pool
+(:mod:`aspectbucket.scan.headers`). Rows are kept as arrays, so a re-scan of 100,000 files costs little
 more than listing and stat-ing them. Nothing is ever written into the dataset; a file that cannot
 be measured keeps its row with a reason, and the scan goes on.
 """
@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from aspectbucket.dataset import Subset, is_dir_entry, read_dataset
-from aspectbucket.headers import (
+from aspectbucket.progress import progress_bar
+from aspectbucket.scan.cache import COLUMNS, FolderListing, HeaderCache, cache_file, default_cache_dir, save_cache
+from aspectbucket.scan.headers import (
     CONTENT_REASONS,
     IMAGE_EXTENSIONS,
     REASON_CODES,
@@ -34,8 +35,8 @@ from aspectbucket.headers import (
     read_header,
     read_header_with_pillow,
 )
-from aspectbucket.scan_cache import COLUMNS, FolderListing, HeaderCache, cache_file, default_cache_dir, save_cache
-from aspectbucket.statx import stat_files
+from aspectbucket.scan.sources import Subset, is_dir_entry, read_dataset
+from aspectbucket.scan.statx import stat_files
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -110,7 +111,7 @@ class ScanResult:
     """Every image file found, one row each (struct of arrays), in subset order, sorted within a subset.
 
     ``paths`` are absolute (a :class:`PathList`; any sequence of paths given is converted).
-    ``error[i]`` is '' or a reason from :class:`aspectbucket.headers.ScanReason`; such rows have size 0.
+    ``error[i]`` is '' or a reason from :class:`aspectbucket.scan.headers.ScanReason`; such rows have size 0.
     ``warnings`` holds folder-level notes (skipped folders, unlistable folders, an unwritable cache).
     ``from_cache`` counts the rows whose header came from the cache.
     """
@@ -206,9 +207,9 @@ def scan(
     jobs: int | None = None,
     progress: bool = False,
 ) -> ScanResult:
-    """Scan a dataset source (see :func:`aspectbucket.dataset.load_dataset`) or a list of subsets.
+    """Scan a dataset source (see :func:`aspectbucket.scan.sources.load_dataset`) or a list of subsets.
 
-    ``cache`` is the cache folder (default: :func:`~aspectbucket.scan_cache.default_cache_dir`);
+    ``cache`` is the cache folder (default: :func:`~aspectbucket.scan.cache.default_cache_dir`);
     ``use_cache=False`` neither reads nor writes it. ``jobs`` threads read headers (default: one while
     files come from memory, a few per core when they make the scan wait on storage; see
     :func:`read_headers`). ``progress`` shows a progress bar on terminals.
@@ -365,7 +366,7 @@ def list_images(directory: Path, recursive: bool, known: FolderListing | None = 
 
 
 def _image_names(names: list[str]) -> list[str]:
-    """The names that sd-scripts takes for images (see :func:`aspectbucket.headers.is_image_name`, inlined
+    """The names that sd-scripts takes for images (see :func:`aspectbucket.scan.headers.is_image_name`, inlined
     here because it runs per file: most names need no lower-casing), sorted."""
     images = [
         name
@@ -410,7 +411,7 @@ def _stat_images(names: list[str], prefix: str, descriptor: int | None, found: L
     (folders are searched, or not, by the caller).
 
     This runs once per file and is all a re-scan does besides loading the cache, so the common case
-    (every entry a readable regular file) is one batch (:func:`aspectbucket.statx.stat_files`, on
+    (every entry a readable regular file) is one batch (:func:`aspectbucket.scan.statx.stat_files`, on
     Linux) or a few list comprehensions; anything else takes the slow path, file by file.
     """
     paths = [prefix + name for name in names]
@@ -472,7 +473,7 @@ def read_headers(
     (the OS page cache, a fast SSD) take a few microseconds of I/O and the rest is Python holding the
     GIL, where threads only contend, so the scan stays on one thread; files that make it wait on the
     disk or the network go to :func:`default_jobs` threads. Files the thread-safe readers cannot
-    measure are read again with Pillow on this thread (see :func:`aspectbucket.headers.read_header_with_pillow`).
+    measure are read again with Pillow on this thread (see :func:`aspectbucket.scan.headers.read_header_with_pillow`).
     """
     starts = range(0, len(files), CHUNK_FILES)
     chunks = [range(start, min(start + CHUNK_FILES, len(files))) for start in starts]
@@ -480,7 +481,7 @@ def read_headers(
     def read_chunk(rows: range) -> list[Header | None]:
         return [read_header(*files[row]) for row in rows]
 
-    with _progress_bar(progress, len(files)) as advance:
+    with progress_bar("reading image headers", len(files), progress) as advance:
         workers = jobs
         if jobs is None and chunks:
             start = time.perf_counter()
@@ -506,22 +507,6 @@ def _finish_chunks(chunks, results, files, advance) -> Iterator[tuple[range, lis
             ]
         yield rows, headers
         advance(len(rows))
-
-
-@contextmanager
-def _progress_bar(shown: bool, total: int):
-    """A function that advances a rich progress bar (on terminals only), or does nothing."""
-    if not shown or total == 0:
-        yield lambda count: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console = Console(stderr=True)
-    columns = (TextColumn("reading image headers"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=not console.is_terminal, transient=True) as bar:
-        task = bar.add_task("scan", total=total)
-        yield lambda count: bar.advance(task, count)
 
 
 class _FolderCaches:

@@ -17,24 +17,15 @@ import os
 import shutil
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import nullcontext, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
-from aspectbucket.export import open_image, precrop_pixels, train_pixels
-from aspectbucket.export_plan import ExportItem, ExportMode, ExportSettings, ItemError
+from aspectbucket.export.pixels import open_image, precrop_pixels, train_pixels
+from aspectbucket.export.plan import ExportItem, ExportMode, ExportSettings, ItemError
+from aspectbucket.progress import progress_bar
 
 #: Default journal name inside the output folder.
 METADATA_NAME = "aspectbucket-export.jsonl"
@@ -238,7 +229,10 @@ def run_export(
         else:
             pending.append((index, item, signature))
     try:
-        with open(metadata, "a", encoding="utf-8") as journal, _progress(progress, len(pending)) as advance:
+        with (
+            open(metadata, "a", encoding="utf-8") as journal,
+            progress_bar("exporting", len(pending), progress) as advance,
+        ):
             _run_pending(pending, settings, out_dir, jobs, journal, done, summary, advance)
     except OSError as error:
         remove_stale_temporaries(out_dir, items)
@@ -307,39 +301,6 @@ def _abort_message(error: OSError) -> str:
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"export stopped: no permission to write{where}; finished images are kept"
     return f"export stopped: cannot write{where}: {error.strerror or error}"
-
-
-class _RateColumn(ProgressColumn):
-    """Images per second."""
-
-    def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.1f} img/s" if speed else "- img/s", style="progress.data.speed")
-
-
-def _progress(enabled: bool, total: int):
-    """A rich progress bar on stderr with count, rate and ETA when ``enabled`` (a terminal); else a no-op."""
-    if not enabled:
-        return nullcontext(lambda: None)
-    bar = Progress(
-        TextColumn("exporting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
-    task = bar.add_task("export", total=total)
-
-    class _Shown:
-        def __enter__(self):
-            bar.__enter__()
-            return lambda: bar.advance(task)
-
-        def __exit__(self, *exc):
-            return bar.__exit__(*exc)
-
-    return _Shown()
 
 
 def kohya_metadata(records: list[dict], out_dir: Path) -> dict[str, dict]:

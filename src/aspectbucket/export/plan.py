@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from aspectbucket.dataset import DatasetPlan, Subset
-from aspectbucket.export import Anchor, anchored_precrop, random_trim
+from aspectbucket.export.pixels import Anchor, anchored_precrop
+from aspectbucket.geometry.choices import parse_choice
 from aspectbucket.geometry.placement import Placement, gather_placements
-from aspectbucket.geometry.resize import covering_precrop
+from aspectbucket.geometry.resize import covering_precrop, random_trim
+from aspectbucket.plan import DatasetPlan
 from aspectbucket.profiles.profile import place_by_profile
+from aspectbucket.scan.sources import Subset
 
 #: Sidecar caption extensions copied with each image, besides the subset's own ``caption_extension``.
 CAPTION_EXTENSIONS = (".caption", ".txt")
@@ -78,12 +80,7 @@ class ExportSettings:
 
     def __post_init__(self):
         for name, kind in (("mode", ExportMode), ("anchor", Anchor), ("output_format", OutputFormat)):
-            value = getattr(self, name)
-            try:
-                object.__setattr__(self, name, kind(value))
-            except ValueError:
-                allowed = ", ".join(member.value for member in kind)
-                raise ValueError(f"{name} {value!r} is not one of: {allowed}") from None
+            object.__setattr__(self, name, parse_choice(kind, getattr(self, name), name))
         if not _is_whole(self.quality) or not 1 <= self.quality <= 100:
             raise ValueError(f"quality {self.quality!r} must be a whole number from 1 to 100")
         if self.random_crop and self.mode is not ExportMode.TRAIN:

@@ -4,7 +4,7 @@ These are the functions the exporter and the torch integration share. The traine
 resized size, trim) comes from a :class:`~aspectbucket.geometry.placement.Placement`; here it becomes
 pixels, fast: a JPEG that will shrink is decoded at a reduced scale by its DCT, and the trim is fused
 into the LANCZOS resize (a fractional source box) so only the kept window is ever resampled, by SIMD
-code where available (:mod:`aspectbucket.lanczos`).
+code where available (:mod:`aspectbucket.export.resample`).
 
 The scaled JPEG decode uses simplejpeg (libjpeg-turbo's TurboJPEG API) rather than Pillow's ``draft``:
 both decode by DCT scaling, but Pillow offers only 1/2, 1/4 and 1/8, while libjpeg-turbo scales by any
@@ -22,7 +22,7 @@ import numpy as np
 import simplejpeg
 from PIL import Image, ImageOps
 
-from aspectbucket.lanczos import lanczos
+from aspectbucket.export.resample import lanczos
 
 #: ``image.info`` key for where the full image lies, ``(left, top, right, bottom)`` in the image's own
 #: pixels, when a JPEG was decoded at reduced scale: the full image is ``W/s`` wide while the decoded
@@ -215,18 +215,6 @@ def _check_ratio(extent: tuple[float, float], resized: tuple[int, int]) -> None:
             f"the image is {width:g}x{height:g} but was placed to be resized to {resized_w}x{resized_h}: "
             "it would be stretched (turned by EXIF differently from its placement?)"
         )
-
-
-def random_trim(resized: tuple[int, int], bucket: tuple[int, int], rng: np.random.Generator) -> tuple[int, int]:
-    """A ``--random_crop`` trim: uniform whole offsets in ``[0, overflow]`` on each axis.
-
-    Axes without overflow draw nothing, so a seed gives the same offsets whichever axis overflows.
-    """
-    offsets = []
-    for resized_side, bucket_side in zip(resized, bucket, strict=True):
-        overflow = int(resized_side) - int(bucket_side)
-        offsets.append(int(rng.integers(0, overflow, endpoint=True)) if overflow > 0 else 0)
-    return offsets[0], offsets[1]
 
 
 def anchored_precrop(boxes: np.ndarray, widths: np.ndarray, heights: np.ndarray, anchor: Anchor) -> np.ndarray:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aspectbucket.headers import REASONS
+from aspectbucket.scan.headers import REASONS
 
 #: Bump when what a header read yields changes, so old caches are dropped instead of trusted.
 CACHE_FORMAT = 6

@@ -1,0 +1,99 @@
+"""Dataset plans: a scan placed by a profile, one kohya dataset block at a time.
+
+Each block has its own bucket manager in sd-scripts (and so its own options and bucket numbers);
+explicitly given options override a block's config values, which override the profile's defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from aspectbucket.geometry.options import BucketOptions, OptionsError
+from aspectbucket.geometry.placement import Placement, gather_placements
+from aspectbucket.profiles.profile import ExifHandling, NoUpscaleRule, Profile, place_by_profile
+from aspectbucket.profiles.registry import get_profile, resolve
+from aspectbucket.scan.scanner import ScanResult
+from aspectbucket.scan.sources import Subset
+
+
+@dataclass
+class DatasetPlan:
+    """A scan placed by a profile: row i of `placement` is image i of `scan` (scan errors -> error rows).
+
+    ``placement.bucket_index`` indexes the bucket list of the image's own dataset block.
+    ``warnings`` holds the trainer's rounding warnings for each block's options.
+    """
+
+    scan: ScanResult
+    profile: Profile
+    options: list[BucketOptions]
+    placement: Placement
+    respect_exif: bool
+    errors: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def bucket_numbers(self) -> np.ndarray:
+        """sd-scripts' logged bucket number per image: its index among the USED buckets of its dataset
+        block sorted by (width, height), as ``BucketManager.sort`` numbers them; -1 for errors."""
+        numbers = np.full(len(self.placement), -1, dtype=np.int64)
+        ok = np.array([not error for error in self.errors], dtype=bool) & self.placement.ok
+        blocks = self.scan.dataset_index
+        for block in np.unique(blocks):
+            rows = np.flatnonzero(ok & (blocks == block))
+            sizes = np.stack([self.placement.bucket_width[rows], self.placement.bucket_height[rows]], axis=1)
+            _, inverse = np.unique(sizes, axis=0, return_inverse=True)  # unique rows sort by (w, h)
+            numbers[rows] = inverse.reshape(-1)
+        return numbers
+
+
+def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_exif: bool = False) -> DatasetPlan:
+    """Place every scanned image by ``profile``, each dataset block with its own options.
+
+    ``given`` holds explicitly chosen options (the command line's), which override each block's config
+    values, which override the profile's defaults. Raises :class:`OptionsError` for refused options.
+    ``respect_exif`` places the upright size; a profile whose trainer applies EXIF always does.
+    """
+    profile = get_profile(profile)
+    upright = respect_exif or profile.exif is ExifHandling.APPLY
+    widths, heights = scan.sizes(upright)
+    blocks = scan.dataset_index
+    options, warnings, parts = [], [], []
+    for block in range(max((subset.dataset for subset in scan.subsets), default=0) + 1):
+        members = [subset for subset in scan.subsets if subset.dataset == block]
+        block_profile, block_options, block_warnings = _block_settings(profile, members, given)
+        options.append(block_options)
+        warnings.extend(f"dataset {block}: {warning}" for warning in block_warnings)
+        rows = np.flatnonzero(blocks == block)
+        parts.append((rows, place_by_profile(widths[rows], heights[rows], block_options, block_profile)))
+    placement = _gather(parts, len(scan.paths))
+    placement_reasons = placement.reasons()
+    errors = [scan_error or placed for scan_error, placed in zip(scan.error, placement_reasons, strict=True)]
+    return DatasetPlan(scan, profile, options, placement, respect_exif, errors, warnings)
+
+
+def _block_settings(profile: Profile, members: list[Subset], given: dict):
+    """The profile, validated options and warnings of one dataset block."""
+    from_config = dict(members[0].given_options) if members else {}
+    merged = dataclasses.replace(profile.defaults, **{**from_config, **given})
+    if members and not members[0].enable_bucket:
+        # sd-scripts without buckets: one bucket, the resolution itself; images cover it and are cropped.
+        width, height = merged.resolution
+        if width <= 0 or height <= 0:
+            raise OptionsError(f"resolution {width},{height} must be positive")
+        single = dataclasses.replace(
+            profile,
+            bucket_list=lambda _options: np.array([[width, height]], dtype=np.int64),
+            no_upscale=NoUpscaleRule.UNSUPPORTED,
+            per_image=None,
+            max_crop=None,
+        )
+        return single, dataclasses.replace(merged, bucket_no_upscale=False), []
+    return resolve(profile, merged)
+
+
+def _gather(parts: list[tuple[np.ndarray, Placement]], count: int) -> Placement:
+    """One placement in scan order from per-block placements of the given rows."""
+    return gather_placements([(rows, placement, slice(None)) for rows, placement in parts], count)

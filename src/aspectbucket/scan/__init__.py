@@ -1,0 +1,23 @@
+"""The scan stage: dataset sources -> file list -> image sizes and EXIF orientations, cached.
+
+``sources`` reads folders and kohya dataset configs into subsets; ``scanner`` lists and stats each
+subset's folder (``statx`` batches the stats on Linux) and reads headers (``headers``) for files the
+header cache (``cache``) does not already know.
+"""
+
+from aspectbucket.scan.headers import IMAGE_EXTENSIONS, ScanReason
+from aspectbucket.scan.scanner import PathList, ScanResult, scan
+from aspectbucket.scan.sources import DatasetError, Subset, example_dataset_path, load_dataset, read_dataset
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "DatasetError",
+    "PathList",
+    "ScanReason",
+    "ScanResult",
+    "Subset",
+    "example_dataset_path",
+    "load_dataset",
+    "read_dataset",
+    "scan",
+]
