@@ -109,6 +109,16 @@ class Ledger:
         return self.counts.optimizer_steps_per_epoch
 
     @property
+    def passes(self) -> np.ndarray:
+        """Samples each image asks for per epoch: its repeats, plus one under SimpleTuner's meaning."""
+        return self.repeats + (1 if self.rule is BatchingRule.SIMPLETUNER else 0)
+
+    @property
+    def trainable(self) -> np.ndarray:
+        """Images that have a bucket and ask to be trained at least once per epoch."""
+        return (self.image_bucket >= 0) & (self.passes > 0)
+
+    @property
     def never_trained(self) -> np.ndarray:
         """Indices of the images that are never trained (or, where random, may never be) in an epoch."""
         return np.flatnonzero(self.counts.times_max == 0)
@@ -211,7 +221,7 @@ def ledger(
     heights,
     profile: str | Profile = "kohya",
     settings: BucketOptions | None = None,
-    repeats=1,
+    repeats=None,
     subsets=None,
     batch_size: int = 1,
     processes: int = 1,
@@ -226,7 +236,9 @@ def ledger(
     """What one epoch of ``profile``'s trainer trains of the images ``(widths[i], heights[i])``.
 
     ``settings`` are the bucketing options (the profile's defaults if ``None``). ``repeats`` is one
-    number, one per image, or a mapping from subset name to repeats; ``subsets`` names each image's
+    number, one per image, or a mapping from subset name to repeats, in the trainer's own sense:
+    SimpleTuner's ``repeats`` counts extra passes (0, its default, trains once), every other
+    trainer's counts passes (default 1). ``subsets`` names each image's
     subset (dataset). ``regularization`` marks kohya regularization images: one bool per image or
     a collection of subset names. ``epochs`` or ``max_train_steps`` set the run's length (one
     epoch by default). ``batching`` overrides the profile's batching rule.
@@ -241,6 +253,8 @@ def ledger(
     placement = place_by_profile(widths, heights, options, chosen)
     n = len(placement.width)
     subset_labels = _subset_labels(subsets, n)
+    if repeats is None:
+        repeats = 0 if rule is BatchingRule.SIMPLETUNER else 1
     image_repeats = _image_repeats(repeats, subset_labels, n)
     placed = placement.error == PlacementError.OK
     if regularization is not None:

@@ -405,6 +405,21 @@ _RULES = {
 }
 
 
+def bucket_minimum(rule: BatchingRule | str, settings: BatchSettings) -> int:
+    """Fewest samples a bucket needs so that ``rule`` trains any of it (1 where nothing is dropped).
+
+    OneTrainer needs one group of ``batch x processes``; diffusion-pipe one optimizer step,
+    ``batch x accumulation x processes``; SimpleTuner ``batch x processes x accumulation`` or it
+    refuses the dataset; NovelAI one batch on every rank.
+    """
+    rule = BatchingRule(rule)
+    if rule in (BatchingRule.ONETRAINER, BatchingRule.NOVELAI):
+        return settings.batch_size * settings.processes
+    if rule in (BatchingRule.DIFFUSION_PIPE, BatchingRule.SIMPLETUNER):
+        return settings.batch_size * settings.processes * settings.grad_accum
+    return 1
+
+
 def training_length(optimizer_steps_per_epoch: int, *, epochs: int | None = None, max_train_steps: int | None = None):
     """``(epochs, total optimizer steps, optimizer steps in the last epoch)`` for a run.
 
