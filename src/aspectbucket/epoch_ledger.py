@@ -37,6 +37,7 @@ from aspectbucket.geometry.ledger import (
 )
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.placement import Placement, PlacementError
+from aspectbucket.plan import DatasetPlan
 from aspectbucket.profiles import Profile, get_profile, place_by_profile, resolve
 
 #: The batching rule of each profile that has one of its own; others follow their batch policy.
@@ -78,7 +79,9 @@ class Ledger:
 
     ``bucket_shapes`` are the buckets in use, sorted by (width, height) (with ``bucket_subset``
     where buckets are kept per dataset); ``image_bucket`` the row of each image in them (-1: none);
-    ``repeats`` the repeats actually used (after kohya's regularization expansion).
+    ``repeats`` the repeats actually used (after kohya's regularization expansion);
+    ``regularization`` marks regularization images and ``reg_samples_before_expansion`` is their
+    repeats as configured (what sd-scripts logs as "num reg images").
     ``counts`` holds the per-bucket and per-image arrays (:class:`EpochCounts`).
     """
 
@@ -94,6 +97,8 @@ class Ledger:
     epochs: int
     total_optimizer_steps: int
     last_epoch_optimizer_steps: int
+    regularization: np.ndarray | None = None
+    reg_samples_before_expansion: int = 0
 
     @property
     def settings(self) -> BatchSettings:
@@ -249,28 +254,70 @@ def ledger(
     """
     chosen, options, _ = resolve(profile, settings)
     rule = batching_rule(chosen, batching)
-    batch = BatchSettings(batch_size, processes, grad_accum)
     placement = place_by_profile(widths, heights, options, chosen)
     n = len(placement.width)
     subset_labels = _subset_labels(subsets, n)
     if repeats is None:
         repeats = 0 if rule is BatchingRule.SIMPLETUNER else 1
     image_repeats = _image_repeats(repeats, subset_labels, n)
+    reg = None if regularization is None else _regularization_mask(regularization, subset_labels, n)
+    reg_before = 0
+    if reg is not None and rule is BatchingRule.KOHYA:
+        placed = placement.error == PlacementError.OK
+        reg_before = int(image_repeats[reg & placed].sum())
+        image_repeats = kohya_regularization_repeats(image_repeats, reg, placed)
+    return ledger_from_placement(
+        placement,
+        chosen,
+        image_repeats,
+        BatchSettings(batch_size, processes, grad_accum),
+        subsets=subset_labels,
+        datasets=subset_labels if rule is BatchingRule.MUSUBI else None,
+        epochs=epochs,
+        max_train_steps=max_train_steps,
+        batching=rule,
+        allow_oversubscription=allow_oversubscription,
+        regularization=reg,
+        reg_samples_before_expansion=reg_before,
+    )
+
+
+def ledger_from_placement(
+    placement: Placement,
+    profile: str | Profile,
+    repeats: np.ndarray,
+    settings: BatchSettings,
+    *,
+    subsets=None,
+    datasets=None,
+    epochs: int | None = None,
+    max_train_steps: int | None = None,
+    batching: str | BatchingRule | None = None,
+    allow_oversubscription: bool = False,
+    regularization: np.ndarray | None = None,
+    reg_samples_before_expansion: int = 0,
+) -> Ledger:
+    """The ledger of images already placed, with their final repeats (no expansion applied here).
+
+    ``datasets`` labels each image's dataset where the trainer keeps buckets per dataset (kohya's
+    dataset blocks, musubi-tuner's datasets); images of different datasets never share a bucket.
+    """
+    chosen = get_profile(profile)
+    rule = batching_rule(chosen, batching)
+    n = len(placement.width)
     placed = placement.error == PlacementError.OK
-    if regularization is not None:
-        reg = _regularization_mask(regularization, subset_labels, n)
-        if rule is BatchingRule.KOHYA:
-            image_repeats = kohya_regularization_repeats(image_repeats, reg, placed)
-    per_dataset = rule is BatchingRule.MUSUBI and subset_labels is not None
-    image_bucket, shapes, bucket_subset = _number_buckets(placement, placed, subset_labels if per_dataset else None)
+    image_repeats = np.asarray(repeats, dtype=np.int64)
+    dataset_labels = _subset_labels(datasets, n)
+    image_bucket, shapes, bucket_subset = _number_buckets(placement, placed, dataset_labels)
     trainable = int(image_repeats[placed].sum()) if n else 0
-    if 0 < trainable < processes:
-        raise BatchingError(f"{processes} processes for {trainable} trainable samples: every process needs one")
+    if 0 < trainable < settings.processes:
+        needs = "every process needs one"
+        raise BatchingError(f"{settings.processes} processes for {trainable} trainable samples: {needs}")
     counts = count_epoch(
         image_bucket,
         image_repeats,
         rule,
-        batch,
+        settings,
         bucket_count=len(shapes),
         allow_oversubscription=allow_oversubscription,
     )
@@ -285,11 +332,56 @@ def ledger(
         bucket_subset=bucket_subset,
         image_bucket=image_bucket,
         repeats=image_repeats,
-        subsets=subset_labels,
+        subsets=_subset_labels(subsets, n),
         counts=counts,
         epochs=run_epochs,
         total_optimizer_steps=total,
         last_epoch_optimizer_steps=last,
+        regularization=regularization,
+        reg_samples_before_expansion=reg_samples_before_expansion,
+    )
+
+
+def plan_ledger(
+    plan: DatasetPlan,
+    batch_size: int | None = None,
+    processes: int = 1,
+    grad_accum: int = 1,
+    *,
+    epochs: int | None = None,
+    max_train_steps: int | None = None,
+) -> Ledger:
+    """The ledger of a scanned, placed dataset (what ``report`` shows).
+
+    Repeats are the scan's (regularization already expanded per dataset block); buckets are kept
+    per dataset block when there are several, as each of kohya's datasets has its own buckets.
+    ``batch_size`` defaults to the config's (the first block's), else 1.
+    """
+    scan = plan.scan
+    names = np.array([subset.name or str(subset.image_dir) for subset in scan.subsets] or [""], dtype=object)
+    subsets = names[scan.subset].astype(str) if len(scan.subsets) else None
+    blocks = scan.dataset_index
+    configured = [subset.batch_size for subset in scan.subsets if subset.batch_size is not None]
+    chosen_batch = batch_size or (configured[0] if configured else 1)
+    repeats = scan.repeats if len(scan.subsets) else np.ones(len(plan.placement), dtype=np.int64)
+    rule = batching_rule(plan.profile)
+    if rule is BatchingRule.SIMPLETUNER:
+        repeats = repeats - 1  # the scan counts passes; SimpleTuner's repeats count extra ones
+    several = len(np.unique(blocks)) > 1
+    reg = np.array([subset.is_reg for subset in scan.subsets] or [False], dtype=bool)[scan.subset]
+    configured_repeats = np.array([subset.repeats for subset in scan.subsets] or [1], dtype=np.int64)[scan.subset]
+    placed = plan.placement.error == PlacementError.OK
+    return ledger_from_placement(
+        plan.placement,
+        plan.profile,
+        repeats,
+        BatchSettings(chosen_batch, processes, grad_accum),
+        subsets=subsets,
+        datasets=blocks.astype(str) if several else None,
+        epochs=epochs,
+        max_train_steps=max_train_steps,
+        regularization=reg if reg.any() else None,
+        reg_samples_before_expansion=int(configured_repeats[reg & placed].sum()),
     )
 
 
