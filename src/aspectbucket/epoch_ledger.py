@@ -193,7 +193,7 @@ class Ledger:
             "batch_size": self.settings.batch_size,
             "processes": self.settings.processes,
             "grad_accum": self.settings.grad_accum,
-            "images": len(self.image_bucket),
+            "image_count": len(self.image_bucket),
             "samples": int(c.samples.sum()),
             "steps_per_epoch": c.steps_per_epoch,
             "optimizer_steps_per_epoch": c.optimizer_steps_per_epoch,
@@ -213,9 +213,11 @@ class Ledger:
     def to_json(self, image_limit: int | None = None) -> dict:
         """The ledger as JSON-ready data: totals, ``per_bucket`` rows and ``images`` rows.
 
-        ``images`` lists the images that are not fully trained first; ``image_limit`` caps it.
+        ``images`` lists the never-trained images first, then those trained less than asked (a
+        random remainder), then the rest; ``image_limit`` caps it.
         """
-        order = np.argsort(self.counts.reason == Reason.TRAINED, kind="stable")
+        rank = (self.counts.times_max > 0).astype(np.int8) + (self.counts.reason == Reason.TRAINED)
+        order = np.argsort(rank, kind="stable")
         if image_limit is not None:
             order = order[:image_limit]
         return {**self.totals(), "per_bucket": self.per_bucket_rows(), "images": self.image_rows(order)}

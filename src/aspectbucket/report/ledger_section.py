@@ -1,0 +1,194 @@
+"""The epoch ledger in every report format: terminal tables, a JSON document, a CSV per image, HTML.
+
+All four read one :class:`~aspectbucket.epoch_ledger.Ledger` and its fixes
+(:func:`~aspectbucket.ledger_fixes.smallest_fixes`). ``labels`` name the images (file paths in a
+report, row numbers for a size table). Where the trainer is random the counts are expectations
+and every format says so.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import html
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from aspectbucket.epoch_ledger import Ledger
+from aspectbucket.ledger_fixes import BucketFixes
+from aspectbucket.outputs import atomic_open
+
+#: Never-trained images listed by the terminal and HTML (all of them go to JSON and CSV).
+SHOWN = 20
+
+#: Columns of the per-image ledger CSV.
+IMAGE_FIELDS = ("image", "width", "height", "subset", "bucket_width", "bucket_height", "repeats")
+IMAGE_FIELDS += ("times_expected", "times_min", "times_max", "reason")
+
+
+def totals_lines(book: Ledger) -> list[str]:
+    """The run in a few sentences: steps, updates, what is dropped and padded, how sure the counts are."""
+    t = book.totals()
+    lines = [
+        f"{t['profile']} ({t['batching']} batching): batch size {t['batch_size']} x {t['processes']} process(es), "
+        f"gradient accumulation {t['grad_accum']}",
+        f"{t['steps_per_epoch']} steps per epoch per process, {t['optimizer_steps_per_epoch']} optimizer steps per "
+        f"epoch; {t['epochs']} epoch(s) = {t['total_optimizer_steps']} optimizer steps "
+        f"(last epoch {t['last_epoch_optimizer_steps']})",
+        f"{t['samples']} samples per epoch: {t['dropped_samples']} dropped, {t['padded_samples']} padded by "
+        f"repetition; {t['never_trained']} image(s) never trained",
+    ]
+    if t["padded_batches"]:
+        lines.append(f"accelerate repeats {t['padded_batches']} batch(es) from the epoch's start to even the processes")
+    if t["trainer_estimate"] != t["steps_per_epoch"]:
+        lines.append(f"the trainer's own estimate shows {t['trainer_estimate']} steps per epoch")
+    if t["random"]:
+        lines.append("which samples are dropped is random: per-image counts are expectations, with their range")
+    if t["refused"]:
+        lines.append(f"the trainer refuses this dataset: {t['refused']}")
+    return lines
+
+
+def print_ledger(book: Ledger, fixes: list[BucketFixes], console: Console, labels=None, shown: int = SHOWN) -> None:
+    """The ledger section of the terminal report: totals, the bucket table, never-trained images, fixes."""
+    console.print(Text("Epoch ledger", style="bold"))
+    for line in totals_lines(book):
+        console.print(Text(line))
+    table = Table(title="Per bucket, one epoch")
+    for name in ("bucket", "images", "samples", "batches", "trained", "dropped", "padded"):
+        table.add_column(name, justify="left" if name == "bucket" else "right")
+    for row in book.per_bucket_rows():
+        bucket = f"{row['bucket_width']}x{row['bucket_height']}" + (f" [{row['subset']}]" if "subset" in row else "")
+        numbers = [row[key] for key in ("images", "samples", "batches", "trained", "dropped", "padded")]
+        table.add_row(Text(bucket), *(str(number) for number in numbers))
+    console.print(table)
+    never = book.never_trained
+    if len(never):
+        console.print(Text(f"Never trained ({len(never)}):", style="bold"))
+        for index in never[:shown].tolist():
+            console.print(Text(f"  {_label(labels, index)}: {book.reason_text(index)}"))
+        if len(never) > shown:
+            console.print(Text(f"  ... and {len(never) - shown} more (see the JSON or CSV)"))
+    for line in fix_lines(fixes):
+        console.print(Text(line))
+
+
+def fix_lines(fixes: list[BucketFixes]) -> list[str]:
+    """One line per bucket with never-trained images: its best fix and the before/after counts."""
+    lines = []
+    for bucket in fixes:
+        best = bucket.best
+        lines.append(
+            f"fix {bucket.bucket_width}x{bucket.bucket_height} ({len(bucket.images)} image(s) never trained): "
+            f"{best.description}; never trained {best.never_trained_before} -> {best.never_trained_after}, "
+            f"steps per epoch {best.steps_before} -> {best.steps_after}"
+        )
+    return lines
+
+
+def ledger_document(book: Ledger, fixes: list[BucketFixes], labels=None, image_limit: int | None = None) -> dict:
+    """The ledger as JSON-ready data (:meth:`Ledger.to_json` plus ``fixes``, images labelled)."""
+    document = book.to_json(image_limit)
+    for row in document["images"]:
+        row["image"] = _label(labels, row["index"])
+    document["fixes"] = [
+        {
+            "bucket_width": bucket.bucket_width,
+            "bucket_height": bucket.bucket_height,
+            "images": [_label(labels, index) for index in bucket.images.tolist()],
+            "fixes": [dataclasses.asdict(fix) for fix in bucket.fixes],
+        }
+        for bucket in fixes
+    ]
+    return document
+
+
+def write_ledger_csv(path: Path | str, book: Ledger, labels=None) -> None:
+    """One row per image (written atomically): its bucket, repeats, times trained per epoch and why not."""
+    with atomic_open(path, newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(IMAGE_FIELDS)
+        for row in book.image_rows():
+            row["image"] = _label(labels, row["index"])
+            writer.writerow(["" if row[name] is None else row[name] for name in IMAGE_FIELDS])
+
+
+def ledger_chart(book: Ledger, limit: int = 60) -> str:
+    """A horizontal bar per bucket (the ``limit`` largest): samples trained, dropped and padded.
+
+    Returned as a self-contained SVG data URI; needs matplotlib (the ``report`` extra).
+    """
+    from matplotlib.figure import Figure
+
+    from aspectbucket.report.charts import svg_data_uri
+
+    rows = sorted(book.per_bucket_rows(), key=lambda row: -row["samples"])[:limit]
+    figure = Figure(figsize=(7, 0.6 + 0.22 * max(len(rows), 1)))
+    axes = figure.add_subplot()
+    names = [f"{row['bucket_width']}x{row['bucket_height']}" for row in rows]
+    kept = np.array([row["trained"] - row["padded"] for row in rows])
+    dropped = np.array([row["dropped"] for row in rows])
+    padded = np.array([row["padded"] for row in rows])
+    positions = np.arange(len(rows))
+    axes.barh(positions, kept, color="#4c9a2a", label="trained")
+    axes.barh(positions, dropped, left=kept, color="#c0392b", label="dropped")
+    axes.barh(positions, padded, left=kept + dropped, color="#e6a817", label="padded")
+    axes.set_yticks(positions, names, fontsize=7)
+    axes.invert_yaxis()
+    axes.set_xlabel("samples per epoch")
+    axes.legend(loc="lower right", fontsize=7)
+    figure.tight_layout()
+    return svg_data_uri(figure)
+
+
+def ledger_section_html(book: Ledger, fixes: list[BucketFixes], labels=None, shown: int = SHOWN) -> str:
+    """The ledger section of the HTML page: totals, the chart, the bucket table, never-trained files, fixes."""
+    parts = [f"<p>{html.escape(line)}</p>" for line in totals_lines(book)]
+    if len(book.bucket_shapes):
+        chart = ledger_chart(book)
+        parts.append(f'<img class="chart" alt="trained and dropped samples per bucket" src="{chart}">')
+    head = ("bucket", "images", "samples", "batches", "trained", "dropped", "padded")
+    rows = [
+        [f"{row['bucket_width']}x{row['bucket_height']}", *(row[key] for key in head[1:])]
+        for row in book.per_bucket_rows()
+    ]
+    parts.append(_table(head, rows))
+    never = book.never_trained
+    if len(never):
+        parts.append(f"<h3>Never trained ({len(never)})</h3>")
+        items = [[_label(labels, i), book.reason_text(i)] for i in never[:shown].tolist()]
+        parts.append(_table(("image", "why"), items))
+        if len(never) > shown:
+            parts.append(f"<p>... and {len(never) - shown} more (see the JSON or CSV).</p>")
+    if fixes:
+        parts.append("<h3>Smallest fixes</h3>")
+        fix_rows = []
+        for bucket in fixes:
+            for fix in bucket.fixes:
+                fix_rows.append(
+                    [
+                        f"{bucket.bucket_width}x{bucket.bucket_height}",
+                        fix.description,
+                        f"{fix.never_trained_before} -> {fix.never_trained_after}",
+                        f"{fix.steps_before} -> {fix.steps_after}",
+                        fix.extra_samples,
+                    ]
+                )
+        parts.append(
+            _table(("bucket", "fix (cheapest first)", "never trained", "steps/epoch", "extra samples"), fix_rows)
+        )
+    return "".join(parts)
+
+
+def _table(head, rows) -> str:
+    header = "".join(f"<th>{html.escape(str(name))}</th>" for name in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _label(labels, index: int) -> str:
+    return str(index) if labels is None else str(labels[index])
