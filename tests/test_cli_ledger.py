@@ -84,3 +84,23 @@ def test_a_table_without_sizes_is_a_usage_error(tmp_path):
     bad.write_text("w,h\n1,2\n")
     result = run("ledger", "--sizes", bad)
     assert result.exit_code == 2 and "'width' and 'height'" in result.stderr
+
+
+def test_report_carries_the_ledger_in_every_format(tmp_path):
+    out = {name: tmp_path / f"report.{name}" for name in ("json", "csv", "html")}
+    args = ["report", "--example", "--no-cache", "--profile", "onetrainer", "--batch-size", 4]
+    result = run(*args, "--json", out["json"], "--csv", out["csv"], "--html", out["html"])
+    assert result.exit_code == 0, result.output
+    assert "Epoch ledger" in result.stdout and "Never trained" in result.stdout
+    ledger = json.loads(out["json"].read_text())["ledger"]
+    assert ledger["batching"] == "onetrainer" and ledger["never_trained"] > 0 and ledger["fixes"]
+    rows = list(csv.DictReader(out["csv"].open()))
+    assert sum(row["times_max"] == "0" for row in rows) == ledger["never_trained"]
+    page = out["html"].read_text()
+    assert 'id="ledger"' in page or "Epoch ledger" in page
+    assert "Smallest fixes" in page
+
+
+def test_report_rejects_more_processes_than_samples():
+    result = run("report", "--example", "--no-cache", "--processes", 10_000)
+    assert result.exit_code == 2 and "processes for" in result.stderr

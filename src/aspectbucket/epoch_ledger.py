@@ -81,7 +81,8 @@ class Ledger:
     where buckets are kept per dataset); ``image_bucket`` the row of each image in them (-1: none);
     ``repeats`` the repeats actually used (after kohya's regularization expansion);
     ``regularization`` marks regularization images and ``reg_samples_before_expansion`` is their
-    repeats as configured (what sd-scripts logs as "num reg images").
+    repeats as configured (what sd-scripts logs as "num reg images"); ``image_errors`` the reason
+    an image has no bucket where it is known better than the placement's (a file that cannot be read).
     ``counts`` holds the per-bucket and per-image arrays (:class:`EpochCounts`).
     """
 
@@ -99,6 +100,7 @@ class Ledger:
     last_epoch_optimizer_steps: int
     regularization: np.ndarray | None = None
     reg_samples_before_expansion: int = 0
+    image_errors: list[str] | None = None
 
     @property
     def settings(self) -> BatchSettings:
@@ -136,6 +138,8 @@ class Ledger:
         """Why image ``index`` is trained less than asked, in words ("trained" if it is not)."""
         reason = Reason(int(self.counts.reason[index]))
         if reason is Reason.NO_BUCKET:
+            if self.image_errors is not None and self.image_errors[index]:
+                return f"unusable: {self.image_errors[index]}"
             error = PlacementError(int(self.placement.error[index]))
             return f"{REASON_TEXT[reason]}: {error.reason}" if error else REASON_TEXT[reason]
         if reason is Reason.DATASET_REFUSED:
@@ -165,13 +169,15 @@ class Ledger:
     def image_rows(self, indices=None) -> list[dict]:
         """One dict per image (all, or ``indices``): size, subset, bucket, repeats, times trained, reason."""
         c, p = self.counts, self.placement
+        # A missing or broken size is stored as a placeholder: show none rather than a made-up one.
+        no_size = np.isin(p.error, [PlacementError.MISSING_SIZE, PlacementError.NOT_POSITIVE_INTEGER])
         rows = []
         for i in range(len(self.image_bucket)) if indices is None else np.asarray(indices).tolist():
             rows.append(
                 {
                     "index": i,
-                    "width": int(p.width[i]),
-                    "height": int(p.height[i]),
+                    "width": None if no_size[i] else int(p.width[i]),
+                    "height": None if no_size[i] else int(p.height[i]),
                     "subset": None if self.subsets is None else str(self.subsets[i]),
                     "bucket_width": int(p.bucket_width[i]) if self.image_bucket[i] >= 0 else None,
                     "bucket_height": int(p.bucket_height[i]) if self.image_bucket[i] >= 0 else None,
@@ -298,6 +304,7 @@ def ledger_from_placement(
     allow_oversubscription: bool = False,
     regularization: np.ndarray | None = None,
     reg_samples_before_expansion: int = 0,
+    image_errors: list[str] | None = None,
 ) -> Ledger:
     """The ledger of images already placed, with their final repeats (no expansion applied here).
 
@@ -341,6 +348,7 @@ def ledger_from_placement(
         last_epoch_optimizer_steps=last,
         regularization=regularization,
         reg_samples_before_expansion=reg_samples_before_expansion,
+        image_errors=image_errors,
     )
 
 
@@ -384,6 +392,7 @@ def plan_ledger(
         max_train_steps=max_train_steps,
         regularization=reg if reg.any() else None,
         reg_samples_before_expansion=int(configured_repeats[reg & placed].sum()),
+        image_errors=plan.errors,
     )
 
 

@@ -10,7 +10,10 @@ from rich.console import Console
 
 from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks
 from aspectbucket.compare import compare_dataset
+from aspectbucket.epoch_ledger import plan_ledger
+from aspectbucket.geometry.ledger import BatchingError
 from aspectbucket.geometry.options import OptionsError
+from aspectbucket.ledger_fixes import smallest_fixes
 from aspectbucket.plan import plan_dataset
 from aspectbucket.report import (
     OutputInsideDatasetError,
@@ -23,6 +26,14 @@ from aspectbucket.report import (
 )
 from aspectbucket.report.compare_section import compare_section_html
 from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
+from aspectbucket.report.ledger_section import (
+    ledger_csv_columns,
+    ledger_document,
+    ledger_section_html,
+    print_ledger,
+    untrained_count,
+)
+from aspectbucket.report.summary import display_paths
 from aspectbucket.scan import scan
 from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_dataset
 
@@ -86,6 +97,10 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
     "(comma-separated profile names, or 'all').",
 )
 @click.option("--strict", is_flag=True, help="Exit with status 1 when any image is unreadable or cannot be placed.")
+@click.option("--processes", type=int, default=1, show_default=True, help="Processes (GPUs), for the epoch ledger.")
+@click.option("--grad-accum", type=int, default=1, show_default=True, help="Gradient accumulation, for the ledger.")
+@click.option("--epochs", type=int, default=None, help="Epochs to train, for the ledger's run length. [default: 1]")
+@click.option("--max-train-steps", type=int, default=None, help="Optimizer steps to train instead of --epochs.")
 def report(
     source,
     bucketing,
@@ -101,6 +116,10 @@ def report(
     jobs,
     compare_profiles,
     strict,
+    processes,
+    grad_accum,
+    epochs,
+    max_train_steps,
 ):
     """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
 
@@ -135,17 +154,26 @@ def report(
     except OptionsError as error:
         raise click.UsageError(str(error)) from None
     summary = summarize(plan, batch_size)
-    print_report(summary, Console(highlight=False))
+    try:
+        book = plan_ledger(plan, batch_size, processes, grad_accum, epochs=epochs, max_train_steps=max_train_steps)
+    except BatchingError as error:
+        raise click.UsageError(str(error)) from None
+    fixes = smallest_fixes(book)
+    labels = display_paths(plan)
+    console = Console(highlight=False)
+    print_report(summary, console)
+    print_ledger(book, fixes, console, labels, compact=True)
 
     try:
         if json_path:
-            write_json(json_path, plan, summary, source)
+            ledger = ledger_document(book, fixes, labels, image_limit=untrained_count(book))
+            write_json(json_path, plan, summary, source, extra={"ledger": ledger})
             click.echo(f"wrote {json_path}", err=True)
         if csv_path:
-            write_csv(csv_path, plan, summary)
+            write_csv(csv_path, plan, summary, extra_columns=ledger_csv_columns(book))
             click.echo(f"wrote {csv_path}", err=True)
         if html_path:
-            sections = []
+            sections = [HtmlSection("ledger", "Epoch ledger", ledger_section_html(book, fixes, labels))]
             if compare_profiles:
                 comparison = compare_dataset(
                     result,

@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aspectbucket.epoch_ledger import Ledger
+from aspectbucket.geometry.ledger import Reason
 from aspectbucket.ledger_fixes import BucketFixes
 from aspectbucket.outputs import atomic_open
 
@@ -53,19 +54,20 @@ def totals_lines(book: Ledger) -> list[str]:
     return lines
 
 
-def print_ledger(book: Ledger, fixes: list[BucketFixes], console: Console, labels=None, shown: int = SHOWN) -> None:
-    """The ledger section of the terminal report: totals, the bucket table, never-trained images, fixes."""
+def print_ledger(
+    book: Ledger, fixes: list[BucketFixes], console: Console, labels=None, shown: int = SHOWN, compact: bool = False
+) -> None:
+    """The ledger section of the terminal report: totals, the bucket table, never-trained images, fixes.
+
+    ``compact`` (the report, which has its own bucket table) leaves the bucket table out when no
+    bucket drops or pads anything.
+    """
+    console.print()
     console.print(Text("Epoch ledger", style="bold"))
     for line in totals_lines(book):
         console.print(Text(line))
-    table = Table(title="Per bucket, one epoch")
-    for name in ("bucket", "images", "samples", "batches", "trained", "dropped", "padded"):
-        table.add_column(name, justify="left" if name == "bucket" else "right")
-    for row in book.per_bucket_rows():
-        bucket = f"{row['bucket_width']}x{row['bucket_height']}" + (f" [{row['subset']}]" if "subset" in row else "")
-        numbers = [row[key] for key in ("images", "samples", "batches", "trained", "dropped", "padded")]
-        table.add_row(Text(bucket), *(str(number) for number in numbers))
-    console.print(table)
+    if not compact or book.counts.dropped.any() or book.counts.padded.any():
+        console.print(bucket_table(book))
     never = book.never_trained
     if len(never):
         console.print(Text(f"Never trained ({len(never)}):", style="bold"))
@@ -75,6 +77,18 @@ def print_ledger(book: Ledger, fixes: list[BucketFixes], console: Console, label
             console.print(Text(f"  ... and {len(never) - shown} more (see the JSON or CSV)"))
     for line in fix_lines(fixes):
         console.print(Text(line))
+
+
+def bucket_table(book: Ledger) -> Table:
+    """Every bucket in use: images, samples, batches, and samples trained, dropped and padded."""
+    table = Table(title="Per bucket, one epoch")
+    for name in ("bucket", "images", "samples", "batches", "trained", "dropped", "padded"):
+        table.add_column(name, justify="left" if name == "bucket" else "right")
+    for row in book.per_bucket_rows():
+        bucket = f"{row['bucket_width']}x{row['bucket_height']}" + (f" [{row['subset']}]" if "subset" in row else "")
+        numbers = [row[key] for key in ("images", "samples", "batches", "trained", "dropped", "padded")]
+        table.add_row(Text(bucket), *(str(number) for number in numbers))
+    return table
 
 
 def fix_lines(fixes: list[BucketFixes]) -> list[str]:
@@ -105,6 +119,21 @@ def ledger_document(book: Ledger, fixes: list[BucketFixes], labels=None, image_l
         for bucket in fixes
     ]
     return document
+
+
+def ledger_csv_columns(book: Ledger) -> dict[str, list]:
+    """The ledger's per-image columns for the report's CSV: times trained per epoch and why not."""
+    return {
+        "times_expected": np.round(book.counts.times_expected, 6).tolist(),
+        "times_min": book.counts.times_min.tolist(),
+        "times_max": book.counts.times_max.tolist(),
+        "ledger_reason": [book.reason_text(i) for i in range(len(book.image_bucket))],
+    }
+
+
+def untrained_count(book: Ledger) -> int:
+    """Images trained less than asked (or maybe so, where random): the ones a report lists."""
+    return int((book.counts.reason != Reason.TRAINED).sum())
 
 
 def write_ledger_csv(path: Path | str, book: Ledger, labels=None) -> None:
