@@ -9,7 +9,7 @@ import pytest
 
 import aspectbucket
 from aspectbucket import BatchingError, BucketOptions, ledger
-from aspectbucket.epoch_ledger import batching_rule
+from aspectbucket.profiles.batching import batching_rule
 from conftest import load_vectors
 
 CASES = load_vectors("batching")["cases"]
@@ -96,3 +96,19 @@ def test_every_profile_has_a_batching_rule():
         assert batching_rule(name) in set(aspectbucket.BatchingRule)
     assert batching_rule("diffusers") is aspectbucket.BatchingRule.ONETRAINER
     assert batching_rule("kohya", "simpletuner") is aspectbucket.BatchingRule.SIMPLETUNER
+
+
+def test_compare_counts_steps_and_never_trained_with_each_trainers_batching():
+    from aspectbucket.compare import compare_sizes
+
+    widths, heights = [1024, 1024, 1024, 1280, 1280, 832], [1024, 1024, 1024, 832, 832, 1280]
+    comparison = compare_sizes(widths, heights, profiles=["kohya", "onetrainer", "simpletuner"], batch_size=2)
+    by_name = {item.profile: item for item in comparison.summaries}
+    for name in ("kohya", "onetrainer"):
+        book = ledger(widths, heights, name, batch_size=2)
+        assert by_name[name].steps_per_epoch == book.steps_per_epoch
+        assert by_name[name].never_trained == book.never_trained_count
+        assert by_name[name].batching == name
+    assert by_name["onetrainer"].never_trained == 1
+    assert by_name["simpletuner"].batching_refused.endswith("zero usable batches")
+    assert "never_trained" in comparison.to_dict()["summaries"][0]

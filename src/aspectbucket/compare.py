@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aspectbucket.geometry.batches import dropped_and_padded, steps_per_epoch
+from aspectbucket.geometry.ledger import BatchingRule, BatchSettings, count_epoch
 from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.placement import Placement, PlacementError
+from aspectbucket.profiles.batching import batching_rule
 from aspectbucket.profiles.profile import Profile, place_by_profile, trainer_settings
 from aspectbucket.profiles.registry import PROFILES, get_profile, resolve
 
@@ -52,6 +53,9 @@ class ProfileSummary:
     dropped: int = 0
     padded: int = 0
     steps_per_epoch: int = 0
+    batching: str = ""
+    never_trained: int = 0
+    batching_refused: str = ""
 
 
 @dataclass(frozen=True)
@@ -195,8 +199,12 @@ def summarise(
     else:
         ok = np.array([not reason for reason in reasons], dtype=bool) & placement.ok
         errors = dict(Counter(reason for reason in reasons if reason))
-    counts = _bucket_counts(placement, ok, np.asarray(repeats, dtype=np.int64), np.asarray(blocks))
-    dropped, padded = dropped_and_padded(counts, batch_size, profile.batch_policy)
+    repeats = np.asarray(repeats, dtype=np.int64)
+    image_bucket = _bucket_ids(placement, ok, np.asarray(blocks))
+    rule = batching_rule(profile)
+    # The scan's repeats count passes; SimpleTuner's own repeats count the extra ones.
+    rule_repeats = repeats - 1 if rule is BatchingRule.SIMPLETUNER else repeats
+    epoch = count_epoch(image_bucket, np.maximum(rule_repeats, 0), rule, BatchSettings(batch_size))
     crop = placement.lost_fraction[ok]
     enlarged = ok & placement.upscaled
     scales = placement.scale[enlarged]
@@ -211,16 +219,19 @@ def summarise(
         images=len(placement),
         placed=int(ok.sum()),
         errors=errors,
-        buckets_used=len(counts),
+        buckets_used=len(epoch.samples),
         mean_crop=float(crop.mean()) if len(crop) else 0.0,
         worst_crop=float(crop.max()) if len(crop) else 0.0,
         upscaled=int(enlarged.sum()),
         mean_upscale=float(scales.mean()) if len(scales) else 1.0,
         max_upscale=float(scales.max()) if len(scales) else 1.0,
-        samples=int(counts.sum()),
-        dropped=dropped,
-        padded=padded,
-        steps_per_epoch=steps_per_epoch(counts, batch_size, profile.batch_policy),
+        samples=int(np.where(ok, repeats, 0).sum()),
+        dropped=int(epoch.dropped.sum()),
+        padded=int(epoch.padded.sum()),
+        steps_per_epoch=epoch.steps_per_epoch,
+        batching=rule.value,
+        never_trained=int(((epoch.times_max == 0) & ok & (repeats > 0)).sum()),
+        batching_refused=epoch.refused,
     )
 
 
@@ -258,15 +269,17 @@ def _treatment(placement: Placement, row: int) -> Treatment:
     )
 
 
-def _bucket_counts(placement: Placement, ok, repeats: np.ndarray, blocks: np.ndarray) -> np.ndarray:
-    """Samples (images x repeats) per used bucket; each dataset block has its own buckets."""
+def _bucket_ids(placement: Placement, ok, blocks: np.ndarray) -> np.ndarray:
+    """Each image's bucket id (-1 where not placed); each dataset block has its own buckets."""
+    ids = np.full(len(placement), -1, dtype=np.int64)
     if not ok.any():
-        return np.zeros(0, dtype=np.int64)
+        return ids
     # One int64 key per (block, width, height); sides stay far below 2**21.
     keys = (blocks[ok].astype(np.int64) << 42) | (placement.bucket_width[ok] << 21)
     keys |= placement.bucket_height[ok]
     _, inverse = np.unique(keys, return_inverse=True)
-    return np.bincount(inverse.ravel(), weights=repeats[ok]).astype(np.int64)
+    ids[ok] = inverse.ravel()
+    return ids
 
 
 def _profiles(profiles) -> list[Profile]:

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.ledger import (
     REASON_TEXT,
     BatchingError,
@@ -39,38 +38,7 @@ from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.placement import Placement, PlacementError
 from aspectbucket.plan import DatasetPlan
 from aspectbucket.profiles import Profile, get_profile, place_by_profile, resolve
-
-#: The batching rule of each profile that has one of its own; others follow their batch policy.
-PROFILE_BATCHING = {
-    "kohya": BatchingRule.KOHYA,
-    "balanced": BatchingRule.KOHYA,
-    "musubi": BatchingRule.MUSUBI,
-    "onetrainer": BatchingRule.ONETRAINER,
-    "diffusion-pipe": BatchingRule.DIFFUSION_PIPE,
-    "ai-toolkit": BatchingRule.AI_TOOLKIT,
-    "simpletuner": BatchingRule.SIMPLETUNER,
-    "novelai": BatchingRule.NOVELAI,
-}
-
-#: A profile without a rule of its own is counted by the rule that treats a short batch as it does.
-_POLICY_BATCHING = {
-    BatchPolicy.SHORT: BatchingRule.KOHYA,
-    BatchPolicy.DROP: BatchingRule.ONETRAINER,
-    BatchPolicy.PAD: BatchingRule.AI_TOOLKIT,
-    BatchPolicy.MERGE: BatchingRule.KOHYA,
-}
-
-
-def batching_rule(profile: str | Profile, batching: str | BatchingRule | None = None) -> BatchingRule:
-    """The batching rule a ledger uses: ``batching`` if given, else the profile's own (or its policy's)."""
-    if batching is not None:
-        try:
-            return BatchingRule(batching)
-        except ValueError:
-            allowed = ", ".join(rule.value for rule in BatchingRule)
-            raise BatchingError(f"batching {batching!r} is not one of: {allowed}") from None
-    chosen = get_profile(profile)
-    return PROFILE_BATCHING.get(chosen.name, _POLICY_BATCHING[chosen.batch_policy])
+from aspectbucket.profiles.batching import batching_rule
 
 
 @dataclass(frozen=True)

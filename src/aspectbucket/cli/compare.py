@@ -33,7 +33,7 @@ from aspectbucket.scan.sources import DatasetError
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Batch size for dropped/repeated samples and steps per epoch.",
+    help="Batch size for dropped/repeated samples, steps per epoch and never-trained images (each trainer's batching).",
 )
 @click.option(
     "--top",
@@ -84,11 +84,12 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
         "dropped",
         "repeated",
         "steps/epoch",
+        "never trained",
     ):
         table.add_column(name, justify="left" if name == "profile" else "right")
     for item in comparison.summaries:
         if item.refused:
-            table.add_row(item.profile, "refused", *[""] * 8)
+            table.add_row(item.profile, "refused", *[""] * 9)
             continue
         table.add_row(
             item.profile,
@@ -101,11 +102,14 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
             str(item.dropped),
             str(item.padded),
             str(item.steps_per_epoch),
+            "all" if item.batching_refused else str(item.never_trained),
         )
     console.print(table)
     for item in comparison.summaries:
         if item.refused:
             console.print(f"{item.profile} refuses these options: {item.refused}", highlight=False)
+        elif item.batching_refused:
+            console.print(f"{item.profile} refuses this dataset: {item.batching_refused}", highlight=False)
     if comparison.differences:
         differences = Table(title="Images treated most differently (crop range across profiles)")
         for name in ("image", "size", "range", "profile", "treatment"):

@@ -41,13 +41,14 @@ def _summary_table(summaries: list[ProfileSummary]) -> str:
             "dropped",
             "repeated",
             "steps/epoch",
+            "never trained",
         )
     )
     rows = []
     for item in summaries:
         if item.refused:
             refused = f"refused: {_e(item.refused)}"
-            rows.append(f'<tr><td>{_e(item.profile)}</td><td colspan="9">{refused}</td></tr>')
+            rows.append(f'<tr><td>{_e(item.profile)}</td><td colspan="10">{refused}</td></tr>')
             continue
         cells = (
             item.profile,
@@ -60,6 +61,7 @@ def _summary_table(summaries: list[ProfileSummary]) -> str:
             item.dropped,
             item.padded,
             item.steps_per_epoch,
+            f"all: {item.batching_refused}" if item.batching_refused else item.never_trained,
         )
         rows.append("<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
