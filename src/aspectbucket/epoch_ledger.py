@@ -412,26 +412,48 @@ def _regularization_mask(regularization, subsets: np.ndarray | None, n: int) -> 
     return mask
 
 
-def _number_buckets(placement: Placement, placed: np.ndarray, subsets: np.ndarray | None):
-    """``(bucket row per image, (k, 2) shapes sorted by (w, h), subset per row or None)``.
+#: Packed (width, height) keys below this are numbered with a lookup table instead of a sort.
+_TABLE_KEYS = 1 << 23
 
-    One 1-D ``np.unique`` over a packed integer key: ten million images sort in well under a second.
+
+def _number_buckets(placement: Placement, placed: np.ndarray, datasets: np.ndarray | None):
+    """``(bucket row per image, (k, 2) shapes sorted by (w, h), dataset per row or None)``.
+
+    Buckets are numbered by a packed integer key per image. When the keys span a small range (every
+    trainer's buckets at ordinary resolutions) one ``np.bincount`` finds the keys in use and a
+    lookup table numbers them, with no sort over the images: ten million images take a few array
+    passes. Otherwise (huge sides, or datasets) a 1-D ``np.unique`` sorts the keys.
     """
-    width = placement.bucket_width.astype(np.int64)
-    height = placement.bucket_height.astype(np.int64)
-    key = (width << 24) | height
-    if subsets is not None:
-        names, subset_index = np.unique(subsets.astype(str), return_inverse=True)
-        key = key | (subset_index.reshape(-1).astype(np.int64) << 48)
-    image_bucket = np.full(len(width), -1, dtype=np.int64)
+    width, height = placement.bucket_width, placement.bucket_height
+    image_bucket = np.full(len(width), -1, dtype=np.int32 if len(width) < 2**31 else np.int64)
     if not placed.any():
-        return image_bucket, np.zeros((0, 2), dtype=np.int64), None if subsets is None else np.array([], dtype=str)
-    used, inverse = np.unique(key[placed], return_inverse=True)
-    # Per-dataset buckets sort by size first, then dataset.
-    shapes = np.stack([(used >> 24) & 0xFFFFFF, used & 0xFFFFFF], axis=1)
-    order = np.lexsort((used >> 48, shapes[:, 1], shapes[:, 0]))
-    rank = np.empty_like(order)
+        return image_bucket, np.zeros((0, 2), dtype=np.int64), None if datasets is None else np.array([], dtype=str)
+    all_placed = bool(placed.all())
+    span_h = int(height.max()) + 1
+    span = (int(width.max()) + 1) * span_h
+    key = width.astype(np.int64) * span_h + height
+    names = None
+    if datasets is not None:
+        names, codes = np.unique(datasets.astype(str), return_inverse=True)
+        key += codes.reshape(-1).astype(np.int64) * span
+        span *= len(names)
+    placed_key = key if all_placed else key[placed]
+    if span <= _TABLE_KEYS:
+        used = np.flatnonzero(np.bincount(placed_key, minlength=span))
+        table = np.zeros(span, dtype=image_bucket.dtype)
+        table[used] = np.arange(len(used))
+        inverse = table.take(placed_key)
+    else:
+        used, inverse = np.unique(placed_key, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    within = used % span if names is None else used % (span // len(names))
+    shapes = np.stack([within // span_h, within % span_h], axis=1)
+    dataset_of = None if names is None else used // (span // len(names))
+    order = np.lexsort((np.zeros(len(used)) if dataset_of is None else dataset_of, shapes[:, 1], shapes[:, 0]))
+    rank = np.empty(len(order), dtype=image_bucket.dtype)
     rank[order] = np.arange(len(order))
-    image_bucket[placed] = rank[inverse.reshape(-1)]
-    bucket_subset = None if subsets is None else names[(used >> 48)[order]]
-    return image_bucket, shapes[order], bucket_subset
+    if all_placed:
+        image_bucket = rank.take(inverse)
+    else:
+        image_bucket[placed] = rank.take(inverse)
+    return image_bucket, shapes[order], None if names is None else names[dataset_of[order]]

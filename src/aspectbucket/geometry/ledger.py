@@ -212,7 +212,9 @@ def count_epoch(
     ``allow_oversubscription`` is SimpleTuner's ``allow_dataset_oversubscription``.
     """
     rule = BatchingRule(rule)
-    bucket = np.asarray(image_bucket, dtype=np.int64).reshape(-1)
+    bucket = np.asarray(image_bucket).reshape(-1)
+    if bucket.dtype.kind not in "iu":
+        bucket = bucket.astype(np.int64)
     n = len(bucket)
     repeats = _as_int_array(repeats, n, "repeats")
     if n and repeats.min() < 0:
@@ -220,21 +222,23 @@ def count_epoch(
     if bucket_count is None:
         bucket_count = int(bucket.max()) + 1 if n else 0
     placed = bucket >= 0
+    all_placed = bool(placed.all())
     passes = repeats + 1 if rule is BatchingRule.SIMPLETUNER else repeats
-    weight = np.where(placed, passes, 0)
-    ids = np.where(placed, bucket, 0)
-    images = np.bincount(ids[placed], minlength=bucket_count).astype(np.int64)
+    # Small integer types where they fit: ten million images stay a few hundred MB in all.
+    weight = (passes if all_placed else np.where(placed, passes, 0)).astype(np.int32, copy=False)
+    ids = bucket if all_placed else np.where(placed, bucket, 0)
+    images = np.bincount(ids, weights=placed if not all_placed else None, minlength=bucket_count).astype(np.int64)
     samples = np.bincount(ids, weights=weight, minlength=bucket_count).astype(np.int64)
     counts = _RULES[rule](samples, images, settings, allow_oversubscription)
     times_expected, low, high = _per_image(counts, ids, weight, samples)
-    reason = np.full(n, Reason.TRAINED, dtype=np.int8)
-    reason[(low < weight) & (high > 0)] = Reason.REMAINDER_DROPPED
+    reason = np.zeros(n, dtype=np.int8)  # Reason.TRAINED
+    reason[low < weight] = Reason.REMAINDER_DROPPED
     reason[(high == 0) & (weight > 0)] = Reason.BUCKET_TOO_SMALL
     if counts.refused:
         reason[weight > 0] = Reason.DATASET_REFUSED
         times_expected[:] = 0.0
-        low = high = np.zeros(n, dtype=np.int64)
-    reason[placed & (repeats == 0)] = Reason.ZERO_REPEATS
+        low = high = np.zeros(n, dtype=np.int32)
+    reason[(repeats == 0) & placed] = Reason.ZERO_REPEATS
     reason[~placed] = Reason.NO_BUCKET
     steps, optimizer, padded_batches, estimate = counts.totals
     return EpochCounts(
@@ -247,9 +251,9 @@ def count_epoch(
         dropped=samples - counts.kept,
         padded=counts.padded,
         short=counts.short,
-        times_expected=np.where(placed, times_expected, 0.0),
-        times_min=np.where(placed, low, 0),
-        times_max=np.where(placed, high, 0),
+        times_expected=times_expected,
+        times_min=low,
+        times_max=high,
         reason=reason,
         steps_per_epoch=steps,
         optimizer_steps_per_epoch=optimizer,
@@ -278,25 +282,45 @@ class _Counts:
 
 
 def _per_image(counts: _Counts, ids, weight, samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Expected, fewest and most times each image is trained in the epoch.
+    """Expected, fewest and most times each image is trained in the epoch (0 for weight 0).
 
     A dropped remainder may take all of an image's samples or none of them. Padding cycles through
     the bucket's samples: ``q`` whole passes and ``r`` more, of which an image holding ``w`` of the
-    ``S`` samples gets at least ``r - (S - w)`` and at most ``w``.
+    ``S`` samples gets at least ``r - (S - w)`` and at most ``w``. Work is per bucket where it can
+    be, then one gather per image.
     """
-    bucket_samples = samples.take(ids)
-    remainder = counts.remainder.take(ids)
-    kept = counts.kept.take(ids)
-    share = np.divide(weight, bucket_samples, out=np.zeros(len(ids)), where=bucket_samples > 0)
-    expected = share * (kept + counts.padded.take(ids)) + counts.extra_per_sample.take(ids) * weight
-    passes, rest = np.divmod(counts.padded.take(ids), np.maximum(bucket_samples, 1))
-    low = np.maximum(weight - remainder, 0) + passes * weight + np.maximum(rest - (bucket_samples - weight), 0)
-    high = np.minimum(weight, bucket_samples - remainder) + passes * weight + np.minimum(weight, rest)
-    left_out = (kept + remainder < bucket_samples) | (weight == 0)  # not in the length at all
-    low = np.where(left_out, 0, low)
-    high = np.where(left_out, 0, high)
+    trained = counts.kept + counts.padded
+    share = np.divide(trained, samples, out=np.zeros(len(samples)), where=samples > 0) + counts.extra_per_sample
+    expected = share.take(ids)
+    expected *= weight
+    left_out = counts.kept + counts.remainder < samples  # buckets not in the length at all
+    if not (counts.remainder.any() or counts.padded.any() or left_out.any() or counts.extra_per_sample.any()):
+        return expected, weight, weight  # every sample trained exactly once
+
+    def per_image(values) -> np.ndarray:  # a per-bucket column gathered per image, as int32
+        return np.asarray(values, dtype=np.int32).take(ids)
+
+    # In place, int32: a handful of image-length temporaries, not dozens.
+    low = np.subtract(weight, per_image(counts.remainder))
+    np.maximum(low, 0, out=low)
+    high = np.minimum(weight, per_image(samples - counts.remainder))
+    if counts.padded.any():
+        passes, rest = np.divmod(counts.padded, np.maximum(samples, 1))
+        extra = per_image(passes)
+        extra *= weight
+        low += extra
+        high += extra
+        cycled = per_image(rest)
+        high += np.minimum(weight, cycled)
+        cycled -= per_image(samples)
+        cycled += weight
+        np.maximum(cycled, 0, out=cycled)
+        low += cycled
     if counts.extra_per_sample.any():
-        high = high + np.where(weight > 0, 1, 0)  # a batch owed from the next epoch may hold it again
+        high += weight > 0  # a batch owed from the next epoch may hold it again
+    gone = (weight == 0) | left_out.take(ids)
+    low[gone] = 0
+    high[gone] = 0
     return expected, low, high
 
 
