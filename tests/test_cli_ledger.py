@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -104,3 +105,15 @@ def test_report_carries_the_ledger_in_every_format(tmp_path):
 def test_report_rejects_more_processes_than_samples():
     result = run("report", "--example", "--no-cache", "--processes", 10_000)
     assert result.exit_code == 2 and "processes for" in result.stderr
+
+
+def test_help_and_the_readme_example_run():
+    result = run("ledger", "--help")
+    assert result.exit_code == 0 and "Example" in result.output and "--kohya-log" in result.output
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("### `aspectbucket ledger --sizes FILE`") :]
+    code = section[section.index("```python\n") + 10 : section.index("```\n", section.index("```python\n") + 10)]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # the documented example runs as written
+    book = namespace["book"]
+    assert (book.steps_per_epoch, book.optimizer_steps_per_epoch, book.total_optimizer_steps) == (2, 2, 20)
