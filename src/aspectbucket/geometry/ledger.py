@@ -122,9 +122,10 @@ class EpochCounts:
     """One epoch under one rule: per-bucket and per-image arrays and the totals.
 
     Per bucket (index = bucket id): ``images`` distinct images, ``samples`` images x repeats,
-    ``batches`` (global batches: one step of every process), ``trained`` samples trained (expected
-    where random, padding included), ``dropped``, ``padded`` (samples added by repetition) and
-    ``short`` batches. Per image: ``times_expected`` (float), ``times_min``, ``times_max`` per
+    ``batches`` the trainer's batches of it (lock-step trainers: global batches, one step of every
+    process; sd-scripts and the like: batches of ``batch`` that accelerate deals out), ``trained``
+    samples trained (expected where random, padding included), ``dropped``, ``padded`` (samples
+    added by repetition) and ``short`` batches. Per image: ``times_expected`` (float), ``times_min``, ``times_max`` per
     epoch and ``reason``. ``steps_per_epoch`` is the batches each process steps through;
     ``optimizer_steps_per_epoch`` the updates; ``padded_batches`` the batches accelerate repeats to
     even the processes out; ``trainer_estimate`` the step count the trainer itself shows (OneTrainer's

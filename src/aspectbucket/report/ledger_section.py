@@ -46,7 +46,7 @@ def totals_lines(book: Ledger) -> list[str]:
     if t["padded_batches"]:
         lines.append(f"accelerate repeats {t['padded_batches']} batch(es) from the epoch's start to even the processes")
     if t["trainer_estimate"] != t["steps_per_epoch"]:
-        lines.append(f"the trainer's own estimate shows {t['trainer_estimate']} steps per epoch")
+        lines.append(f"OneTrainer's own estimate without latent caching: {t['trainer_estimate']} steps per epoch")
     if t["random"]:
         lines.append("which samples are dropped is random: per-image counts are expectations, with their range")
     if t["refused"]:
