@@ -243,11 +243,12 @@ def test_assign_parquet_from_a_pipe_and_a_bad_parquet_file(tmp_path):
     assert "not a readable Parquet table" in result.output
 
 
-def test_assign_warns_about_columns_that_appear_after_the_first_chunk(monkeypatch):
-    from aspectbucket.tables import assign as tables
+def test_assign_keeps_columns_that_first_appear_in_a_later_block(monkeypatch):
+    from aspectbucket.tables import records
 
-    monkeypatch.setattr(tables, "CHUNK_ROWS", 1)
+    monkeypatch.setattr(records, "BLOCK_BYTES", 8)
     lines = '{"width": 5, "height": 5}\n{"width": 5, "height": 5, "late": 1}\n'
     result = CliRunner().invoke(main, ["assign", "--sizes", "-", "--format", "csv"], input=lines)
     assert result.exit_code == 0
-    assert "late" in result.stderr and "JSONL" in result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [row["late"] for row in rows] == ["", "1"]

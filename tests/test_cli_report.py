@@ -128,7 +128,8 @@ def test_respect_exif_csv_and_html(dataset, tmp_path):
     rows = csv_path.read_text(encoding="utf-8").splitlines()
     assert len(rows) == 6
     turned = next(row for row in rows if "turned.jpg" in row).split(",")
-    assert turned[9:14] == ["600", "800", "1", "448", "576"]  # width, height, bucket number, bucket size
+    # width, height, bucket number, whole-list index, bucket size
+    assert turned[9:15] == ["600", "800", "1", "7", "448", "576"]
     assert html_path.read_text(encoding="utf-8").count('<figure class="thumb"') == 5
 
 
@@ -195,5 +196,5 @@ def test_html_without_compare_has_no_compare_section(dataset, tmp_path):
 
 def test_an_output_folder_that_does_not_exist_is_one_clear_line(dataset, tmp_path):
     result = invoke(str(dataset), "--json", str(tmp_path / "missing" / "report.json"))
-    assert result.exit_code == 1
-    assert "cannot write in" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2  # refused before the scan, as a usage error
+    assert "does not exist" in result.output and "Traceback" not in result.output

@@ -122,7 +122,7 @@ def test_command_json_and_errors(dataset, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert [item["profile"] for item in data["summaries"]] == ["kohya", "diffusers"]
-    assert data["batch_size"] == 2 and data["summaries"][1]["batch_policy"] == "drop"
+    assert data["batch_sizes"] == [2] and data["summaries"][1]["batch_policy"] == "drop"
     single = runner.invoke(main, ["compare", str(dataset), "--profile", "musubi", "--json", "--no-cache"])
     assert [item["profile"] for item in json.loads(single.output)["summaries"]] == ["musubi"]
     bad = runner.invoke(main, ["compare", str(dataset), "--profiles", "kohya,nope"])

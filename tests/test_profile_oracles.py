@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from aspectbucket import BucketOptions, bucket_list, place
-from aspectbucket.geometry.buckets import AI_TOOLKIT_SIZES_1024
+from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket_one
+from aspectbucket.geometry.simpletuner import round_decimals
 
 
 @pytest.fixture(scope="module")
@@ -100,37 +101,19 @@ def test_everydream2_first_minimum(sizes):
         assert [p.bucket_width[row], p.bucket_height[row]] == expected
 
 
-def test_ai_toolkit_fewest_removed_pixels(sizes):
-    options = BucketOptions(resolution=(768, 768), bucket_reso_steps=64)
+def test_ai_toolkit_nearest_area_and_ceil_resize(sizes):
+    options = BucketOptions(resolution=(768, 768), bucket_reso_steps=32)
     p = place(sizes[:, 0], sizes[:, 1], options, "ai-toolkit")
+    assert p.ok.all()
     for row, (w, h) in enumerate(sizes.tolist()):
-        side = min(768, int((w * h) ** 0.5))
-        candidates = []
-        for base_w, base_h in AI_TOOLKIT_SIZES_1024:
-            scaled_w, scaled_h = int(base_w * (side / 1024)), int(base_h * (side / 1024))
-            candidates.append([scaled_w - scaled_w % 64, scaled_h - scaled_h % 64])
-        exact = [bucket for bucket in candidates if bucket == [w, h]]
-        if exact:
-            chosen = exact[0]
-        else:
-            removed = []
-            for bw, bh in candidates:
-                scale = max(bw / w, bh / h)
-                new_w, new_h = int(w * scale), int(h * scale)
-                removed.append((new_w - bw) * new_h + (new_h - bh) * new_w)
-            chosen = candidates[_first_argmin(removed)]
-        if 0 in chosen:
-            assert not p.ok[row]
-            continue
+        chosen = list(ai_toolkit_bucket_one(w, h, 768, 32))
         scale = max(chosen[0] / w, chosen[1] / h)
         assert [p.bucket_width[row], p.bucket_height[row]] == chosen
         assert [p.resized_width[row], p.resized_height[row]] == [math.ceil(w * scale), math.ceil(h * scale)]
 
 
 def test_simpletuner_ratio_rounding_is_pythons(sizes):
-    from aspectbucket.geometry.per_image import round_2_decimals
-
     ratios = sizes[:, 0] / sizes[:, 1]
     halves = np.array([0.125, 0.375, 1.005, 2.675, 0.115, 1.125, 3.0049999999999999])
     values = np.concatenate([ratios, halves, np.arange(1, 4000) / 400])
-    assert round_2_decimals(values).tolist() == [round(float(value), 2) for value in values]
+    assert round_decimals(values, 2).tolist() == [round(float(value), 2) for value in values]

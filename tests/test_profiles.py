@@ -33,6 +33,7 @@ def test_kohya_stays_first_and_default():
         "simpletuner",
         "everydream2",
         "ai-toolkit",
+        "diffusion-pipe",
     }
 
 
@@ -210,22 +211,24 @@ def test_simpletuner_sizes_by_hand():
 
 
 def test_simpletuner_minimum_image_size():
+    # With pixel_area the minimum is an area too: 512 px means 512**2 pixels, so 400x600 is skipped.
     options = BucketOptions(resolution=(1024, 1024), min_bucket_reso=512, bucket_reso_steps=64)
-    p = place([400, 600], [800, 800], options, "simpletuner")
+    p = place([400, 600], [600, 800], options, "simpletuner")
     assert p.error.tolist() == [PlacementError.TOO_SMALL, PlacementError.OK]
 
 
-# --- ai-toolkit: its SDXL list scaled to min(resolution, sqrt(w*h)), fewest removed pixels.
+# --- ai-toolkit: each image scaled to at most the resolution's area, four snapped candidates, nearest area.
 
 
 def test_ai_toolkit_sizes_by_hand():
     p = place([1024, 300, 2000], [1024, 300, 1000], BucketOptions(resolution=(512, 512)), "ai-toolkit")
+    # 300x300 keeps its area 90000: of 256x256, 256x320, 320x256, 320x320 the first nearest is 256x320.
+    # 2000x1000 shrinks to 262144 px (724x362): 704x320 and 768x320 fit, 768x320 is nearer.
     assert list(zip(p.bucket_width.tolist(), p.bucket_height.tolist(), strict=True)) == [
         (512, 512),
-        (256, 256),
-        (640, 320),
+        (256, 320),
+        (768, 320),
     ]
-    assert not p.upscaled.any()
 
 
 # --- every profile on the reference sizes.

@@ -1,5 +1,11 @@
 """aspectbucket: see exactly what aspect-ratio bucketing does to an image training dataset.
 
+The public API is a few verbs, one per stage (:mod:`aspectbucket.api`): ``place`` and ``bucket_list``
+(sizes), ``explain`` (one size), ``scan``, ``plan``, ``report``, ``compare``, ``export`` (a dataset) and
+``assign`` (a table of sizes). The verbs ``scan``, ``plan``, ``report``, ``compare`` and ``export`` share
+their names with stage modules: import a stage's own names from the module (``from aspectbucket.scan
+import ScanResult``), and call the verb from here (``aspectbucket.scan(folder)``).
+
 >>> from aspectbucket import BucketOptions, place, bucket_list
 >>> len(bucket_list(BucketOptions(resolution=(512, 512))))
 17
@@ -7,6 +13,11 @@
 
 from __future__ import annotations
 
+__version__ = "0.1.0"  # before the imports below: stage modules read it
+
+# Last: every stage module is imported by now, so these verbs are not replaced by a later first import
+# of the module of the same name.
+from aspectbucket.api import assign, compare, explain, export, plan, report, scan
 from aspectbucket.epoch_ledger import Ledger, ledger
 from aspectbucket.geometry import (
     BatchPolicy,
@@ -24,8 +35,6 @@ from aspectbucket.geometry import (
 from aspectbucket.geometry.ledger import BatchingError, BatchingRule
 from aspectbucket.profiles import PROFILES, Profile, bucket_list, get_profile, place, resolve
 
-__version__ = "0.1.0"
-
 __all__ = [
     "PROFILES",
     "BatchPolicy",
@@ -40,13 +49,20 @@ __all__ = [
     "Profile",
     "TieBreak",
     "__version__",
+    "assign",
     "bucket_list",
+    "compare",
+    "explain",
+    "export",
     "get_profile",
     "ledger",
     "parse_resolution",
     "place",
+    "plan",
     "ratio_fraction",
+    "report",
     "resolve",
+    "scan",
     "steps_per_epoch",
     "switching_points",
 ]

@@ -1,5 +1,7 @@
 """Side by side: what each trainer's bucketing does to the same images.
 
+All profiles run at one resolution (the one given, else the dataset config's, else the default of
+the profile the command runs as), so the table compares rules rather than each trainer's default size.
 For every profile: how many buckets it fills, how much it crops (mean and worst), how many images it
 enlarges and by how much, what its incomplete-batch rule drops or repeats at a batch size, and the
 steps per epoch; then the images whose treatment differs most between profiles. Works on plain
@@ -21,7 +23,7 @@ from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.placement import Placement, PlacementError
 from aspectbucket.profiles.batching import batching_rule
 from aspectbucket.profiles.profile import Profile, place_by_profile, trainer_settings
-from aspectbucket.profiles.registry import PROFILES, get_profile, resolve
+from aspectbucket.profiles.registry import PROFILES, get_profile, merge_options, resolve
 
 #: A dropped or refused image counts as losing everything when treatments are compared.
 _LOST_ALL = 1.0
@@ -37,6 +39,7 @@ class ProfileSummary:
     batch_policy: str
     defects: str
     refused: str = ""
+    resolution: str = ""
     options: dict = field(default_factory=dict)
     trainer_settings: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
@@ -84,9 +87,11 @@ class ImageDifference:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Every compared profile's summary, and the images they disagree on most."""
+    """Every compared profile's summary, and the images they disagree on most.
 
-    batch_size: int
+    ``batch_sizes`` holds one batch size per dataset block (a kohya config may set several)."""
+
+    batch_sizes: list[int]
     summaries: list[ProfileSummary]
     differences: list[ImageDifference]
 
@@ -119,35 +124,40 @@ def compare_sizes(
     placements, summaries = {}, []
     for profile in chosen:
         try:
-            merged = dataclasses.replace(profile.defaults, **(given or {}))
-            resolved, options, warnings = resolve(profile, merged)
+            resolved, options, warnings = resolve(profile, merge_options(profile, None, given))
         except OptionsError as error:
             summaries.append(_refused(profile, str(error)))
             continue
         placement = place_by_profile(widths, heights, options, resolved)
         placements[profile.name] = placement
-        summaries.append(summarise(resolved, placement, repeats, blocks, batch_size, options, warnings))
+        summaries.append(summarise(resolved, placement, repeats, blocks, [batch_size], [options], warnings))
     labels = labels or [f"#{index}" for index in range(count)]
-    return Comparison(batch_size, summaries, most_different(placements, labels, top))
+    return Comparison([batch_size], summaries, most_different(placements, labels, top))
 
 
 def compare_dataset(
     scan_result,
     profiles=None,
     given: dict | None = None,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     top: int = 10,
     respect_exif: bool = False,
+    labels: list[str] | None = None,
 ) -> Comparison:
     """Compare profiles on a scanned dataset (see :func:`aspectbucket.scan.scanner`).
 
-    Each kohya dataset block is placed with its own options (``given`` overrides them); images the
-    scan could not read keep their reason under every profile and are left out of the differences.
+    Each kohya dataset block is placed with its own options (``given`` overrides them) and batched at
+    its own batch size (``batch_size`` when given, else the config's, else 1), as the report does; images
+    the scan could not read keep their reason under every profile and are left out of the differences.
+    ``labels`` name the images (aligned with the scan's paths; default: the paths as scanned).
     """
-    from aspectbucket.plan import plan_dataset
+    from aspectbucket.plan import block_batch_sizes, plan_dataset
 
     chosen = _profiles(profiles)
-    _check_batch_size(batch_size)
+    if batch_size is not None:
+        _check_batch_size(batch_size)
+    blocks = max((subset.dataset for subset in scan_result.subsets), default=0) + 1
+    sizes = block_batch_sizes(scan_result.subsets, blocks, batch_size)
     readable = np.flatnonzero(np.array([not reason for reason in scan_result.error], dtype=bool))
     placements, summaries = {}, []
     for profile in chosen:
@@ -157,23 +167,32 @@ def compare_dataset(
             summaries.append(_refused(profile, str(error)))
             continue
         placements[profile.name] = plan.placement.take(readable)
-        options = plan.options[0] if len(plan.options) == 1 else None
         summaries.append(
             summarise(
                 profile,
                 plan.placement,
                 scan_result.repeats,
                 scan_result.dataset_index,
-                batch_size,
-                options,
+                sizes,
+                plan.options,
                 plan.warnings,
                 plan.errors,
             )
         )
-    labels = [str(scan_result.paths[index]) for index in readable]
-    differences = most_different(placements, labels, top)
+    names = labels if labels is not None else [str(path) for path in scan_result.paths]
+    differences = most_different(placements, [names[index] for index in readable], top)
     differences = [dataclasses.replace(item, index=int(readable[item.index])) for item in differences]
-    return Comparison(batch_size, summaries, differences)
+    return Comparison(sizes, summaries, differences)
+
+
+def common_resolution(scan_result, given: dict, profile: Profile | str = "kohya") -> dict:
+    """``given`` with a resolution every profile shares: unchanged when it names one or a dataset config
+    sets one, else ``profile``'s default (each trainer's own default would compare different sizes)."""
+    if "resolution" in given or any(
+        "resolution" in dict(subset.given_options) for subset in scan_result.subsets if subset.enable_bucket
+    ):
+        return dict(given)
+    return {**given, "resolution": get_profile(profile).defaults.resolution}
 
 
 def summarise(
@@ -181,12 +200,12 @@ def summarise(
     placement: Placement,
     repeats: np.ndarray,
     blocks: np.ndarray,
-    batch_size: int,
-    options: BucketOptions | None,
+    batch_sizes: list[int],
+    options: list[BucketOptions],
     warnings,
     reasons: list[str] | None = None,
 ) -> ProfileSummary:
-    """One profile's summary from its placement.
+    """One profile's summary from its placement; ``batch_sizes`` and ``options`` are per dataset block.
 
     ``reasons`` is the per-image failure ('' = placed) when more than placement can fail (a scan);
     by default the placement's own error codes are counted.
@@ -199,12 +218,21 @@ def summarise(
     else:
         ok = np.array([not reason for reason in reasons], dtype=bool) & placement.ok
         errors = dict(Counter(reason for reason in reasons if reason))
-    repeats = np.asarray(repeats, dtype=np.int64)
-    image_bucket = _bucket_ids(placement, ok, np.asarray(blocks))
+    repeats, blocks = np.asarray(repeats, dtype=np.int64), np.asarray(blocks)
     rule = batching_rule(profile)
     # The scan's repeats count passes; SimpleTuner's own repeats count the extra ones.
-    rule_repeats = repeats - 1 if rule is BatchingRule.SIMPLETUNER else repeats
-    epoch = count_epoch(image_bucket, np.maximum(rule_repeats, 0), rule, BatchSettings(batch_size))
+    rule_repeats = np.maximum(repeats - 1, 0) if rule is BatchingRule.SIMPLETUNER else repeats
+    dropped = padded = steps = buckets = never = 0
+    refused = ""
+    for block, block_batch in enumerate(batch_sizes):
+        rows = ok & (blocks == block)
+        image_bucket = _bucket_ids(placement, rows)
+        epoch = count_epoch(image_bucket, rule_repeats, rule, BatchSettings(block_batch))
+        dropped, padded = dropped + int(epoch.dropped.sum()), padded + int(epoch.padded.sum())
+        steps, buckets = steps + epoch.steps_per_epoch, buckets + int((epoch.images > 0).sum())
+        never += int(((epoch.times_max == 0) & rows & (repeats > 0)).sum())
+        refused = refused or epoch.refused
+    single = options[0] if len(options) == 1 else None
     crop = placement.lost_fraction[ok]
     enlarged = ok & placement.upscaled
     scales = placement.scale[enlarged]
@@ -213,25 +241,26 @@ def summarise(
         trainer=profile.trainer,
         batch_policy=str(profile.batch_policy),
         defects=profile.defects,
-        options=dataclasses.asdict(options) if options is not None else {},
-        trainer_settings=trainer_settings(profile, options) if options is not None else {},
+        resolution=", ".join(dict.fromkeys(f"{item.resolution[0]}x{item.resolution[1]}" for item in options)),
+        options=dataclasses.asdict(single) if single is not None else {},
+        trainer_settings=trainer_settings(profile, single) if single is not None else {},
         warnings=tuple(warnings),
         images=len(placement),
         placed=int(ok.sum()),
         errors=errors,
-        buckets_used=len(epoch.samples),
+        buckets_used=buckets,
         mean_crop=float(crop.mean()) if len(crop) else 0.0,
         worst_crop=float(crop.max()) if len(crop) else 0.0,
         upscaled=int(enlarged.sum()),
         mean_upscale=float(scales.mean()) if len(scales) else 1.0,
         max_upscale=float(scales.max()) if len(scales) else 1.0,
         samples=int(np.where(ok, repeats, 0).sum()),
-        dropped=int(epoch.dropped.sum()),
-        padded=int(epoch.padded.sum()),
-        steps_per_epoch=epoch.steps_per_epoch,
+        dropped=dropped,
+        padded=padded,
+        steps_per_epoch=steps,
         batching=rule.value,
-        never_trained=int(((epoch.times_max == 0) & ok & (repeats > 0)).sum()),
-        batching_refused=epoch.refused,
+        never_trained=never,
+        batching_refused=refused,
     )
 
 
@@ -269,16 +298,15 @@ def _treatment(placement: Placement, row: int) -> Treatment:
     )
 
 
-def _bucket_ids(placement: Placement, ok, blocks: np.ndarray) -> np.ndarray:
-    """Each image's bucket id (-1 where not placed); each dataset block has its own buckets."""
+def _bucket_ids(placement: Placement, rows) -> np.ndarray:
+    """Each image's bucket id among ``rows`` (one dataset block's; -1 elsewhere)."""
     ids = np.full(len(placement), -1, dtype=np.int64)
-    if not ok.any():
+    if not rows.any():
         return ids
-    # One int64 key per (block, width, height); sides stay far below 2**21.
-    keys = (blocks[ok].astype(np.int64) << 42) | (placement.bucket_width[ok] << 21)
-    keys |= placement.bucket_height[ok]
+    # One int64 key per (width, height); sides stay far below 2**21.
+    keys = (placement.bucket_width[rows].astype(np.int64) << 21) | placement.bucket_height[rows]
     _, inverse = np.unique(keys, return_inverse=True)
-    ids[ok] = inverse.ravel()
+    ids[rows] = inverse.ravel()
     return ids
 
 

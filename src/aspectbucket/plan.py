@@ -14,7 +14,7 @@ import numpy as np
 from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.placement import Placement, gather_placements
 from aspectbucket.profiles.profile import ExifHandling, NoUpscaleRule, Profile, place_by_profile
-from aspectbucket.profiles.registry import get_profile, resolve
+from aspectbucket.profiles.registry import get_profile, merge_options, resolve
 from aspectbucket.scan.scanner import ScanResult
 from aspectbucket.scan.sources import Subset
 
@@ -24,7 +24,8 @@ class DatasetPlan:
     """A scan placed by a profile: row i of `placement` is image i of `scan` (scan errors -> error rows).
 
     ``placement.bucket_index`` indexes the bucket list of the image's own dataset block.
-    ``warnings`` holds the trainer's rounding warnings for each block's options.
+    ``warnings`` holds the trainer's rounding warnings for each block's options; ``block_profiles`` the
+    profile each block was placed by (resolved per block: a block without buckets has a one-bucket list).
     """
 
     scan: ScanResult
@@ -34,6 +35,15 @@ class DatasetPlan:
     respect_exif: bool
     errors: list[str]
     warnings: list[str] = field(default_factory=list)
+    block_profiles: list[Profile] = field(default_factory=list)
+
+    def block_profile(self, block: int) -> Profile:
+        """The profile that placed dataset block ``block``."""
+        return self.block_profiles[block] if block < len(self.block_profiles) else self.profile
+
+    def batch_sizes(self, batch_size: int | None = None) -> list[int]:
+        """The batch size of each dataset block: ``batch_size`` when given, else the config's, else 1."""
+        return block_batch_sizes(self.scan.subsets, len(self.options), batch_size)
 
     def bucket_numbers(self) -> np.ndarray:
         """sd-scripts' logged bucket number per image: its index among the USED buckets of its dataset
@@ -49,6 +59,15 @@ class DatasetPlan:
         return numbers
 
 
+def block_batch_sizes(subsets: list[Subset], blocks: int, batch_size: int | None = None) -> list[int]:
+    """Per dataset block: ``batch_size`` when given (the command line's), else the block's config
+    ``batch_size``, else 1 (sd-scripts' default)."""
+    if batch_size is not None:
+        return [batch_size] * blocks
+    configured = {subset.dataset: subset.batch_size for subset in reversed(subsets) if subset.batch_size is not None}
+    return [configured.get(block, 1) for block in range(blocks)]
+
+
 def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_exif: bool = False) -> DatasetPlan:
     """Place every scanned image by ``profile``, each dataset block with its own options.
 
@@ -60,24 +79,24 @@ def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_
     upright = respect_exif or profile.exif is ExifHandling.APPLY
     widths, heights = scan.sizes(upright)
     blocks = scan.dataset_index
-    options, warnings, parts = [], [], []
+    options, warnings, parts, profiles = [], [], [], []
     for block in range(max((subset.dataset for subset in scan.subsets), default=0) + 1):
         members = [subset for subset in scan.subsets if subset.dataset == block]
         block_profile, block_options, block_warnings = _block_settings(profile, members, given)
         options.append(block_options)
+        profiles.append(block_profile)
         warnings.extend(f"dataset {block}: {warning}" for warning in block_warnings)
         rows = np.flatnonzero(blocks == block)
         parts.append((rows, place_by_profile(widths[rows], heights[rows], block_options, block_profile)))
     placement = _gather(parts, len(scan.paths))
     placement_reasons = placement.reasons()
     errors = [scan_error or placed for scan_error, placed in zip(scan.error, placement_reasons, strict=True)]
-    return DatasetPlan(scan, profile, options, placement, respect_exif, errors, warnings)
+    return DatasetPlan(scan, profile, options, placement, respect_exif, errors, warnings, profiles)
 
 
 def _block_settings(profile: Profile, members: list[Subset], given: dict):
     """The profile, validated options and warnings of one dataset block."""
-    from_config = dict(members[0].given_options) if members else {}
-    merged = dataclasses.replace(profile.defaults, **{**from_config, **given})
+    merged = merge_options(profile, dict(members[0].given_options) if members else {}, given)
     if members and not members[0].enable_bucket:
         # sd-scripts without buckets: one bucket, the resolution itself; images cover it and are cropped.
         width, height = merged.resolution

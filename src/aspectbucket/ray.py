@@ -20,7 +20,7 @@ import numpy as np
 
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.profiles import Profile, place_by_profile, resolve
-from aspectbucket.tables.assign import placement_arrays
+from aspectbucket.tables.columns import placement_arrays
 
 if TYPE_CHECKING:
     import ray.data

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from aspectbucket.cli.options import bucket_options, resolve_bucket_options
+from aspectbucket.cli.options import bucket_options, resolve_bucket_options, warn_capped_budget
 from aspectbucket.report.explain import bucket_table
 
 
@@ -24,6 +24,7 @@ def buckets(bucketing, as_json):
     """
     profile, options, _ = resolve_bucket_options(bucketing)
     rows = bucket_table(options, profile)
+    warn_capped_budget(options, [(row["width"], row["height"]) for row in rows])
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -34,11 +35,10 @@ def buckets(bucketing, as_json):
         )
         return
     table = Table(title=f"{len(rows)} buckets, {profile.name}, budget {options.resolution[0]}x{options.resolution[1]}")
-    for name in ("#", "bucket", "ratio", "w/h", "h/w", "area", "budget", "images with w/h from", "to"):
+    for name in ("bucket", "ratio", "w/h", "h/w", "area", "budget", "images with w/h from", "to"):
         table.add_column(name, justify="left" if name in ("bucket", "ratio") else "right")
     for row in sorted(rows, key=lambda row: row["w_over_h"]):
         table.add_row(
-            str(row["index"]),
             f"{row['width']}x{row['height']}",
             row["ratio"],
             f"{row['w_over_h']:.3f}",

@@ -13,8 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from aspectbucket.cli.options import ProfileListType, bucket_options
-from aspectbucket.compare import Comparison, compare_dataset
-from aspectbucket.report.compare_section import describe
+from aspectbucket.compare import Comparison, common_resolution, compare_dataset
+from aspectbucket.report.compare_section import batch_words, describe
+from aspectbucket.report.summary import scan_display_paths
 from aspectbucket.scan import scan
 from aspectbucket.scan.sources import DatasetError
 
@@ -31,9 +32,9 @@ from aspectbucket.scan.sources import DatasetError
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Batch size for dropped/repeated samples, steps per epoch and never-trained images (each trainer's batching).",
+    default=None,
+    help="Batch size for dropped/repeated samples, steps per epoch and never-trained images (each trainer's "
+    "batching). [default: the config's batch_size, else 1]",
 )
 @click.option(
     "--top",
@@ -49,8 +50,10 @@ def compare(dataset, bucketing, profiles, batch_size, top, respect_exif, no_cach
     """Compare how each trainer buckets DATASET: crop, upscaling, dropped images, steps per epoch.
 
     DATASET is a folder of images, a kohya DreamBooth folder (N_name subfolders) or a kohya dataset
-    .toml. Options such as --resolution apply to every profile (a profile that refuses them is shown
-    as refused); without them each profile uses its trainer's defaults.
+    .toml. Every profile runs at one resolution: --resolution, else the config's, else the default of
+    --profile (kohya: 512). Other options such as --bucket-reso-steps apply to every profile (a profile
+    that refuses them is shown as refused); without them each profile uses its trainer's defaults.
+    Paths are shown relative to the dataset's folder.
 
     \b
     Example:
@@ -63,18 +66,25 @@ def compare(dataset, bucketing, profiles, batch_size, top, respect_exif, no_cach
         scanned = scan(dataset, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
     except DatasetError as error:
         raise click.UsageError(str(error)) from None
-    comparison = compare_dataset(scanned, profiles, bucketing["given"], batch_size, top, respect_exif)
+    given = common_resolution(scanned, bucketing["given"], bucketing["profile"])
+    labels = scan_display_paths(scanned)
+    comparison = compare_dataset(scanned, profiles, given, batch_size, top, respect_exif, labels)
     if as_json:
         click.echo(json.dumps(comparison.to_dict(), indent=2))
         return
-    print_comparison(comparison, Console(width=max(100, Console().width)))
+    print_comparison(comparison, Console(width=max(_TABLE_WIDTH, Console().width)))
+
+
+#: Characters the per-profile table needs with every column whole.
+_TABLE_WIDTH = 136
 
 
 def print_comparison(comparison: Comparison, console: Console) -> None:
     """The per-profile table, then the most differently treated images, then the known defects."""
-    table = Table(title=f"Trainers compared at batch size {comparison.batch_size}")
+    table = Table(title=f"Trainers compared at {batch_words(comparison)}")
     for name in (
         "profile",
+        "resolution",
         "buckets",
         "mean crop",
         "worst crop",
@@ -86,13 +96,14 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
         "steps/epoch",
         "never trained",
     ):
-        table.add_column(name, justify="left" if name == "profile" else "right")
+        table.add_column(name, justify="left" if name == "profile" else "right", no_wrap=True)
     for item in comparison.summaries:
         if item.refused:
-            table.add_row(item.profile, "refused", *[""] * 9)
+            table.add_row(item.profile, "", "refused", *[""] * 9)
             continue
         table.add_row(
             item.profile,
+            item.resolution,
             str(item.buckets_used),
             f"{item.mean_crop * 100:.1f} %",
             f"{item.worst_crop * 100:.1f} %",

@@ -7,7 +7,8 @@ import re
 
 import click
 
-from aspectbucket.cli.options import bucket_options, resolve_bucket_options
+from aspectbucket.cli.options import bucket_options, resolve_bucket_options, warn_capped_budget
+from aspectbucket.profiles import profile_bucket_list
 from aspectbucket.report.explain import explain_size
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[x×X,]\s*(\d+)\s*$")
@@ -36,6 +37,7 @@ def explain(sizes, bucketing, as_json):
     """
     parsed = [parse_size(text) for text in sizes]
     profile, options, _ = resolve_bucket_options(bucketing)
+    warn_capped_budget(options, profile_bucket_list(profile, options))
     results = [explain_size(width, height, options, profile) for width, height in parsed]
     if as_json:
         click.echo(json.dumps(results, indent=2))

@@ -20,8 +20,8 @@ from aspectbucket.report.ledger_section import (
     print_ledger,
     write_ledger_csv,
 )
-from aspectbucket.tables.assign import TableError
-from aspectbucket.tables.sizes import read_size_table
+from aspectbucket.tables.formats import TableError
+from aspectbucket.tables.ledger_input import read_size_table
 
 
 def run_options(command):

@@ -7,13 +7,14 @@ combination into a usage error (exit status 2) that names the bad value.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
+from pathlib import Path
 
 import click
 
 from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution
-from aspectbucket.profiles import PROFILES, Profile, resolve
+from aspectbucket.profiles import PROFILES, Profile, merge_options, resolve
+from aspectbucket.report.explain import capped_budget_warning
 
 
 class ResolutionType(click.ParamType):
@@ -105,23 +106,50 @@ def bucket_options(command):
     return wrapper
 
 
-def resolve_bucket_options(
-    bucketing: dict, base: BucketOptions | None = None
-) -> tuple[Profile, BucketOptions, list[str]]:
-    """Merge command-line values over ``base`` (a config file's) or the profile's defaults, then validate.
+def resolve_bucket_options(bucketing: dict, config: dict | None = None) -> tuple[Profile, BucketOptions, list[str]]:
+    """Merge command-line values over ``config`` (what a config file set) over the profile's defaults
+    (:func:`~aspectbucket.profiles.merge_options`), then validate.
 
     Prints the trainer's rounding warnings to stderr; a refused combination raises
     :class:`click.UsageError`, which click turns into exit status 2.
     """
     profile = PROFILES[bucketing["profile"]]
-    merged = dataclasses.replace(base or profile.defaults, **bucketing["given"])
     try:
-        profile, options, warnings = resolve(profile, merged)
+        profile, options, warnings = resolve(profile, merge_options(profile, config, bucketing["given"]))
     except OptionsError as error:
         raise click.UsageError(str(error)) from None
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     return profile, options, warnings
+
+
+def check_output_files(**outputs) -> None:
+    """Refuse, before any work, output files that cannot be written: a missing folder, a folder in the
+    file's place, or a parent that is not a folder (a usage error, exit status 2, naming the option).
+
+    ``outputs`` maps option names (``html``) to paths or ``None``.
+    """
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        path = Path(path).expanduser()
+        parent = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            problem = "is a folder; give a file name"
+        elif not parent.exists():
+            problem = f"is in a folder that does not exist ({parent}); create it first"
+        elif not parent.is_dir():
+            problem = f"is under {parent}, which is not a folder"
+        else:
+            continue
+        raise click.BadParameter(f"{path} {problem}", param_hint=f"--{option}")
+
+
+def warn_capped_budget(options: BucketOptions, buckets) -> None:
+    """Print the max_bucket_reso = resolution warning (each shrunk bucket's share of the budget) to stderr."""
+    warning = capped_budget_warning(options, buckets)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 class ProfileListType(click.ParamType):
@@ -144,13 +172,11 @@ class ProfileListType(click.ParamType):
 
 def check_dataset_blocks(bucketing: dict, subsets) -> None:
     """Check every dataset block's options before the scan, so a refused option costs no waiting."""
-    profile = PROFILES[bucketing["profile"]]
     seen = set()
     for subset in subsets:
         if subset.dataset in seen or not subset.enable_bucket:
             continue
         seen.add(subset.dataset)
-        base = dataclasses.replace(profile.defaults, **dict(subset.given_options))
-        resolve_bucket_options(bucketing, base)
+        resolve_bucket_options(bucketing, dict(subset.given_options))
     if not seen:  # nothing to scan, or no block with buckets: the command line's options still count
         resolve_bucket_options(bucketing)

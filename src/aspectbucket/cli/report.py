@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks
-from aspectbucket.compare import compare_dataset
+from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks, check_output_files
+from aspectbucket.compare import common_resolution, compare_dataset
 from aspectbucket.epoch_ledger import plan_ledger
 from aspectbucket.geometry.ledger import BatchingError
 from aspectbucket.geometry.options import OptionsError
@@ -17,6 +17,7 @@ from aspectbucket.ledger_fixes import smallest_fixes
 from aspectbucket.plan import plan_dataset
 from aspectbucket.report import (
     OutputInsideDatasetError,
+    WarningKind,
     print_report,
     refuse_inside_dataset,
     summarize,
@@ -96,7 +97,11 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
     help="Add a section comparing these trainers' treatment of the dataset to the HTML page "
     "(comma-separated profile names, or 'all').",
 )
-@click.option("--strict", is_flag=True, help="Exit with status 1 when any image is unreadable or cannot be placed.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit with status 1 when an image folder is missing or any image is unreadable or cannot be placed.",
+)
 @click.option("--processes", type=int, default=1, show_default=True, help="Processes (GPUs), for the epoch ledger.")
 @click.option("--grad-accum", type=int, default=1, show_default=True, help="Gradient accumulation, for the ledger.")
 @click.option("--epochs", type=int, default=None, help="Epochs to train, for the ledger's run length. [default: 1]")
@@ -125,13 +130,15 @@ def report(
 
     SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
     N_name, N = repeats) or a kohya dataset config .toml; bucketing options given here override the
-    config's. Nothing is ever written into the dataset.
+    config's. The epoch ledger (steps, what each bucket trains, drops and pads, never-trained images
+    and their smallest fix) follows the trainer's own batching. Nothing is ever written into the dataset.
 
     \b
     Example:
       aspectbucket report train/ --resolution 1024 --batch-size 4 --html report.html
     """
     source = _source(source, example)
+    check_output_files(json=json_path, csv=csv_path, html=html_path)
     try:
         subsets, folder_warnings = read_dataset(source)
     except DatasetError as error:
@@ -175,12 +182,14 @@ def report(
         if html_path:
             sections = [HtmlSection("ledger", "Epoch ledger", ledger_section_html(book, fixes, labels))]
             if compare_profiles:
+                # The report's own resolution, batch sizes and paths, so the two parts of the page agree.
                 comparison = compare_dataset(
                     result,
                     compare_profiles,
-                    bucketing["given"],
-                    batch_size or summary.batch_sizes[0] if summary.batch_sizes else 1,
+                    common_resolution(result, bucketing["given"], bucketing["profile"]),
+                    batch_size,
                     respect_exif=respect_exif,
+                    labels=summary.columns.display_path,
                 )
                 sections.append(HtmlSection("compare", "Trainers compared", compare_section_html(comparison)))
             write_html(
@@ -197,7 +206,8 @@ def report(
     except OSError as error:
         where = Path(error.filename).parent if error.filename else "the output folder"
         raise click.ClickException(f"cannot write in {where}: {error.strerror or error}") from None
-    if strict and summary.placed < summary.images:
+    missing = summary.warning_counts()[WarningKind.MISSING_FOLDER.value]
+    if strict and (summary.placed < summary.images or missing):
         sys.exit(1)
 
 

@@ -46,6 +46,7 @@ class PlacementError(IntEnum):
     TRAINER_CRASH = 5
     RATIO_TOO_EXTREME = 6
     TOO_SMALL = 7
+    NO_BUCKET = 8
 
     @property
     def reason(self) -> str:
@@ -62,6 +63,7 @@ _REASONS = {
     PlacementError.TRAINER_CRASH: "the trainer divides by zero choosing a bucket for this thin image",
     PlacementError.RATIO_TOO_EXTREME: "the ratio is beyond what the trainer accepts: it drops the image",
     PlacementError.TOO_SMALL: "the image is smaller than the trainer's minimum size: it skips the image",
+    PlacementError.NO_BUCKET: "none of the trainer's size buckets takes a single frame: it skips the image",
 }
 
 

@@ -12,7 +12,7 @@ from aspectbucket.profiles.profile import (
     place_by_profile,
     profile_bucket_list,
 )
-from aspectbucket.profiles.registry import PROFILES, bucket_list, get_profile, place, resolve
+from aspectbucket.profiles.registry import PROFILES, bucket_list, get_profile, merge_options, place, resolve
 
 __all__ = [
     "KOHYA",
@@ -24,6 +24,7 @@ __all__ = [
     "SdxlCoordinates",
     "bucket_list",
     "get_profile",
+    "merge_options",
     "place",
     "place_by_profile",
     "profile_bucket_list",

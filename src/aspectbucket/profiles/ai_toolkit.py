@@ -1,37 +1,79 @@
-"""The ``ai-toolkit`` profile: ostris/ai-toolkit, whose bucket ladder never exceeds the image's own size.
+"""The ``ai-toolkit`` profile: ostris/ai-toolkit, one bucket per image from its own size and the resolution's area.
 
-Read from ostris/ai-toolkit@0bc4d555 ``toolkit/buckets.py`` (``get_bucket_for_image_size``: the SDXL
-list scaled to ``min(resolution, int(sqrt(w*h)))``, truncated and floored to ``bucket_tolerance``;
-an exact match first, else the fewest removed pixels) and @a8365157 ``toolkit/dataloader_mixins.py``
-(``setup_buckets``: resize by ``ceil(side * max(scale_w, scale_h))``, centre crop ``int(overflow / 2)``
-or a random crop chosen once; buckets are not rebuilt after epoch 0). Newer ai-toolkit pads a short
-last batch by repeating its images (``build_batch_indices``); that is the policy used here.
-The source contradicts spec/trainers.md: there IS a list (the scaled SDXL one), and extreme ratios
-can be enlarged (the 8192x128 bucket).
+Reproduces ostris/ai-toolkit@27a03a91 ``toolkit/buckets.py:get_bucket_for_image_size`` and
+``toolkit/dataloader_mixins.py:BucketsMixin.setup_buckets`` (the rule is in
+:mod:`aspectbucket.geometry.ai_toolkit`): no list; an image larger than ``resolution**2`` shrinks to about
+that area, a smaller one keeps about its own (so it may grow by less than a divisor step); resize by ``ceil``;
+centre crop, or a random crop drawn once at epoch 0. ``bucket_tolerance`` is whatever the model's
+``get_bucket_divisibility()`` returns (``toolkit/data_loader.py:AiToolkitDataset.__init__`` overwrites the
+dataset's value): 16 for the SD/SDXL model class (``toolkit/stable_diffusion_model.py``), 16 for Wan and
+Flux 2, 32 for Chroma; the default here is 16. A ``resolution`` list makes one dataset per resolution
+(``toolkit/config_modules.py:preprocess_dataset_raw_config``): place each with
+:func:`aspectbucket.profiles.per_resolution.place_per_resolution`. Short batches are padded by cycling the
+bucket's own images (``BucketsMixin.build_batch_indices``).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
+import numpy as np
+
+from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket
 from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.options import BucketOptions
-from aspectbucket.geometry.per_image import ai_toolkit_buckets
 from aspectbucket.geometry.resize import CoverRounding
-from aspectbucket.profiles.profile import Profile, SdxlCoordinates
+from aspectbucket.profiles.profile import ExifHandling, Profile, SdxlCoordinates
 from aspectbucket.profiles.validation import square_budget
+
+SOURCE = (
+    "ostris/ai-toolkit@27a03a91 toolkit/buckets.py:get_bucket_for_image_size, "
+    "toolkit/dataloader_mixins.py:BucketsMixin.setup_buckets"
+)
+
+
+def ai_toolkit_rule(widths, heights, options: BucketOptions, square_crop: bool = False):
+    """The profile's per-image rule: ``resolution`` is ai-toolkit's one side, ``bucket_reso_steps`` the divisor.
+
+    With ``square_crop`` every image goes to the ``resolution`` square (enlarged if smaller).
+    """
+    side = options.resolution[0]
+    count = len(np.asarray(widths))
+    if square_crop:
+        square = np.full(count, side, dtype=np.int64)
+        return square, square.copy(), np.zeros(count, dtype=np.int8)
+    bucket_w, bucket_h = ai_toolkit_bucket(widths, heights, side, options.bucket_reso_steps)
+    return bucket_w, bucket_h, np.zeros(count, dtype=np.int8)
+
 
 AI_TOOLKIT = Profile(
     name="ai-toolkit",
     trainer="ostris ai-toolkit",
-    source="ostris/ai-toolkit@0bc4d555 toolkit/buckets.py, @a8365157 toolkit/dataloader_mixins.py",
+    source=SOURCE,
     bucket_list=None,
-    per_image=ai_toolkit_buckets,
+    per_image=ai_toolkit_rule,
     random_crop=False,
     sdxl_coordinates=SdxlCoordinates.REAL,
     batch_policy=BatchPolicy.PAD,
-    defaults=BucketOptions(resolution=(512, 512), bucket_reso_steps=64),
+    exif=ExifHandling.APPLY,
+    defaults=BucketOptions(resolution=(512, 512), bucket_reso_steps=16),
     validate=square_budget("ai-toolkit", "resolution"),
     resize_rounding=CoverRounding.CEIL,
     option_names=(("resolution", "resolution"), ("bucket_tolerance", "bucket_reso_steps")),
-    defects="a random crop is chosen once and never changes after the first epoch; very wide or tall "
-    "images can still be enlarged; a short last batch repeats images",
+    defects="bucket_tolerance in the dataset config is ignored: the model's divisibility replaces it; the random "
+    "crop is drawn once and never changes after the first epoch; an image smaller than the resolution's area "
+    "can grow a little to reach the nearest divisor step, and very thin ones get a bucket above the area; "
+    "fast_image_size reads the header size, so EXIF-rotated photos are squashed; a short last batch repeats images",
 )
+
+
+def ai_toolkit_profile(square_crop: bool = False, random_crop: bool = False) -> Profile:
+    """The profile for ai-toolkit's dataset switches of the same names (both off by default).
+
+    ``random_crop`` changes where the crop sits, not the bucket or the resize; the offsets are
+    :func:`aspectbucket.geometry.ai_toolkit.random_crop_offsets`.
+    """
+    if not square_crop and not random_crop:
+        return AI_TOOLKIT
+    return replace(AI_TOOLKIT, per_image=partial(ai_toolkit_rule, square_crop=square_crop), random_crop=random_crop)

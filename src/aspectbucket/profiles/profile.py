@@ -57,8 +57,11 @@ class Profile:
     """How one trainer buckets; every field is a rule from the geometry layer or a plain value.
 
     ``bucket_list`` returns the trainer's bucket list for some options, or is ``None`` for trainers
-    with no fixed list; those have a ``per_image`` rule (:mod:`aspectbucket.geometry.per_image`)
-    instead. ``source`` cites the repository, file and commit the rules were read from.
+    with no fixed list; those have a ``per_image`` rule (``geometry/ai_toolkit.py``, ``simpletuner.py``)
+    instead. A rule returns ``(bucket_w, bucket_h, errors)``, or ``(..., resized_w, resized_h)`` when the
+    trainer's resize is not a plain cover of the bucket (SimpleTuner). ``whole_dataset`` rules depend on
+    the images placed before (SimpleTuner's aspect map), so the rows are never split into blocks.
+    ``source`` cites the repository, file and commit the rules were read from.
     ``max_ar_error`` drops images whose ``|bucket w/h - image w/h|`` reaches it (NovelAI);
     ``max_crop`` moves images whose bucket would cut more than that fraction of the resized image
     to their own-ratio bucket (``balanced``). ``option_names`` maps the trainer's own option names
@@ -84,6 +87,7 @@ class Profile:
     crop_anchor: CropAnchor = CropAnchor.CENTER
     max_ar_error: float | None = None
     max_crop: float | None = None
+    whole_dataset: bool = False
     option_names: tuple[tuple[str, str], ...] = ()
     defects: str = ""
 
@@ -136,7 +140,7 @@ def place_by_profile(widths, heights, options: BucketOptions, profile: Profile) 
     so the result is the same.
     """
     widths, heights, errors = check_sizes(widths, heights)
-    if len(widths) <= BLOCK_ROWS:
+    if len(widths) <= BLOCK_ROWS or profile.whole_dataset:
         return _place_block(widths, heights, errors, options, profile)
     columns = {name: np.empty(len(widths), dtype) for name, dtype in _BLOCK_COLUMNS}
 
@@ -173,11 +177,12 @@ def _place_block(widths, heights, errors, options, profile) -> Placement:
     if options.bucket_no_upscale and profile.no_upscale in _LISTLESS:
         return _place_without_upscale(widths, heights, errors, options, profile)
     if profile.per_image is not None:
-        bucket_w, bucket_h, rule_errors = profile.per_image(widths, heights, options)
+        bucket_w, bucket_h, rule_errors, *rule_resized = profile.per_image(widths, heights, options)
         errors = np.where(errors == PlacementError.OK, rule_errors, errors)
         index = np.full(len(widths), -1, dtype=np.int64)
         image_ratio = bucket_ratio = ar_error = None
     else:
+        rule_resized = ()
         buckets = profile_bucket_list(profile, options)
         image_ratio = widths / heights  # computed once: the search and the resize both need it
         index = nearest_bucket(
@@ -191,9 +196,12 @@ def _place_block(widths, heights, errors, options, profile) -> Placement:
             signed_error = bucket_w / bucket_h - widths / heights if ar_error is None else ar_error
             too_far = np.abs(signed_error) >= profile.max_ar_error
         errors = np.where((errors == PlacementError.OK) & too_far, np.int8(PlacementError.RATIO_TOO_EXTREME), errors)
-    resized_w, resized_h = cover_resize_rounded(
-        widths, heights, bucket_w, bucket_h, profile.resize_rounding, image_ratio, bucket_ratio
-    )
+    if rule_resized:
+        resized_w, resized_h = rule_resized
+    else:
+        resized_w, resized_h = cover_resize_rounded(
+            widths, heights, bucket_w, bucket_h, profile.resize_rounding, image_ratio, bucket_ratio
+        )
     own = _own_size_rows(widths, heights, resized_w, resized_h, bucket_w, bucket_h, options, profile)
     if own.any():
         area, step = options.max_area, options.bucket_reso_steps

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+
 import numpy as np
 
 from aspectbucket.geometry.options import BucketOptions
@@ -9,6 +12,7 @@ from aspectbucket.geometry.placement import Placement
 from aspectbucket.profiles.ai_toolkit import AI_TOOLKIT
 from aspectbucket.profiles.balanced import BALANCED
 from aspectbucket.profiles.diffusers import DIFFUSERS
+from aspectbucket.profiles.diffusion_pipe import DIFFUSION_PIPE
 from aspectbucket.profiles.everydream2 import EVERYDREAM2
 from aspectbucket.profiles.kohya import KOHYA
 from aspectbucket.profiles.musubi import MUSUBI
@@ -20,7 +24,18 @@ from aspectbucket.profiles.simpletuner import SIMPLETUNER
 #: Every profile by name, in the order commands list them.
 PROFILES: dict[str, Profile] = {
     profile.name: profile
-    for profile in (KOHYA, BALANCED, NOVELAI, MUSUBI, ONETRAINER, DIFFUSERS, SIMPLETUNER, EVERYDREAM2, AI_TOOLKIT)
+    for profile in (
+        KOHYA,
+        BALANCED,
+        NOVELAI,
+        MUSUBI,
+        ONETRAINER,
+        DIFFUSERS,
+        SIMPLETUNER,
+        EVERYDREAM2,
+        AI_TOOLKIT,
+        DIFFUSION_PIPE,
+    )
 }
 
 
@@ -32,6 +47,19 @@ def get_profile(name: str | Profile) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}") from None
+
+
+def merge_options(profile: str | Profile, config: Mapping | None = None, given: Mapping | None = None) -> BucketOptions:
+    """The options a run uses, before the trainer's checks: ``given`` (the command line) over ``config``
+    (what a dataset config set) over the profile's defaults.
+
+    The one place they are merged, so report, compare, export, explain and the sampler agree on what
+    wins; :func:`resolve` then validates the result.
+
+    >>> merge_options("kohya", {"resolution": (1024, 1024)}, {"bucket_no_upscale": True}).resolution
+    (1024, 1024)
+    """
+    return dataclasses.replace(get_profile(profile).defaults, **{**(config or {}), **(given or {})})
 
 
 def resolve(profile: str | Profile = "kohya", options: BucketOptions | None = None):
@@ -57,6 +85,12 @@ def place(widths, heights, options: BucketOptions | None = None, profile: str | 
 
 
 def bucket_list(options: BucketOptions | None = None, profile: str | Profile = "kohya") -> np.ndarray:
-    """The bucket list of ``profile`` at ``options`` (``(n, 2)`` widths and heights, trainer order)."""
+    """The bucket list of ``profile`` at ``options`` (``(n, 2)`` widths and heights, trainer order).
+
+    >>> from aspectbucket import BucketOptions, bucket_list
+    >>> buckets = bucket_list(BucketOptions(resolution=(1024, 1024), bucket_reso_steps=64), "onetrainer")
+    >>> len(buckets), buckets[0].tolist()
+    (17, [640, 1600])
+    """
     chosen, validated, _ = resolve(profile, options)
     return profile_bucket_list(chosen, validated)

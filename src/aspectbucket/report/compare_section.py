@@ -14,7 +14,7 @@ from aspectbucket.compare import Comparison, ProfileSummary, Treatment
 def compare_section_html(comparison: Comparison) -> str:
     """The comparison as an HTML fragment: the per-profile table, then the most different images."""
     parts = [
-        f"<p>Batch size {comparison.batch_size}. Crop is the share of the resized image cut away; "
+        f"<p>At {_e(batch_words(comparison))}. Crop is the share of the resized image cut away; "
         "upscaled counts images the trainer enlarges.</p>",
         _summary_table(comparison.summaries),
     ]
@@ -32,6 +32,7 @@ def _summary_table(summaries: list[ProfileSummary]) -> str:
         f"<th>{_e(name)}</th>"
         for name in (
             "profile",
+            "resolution",
             "buckets",
             "mean crop",
             "worst crop",
@@ -48,10 +49,11 @@ def _summary_table(summaries: list[ProfileSummary]) -> str:
     for item in summaries:
         if item.refused:
             refused = f"refused: {_e(item.refused)}"
-            rows.append(f'<tr><td>{_e(item.profile)}</td><td colspan="10">{refused}</td></tr>')
+            rows.append(f'<tr><td>{_e(item.profile)}</td><td colspan="11">{refused}</td></tr>')
             continue
         cells = (
             item.profile,
+            item.resolution,
             item.buckets_used,
             _percent(item.mean_crop),
             _percent(item.worst_crop),
@@ -79,6 +81,14 @@ def _differences_table(comparison: Comparison) -> str:
         "<h3>Images treated most differently</h3>"
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def batch_words(comparison: Comparison) -> str:
+    """``batch size 4``, or ``batch sizes 4, 2 (per dataset block)`` when a config sets several."""
+    sizes = comparison.batch_sizes
+    if len(set(sizes)) <= 1:
+        return f"batch size {sizes[0] if sizes else 1}"
+    return f"batch sizes {', '.join(str(size) for size in sizes)} (per dataset block)"
 
 
 def describe(treatment: Treatment) -> str:

@@ -23,6 +23,64 @@ UPSCALE_WARNING = 2.0
 LOSS_WARNING = 0.20
 #: Switching points closer than this (relative) are "the same" as the article's.
 _ARTICLE_TOLERANCE = 1e-3
+#: A pre-cropped box the trainer still cuts more than this of needs resizing to the bucket as well.
+PRECROP_ROUNDING = 0.01
+#: A bucket holding less than this share of the area budget is "capped" when max_bucket_reso = resolution.
+CAPPED_SHARE = 0.9
+
+
+def capped_buckets(options: BucketOptions, buckets) -> list[tuple[int, int, float]]:
+    """Buckets shrunk by ``max_bucket_reso`` equal to the resolution: ``(width, height, share of budget)``.
+
+    The classic SDXL mistake: ``--resolution 1024 --max-bucket-reso 1024`` stops every elongated bucket
+    at 1024 on its long side, so 1024x256 trains on a quarter of the pixels a 2048x512 bucket would.
+    Empty unless ``max_bucket_reso`` is at most the resolution's larger side; smallest share first.
+    """
+    if options.max_bucket_reso > max(options.resolution) or len(buckets) < 2:
+        return []
+    shares = [(int(width), int(height), int(width) * int(height) / options.max_area) for width, height in buckets]
+    return sorted((row for row in shares if row[2] < CAPPED_SHARE), key=lambda row: (row[2], row[0]))
+
+
+def capped_budget_warning(options: BucketOptions, buckets) -> str | None:
+    """One line naming each capped bucket with its share of the budget, or ``None``."""
+    capped = capped_buckets(options, buckets)
+    if not capped:
+        return None
+    pairs: dict[tuple[int, int], list[str]] = {}
+    for width, height, _share in capped:  # a landscape bucket and its portrait twin share one entry
+        pairs.setdefault((max(width, height), min(width, height)), []).append(f"{width}x{height}")
+    shares = ", ".join(
+        f"{'/'.join(names)} {long * short / options.max_area:.0%}" for (long, short), names in pairs.items()
+    )
+    return (
+        f"max_bucket_reso {options.max_bucket_reso} is not above the resolution "
+        f"{options.resolution[0]}x{options.resolution[1]}, so elongated buckets hold less of the area budget: "
+        f"{shares}; raise max_bucket_reso (SDXL trainings commonly use 2048)"
+    )
+
+
+def precrop_targets(widths, heights, bucket_widths, bucket_heights, options: BucketOptions, profile: Profile):
+    """The pre-crop advice for images and their buckets: ``(boxes, resize)``.
+
+    ``boxes`` are the centred boxes of each bucket's ratio, ``(left, top, right, bottom)``. Cropping to
+    the box is enough when the trainer then only scales the image; without upscaling it is not: an image
+    that fits the budget keeps its size and each side is floored to the step, so the box loses the same
+    pixels again (300x300 -> bucket 256x256 cuts 27 % whatever the box). ``resize`` marks those images:
+    placing the box is tried with the trainer's own rules, and where it still cuts more than
+    :data:`PRECROP_ROUNDING` the advice adds "resize to the bucket size" when the trainer places an image
+    of the bucket's size with less loss (a list trainer keeps it whole; a per-image one may not).
+    """
+    boxes = covering_precrop(widths, heights, bucket_widths, bucket_heights)
+    box_widths, box_heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    box_loss = _loss(place_by_profile(box_widths, box_heights, options, profile))
+    bucket_loss = _loss(place_by_profile(bucket_widths, bucket_heights, options, profile))
+    return boxes, (box_loss > PRECROP_ROUNDING) & (bucket_loss < box_loss)
+
+
+def _loss(placement) -> np.ndarray:
+    """Crop loss per row; an image that cannot be placed loses everything."""
+    return np.where(placement.ok, placement.lost_fraction, 1.0)
 
 
 def bucket_table(options: BucketOptions, profile: Profile) -> list[dict]:
@@ -30,14 +88,15 @@ def bucket_table(options: BucketOptions, profile: Profile) -> list[dict]:
 
     ``from_w_over_h``/``to_w_over_h`` bound the image ratios placed there (``None`` at the ends);
     ``article_from_w_over_h``/``article_to_w_over_h`` are where the popular article's height/width
-    midpoints would put the same bounds.
+    midpoints would put the same bounds. ``list_index`` is the position in the trainer's whole list (the
+    neighbours refer to it); it is not the number a trainer logs, which counts only buckets in use.
     """
     buckets = profile_bucket_list(profile, options)
     rows = []
     for index, (width, height) in enumerate(buckets.tolist()):
         rows.append(
             {
-                "index": index,
+                "list_index": index,
                 "width": width,
                 "height": height,
                 "ratio": ratio_fraction(width, height),
@@ -67,6 +126,7 @@ def explain_size(width, height, options: BucketOptions, profile: Profile) -> dic
     """Everything about placing one ``width x height`` image, with the reasons in ``sentences``."""
     placement = place_by_profile([width], [height], options, profile)
     row = placement.row(0)
+    row["bucket_list_index"] = row.pop("bucket_index")  # the whole list's index, not a logged number
     result = {"image": [width, height], "profile": profile.name, **row}
     if placement.error[0] != PlacementError.OK:
         result["sentences"] = [f"{_size(width, height)}: cannot be placed: {row['error']}."]
@@ -74,8 +134,11 @@ def explain_size(width, height, options: BucketOptions, profile: Profile) -> dic
         return result
     bucket = (row["bucket_width"], row["bucket_height"])
     resized = (row["resized_width"], row["resized_height"])
-    box = covering_precrop(np.array([width]), np.array([height]), np.array([bucket[0]]), np.array([bucket[1]]))
-    result["precrop_ltrb"] = box[0].tolist()
+    boxes, resize = precrop_targets(
+        np.array([width]), np.array([height]), np.array([bucket[0]]), np.array([bucket[1]]), options, profile
+    )
+    result["precrop_ltrb"] = boxes[0].tolist()
+    result["precrop_resize_to"] = list(bucket) if resize[0] else None
     result["real_crop_top_left"] = [row["trim_top"], row["trim_left"]]
     sentences = [f"{_size(width, height)} (ratio {ratio_fraction(width, height)}, w/h {width / height:.3f})."]
     sentences += _why_this_bucket(width, height, bucket, options, profile, result)
@@ -86,14 +149,36 @@ def explain_size(width, height, options: BucketOptions, profile: Profile) -> dic
     result["warnings"] = warnings
     sentences += [f"Warning: {warning}" for warning in warnings]
     if row["pixels_cut"]:
-        left, top, right, bottom = result["precrop_ltrb"]
         sentences.append(
-            f"To keep everything it trains on, pre-crop the image to the box left={left} top={top} "
-            f"right={right} bottom={bottom} ({right - left}x{bottom - top}, ratio "
-            f"{ratio_fraction(bucket[0], bucket[1])}): the trainer then only scales it."
+            _precrop_sentence(
+                width, height, bucket, result["precrop_ltrb"], result["precrop_resize_to"], options.bucket_reso_steps
+            )
         )
     result["sentences"] = sentences
     return result
+
+
+def _precrop_sentence(width, height, bucket, box, resize_to, step: int) -> str:
+    left, top, right, bottom = box
+    ratio = ratio_fraction(bucket[0], bucket[1])
+    if resize_to is None:
+        return (
+            f"To keep everything it trains on, pre-crop the image to the box left={left} top={top} "
+            f"right={right} bottom={bottom} ({right - left}x{bottom - top}, ratio {ratio}): the trainer then "
+            "only scales it."
+        )
+    target = _size(*resize_to)
+    why = (
+        f"without upscaling the trainer floors each side to a multiple of {step}, so only an image of exactly "
+        "the bucket's size loses nothing"
+    )
+    if (right - left, bottom - top) == (width, height):
+        return f"To keep everything it trains on, resize the image to {target} (or crop it to {target}): {why}."
+    return (
+        f"To keep everything it trains on, crop the image to the box left={left} top={top} right={right} "
+        f"bottom={bottom} ({right - left}x{bottom - top}, ratio {ratio}), then resize it to {target} (or crop it to "
+        f"{target} directly): {why}."
+    )
 
 
 def _size(width, height) -> str:
@@ -105,10 +190,10 @@ def _why_this_bucket(width, height, bucket, options, profile, result) -> list[st
     bucket_ratio = bucket[0] / bucket[1]
     if options.bucket_no_upscale and profile.no_upscale in (NoUpscaleRule.KOHYA, NoUpscaleRule.CORRECTED):
         return _why_without_upscale(width, height, bucket, options, profile)
-    if result["bucket_index"] < 0:
+    if result["bucket_list_index"] < 0:
         return [_why_own_bucket(bucket, options, profile)]
     table = bucket_table(options, profile)
-    here = table[result["bucket_index"]]
+    here = table[result["bucket_list_index"]]
     if (width, height) == tuple(bucket) and profile.exact_size_first:
         return [f"Bucket {_size(*bucket)}: the image has exactly a bucket's size, so it goes there unchanged."]
     sentences = [

@@ -18,7 +18,7 @@ import numpy as np
 from aspectbucket import __version__
 from aspectbucket.outputs import atomic_open
 from aspectbucket.report.summary import ReportSummary, WarningKind, block_bucket_list, path_strings, path_text
-from aspectbucket.tables.assign import placement_columns
+from aspectbucket.tables.columns import placement_columns
 
 if TYPE_CHECKING:
     from aspectbucket.plan import DatasetPlan
@@ -37,6 +37,7 @@ IMAGE_FIELDS = (
     "width",
     "height",
     "bucket_number",
+    "bucket_list_index",
     "bucket_width",
     "bucket_height",
     "resized_width",
@@ -102,6 +103,7 @@ def image_records(plan: DatasetPlan, summary: ReportSummary) -> Iterator[dict]:
         "width": columns.placed_width.tolist(),
         "height": columns.placed_height.tolist(),
         "bucket_number": columns.bucket_number.tolist(),
+        "bucket_list_index": np.where(columns.ok, placement.bucket_index, -1).tolist(),
         **{name: column for name, column in placement_columns(placement).items() if name != "error"},
         "scale": placement.scale.tolist(),
         "step_loss": placement.step_loss.tolist(),

@@ -27,8 +27,10 @@ from aspectbucket.report.summary import (
     WARNING_TITLES,
     ReportSummary,
     WarningKind,
+    numbering_legend,
     path_text,
     plural,
+    precrop_words,
     settings_lines,
     steps_line,
     summarize,
@@ -153,9 +155,7 @@ def buckets_section(summary: ReportSummary) -> HtmlSection:
     ]
     sizes = _table(size_head, size_rows, plural(len(size_rows), "image size"))
     body = (
-        '<p class="muted">Bucket numbers are the ones sd-scripts logs'
-        ' ("bucket 3: resolution (448, 576)"):'
-        " the index among the buckets in use, sorted by width then height.</p>"
+        f'<p class="muted">{escape(numbering_legend(summary.profile))}</p>'
         f"{_table(head, rows)}<h3>Image sizes</h3>{sizes}"
     )
     return HtmlSection("buckets", "Buckets", body)
@@ -211,14 +211,12 @@ def advice_section(summary: ReportSummary) -> HtmlSection:
     if summary.precrop_advice:
         rows = []
         for advice in summary.precrop_advice:
-            left, top, right, bottom = advice.box
             rows.append(
                 [
                     advice.path,
                     f"{advice.width}x{advice.height}",
                     f"{advice.lost_fraction:.1%}",
-                    f"{right - left}x{bottom - top}",
-                    f"{left}, {top}, {right}, {bottom}",
+                    precrop_words(advice),
                     f"{advice.bucket_width}x{advice.bucket_height}",
                 ]
             )
@@ -226,7 +224,7 @@ def advice_section(summary: ReportSummary) -> HtmlSection:
             "<h3>Pre-crop these images yourself</h3><p>Crop each to a box of this size (centred below; move"
             " it to keep what matters) and the trainer cuts almost nothing more.</p>"
             + _table(
-                ["image", "size", "cut now", "crop to", "box (left, top, right, bottom)", "bucket"],
+                ["image", "size", "cut now", "what to do (box = left, top, right, bottom)", "bucket"],
                 rows,
                 plural(len(rows), "image"),
             )

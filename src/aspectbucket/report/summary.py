@@ -20,7 +20,7 @@ from aspectbucket.geometry.ratios import nice_ratio_fraction, ratio_fraction
 from aspectbucket.geometry.resize import covering_precrop
 from aspectbucket.profiles.profile import ExifHandling, profile_bucket_list
 from aspectbucket.report.explain import LOSS_WARNING as CROP_LOSS_WARNING  # shared with explain
-from aspectbucket.report.explain import UPSCALE_WARNING
+from aspectbucket.report.explain import UPSCALE_WARNING, capped_buckets, precrop_targets
 from aspectbucket.scan.scanner import IMAGE_EXTENSIONS
 
 if TYPE_CHECKING:
@@ -30,22 +30,26 @@ if TYPE_CHECKING:
 class WarningKind(StrEnum):
     """The kinds of warning a report gives, in the order it shows them."""
 
+    MISSING_FOLDER = "missing_folder"
     UNREADABLE = "unreadable"
     EXIF_ROTATED = "exif_rotated"
     STEP_LOSS = "step_loss"
     CROP_LOSS = "crop_loss"
     UPSCALED = "upscaled"
     SMALL_BUCKET = "small_bucket"
+    CAPPED_BUCKET = "capped_bucket"
 
 
 #: One line per kind, saying what the warning means to someone about to train.
 WARNING_TITLES = {
+    WarningKind.MISSING_FOLDER: "image folders that cannot be read (the trainer goes on without them)",
     WarningKind.UNREADABLE: "files that cannot be used (the trainer skips or crashes on them)",
     WarningKind.EXIF_ROTATED: "photos with an EXIF rotation, which the trainer ignores",
     WarningKind.STEP_LOSS: "images that lose a whole step to sd-scripts issue 731",
     WarningKind.CROP_LOSS: f"images losing over {CROP_LOSS_WARNING:.0%} of their pixels to the crop",
     WarningKind.UPSCALED: f"images upscaled over {UPSCALE_WARNING:g}x (the model learns the blur)",
     WarningKind.SMALL_BUCKET: "buckets holding fewer samples than the batch size",
+    WarningKind.CAPPED_BUCKET: "buckets shrunk by max_bucket_reso = resolution (less of the area budget)",
 }
 
 #: What happens to a bucket's incomplete last batch, in the words of the report, per batch policy.
@@ -73,9 +77,31 @@ _ORIENTATION_EFFECT = {
 }
 
 
+#: Profiles whose trainer logs bucket numbers, and how a log line reads (sd-scripts'
+#: BucketManager numbers the used buckets after sorting them; kohya-ss/sd-scripts@48d368fa
+#: library/train_util.py:BaseDataset.make_buckets).
+LOGGED_NUMBERS = {"kohya": 'sd-scripts logs the same numbers ("bucket 3: resolution (448, 576)")'}
+
+
+def numbering_heading(profile: str) -> str:
+    """The short words after "Buckets": how they are numbered."""
+    return "numbered by width, then height" + (", as sd-scripts logs them" if profile in LOGGED_NUMBERS else "")
+
+
+def numbering_legend(profile: str) -> str:
+    """The one bucket numbering every output uses, explained once, in words true for ``profile``."""
+    text = (
+        "Bucket N is the Nth of the buckets in use, counted from 0 in order of width, then height; each "
+        "dataset block counts its own"
+    )
+    if profile in LOGGED_NUMBERS:
+        text += f"; {LOGGED_NUMBERS[profile]}"
+    return text + ". The JSON also gives each image's place in the whole bucket list, as bucket_list_index."
+
+
 @dataclass(frozen=True)
 class BucketRow:
-    """One used bucket of one dataset block, numbered as sd-scripts logs it."""
+    """One used bucket of one dataset block, numbered as :func:`numbering_legend` says."""
 
     dataset: int
     number: int
@@ -125,7 +151,11 @@ class RatioAdvice:
 
 @dataclass(frozen=True)
 class PrecropAdvice:
-    """For a badly cropped image, the box of its bucket's ratio to crop to before training."""
+    """For a badly cropped image, the box of its bucket's ratio to crop to before training.
+
+    ``resize_to`` is the bucket size when the box alone is not enough (without upscaling the trainer floors
+    a fitting image's sides to the step, so only an image of the bucket's exact size keeps everything).
+    """
 
     index: int
     path: str
@@ -135,6 +165,7 @@ class PrecropAdvice:
     bucket_width: int
     bucket_height: int
     lost_fraction: float
+    resize_to: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -249,15 +280,7 @@ def block_bucket_list(plan: DatasetPlan, block: int) -> np.ndarray:
 
 def batch_sizes(plan: DatasetPlan, batch_size: int | None) -> list[int]:
     """The batch size of each dataset block: the one given, else the config's, else 1."""
-    sizes = []
-    for block in range(len(plan.options)):
-        configured = [
-            subset.batch_size
-            for subset in plan.scan.subsets
-            if subset.dataset == block and subset.batch_size is not None
-        ]
-        sizes.append(batch_size or (configured[0] if configured else 1))
-    return sizes
+    return plan.batch_sizes(batch_size)
 
 
 def summarize(plan: DatasetPlan, batch_size: int | None = None) -> ReportSummary:
@@ -265,6 +288,7 @@ def summarize(plan: DatasetPlan, batch_size: int | None = None) -> ReportSummary
     if batch_size is not None and batch_size <= 0:
         raise ValueError(f"batch size {batch_size} must be positive")
     columns = image_columns(plan)
+    missing_folders, notes = folder_findings(plan.scan.subsets, plan.scan.warnings)
     sizes_per_block = batch_sizes(plan, batch_size)
     buckets = bucket_rows(plan, columns, sizes_per_block, plan.profile.batch_policy)
     steps = 0
@@ -288,12 +312,36 @@ def summarize(plan: DatasetPlan, batch_size: int | None = None) -> ReportSummary
         error_counts=dict(sorted(error_counts.items(), key=lambda item: -item[1])),
         buckets=buckets,
         sizes=size_rows(plan, columns),
-        warnings=findings(plan, columns, buckets, sizes_per_block),
+        warnings=[*missing_folders, *findings(plan, columns, buckets, sizes_per_block)],
         ratio_advice=ratio_advice(buckets),
         precrop_advice=precrop_advice(plan, columns),
-        notes=[*plan.warnings, *plan.scan.warnings],
+        notes=[*plan.warnings, *notes],
         columns=columns,
     )
+
+
+def folder_findings(subsets, scan_warnings: list[str]) -> tuple[list[Finding], list[str]]:
+    """The subsets whose image folder cannot be listed, as warnings; the scan's other notes.
+
+    sd-scripts checks ``os.path.isdir(image_dir)``, logs "not directory" and trains on without the
+    subset (kohya-ss/sd-scripts@48d368fa library/train_util.py:DreamBoothDataset.load_dreambooth_dir),
+    so a mistyped ``image_dir`` silently drops images: a warning that ``--strict`` fails on, not a note.
+    """
+    folders = {os.path.abspath(subset.image_dir) for subset in subsets}
+    found, notes = [], []
+    for warning in scan_warnings:
+        for prefix, what in (("folder not found: ", "does not exist"), ("cannot list folder ", "cannot be listed")):
+            folder, _, reason = (
+                warning.removeprefix(prefix).partition(": ") if warning.startswith(prefix) else ("", "", "")
+            )
+            if folder in folders:
+                lost = sum(1 for subset in subsets if os.path.abspath(subset.image_dir) == folder)
+                detail = f"{reason or what}; the trainer goes on without {plural(lost, 'subset')}"
+                found.append(Finding(WarningKind.MISSING_FOLDER, -1, path_text(folder), detail))
+                break
+        else:
+            notes.append(warning)
+    return found, notes
 
 
 def image_columns(plan: DatasetPlan) -> ImageColumns:
@@ -344,13 +392,18 @@ def path_strings(paths) -> list[str]:
 
 def display_paths(plan: DatasetPlan) -> list[str]:
     """Paths as people read them: relative to the dataset's folder (the subsets' common folder)."""
-    folders = [os.path.abspath(subset.image_dir) for subset in plan.scan.subsets]
+    return scan_display_paths(plan.scan)
+
+
+def scan_display_paths(scan) -> list[str]:
+    """A scan's paths relative to the subsets' common folder, as the report and compare show them."""
+    folders = [os.path.abspath(subset.image_dir) for subset in scan.subsets]
     if not folders:
         return []
     root = os.path.commonpath(folders) if len(folders) > 1 else folders[0]
     prefix = root.rstrip(os.sep) + os.sep
     shown = []
-    for text in path_strings(plan.scan.paths):
+    for text in path_strings(scan.paths):
         if not text.startswith(prefix):  # relative or unnormalised paths: normalise (slower, rare)
             text = os.path.abspath(text)
         shown.append(path_text(text[len(prefix) :] if text.startswith(prefix) else text))
@@ -363,7 +416,7 @@ def bucket_rows(
     sizes_per_block: list[int],
     policy: BatchPolicy = BatchPolicy.SHORT,
 ) -> list[BucketRow]:
-    """The used buckets of every block, in sd-scripts' logged order; batches as ``policy`` makes them."""
+    """The used buckets of every block in number order; batches as ``policy`` makes them."""
     placement = plan.placement
     rows = []
     for block, block_batch in enumerate(sizes_per_block):
@@ -477,6 +530,24 @@ def findings(
                     f"{row.samples} samples for batch size {block_batch}: {_SMALL_BUCKET[plan.profile.batch_policy]}",
                 )
             )
+    for block, options in enumerate(plan.options):
+        capped = {
+            (width, height): share for width, height, share in capped_buckets(options, block_bucket_list(plan, block))
+        }
+        for row in buckets:
+            share = capped.get((row.width, row.height)) if row.dataset == block else None
+            if share is not None:
+                where = f"dataset {row.dataset} " if several else ""
+                result.append(
+                    Finding(
+                        WarningKind.CAPPED_BUCKET,
+                        -1,
+                        f"{where}bucket {row.number} ({row.width}x{row.height})",
+                        f"{share:.0%} of the {options.resolution[0]}x{options.resolution[1]} budget for "
+                        f"{plural(row.images, 'image')}: max_bucket_reso {options.max_bucket_reso} stops its long "
+                        "side; raise max_bucket_reso (SDXL trainings commonly use 2048)",
+                    )
+                )
     return result
 
 
@@ -514,11 +585,34 @@ def ratio_advice(buckets: list[BucketRow]) -> list[RatioAdvice]:
     return [RatioAdvice(ratio, tuple(names), images) for ratio, (names, images) in ranked]
 
 
+def precrop_words(advice: PrecropAdvice) -> str:
+    """``crop to 267x200 (16, 0, 283, 200), then resize to 256x192``: the advice in words."""
+    left, top, right, bottom = advice.box
+    if advice.resize_to is not None and (right - left, bottom - top) == (advice.width, advice.height):
+        return f"resize to {advice.resize_to[0]}x{advice.resize_to[1]} (or crop to it)"
+    words = f"crop to {right - left}x{bottom - top} ({left}, {top}, {right}, {bottom})"
+    if advice.resize_to is not None:
+        words += f", then resize to {advice.resize_to[0]}x{advice.resize_to[1]}"
+    return words
+
+
 def precrop_advice(plan: DatasetPlan, columns: ImageColumns) -> list[PrecropAdvice]:
     """For every image losing over :data:`CROP_LOSS_WARNING`, the box to crop it to first, worst first."""
     placement = plan.placement
     bad = np.flatnonzero(columns.warnings[WarningKind.CROP_LOSS])
     bad = bad[np.argsort(-placement.lost_fraction[bad], kind="stable")]
+    resize = np.zeros(len(placement), dtype=bool)
+    for block, options in enumerate(plan.options):
+        rows = bad[columns.dataset[bad] == block]
+        if len(rows):
+            _, resize[rows] = precrop_targets(
+                columns.placed_width[rows],
+                columns.placed_height[rows],
+                placement.bucket_width[rows],
+                placement.bucket_height[rows],
+                options,
+                plan.block_profile(block),
+            )
     return [
         PrecropAdvice(
             index=int(index),
@@ -529,6 +623,9 @@ def precrop_advice(plan: DatasetPlan, columns: ImageColumns) -> list[PrecropAdvi
             bucket_width=int(placement.bucket_width[index]),
             bucket_height=int(placement.bucket_height[index]),
             lost_fraction=float(placement.lost_fraction[index]),
+            resize_to=(int(placement.bucket_width[index]), int(placement.bucket_height[index]))
+            if resize[index]
+            else None,
         )
         for index in bad
     ]

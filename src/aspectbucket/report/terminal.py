@@ -15,7 +15,9 @@ from aspectbucket.report.summary import (
     WARNING_TITLES,
     ReportSummary,
     WarningKind,
+    numbering_heading,
     plural,
+    precrop_words,
     settings_lines,
     steps_line,
 )
@@ -46,9 +48,9 @@ def print_settings(summary: ReportSummary, console: Console) -> None:
 
 
 def bucket_table(summary: ReportSummary) -> Table:
-    """The used buckets, numbered as sd-scripts logs them ("bucket 3: resolution (448, 576)")."""
+    """The used buckets, numbered as :func:`~aspectbucket.report.summary.numbering_legend` says."""
     several = len(summary.options) > 1
-    table = _table("Buckets (numbered as sd-scripts logs them)")
+    table = _table(f"Buckets ({numbering_heading(summary.profile)})")
     if several:
         table.add_column("data-\nset", justify="right")
     names = (
@@ -162,11 +164,10 @@ def print_advice(summary: ReportSummary, console: Console, shown: int = SHOWN_PE
             )
         )
         for advice in summary.precrop_advice[:shown]:
-            left, top, right, bottom = advice.box
             console.print(
                 Text(
-                    f"  {advice.path}: {advice.lost_fraction:.0%} cut now; crop to {right - left}x{bottom - top} "
-                    f"({left}, {top}, {right}, {bottom}) for bucket {advice.bucket_width}x{advice.bucket_height}"
+                    f"  {advice.path}: {advice.lost_fraction:.0%} cut now; {precrop_words(advice)} "
+                    f"for bucket {advice.bucket_width}x{advice.bucket_height}"
                 )
             )
         if len(summary.precrop_advice) > shown:

@@ -1,275 +1,89 @@
-"""Size tables in, placement tables out: CSV, JSONL and Parquet, streamed in chunks.
+"""Size tables in, placement tables out: every row of a CSV, JSONL or Parquet table gets its bucket.
 
-``aspectbucket assign`` and anyone holding a metadata table (a LAION-style parquet of widths and
-heights, a CSV export) use this to add each row's bucket, resize and crop without looking at pixels.
-Rows are read and written in chunks, so a table of hundreds of millions of rows needs the memory of
-one chunk. Input columns pass through unchanged; a bad row gets a reason in ``error`` and stays.
+``aspectbucket assign`` and anyone holding a metadata table (img2dataset's Parquet, LAION's
+``WIDTH``/``HEIGHT``, a CSV export) use this to add each row's bucket, resize and crop without
+looking at pixels. The table streams through as Arrow record batches (pyarrow reads and writes
+every format; placement works on whole columns), so memory is a few batches whatever the length.
+Input columns pass through with their types; a bad row gets a reason in ``error`` and stays.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from enum import StrEnum
-from pathlib import Path
+from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
+import pyarrow as arrow
+import pyarrow.compute as compute
 
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.placement import Placement
 from aspectbucket.profiles import Profile, place_by_profile
+from aspectbucket.tables.columns import PLACEMENT_COLUMNS, REASONS
+from aspectbucket.tables.formats import TableFormat
+from aspectbucket.tables.readers import ReadBatch, conform, open_table, seekable, unified_schema
+from aspectbucket.tables.sizes import SizeColumns, size_columns, size_values
+from aspectbucket.tables.writers import TableWriter
 
-#: The columns ``assign`` adds to every row, in output order.
-PLACEMENT_COLUMNS = (
-    "bucket_width",
-    "bucket_height",
-    "resized_width",
-    "resized_height",
-    "ar_error",
-    "crop_left",
-    "crop_top",
-    "crop_ltrb",
-    "lost_fraction",
-    "upscaled",
-    "error",
+#: The placement columns' Arrow types, declared so every output has them whatever the rows hold.
+PLACEMENT_SCHEMA = arrow.schema(
+    [
+        ("bucket_width", arrow.int64()),
+        ("bucket_height", arrow.int64()),
+        ("resized_width", arrow.int64()),
+        ("resized_height", arrow.int64()),
+        ("ar_error", arrow.float64()),
+        ("crop_left", arrow.int64()),
+        ("crop_top", arrow.int64()),
+        ("crop_ltrb", arrow.list_(arrow.float64())),
+        ("lost_fraction", arrow.float64()),
+        ("upscaled", arrow.bool_()),
+        ("error", arrow.string()),
+    ]
 )
+assert tuple(PLACEMENT_SCHEMA.names) == PLACEMENT_COLUMNS
 
-CHUNK_ROWS = 1 << 16
-NOT_AN_OBJECT = "the line is not a JSON object"
-
-
-class TableFormat(StrEnum):
-    """Formats a size table can be read from and a placement table written to."""
-
-    CSV = "csv"
-    JSONL = "jsonl"
-    PARQUET = "parquet"
+_REASON_TEXT = arrow.array(REASONS.tolist(), arrow.string())
 
 
-class TableError(ValueError):
-    """A table that cannot be read at all (no width/height columns, unknown format)."""
+@dataclass(frozen=True)
+class AssignResult:
+    """What :func:`assign_table` did: rows written, rows with an ``error``, and which columns held the sizes."""
+
+    rows: int
+    errors: int
+    sizes: SizeColumns
 
 
-#: File name suffixes that say a table's format.
-TABLE_SUFFIXES = {
-    ".jsonl": TableFormat.JSONL,
-    ".ndjson": TableFormat.JSONL,
-    ".json": TableFormat.JSONL,
-    ".parquet": TableFormat.PARQUET,
-    ".pq": TableFormat.PARQUET,
-    ".csv": TableFormat.CSV,
-    ".tsv": TableFormat.CSV,
-    ".txt": TableFormat.CSV,
-}
+def placement_batch(placement: Placement, read_errors: list[str] | None = None) -> arrow.RecordBatch:
+    """The placement columns of ``placement`` as one Arrow record batch of :data:`PLACEMENT_SCHEMA`.
 
-
-def guess_format(path: str | Path, sample: bytes = b"") -> TableFormat:
-    """The table format from the file name, else from its first bytes (``{`` means JSONL)."""
-    suffix = Path(str(path)).suffix.lower()
-    if suffix in TABLE_SUFFIXES:
-        return TABLE_SUFFIXES[suffix]
-    if sample.lstrip()[:1] == b"{":
-        return TableFormat.JSONL
-    if sample[:4] == b"PAR1":
-        return TableFormat.PARQUET
-    return TableFormat.CSV
-
-
-@dataclass
-class Chunk:
-    """Up to :data:`CHUNK_ROWS` input rows: their passed-through columns and raw sizes."""
-
-    rows: list[dict]
-    widths: list
-    heights: list
-    row_errors: list[str] = field(default_factory=list)
-
-
-def placement_arrays(placement: Placement) -> dict[str, np.ndarray]:
-    """The ``assign`` columns of every image as numpy arrays (``crop_ltrb`` is ``(n, 4)``).
-
-    ``crop_left``/``crop_top`` are the real trim offsets in the resized image; ``crop_ltrb`` is what
-    the trainer reports to SDXL (for kohya, its letterbox box); ``error`` is empty for placed images.
+    ``read_errors`` (one reason per row, empty for rows read whole) override the placement's reasons.
     """
-    return {
-        "bucket_width": placement.bucket_width,
-        "bucket_height": placement.bucket_height,
-        "resized_width": placement.resized_width,
-        "resized_height": placement.resized_height,
-        "ar_error": placement.ar_error,
-        "crop_left": placement.trim_left,
-        "crop_top": placement.trim_top,
-        "crop_ltrb": placement.reported_crop_ltrb,
-        "lost_fraction": placement.lost_fraction,
-        "upscaled": placement.upscaled,
-        "error": np.array(placement.reasons(), dtype=object),
-    }
-
-
-def placement_columns(placement: Placement, row_errors: list[str] | None = None) -> dict[str, list]:
-    """:func:`placement_arrays` as plain Python lists (JSON-ready values).
-
-    ``row_errors`` override placement reasons for rows that could not even be read.
-    """
-    columns = {name: values.tolist() for name, values in placement_arrays(placement).items()}
-    if row_errors:
-        columns["error"] = [row or placed for row, placed in zip(row_errors, columns["error"], strict=True)]
-    return columns
-
-
-def read_chunks(stream: IO[bytes], table_format: TableFormat) -> Iterator[Chunk]:
-    """Yield the rows of a size table in chunks; raises :class:`TableError` if it has no sizes."""
-    if table_format is TableFormat.CSV:
-        yield from _read_csv(stream)
-    elif table_format is TableFormat.JSONL:
-        yield from _read_jsonl(stream)
-    else:
-        yield from _read_parquet(stream)
-
-
-def _read_csv(stream: IO[bytes]) -> Iterator[Chunk]:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-    reader = csv.DictReader(text)
-    if reader.fieldnames is None or not {"width", "height"} <= set(reader.fieldnames):
-        raise TableError(f"the CSV header must name 'width' and 'height' columns; it has {reader.fieldnames}")
-    chunk = Chunk([], [], [])
-    for row in reader:
-        row.pop(None, None)  # cells beyond the header
-        chunk.rows.append(row)
-        chunk.widths.append(row.get("width"))
-        chunk.heights.append(row.get("height"))
-        chunk.row_errors.append("")
-        if len(chunk.rows) == CHUNK_ROWS:
-            yield chunk
-            chunk = Chunk([], [], [])
-    if chunk.rows:
-        yield chunk
-
-
-def _read_jsonl(stream: IO[bytes]) -> Iterator[Chunk]:
-    chunk = Chunk([], [], [])
-    for line in stream:
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            row = None
-        if not isinstance(row, dict):
-            chunk.rows.append({})
-            chunk.widths.append(None)
-            chunk.heights.append(None)
-            chunk.row_errors.append(NOT_AN_OBJECT)
-        else:
-            chunk.rows.append(row)
-            chunk.widths.append(_json_size(row.get("width")))
-            chunk.heights.append(_json_size(row.get("height")))
-            chunk.row_errors.append("")
-        if len(chunk.rows) == CHUNK_ROWS:
-            yield chunk
-            chunk = Chunk([], [], [])
-    if chunk.rows:
-        yield chunk
-
-
-def _json_size(value):
-    """JSON booleans are ints in Python; a size of ``true`` is not a size."""
-    return "not a number" if isinstance(value, bool | list | dict) else value
-
-
-def _read_parquet(stream: IO[bytes]) -> Iterator[Chunk]:
-    parquet = _pyarrow_parquet()
-    import pyarrow as arrow
-
-    if not stream.seekable():  # a pipe: Parquet's footer is at the end, so read it all
-        stream = io.BytesIO(stream.read())
-    try:
-        table_file = parquet.ParquetFile(stream)
-    except (arrow.ArrowException, OSError) as error:
-        raise TableError(f"not a readable Parquet table: {error}") from None
-    names = table_file.schema_arrow.names
-    if not {"width", "height"} <= set(names):
-        raise TableError(f"the Parquet table must have 'width' and 'height' columns; it has {names}")
-    for batch in table_file.iter_batches(batch_size=CHUNK_ROWS):
-        columns = batch.to_pydict()
-        rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-        yield Chunk(rows, columns["width"], columns["height"], [""] * len(rows))
-
-
-def _pyarrow_parquet():
-    try:
-        import pyarrow.parquet as parquet
-    except ImportError:
-        raise TableError("Parquet tables need pyarrow: pip install 'aspectbucket[parquet]'") from None
-    return parquet
-
-
-class TableWriter:
-    """Writes placement rows as CSV, JSONL or Parquet, one chunk at a time."""
-
-    def __init__(self, stream: IO[bytes], table_format: TableFormat):
-        self.stream = stream
-        self.format = table_format
-        self._csv: csv.DictWriter | None = None
-        self._text: io.TextIOWrapper | None = None
-        self._parquet = None
-        self._names: list[str] | None = None
-        #: Input columns first seen after the header was written: CSV and Parquet cannot add them.
-        self.dropped: list[str] = []
-
-    def write(self, rows: list[dict], columns: dict[str, list]) -> None:
-        """Write input rows merged with their placement columns (placement wins on a name clash)."""
-        merged = [{**row, **{name: values[i] for name, values in columns.items()}} for i, row in enumerate(rows)]
-        names = list(dict.fromkeys(name for row in rows for name in row if name not in PLACEMENT_COLUMNS))
-        if self._names is None:
-            self._names = names + list(PLACEMENT_COLUMNS)
-        elif self.format is not TableFormat.JSONL:
-            known = set(self._names)
-            self.dropped += [name for name in names if name not in known and name not in self.dropped]
-        if self.format is TableFormat.JSONL:
-            for row in merged:
-                self.stream.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
-        elif self.format is TableFormat.CSV:
-            self._write_csv(merged)
-        else:
-            self._write_parquet(merged)
-
-    def _write_csv(self, merged: list[dict]) -> None:
-        if self._csv is None:
-            self._text = io.TextIOWrapper(self.stream, encoding="utf-8", newline="", write_through=True)
-            self._csv = csv.DictWriter(self._text, fieldnames=self._names, extrasaction="ignore", lineterminator="\n")
-            self._csv.writeheader()
-        for row in merged:
-            row["crop_ltrb"] = " ".join(repr(float(value)) for value in row["crop_ltrb"])
-            row["upscaled"] = "true" if row["upscaled"] else "false"
-            self._csv.writerow(row)
-
-    def _write_parquet(self, merged: list[dict]) -> None:
-        import pyarrow as arrow
-
-        parquet = _pyarrow_parquet()
-        try:
-            if self._parquet is None:
-                schema = arrow.Table.from_pylist(
-                    [{name: row.get(name) for name in self._names} for row in merged]
-                ).schema
-                self._parquet = parquet.ParquetWriter(self.stream, schema)
-            table = arrow.Table.from_pylist(merged, schema=self._parquet.schema)
-        except arrow.ArrowException as error:
-            raise TableError(f"cannot write this chunk as Parquet (a column changed type?): {error}") from None
-        self._parquet.write_table(table)
-
-    def close(self) -> None:
-        """Finish the table (Parquet footer, flushed text); the stream itself stays open."""
-        if self._parquet is not None:
-            self._parquet.close()
-        if self._text is not None:
-            self._text.flush()
-            self._text.detach()
+    count = len(placement)
+    corners = np.ascontiguousarray(placement.reported_crop_ltrb, dtype=np.float64).reshape(-1)
+    crop = arrow.ListArray.from_arrays(arrow.array(np.arange(0, 4 * count + 1, 4, dtype=np.int32)), corners)
+    error = _REASON_TEXT.take(arrow.array(placement.error.astype(np.int8)))
+    if read_errors is not None:
+        read = arrow.array(read_errors, arrow.string())
+        error = compute.if_else(compute.not_equal(read, ""), read, error)
+    columns = [
+        placement.bucket_width,
+        placement.bucket_height,
+        placement.resized_width,
+        placement.resized_height,
+        placement.ar_error,
+        placement.trim_left,
+        placement.trim_top,
+        crop,
+        placement.lost_fraction,
+        placement.upscaled,
+        error,
+    ]
+    return arrow.RecordBatch.from_arrays(
+        [column if isinstance(column, arrow.Array) else arrow.array(column) for column in columns],
+        schema=PLACEMENT_SCHEMA,
+    )
 
 
 def assign_table(
@@ -279,22 +93,77 @@ def assign_table(
     profile: Profile,
     input_format: TableFormat,
     output_format: TableFormat,
-) -> tuple[int, int, list[str]]:
-    """Place every row of a size table and write it with its placement.
+    *,
+    width_column: str | None = None,
+    height_column: str | None = None,
+) -> AssignResult:
+    """Place every row of a size table read from ``source`` and write it with its placement to ``sink``.
 
-    Returns ``(rows, rows with an error, dropped columns)``: input columns that first appear after the
-    first chunk cannot join a CSV or Parquet header that is already written (JSONL keeps them).
-    ``options`` must already be validated for ``profile`` (see :func:`aspectbucket.resolve`).
+    Sizes come from ``width_column``/``height_column``, else from the first of ``width``/``height``,
+    ``WIDTH``/``HEIGHT``, ``original_width``/``original_height`` present (the result says which).
+    An input column named like a placement column is replaced. A JSONL input written as CSV or
+    Parquet is read twice (a header needs every column of every line); from a pipe it is kept in a
+    temporary file for that. ``options`` must already be validated for ``profile``
+    (see :func:`aspectbucket.resolve`). Raises :class:`~aspectbucket.tables.TableError` for a table
+    that cannot be read at all.
     """
-    writer = TableWriter(sink, output_format)
+    table = open_table(source, input_format)
+    input_schema = table.schema
+    if input_schema is None and output_format is not TableFormat.JSONL:
+        source = seekable(source)
+        start = source.tell()
+        input_schema = unified_schema([read.batch.schema for read in open_table(source, input_format).batches])
+        source.seek(start)
+        table = open_table(source, input_format)
+    batches = iter(table.batches)
+    first = next(batches, None)
+    names = input_schema.names if input_schema is not None else (first.batch.schema.names if first else [])
+    sizes = size_columns(names, width_column, height_column)
+    output_schema = None
+    if input_schema is not None:
+        output_schema = arrow.schema([field for field in input_schema if field.name not in PLACEMENT_COLUMNS])
+        output_schema = arrow.schema([*output_schema, *PLACEMENT_SCHEMA])
+    writer = TableWriter(sink, output_format, output_schema)
     rows = errors = 0
     try:
-        for chunk in read_chunks(source, input_format):
-            placement = place_by_profile(chunk.widths, chunk.heights, options, profile)
-            columns = placement_columns(placement, chunk.row_errors)
-            writer.write(chunk.rows, columns)
-            rows += len(chunk.rows)
-            errors += int(np.count_nonzero([bool(reason) for reason in columns["error"]]))
+        for read in _chain(first, batches):
+            batch = read.batch
+            if input_schema is not None and not batch.schema.equals(input_schema):
+                batch = conform(batch, input_schema)
+            placed = _place(batch, read.errors, sizes, options, profile)
+            writer.write(_merged(batch, placed, output_schema))
+            rows += batch.num_rows
+            errors += _count_reasons(placed.column("error"))
     finally:
         writer.close()
-    return rows, errors, writer.dropped
+    return AssignResult(rows, errors, sizes)
+
+
+def _chain(first: ReadBatch | None, rest):
+    if first is not None:
+        yield first
+        yield from rest
+
+
+def _place(batch: arrow.RecordBatch, read_errors, sizes: SizeColumns, options, profile) -> arrow.RecordBatch:
+    widths, heights = (_size_column(batch, name) for name in (sizes.width, sizes.height))
+    return placement_batch(place_by_profile(widths, heights, options, profile), read_errors)
+
+
+def _size_column(batch: arrow.RecordBatch, name: str) -> np.ndarray:
+    index = batch.schema.get_field_index(name)
+    return size_values(batch.column(index)) if index >= 0 else np.full(batch.num_rows, np.nan)
+
+
+def _merged(batch: arrow.RecordBatch, placed: arrow.RecordBatch, schema: arrow.Schema | None) -> arrow.RecordBatch:
+    """Input columns, then the placement columns (which replace input columns of the same name)."""
+    kept = [index for index, name in enumerate(batch.schema.names) if name not in PLACEMENT_COLUMNS]
+    columns = [batch.column(index) for index in kept] + placed.columns
+    if schema is not None:
+        return arrow.RecordBatch.from_arrays(columns, schema=schema)
+    names = [batch.schema.names[index] for index in kept] + placed.schema.names
+    return arrow.RecordBatch.from_arrays(columns, names=names)
+
+
+def _count_reasons(text: arrow.Array) -> int:
+    return compute.sum(compute.not_equal(text, "")).as_py() or 0

@@ -1,62 +1,96 @@
-"""A size table read whole for the ledger: widths, heights and, where given, repeats and subsets.
+"""Which columns hold the sizes, and their values as numbers whatever type the table gave them.
 
-``aspectbucket ledger --sizes FILE`` reads the same CSV, JSONL and Parquet tables as ``assign``
-(columns ``width``, ``height``; optional ``repeats`` and ``subset``). A bad size becomes a placement
-error of its row; a bad ``repeats`` cell is named in a one-line warning and counts as 1, so one bad
-cell never stops the run nor loses its row.
+img2dataset writes ``width``/``height`` (the stored image) and, with resizing, ``original_width``/
+``original_height``; LAION's metadata has ``WIDTH``/``HEIGHT``. The first pair present in that order
+is used unless the caller names the columns, and the choice is reported so that nobody buckets the
+original sizes by accident.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as arrow
+import pyarrow.compute as compute
 
-from aspectbucket.tables.assign import guess_format, read_chunks
+from aspectbucket.tables.formats import TableError
 
-
-@dataclass
-class SizeTable:
-    """The columns of a size table; ``repeats``/``subsets`` are ``None`` when the table has none."""
-
-    widths: list
-    heights: list
-    repeats: np.ndarray | None
-    subsets: np.ndarray | None
-    warnings: list[str] = field(default_factory=list)
+#: Size column pairs recognised without ``--width-column``/``--height-column``, in order of preference.
+CONVENTIONS = (("width", "height"), ("WIDTH", "HEIGHT"), ("original_width", "original_height"))
 
 
-def read_size_table(path: Path | str) -> SizeTable:
-    """Read ``path`` (format from its name or first bytes); raises ``TableError`` without sizes."""
-    widths, heights, repeats, subsets, warnings = [], [], [], [], []
-    with open(path, "rb") as stream:
-        table_format = guess_format(path, stream.peek(8) if hasattr(stream, "peek") else b"")
-        for chunk in read_chunks(stream, table_format):
-            for row, width, height in zip(chunk.rows, chunk.widths, chunk.heights, strict=True):
-                widths.append(width)
-                heights.append(height)
-                repeats.append(_repeats(row.get("repeats"), len(widths), warnings))
-                subsets.append(row.get("subset"))
-    has_repeats = any(value is not None for value in repeats)
-    has_subsets = any(value not in (None, "") for value in subsets)
-    return SizeTable(
-        widths,
-        heights,
-        np.array([1 if value is None else value for value in repeats], dtype=np.int64) if has_repeats else None,
-        np.array(["" if value is None else str(value) for value in subsets]) if has_subsets else None,
-        warnings,
-    )
+@dataclass(frozen=True)
+class SizeColumns:
+    """The two columns read as sizes, and a note for the user when they were not plain ``width``/``height``."""
+
+    width: str
+    height: str
+    note: str = ""
 
 
-def _repeats(value, row: int, warnings: list[str]) -> int | None:
-    if value is None or value == "":
-        return None
+def size_columns(names: list[str], width: str | None = None, height: str | None = None) -> SizeColumns:
+    """The size columns among ``names``: the ones named, else the first convention present."""
+    if width or height:
+        chosen = (width or "width", height or "height")
+        missing = [name for name in chosen if name not in names]
+        if missing:
+            raise TableError(f"the table has no column {', '.join(map(repr, missing))}; it has {names}")
+        return SizeColumns(*chosen)
+    present = [pair for pair in CONVENTIONS if set(pair) <= set(names)]
+    if not present:
+        raise TableError(
+            f"the table must have 'width' and 'height' columns (or WIDTH/HEIGHT, original_width/original_height, "
+            f"or name them with --width-column/--height-column); it has {names}"
+        )
+    chosen = present[0]
+    note = ""
+    if chosen != CONVENTIONS[0] or len(present) > 1:
+        others = ", ".join("/".join(pair) for pair in present[1:])
+        note = f"sizes read from the columns {chosen[0]}/{chosen[1]}" + (f" (also present: {others})" if others else "")
+    return SizeColumns(*chosen, note)
+
+
+def size_values(column: arrow.Array | arrow.ChunkedArray) -> np.ndarray:
+    """``column`` as numbers for :func:`aspectbucket.geometry.placement.check_sizes`.
+
+    Integers stay integers (the fast path); nulls and empty text become NaN (missing); text is parsed
+    as a number; booleans, lists and anything else that is not a number become -1 (not a size).
+    """
+    if isinstance(column, arrow.ChunkedArray):
+        column = column.combine_chunks()
+    kind = column.type
+    if arrow.types.is_integer(kind) and column.null_count == 0:
+        return column.to_numpy()
+    if arrow.types.is_integer(kind) or arrow.types.is_floating(kind) or arrow.types.is_decimal(kind):
+        return compute.cast(column, arrow.float64()).to_numpy(zero_copy_only=False)
+    if arrow.types.is_null(kind):
+        return np.full(len(column), np.nan)
+    if arrow.types.is_string(kind) or arrow.types.is_large_string(kind):
+        return _text_values(column)
+    return np.where(column.is_null().to_numpy(zero_copy_only=False), np.nan, -1.0)
+
+
+def _text_values(column: arrow.Array) -> np.ndarray:
+    text = compute.utf8_trim_whitespace(column)
+    text = compute.if_else(compute.equal(text, ""), None, text)
+    for kind in (arrow.int64(), arrow.float64()):
+        try:
+            numbers = compute.cast(text, kind)
+        except (arrow.ArrowInvalid, arrow.ArrowNotImplementedError):
+            continue
+        return (
+            numbers.to_numpy()
+            if numbers.null_count == 0
+            else compute.cast(numbers, arrow.float64()).to_numpy(zero_copy_only=False)
+        )
+    return np.array([_number_or_bad(value) for value in text.to_pylist()], dtype=np.float64)
+
+
+def _number_or_bad(text: str | None) -> float:
+    if text is None:
+        return np.nan
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if isinstance(value, bool) or not np.isfinite(number) or number != int(number) or number < 0:
-        warnings.append(f"row {row}: repeats {value!r} is not a whole number >= 0; counted as 1")
-        return 1
-    return int(number)
+        return float(text)
+    except ValueError:
+        return -1.0

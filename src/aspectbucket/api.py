@@ -1,0 +1,181 @@
+"""The library in nine verbs, one per stage, each a thin composition of the stage modules.
+
+``place`` and ``bucket_list`` work on sizes alone; ``explain`` tells one size's story; ``scan`` reads a
+dataset's sizes; ``plan`` places a dataset; ``report`` writes what a plan means; ``compare`` runs every
+trainer on one dataset; ``export`` writes the pixels; ``assign`` adds placement columns to a size table.
+The command line calls the same functions, so a Python user gets the same checks (options, output
+guards) as a shell user. They are re-exported from :mod:`aspectbucket`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from aspectbucket.compare import Comparison, compare_dataset
+from aspectbucket.epoch_ledger import plan_ledger
+from aspectbucket.export.plan import ExportSettings, check_destination, plan_export, source_root
+from aspectbucket.export.run import ExportSummary, run_export
+from aspectbucket.geometry.options import BucketOptions
+from aspectbucket.ledger_fixes import smallest_fixes
+from aspectbucket.outputs import atomic_open
+from aspectbucket.plan import DatasetPlan, plan_dataset
+from aspectbucket.profiles import ExifHandling, Profile, get_profile, resolve
+from aspectbucket.report.explain import explain_size
+from aspectbucket.report.files import write_csv, write_json
+from aspectbucket.report.ledger_section import ledger_csv_columns, ledger_document, ledger_section_html, untrained_count
+from aspectbucket.report.summary import ReportSummary, display_paths, summarize
+from aspectbucket.scan import ScanResult, load_dataset
+from aspectbucket.scan import scan as scan_source
+from aspectbucket.tables import assign_table, guess_format
+
+
+def explain(width: int, height: int, profile: str | Profile = "kohya", options: BucketOptions | None = None) -> dict:
+    """Everything about placing one image: bucket, resize, crop, warnings and the reasons as sentences.
+
+    >>> facts = explain(768, 512, options=BucketOptions(resolution=(512, 512)))
+    >>> facts["bucket_width"], facts["bucket_height"], facts["resized_width"], facts["resized_height"]
+    (640, 384, 640, 427)
+    """
+    chosen, validated, _ = resolve(profile, options)
+    return explain_size(width, height, validated, chosen)
+
+
+def scan(source: str | Path, **options) -> ScanResult:
+    """Sizes and EXIF orientations of every image of a folder, DreamBooth folder or kohya ``.toml``.
+
+    ``options`` are those of :func:`aspectbucket.scan.scan` (``cache``, ``use_cache``, ``jobs``,
+    ``progress``). Unreadable files are rows with a reason, never an exception.
+
+    >>> from aspectbucket.scan import example_dataset_path
+    >>> result = scan(example_dataset_path(), use_cache=False)
+    >>> len(result), sum(1 for reason in result.error if reason)
+    (18, 1)
+    """
+    return scan_source(Path(source), **options)
+
+
+def plan(
+    source: str | Path | ScanResult,
+    profile: str | Profile = "kohya",
+    options: dict | None = None,
+    *,
+    respect_exif: bool = False,
+    use_cache: bool = True,
+) -> DatasetPlan:
+    """A dataset placed by a trainer's rules: every image's bucket, resize and crop, per dataset block.
+
+    ``source`` is a path (scanned first) or a :func:`scan` result; ``options`` are bucketing options
+    under kohya's names (``{"resolution": (1024, 1024)}``), overriding the dataset config's, which
+    override the profile's defaults.
+
+    >>> from aspectbucket.scan import example_dataset_path
+    >>> placed = plan(example_dataset_path(), options={"resolution": (512, 512)}, use_cache=False)
+    >>> placed.profile.name, len(placed.placement)
+    ('kohya', 18)
+    """
+    scanned = source if isinstance(source, ScanResult) else scan_source(Path(source), use_cache=use_cache)
+    return plan_dataset(scanned, get_profile(profile), dict(options or {}), respect_exif=respect_exif)
+
+
+def report(
+    placed: DatasetPlan,
+    *,
+    batch_size: int | None = None,
+    json: str | Path | None = None,
+    csv: str | Path | None = None,
+    html: str | Path | None = None,
+) -> ReportSummary:
+    """What a plan means (bucket table, steps, warnings, advice), written to the files asked for.
+
+    ``batch_size`` overrides the dataset config's. The HTML page needs the ``report`` extra (matplotlib).
+
+    >>> from aspectbucket.scan import example_dataset_path
+    >>> summary = report(plan(example_dataset_path(), use_cache=False), batch_size=4)
+    >>> summary.steps_per_epoch > 0
+    True
+    """
+    summary = summarize(placed, batch_size)
+    if json is None and csv is None and html is None:
+        return summary
+    # The files carry the epoch ledger, as the command's do.
+    book = plan_ledger(placed, batch_size)
+    fixes, labels = smallest_fixes(book), display_paths(placed)
+    if json is not None:
+        ledger_json = ledger_document(book, fixes, labels, image_limit=untrained_count(book))
+        write_json(Path(json), placed, summary, extra={"ledger": ledger_json})
+    if csv is not None:
+        write_csv(Path(csv), placed, summary, extra_columns=ledger_csv_columns(book))
+    if html is not None:
+        from aspectbucket.report.html import HtmlSection, write_html  # matplotlib is an optional extra
+
+        section = HtmlSection("ledger", "Epoch ledger", ledger_section_html(book, fixes, labels))
+        write_html(Path(html), placed, summary, sections=[section])
+    return summary
+
+
+def compare(
+    source: str | Path | ScanResult,
+    profiles: list[str] | None = None,
+    options: dict | None = None,
+    *,
+    batch_size: int = 1,
+    use_cache: bool = True,
+) -> Comparison:
+    """Every profile (or those named) on one dataset: per-trainer summaries and the images they treat most differently.
+
+    >>> from aspectbucket.scan import example_dataset_path
+    >>> result = compare(example_dataset_path(), ["kohya", "onetrainer"], {"resolution": (512, 512)}, use_cache=False)
+    >>> [summary.profile for summary in result.summaries]
+    ['kohya', 'onetrainer']
+    """
+    scanned = source if isinstance(source, ScanResult) else scan_source(Path(source), use_cache=use_cache)
+    return compare_dataset(scanned, profiles, dict(options or {}), batch_size=batch_size)
+
+
+def export(placed: DatasetPlan, out_dir: str | Path, *, source: str | Path | None = None, **settings) -> ExportSummary:
+    """Write what the trainer trains on (``mode="train"``) or content-preserving pre-crops (``"precrop"``).
+
+    ``settings`` are :class:`~aspectbucket.export.plan.ExportSettings` fields; ``apply_exif`` follows
+    the plan (EXIF is applied when the plan measured images upright). ``source`` is the folder the
+    output tree mirrors (default: the common folder of the dataset's image folders). Outputs in or
+    under the dataset are refused (:class:`~aspectbucket.export.plan.ExportRefused`); a stopped export
+    resumes.
+
+    >>> import tempfile
+    >>> from aspectbucket.scan import example_dataset_path
+    >>> placed = plan(example_dataset_path(), options={"resolution": (256, 256)}, use_cache=False)
+    >>> done = export(placed, tempfile.mkdtemp(), mode="precrop")
+    >>> done.written, dict(done.failed)
+    (17, {'truncated: the file ends before its image data does': 1})
+    """
+    subsets = placed.scan.subsets
+    measured_upright = placed.respect_exif or placed.profile.exif is ExifHandling.APPLY
+    if settings.setdefault("apply_exif", measured_upright) != measured_upright:
+        raise ValueError("apply_exif must match the plan: plan with respect_exif=True to export upright pixels")
+    origin = Path(source) if source is not None else Path(os.path.commonpath([s.image_dir.resolve() for s in subsets]))
+    check_destination(Path(out_dir), origin, subsets)
+    export_settings = ExportSettings(**settings)
+    items = plan_export(placed, source_root(origin, subsets), Path(out_dir), export_settings)
+    return run_export(items, export_settings, Path(out_dir))
+
+
+def assign(
+    sizes: str | Path, output: str | Path, profile: str | Profile = "kohya", options: BucketOptions | None = None
+) -> tuple[int, int]:
+    """Add placement columns to a table of sizes (CSV, JSONL or Parquet, by extension); ``(rows, errors)``.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "sizes.csv").write_text("file,width,height\\na.png,768,512\\n")
+    >>> assign(folder / "sizes.csv", folder / "placed.jsonl", options=BucketOptions(resolution=(512, 512)))
+    (1, 0)
+    """
+    chosen, validated, _ = resolve(profile, options)
+    sizes, output = Path(sizes), Path(output)
+    with sizes.open("rb") as source, atomic_open(output, "wb") as sink:
+        result = assign_table(source, sink, validated, chosen, guess_format(sizes), guess_format(output))
+    return result.rows, result.errors
+
+
+__all__ = ["assign", "compare", "explain", "export", "load_dataset", "plan", "report", "scan"]

@@ -1,0 +1,391 @@
+"""SimpleTuner's buckets for arrays of image sizes: ratio keys, target and intermediary sizes, crops, skips.
+
+SimpleTuner 4.10.1 (``simpletuner/helpers/image_manipulation/training_sample.py:TrainingSample.calculate_target_size``,
+``simpletuner/helpers/multiaspect/image.py:MultiaspectImage.calculate_new_size_by_pixel_edge`` and
+``calculate_new_size_by_pixel_area``, ``simpletuner/helpers/image_manipulation/cropping.py``,
+``simpletuner/helpers/metadata/backends/base.py:MetadataBackend.meets_resolution_requirements``; these files
+match bghira/SimpleTuner@bc8e6ab7) gives each image a bucket key ``str(round(target_w / target_h,
+aspect_bucket_rounding))``, a target (the bucket size) and an intermediary size (what it is resized to before
+the crop). Its sizes per ``resolution_type``:
+
+- ``pixel``: the shorter side becomes ``resolution``, the other follows the rounded ratio; both are rounded
+  to ``aspect_bucket_alignment`` (Python's round, at least one step); no cap on the long side.
+- ``area`` (megapixels; ``pixel_area`` converts ``edge**2 / 1e6``): a square edge rounded to the alignment,
+  ``edge * sqrt(ratio)`` by ``edge / sqrt(ratio)``, rounded. The first target computed for a key is stored in
+  an aspect->size map and reused for every later image with that key, so sizes depend on the order images
+  are processed in (:func:`simpletuner_prepare` takes it; the trainer's own order is its worker threads').
+- ``crop_aspect``: ``square`` (the ``resolution`` square), ``preserve`` (the image's own rounded ratio),
+  ``closest`` (nearest of ``crop_aspect_buckets``, first on ties) or ``random`` (``random.choice`` of them).
+- a ratio that rounds to 0 makes the trainer divide by zero and skip the image; ``minimum_image_size`` skips
+  small images (a side in ``pixel`` mode, an area in ``area`` mode); ``maximum_image_size`` with
+  ``target_downsample_size`` moves the crop onto a downsampled canvas.
+
+Random draws (``crop_style`` random, ``crop_aspect`` random) come from one Python generator seeded once, in
+processing order, as the trainer's global ``random`` does. Everything else is computed on whole arrays; the
+one-image oracle is :mod:`aspectbucket.geometry.simpletuner_reference`. A frame count would only extend the
+bucket key (``WxH@F``), so video can reuse these sizes.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from aspectbucket.geometry.placement import PlacementError
+from aspectbucket.geometry.simpletuner_reference import AREA_SQUARES, SimpleTunerSettings
+
+
+@dataclass(frozen=True)
+class SimpleTunerPrepared:
+    """Per-image results, one row per input image (in input order); failed rows hold zeros.
+
+    ``key`` is the bucket key as a float (the trainer's key is ``str`` of it); ``target`` is the bucket size,
+    ``resized`` the intermediary size the image is resized to, ``canvas`` the image the crop is cut from
+    (``resized`` unless a downsample moved it; zeros when nothing is cropped) and ``crop_left``/``crop_top``
+    the crop's offset in that canvas.
+    """
+
+    error: np.ndarray
+    key: np.ndarray
+    target_width: np.ndarray
+    target_height: np.ndarray
+    resized_width: np.ndarray
+    resized_height: np.ndarray
+    canvas_width: np.ndarray
+    canvas_height: np.ndarray
+    crop_left: np.ndarray
+    crop_top: np.ndarray
+
+    def key_text(self, row: int) -> str:
+        """The trainer's bucket key of one placed image (``"1.5"``)."""
+        return str(float(self.key[row]))
+
+
+def round_decimals(values, digits: int) -> np.ndarray:
+    """Python's ``round(x, digits)`` on an array: exact decimal rounding, half to even, as doubles.
+
+    ``x * 10**digits`` rounded to an integer ``k`` gives ``k / 10**digits``, the double nearest the decimal,
+    as Python returns; values within float noise of a half go through Python itself.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    scale = 10.0**digits
+    scaled = values * scale
+    result = np.floor(scaled + 0.5) / scale
+    near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    result[near_half] = [round(float(value), digits) for value in values[near_half]]
+    return result
+
+
+def round_to_alignment(values, alignment: int) -> np.ndarray:
+    """``MultiaspectImage._round_to_nearest_multiple``: half to even, at least one step."""
+    return np.maximum(np.round(np.asarray(values, dtype=np.float64) / alignment) * alignment, alignment).astype(
+        np.int64
+    )
+
+
+def _truncate(values) -> np.ndarray:
+    """Python's ``int()`` of positive floats."""
+    return np.trunc(values).astype(np.int64)
+
+
+def pixel_resolution(settings: SimpleTunerSettings) -> tuple[int, float]:
+    """``TrainingSample._set_resolution``: the square side and the target area (megapixels near a known square)."""
+    if settings.resolution_type == "pixel":
+        return int(settings.resolution), settings.resolution
+    target_area = next((area for key, area in AREA_SQUARES.items() if abs(settings.resolution - key) < 0.05), None)
+    target_area = settings.resolution * 1e6 if target_area is None else target_area
+    return int(round_to_alignment(np.sqrt(target_area), settings.aspect_bucket_alignment)), target_area
+
+
+def size_by_pixel_edge(aspects, resolution, widths, heights, settings: SimpleTunerSettings):
+    """``calculate_new_size_by_pixel_edge`` per row: ``(target_w, target_h, inter_w, inter_h, crashes)``.
+
+    ``crashes`` marks rows where the trainer divides by a ratio rounded to 0 (portrait images only).
+    """
+    align = settings.aspect_bucket_alignment
+    portrait = widths < heights
+    crashes = portrait & (aspects == 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw_w = np.where(portrait, resolution, _truncate(np.where(crashes, 1.0, resolution * aspects)))
+        raw_h = np.where(portrait, _truncate(resolution / np.where(crashes, 1.0, aspects)), resolution)
+    target_w, target_h = round_to_alignment(raw_w, align), round_to_alignment(raw_h, align)
+    ratio = widths / heights
+    # Landscape or square originals fit the height first, portraits the width; the other side follows.
+    inter_h = np.maximum(target_h, raw_h)
+    inter_w = _truncate(inter_h * ratio)
+    short_w = inter_w < target_w
+    inter_w = np.where(short_w, target_w, inter_w)
+    inter_h = np.where(short_w, _truncate(inter_w / ratio), inter_h)
+    portrait_w = np.maximum(target_w, raw_w)
+    portrait_h = _truncate(portrait_w / ratio)
+    short_h = portrait_h < target_h
+    portrait_h = np.where(short_h, target_h, portrait_h)
+    portrait_w = np.where(short_h, _truncate(portrait_h * ratio), portrait_w)
+    landscape = ratio >= 1.0
+    inter_w = np.where(landscape, inter_w, portrait_w)
+    inter_h = np.where(landscape, inter_h, portrait_h)
+    return target_w, target_h, inter_w, inter_h, crashes
+
+
+def size_by_area(aspects, megapixels, widths, heights, settings: SimpleTunerSettings):
+    """``calculate_new_size_by_pixel_area`` per row before the aspect map.
+
+    ``(target_w, target_h, inter_w, inter_h, key, square_shortcut, crashes)``: ``key`` is the map key (the
+    target's rounded ratio); ``square_shortcut`` rows (ratio 1.0 and a square image) return the edge and
+    never touch the map; ``crashes`` rows divide by a zero ratio.
+    """
+    align = settings.aspect_bucket_alignment
+    edge = int(round_to_alignment(int(np.sqrt(megapixels * 1e6)), align))
+    crashes = aspects == 0.0
+    root = np.sqrt(np.where(crashes, 1.0, aspects))
+    target_w = round_to_alignment(edge * root, align)
+    target_h = round_to_alignment(edge / root, align)
+    ratio = widths / heights
+    by_width = target_w < target_h
+    inter_w = np.where(by_width, target_w, _truncate(target_h * ratio))
+    inter_h = np.where(by_width, _truncate(target_w / ratio), target_h)
+    key = round_decimals(target_w / target_h, settings.aspect_bucket_rounding)
+    shortcut = (aspects == 1.0) & (widths == heights)
+    target_w, target_h = np.where(shortcut, edge, target_w), np.where(shortcut, edge, target_h)
+    inter_w, inter_h = np.where(shortcut, edge, inter_w), np.where(shortcut, edge, inter_h)
+    key = np.where(shortcut, aspects, key)
+    return target_w, target_h, inter_w, inter_h, key, shortcut, crashes
+
+
+def grow_to_target(target_w, target_h, inter_w, inter_h, widths, heights):
+    """The end of ``calculate_new_size_by_pixel_area``: an intermediary smaller than the (mapped) target grows."""
+    ratio = widths / heights
+    wider = target_w > inter_w
+    taller = ~wider & (target_h > inter_h)
+    grow_w = np.where(wider, target_w - inter_w, np.where(taller, _truncate((target_h - inter_h) * ratio), 0))
+    grow_h = np.where(wider, _truncate((target_w - inter_w) / ratio), np.where(taller, target_h - inter_h, 0))
+    return inter_w + grow_w, inter_h + grow_h
+
+
+def apply_aspect_map(keys, targets_w, targets_h, order, aspect_map: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The aspect->size map: every row gets the target first stored for its key (rows listed in ``order``).
+
+    ``aspect_map`` (``{key: (w, h)}``, one resolution's map) is read and extended in place; rows not in
+    ``order`` neither read nor store.
+    """
+    out_w, out_h = targets_w.copy(), targets_h.copy()
+    if len(order) == 0:
+        return out_w, out_h
+    ordered_keys = keys[order]
+    distinct, first, inverse = np.unique(ordered_keys, return_index=True, return_inverse=True)
+    stored_w = targets_w[order][first]
+    stored_h = targets_h[order][first]
+    for position, key in enumerate(distinct.tolist()):
+        if key in aspect_map:
+            stored_w[position], stored_h[position] = aspect_map[key]
+        else:
+            aspect_map[key] = (int(stored_w[position]), int(stored_h[position]))
+    out_w[order] = stored_w[inverse.ravel()]
+    out_h[order] = stored_h[inverse.ravel()]
+    return out_w, out_h
+
+
+def meets_resolution_requirements(widths, heights, settings: SimpleTunerSettings) -> np.ndarray:
+    """``MetadataBackend.meets_resolution_requirements``: which images are large enough to keep."""
+    minimum = settings.minimum_image_size
+    if minimum is None:
+        return np.ones(len(widths), dtype=bool)
+    if settings.resolution_type == "pixel":
+        return (minimum <= widths) & (minimum <= heights)
+    area = minimum * 1_000_000
+    keep = area <= widths * heights
+    if settings.crop and settings.crop_aspect == "square":
+        edge = int(np.floor(np.sqrt(area)))
+        keep &= (edge <= widths) & (edge <= heights)
+    return keep
+
+
+def simpletuner_prepare(
+    widths,
+    heights,
+    settings: SimpleTunerSettings,
+    order=None,
+    seed: int = 42,
+    aspect_maps: dict | None = None,
+) -> SimpleTunerPrepared:
+    """Every image through SimpleTuner's bucketing, processed in ``order`` (default: as given).
+
+    ``seed`` seeds the generator the random crop and random aspect draw from; ``aspect_maps`` (``{megapixels:
+    {key: (w, h)}}``) is the persisted aspect->size map, empty for a fresh run, extended in place.
+    """
+    widths = np.asarray(widths, dtype=np.int64)
+    heights = np.asarray(heights, dtype=np.int64)
+    count = len(widths)
+    order = np.arange(count) if order is None else np.asarray(order, dtype=np.int64)
+    aspect_maps = {} if aspect_maps is None else aspect_maps
+    generator = random.Random(seed)
+    random_aspect = settings.crop and settings.crop_aspect == "random"
+    if (random_aspect and settings.crop_style == "random") or _shares_map(settings):
+        return _prepare_one_by_one(widths, heights, settings, order, generator, aspect_maps)
+    kept = meets_resolution_requirements(widths, heights, settings)
+    aspects = _random_aspects(settings, order, kept, generator) if random_aspect else None
+    return _prepare_rows(widths, heights, settings, order, aspects, generator, aspect_maps)
+
+
+def _shares_map(settings: SimpleTunerSettings) -> bool:
+    """The downsample call uses the main call's map when both sizes are the same number of megapixels."""
+    return _downsamples(settings) and settings.target_downsample_size == settings.resolution
+
+
+def _downsamples(settings: SimpleTunerSettings) -> bool:
+    return settings.crop and bool(settings.maximum_image_size) and bool(settings.target_downsample_size)
+
+
+def _random_aspects(settings, order, kept, generator) -> np.ndarray:
+    """``random.choice`` of ``crop_aspect_buckets`` for each kept image, drawn in processing order."""
+    aspects = np.zeros(len(kept), dtype=np.float64)
+    choices = list(settings.crop_aspect_buckets)
+    for row in order.tolist():
+        if kept[row]:
+            aspects[row] = generator.choice(choices) if choices else 1.0
+    return aspects
+
+
+def _prepare_one_by_one(widths, heights, settings, order, generator, aspect_maps) -> SimpleTunerPrepared:
+    """Images one at a time, for when each image's draws or map entries must follow the previous image's.
+
+    Random aspects and random crops draw from one generator in turn; a downsample size equal to the
+    resolution makes both size calls of an image share one map.
+    """
+    kept = meets_resolution_requirements(widths, heights, settings)
+    columns = {name: np.zeros(len(widths), dtype=np.float64 if name == "key" else np.int64) for name in _COLUMNS}
+    columns["error"] = columns["error"].astype(np.int8)
+    first = np.array([0])
+    for row in order.tolist():
+        rows = slice(row, row + 1)
+        aspects = None
+        if settings.crop and settings.crop_aspect == "random":
+            aspects = _random_aspects(settings, first, kept[rows], generator)
+        one = _prepare_rows(widths[rows], heights[rows], settings, first, aspects, generator, aspect_maps)
+        for name in _COLUMNS:
+            columns[name][row] = getattr(one, name)[0]
+    return SimpleTunerPrepared(**columns)
+
+
+_COLUMNS = (
+    "error",
+    "key",
+    "target_width",
+    "target_height",
+    "resized_width",
+    "resized_height",
+    "canvas_width",
+    "canvas_height",
+    "crop_left",
+    "crop_top",
+)
+
+
+def _calculate(aspects, resolution, widths, heights, settings, live, order, aspect_map):
+    """One call of the resolution's size calculator for every row: ``(tw, th, iw, ih, crashes)``.
+
+    ``live`` rows take part (others are ignored and never touch the map); in ``area`` mode the map is applied
+    in processing ``order`` among live rows that do not crash.
+    """
+    if settings.resolution_type == "pixel":
+        return size_by_pixel_edge(aspects, resolution, widths, heights, settings)
+    target_w, target_h, inter_w, inter_h, key, shortcut, crashes = size_by_area(
+        aspects, resolution, widths, heights, settings
+    )
+    uses_map = live & ~shortcut & ~crashes
+    mapped_w, mapped_h = apply_aspect_map(key, target_w, target_h, order[uses_map[order]], aspect_map)
+    inter_w, inter_h = grow_to_target(mapped_w, mapped_h, inter_w, inter_h, widths, heights)
+    return mapped_w, mapped_h, inter_w, inter_h, crashes
+
+
+def _prepare_rows(widths, heights, settings, order, aspects, generator, aspect_maps) -> SimpleTunerPrepared:
+    count = len(widths)
+    rounding = settings.aspect_bucket_rounding
+    side, target_area = pixel_resolution(settings)
+    errors = np.where(
+        meets_resolution_requirements(widths, heights, settings),
+        np.int8(PlacementError.OK),
+        np.int8(PlacementError.TOO_SMALL),
+    )
+    live = errors == PlacementError.OK
+    own_aspect = round_decimals(widths / heights, rounding)
+    main_map = aspect_maps.setdefault(settings.resolution, {})
+    square = settings.crop and settings.crop_aspect == "square"
+    if square:
+        aspects = np.ones(count)
+    elif settings.crop and settings.crop_aspect == "closest":
+        buckets = np.asarray(settings.crop_aspect_buckets, dtype=np.float64)
+        aspects = buckets[np.abs(buckets[None, :] - own_aspect[:, None]).argmin(axis=1)]
+    elif aspects is None:
+        aspects = own_aspect
+    target_w, target_h, inter_w, inter_h, crashes = _calculate(
+        aspects, settings.resolution, widths, heights, settings, live, order, main_map
+    )
+    errors = np.where(live & crashes, np.int8(PlacementError.TRAINER_CRASH), errors)
+    live = errors == PlacementError.OK
+    key = np.ones(count) if square else round_decimals(target_w / target_h, rounding)
+    small_square = (key == 1.0) & (inter_w < side)
+    inter_w, inter_h = np.where(small_square, side, inter_w), np.where(small_square, side, inter_h)
+    if not square:
+        target_w, target_h = np.where(key == 1.0, side, target_w), np.where(key == 1.0, side, target_h)
+    else:
+        target_w, target_h = np.full(count, side), np.full(count, side)
+    canvas_w, canvas_h = inter_w.copy(), inter_h.copy()
+    if _downsamples(settings):
+        before = _resize_before_crop(widths, heights, target_w, target_h, settings, target_area)
+        down_map = aspect_maps.setdefault(settings.target_downsample_size, {})
+        down = _calculate(
+            own_aspect, settings.target_downsample_size, widths, heights, settings, live & before, order, down_map
+        )
+        errors = np.where(live & before & down[4], np.int8(PlacementError.TRAINER_CRASH), errors)
+        live = errors == PlacementError.OK
+        down_w, down_h = _fit_canvas(down[2], down[3], target_w, target_h)
+        canvas_w, canvas_h = np.where(before, down_w, canvas_w), np.where(before, down_h, canvas_h)
+    cropped = live if settings.crop else live & ((target_w != inter_w) | (target_h != inter_h))
+    canvas_w, canvas_h = np.where(cropped, canvas_w, 0), np.where(cropped, canvas_h, 0)
+    left, top = _crop_offsets(canvas_w, canvas_h, target_w, target_h, cropped, settings.crop_style, order, generator)
+    columns = (key, target_w, target_h, inter_w, inter_h, canvas_w, canvas_h, left, top)
+    return SimpleTunerPrepared(errors, *(np.where(live, column, 0) for column in columns))
+
+
+def _resize_before_crop(widths, heights, target_w, target_h, settings, target_area) -> np.ndarray:
+    """``TrainingSample._should_resize_before_crop`` (crop, maximum and downsample sizes all set)."""
+    if settings.resolution_type == "pixel":
+        side = int(settings.resolution)
+        return (widths != side) | (heights != side)
+    area = widths * heights
+    return (area != target_area) | (widths < target_w) | (heights < target_h)
+
+
+def _fit_canvas(canvas_w, canvas_h, target_w, target_h):
+    """``_calculate_target_downsample_size``: a canvas narrower or shorter than the target is scaled up to it."""
+    narrow = canvas_w < target_w
+    short = ~narrow & (canvas_h < target_h)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wide_h = _truncate(canvas_h * (target_w / np.maximum(canvas_w, 1)))
+        tall_w = _truncate(canvas_w * (target_h / np.maximum(canvas_h, 1)))
+    return np.where(narrow, target_w, np.where(short, tall_w, canvas_w)), np.where(
+        narrow, wide_h, np.where(short, target_h, canvas_h)
+    )
+
+
+def _crop_offsets(canvas_w, canvas_h, target_w, target_h, cropped, style, order, generator):
+    """The croppers: centre ``int((canvas - target) / 2)``, corner ``(0, 0)``, ``randint`` where there is room."""
+    if style in ("center", "centre"):
+        left = np.maximum(0, _truncate((canvas_w - target_w) / 2))
+        top = np.maximum(0, _truncate((canvas_h - target_h) / 2))
+        return np.where(cropped, left, 0), np.where(cropped, top, 0)
+    left = np.zeros(len(canvas_w), dtype=np.int64)
+    top = np.zeros(len(canvas_w), dtype=np.int64)
+    if style == "corner":
+        return left, top
+    room_w = np.where(cropped, np.maximum(0, canvas_w - target_w), 0).tolist()
+    room_h = np.where(cropped, np.maximum(0, canvas_h - target_h), 0).tolist()
+    for row in order.tolist():
+        if room_w[row] > 0:
+            left[row] = generator.randint(0, room_w[row])
+        if room_h[row] > 0:
+            top[row] = generator.randint(0, room_h[row])
+    return left, top

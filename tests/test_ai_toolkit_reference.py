@@ -1,0 +1,146 @@
+"""ai-toolkit: every image case of tests/data/vectors/ai_toolkit_reference.json, reproduced exactly.
+
+The vectors come from ostris/ai-toolkit@27a03a91's own dataloader (see the file's ``source`` and
+``generator``). Each case is checked through the public :func:`aspectbucket.place` (bucket, resized size,
+centre crop) and, for the random crop, through the geometry rule's seeded offsets. Video cases belong to
+the frame-count work and are left out here.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aspectbucket import BucketOptions, place
+from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket, ai_toolkit_bucket_one, random_crop_offsets
+from aspectbucket.geometry.batches import batches_per_bucket, dropped_and_padded, steps_per_epoch
+from aspectbucket.profiles.ai_toolkit import ai_toolkit_profile
+from aspectbucket.profiles.per_resolution import place_per_resolution
+from conftest import load_vectors
+
+VECTORS = load_vectors("ai_toolkit")
+IMAGE_CASES = [
+    case
+    for case in VECTORS["cases"]
+    if "num_frames" not in case["settings"] and "auto_frame_count" not in case["settings"]
+]
+
+
+def _case_id(case) -> str:
+    settings = case["settings"]
+    flags = [name for name in ("square_crop", "random_crop") if settings.get(name)]
+    return f"res{settings['resolution']}-d{settings['bucket_tolerance']}-bs{settings['batch_size']}{''.join(flags)}"
+
+
+def test_every_image_case_is_covered():
+    assert len(IMAGE_CASES) == 20 and all(len(case["placements"]) >= 415 for case in IMAGE_CASES)
+    assert all(placement["error"] is None for case in IMAGE_CASES for placement in case["placements"])
+
+
+@pytest.mark.parametrize("case", IMAGE_CASES, ids=_case_id)
+def test_image_case(case):
+    settings = case["settings"]
+    resolutions = settings["resolution"] if isinstance(settings["resolution"], list) else [settings["resolution"]]
+    profile = ai_toolkit_profile(
+        square_crop=settings.get("square_crop", False), random_crop=settings.get("random_crop", False)
+    )
+    rows = case["placements"]
+    count = len(rows) // len(resolutions)
+    sizes = np.array([row["image"] for row in rows[:count]])
+    options = BucketOptions(resolution=resolutions[0], bucket_reso_steps=settings["bucket_tolerance"])
+    p, resolution_index = place_per_resolution(sizes[:, 0], sizes[:, 1], resolutions, options, profile)
+
+    assert np.array([row["image"] for row in rows]).tolist() == np.stack([p.width, p.height], 1).tolist()
+    assert p.ok.all()
+    assert np.stack([p.bucket_width, p.bucket_height], 1).tolist() == [row["bucket"] for row in rows]
+    assert np.stack([p.resized_width, p.resized_height], 1).tolist() == [row["extra"]["resized_wh"] for row in rows]
+    if len(resolutions) > 1:
+        assert [resolutions[i] for i in resolution_index] == [row["extra"]["resolution"] for row in rows]
+    if settings.get("random_crop"):
+        left, top = random_crop_offsets(
+            p.resized_width, p.resized_height, p.bucket_width, p.bucket_height, settings["seed"]
+        )
+    else:
+        left, top = p.trim_left, p.trim_top
+    assert np.stack([left, top], 1).tolist() == [row["extra"]["crop_left_top"] for row in rows]
+    # The bucket keys in first-appearance order, as the trainer's bucket dict lists them.
+    seen = dict.fromkeys(zip(p.bucket_width.tolist(), p.bucket_height.tolist(), strict=True))
+    assert [list(bucket) for bucket in seen] == case["buckets"]
+
+
+@given(
+    st.integers(1, 20_000),
+    st.integers(1, 20_000),
+    st.sampled_from([256, 512, 768, 1000, 1024, 1536]),
+    st.sampled_from([8, 16, 32, 64]),
+)
+def test_vectorised_rule_matches_the_one_image_oracle(width, height, resolution, divisibility):
+    bucket_w, bucket_h = ai_toolkit_bucket([width], [height], resolution, divisibility)
+    assert (int(bucket_w[0]), int(bucket_h[0])) == ai_toolkit_bucket_one(width, height, resolution, divisibility)
+
+
+@given(st.lists(st.tuples(st.integers(16, 9000), st.integers(16, 9000)), min_size=1, max_size=40))
+def test_vectorised_rule_matches_the_oracle_on_many_rows(sizes):
+    widths, heights = np.array(sizes).T
+    bucket_w, bucket_h = ai_toolkit_bucket(widths, heights, 512, 16)
+    assert list(zip(bucket_w.tolist(), bucket_h.tolist(), strict=True)) == [
+        ai_toolkit_bucket_one(w, h, 512, 16) for w, h in sizes
+    ]
+
+
+@given(st.integers(1, 20_000), st.integers(1, 20_000), st.sampled_from([512, 1024]), st.sampled_from([16, 32, 64]))
+def test_bucket_stays_within_the_area_unless_the_image_is_thinner_than_a_step(width, height, resolution, divisor):
+    bucket_w, bucket_h = (int(side[0]) for side in ai_toolkit_bucket([width], [height], resolution, divisor))
+    assert bucket_w % divisor == 0 and bucket_h % divisor == 0 and bucket_w > 0 and bucket_h > 0
+    if bucket_w * bucket_h > resolution * resolution:
+        # Only the fallback exceeds the area: no candidate fitted, so one side was below a step.
+        assert min(bucket_w, bucket_h) == divisor
+
+
+def test_divisor_defaults_to_the_sd_model_class():
+    assert ai_toolkit_profile().defaults.bucket_reso_steps == 16
+
+
+def test_random_crops_of_later_datasets_follow_the_bucket_shuffles():
+    # Two datasets (a resolution list): the first draws its crops, then shuffles each bucket's images, then
+    # the second draws. Restated here with Python's own random module on real lists.
+    resized_w, resized_h = [700, 520, 700, 900], [500, 530, 520, 700]
+    bucket_w, bucket_h = [640, 512, 640, 768], [448, 512, 448, 640]
+    left, top = random_crop_offsets(resized_w, resized_h, bucket_w, bucket_h, 5, dataset_lengths=[3, 1])
+    generator = random.Random(5)
+    expected = [
+        (generator.randint(0, w - bw), generator.randint(0, h - bh))
+        for w, h, bw, bh in zip(resized_w[:3], resized_h[:3], bucket_w[:3], bucket_h[:3], strict=True)
+    ]
+    generator.shuffle([0, 2])  # bucket 640x448, first used by image 0
+    generator.shuffle([1])  # bucket 512x512
+    expected.append((generator.randint(0, 900 - 768), generator.randint(0, 700 - 640)))
+    assert list(zip(left.tolist(), top.tolist(), strict=True)) == expected
+    single = random_crop_offsets(resized_w[:3], resized_h[:3], bucket_w[:3], bucket_h[:3], 5)
+    assert np.stack(single, 1).tolist() == [list(pair) for pair in expected[:3]]
+
+
+@pytest.mark.parametrize("case", [case for case in IMAGE_CASES if "batching" in case], ids=_case_id)
+def test_batches_pad_each_bucket_by_cycling_its_images(case):
+    # build_batch_indices: each bucket's file-list entries (num_repeats copies each) cut into runs of
+    # batch_size, the short last run padded with the bucket's own items; nothing is dropped.
+    batching = case["batching"]
+    settings = case["settings"]
+    sizes = np.array([row["image"] for row in case["placements"]])
+    profile = ai_toolkit_profile(square_crop=settings.get("square_crop", False))
+    options = BucketOptions(resolution=settings["resolution"], bucket_reso_steps=settings["bucket_tolerance"])
+    p = place(sizes[:, 0], sizes[:, 1], options, profile)
+    keys = list(zip(p.bucket_width.tolist(), p.bucket_height.tolist(), strict=True))
+    buckets = list(dict.fromkeys(keys))
+    counts = np.array([keys.count(bucket) for bucket in buckets]) * batching["repeats"]
+    assert [list(bucket) for bucket in buckets] == [entry["bucket"] for entry in batching["per_bucket"]]
+    assert counts.tolist() == [entry["images"] for entry in batching["per_bucket"]]
+    batches = batches_per_bucket(counts, batching["batch_size"], profile.batch_policy)
+    assert batches.tolist() == [entry["batches"] for entry in batching["per_bucket"]]
+    assert steps_per_epoch(counts, batching["batch_size"], profile.batch_policy) == batching["steps_per_epoch"]
+    padded = dropped_and_padded(counts, batching["batch_size"], profile.batch_policy)
+    assert padded == (0, sum(entry["duplicated"] for entry in batching["per_bucket"]))

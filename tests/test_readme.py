@@ -1,0 +1,27 @@
+"""The README's Python API example runs as written, in a fresh folder."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_the_api_example_runs_and_writes_what_it_says(tmp_path):
+    match = re.search(r"<!-- api-example -->\n```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert match, "the README lost its marked API example"
+    code = match.group(1)
+    assert len([line for line in code.splitlines() if line and not line.startswith(("import", "from", "print"))]) <= 5
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    steps, written = result.stdout.splitlines()
+    assert int(steps.split()[0]) > 0
+    assert written.startswith("17 written;")
+    assert (tmp_path / "report.html").stat().st_size > 10_000
+    assert len(list((tmp_path / "out").rglob("*.jpg"))) == 17

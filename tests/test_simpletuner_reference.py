@@ -1,0 +1,219 @@
+"""SimpleTuner: every image case of tests/data/vectors/simpletuner_reference.json, reproduced exactly.
+
+The vectors come from the SimpleTuner 4.10.1 wheel's own code (see the file's ``source`` and ``generator``).
+Each case is reproduced twice: by the vectorised :func:`simpletuner_prepare` (key, target, intermediary,
+crop canvas and offset, skip reason) and through the public ``place`` with the case's settings (bucket and
+resized size). Cases run in the order the generator fed the images (recipe or reversed), seeded as it was.
+The one-image oracle is checked against the vectorised rule on drawn sizes and settings. The video case
+belongs to the frame-count work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aspectbucket import place
+from aspectbucket.geometry.options import OptionsError
+from aspectbucket.geometry.placement import PlacementError
+from aspectbucket.geometry.simpletuner import round_decimals, simpletuner_prepare
+from aspectbucket.geometry.simpletuner_reference import SimpleTunerState, from_config, prepare_one
+from aspectbucket.profiles.simpletuner import simpletuner_profile
+from conftest import load_vectors
+
+VECTORS = load_vectors("simpletuner")
+IMAGE_CASES = [case for case in VECTORS["cases"] if case["settings"].get("dataset_type") != "video"]
+SETTING_NAMES = (
+    "crop",
+    "crop_aspect",
+    "crop_style",
+    "crop_aspect_buckets",
+    "aspect_bucket_rounding",
+    "aspect_bucket_alignment",
+    "minimum_image_size",
+    "maximum_image_size",
+    "target_downsample_size",
+)
+
+
+def _settings(case) -> dict:
+    return {name: case["settings"][name] for name in SETTING_NAMES if name in case["settings"]}
+
+
+def _sizes(case) -> np.ndarray:
+    """The size the trainer measured: EXIF-rotated where the case stored an orientation."""
+    return np.array([row["extra"].get("original_size_used", row["image"]) for row in case["placements"]])
+
+
+def _expected_error(row) -> int:
+    if row["error"] is None:
+        return PlacementError.OK
+    if row["error"].startswith("too_small"):
+        return PlacementError.TOO_SMALL
+    assert row["error"] == "Error processing image: float division by zero"
+    return PlacementError.TRAINER_CRASH
+
+
+def test_every_image_case_is_covered():
+    assert len(IMAGE_CASES) == 17
+    reasons = {_expected_error(row) for case in IMAGE_CASES for row in case["placements"]}
+    assert reasons == {PlacementError.OK, PlacementError.TOO_SMALL, PlacementError.TRAINER_CRASH}
+
+
+@pytest.mark.parametrize("case", IMAGE_CASES, ids=lambda case: case["settings"]["id"])
+def test_image_case(case):
+    settings_ = case["settings"]
+    st_settings = from_config(settings_["resolution_type"], settings_["resolution"], **_settings(case))
+    sizes = _sizes(case)
+    order = np.arange(len(sizes))[:: -1 if settings_["processing_order"] == "reversed" else 1]
+    prepared = simpletuner_prepare(sizes[:, 0], sizes[:, 1], st_settings, order, seed=settings_["python_random_seed"])
+    rows = case["placements"]
+    assert prepared.error.tolist() == [_expected_error(row) for row in rows]
+    ok = prepared.error == PlacementError.OK
+    placed = [row for row in rows if row["error"] is None]
+    assert [prepared.key_text(i) for i in np.flatnonzero(ok)] == [row["extra"]["key"] for row in placed]
+    assert np.stack([prepared.target_width, prepared.target_height], 1)[ok].tolist() == [
+        row["bucket"] for row in placed
+    ]
+    resized = np.stack([prepared.resized_width, prepared.resized_height], 1)[ok].tolist()
+    assert resized == [row["extra"]["resized_wh"] for row in placed]
+    crops = np.stack([prepared.crop_left, prepared.crop_top], 1)[ok].tolist()
+    assert crops == [row["extra"]["crop_left_top"] for row in placed]
+    # The canvas the crop is cut from: the intermediary unless stated; none when nothing is cropped.
+    canvases = [
+        [int(w), int(h)] if w else None
+        for w, h in zip(prepared.canvas_width[ok], prepared.canvas_height[ok], strict=True)
+    ]
+    assert canvases == [row["extra"].get("crop_canvas_wh", row["extra"]["resized_wh"]) for row in placed]
+    # The trainer's buckets: distinct keys in first-seen processing order, one size each.
+    first_seen = {}
+    for i in order.tolist():
+        if ok[i]:
+            first_seen.setdefault(prepared.key_text(i), [int(prepared.target_width[i]), int(prepared.target_height[i])])
+    assert list(first_seen) == case["bucket_keys"] and list(first_seen.values()) == case["buckets"]
+
+
+@pytest.mark.parametrize("case", IMAGE_CASES, ids=lambda case: case["settings"]["id"])
+def test_image_case_through_place(case):
+    settings_ = case["settings"]
+    profile = simpletuner_profile(
+        resolution=settings_["resolution"], resolution_type=settings_["resolution_type"], **_settings(case)
+    )
+    # place() takes the images in the order given: the reversed run is given reversed.
+    step = -1 if settings_["processing_order"] == "reversed" else 1
+    sizes = _sizes(case)[::step]
+    p = place(sizes[:, 0], sizes[:, 1], profile=profile)
+    rows = case["placements"][::step]
+    assert p.error.tolist() == [_expected_error(row) for row in rows]
+    placed = [row for row in rows if row["error"] is None]
+    assert np.stack([p.bucket_width, p.bucket_height], 1)[p.ok].tolist() == [row["bucket"] for row in placed]
+    resized = np.stack([p.resized_width, p.resized_height], 1)[p.ok].tolist()
+    assert resized == [row["extra"]["resized_wh"] for row in placed]
+    if settings_.get("crop_style") == "center" and not settings_.get("target_downsample_size"):
+        trims = np.stack([p.trim_left, p.trim_top], 1)[p.ok].tolist()
+        assert trims == [row["extra"]["crop_left_top"] for row in placed]
+
+
+SETTINGS = st.fixed_dictionaries(
+    {
+        "resolution_type": st.sampled_from(["pixel", "area", "pixel_area"]),
+        "crop": st.booleans(),
+        "crop_aspect": st.sampled_from(["square", "preserve", "closest", "random"]),
+        "crop_style": st.sampled_from(["random", "center", "corner"]),
+        "aspect_bucket_rounding": st.sampled_from([1, 2, 3]),
+        "aspect_bucket_alignment": st.sampled_from([8, 16, 32, 64]),
+        "minimum_image_size": st.sampled_from([None, 256, 512]),
+        "downsample": st.sampled_from([None, 1024, 1536]),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    SETTINGS,
+    st.lists(st.tuples(st.integers(16, 9000), st.integers(16, 9000)), min_size=1, max_size=30),
+    st.integers(0, 2**16),
+)
+def test_vectorised_rule_matches_the_one_image_oracle(drawn, sizes, seed):
+    resolution = {"pixel": 768, "area": 0.5, "pixel_area": 1024}[drawn["resolution_type"]]
+    minimum = drawn["minimum_image_size"]
+    downsample = drawn["downsample"]
+    if drawn["resolution_type"] == "area":
+        minimum = None if minimum is None else minimum**2 / 1e6
+        downsample = None if downsample is None else downsample**2 / 1e6
+    settings_ = from_config(
+        drawn["resolution_type"],
+        resolution,
+        crop=drawn["crop"],
+        crop_aspect=drawn["crop_aspect"],
+        crop_style=drawn["crop_style"],
+        crop_aspect_buckets=(0.5, 0.75, 1.0, 1.33, 2.0),
+        aspect_bucket_rounding=drawn["aspect_bucket_rounding"],
+        aspect_bucket_alignment=drawn["aspect_bucket_alignment"],
+        minimum_image_size=minimum,
+        maximum_image_size=downsample and downsample * 2,
+        target_downsample_size=downsample,
+    )
+    widths, heights = np.array(sizes).T
+    prepared = simpletuner_prepare(widths, heights, settings_, seed=seed)
+    state = SimpleTunerState(seed=seed)
+    for row, (width, height) in enumerate(sizes):
+        expected = prepare_one(width, height, settings_, state)
+        if expected.error is not None:
+            crash = expected.error.startswith("Error processing image")
+            assert prepared.error[row] == (PlacementError.TRAINER_CRASH if crash else PlacementError.TOO_SMALL)
+            continue
+        assert prepared.key_text(row) == expected.key
+        assert (int(prepared.target_width[row]), int(prepared.target_height[row])) == expected.target
+        assert (int(prepared.resized_width[row]), int(prepared.resized_height[row])) == expected.intermediary
+        assert (int(prepared.crop_left[row]), int(prepared.crop_top[row])) == expected.crop_left_top
+        canvas = (int(prepared.canvas_width[row]), int(prepared.canvas_height[row]))
+        assert (canvas if canvas[0] else None) == expected.crop_canvas
+
+
+def test_downsample_as_large_as_the_resolution_shares_the_aspect_map():
+    # Both size calls of an image then read and write one map, image after image, as the trainer does.
+    settings_ = from_config(
+        "area",
+        1.0,
+        crop=True,
+        crop_aspect="closest",
+        crop_style="center",
+        crop_aspect_buckets=(0.5, 1.0, 2.0),
+        maximum_image_size=4.0,
+        target_downsample_size=1.0,
+    )
+    sizes = [(1500, 1000), (1000, 1510), (3000, 1000), (800, 1700), (640, 480)]
+    widths, heights = np.array(sizes).T
+    prepared = simpletuner_prepare(widths, heights, settings_)
+    state = SimpleTunerState()
+    for row, (width, height) in enumerate(sizes):
+        expected = prepare_one(width, height, settings_, state)
+        assert (int(prepared.canvas_width[row]), int(prepared.canvas_height[row])) == expected.crop_canvas
+        assert (int(prepared.target_width[row]), int(prepared.target_height[row])) == expected.target
+
+
+@given(st.lists(st.floats(0.001, 200.0), min_size=1, max_size=50), st.integers(0, 4))
+def test_round_decimals_is_pythons_round(values, digits):
+    assert round_decimals(np.array(values), digits).tolist() == [round(value, digits) for value in values]
+
+
+def test_round_decimals_on_exact_halves():
+    halves = np.array([0.125, 0.375, 1.005, 2.675, 0.115, 1.125, 3.0049999999999999])
+    assert round_decimals(halves, 2).tolist() == [round(float(value), 2) for value in halves]
+
+
+@pytest.mark.parametrize(
+    ("settings_", "message"),
+    [
+        ({"resolution_type": "pixels"}, "resolution_type 'pixels' is not one of pixel, area, pixel_area"),
+        ({"crop": True, "crop_aspect": "closest"}, "crop_aspect 'closest' needs crop_aspect_buckets"),
+        ({"crop_style": "middle"}, "crop_style 'middle' is not one of"),
+        ({"resolution": -5}, "resolution -5 must be a positive number"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(settings_, message):
+    with pytest.raises(OptionsError, match=message):
+        simpletuner_profile(**settings_)
