@@ -93,8 +93,8 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
         "not placed",
         "dropped",
         "repeated",
-        "steps/epoch",
         "never trained",
+        "steps/epoch",
     ):
         table.add_column(name, justify="left" if name == "profile" else "right", no_wrap=True)
     for item in comparison.summaries:
@@ -112,8 +112,8 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
             str(item.images - item.placed),
             str(item.dropped),
             str(item.padded),
-            str(item.steps_per_epoch),
             "all" if item.batching_refused else str(item.never_trained),
+            str(item.steps_per_epoch),
         )
     console.print(table)
     for item in comparison.summaries:

@@ -41,8 +41,8 @@ def _summary_table(summaries: list[ProfileSummary]) -> str:
             "not placed",
             "dropped",
             "repeated",
-            "steps/epoch",
             "never trained",
+            "steps/epoch",
         )
     )
     rows = []
@@ -62,8 +62,8 @@ def _summary_table(summaries: list[ProfileSummary]) -> str:
             item.images - item.placed,
             item.dropped,
             item.padded,
-            item.steps_per_epoch,
             f"all: {item.batching_refused}" if item.batching_refused else item.never_trained,
+            item.steps_per_epoch,
         )
         rows.append("<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
