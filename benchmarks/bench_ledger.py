@@ -84,9 +84,9 @@ def main() -> None:
         book = build()
         worst, largest = max(worst, seconds), max(largest, traced)
         rule = batching_rule(name).value
-        print(
-            f"{name:<13}{rule:<16}{book.steps_per_epoch:>11,}{book.never_trained_count:>8}{seconds:>9.3f}{traced:>10.1f}"
-        )
+        never = book.never_trained_count
+        note = "  (refused: a bucket below batch x GPUs x accumulation)" if book.counts.refused else ""
+        print(f"{name:<13}{rule:<14}{book.steps_per_epoch:>11,}{never:>15,}{seconds:>9.3f}{traced:>10.1f}{note}")
     print(f"slowest ledger {worst:.3f} s (target < 2 s), largest peak {largest:.1f} MiB (target < 500 MB)")
 
     count = min(arguments.baseline_images, arguments.images)

@@ -301,25 +301,30 @@ def _per_image(counts: _Counts, ids, weight, samples) -> tuple[np.ndarray, np.nd
     def per_image(values) -> np.ndarray:  # a per-bucket column gathered per image, as int32
         return np.asarray(values, dtype=np.int32).take(ids)
 
-    # In place, int32: a handful of image-length temporaries, not dozens.
-    low = np.subtract(weight, per_image(counts.remainder))
-    np.maximum(low, 0, out=low)
-    high = np.minimum(weight, per_image(samples - counts.remainder))
+    # In place, int32: a handful of image-length temporaries, not dozens; skipped where a term is 0.
+    if counts.remainder.any():
+        low = np.subtract(weight, per_image(counts.remainder))
+        np.maximum(low, 0, out=low)
+        high = np.minimum(weight, per_image(samples - counts.remainder))
+    else:
+        low, high = weight.copy(), weight.copy()
     if counts.padded.any():
         passes, rest = np.divmod(counts.padded, np.maximum(samples, 1))
-        extra = per_image(passes)
-        extra *= weight
-        low += extra
-        high += extra
-        cycled = per_image(rest)
-        high += np.minimum(weight, cycled)
-        cycled -= per_image(samples)
+        if passes.any():
+            extra = per_image(passes)
+            extra *= weight
+            low += extra
+            high += extra
+        high += np.minimum(weight, per_image(rest))
+        cycled = per_image(rest - samples)
         cycled += weight
         np.maximum(cycled, 0, out=cycled)
         low += cycled
     if counts.extra_per_sample.any():
         high += weight > 0  # a batch owed from the next epoch may hold it again
-    gone = (weight == 0) | left_out.take(ids)
+    gone = weight == 0
+    if left_out.any():
+        gone |= left_out.take(ids)
     low[gone] = 0
     high[gone] = 0
     return expected, low, high
