@@ -112,3 +112,20 @@ def test_compare_counts_steps_and_never_trained_with_each_trainers_batching():
     assert by_name["onetrainer"].never_trained == 1
     assert by_name["simpletuner"].batching_refused.endswith("zero usable batches")
     assert "never_trained" in comparison.to_dict()["summaries"][0]
+
+
+def test_plan_ledger_keeps_buckets_per_dataset_block_only_where_the_trainer_does():
+    import dataclasses
+
+    from aspectbucket.epoch_ledger import plan_ledger
+    from aspectbucket.plan import plan_dataset
+    from report_plans import make_plan
+
+    plan = make_plan([("a.png", 512, 512, 1, "", 0), ("b.png", 512, 512, 1, "", 1)], subsets=[("x", 1), ("y", 1)])
+    scan = plan.scan
+    scan.subsets[1] = dataclasses.replace(scan.subsets[1], dataset=1)
+    for profile, buckets in (("kohya", 2), ("onetrainer", 1)):
+        book = plan_ledger(plan_dataset(scan, profile, {"resolution": (512, 512)}), batch_size=2)
+        assert len(book.per_bucket_rows()) == buckets, profile
+    book = plan_ledger(plan_dataset(scan, "onetrainer", {"resolution": (512, 512)}), batch_size=2)
+    assert book.never_trained_count == 0 and book.steps_per_epoch == 1

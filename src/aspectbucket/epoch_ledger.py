@@ -331,8 +331,9 @@ def plan_ledger(
 ) -> Ledger:
     """The ledger of a scanned, placed dataset (what ``report`` shows).
 
-    Repeats are the scan's (regularization already expanded per dataset block); buckets are kept
-    per dataset block when there are several, as each of kohya's datasets has its own buckets.
+    Repeats are the scan's (regularization already expanded per dataset block); under sd-scripts'
+    and musubi-tuner's batching buckets are kept per dataset block, as each of their datasets has
+    its own buckets.
     ``batch_size`` defaults to the config's (the first block's), else 1.
     """
     scan = plan.scan
@@ -345,7 +346,8 @@ def plan_ledger(
     rule = batching_rule(plan.profile)
     if rule is BatchingRule.SIMPLETUNER:
         repeats = repeats - 1  # the scan counts passes; SimpleTuner's repeats count extra ones
-    several = len(np.unique(blocks)) > 1
+    # sd-scripts and musubi-tuner give each dataset its own buckets; the others bucket everything together.
+    several = len(np.unique(blocks)) > 1 and rule in (BatchingRule.KOHYA, BatchingRule.MUSUBI)
     reg = np.array([subset.is_reg for subset in scan.subsets] or [False], dtype=bool)[scan.subset]
     configured_repeats = np.array([subset.repeats for subset in scan.subsets] or [1], dtype=np.int64)[scan.subset]
     placed = plan.placement.error == PlacementError.OK

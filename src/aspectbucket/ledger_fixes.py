@@ -169,7 +169,11 @@ def _duplicate_fix(book: Ledger, j: int, minimum: int) -> Fix | None:
 def _crop_fix(book: Ledger, j: int, images: np.ndarray, minimum: int) -> Fix | None:
     """Move the images to the nearest-ratio bucket that is already trained, by cropping them to it."""
     shapes = book.bucket_shapes
-    trained = np.flatnonzero((book.counts.samples >= minimum) & (np.arange(len(shapes)) != j))
+    # Another shape, in the same dataset where buckets are kept per dataset.
+    other = np.any(shapes != shapes[j], axis=1)
+    if book.bucket_subset is not None:
+        other &= book.bucket_subset == book.bucket_subset[j]
+    trained = np.flatnonzero((book.counts.samples >= minimum) & other)
     if len(trained) == 0:
         return None
     log_ratio = np.log(shapes[:, 0] / shapes[:, 1])
