@@ -54,7 +54,7 @@ def test_csv_and_html_are_written(sizes, tmp_path):
     rows = list(csv.DictReader(out_csv.open()))
     assert len(rows) == 6 and rows[5]["times_max"] == "0" and rows[5]["reason"].startswith("bucket smaller")
     page = out_html.read_text()
-    assert "data:image/svg+xml;base64," in page and "Never trained (1)" in page and "Smallest fixes" in page
+    assert "<svg" in page and "Never trained (1)" in page and "Smallest fixes" in page
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,7 @@ def test_compare_counts_steps_and_never_trained_with_each_trainers_batching():
         assert by_name[name].never_trained == book.never_trained_count
         assert by_name[name].batching == name
     assert by_name["onetrainer"].never_trained == 1
-    assert by_name["simpletuner"].batching_refused.endswith("zero usable batches")
+    assert "zero usable batches" in by_name["simpletuner"].batching_refused
     assert "never_trained" in comparison.to_dict()["summaries"][0]
 
 

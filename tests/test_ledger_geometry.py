@@ -35,6 +35,8 @@ def datasets(draw):
 @given(datasets(), st.sampled_from(REFERENCE_RULES), st.integers(0, 3))
 def test_counts_match_the_batch_by_batch_reference(data, rule, seed):
     buckets, repeats, batch = data
+    if rule is BatchingRule.SIMPLETUNER:  # one repeats value per dataset: per bucket here
+        repeats = np.where(buckets >= 0, np.maximum(buckets, 0) % 3, repeats)
     epoch = count_epoch(buckets, repeats, rule, batch, bucket_count=6)
     reference = reference_epoch(buckets, repeats, rule, batch, seed=seed)
     assert bool(epoch.refused) == reference["refused"]
@@ -74,6 +76,10 @@ def test_bad_settings_are_one_line_errors():
         count_epoch([0], [1.5], "kohya", BatchSettings())
     with pytest.raises(BatchingError, match="not both"):
         training_length(10, epochs=2, max_train_steps=5)
+    with pytest.raises(BatchingError, match="one repeats value per dataset"):
+        count_epoch([0, 0], [1, 2], "simpletuner", BatchSettings())
+    two_datasets = count_epoch([0, 1], [0, 2], "simpletuner", BatchSettings())  # repeats per bucket: fine
+    assert two_datasets.steps_per_epoch == 1 + 3
 
 
 @pytest.mark.parametrize("rule", list(BatchingRule))

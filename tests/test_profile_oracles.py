@@ -35,13 +35,18 @@ def _first_argmin(costs) -> int:
     return best
 
 
-def test_novelai_log_distance_first_minimum(sizes):
+@pytest.mark.parametrize("version", ["novelai", "novelai@352f7e0e"])
+def test_novelai_distance_first_minimum(sizes, version):
+    # NovelAI's own code measures linear w/h; the fork at 352f7e0e measures log distance.
     options = BucketOptions(resolution=(768, 512))
-    buckets = bucket_list(options, "novelai").tolist()
+    buckets = bucket_list(options, version).tolist()
     aspects = np.array([w / h for w, h in buckets])
-    p = place(sizes[:, 0], sizes[:, 1], options, "novelai")
+    p = place(sizes[:, 0], sizes[:, 1], options, version)
     for row, (w, h) in enumerate(sizes.tolist()):
-        index = int(np.abs(np.log(aspects) - np.log(w / h)).argmin())
+        if version == "novelai":
+            index = int(np.abs(aspects - w / h).argmin())
+        else:
+            index = int(np.abs(np.log(aspects) - np.log(w / h)).argmin())
         dropped = abs(aspects[index] - w / h) >= 4
         assert p.ok[row] == (not dropped)
         if not dropped:

@@ -162,13 +162,26 @@ def test_everydream2_tables():
 
 
 def test_everydream2_refuses_a_resolution_without_table():
-    with pytest.raises(OptionsError, match="no bucket table"):
-        bucket_list(BucketOptions(resolution=(448, 448)), "everydream2")
+    # victorchall/EveryDream2trainer@5098db83 has tables 256..1152, 1280 and 1536 (1408's is never offered).
+    for side in (1216, 1408, 200):
+        with pytest.raises(OptionsError, match="no bucket table"):
+            bucket_list(BucketOptions(resolution=(side, side)), "everydream2")
+    assert len(sizes_of("everydream2", **square(448))) == 7
+    assert sizes_of("everydream2", **square(1599))[-1] == (768, 3072)
 
 
-def test_everydream2_crops_from_the_edge():
-    p = place([1000], [1000], BucketOptions(resolution=(512, 512)), "everydream2")
-    assert p.trim_left[0] == 0 and p.trim_top[0] == 0
+def test_everydream2_tables_keep_the_trainers_quirks():
+    assert sizes_of("everydream2", **square(320))[-1] == (576, 640)  # written where 128x576 was meant
+    assert (1408, 1344) in sizes_of("everydream2", **square(1280))
+    assert (1088, 512) not in sizes_of("everydream2", **square(768))  # commented out in the trainer's table
+
+
+def test_everydream2_crop_is_centred_on_average_and_sizes_are_upright():
+    # _trim_to_aspect cuts at random.triangular(0, overflow): the centre is its mode and mean.
+    p = place([1000], [500], BucketOptions(resolution=(512, 512)), "everydream2")
+    assert (p.bucket_width[0], p.bucket_height[0]) == (640, 384)
+    assert p.trim_left[0] == (p.resized_width[0] - 640) // 2 and p.trim_top[0] == 0
+    assert PROFILES["everydream2"].exif == "apply" and PROFILES["everydream2"].random_crop
 
 
 # --- NovelAI: kohya-like grid plus the base square, log distance, drops |ar error| >= 4.

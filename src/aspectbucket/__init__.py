@@ -9,6 +9,10 @@ import ScanResult``), and call the verb from here (``aspectbucket.scan(folder)``
 >>> from aspectbucket import BucketOptions, place, bucket_list
 >>> len(bucket_list(BucketOptions(resolution=(512, 512))))
 17
+>>> place([1920], [1080], profile="musubi-tuner", settings={"resolution": [1024, 1024], "architecture": "ho1"}).row(0)[
+...     "bucket_width"
+... ]
+1344
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from aspectbucket.geometry import (
     switching_points,
 )
 from aspectbucket.geometry.ledger import BatchingError, BatchingRule
-from aspectbucket.profiles import PROFILES, Profile, bucket_list, get_profile, place, resolve
+from aspectbucket.profiles import PROFILES, Profile, SettingsError, bucket_list, get_profile, place, resolve
 
 __all__ = [
     "PROFILES",
@@ -47,6 +51,7 @@ __all__ = [
     "Placement",
     "PlacementError",
     "Profile",
+    "SettingsError",
     "TieBreak",
     "__version__",
     "assign",

@@ -10,9 +10,10 @@ guards) as a shell user. They are re-exported from :mod:`aspectbucket`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
-from aspectbucket.compare import Comparison, compare_dataset
+from aspectbucket.compare import Comparison, common_resolution, compare_dataset
 from aspectbucket.epoch_ledger import plan_ledger
 from aspectbucket.export.plan import ExportSettings, check_destination, plan_export, source_root
 from aspectbucket.export.run import ExportSummary, run_export
@@ -23,21 +24,34 @@ from aspectbucket.plan import DatasetPlan, plan_dataset
 from aspectbucket.profiles import ExifHandling, Profile, get_profile, resolve
 from aspectbucket.report.explain import explain_size
 from aspectbucket.report.files import write_csv, write_json
+from aspectbucket.report.html import write_html
 from aspectbucket.report.ledger_section import ledger_csv_columns, ledger_document, ledger_section_html, untrained_count
-from aspectbucket.report.summary import ReportSummary, display_paths, summarize
+from aspectbucket.report.sections import HtmlSection
+from aspectbucket.report.summary import ReportSummary, display_paths, scan_display_paths, summarize
 from aspectbucket.scan import ScanResult, load_dataset
 from aspectbucket.scan import scan as scan_source
 from aspectbucket.tables import assign_table, guess_format
 
 
-def explain(width: int, height: int, profile: str | Profile = "kohya", options: BucketOptions | None = None) -> dict:
+def explain(
+    width: int,
+    height: int,
+    profile: str | Profile = "kohya",
+    options: BucketOptions | None = None,
+    *,
+    settings: Mapping | None = None,
+) -> dict:
     """Everything about placing one image: bucket, resize, crop, warnings and the reasons as sentences.
+
+    ``settings`` are the trainer's own (``aspectbucket profiles`` lists them), applied over ``options``.
 
     >>> facts = explain(768, 512, options=BucketOptions(resolution=(512, 512)))
     >>> facts["bucket_width"], facts["bucket_height"], facts["resized_width"], facts["resized_height"]
     (640, 384, 640, 427)
+    >>> explain(1920, 1080, "musubi-tuner", settings={"resolution": "1024,1024", "architecture": "ho1"})["bucket_width"]
+    1344
     """
-    chosen, validated, _ = resolve(profile, options)
+    chosen, validated, _ = resolve(profile, options, settings)
     return explain_size(width, height, validated, chosen)
 
 
@@ -62,12 +76,13 @@ def plan(
     *,
     respect_exif: bool = False,
     use_cache: bool = True,
+    settings: Mapping | None = None,
 ) -> DatasetPlan:
     """A dataset placed by a trainer's rules: every image's bucket, resize and crop, per dataset block.
 
     ``source`` is a path (scanned first) or a :func:`scan` result; ``options`` are bucketing options
     under kohya's names (``{"resolution": (1024, 1024)}``), overriding the dataset config's, which
-    override the profile's defaults.
+    override the profile's defaults; ``settings`` (the trainer's own names) apply last.
 
     >>> from aspectbucket.scan import example_dataset_path
     >>> placed = plan(example_dataset_path(), options={"resolution": (512, 512)}, use_cache=False)
@@ -75,7 +90,9 @@ def plan(
     ('kohya', 18)
     """
     scanned = source if isinstance(source, ScanResult) else scan_source(Path(source), use_cache=use_cache)
-    return plan_dataset(scanned, get_profile(profile), dict(options or {}), respect_exif=respect_exif)
+    return plan_dataset(
+        scanned, get_profile(profile), dict(options or {}), respect_exif=respect_exif, settings=settings
+    )
 
 
 def report(
@@ -88,7 +105,7 @@ def report(
 ) -> ReportSummary:
     """What a plan means (bucket table, steps, warnings, advice), written to the files asked for.
 
-    ``batch_size`` overrides the dataset config's. The HTML page needs the ``report`` extra (matplotlib).
+    ``batch_size`` overrides the dataset config's. The HTML page is one self-contained file.
 
     >>> from aspectbucket.scan import example_dataset_path
     >>> summary = report(plan(example_dataset_path(), use_cache=False), batch_size=4)
@@ -107,8 +124,6 @@ def report(
     if csv is not None:
         write_csv(Path(csv), placed, summary, extra_columns=ledger_csv_columns(book))
     if html is not None:
-        from aspectbucket.report.html import HtmlSection, write_html  # matplotlib is an optional extra
-
         section = HtmlSection("ledger", "Epoch ledger", ledger_section_html(book, fixes, labels))
         write_html(Path(html), placed, summary, sections=[section])
     return summary
@@ -119,10 +134,15 @@ def compare(
     profiles: list[str] | None = None,
     options: dict | None = None,
     *,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     use_cache: bool = True,
+    settings: Mapping | None = None,
 ) -> Comparison:
     """Every profile (or those named) on one dataset: per-trainer summaries and the images they treat most differently.
+
+    Every profile runs at one resolution (``options``', else the dataset config's, else kohya's default)
+    and each dataset block at ``batch_size``, else its config's, else 1, as ``aspectbucket compare``
+    does; images are named by their path inside the dataset.
 
     >>> from aspectbucket.scan import example_dataset_path
     >>> result = compare(example_dataset_path(), ["kohya", "onetrainer"], {"resolution": (512, 512)}, use_cache=False)
@@ -130,7 +150,9 @@ def compare(
     ['kohya', 'onetrainer']
     """
     scanned = source if isinstance(source, ScanResult) else scan_source(Path(source), use_cache=use_cache)
-    return compare_dataset(scanned, profiles, dict(options or {}), batch_size=batch_size)
+    given = common_resolution(scanned, dict(options or {}))
+    labels = scan_display_paths(scanned)
+    return compare_dataset(scanned, profiles, given, batch_size=batch_size, labels=labels, settings=settings)
 
 
 def export(placed: DatasetPlan, out_dir: str | Path, *, source: str | Path | None = None, **settings) -> ExportSummary:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -109,12 +110,14 @@ def compare_sizes(
     batch_size: int = 1,
     top: int = 10,
     labels: list[str] | None = None,
+    settings: Mapping | None = None,
 ) -> Comparison:
     """Compare profiles on images of the given sizes (each repeated ``repeats[i]`` times per epoch).
 
     ``profiles`` are names or :class:`Profile` objects (default: all); ``given`` holds options that
-    override every profile's defaults (``{"resolution": (1024, 1024)}``). A profile that refuses the
-    options gets a summary with ``refused`` set; nothing raises for a bad image.
+    override every profile's defaults (``{"resolution": (1024, 1024)}``) and ``settings`` trainer-native
+    settings applied to each (a profile without one of those keys refuses them). A profile that
+    refuses the options gets a summary with ``refused`` set; nothing raises for a bad image.
     """
     chosen = _profiles(profiles)
     _check_batch_size(batch_size)
@@ -124,7 +127,7 @@ def compare_sizes(
     placements, summaries = {}, []
     for profile in chosen:
         try:
-            resolved, options, warnings = resolve(profile, merge_options(profile, None, given))
+            resolved, options, warnings = resolve(profile, merge_options(profile, None, given), settings)
         except OptionsError as error:
             summaries.append(_refused(profile, str(error)))
             continue
@@ -143,13 +146,15 @@ def compare_dataset(
     top: int = 10,
     respect_exif: bool = False,
     labels: list[str] | None = None,
+    settings: Mapping | None = None,
 ) -> Comparison:
     """Compare profiles on a scanned dataset (see :func:`aspectbucket.scan.scanner`).
 
-    Each kohya dataset block is placed with its own options (``given`` overrides them) and batched at
-    its own batch size (``batch_size`` when given, else the config's, else 1), as the report does; images
-    the scan could not read keep their reason under every profile and are left out of the differences.
-    ``labels`` name the images (aligned with the scan's paths; default: the paths as scanned).
+    Each kohya dataset block is placed with its own options (``given`` overrides them, then
+    ``settings``, as in :func:`compare_sizes`) and batched at its own batch size (``batch_size`` when
+    given, else the config's, else 1), as the report does; images the scan could not read keep their
+    reason under every profile and are left out of the differences. ``labels`` name the images (aligned
+    with the scan's paths; default: the paths as scanned).
     """
     from aspectbucket.plan import block_batch_sizes, plan_dataset
 
@@ -162,7 +167,7 @@ def compare_dataset(
     placements, summaries = {}, []
     for profile in chosen:
         try:
-            plan = plan_dataset(scan_result, profile, given or {}, respect_exif)
+            plan = plan_dataset(scan_result, profile, given or {}, respect_exif, settings)
         except OptionsError as error:
             summaries.append(_refused(profile, str(error)))
             continue

@@ -346,8 +346,11 @@ def plan_ledger(
     rule = batching_rule(plan.profile)
     if rule is BatchingRule.SIMPLETUNER:
         repeats = repeats - 1  # the scan counts passes; SimpleTuner's repeats count extra ones
-    # sd-scripts and musubi-tuner give each dataset its own buckets; the others bucket everything together.
+    # sd-scripts and musubi-tuner give each dataset its own buckets, SimpleTuner each of its datasets (a
+    # subset here, with its own repeats); the others bucket everything together.
     several = len(np.unique(blocks)) > 1 and rule in (BatchingRule.KOHYA, BatchingRule.MUSUBI)
+    if rule is BatchingRule.SIMPLETUNER and subsets is not None:
+        blocks, several = scan.subset, len(scan.subsets) > 1
     reg = np.array([subset.is_reg for subset in scan.subsets] or [False], dtype=bool)[scan.subset]
     configured_repeats = np.array([subset.repeats for subset in scan.subsets] or [1], dtype=np.int64)[scan.subset]
     placed = plan.placement.error == PlacementError.OK

@@ -7,6 +7,7 @@ explicitly given options override a block's config values, which override the pr
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.placement import Placement, gather_placements
 from aspectbucket.profiles.profile import ExifHandling, NoUpscaleRule, Profile, place_by_profile
-from aspectbucket.profiles.registry import get_profile, merge_options, resolve
+from aspectbucket.profiles.registry import apply_settings, get_profile, merge_options, resolve
 from aspectbucket.scan.scanner import ScanResult
 from aspectbucket.scan.sources import Subset
 
@@ -68,11 +69,18 @@ def block_batch_sizes(subsets: list[Subset], blocks: int, batch_size: int | None
     return [configured.get(block, 1) for block in range(blocks)]
 
 
-def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_exif: bool = False) -> DatasetPlan:
+def plan_dataset(
+    scan: ScanResult,
+    profile: Profile | str,
+    given: dict,
+    respect_exif: bool = False,
+    settings: Mapping | None = None,
+) -> DatasetPlan:
     """Place every scanned image by ``profile``, each dataset block with its own options.
 
     ``given`` holds explicitly chosen options (the command line's), which override each block's config
-    values, which override the profile's defaults. Raises :class:`OptionsError` for refused options.
+    values, which override the profile's defaults; ``settings`` (the trainer's own names, ``--set``)
+    apply last. Raises :class:`OptionsError` for refused options.
     ``respect_exif`` places the upright size; a profile whose trainer applies EXIF always does.
     """
     profile = get_profile(profile)
@@ -82,7 +90,7 @@ def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_
     options, warnings, parts, profiles = [], [], [], []
     for block in range(max((subset.dataset for subset in scan.subsets), default=0) + 1):
         members = [subset for subset in scan.subsets if subset.dataset == block]
-        block_profile, block_options, block_warnings = _block_settings(profile, members, given)
+        block_profile, block_options, block_warnings = _block_settings(profile, members, given, settings)
         options.append(block_options)
         profiles.append(block_profile)
         warnings.extend(f"dataset {block}: {warning}" for warning in block_warnings)
@@ -94,10 +102,11 @@ def plan_dataset(scan: ScanResult, profile: Profile | str, given: dict, respect_
     return DatasetPlan(scan, profile, options, placement, respect_exif, errors, warnings, profiles)
 
 
-def _block_settings(profile: Profile, members: list[Subset], given: dict):
+def _block_settings(profile: Profile, members: list[Subset], given: dict, settings: Mapping | None):
     """The profile, validated options and warnings of one dataset block."""
     merged = merge_options(profile, dict(members[0].given_options) if members else {}, given)
     if members and not members[0].enable_bucket:
+        profile, merged = apply_settings(profile, settings, merged)
         # sd-scripts without buckets: one bucket, the resolution itself; images cover it and are cropped.
         width, height = merged.resolution
         if width <= 0 or height <= 0:
@@ -110,7 +119,7 @@ def _block_settings(profile: Profile, members: list[Subset], given: dict):
             max_crop=None,
         )
         return single, dataclasses.replace(merged, bucket_no_upscale=False), []
-    return resolve(profile, merged)
+    return resolve(profile, merged, settings)
 
 
 def _gather(parts: list[tuple[np.ndarray, Placement]], count: int) -> Placement:

@@ -13,7 +13,8 @@ def main():
     """See exactly what aspect-ratio bucketing does to an image training dataset.
 
     Reproduces kohya-ss sd-scripts (the Kohya_ss GUI) bit for bit: the bucket list, the bucket of
-    each image, its resize and crop, and the crop coordinates it reports to SDXL.
+    each image, its resize and crop, and the crop coordinates it reports to SDXL; and, with --profile,
+    the other trainers, each at a named commit ('aspectbucket profiles' lists them and their settings).
     """
 
 
@@ -23,6 +24,7 @@ from aspectbucket.cli.compare import compare  # noqa: E402
 from aspectbucket.cli.explain import explain  # noqa: E402
 from aspectbucket.cli.export import export_command  # noqa: E402
 from aspectbucket.cli.ledger import ledger_command  # noqa: E402
+from aspectbucket.cli.profiles import profiles  # noqa: E402
 from aspectbucket.cli.report import report  # noqa: E402
 
 main.add_command(report)
@@ -32,3 +34,4 @@ main.add_command(assign)
 main.add_command(compare)
 main.add_command(export_command)
 main.add_command(ledger_command)
+main.add_command(profiles)

@@ -20,7 +20,9 @@ from aspectbucket.tables.formats import TABLE_SUFFIXES
     "sizes_path",
     required=True,
     metavar="FILE",
-    help="CSV with a header, JSONL, or Parquet with the image sizes; '-' for stdin.",
+    help="CSV with a header, JSONL, or Parquet with the image sizes; a folder of Parquet files "
+    "(img2dataset's output) read as one table; WebDataset .tar shards (a shard or a folder: sizes from "
+    "each image's header, nothing decoded); '-' for stdin.",
 )
 @click.option(
     "--width-column",
@@ -45,10 +47,46 @@ from aspectbucket.tables.formats import TABLE_SUFFIXES
     "--output",
     "-o",
     "output_path",
-    default="-",
-    show_default=True,
+    default=None,
     metavar="FILE",
-    help="Where to write; '-' for stdout. Written atomically.",
+    help="Where to write; '-' for stdout. Written atomically. [default: stdout, or nothing with --split-by-bucket]",
+)
+@click.option(
+    "--split-by-bucket",
+    "split_folder",
+    default=None,
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the rows as Parquet, one folder per bucket (DIR/bucket=WxH/part-00000.parquet, "
+    "DIR/bucket=unplaced/), with DIR/manifest.json (samples and steps per epoch per bucket). "
+    "DIR must be new or empty. Without --output, only the split is written.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Batch size for the manifest's steps per epoch (under the profile's rule for short batches).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where placement runs: this process (a thread per core), or a Ray cluster through Ray Data (Parquet "
+    "input: a file or a folder of shards; the same rows as local). Needs pip install 'aspectbucket[ray]'.",
+)
+@click.option(
+    "--address",
+    default=None,
+    metavar="HOST:PORT",
+    help="With --engine ray: the cluster to join (what 'ray start --head' printed). [default: a local cluster]",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --engine ray and no --address: CPUs of the local cluster. [default: every core]",
 )
 @click.option(
     "--input-format",
@@ -57,7 +95,20 @@ from aspectbucket.tables.formats import TABLE_SUFFIXES
     help="Input format when the file name does not tell. [default: guessed]",
 )
 @bucket_options
-def assign(sizes_path, width_column, height_column, output_format, output_path, input_format, bucketing):
+def assign(
+    sizes_path,
+    width_column,
+    height_column,
+    output_format,
+    output_path,
+    split_folder,
+    batch_size,
+    engine,
+    address,
+    workers,
+    input_format,
+    bucketing,
+):
     """Place every row of a size table; other columns pass through, in input order, with their types.
 
     Adds bucket_width, bucket_height, resized_width, resized_height, ar_error, crop_left and crop_top
@@ -72,28 +123,108 @@ def assign(sizes_path, width_column, height_column, output_format, output_path, 
     Example:
       printf 'file,width,height\\na.png,576,768\\n' | aspectbucket assign --sizes - --format jsonl
       aspectbucket assign --sizes laion.parquet -o placed.parquet --resolution 1024
+      aspectbucket assign --sizes img2dataset-out/ --split-by-bucket by-bucket/ --batch-size 8
+      aspectbucket assign --sizes shards/ -o placed.parquet --engine ray --address 10.0.0.1:6379
     """
     profile, options, _ = resolve_bucket_options(bucketing)
-    source = _open_input(sizes_path)
-    sample = source.peek(4)[:4]
+    if output_path is None:
+        output_path = None if split_folder is not None else "-"
+    given = Path(sizes_path)
+    folder = given if sizes_path != "-" and (given.is_dir() or given.suffix.lower() == ".tar") else None
+    for target in (output_path, split_folder):
+        inside = folder is not None and folder.is_dir() and target not in (None, "-")
+        if inside and Path(target).resolve().is_relative_to(folder.resolve()):
+            raise click.UsageError(f"{target} is inside the input folder {folder}: nothing is written under an input")
+    if engine == "ray":
+        result = _assign_on_ray(
+            sizes_path,
+            output_path,
+            output_format,
+            split_folder,
+            batch_size,
+            address,
+            workers,
+            width_column,
+            height_column,
+            profile,
+            options,
+        )
+        _tell(result, split_folder, batch_size)
+        return
+    source = folder or _open_input(sizes_path)
+    sample = b"PAR1" if folder else source.peek(4)[:4]
     in_format = TableFormat(input_format) if input_format else guess_format(sizes_path, sample)
-    out_format = TableFormat(output_format) if output_format else _output_format(output_path, in_format)
-    columns = {"width_column": width_column, "height_column": height_column}
+    out_format = TableFormat(output_format) if output_format else _output_format(output_path or "-", in_format)
+    settings = {
+        "width_column": width_column,
+        "height_column": height_column,
+        "split_folder": split_folder,
+        "batch_size": batch_size,
+    }
     try:
-        if output_path == "-":
-            result = assign_table(source, sys.stdout.buffer, options, profile, in_format, out_format, **columns)
+        if output_path is None:
+            result = assign_table(source, None, options, profile, in_format, out_format, **settings)
+        elif output_path == "-":
+            result = assign_table(source, sys.stdout.buffer, options, profile, in_format, out_format, **settings)
             sys.stdout.buffer.flush()
         else:
-            result = _assign_to_file(source, Path(output_path), options, profile, in_format, out_format, columns)
+            result = _assign_to_file(source, Path(output_path), options, profile, in_format, out_format, settings)
     except TableError as error:
         raise click.UsageError(str(error)) from None
     finally:
-        source.close()
+        if folder is None:
+            source.close()
+    _tell(result, split_folder, batch_size)
+
+
+def _tell(result, split_folder, batch_size: int) -> None:
+    """Warnings, the size-column note, the split's summary on stderr; exit status 1 when rows carry an error."""
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if result.sizes.note:
         click.echo(f"note: {result.sizes.note}", err=True)
+    if result.manifest is not None:
+        manifest = result.manifest
+        click.echo(
+            f"{split_folder}: {len(manifest['buckets'])} buckets, {manifest['samples']} samples, "
+            f"{manifest['steps_per_epoch']} steps per epoch at batch size {batch_size}",
+            err=True,
+        )
     if result.errors:
         click.echo(f"{result.errors} of {result.rows} rows could not be placed; see their 'error' column.", err=True)
         raise SystemExit(1)
+
+
+def _assign_on_ray(sizes_path, output_path, output_format, split_folder, batch_size, address, workers, *args):
+    """``--engine ray``: Parquet in (a file or a folder), any output, written here as the local engine writes."""
+    from aspectbucket.tables.ray_engine import assign_on_ray
+
+    width_column, height_column, profile, options = args
+    source = Path(sizes_path)
+    if sizes_path == "-" or not (source.is_dir() or guess_format(sizes_path) is TableFormat.PARQUET):
+        raise click.UsageError("--engine ray reads Parquet: a .parquet file or a folder of shards")
+    out_format = (
+        TableFormat(output_format) if output_format else _output_format(output_path or "-", TableFormat.PARQUET)
+    )
+    settings = {
+        "address": address,
+        "workers": workers,
+        "width_column": width_column,
+        "height_column": height_column,
+        "split_folder": split_folder,
+        "batch_size": batch_size,
+    }
+    try:
+        if output_path is None:
+            return assign_on_ray(source, None, options, profile, out_format, **settings)
+        if output_path == "-":
+            result = assign_on_ray(source, sys.stdout.buffer, options, profile, out_format, **settings)
+            sys.stdout.buffer.flush()
+            return result
+        with atomic_open(Path(output_path), "wb") as sink:
+            return assign_on_ray(source, sink, options, profile, out_format, **settings)
+    except TableError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _open_input(path: str):
@@ -113,10 +244,10 @@ def _output_format(output_path: str, input_format: TableFormat) -> TableFormat:
     return input_format
 
 
-def _assign_to_file(source, target: Path, options, profile, in_format, out_format, columns):
+def _assign_to_file(source, target: Path, options, profile, in_format, out_format, settings):
     """Write under a temporary name and rename, so a reader never sees half a table."""
     try:
         with atomic_open(target, "wb") as sink:
-            return assign_table(source, sink, options, profile, in_format, out_format, **columns)
+            return assign_table(source, sink, options, profile, in_format, out_format, **settings)
     except OSError as error:
         raise click.ClickException(f"cannot write {target}: {error.strerror or error}") from None

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from aspectbucket.cli.options import bucket_options, check_dataset_blocks
+from aspectbucket.cli.trainer_configs import adopt_detected_profile
 from aspectbucket.export.pixels import Anchor
 from aspectbucket.export.plan import (
     ExportItem,
@@ -24,7 +25,8 @@ from aspectbucket.export.run import METADATA_NAME, ExportAborted, run_export, wr
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.plan import plan_dataset
 from aspectbucket.scan import scan
-from aspectbucket.scan.sources import DatasetError, read_dataset
+from aspectbucket.scan.configs import read_source
+from aspectbucket.scan.sources import DatasetError
 
 
 def _choice(kind) -> click.Choice:
@@ -116,8 +118,9 @@ def export_command(
 ):
     """Export the images of SOURCE to OUT as the trainer will see them, or pre-cropped.
 
-    SOURCE is a folder, a kohya DreamBooth folder (N_name subfolders) or a kohya dataset .toml.
-    OUT mirrors its tree; caption sidecars (.txt, .caption) are copied along. SOURCE is never
+    SOURCE is a folder, a kohya DreamBooth folder (N_name subfolders), a kohya dataset .toml or a
+    Kohya_ss GUI config (.json, or a .toml of its keys: its train_data_dir and bucket options). OUT
+    mirrors its tree; caption sidecars (.txt, .caption) are copied along. SOURCE is never
     written to. An interrupted export, run again, skips the images already finished.
 
     \b
@@ -139,14 +142,22 @@ def export_command(
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     try:
-        subsets, warnings = read_dataset(source)
+        detected = read_source(source)
     except DatasetError as error:
         raise click.BadParameter(str(error), param_hint="SOURCE") from None
+    adopt_detected_profile(bucketing, detected)
+    subsets, warnings = detected.subsets, detected.warnings
     check_dataset_blocks(bucketing, subsets)  # every block's options, before the scan
     try:
         check_destination(out, source, subsets, metadata, kohya_metadata)
         scanned = scan(subsets, progress=sys.stderr.isatty())
-        plan = plan_dataset(scanned, bucketing["profile"], bucketing["given"], respect_exif=not ignore_exif)
+        plan = plan_dataset(
+            scanned,
+            bucketing["profile"],
+            bucketing["given"],
+            respect_exif=not ignore_exif,
+            settings=bucketing["settings"],
+        )
         items = plan_export(plan, source_root(source, subsets), out, settings)
     except OptionsError as error:
         raise click.UsageError(str(error)) from None

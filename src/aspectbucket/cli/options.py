@@ -1,8 +1,9 @@
-"""Command-line options shared by every command: the profile and kohya's bucketing options.
+"""Command-line options shared by every command: the profile, kohya's bucketing options and ``--set``.
 
 Each option defaults to "not given" so that a dataset config file or the profile's own defaults
-fill it; :func:`resolve_bucket_options` merges them and validates once, turning a refused
-combination into a usage error (exit status 2) that names the bad value.
+fill it; ``--set NAME=VALUE`` gives any setting under the trainer's own name (``aspectbucket
+profiles`` lists them) and applies last. :func:`resolve_bucket_options` merges them and validates
+once, turning a refused combination into a usage error (exit status 2) that names the bad value.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from pathlib import Path
 import click
 
 from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution
-from aspectbucket.profiles import PROFILES, Profile, merge_options, resolve
+from aspectbucket.profiles import (
+    PROFILES,
+    Profile,
+    get_profile,
+    merge_options,
+    parse_assignments,
+    profile_names,
+    resolve,
+)
 from aspectbucket.report.explain import capped_budget_warning
 
 
@@ -36,10 +45,19 @@ def bucket_options(command):
     decorators = [
         click.option(
             "--profile",
-            type=click.Choice(list(PROFILES)),
+            type=click.Choice(profile_names()),
             default="kohya",
             show_default=True,
-            help="Trainer whose bucketing to reproduce (balanced: this project's own).",
+            help="Trainer whose bucketing to reproduce (balanced: this project's own); NAME@COMMIT picks a "
+            "version ('aspectbucket profiles' lists them).",
+        ),
+        click.option(
+            "--set",
+            "assignments",
+            metavar="NAME=VALUE",
+            multiple=True,
+            help="A setting under the trainer's own name (repeatable), e.g. --set architecture=ho1 or "
+            "--set target_resolution=512,768,1024; applied over the options above.",
         ),
         click.option(
             "--resolution",
@@ -89,7 +107,15 @@ def bucket_options(command):
 
     @functools.wraps(command)
     def wrapper(
-        *args, profile, resolution, min_bucket_reso, max_bucket_reso, bucket_reso_steps, bucket_no_upscale, **kwargs
+        *args,
+        profile,
+        assignments,
+        resolution,
+        min_bucket_reso,
+        max_bucket_reso,
+        bucket_reso_steps,
+        bucket_no_upscale,
+        **kwargs,
     ):
         given = {
             "resolution": resolution,
@@ -98,7 +124,15 @@ def bucket_options(command):
             "bucket_reso_steps": bucket_reso_steps,
             "bucket_no_upscale": bucket_no_upscale,
         }
-        kwargs["bucketing"] = {"profile": profile, "given": {k: v for k, v in given.items() if v is not None}}
+        try:
+            settings = parse_assignments(assignments)
+        except OptionsError as error:
+            raise click.UsageError(str(error)) from None
+        kwargs["bucketing"] = {
+            "profile": profile,
+            "given": {k: v for k, v in given.items() if v is not None},
+            "settings": settings,
+        }
         return command(*args, **kwargs)
 
     for decorate in reversed(decorators):
@@ -113,9 +147,10 @@ def resolve_bucket_options(bucketing: dict, config: dict | None = None) -> tuple
     Prints the trainer's rounding warnings to stderr; a refused combination raises
     :class:`click.UsageError`, which click turns into exit status 2.
     """
-    profile = PROFILES[bucketing["profile"]]
+    profile = get_profile(bucketing["profile"])
     try:
-        profile, options, warnings = resolve(profile, merge_options(profile, config, bucketing["given"]))
+        merged = merge_options(profile, config, bucketing["given"])
+        profile, options, warnings = resolve(profile, merged, bucketing.get("settings"))
     except OptionsError as error:
         raise click.UsageError(str(error)) from None
     for warning in warnings:
@@ -163,10 +198,10 @@ class ProfileListType(click.ParamType):
         if str(value).strip() == "all":
             return list(PROFILES)
         names = [name.strip() for name in str(value).split(",") if name.strip()]
-        unknown = [name for name in names if name not in PROFILES]
+        unknown = [name for name in names if name not in profile_names()]
         if unknown or not names:
             bad = ", ".join(unknown) or repr(value)
-            self.fail(f"unknown profile {bad}; choose from: {', '.join(PROFILES)}")
+            self.fail(f"unknown profile {bad}; choose from: {', '.join(profile_names())}")
         return names
 
 

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks, check_output_files
+from aspectbucket.cli.trainer_configs import adopt_detected_profile, trainer_config_options
 from aspectbucket.compare import common_resolution, compare_dataset
 from aspectbucket.epoch_ledger import plan_ledger
 from aspectbucket.geometry.ledger import BatchingError
@@ -35,13 +36,19 @@ from aspectbucket.report.ledger_section import (
     untrained_count,
 )
 from aspectbucket.report.summary import display_paths
+from aspectbucket.report.thumbnails import PreviewCache
 from aspectbucket.scan import scan
-from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_dataset
+from aspectbucket.scan.cache import default_cache_dir
+from aspectbucket.scan.configs import read_source
+from aspectbucket.scan.sources import DatasetError, example_dataset_path
+from aspectbucket.tables import TableError
+from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
 
 
 @click.command("report")
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @bucket_options
+@trainer_config_options
 @click.option(
     "--example", is_flag=True, help="Report on the bundled example dataset (its dataset.toml) instead of SOURCE."
 )
@@ -72,22 +79,24 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
     "--html",
     "html_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write a self-contained HTML page (charts, gallery) to this file.",
+    help="Write a self-contained HTML page (interactive charts, gallery with filters) to this file.",
 )
+@click.option("--open", "open_page", is_flag=True, help="Open the HTML page in the default browser when written.")
 @click.option(
     "--previews",
     type=click.IntRange(min=0),
     default=PREVIEWS_PER_BUCKET,
     show_default=True,
-    help="Previews per bucket on the HTML page (the worst-cropped images; the rest in a table).",
+    help="Preview pictures per bucket on the HTML page (the worst-cropped images; the other cards show "
+    "the image's shape with the same crop overlay).",
 )
 @click.option(
     "--cache",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder of the image-header cache. [default: the user cache folder]",
+    help="Folder of the image-header and preview cache. [default: the user cache folder]",
 )
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the header cache.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the header and preview caches.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, help="Threads reading headers and previews.")
 @click.option(
     "--compare",
@@ -109,12 +118,14 @@ from aspectbucket.scan.sources import DatasetError, example_dataset_path, read_d
 def report(
     source,
     bucketing,
+    trainer_config,
     example,
     batch_size,
     respect_exif,
     json_path,
     csv_path,
     html_path,
+    open_page,
     previews,
     cache,
     no_cache,
@@ -129,23 +140,43 @@ def report(
     """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
 
     SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
-    N_name, N = repeats) or a kohya dataset config .toml; bucketing options given here override the
-    config's. The epoch ledger (steps, what each bucket trains, drops and pads, never-trained images
-    and their smallest fix) follows the trainer's own batching. Nothing is ever written into the dataset.
+    N_name, N = repeats), a kohya dataset config .toml or a Kohya_ss GUI config (.json, or a .toml of
+    its keys); instead of SOURCE, --kohya-args reads a pasted training command line. A metadata-only
+    dataset works too, no pixel read: a Parquet table or a folder of Parquet shards (img2dataset's
+    output; sizes from width/height, WIDTH/HEIGHT or original_width/original_height) or WebDataset .tar
+    shards (sizes from each image's header). Bucketing options given here override the config's.
+    The epoch ledger (steps, what each bucket trains, drops and pads, never-trained images and their
+    smallest fix) follows the trainer's own batching. Nothing is ever written into the dataset.
 
     \b
     Example:
       aspectbucket report train/ --resolution 1024 --batch-size 4 --html report.html
+      aspectbucket report --config-file my_lora.json
     """
-    source = _source(source, example)
-    check_output_files(json=json_path, csv=csv_path, html=html_path)
-    try:
-        subsets, folder_warnings = read_dataset(source)
-    except DatasetError as error:
-        raise click.BadParameter(str(error), param_hint="SOURCE") from None
-    folders = [subset.image_dir for subset in subsets]
-    if source.is_dir():
-        folders.append(source)
+    if open_page and html_path is None:
+        raise click.UsageError("--open needs --html FILE")
+    from_table = False
+    if trainer_config is not None:
+        if source is not None or example:
+            raise click.UsageError("give SOURCE, --example or a training config (--config-file, --kohya-args), not two")
+        check_output_files(json=json_path, csv=csv_path, html=html_path)
+        subsets, folder_warnings = trainer_config.subsets, trainer_config.warnings
+        folders, source = trainer_config.folders, trainer_config.origin
+    else:
+        source = _source(source, example)
+        check_output_files(json=json_path, csv=csv_path, html=html_path)
+        from_table = is_metadata_source(source)  # Parquet or WebDataset shards: sizes without a pixel
+        subsets, folder_warnings = [], []
+        if not from_table:
+            try:
+                detected = read_source(source)
+            except DatasetError as error:
+                raise click.BadParameter(str(error), param_hint="SOURCE") from None
+            adopt_detected_profile(bucketing, detected)
+            subsets, folder_warnings = detected.subsets, detected.warnings
+        folders = [subset.image_dir for subset in subsets]
+        if source.is_dir():
+            folders.append(source)
     try:
         for output in (json_path, csv_path, html_path, cache):
             if output is not None:
@@ -154,10 +185,15 @@ def report(
         raise click.UsageError(str(error)) from None
     check_dataset_blocks(bucketing, subsets)
 
-    result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
+    if from_table:
+        result, previews = _scan_table(source), 0  # no image file to preview
+    else:
+        result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
     result.warnings[:0] = folder_warnings
     try:
-        plan = plan_dataset(result, bucketing["profile"], bucketing["given"], respect_exif=respect_exif)
+        plan = plan_dataset(
+            result, bucketing["profile"], bucketing["given"], respect_exif=respect_exif, settings=bucketing["settings"]
+        )
     except OptionsError as error:
         raise click.UsageError(str(error)) from None
     summary = summarize(plan, batch_size)
@@ -190,6 +226,7 @@ def report(
                     batch_size,
                     respect_exif=respect_exif,
                     labels=summary.columns.display_path,
+                    settings=bucketing["settings"],
                 )
                 sections.append(HtmlSection("compare", "Trainers compared", compare_section_html(comparison)))
             write_html(
@@ -201,14 +238,25 @@ def report(
                 previews_per_bucket=previews,
                 jobs=jobs,
                 progress=sys.stderr.isatty(),
+                preview_cache=None if no_cache else PreviewCache(cache or default_cache_dir()),
             )
-            click.echo(f"wrote {html_path}", err=True)
+            url = html_path.resolve().as_uri()
+            click.echo(f"wrote {html_path}: {url}", err=True)
+            if open_page:
+                click.launch(url)
     except OSError as error:
         where = Path(error.filename).parent if error.filename else "the output folder"
         raise click.ClickException(f"cannot write in {where}: {error.strerror or error}") from None
     missing = summary.warning_counts()[WarningKind.MISSING_FOLDER.value]
     if strict and (summary.placed < summary.images or missing):
         sys.exit(1)
+
+
+def _scan_table(source: Path):
+    try:
+        return scan_table(source)
+    except TableError as error:
+        raise click.BadParameter(str(error), param_hint="SOURCE") from None
 
 
 def _source(source: Path | None, example: bool) -> Path:

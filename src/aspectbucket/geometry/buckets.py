@@ -107,70 +107,285 @@ DIFFUSERS_RATIOS = ((1, 1), (4, 5), (5, 4), (2, 3), (3, 2), (3, 4), (4, 3), (9, 
 
 
 def diffusers_list(options: BucketOptions) -> np.ndarray:
-    """The diffusers 11 ratios scaled to ``resolution**2``, sides rounded to the step (min one step)."""
-    side, step = options.resolution[0], options.bucket_reso_steps
-    sizes = []
+    """diffusers' ``generate_aspect_ratio_buckets`` at ``resolution``: its ladder as ``(width, height)`` rows."""
+    return np.array(diffusers_ladder(options.resolution[0], options.bucket_reso_steps), dtype=np.int64).reshape(-1, 2)
+
+
+def diffusers_ladder(side: int, step: int) -> list[tuple[int, int]]:
+    """The ladder of huggingface/diffusers@58eb52c0 ``training_utils.py:generate_aspect_ratio_buckets``.
+
+    Each ratio ``w:h`` of :data:`DIFFUSERS_RATIOS` gives a height ``sqrt(side**2 / (w/h))`` and a width
+    ``height * (w/h)``, each rounded to the nearest multiple of ``step`` (Python's ``round``: half to
+    even) and at least one step; a size already listed is not listed again. In Python floats, with
+    the trainer's order of operations, so that every rounding matches.
+    """
+    pixels = side * side
+    ladder: list[tuple[int, int]] = []
     for ratio_w, ratio_h in DIFFUSERS_RATIOS:
-        width = side * math.sqrt(ratio_w / ratio_h)
-        height = side * math.sqrt(ratio_h / ratio_w)
-        sizes.append((max(step, round(width / step) * step), max(step, round(height / step) * step)))
-    return np.array(sizes, dtype=np.int64).reshape(-1, 2)
+        aspect = ratio_w / ratio_h
+        height = (pixels / aspect) ** 0.5
+        width = height * aspect
+        size = (max(step, round(width / step) * step), max(step, round(height / step) * step))
+        if size not in ladder:
+            ladder.append(size)
+    return ladder
 
 
-#: EveryDream2's hand-made tables (data/aspects.py): per base side, the square, then the landscape
-#: sizes of each ratio; every landscape size is followed by its transpose in the trainer's list.
+def diffusers_ladders(sides: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`diffusers_ladder` at each of ``sides`` as ``(len(sides), 11)`` widths, heights and a mask.
+
+    A ladder shorter than 11 (small sides merge ratios) fills its last columns with its last size,
+    marked ``False`` in the mask; real entries keep the trainer's order, which breaks ties.
+    """
+    columns = len(DIFFUSERS_RATIOS)
+    widths = np.zeros((len(sides), columns), dtype=np.int64)
+    heights = np.zeros((len(sides), columns), dtype=np.int64)
+    listed = np.zeros((len(sides), columns), dtype=bool)
+    for row, side in enumerate(np.asarray(sides).tolist()):
+        ladder = diffusers_ladder(int(side), step)
+        padded = ladder + [ladder[-1]] * (columns - len(ladder))
+        widths[row], heights[row] = zip(*padded, strict=True)
+        listed[row, : len(ladder)] = True
+    return widths, heights, listed
+
+
+#: EveryDream2's hand-made tables (victorchall/EveryDream2trainer@5098db83 ``data/aspects.py``, last changed
+#: in 53d0686), by base side, each in the trainer's own order (the first of equally near sizes wins).
+#: Kept as written, quirks included: the 320 table lists 576x640 where 128x576 was meant, the 1280 table
+#: 1408x1344 where 1152x1408 was meant. 1408 has a table that ``get_aspect_buckets`` never offers.
 EVERYDREAM2_TABLES: dict[int, tuple[tuple[int, int], ...]] = {
-    512: ((576, 448), (640, 384), (768, 320), (896, 256), (1024, 256)),
-    576: ((640, 512), (704, 448), (832, 384), (960, 320), (1152, 256)),
-    640: ((704, 576), (768, 512), (832, 448), (896, 448), (1024, 384), (1152, 320), (1280, 320)),
-    704: (
-        (768, 640),
-        (832, 576),
-        (896, 512),
-        (960, 512),
-        (1024, 448),
-        (1088, 448),
-        (1152, 384),
-        (1280, 384),
+    256: ((256, 256), (384, 192), (192, 384), (512, 128), (128, 512)),
+    320: ((320, 320), (384, 256), (256, 384), (448, 192), (192, 448), (576, 128), (576, 640)),
+    384: ((384, 384), (448, 320), (320, 448), (512, 256), (256, 512), (704, 192), (192, 704)),
+    448: ((448, 448), (512, 384), (384, 512), (640, 320), (320, 640), (768, 256), (256, 768)),
+    512: (
+        (512, 512),
+        (576, 448),
+        (448, 576),
+        (640, 384),
+        (384, 640),
+        (768, 320),
+        (320, 768),
+        (896, 256),
+        (256, 896),
+        (1024, 256),
+        (256, 1024),
+    ),
+    576: (
+        (576, 576),
+        (640, 512),
+        (512, 640),
+        (704, 448),
+        (448, 704),
+        (832, 384),
+        (384, 832),
+        (960, 320),
+        (320, 960),
+        (1152, 256),
+        (256, 1152),
+    ),
+    640: (
+        (640, 640),
+        (704, 576),
+        (576, 704),
+        (768, 512),
+        (512, 768),
+        (832, 448),
+        (448, 832),
+        (896, 448),
+        (448, 896),
+        (1024, 384),
+        (384, 1024),
+        (1152, 320),
+        (320, 1152),
         (1280, 320),
+        (320, 1280),
+    ),
+    704: (
+        (704, 704),
+        (768, 640),
+        (640, 768),
+        (832, 576),
+        (576, 832),
+        (960, 512),
+        (512, 960),
+        (1088, 448),
+        (448, 1088),
+        (1152, 384),
+        (384, 1152),
+        (1280, 384),
+        (384, 1280),
+        (1280, 320),
+        (320, 1280),
     ),
     768: (
+        (768, 768),
         (832, 704),
+        (704, 832),
         (896, 640),
+        (640, 896),
         (960, 576),
+        (576, 960),
         (1024, 576),
-        (1088, 512),
+        (576, 1024),
         (1152, 512),
+        (512, 1152),
         (1280, 448),
+        (448, 1280),
         (1408, 384),
+        (384, 1408),
         (1472, 320),
+        (320, 1472),
     ),
-    832: ((896, 768), (960, 704), (1024, 640), (1152, 576), (1216, 512), (1344, 512), (1536, 448), (1600, 384)),
-    896: ((960, 832), (1024, 768), (1088, 704), (1216, 640), (1344, 576), (1536, 512), (1792, 448)),
+    832: (
+        (832, 832),
+        (896, 768),
+        (768, 896),
+        (960, 704),
+        (704, 960),
+        (1024, 640),
+        (640, 1024),
+        (1152, 576),
+        (576, 1152),
+        (1216, 512),
+        (512, 1216),
+        (1344, 512),
+        (512, 1344),
+        (1536, 448),
+        (448, 1536),
+        (1600, 384),
+        (384, 1600),
+    ),
+    896: (
+        (896, 896),
+        (1024, 768),
+        (768, 1024),
+        (1088, 704),
+        (704, 1088),
+        (1216, 640),
+        (640, 1216),
+        (1344, 576),
+        (576, 1344),
+        (1536, 512),
+        (512, 1536),
+        (1792, 448),
+        (448, 1792),
+    ),
     960: (
-        (1024, 896),
+        (960, 960),
         (1088, 832),
+        (832, 1088),
         (1152, 768),
+        (768, 1152),
         (1280, 704),
+        (704, 1280),
         (1408, 640),
+        (640, 1408),
         (1680, 576),
-        (1728, 512),
+        (576, 1680),
         (1792, 512),
+        (512, 1792),
         (2048, 448),
+        (448, 2048),
     ),
-    1024: ((1152, 896), (1216, 832), (1344, 768), (1472, 704), (1600, 640), (1792, 576), (2048, 512)),
-    1088: ((1152, 1024), (1216, 896), (1408, 832), (1536, 768), (1664, 704), (1792, 640), (2048, 576), (2304, 512)),
-    1152: ((1280, 1024), (1344, 960), (1472, 896), (1536, 832), (1728, 768), (1856, 704), (2048, 640), (2304, 576)),
+    1024: (
+        (1024, 1024),
+        (1152, 896),
+        (896, 1152),
+        (1216, 832),
+        (832, 1216),
+        (1344, 768),
+        (768, 1344),
+        (1472, 704),
+        (704, 1472),
+        (1600, 640),
+        (640, 1600),
+        (1792, 576),
+        (576, 1792),
+        (2048, 512),
+        (512, 2048),
+    ),
+    1088: (
+        (1088, 1088),
+        (1152, 1024),
+        (1024, 1152),
+        (1216, 896),
+        (896, 1216),
+        (1408, 832),
+        (832, 1408),
+        (1536, 768),
+        (768, 1536),
+        (1664, 704),
+        (704, 1664),
+        (1792, 640),
+        (640, 1792),
+        (2048, 576),
+        (576, 2048),
+        (2304, 512),
+        (512, 2304),
+    ),
+    1152: (
+        (1152, 1152),
+        (1280, 1024),
+        (1024, 1280),
+        (1344, 960),
+        (960, 1344),
+        (1472, 896),
+        (896, 1472),
+        (1536, 832),
+        (832, 1536),
+        (1728, 768),
+        (768, 1728),
+        (1856, 704),
+        (704, 1856),
+        (2048, 640),
+        (640, 2048),
+        (2304, 576),
+        (576, 2304),
+    ),
+    1280: (
+        (1280, 1280),
+        (1408, 1152),
+        (1408, 1344),
+        (1600, 1024),
+        (1024, 1600),
+        (1792, 896),
+        (896, 1792),
+        (1920, 832),
+        (832, 1920),
+        (2112, 768),
+        (768, 2112),
+        (2304, 704),
+        (704, 2304),
+        (2560, 640),
+        (640, 2560),
+    ),
+    1536: (
+        (1536, 1536),
+        (1728, 1344),
+        (1344, 1728),
+        (1792, 1280),
+        (1280, 1792),
+        (2048, 1152),
+        (1152, 2048),
+        (2304, 1024),
+        (1024, 2304),
+        (2432, 960),
+        (960, 2432),
+        (2624, 896),
+        (896, 2624),
+        (2816, 832),
+        (832, 2816),
+        (3072, 768),
+        (768, 3072),
+    ),
 }
 
 
 def everydream2_table(options: BucketOptions) -> np.ndarray:
-    """EveryDream2's ``get_aspect_buckets``: the table of ``resolution`` floored to 64 (512..1152).
+    """EveryDream2's ``get_aspect_buckets``: the table of ``resolution`` floored to 64 (``int(r / 64) * 64``).
 
     The caller validates that the table exists (the trainer stops otherwise).
     """
-    base = options.resolution[0] // 64 * 64
-    sizes = [(base, base)]
-    for width, height in EVERYDREAM2_TABLES[base]:
-        sizes += [(width, height), (height, width)]
-    return np.array(sizes, dtype=np.int64).reshape(-1, 2)
+    base = int(options.resolution[0] / 64) * 64
+    return np.array(EVERYDREAM2_TABLES[base], dtype=np.int64).reshape(-1, 2)

@@ -37,9 +37,9 @@ toolkit/dataloader_mixins.py:BucketsMixin.build_batch_indices``)
     ``repeats`` counts extra passes (trained ``repeats + 1`` times). A bucket with fewer than
     ``batch`` samples is left out of the length; a bucket smaller than ``batch x processes x
     grad_accum`` makes SimpleTuner refuse the whole dataset ("zero usable batches"). Each bucket is
-    split over the processes, its first samples repeated to even it out (``apply_padding``).
-    With ``allow_dataset_oversubscription`` the small buckets' repeats are raised instead; those
-    counts are approximate (SimpleTuner's own auto-repeat count is not reproduced).
+    split over the processes and padded to the largest share (``apply_padding``); with
+    ``allow_dataset_oversubscription`` (and no repeats) small buckets are repeated instead. Counted by
+    :func:`aspectbucket.geometry.simpletuner_batches.simpletuner_epoch`; one repeats value per dataset.
 ``NOVELAI`` (``NovelAI/novelai-aspect-ratio-bucketing@67017f0306b725a08830b0ebf4e3688e98c24e35
 bucketmanager.py:BucketManager.start_epoch``)
     The dataset is cut to a multiple of ``batch x processes`` and sharded; each rank delivers
@@ -57,6 +57,8 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
 import numpy as np
+
+from aspectbucket.geometry.simpletuner_batches import simpletuner_epoch
 
 
 class BatchingRule(StrEnum):
@@ -276,6 +278,7 @@ class _Counts:
     totals: tuple[int, int, int, int]  # steps, optimizer steps, padded batches, trainer's estimate
     refused: str = ""
     extra_per_sample: np.ndarray | None = None
+    pads_with_one_image: bool = False  # SimpleTuner pads with one image (the bucket's last), not a cycle
 
     def __post_init__(self):
         if self.extra_per_sample is None:
@@ -308,7 +311,9 @@ def _per_image(counts: _Counts, ids, weight, samples) -> tuple[np.ndarray, np.nd
         high = np.minimum(weight, per_image(samples - counts.remainder))
     else:
         low, high = weight.copy(), weight.copy()
-    if counts.padded.any():
+    if counts.padded.any() and counts.pads_with_one_image:
+        high += per_image(counts.padded)  # the padding may all be this image; or none of it
+    elif counts.padded.any():
         passes, rest = np.divmod(counts.padded, np.maximum(samples, 1))
         if passes.any():
             extra = per_image(passes)
@@ -378,30 +383,34 @@ def _diffusion_pipe(samples, images, settings, _oversubscription) -> _Counts:
 
 
 def _simpletuner(samples, images, settings, oversubscription) -> _Counts:
-    size = settings.batch_size
-    needed = size * settings.processes * settings.grad_accum
+    """SimpleTuner's epoch (:func:`aspectbucket.geometry.simpletuner_batches.simpletuner_epoch`), per bucket.
+
+    Its repeats belong to a dataset: buckets are grouped by their images' repeats and each group is
+    counted as one dataset (lengths add up, steps are ``ceil(length / accumulation)`` over them all);
+    a bucket mixing repeats is an error.
+    """
     zeros = np.zeros_like(samples)
-    too_small = (samples > 0) & (samples < needed)
-    if too_small.any() and not oversubscription:
-        count = int(too_small.sum())
-        reason = f"{count} bucket(s) below batch x GPUs x accumulation = {needed}: zero usable batches"
-        return _Counts(zeros, zeros, zeros, zeros, zeros, (0, 0, 0, 0), refused=reason)
-    if oversubscription:
-        # allow_dataset_oversubscription raises a small bucket's repeats until it fills batch x GPUs x
-        # accumulation; SimpleTuner's exact repeat count differs, so these counts are approximate.
-        passes = -(-needed // np.maximum(images, 1))
-        samples = np.where(too_small, images * passes, samples)
-    per_rank = -(-samples // settings.processes)
-    counted = per_rank >= size
-    batches = np.where(counted, -(-per_rank // size), 0) * settings.processes
-    length = int(np.where(counted, -(-per_rank // size), 0).sum())
-    # apply_padding evens a bucket out over the processes by repeating its first samples; a short last
-    # batch on a rank is served short (counted in the length, no extra samples).
-    padded = np.where(counted, per_rank * settings.processes - samples, 0)
-    short = np.where(counted & (per_rank % size > 0), settings.processes, 0)
-    kept = np.where(counted, samples, 0)
+    used = np.flatnonzero(images > 0)
+    copies = samples[used] // images[used]
+    if (copies * images[used] != samples[used]).any():
+        raise BatchingError("SimpleTuner has one repeats value per dataset: a bucket mixes images of different repeats")
+    batches, padded, kept = zeros.copy(), zeros.copy(), zeros.copy()
+    length = 0
+    for copy in np.unique(copies).tolist():
+        rows = used[copies == copy]
+        epoch = simpletuner_epoch(
+            images[rows], settings.batch_size, settings.processes, settings.grad_accum, copy - 1, oversubscription
+        )
+        if epoch.refused:
+            return _Counts(zeros, zeros, zeros, zeros, zeros, (0, 0, 0, 0), refused=epoch.refused)
+        counted = (epoch.shares * copy >= settings.batch_size).any(axis=1)
+        batches[rows] = epoch.batches
+        padded[rows] = np.where(counted, epoch.duplicated * copy, 0)  # rank padding, oversubscription repeats
+        kept[rows] = np.where(counted, samples[rows], 0)
+        length += int(epoch.length_per_process[0]) if len(epoch.length_per_process) else 0
+    # One group is simpletuner_epoch's own step count; several are taken as one sampler over all.
     totals = (length, -(-length // settings.grad_accum), 0, length)
-    return _Counts(batches, kept, padded, short, zeros, totals)
+    return _Counts(batches, kept, padded, zeros, zeros, totals, pads_with_one_image=True)
 
 
 def _novelai(samples, images, settings, _oversubscription) -> _Counts:

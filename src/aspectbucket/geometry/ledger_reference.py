@@ -54,16 +54,20 @@ def reference_epoch(image_bucket, repeats, rule: BatchingRule | str, settings: B
                 batches.append(samples[:group])
                 samples = samples[group:]
         elif rule is BatchingRule.SIMPLETUNER:
-            share = -(-len(samples) // ranks)
-            if share >= size:
-                padded_rank = share * ranks - len(samples)
-                served = samples + samples[:padded_rank]
+            # Images (not samples) are split over the processes, each padded with the bucket's last image
+            # to the largest share; every image then counts its passes.
+            images = sorted(set(samples))
+            passes = len(samples) // len(images)
+            share = -(-len(images) // ranks)
+            if share * passes >= size:
+                served = images + [images[-1]] * (share * ranks - len(images))
+                padded = (share * ranks - len(images)) * passes
                 for rank in range(ranks):
-                    mine = served[rank * share : (rank + 1) * share]
+                    mine = [image for image in served[rank * share : (rank + 1) * share] for _ in range(passes)]
+                    rng.shuffle(mine)
                     for i in range(0, len(mine), size):
                         batches.append(mine[i : i + size])
                         length += rank == 0
-                padded = padded_rank
         trained = [image for batch in batches for image in batch]
         for image in trained:
             times[image] += 1

@@ -75,8 +75,10 @@ def letterbox_crop_ltrb(
     pillar = bucket_ratio > image_ratio
     fit_width = np.where(pillar, bucket_heights * image_ratio, bucket_widths)
     fit_height = np.where(pillar, bucket_heights, bucket_widths / image_ratio)
-    left = np.floor_divide(bucket_widths - fit_width, 2)
-    top = np.floor_divide(bucket_heights - fit_height, 2)
+    # floor(x / 2), as Python's // on floats gives: halving a finite double is exact, so this equals
+    # np.floor_divide(x, 2) bit for bit at a fraction of its cost (floor_divide goes through fmod).
+    left = np.floor((bucket_widths - fit_width) * 0.5)
+    top = np.floor((bucket_heights - fit_height) * 0.5)
     return np.stack([left, top, left + fit_width, top + fit_height], axis=-1)
 
 
@@ -108,6 +110,7 @@ class CoverRounding(StrEnum):
     HALF_UP = "half-up"  # sd-scripts, musubi-tuner: int(side * scale + 0.5), scale in floats
     MATCHED_HALF_EVEN = "matched-half-even"  # mgds: matched side = bucket side, other Python round()
     CEIL = "ceil"  # ai-toolkit: ceil(side * max(scale_w, scale_h))
+    MAX_SCALE_HALF_EVEN = "max-scale-half-even"  # diffusers train_transform: round(side * max(...)), half to even
     EXACT_HALF_UP = "exact-half-up"  # integer cross products, half up: exactly rotation-symmetric
 
 
@@ -135,6 +138,10 @@ def cover_resize_rounded(
     if rounding is CoverRounding.CEIL:
         scale = np.maximum(bucket_widths / widths, bucket_heights / heights)
         return np.ceil(widths * scale).astype(np.int64), np.ceil(heights * scale).astype(np.int64)
+    if rounding is CoverRounding.MAX_SCALE_HALF_EVEN:
+        # Python's round() of a float is half to even, as numpy's round is.
+        scale = np.maximum(bucket_heights / heights, bucket_widths / widths)
+        return np.round(widths * scale).astype(np.int64), np.round(heights * scale).astype(np.int64)
     wider = widths * bucket_heights > heights * bucket_widths
     by_height_w = round_half_up((widths * bucket_heights) / heights)
     by_width_h = round_half_up((heights * bucket_widths) / widths)

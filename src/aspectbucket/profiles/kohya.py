@@ -27,6 +27,7 @@ KOHYA = Profile(
     batch_policy=BatchPolicy.SHORT,
     exif=ExifHandling.IGNORE,
     defaults=BucketOptions(),
+    version="48d368fa",
     defects="no-upscale loses a whole step on near-square images over the budget (issue 731); the SDXL "
     "crop coordinates are a letterbox, not the real trim (issue 1443); w/h distance is not "
     "rotation-symmetric",

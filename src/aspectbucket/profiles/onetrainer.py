@@ -7,22 +7,44 @@ height:width ratios 1..4 and their inverses scaled to ``target**2`` and quantize
 the matched side to the bucket side and rounds the other (``get_item``). The crop offset it reports
 is the real one. That incomplete batches are dropped (``AspectBatchSorting``) is taken from
 spec/trainers.md; that module was not in the searchable snapshot.
+
+Several resolutions (``target_resolution`` "512,768,1024") follow Nerogar/mgds@3a6994ad
+``AspectBucketing.get_item``: each image draws its target (see
+:mod:`aspectbucket.geometry.several_resolutions`; the i-th size given is mgds item i), then takes the
+nearest bucket of that target's list. Placement shows the first epoch's draw, which is every epoch's
+with latent caching (OneTrainer's default).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
 
 from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.buckets import onetrainer_list
 from aspectbucket.geometry.nearest import Metric, TieBreak
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.resize import CoverRounding
+from aspectbucket.geometry.several_resolutions import onetrainer_several_resolutions
 from aspectbucket.profiles.profile import Profile, SdxlCoordinates
+from aspectbucket.profiles.settings import Kind, Setting
 from aspectbucket.profiles.validation import square_budget
+
+
+def configure_onetrainer(profile: Profile, values: dict, options: BucketOptions):
+    """Several ``target_resolution`` values: each image draws one (the budget shown is the first)."""
+    targets = values["target_resolution"]
+    if len(targets) == 1:
+        return profile, options
+    rule = partial(onetrainer_several_resolutions, targets=targets)
+    variant = replace(profile, per_row=rule, bucket_list=None)
+    return variant, replace(options, resolution=(targets[0], targets[0]))
+
 
 ONETRAINER = Profile(
     name="onetrainer",
     trainer="OneTrainer (mgds AspectBucketing)",
-    source="Nerogar/mgds@0ad64a64 src/mgds/pipelineModules/AspectBucketing.py",
+    source="Nerogar/mgds@3a6994ad src/mgds/pipelineModules/AspectBucketing.py:AspectBucketing.get_item",
     bucket_list=onetrainer_list,
     metric=Metric.HEIGHT_OVER_WIDTH,
     tie_break=TieBreak.FIRST,
@@ -32,7 +54,26 @@ ONETRAINER = Profile(
     defaults=BucketOptions(resolution=(1024, 1024), bucket_reso_steps=64),
     validate=square_budget("OneTrainer", "the target resolution"),
     resize_rounding=CoverRounding.MATCHED_HALF_EVEN,
-    option_names=(("target_resolution", "resolution"), ("quantization", "bucket_reso_steps")),
+    settings=(
+        Setting(
+            "target_resolution",
+            Kind.SIDES,
+            (1024,),
+            "one side, or several (512,768,1024): each image draws one",
+            field="resolution",
+            minimum=1,
+        ),
+        Setting(
+            "quantization",
+            Kind.INT,
+            64,
+            "bucket sides are rounded to multiples of it",
+            field="bucket_reso_steps",
+            minimum=1,
+        ),
+    ),
+    configure=configure_onetrainer,
+    version="3a6994ad",
     defects="always upscales small images; quantization can exceed the area budget (576x1920 at 1024); "
     "drops the remainder of every bucket each epoch; h/w distance is not rotation-symmetric",
 )

@@ -29,6 +29,7 @@ from aspectbucket.geometry.placement import (
     check_sizes,
 )
 from aspectbucket.geometry.resize import CoverRounding, cover_resize_rounded
+from aspectbucket.profiles.settings import Kind, Setting
 
 
 class NoUpscaleRule(StrEnum):
@@ -64,8 +65,15 @@ class Profile:
     ``source`` cites the repository, file and commit the rules were read from.
     ``max_ar_error`` drops images whose ``|bucket w/h - image w/h|`` reaches it (NovelAI);
     ``max_crop`` moves images whose bucket would cut more than that fraction of the resized image
-    to their own-ratio bucket (``balanced``). ``option_names`` maps the trainer's own option names
-    onto :class:`BucketOptions` fields; ``defects`` is what users of this trainer should know.
+    to their own-ratio bucket (``balanced``). ``defects`` is what users of this trainer should know.
+
+    ``settings`` are the trainer's own settings (:mod:`aspectbucket.profiles.settings`); a profile
+    that declares none gets one per ``option_names`` pair (trainer name, :class:`BucketOptions` field).
+    ``configure`` turns the settings that change the rule itself into a variant of the profile:
+    ``configure(profile, values, options) -> (profile, options)``. ``per_row`` is a per-image rule
+    that also needs each image's position in the dataset (OneTrainer draws a resolution per item):
+    ``per_row(widths, heights, rows, options)``. ``version`` is the commit reproduced, as in
+    ``name@version``.
     """
 
     name: str
@@ -90,12 +98,39 @@ class Profile:
     whole_dataset: bool = False
     option_names: tuple[tuple[str, str], ...] = ()
     defects: str = ""
+    settings: tuple[Setting, ...] = ()
+    configure: Callable | None = None
+    per_row: Callable | None = None
+    version: str = ""
+
+
+def declared_settings(profile: Profile) -> tuple[Setting, ...]:
+    """The trainer's own settings of ``profile``: declared ones, or one per ``option_names`` pair."""
+    if profile.settings:
+        return profile.settings
+    kinds = {"resolution": Kind.SIZE, "bucket_no_upscale": Kind.BOOL}
+    # A profile without names of its own takes kohya's (the BucketOptions fields).
+    pairs = profile.option_names or tuple((name, name) for name in _KOHYA_NAMES)
+    return tuple(
+        Setting(
+            name,
+            kinds.get(field_name, Kind.INT),
+            getattr(profile.defaults, field_name),
+            f"sets {field_name}",
+            field=field_name,
+        )
+        for name, field_name in pairs
+    )
+
+
+_KOHYA_NAMES = ("resolution", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale")
 
 
 def trainer_settings(profile: Profile, options: BucketOptions) -> dict:
-    """``options`` under the trainer's own option names (``{"quantization": 64, ...}``), for display."""
+    """``options`` under the trainer's own names where they differ from kohya's (``{"quantization": 64}``)."""
+    pairs = [(setting.name, setting.field) for setting in profile.settings if setting.field is not None]
     values = {}
-    for trainer_name, field_name in profile.option_names:
+    for trainer_name, field_name in pairs or profile.option_names:
         value = getattr(options, field_name)
         values[trainer_name] = list(value) if isinstance(value, tuple) else value
     return values
@@ -107,7 +142,8 @@ def profile_bucket_list(profile: Profile, options: BucketOptions) -> np.ndarray:
 
     Cached and read-only: every block of a large placement asks for it.
     """
-    if profile.bucket_list is None or (options.bucket_no_upscale and profile.no_upscale in _LISTLESS):
+    listless = options.bucket_no_upscale and profile.no_upscale in _LISTLESS
+    if profile.bucket_list is None or profile.per_row is not None or listless:
         buckets = np.zeros((0, 2), dtype=np.int64)
     else:
         buckets = profile.bucket_list(options)
@@ -141,12 +177,12 @@ def place_by_profile(widths, heights, options: BucketOptions, profile: Profile) 
     """
     widths, heights, errors = check_sizes(widths, heights)
     if len(widths) <= BLOCK_ROWS or profile.whole_dataset:
-        return _place_block(widths, heights, errors, options, profile)
+        return _place_block(widths, heights, errors, options, profile, 0)
     columns = {name: np.empty(len(widths), dtype) for name, dtype in _BLOCK_COLUMNS}
 
     def place_rows(start: int) -> dict:
         rows = slice(start, start + BLOCK_ROWS)
-        block = _place_block(widths[rows], heights[rows], errors[rows], options, profile)
+        block = _place_block(widths[rows], heights[rows], errors[rows], options, profile, start)
         for name, _ in _BLOCK_COLUMNS:
             columns[name][rows] = getattr(block, name)
         # Only the settings leave: the block's arrays are freed now, so the next block reuses warm memory.
@@ -173,11 +209,15 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_thread_pool.cache_clear)
 
 
-def _place_block(widths, heights, errors, options, profile) -> Placement:
+def _place_block(widths, heights, errors, options, profile, first_row: int) -> Placement:
     if options.bucket_no_upscale and profile.no_upscale in _LISTLESS:
         return _place_without_upscale(widths, heights, errors, options, profile)
-    if profile.per_image is not None:
-        bucket_w, bucket_h, rule_errors, *rule_resized = profile.per_image(widths, heights, options)
+    if profile.per_image is not None or profile.per_row is not None:
+        if profile.per_row is not None:
+            rows = np.arange(first_row, first_row + len(widths))
+            bucket_w, bucket_h, rule_errors, *rule_resized = profile.per_row(widths, heights, rows, options)
+        else:
+            bucket_w, bucket_h, rule_errors, *rule_resized = _per_image_rule(widths, heights, errors, options, profile)
         errors = np.where(errors == PlacementError.OK, rule_errors, errors)
         index = np.full(len(widths), -1, dtype=np.int64)
         image_ratio = bucket_ratio = ar_error = None
@@ -233,6 +273,24 @@ def _place_block(widths, heights, errors, options, profile) -> Placement:
         anchor=profile.crop_anchor,
         ar_error=ar_error,
     )
+
+
+def _per_image_rule(widths, heights, errors, options, profile) -> tuple:
+    """The profile's per-image rule on the rows with a real size; the others get zeros.
+
+    Rows that failed the size check hold a 1x1 placeholder, which must not reach a rule whose result
+    depends on the rows before it (SimpleTuner's aspect map and random draws).
+    """
+    valid = errors == PlacementError.OK
+    if valid.all():
+        return profile.per_image(widths, heights, options)
+    columns = profile.per_image(widths[valid], heights[valid], options)
+    full = []
+    for column in columns:
+        values = np.zeros(len(widths), dtype=np.asarray(column).dtype)
+        values[valid] = column
+        full.append(values)
+    return tuple(full)
 
 
 def _own_size_rows(widths, heights, resized_w, resized_h, bucket_w, bucket_h, options, profile) -> np.ndarray:

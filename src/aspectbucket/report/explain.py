@@ -224,6 +224,11 @@ def _why_this_bucket(width, height, bucket, options, profile, result) -> list[st
 
 def _why_own_bucket(bucket, options, profile) -> str:
     """Images whose bucket is not from a list: per-image trainers, or an image that left the list."""
+    if profile.per_row is not None:
+        return (
+            f"Bucket {_size(*bucket)}: {profile.trainer} draws one of several target resolutions for each "
+            f"image (this one as the first image of the dataset), then takes the nearest bucket at it."
+        )
     if profile.per_image is not None:
         return (
             f"Bucket {_size(*bucket)}: {profile.trainer} has no fixed list; it computes each image's bucket "

@@ -147,39 +147,51 @@ def write_ledger_csv(path: Path | str, book: Ledger, labels=None) -> None:
 
 
 def ledger_chart(book: Ledger, limit: int = 60) -> str:
-    """A horizontal bar per bucket (the ``limit`` largest): samples trained, dropped and padded.
+    """One horizontal bar per bucket (the ``limit`` with most samples): samples trained, dropped, padded.
 
-    Returned as a self-contained SVG data URI; needs matplotlib (the ``report`` extra).
+    Plain inline SVG like the page's other charts (no library, nothing fetched); each bar names its
+    numbers on hover.
     """
-    from matplotlib.figure import Figure
-
-    from aspectbucket.report.charts import svg_data_uri
-
     rows = sorted(book.per_bucket_rows(), key=lambda row: -row["samples"])[:limit]
-    figure = Figure(figsize=(7, 0.6 + 0.22 * max(len(rows), 1)))
-    axes = figure.add_subplot()
-    names = [f"{row['bucket_width']}x{row['bucket_height']}" for row in rows]
-    kept = np.array([row["trained"] - row["padded"] for row in rows])
-    dropped = np.array([row["dropped"] for row in rows])
-    padded = np.array([row["padded"] for row in rows])
-    positions = np.arange(len(rows))
-    axes.barh(positions, kept, color="#4c9a2a", label="trained")
-    axes.barh(positions, dropped, left=kept, color="#c0392b", label="dropped")
-    axes.barh(positions, padded, left=kept + dropped, color="#e6a817", label="padded")
-    axes.set_yticks(positions, names, fontsize=7)
-    axes.invert_yaxis()
-    axes.set_xlabel("samples per epoch")
-    axes.legend(loc="lower right", fontsize=7)
-    figure.tight_layout()
-    return svg_data_uri(figure)
+    width, label_width, row_height, top = 960, 150, 18, 8
+    height = top + row_height * len(rows) + 30
+    most = max((row["samples"] + row["padded"] for row in rows), default=1) or 1
+    scale = (width - label_width - 140) / most
+    body = []
+    for position, row in enumerate(rows):
+        y = top + position * row_height
+        name = f"{row['bucket_width']}x{row['bucket_height']}" + (f" [{row['subset']}]" if "subset" in row else "")
+        kept = row["trained"] - row["padded"]
+        title = f"{name}: {kept} trained, {row['dropped']} dropped, {row['padded']} padded, {row['batches']} batches"
+        x = label_width
+        bars = []
+        for value, colour in ((kept, "#2ca02c"), (row["dropped"], "#d62728"), (row["padded"], "#ff7f0e")):
+            if value:
+                bars.append(
+                    f'<rect x="{x:.1f}" y="{y + 2}" width="{max(value * scale, 1):.1f}" height="{row_height - 4}" '
+                    f'fill="{colour}"/>'
+                )
+                x += value * scale
+        body.append(
+            f"<g><title>{html.escape(title)}</title>"
+            f'<text x="{label_width - 6}" y="{y + 13}" text-anchor="end" class="tick">{html.escape(name)}</text>'
+            f'{"".join(bars)}<text x="{x + 4:.1f}" y="{y + 13}" class="tick">{kept}/{row["samples"]}</text></g>'
+        )
+    body.append(
+        f'<text x="{label_width}" y="{height - 8}" class="axis">samples per epoch: trained (green), '
+        "dropped (red), padded by repetition (orange)</text>"
+    )
+    return (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="trained and dropped samples per bucket" xmlns="http://www.w3.org/2000/svg">{"".join(body)}</svg>'
+    )
 
 
 def ledger_section_html(book: Ledger, fixes: list[BucketFixes], labels=None, shown: int = SHOWN) -> str:
     """The ledger section of the HTML page: totals, the chart, the bucket table, never-trained files, fixes."""
     parts = [f"<p>{html.escape(line)}</p>" for line in totals_lines(book)]
     if len(book.bucket_shapes):
-        chart = ledger_chart(book)
-        parts.append(f'<img class="chart" alt="trained and dropped samples per bucket" src="{chart}">')
+        parts.append(ledger_chart(book))
     head = ("bucket", "images", "samples", "batches", "trained", "dropped", "padded")
     rows = [
         [f"{row['bucket_width']}x{row['bucket_height']}", *(row[key] for key in head[1:])]

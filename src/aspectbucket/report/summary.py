@@ -19,6 +19,7 @@ from aspectbucket.geometry.batches import BatchPolicy, batches_per_bucket, steps
 from aspectbucket.geometry.ratios import nice_ratio_fraction, ratio_fraction
 from aspectbucket.geometry.resize import covering_precrop
 from aspectbucket.profiles.profile import ExifHandling, profile_bucket_list
+from aspectbucket.profiles.registry import PROFILES
 from aspectbucket.report.explain import LOSS_WARNING as CROP_LOSS_WARNING  # shared with explain
 from aspectbucket.report.explain import UPSCALE_WARNING, capped_buckets, precrop_targets
 from aspectbucket.scan.scanner import IMAGE_EXTENSIONS
@@ -232,7 +233,13 @@ def settings_lines(summary: ReportSummary) -> list[str]:
             f"{options.min_bucket_reso}..{options.max_bucket_reso} step {options.bucket_reso_steps}, "
             f"{upscale}, batch size {summary.batch_sizes[block]}"
         )
-    exif = "upright (EXIF applied)" if summary.respect_exif else "as stored (the trainer ignores EXIF)"
+    trainer = PROFILES.get(summary.profile)
+    if summary.respect_exif:
+        exif = "upright (EXIF applied)"
+    elif trainer is not None and trainer.exif is ExifHandling.APPLY:
+        exif = "upright (the trainer applies EXIF)"
+    else:
+        exif = "as stored (the trainer ignores EXIF)"
     lines.append(
         f"{plural(summary.images, 'image')}, {summary.placed} placed, {summary.images - summary.placed} "
         f"unusable; sizes {exif}"
@@ -512,7 +519,7 @@ def findings(
         WarningKind.UPSCALED,
         np.flatnonzero(masks[WarningKind.UPSCALED]),
         lambda i: (
-            f"{placement.scale[i]:.2f}x: {placement.width[i]}x{placement.height[i]} resized to "
+            f"enlarged {placement.scale[i]:.2f}x: {placement.width[i]}x{placement.height[i]} resized to "
             f"{placement.resized_width[i]}x{placement.resized_height[i]}"
         ),
         worst_first=placement.scale,

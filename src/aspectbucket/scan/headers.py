@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import io
 import os
 import struct
 import warnings
@@ -415,3 +416,37 @@ def read_header_with_pillow(path: str | Path, size: int) -> Header:
     except OSError as error:
         return failed(os_error_reason(error, path))
     return measured(width, height, orientation)
+
+
+def read_header_bytes(data: bytes) -> Header:
+    """The header of an image held in memory (a WebDataset tar member): the parsers and the truncation
+    check of :func:`read_header`, then a lazy Pillow open (no decode) for other formats.
+
+    Pillow's decompression-bomb warning is silenced while it runs, so call it from one thread only.
+    """
+    if not data:
+        return failed(ScanReason.EMPTY)
+    head = data[:HEAD_BYTES]
+    kind = sniff(head)
+    parser = _PARSERS.get(kind)
+
+    def read_at(offset: int, count: int) -> bytes:
+        return data[offset : offset + count]
+
+    try:
+        found = parser(head, read_at) if parser else None
+    except (struct.error, IndexError, ValueError):
+        found = None
+    if found is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    found = (*image.size, image.getexif().get(ORIENTATION_TAG, 1))
+            except Image.DecompressionBombError:
+                return failed(ScanReason.GIGANTIC)
+            except Exception:  # Pillow raises many kinds of errors on bad files
+                return failed(ScanReason.CORRUPT if kind else ScanReason.NOT_AN_IMAGE)
+    if is_truncated(kind, head, len(data), read_at):
+        return failed(ScanReason.TRUNCATED)
+    return measured(*found)

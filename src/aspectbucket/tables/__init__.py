@@ -1,4 +1,28 @@
-"""The tables stage: placement columns added to size tables (CSV, JSONL, Parquet), streamed as Arrow batches."""
+r"""The tables stage: placement columns added to size tables (CSV, JSONL, Parquet), streamed as Arrow batches.
+
+A table in, the same table with its placement out (any format to any format), and optionally one
+Parquet folder per bucket with a manifest:
+
+>>> import io, json
+>>> from pathlib import Path
+>>> from aspectbucket import BucketOptions
+>>> from aspectbucket.profiles import resolve
+>>> from aspectbucket.tables import TableFormat, assign_table
+>>> profile, options, _ = resolve("kohya", BucketOptions((1024, 1024)))
+>>> metadata = io.BytesIO(b"key,width,height\na,576,768\nb,4000,3000\nc,0,10\n")
+>>> placed = io.BytesIO()
+>>> result = assign_table(metadata, placed, options, profile, TableFormat.CSV, TableFormat.JSONL,
+...                       split_folder=Path("by-bucket"), batch_size=2)
+>>> result.rows, result.errors
+(3, 1)
+>>> first = json.loads(placed.getvalue().splitlines()[0])
+>>> first["key"], first["bucket_width"], first["bucket_height"], first["crop_ltrb"]
+('a', 768, 1024, [0.0, 0.0, 768.0, 1024.0])
+>>> result.manifest["steps_per_epoch"], [bucket["bucket"] for bucket in result.manifest["buckets"]]
+(2, ['768x1024', '1024x768'])
+>>> sorted(path.name for path in Path("by-bucket").iterdir())
+['bucket=1024x768', 'bucket=768x1024', 'bucket=unplaced', 'manifest.json']
+"""
 
 from aspectbucket.tables.assign import PLACEMENT_SCHEMA, AssignResult, assign_table, placement_batch
 from aspectbucket.tables.columns import PLACEMENT_COLUMNS, placement_arrays, placement_columns

@@ -9,7 +9,9 @@ Input columns pass through with their types; a bad row gets a reason in ``error`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 import numpy as np
@@ -18,12 +20,15 @@ import pyarrow.compute as compute
 
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.placement import Placement
-from aspectbucket.profiles import Profile, place_by_profile
+from aspectbucket.profiles import ExifHandling, Profile, place_by_profile
 from aspectbucket.tables.columns import PLACEMENT_COLUMNS, REASONS
 from aspectbucket.tables.formats import TableFormat
+from aspectbucket.tables.pipeline import in_order, read_ahead
 from aspectbucket.tables.readers import ReadBatch, conform, open_table, seekable, unified_schema
 from aspectbucket.tables.sizes import SizeColumns, size_columns, size_values
-from aspectbucket.tables.writers import TableWriter
+from aspectbucket.tables.split import BucketSplitter
+from aspectbucket.tables.webdataset import open_tar_shards, tar_shards
+from aspectbucket.tables.writers import TableWriter, encode_batch
 
 #: The placement columns' Arrow types, declared so every output has them whatever the rows hold.
 PLACEMENT_SCHEMA = arrow.schema(
@@ -48,11 +53,15 @@ _REASON_TEXT = arrow.array(REASONS.tolist(), arrow.string())
 
 @dataclass(frozen=True)
 class AssignResult:
-    """What :func:`assign_table` did: rows written, rows with an ``error``, and which columns held the sizes."""
+    """What :func:`assign_table` did: rows written, rows with an ``error``, which columns held the sizes."""
 
     rows: int
     errors: int
     sizes: SizeColumns
+    #: Whole files that could not be read (a damaged shard of a Parquet folder), one line each.
+    warnings: list[str] = field(default_factory=list)
+    #: What :class:`~aspectbucket.tables.split.BucketSplitter` wrote, when the rows were split by bucket.
+    manifest: dict | None = None
 
 
 def placement_batch(placement: Placement, read_errors: list[str] | None = None) -> arrow.RecordBatch:
@@ -87,8 +96,8 @@ def placement_batch(placement: Placement, read_errors: list[str] | None = None) 
 
 
 def assign_table(
-    source: IO[bytes],
-    sink: IO[bytes],
+    source: IO[bytes] | Path,
+    sink: IO[bytes] | None,
     options: BucketOptions,
     profile: Profile,
     input_format: TableFormat,
@@ -96,20 +105,28 @@ def assign_table(
     *,
     width_column: str | None = None,
     height_column: str | None = None,
+    split_folder: Path | None = None,
+    batch_size: int = 1,
 ) -> AssignResult:
     """Place every row of a size table read from ``source`` and write it with its placement to ``sink``.
 
-    Sizes come from ``width_column``/``height_column``, else from the first of ``width``/``height``,
-    ``WIDTH``/``HEIGHT``, ``original_width``/``original_height`` present (the result says which).
-    An input column named like a placement column is replaced. A JSONL input written as CSV or
-    Parquet is read twice (a header needs every column of every line); from a pipe it is kept in a
-    temporary file for that. ``options`` must already be validated for ``profile``
-    (see :func:`aspectbucket.resolve`). Raises :class:`~aspectbucket.tables.TableError` for a table
-    that cannot be read at all.
+    ``source`` is a binary stream, a folder of Parquet files (img2dataset's output) read in name
+    order as one table, or WebDataset ``.tar`` shards (a shard or a folder of them; sizes from each
+    image member's header, upright where the profile's trainer applies EXIF; see
+    :mod:`aspectbucket.tables.webdataset`). Sizes come from ``width_column``/``height_column``, else from the first of
+    ``width``/``height``, ``WIDTH``/``HEIGHT``, ``original_width``/``original_height`` present (the
+    result says which). An input column named like a placement column is replaced. ``sink`` may be
+    ``None`` when ``split_folder`` is given: the rows then go only to one Parquet file per bucket
+    there, with a manifest (see :mod:`aspectbucket.tables.split`; steps at ``batch_size`` under the
+    profile's batch rule). A JSONL input written as CSV, Parquet or a split is read twice (a header
+    needs every column of every line); from a pipe it is kept in a temporary file for that.
+    ``options`` must already be validated for ``profile`` (see :func:`aspectbucket.resolve`).
+    Raises :class:`~aspectbucket.tables.TableError` for a table that cannot be read at all.
     """
-    table = open_table(source, input_format)
+    upright = profile.exif is ExifHandling.APPLY
+    table = open_tar_shards(source, upright) if _is_tar_source(source) else open_table(source, input_format)
     input_schema = table.schema
-    if input_schema is None and output_format is not TableFormat.JSONL:
+    if input_schema is None and (output_format is not TableFormat.JSONL or split_folder is not None):
         source = seekable(source)
         start = source.tell()
         input_schema = unified_schema([read.batch.schema for read in open_table(source, input_format).batches])
@@ -117,37 +134,98 @@ def assign_table(
         table = open_table(source, input_format)
     batches = iter(table.batches)
     first = next(batches, None)
-    names = input_schema.names if input_schema is not None else (first.batch.schema.names if first else [])
-    sizes = size_columns(names, width_column, height_column)
-    output_schema = None
-    if input_schema is not None:
-        output_schema = arrow.schema([field for field in input_schema if field.name not in PLACEMENT_COLUMNS])
-        output_schema = arrow.schema([*output_schema, *PLACEMENT_SCHEMA])
-    writer = TableWriter(sink, output_format, output_schema)
-    rows = errors = 0
+    names = first.batch.schema.names if input_schema is None and first is not None else None
+    plan = PlacedRows.prepare(input_schema, options, profile, width_column, height_column, names)
+
+    def placed(read: ReadBatch) -> tuple[arrow.RecordBatch, int, bytes | arrow.RecordBatch | None]:
+        merged, reasons = placed_rows(read, plan)
+        return merged, reasons, encode_batch(merged, output_format) if sink is not None else None
+
+    rows = in_order(placed, read_ahead(_chain(first, batches)))
+    return write_placed(rows, plan, sink, output_format, split_folder, batch_size, table.warnings)
+
+
+@dataclass(frozen=True)
+class PlacedRows:
+    """What placing a batch needs, fixed before the first row (and sent as it is to cluster workers)."""
+
+    input_schema: arrow.Schema | None
+    output_schema: arrow.Schema | None
+    sizes: SizeColumns
+    options: BucketOptions
+    profile: Profile
+
+    @classmethod
+    def prepare(
+        cls,
+        input_schema: arrow.Schema | None,
+        options: BucketOptions,
+        profile: Profile,
+        width_column: str | None = None,
+        height_column: str | None = None,
+        names: list[str] | None = None,
+    ) -> PlacedRows:
+        """The plan for a table of ``input_schema`` (``None`` for JSONL into JSONL: ``names`` of its first rows)."""
+        names = input_schema.names if input_schema is not None else (names or [])
+        if names:
+            sizes = size_columns(names, width_column, height_column)
+        else:  # no rows, or no line that was an object: nothing to refuse, every row (if any) says it has no size
+            sizes = SizeColumns(width_column or "width", height_column or "height")
+        output_schema = None
+        if input_schema is not None:
+            kept = [entry for entry in input_schema if entry.name not in PLACEMENT_COLUMNS]
+            output_schema = arrow.schema([*kept, *PLACEMENT_SCHEMA])
+        return cls(input_schema, output_schema, sizes, options, profile)
+
+
+def placed_rows(read: ReadBatch, plan: PlacedRows) -> tuple[arrow.RecordBatch, int]:
+    """One batch of input rows with its placement columns, and how many of its rows carry an ``error``."""
+    batch = read.batch
+    if plan.input_schema is not None and not batch.schema.equals(plan.input_schema):
+        batch = conform(batch, plan.input_schema)
+    widths, heights = (_size_column(batch, name) for name in (plan.sizes.width, plan.sizes.height))
+    columns = placement_batch(place_by_profile(widths, heights, plan.options, plan.profile), read.errors)
+    return _merged(batch, columns, plan.output_schema), count_reasons(columns.column("error"))
+
+
+def write_placed(
+    rows: Iterable[tuple[arrow.RecordBatch, int, bytes | arrow.RecordBatch | None]],
+    plan: PlacedRows,
+    sink: IO[bytes] | None,
+    output_format: TableFormat,
+    split_folder: Path | None,
+    batch_size: int,
+    warnings: list[str],
+) -> AssignResult:
+    """Write placed batches, in order, to ``sink`` and/or a split by bucket; each comes with its error
+    count and, when it was encoded on a worker, its bytes (else it is encoded here)."""
+    writer = TableWriter(sink, output_format, plan.output_schema) if sink is not None else None
+    splitter = BucketSplitter(split_folder, plan.output_schema) if split_folder is not None else None
+    count = errors = 0
+    manifest = None
     try:
-        for read in _chain(first, batches):
-            batch = read.batch
-            if input_schema is not None and not batch.schema.equals(input_schema):
-                batch = conform(batch, input_schema)
-            placed = _place(batch, read.errors, sizes, options, profile)
-            writer.write(_merged(batch, placed, output_schema))
-            rows += batch.num_rows
-            errors += _count_reasons(placed.column("error"))
+        for merged, reasons, encoded in rows:
+            if writer is not None:
+                writer.write_encoded(encoded if encoded is not None else encode_batch(merged, output_format))
+            if splitter is not None:
+                splitter.write(merged)
+            count, errors = count + merged.num_rows, errors + reasons
+        if splitter is not None:
+            manifest = splitter.close(batch_size, plan.profile.batch_policy)
+    except BaseException:
+        if splitter is not None:
+            splitter.abandon()
+        raise
     finally:
-        writer.close()
-    return AssignResult(rows, errors, sizes)
+        if writer is not None:
+            writer.close()
+    return AssignResult(count, errors, plan.sizes, warnings, manifest)
 
 
 def _chain(first: ReadBatch | None, rest):
     if first is not None:
         yield first
         yield from rest
-
-
-def _place(batch: arrow.RecordBatch, read_errors, sizes: SizeColumns, options, profile) -> arrow.RecordBatch:
-    widths, heights = (_size_column(batch, name) for name in (sizes.width, sizes.height))
-    return placement_batch(place_by_profile(widths, heights, options, profile), read_errors)
 
 
 def _size_column(batch: arrow.RecordBatch, name: str) -> np.ndarray:
@@ -165,5 +243,15 @@ def _merged(batch: arrow.RecordBatch, placed: arrow.RecordBatch, schema: arrow.S
     return arrow.RecordBatch.from_arrays(columns, names=names)
 
 
-def _count_reasons(text: arrow.Array) -> int:
+def _is_tar_source(source) -> bool:
+    """A ``.tar`` shard, or a folder of them with no Parquet files (WebDataset)."""
+    if not isinstance(source, Path):
+        return False
+    if source.is_dir():
+        return bool(tar_shards(source)) and not any(source.rglob("*.parquet"))
+    return source.suffix.lower() == ".tar"
+
+
+def count_reasons(text: arrow.Array) -> int:
+    """Rows whose ``error`` is not empty."""
     return compute.sum(compute.not_equal(text, "")).as_py() or 0

@@ -15,24 +15,28 @@ import contextlib
 import csv
 import io
 import json
+import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 import pyarrow as arrow
 import pyarrow.csv as arrow_csv
 import pyarrow.json as arrow_json
 
+from aspectbucket.tables import records
 from aspectbucket.tables.formats import TableError, TableFormat
 from aspectbucket.tables.json_text import json_text
-from aspectbucket.tables.records import MAX_RECORD_BYTES, split_records
+from aspectbucket.tables.records import split_records
 
 #: Rows per Parquet batch: large enough that numpy dominates, small enough for a worker's cache.
 BATCH_ROWS = 1 << 16
 NOT_AN_OBJECT = "the line is not a JSON object"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -45,14 +49,21 @@ class ReadBatch:
 
 @dataclass
 class TableSource:
-    """An open size table: its schema when the format declares one up front, and its batches."""
+    """An open size table: its schema when the format declares one up front, and its batches.
+
+    ``warnings`` collects, as the batches are read, whole files that were skipped (one line each).
+    """
 
     schema: arrow.Schema | None
     batches: Iterator[ReadBatch]
+    warnings: list[str] = field(default_factory=list)
 
 
-def open_table(stream: IO[bytes], table_format: TableFormat) -> TableSource:
-    """Start reading ``stream``; raises :class:`TableError` if it is not a table of that format at all."""
+def open_table(stream: IO[bytes] | Path, table_format: TableFormat) -> TableSource:
+    """Start reading ``stream`` (or a folder of Parquet files); raises :class:`TableError` if it is not
+    a table of that format at all."""
+    if isinstance(stream, Path):
+        return open_parquet_folder(stream)
     if table_format is TableFormat.CSV:
         return _open_csv(stream)
     if table_format is TableFormat.JSONL:
@@ -70,6 +81,9 @@ def _open_csv(stream: IO[bytes]) -> TableSource:
         raise TableError("the CSV is empty: it has no header line")
     header = next(csv.reader(io.StringIO(first.data.decode("utf-8-sig", "replace"), newline="")), [])
     names = [name.strip() for name in header]
+    if not names:
+        raise TableError("the CSV's first line names no columns: it must be a header")
+    names, warnings = _unique_names(names)
     schema = arrow.schema([(name, arrow.string()) for name in names])
 
     def batches() -> Iterator[ReadBatch]:
@@ -77,7 +91,25 @@ def _open_csv(stream: IO[bytes]) -> TableSource:
         for block in blocks:
             yield _skipped_row(block.skipped, schema) if block.skipped else _csv_block(block.data, schema)
 
-    return TableSource(schema, batches())
+    return TableSource(schema, batches(), warnings)
+
+
+def _unique_names(names: list[str]) -> tuple[list[str], list[str]]:
+    """Header names made unique (a repeated ``a`` becomes ``a_2``: every cell is kept, none overwritten)."""
+    seen: set[str] = set(names)
+    unique, warnings, used = [], [], set()
+    for position, name in enumerate(names, start=1):
+        if name in used:
+            number = 2
+            while f"{name}_{number}" in seen:
+                number += 1
+            renamed = f"{name}_{number}"
+            seen.add(renamed)
+            warnings.append(f"the CSV header repeats {name!r}: column {position} is read as {renamed!r}")
+            name = renamed
+        used.add(name)
+        unique.append(name)
+    return unique, warnings
 
 
 def _csv_block(data: bytes, schema: arrow.Schema, skip_header: bool = False) -> ReadBatch:
@@ -166,7 +198,7 @@ def _jsonl_lines(data: bytes) -> ReadBatch:
 def _clean(value):
     """Lone surrogates (``"\\ud800"``) cannot be UTF-8: each becomes U+FFFD, as undecodable bytes do."""
     if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if _has_surrogate(value) else value
+        return _SURROGATE.sub("\ufffd", value) if _has_surrogate(value) else value
     if isinstance(value, dict):
         return {_clean(key): _clean(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -219,6 +251,56 @@ def _open_parquet(stream: IO[bytes]) -> TableSource:
     return TableSource(schema, batches())
 
 
+def open_parquet_folder(folder: Path) -> TableSource:
+    """Every ``*.parquet`` file under ``folder`` (img2dataset's shards), in path order, as one table.
+
+    See :func:`parquet_shards`; a shard that fails part-way stops there with a warning.
+    """
+    import pyarrow.parquet as parquet
+
+    readable, schema, warnings = parquet_shards(folder)
+
+    def batches() -> Iterator[ReadBatch]:
+        for path in readable:
+            try:
+                for batch in parquet.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):
+                    yield ReadBatch(batch if batch.schema.equals(schema) else conform(batch, schema))
+            except (arrow.ArrowException, OSError) as error:
+                warnings.append(f"stopped reading {path}: {_one_line(error)}")
+
+    return TableSource(schema, batches(), warnings)
+
+
+def parquet_shards(source: Path) -> tuple[list[Path], arrow.Schema, list[str]]:
+    """The readable Parquet files of a folder (or the one file), their unified schema, and a warning per
+    file skipped.
+
+    The schema is unified from every footer before the first row is read (a shard whose column is
+    all null has it typed ``null``; another shard's type wins). A file whose footer cannot be read is
+    skipped with a warning; the others go on.
+    """
+    import pyarrow.parquet as parquet
+
+    if source.is_dir():
+        files = sorted(path for path in source.rglob("*.parquet") if path.is_file() and not path.name.startswith("."))
+    else:
+        files = [source]
+    if not files:
+        raise TableError(f"{source} holds no .parquet files")
+    warnings: list[str] = []
+    readable = []
+    schemas = []
+    for path in files:
+        try:
+            schemas.append(parquet.read_schema(path))
+            readable.append(path)
+        except (arrow.ArrowException, OSError) as error:
+            warnings.append(f"skipped {path}: not a readable Parquet file ({_one_line(error)})")
+    if not readable:
+        raise TableError(f"no readable Parquet file in {source}: {warnings[0]}")
+    return readable, unified_schema(schemas), warnings
+
+
 # --- shared
 
 
@@ -245,8 +327,8 @@ def _empty_rows(count: int) -> arrow.RecordBatch:
 
 def _skipped_row(size: int, schema: arrow.Schema) -> ReadBatch:
     """A record too long to read, kept as one row of nulls whose ``error`` says so."""
-    reason = f"the row is {size:,} bytes long, over the {MAX_RECORD_BYTES >> 20} MiB limit: its cells were not read"
-    columns = [arrow.nulls(1, field.type) for field in schema]
+    reason = f"the row is {size:,} bytes long, over the limit of {records.MAX_RECORD_BYTES:,}: its cells were not read"
+    columns = [arrow.nulls(1, entry.type) for entry in schema]
     batch = arrow.RecordBatch.from_arrays(columns, schema=schema) if columns else _empty_rows(1)
     return ReadBatch(batch, [reason])
 
@@ -261,9 +343,9 @@ def unified_schema(schemas: list[arrow.Schema]) -> arrow.Schema:
     disagree widen; types that cannot meet become text)."""
     fields: dict[str, arrow.DataType] = {}
     for schema in schemas:
-        for field in schema:
-            known = fields.get(field.name)
-            fields[field.name] = field.type if known is None else _common_type(known, field.type)
+        for entry in schema:
+            known = fields.get(entry.name)
+            fields[entry.name] = entry.type if known is None else _common_type(known, entry.type)
     return arrow.schema(list(fields.items()))
 
 
@@ -282,17 +364,17 @@ def _common_type(left: arrow.DataType, right: arrow.DataType) -> arrow.DataType:
 def conform(batch: arrow.RecordBatch, schema: arrow.Schema) -> arrow.RecordBatch:
     """``batch`` with exactly ``schema``'s columns: absent ones null, others cast (to text when no cast exists)."""
     columns = []
-    for field in schema:
-        index = batch.schema.get_field_index(field.name)
+    for entry in schema:
+        index = batch.schema.get_field_index(entry.name)
         if index < 0:
-            columns.append(arrow.nulls(batch.num_rows, field.type))
+            columns.append(arrow.nulls(batch.num_rows, entry.type))
             continue
         column = batch.column(index)
-        if column.type != field.type:
+        if column.type != entry.type:
             try:
-                column = column.cast(field.type)
+                column = column.cast(entry.type)
             except (arrow.ArrowInvalid, arrow.ArrowNotImplementedError, arrow.ArrowTypeError):
-                column = _as_text(column).cast(field.type)
+                column = _as_text(column).cast(entry.type)
         columns.append(column)
     return arrow.RecordBatch.from_arrays(columns, schema=schema)
 

@@ -7,6 +7,7 @@ table with no rows is still a readable file with its header or footer.
 
 from __future__ import annotations
 
+import io
 from typing import IO
 
 import pyarrow as arrow
@@ -18,32 +19,61 @@ from aspectbucket.tables.json_text import float_text, json_lines, json_text
 
 
 class TableWriter:
-    """Writes record batches of one schema to a binary stream in one format; :meth:`close` finishes it."""
+    """Writes record batches of one schema to a binary stream in one format; :meth:`close` finishes it.
+
+    :func:`encode_batch` turns a batch into what :meth:`write_encoded` appends (CSV and JSONL bytes, a
+    Parquet batch as it is); it touches no writer, so batches are encoded on several threads and written
+    in order.
+    """
 
     def __init__(self, stream: IO[bytes], table_format: TableFormat, schema: arrow.Schema | None):
         self.stream = stream
         self.format = table_format
-        self._writer = None
+        self._parquet = None
         if table_format is TableFormat.PARQUET:
             import pyarrow.parquet as parquet
 
-            self._writer = parquet.ParquetWriter(stream, schema)
+            # Dictionary pages pay off for text and integers (few distinct buckets); for floats, nearly all
+            # distinct, building one that is then dropped costs more than the rest of the write.
+            dictionary = [field.name for field in schema if not _floating(field.type)]
+            self._parquet = parquet.ParquetWriter(stream, schema, use_dictionary=dictionary)
         elif table_format is TableFormat.CSV:
-            self._writer = arrow_csv.CSVWriter(stream, csv_schema(schema))
+            header = csv_schema(schema)
+            arrow_csv.write_csv(arrow.table([arrow.array([], f.type) for f in header], schema=header), stream)
+
+    def write_encoded(self, encoded: bytes | arrow.RecordBatch) -> None:
+        """Append what :meth:`encode` made."""
+        if isinstance(encoded, bytes):
+            self.stream.write(encoded)
+        else:
+            self._parquet.write_batch(encoded)
 
     def write(self, batch: arrow.RecordBatch) -> None:
-        """Append ``batch`` (already of the writer's schema for CSV and Parquet)."""
-        if self.format is TableFormat.JSONL:
-            self.stream.write(json_lines(batch))
-        elif self.format is TableFormat.CSV:
-            self._writer.write_batch(csv_batch(batch))
-        else:
-            self._writer.write_batch(batch)
+        """Append ``batch``."""
+        self.write_encoded(encode_batch(batch, self.format))
 
     def close(self) -> None:
-        """Finish the table (header or footer even with no rows); the stream itself stays open."""
-        if self._writer is not None:
-            self._writer.close()
+        """Finish the table (a Parquet footer even with no rows); the stream itself stays open."""
+        if self._parquet is not None:
+            self._parquet.close()
+
+
+def encode_batch(batch: arrow.RecordBatch, table_format: TableFormat) -> bytes | arrow.RecordBatch:
+    """``batch`` as the bytes a CSV or JSONL writer appends, or as it is for Parquet; touches no writer state."""
+    if table_format is TableFormat.JSONL:
+        return json_lines(batch)
+    if table_format is TableFormat.CSV:
+        text = io.BytesIO()
+        arrow_csv.write_csv(csv_batch(batch), text, arrow_csv.WriteOptions(include_header=False))
+        return text.getvalue()
+    return batch
+
+
+def _floating(kind: arrow.DataType) -> bool:
+    """Floats, and lists of them (``crop_ltrb``)."""
+    if arrow.types.is_list(kind) or arrow.types.is_large_list(kind) or arrow.types.is_fixed_size_list(kind):
+        kind = kind.value_type
+    return arrow.types.is_floating(kind)
 
 
 def _csv_text_type(kind: arrow.DataType) -> bool:

@@ -1,0 +1,284 @@
+"""``assign`` speed on size tables: the engine against a per-image loop and against its own I/O floor.
+
+For each format (CSV, JSONL, Parquet) one table of random image sizes (key, url, width, height,
+similarity) goes through, side by side in one run:
+
+- ``loop``: a per-image loop with the standard library's readers and writers (``csv.DictReader`` /
+  ``DictWriter``, ``json.loads`` / ``dumps`` per line; Parquet, which the standard library cannot read,
+  through pyarrow's ``to_pylist``/``from_pylist``), placing each chunk of 65,536 sizes with the project's
+  own placement: the per-row Python that ``assign`` used to be;
+- ``floor``: the same table read and written by the engine alone (pyarrow, and the project's JSONL
+  writer) on the engine's own threads, no placement: the I/O floor;
+- ``wide``: the floor writing the output's columns: the placement columns, computed beforehand, are
+  joined to each batch as it is read, so ``wide - floor`` is the cost of writing 11 more columns and
+  ``assign - wide`` that of placement itself (where the time goes);
+- ``assign``: :func:`aspectbucket.tables.assign_table`.
+
+Done when (issue 14): ``assign`` is at least 6x the loop and within 1.5x of the floor for each format.
+``--stream-rows`` then streams a Parquet table of that many rows through ``aspectbucket assign`` and
+through the floor, each in a child process, and prints their rates and peak memory (target: under
+1 GB, at least 0.7x the floor's rate). Timings are wall-clock seconds, best of ``--repeats``.
+
+    python benchmarks/bench_assign.py [--rows 1000000] [--stream-rows 20000000] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pyarrow as arrow
+import pyarrow.parquet as parquet
+
+from aspectbucket import BucketOptions
+from aspectbucket.profiles import place_by_profile, resolve
+from aspectbucket.tables import TableFormat, assign_table, placement_batch, placement_columns
+from aspectbucket.tables.json_text import json_lines
+from aspectbucket.tables.pipeline import in_order, read_ahead
+from aspectbucket.tables.readers import open_table
+from aspectbucket.tables.writers import TableWriter, encode_batch
+
+CHUNK = 1 << 16
+PROFILE, OPTIONS, _ = resolve("kohya", BucketOptions((1024, 1024), 256, 2048))
+
+
+def make_table(rows: int, seed: int = 0) -> arrow.Table:
+    rng = np.random.default_rng(seed)
+    keys = np.char.zfill(np.arange(rows).astype(str), 9)
+    return arrow.table(
+        {
+            "key": keys,
+            "url": np.char.add("https://example.com/img/", np.char.add(keys, ".jpg")),
+            "width": rng.integers(64, 6000, rows),
+            "height": rng.integers(64, 6000, rows),
+            "similarity": rng.random(rows),
+        }
+    )
+
+
+def write_inputs(table: arrow.Table, folder: Path) -> dict[TableFormat, Path]:
+    import pyarrow.csv as arrow_csv
+
+    paths = {fmt: folder / f"sizes.{fmt.value}" for fmt in TableFormat}
+    parquet.write_table(table, paths[TableFormat.PARQUET])
+    arrow_csv.write_csv(table, paths[TableFormat.CSV])
+    with open(paths[TableFormat.JSONL], "wb") as sink:
+        for batch in table.to_batches(CHUNK):
+            sink.write(json_lines(batch))
+    return paths
+
+
+def loop(path: Path, target: Path, table_format: TableFormat) -> None:
+    """The per-image loop: one Python dict per row, read and written by the standard library."""
+    with open(target, "wb") as sink:
+        writer = None
+        for rows in _loop_rows(path, table_format):
+            placement = place_by_profile(
+                [row["width"] for row in rows], [row["height"] for row in rows], OPTIONS, PROFILE
+            )
+            columns = placement_columns(placement)
+            merged = [{**row, **{name: values[i] for name, values in columns.items()}} for i, row in enumerate(rows)]
+            if table_format is TableFormat.CSV:
+                if writer is None:
+                    text = io.TextIOWrapper(sink, encoding="utf-8", newline="", write_through=True)
+                    writer = csv.DictWriter(text, fieldnames=list(merged[0]), lineterminator="\n")
+                    writer.writeheader()
+                for row in merged:
+                    row["crop_ltrb"] = " ".join(repr(value) for value in row["crop_ltrb"])
+                writer.writerows(merged)
+            elif table_format is TableFormat.JSONL:
+                sink.write("".join(json.dumps(row) + "\n" for row in merged).encode())
+            else:
+                batch = arrow.Table.from_pylist(merged)
+                writer = writer or parquet.ParquetWriter(sink, batch.schema)
+                writer.write_table(batch)
+        if table_format is TableFormat.PARQUET and writer is not None:
+            writer.close()
+
+
+def _loop_rows(path: Path, table_format: TableFormat):
+    if table_format is TableFormat.PARQUET:
+        for batch in parquet.ParquetFile(path).iter_batches(CHUNK):
+            yield batch.to_pylist()
+        return
+    with open(path, encoding="utf-8", newline="") as source:
+        rows = csv.DictReader(source) if table_format is TableFormat.CSV else map(json.loads, source)
+        chunk = []
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) == CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+
+def floor(path: Path, target: Path, table_format: TableFormat) -> None:
+    """The engine's reading and writing alone, same table in and out, on the engine's own pipeline
+    (parsing on its thread, encoding on the pool, writing here)."""
+    with open(path, "rb") as source, open(target, "wb") as sink:
+        table = open_table(source, table_format)
+        writer = TableWriter(sink, table_format, table.schema)
+        for encoded in in_order(partial(encode_batch, table_format=table_format), _batches(table)):
+            writer.write_encoded(encoded)
+        writer.close()
+
+
+def wide(path: Path, target: Path, table_format: TableFormat, placed: arrow.RecordBatch) -> None:
+    """The floor, writing the input joined to placement columns computed beforehand."""
+    with open(path, "rb") as source, open(target, "wb") as sink:
+        table = open_table(source, table_format)
+        schema = arrow.schema([*table.schema, *placed.schema]) if table.schema is not None else None  # JSONL: none
+        writer = TableWriter(sink, table_format, schema)
+        joined = _joined(_batches(table), placed)
+        for encoded in in_order(partial(encode_batch, table_format=table_format), joined):
+            writer.write_encoded(encoded)
+        writer.close()
+
+
+def _batches(table):
+    return read_ahead(read.batch for read in table.batches)
+
+
+def _joined(batches, placed: arrow.RecordBatch):
+    start = 0
+    for batch in batches:
+        columns = batch.columns + placed.slice(start, batch.num_rows).columns
+        yield arrow.RecordBatch.from_arrays(columns, names=batch.schema.names + placed.schema.names)
+        start += batch.num_rows
+
+
+def assign(path: Path, target: Path, table_format: TableFormat) -> None:
+    with open(path, "rb") as source, open(target, "wb") as sink:
+        assign_table(source, sink, OPTIONS, PROFILE, table_format, table_format)
+
+
+def best(function, repeats: int, *args) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function(*args)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def compare_formats(rows: int, repeats: int, folder: Path, with_loop: bool = True) -> None:
+    table = make_table(rows)
+    paths = write_inputs(table, folder)
+    sizes = (table.column("width").to_numpy(), table.column("height").to_numpy())
+    placed = placement_batch(place_by_profile(*sizes, OPTIONS, PROFILE))
+    print(f"\nassign, {rows:,} rows, same format in and out (best of {repeats}; loop once):")
+    print(
+        f"{'format':8} {'loop s':>8} {'floor s':>8} {'wide s':>8} {'assign s':>9} {'loop/assign':>12} "
+        f"{'assign/floor':>13} {'assign/wide':>12}"
+    )
+    for table_format, path in paths.items():
+        target = folder / f"out.{table_format.value}"
+        seconds_loop = best(loop, 1, path, target, table_format) if with_loop else float("nan")
+        seconds_floor = best(floor, repeats, path, target, table_format)
+        seconds_wide = best(wide, repeats, path, target, table_format, placed)
+        seconds_assign = best(assign, repeats, path, target, table_format)
+        print(
+            f"{table_format.value:8} {seconds_loop:8.2f} {seconds_floor:8.2f} {seconds_wide:8.2f} "
+            f"{seconds_assign:9.2f} "
+            f"{seconds_loop / seconds_assign:11.1f}x {seconds_assign / seconds_floor:12.2f}x "
+            f"{seconds_assign / seconds_wide:11.2f}x",
+            flush=True,
+        )
+
+
+def write_stream_input(rows: int, path: Path) -> None:
+    """An img2dataset-like Parquet table written group by group, so making it needs little memory."""
+    rng = np.random.default_rng(1)
+    group = 1 << 20
+    writer = None
+    for start in range(0, rows, group):
+        count = min(group, rows - start)
+        batch = arrow.table(
+            {
+                "key": np.arange(start, start + count),
+                "width": rng.integers(64, 6000, count).astype(np.int32),
+                "height": rng.integers(64, 6000, count).astype(np.int32),
+                "similarity": rng.random(count).astype(np.float32),
+            }
+        )
+        writer = writer or parquet.ParquetWriter(path, batch.schema)
+        writer.write_table(batch)
+    writer.close()
+
+
+#: The floor of the stream, run in a child so its peak memory is its own.
+FLOOR_CHILD = """
+import sys
+from aspectbucket.tables import TableFormat
+from bench_assign import floor
+floor(sys.argv[1], sys.argv[2], TableFormat.PARQUET)
+"""
+
+
+def run_child(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MiB) of a child process.
+
+    The peak is the child's own ``VmHWM`` read while it runs: ``ru_maxrss`` would also count this
+    process's memory, which a forked child carries until it execs.
+    """
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=Path(__file__).parent)
+    peak_kib = 0
+    while process.poll() is None:
+        peak_kib = max(peak_kib, _high_water_kib(process.pid))
+        time.sleep(0.05)
+    seconds = time.perf_counter() - start
+    if process.returncode != 0:
+        raise SystemExit(f"{command[:4]} failed")
+    return seconds, peak_kib / 1024
+
+
+def _high_water_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def compare_stream(rows: int, folder: Path) -> None:
+    source = folder / "stream.parquet"
+    write_stream_input(rows, source)
+    print(f"\nParquet -> Parquet stream, {rows:,} rows ({source.stat().st_size / 2**20:,.0f} MiB in), each in a child:")
+    floor_s, floor_mib = run_child([sys.executable, "-c", FLOOR_CHILD, str(source), str(folder / "floor.parquet")])
+    cli = [sys.executable, "-m", "aspectbucket", "assign", "--sizes", str(source), "-o", str(folder / "placed.parquet")]
+    assign_s, assign_mib = run_child(cli)
+    print(f"{'':8} {'seconds':>8} {'M rows/s':>9} {'peak MiB':>9}")
+    print(f"{'floor':8} {floor_s:8.1f} {rows / floor_s / 1e6:9.2f} {floor_mib:9.0f}")
+    print(f"{'assign':8} {assign_s:8.1f} {rows / assign_s / 1e6:9.2f} {assign_mib:9.0f}")
+    print(f"assign rate / floor rate: {floor_s / assign_s:.2f}x (target >= 0.7x); peak under 1 GB: {assign_mib < 1024}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--stream-rows", type=int, default=0, help="rows of the Parquet stream (0: skip it)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--no-loop", action="store_true", help="skip the per-image loop (minutes at a million rows)")
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, pyarrow {arrow.__version__}")
+    with tempfile.TemporaryDirectory(prefix="bench_assign.") as folder:
+        if args.rows:
+            compare_formats(args.rows, args.repeats, Path(folder), with_loop=not args.no_loop)
+        if args.stream_rows:
+            compare_stream(args.stream_rows, Path(folder))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Where placement spends its time, per profile and upscale mode, on one core.
+
+For every profile, with upscaling on and off, places the same random sizes on a single thread
+(the rate per core that issue 14 asks about), then profiles that run with ``cProfile`` and prints the
+functions that take most of it, and the cost of the derived columns ``assign`` writes (trims, the
+SDXL crop box, lost fraction). Rates are sizes per second of wall time, best of ``--repeats``.
+
+    python benchmarks/bench_place_profile.py [--images 10000000] [--top 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import functools
+import os
+import pstats
+import time
+
+import numpy as np
+
+import aspectbucket.profiles.profile as profile_module
+from aspectbucket import PROFILES, BucketOptions, OptionsError
+from aspectbucket.profiles import place_by_profile, resolve
+
+#: The columns ``assign`` reads beyond the placement itself.
+DERIVED = ("trim_left", "trim_top", "reported_crop_ltrb", "lost_fraction", "upscaled", "ar_error")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--top", type=int, default=3, help="functions listed per run")
+    args = parser.parse_args()
+    profile_module._worker_count = lambda: 1  # one core: the rate per core
+    rng = np.random.default_rng(0)
+    widths, heights = rng.integers(64, 6000, args.images), rng.integers(64, 6000, args.images)
+    print(f"{args.images:,} random sizes 64..6000, one thread, load average {os.getloadavg()[0]:.2f}")
+    for name in PROFILES:
+        for no_upscale in (False, True):
+            try:
+                chosen, options, _ = resolve(name, BucketOptions((1024, 1024), 256, 2048, 64, no_upscale))
+            except OptionsError as error:
+                print(f"\n{name} no_upscale={no_upscale}: refused ({error})")
+                continue
+            run = functools.partial(place_by_profile, widths, heights, options, chosen)
+            best = min(_timed(run) for _ in range(args.repeats))
+            placement = run()
+            derived = _timed(functools.partial(_derived_columns, placement))
+            print(
+                f"\n{name} no_upscale={no_upscale}: {args.images / best / 1e6:.1f} M sizes/s per core "
+                f"({best:.2f} s); assign's derived columns +{derived:.2f} s"
+            )
+            profiler = cProfile.Profile()
+            profiler.runcall(place_by_profile, widths, heights, options, chosen)
+            stats = pstats.Stats(profiler).sort_stats("tottime")
+            total = stats.total_tt
+            ranked = sorted(stats.stats.items(), key=lambda item: -item[1][2])[: args.top]
+            for (file, line, function), row in ranked:
+                print(f"    {row[2] / total:5.0%}  {os.path.basename(file)}:{line} {function}")
+
+
+def _derived_columns(placement) -> list:
+    return [getattr(placement, column) for column in DERIVED]
+
+
+def _timed(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    main()
