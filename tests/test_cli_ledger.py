@@ -72,7 +72,7 @@ def test_bad_values_are_one_line_usage_errors(sizes, args, message):
 
 def test_the_input_is_never_overwritten_and_an_empty_table_works(sizes, tmp_path):
     result = run("ledger", "--sizes", sizes, "--csv", sizes)
-    assert result.exit_code == 2 and "never overwritten" in result.stderr
+    assert result.exit_code == 2 and "never writes under an input" in result.stderr
     assert sizes.read_text() == SIZES
     empty = tmp_path / "empty.csv"
     empty.write_text("width,height\n")

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from aspectbucket.compare import Comparison, common_resolution, compare_dataset
 from aspectbucket.epoch_ledger import plan_ledger
-from aspectbucket.export.plan import ExportSettings, check_destination, plan_export, source_root
+from aspectbucket.export.plan import ExportSettings, export_inputs, plan_export, source_root
 from aspectbucket.export.run import ExportSummary, run_export
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.ledger_fixes import smallest_fixes
-from aspectbucket.outputs import atomic_open
+from aspectbucket.outputs import atomic_open, real_path, refuse_inside
 from aspectbucket.plan import DatasetPlan, plan_dataset
 from aspectbucket.profiles import ExifHandling, Profile, get_profile, resolve
 from aspectbucket.report.explain import explain_size
@@ -161,8 +161,8 @@ def export(placed: DatasetPlan, out_dir: str | Path, *, source: str | Path | Non
     ``settings`` are :class:`~aspectbucket.export.plan.ExportSettings` fields; ``apply_exif`` follows
     the plan (EXIF is applied when the plan measured images upright). ``source`` is the folder the
     output tree mirrors (default: the common folder of the dataset's image folders). Outputs in or
-    under the dataset are refused (:class:`~aspectbucket.export.plan.ExportRefused`); a stopped export
-    resumes.
+    under the dataset, or reached through a symlink the scan follows, are refused
+    (:class:`~aspectbucket.outputs.OutputRefused`); a stopped export resumes.
 
     >>> import tempfile
     >>> from aspectbucket.scan import example_dataset_path
@@ -175,11 +175,12 @@ def export(placed: DatasetPlan, out_dir: str | Path, *, source: str | Path | Non
     measured_upright = placed.respect_exif or placed.profile.exif is ExifHandling.APPLY
     if settings.setdefault("apply_exif", measured_upright) != measured_upright:
         raise ValueError("apply_exif must match the plan: plan with respect_exif=True to export upright pixels")
-    origin = Path(source) if source is not None else Path(os.path.commonpath([s.image_dir.resolve() for s in subsets]))
-    check_destination(Path(out_dir), origin, subsets)
+    origin = Path(source) if source is not None else Path(os.path.commonpath([real_path(s.image_dir) for s in subsets]))
+    inputs = export_inputs(None if source is None else Path(source), subsets)
+    refuse_inside(Path(out_dir), inputs)
     export_settings = ExportSettings(**settings)
     items = plan_export(placed, source_root(origin, subsets), Path(out_dir), export_settings)
-    return run_export(items, export_settings, Path(out_dir))
+    return run_export(items, export_settings, Path(out_dir), inputs=inputs)
 
 
 def assign(
@@ -195,7 +196,7 @@ def assign(
     """
     chosen, validated, _ = resolve(profile, options)
     sizes, output = Path(sizes), Path(output)
-    with sizes.open("rb") as source, atomic_open(output, "wb") as sink:
+    with sizes.open("rb") as source, atomic_open(output, "wb", inputs=[sizes]) as sink:
         result = assign_table(source, sink, validated, chosen, guess_format(sizes), guess_format(output))
     return result.rows, result.errors
 

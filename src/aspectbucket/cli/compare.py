@@ -15,6 +15,7 @@ from rich.text import Text
 from aspectbucket.cli.options import ProfileListType, bucket_options
 from aspectbucket.cli.trainer_configs import adopt_detected_profile, echo_config_warnings, trainer_config_options
 from aspectbucket.compare import Comparison, common_resolution, compare_dataset
+from aspectbucket.geometry.options import MAX_COUNT
 from aspectbucket.report.compare_section import batch_words, describe
 from aspectbucket.report.summary import scan_display_paths
 from aspectbucket.scan import scan
@@ -34,7 +35,7 @@ from aspectbucket.scan.sources import DatasetError
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_COUNT),
     default=None,
     help="Batch size for dropped/repeated samples, steps per epoch and never-trained images (each trainer's "
     "batching). [default: the config's batch_size, else 1]",

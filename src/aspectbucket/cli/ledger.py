@@ -12,7 +12,7 @@ from aspectbucket.cli.options import bucket_options, resolve_bucket_options
 from aspectbucket.epoch_ledger import ledger
 from aspectbucket.geometry.ledger import BatchingError, BatchingRule
 from aspectbucket.ledger_fixes import smallest_fixes
-from aspectbucket.outputs import atomic_open
+from aspectbucket.outputs import OutputRefused, atomic_open, refuse_inside
 from aspectbucket.report.kohya_log import kohya_log_lines
 from aspectbucket.report.ledger_section import (
     ledger_document,
@@ -96,9 +96,12 @@ def ledger_command(
       aspectbucket ledger --sizes sizes.csv --profile onetrainer --batch-size 4 --processes 2
       aspectbucket ledger --sizes sizes.csv --batch-size 2 --epochs 10 --kohya-log
     """
-    for output in (csv_path, html_path):
-        if output is not None and output.resolve() == sizes_path.resolve():
-            raise click.UsageError(f"{output} is the --sizes input; it is never overwritten")
+    try:
+        for output in (csv_path, html_path):
+            if output is not None:
+                refuse_inside(output, [sizes_path])
+    except OutputRefused as error:
+        raise click.UsageError(str(error)) from None
     profile, options, _ = resolve_bucket_options(bucketing)
     try:
         table = read_size_table(sizes_path)

@@ -25,6 +25,9 @@ from aspectbucket.profiles import (
 )
 from aspectbucket.report.explain import capped_budget_warning
 
+#: The most threads ``--jobs`` may ask for: more only add contention (and a huge number, memory).
+MAX_JOBS = 256
+
 
 class ResolutionType(click.ParamType):
     """``512`` or ``512,768`` (width, height), as sd-scripts' ``--resolution``."""

@@ -8,19 +8,24 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks, check_output_files
+from aspectbucket.cli.options import (
+    MAX_JOBS,
+    ProfileListType,
+    bucket_options,
+    check_dataset_blocks,
+    check_output_files,
+)
 from aspectbucket.cli.trainer_configs import adopt_detected_profile, trainer_config_options
 from aspectbucket.compare import common_resolution, compare_dataset
 from aspectbucket.epoch_ledger import plan_ledger
 from aspectbucket.geometry.ledger import BatchingError
-from aspectbucket.geometry.options import OptionsError
+from aspectbucket.geometry.options import MAX_COUNT, OptionsError
 from aspectbucket.ledger_fixes import smallest_fixes
+from aspectbucket.outputs import STDOUT, OutputRefused, refuse_inside, refuse_special, shown
 from aspectbucket.plan import plan_dataset
 from aspectbucket.report import (
-    OutputInsideDatasetError,
     WarningKind,
     print_report,
-    refuse_inside_dataset,
     summarize,
     write_csv,
     write_html,
@@ -54,7 +59,7 @@ from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_COUNT),
     default=None,
     help="Batch size for steps per epoch. [default: the config's batch_size, else 1]",
 )
@@ -67,19 +72,19 @@ from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write everything (settings, buckets, summary, every image) as JSON to this file.",
+    help="Write everything (settings, buckets, summary, every image) as JSON to this file ('-': stdout).",
 )
 @click.option(
     "--csv",
     "csv_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write one row per image as CSV to this file.",
+    help="Write one row per image as CSV to this file ('-': stdout).",
 )
 @click.option(
     "--html",
     "html_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write a self-contained HTML page (interactive charts, gallery with filters) to this file.",
+    help="Write a self-contained HTML page (interactive charts, gallery with filters) to this file ('-': stdout).",
 )
 @click.option("--open", "open_page", is_flag=True, help="Open the HTML page in the default browser when written.")
 @click.option(
@@ -97,7 +102,7 @@ from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
     help="Folder of the image-header and preview cache. [default: the user cache folder]",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the header and preview caches.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Threads reading headers and previews.")
+@click.option("--jobs", type=click.IntRange(1, MAX_JOBS), default=None, help="Threads reading headers and previews.")
 @click.option(
     "--compare",
     "compare_profiles",
@@ -174,16 +179,22 @@ def report(
                 raise click.BadParameter(str(error), param_hint="SOURCE") from None
             adopt_detected_profile(bucketing, detected)
             subsets, folder_warnings = detected.subsets, detected.warnings
-        folders = [subset.image_dir for subset in subsets]
-        if source.is_dir():
-            folders.append(source)
+        folders = [source, *(subset.image_dir for subset in subsets)]
+    outputs = [path for path in (json_path, csv_path, html_path) if path is not None]
+    if sum(str(path) == STDOUT for path in outputs) > 1:
+        raise click.UsageError("only one of --json, --csv and --html can be '-' (standard output)")
     try:
-        for output in (json_path, csv_path, html_path, cache):
-            if output is not None:
-                refuse_inside_dataset(output, folders)
-    except OutputInsideDatasetError as error:
+        for output in outputs:
+            refuse_inside(output, folders)
+            refuse_special(output)
+        if cache is not None:
+            refuse_inside(cache, folders)
+    except OutputRefused as error:
         raise click.UsageError(str(error)) from None
     check_dataset_blocks(bucketing, subsets)
+    if cache is None and not no_cache:
+        no_cache, cache_note = _default_cache_inside(folders)
+        folder_warnings = [*folder_warnings, *cache_note]
 
     if from_table:
         result, previews = _scan_table(source), 0  # no image file to preview
@@ -203,7 +214,8 @@ def report(
         raise click.UsageError(str(error)) from None
     fixes = smallest_fixes(book)
     labels = display_paths(plan)
-    console = Console(highlight=False)
+    to_stdout = any(str(path) == STDOUT for path in outputs)
+    console = Console(highlight=False, stderr=to_stdout)  # stdout carries the file when '-'
     print_report(summary, console)
     print_ledger(book, fixes, console, labels, compact=True)
 
@@ -211,10 +223,10 @@ def report(
         if json_path:
             ledger = ledger_document(book, fixes, labels, image_limit=untrained_count(book))
             write_json(json_path, plan, summary, source, extra={"ledger": ledger})
-            click.echo(f"wrote {json_path}", err=True)
+            click.echo(f"wrote {shown(json_path)}", err=True)
         if csv_path:
             write_csv(csv_path, plan, summary, extra_columns=ledger_csv_columns(book))
-            click.echo(f"wrote {csv_path}", err=True)
+            click.echo(f"wrote {shown(csv_path)}", err=True)
         if html_path:
             sections = [HtmlSection("ledger", "Epoch ledger", ledger_section_html(book, fixes, labels))]
             if compare_profiles:
@@ -240,12 +252,15 @@ def report(
                 progress=sys.stderr.isatty(),
                 preview_cache=None if no_cache else PreviewCache(cache or default_cache_dir()),
             )
-            url = html_path.resolve().as_uri()
-            click.echo(f"wrote {html_path}: {url}", err=True)
-            if open_page:
-                click.launch(url)
+            if str(html_path) != STDOUT:
+                url = html_path.resolve().as_uri()
+                click.echo(f"wrote {shown(html_path)}: {url}", err=True)
+                if open_page:
+                    click.launch(url)
+    except OutputRefused as error:
+        raise click.UsageError(str(error)) from None
     except OSError as error:
-        where = Path(error.filename).parent if error.filename else "the output folder"
+        where = shown(Path(error.filename).parent) if error.filename else "the output folder"
         raise click.ClickException(f"cannot write in {where}: {error.strerror or error}") from None
     missing = summary.warning_counts()[WarningKind.MISSING_FOLDER.value]
     if strict and (summary.placed < summary.images or missing):
@@ -257,6 +272,17 @@ def _scan_table(source: Path):
         return scan_table(source)
     except TableError as error:
         raise click.BadParameter(str(error), param_hint="SOURCE") from None
+
+
+def _default_cache_inside(folders: list[Path]) -> tuple[bool, list[str]]:
+    """``(skip, notes)``: the default cache folder (headers, previews) is not used when it lies inside
+    the dataset (a dataset that holds the user's home folder, for example), since nothing is written there."""
+    try:
+        refuse_inside(default_cache_dir(), folders)
+    except OutputRefused:
+        note = f"cache not used: its folder {shown(default_cache_dir())} lies inside the dataset"
+        return True, [note + "; give --cache elsewhere to keep one"]
+    return False, []
 
 
 def _source(source: Path | None, example: bool) -> Path:

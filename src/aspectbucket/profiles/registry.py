@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from aspectbucket.geometry.options import BucketOptions
+from aspectbucket.geometry.options import BucketOptions, check_bounds
 from aspectbucket.geometry.placement import Placement
 from aspectbucket.profiles.ai_toolkit import AI_TOOLKIT
 from aspectbucket.profiles.balanced import BALANCED
@@ -126,9 +126,12 @@ def resolve(profile: str | Profile = "kohya", options: BucketOptions | None = No
     """``(profile, validated options, warnings)``; missing options take the profile's defaults.
 
     ``settings`` (the trainer's own keys) apply over ``options``. Raises
-    :class:`~aspectbucket.geometry.options.OptionsError` for options the trainer refuses.
+    :class:`~aspectbucket.geometry.options.OptionsError` for options the trainer refuses, and before
+    that for values outside the bounds every profile shares (see
+    :func:`~aspectbucket.geometry.options.check_bounds`).
     """
     chosen, merged = apply_settings(profile, settings, options)
+    check_bounds(merged)
     validated, warnings = chosen.validate(merged)
     return chosen, validated, warnings
 

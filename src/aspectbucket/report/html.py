@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from aspectbucket import __version__
 from aspectbucket.report import charts
-from aspectbucket.report.files import write_text_atomic
+from aspectbucket.report.files import dataset_folders, write_text_atomic
 from aspectbucket.report.gallery import gallery_section, json_for_script
 from aspectbucket.report.sections import HtmlSection, escape
 from aspectbucket.report.summary import (
@@ -94,8 +94,8 @@ def render_html(
 
 
 def write_html(path: Path, plan: DatasetPlan, summary: ReportSummary | None = None, **options) -> None:
-    """Write :func:`render_html` to ``path`` atomically."""
-    write_text_atomic(path, render_html(plan, summary, **options))
+    """Write :func:`render_html` to ``path`` atomically (``-``: standard output), never under the dataset."""
+    write_text_atomic(path, render_html(plan, summary, **options), dataset_folders(plan))
 
 
 def overview_section(summary: ReportSummary, source) -> HtmlSection:
