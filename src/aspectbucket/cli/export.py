@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from aspectbucket.cli.options import MAX_JOBS, bucket_options, check_dataset_blocks
-from aspectbucket.cli.trainer_configs import adopt_detected_profile
+from aspectbucket.cli.sources import dataset_source, trainer_config_options
 from aspectbucket.export.pixels import Anchor
 from aspectbucket.export.plan import (
     ExportItem,
@@ -25,8 +25,6 @@ from aspectbucket.geometry.options import OptionsError
 from aspectbucket.outputs import STDOUT, OutputRefused, refuse_inside, refuse_special, shown
 from aspectbucket.plan import plan_dataset
 from aspectbucket.scan import scan
-from aspectbucket.scan.configs import read_source
-from aspectbucket.scan.sources import DatasetError
 
 
 def _choice(kind) -> click.Choice:
@@ -34,9 +32,9 @@ def _choice(kind) -> click.Choice:
 
 
 @click.command("export")
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, metavar="[SOURCE] OUT", type=click.Path(path_type=Path))
 @bucket_options
+@trainer_config_options
 @click.option(
     "--mode",
     type=_choice(ExportMode),
@@ -100,9 +98,9 @@ def _choice(kind) -> click.Choice:
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be written and write nothing.")
 def export_command(
-    source,
-    out,
+    paths,
     bucketing,
+    trainer_config,
     mode,
     anchor,
     crops,
@@ -119,15 +117,17 @@ def export_command(
     """Export the images of SOURCE to OUT as the trainer will see them, or pre-cropped.
 
     SOURCE is a folder, a kohya DreamBooth folder (N_name subfolders), a kohya dataset .toml or a
-    Kohya_ss GUI config (.json, or a .toml of its keys: its train_data_dir and bucket options). OUT
-    mirrors its tree; caption sidecars (.txt, .caption) are copied along. SOURCE is never
-    written to. An interrupted export, run again, skips the images already finished.
+    trainer's own config (the trainer detected from it; --profile overrides); with --config or
+    --kohya-args, give only OUT. OUT mirrors its tree; caption sidecars (.txt, .caption) are copied
+    along. SOURCE is never written to. An interrupted export, run again, skips the images already finished.
 
     \b
     Examples:
       aspectbucket export train_data out --resolution 1024
       aspectbucket export train_data out --mode precrop --anchor top --format png
+      aspectbucket export ai_toolkit_job.yaml out
     """
+    source, out = _paths(paths, trainer_config)
     try:
         settings = ExportSettings(
             mode=mode,
@@ -141,12 +141,7 @@ def export_command(
         )
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    try:
-        detected = read_source(source)
-    except DatasetError as error:
-        raise click.BadParameter(str(error), param_hint="SOURCE") from None
-    adopt_detected_profile(bucketing, detected)
-    subsets, warnings = detected.subsets, detected.warnings
+    source, subsets, warnings, _ = dataset_source(source, bucketing, trainer_config)
     check_dataset_blocks(bucketing, subsets)  # every block's options, before the scan
     inputs = export_inputs(source, subsets) + ([crops] if crops else [])
     try:
@@ -201,6 +196,18 @@ def export_command(
     click.echo(done, err=str(kohya_metadata) == STDOUT)
     for reason, count in summary.failed.most_common():
         click.echo(f"  {count} failed: {reason}", err=str(kohya_metadata) == STDOUT)
+
+
+def _paths(paths: tuple[Path, ...], trainer_config: dict) -> tuple[Path | None, Path]:
+    """``(SOURCE, OUT)``: both given, or only OUT when ``--config``/``--kohya-args`` name the dataset."""
+    from_option = any(value is not None for value in trainer_config.values())
+    if len(paths) == 2 and not from_option:
+        if not paths[0].exists():
+            raise click.BadParameter(f"{paths[0]} does not exist", param_hint="SOURCE")
+        return paths[0], paths[1]
+    if len(paths) == 1 and from_option:
+        return None, paths[0]
+    raise click.UsageError("give SOURCE and OUT, or OUT alone with --config or --kohya-args")
 
 
 def _print_plan(items: list[ExportItem], out: Path) -> None:

@@ -15,7 +15,7 @@ from aspectbucket.cli.options import (
     check_dataset_blocks,
     check_output_files,
 )
-from aspectbucket.cli.trainer_configs import adopt_detected_profile, trainer_config_options
+from aspectbucket.cli.sources import dataset_source, trainer_config_options
 from aspectbucket.compare import common_resolution, compare_dataset
 from aspectbucket.epoch_ledger import plan_ledger
 from aspectbucket.geometry.ledger import BatchingError
@@ -44,8 +44,7 @@ from aspectbucket.report.summary import display_paths
 from aspectbucket.report.thumbnails import PreviewCache
 from aspectbucket.scan import scan
 from aspectbucket.scan.cache import default_cache_dir
-from aspectbucket.scan.configs import read_source
-from aspectbucket.scan.sources import DatasetError, example_dataset_path
+from aspectbucket.scan.sources import example_dataset_path
 from aspectbucket.tables import TableError
 from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
 
@@ -145,8 +144,9 @@ def report(
     """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
 
     SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
-    N_name, N = repeats), a kohya dataset config .toml or a Kohya_ss GUI config (.json, or a .toml of
-    its keys); instead of SOURCE, --kohya-args reads a pasted training command line. A metadata-only
+    N_name, N = repeats), a kohya dataset config .toml, or a trainer's own config (musubi-tuner,
+    diffusion-pipe, ai-toolkit, SimpleTuner, OneTrainer, Kohya_ss GUI; also --config, or --kohya-args
+    for a pasted command line): the trainer is detected from it and --profile overrides. A metadata-only
     dataset works too, no pixel read: a Parquet table or a folder of Parquet shards (img2dataset's
     output; sizes from width/height, WIDTH/HEIGHT or original_width/original_height) or WebDataset .tar
     shards (sizes from each image's header). Bucketing options given here override the config's.
@@ -154,32 +154,20 @@ def report(
     smallest fix) follows the trainer's own batching. Nothing is ever written into the dataset.
 
     \b
-    Example:
+    Examples:
       aspectbucket report train/ --resolution 1024 --batch-size 4 --html report.html
-      aspectbucket report --config-file my_lora.json
+      aspectbucket report musubi_dataset.toml
+      aspectbucket report --kohya-args "sdxl_train_network.py --train_data_dir=img --enable_bucket"
     """
     if open_page and html_path is None:
         raise click.UsageError("--open needs --html FILE")
-    from_table = False
-    if trainer_config is not None:
-        if source is not None or example:
-            raise click.UsageError("give SOURCE, --example or a training config (--config-file, --kohya-args), not two")
-        check_output_files(json=json_path, csv=csv_path, html=html_path)
-        subsets, folder_warnings = trainer_config.subsets, trainer_config.warnings
-        folders, source = trainer_config.folders, trainer_config.origin
-    else:
-        source = _source(source, example)
-        check_output_files(json=json_path, csv=csv_path, html=html_path)
-        from_table = is_metadata_source(source)  # Parquet or WebDataset shards: sizes without a pixel
-        subsets, folder_warnings = [], []
-        if not from_table:
-            try:
-                detected = read_source(source)
-            except DatasetError as error:
-                raise click.BadParameter(str(error), param_hint="SOURCE") from None
-            adopt_detected_profile(bucketing, detected)
-            subsets, folder_warnings = detected.subsets, detected.warnings
-        folders = [source, *(subset.image_dir for subset in subsets)]
+    source = _source(source, example, trainer_config)
+    check_output_files(json=json_path, csv=csv_path, html=html_path)
+    from_table = source is not None and is_metadata_source(source)  # Parquet or WebDataset shards: no pixel
+    subsets, folder_warnings = [], []
+    if not from_table:
+        source, subsets, folder_warnings, _ = dataset_source(source, bucketing, trainer_config)
+    folders = [source, *(subset.image_dir for subset in subsets)]
     outputs = [path for path in (json_path, csv_path, html_path) if path is not None]
     if sum(str(path) == STDOUT for path in outputs) > 1:
         raise click.UsageError("only one of --json, --csv and --html can be '-' (standard output)")
@@ -237,8 +225,8 @@ def report(
                     common_resolution(result, bucketing["given"], bucketing["profile"]),
                     batch_size,
                     respect_exif=respect_exif,
-                    labels=summary.columns.display_path,
                     settings=bucketing["settings"],
+                    labels=summary.columns.display_path,
                 )
                 sections.append(HtmlSection("compare", "Trainers compared", compare_section_html(comparison)))
             write_html(
@@ -285,12 +273,15 @@ def _default_cache_inside(folders: list[Path]) -> tuple[bool, list[str]]:
     return False, []
 
 
-def _source(source: Path | None, example: bool) -> Path:
+def _source(source: Path | None, example: bool, trainer_config: dict) -> Path | None:
     if example and source is not None:
         raise click.UsageError("give either SOURCE or --example, not both")
     if example:
         # Its dataset config: two blocks, one without upscaling, so every warning shows up.
         return example_dataset_path() / "dataset.toml"
-    if source is None:
-        raise click.UsageError("missing SOURCE (a folder, a kohya N_name folder or a .toml) or --example")
+    if source is None and not any(trainer_config.values()):
+        raise click.UsageError(
+            "missing SOURCE (a folder, a kohya N_name folder, a .toml or a trainer config), --config, "
+            "--kohya-args or --example"
+        )
     return source

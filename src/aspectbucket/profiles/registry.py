@@ -76,7 +76,7 @@ def merge_options(profile: str | Profile, config: Mapping | None = None, given: 
     (what a dataset config set) over the profile's defaults.
 
     The one place they are merged, so report, compare, export, explain and the sampler agree on what
-    wins; :func:`resolve` then validates the result (and applies trainer-native settings over it).
+    wins; :func:`resolve` then validates the result (with the trainer-native ``settings`` over it).
 
     >>> merge_options("kohya", {"resolution": (1024, 1024)}, {"bucket_no_upscale": True}).resolution
     (1024, 1024)
@@ -163,7 +163,8 @@ def place(
 def bucket_list(
     options: BucketOptions | None = None, profile: str | Profile = "kohya", settings: Mapping | None = None
 ) -> np.ndarray:
-    """The bucket list of ``profile`` (``(n, 2)`` widths and heights, trainer order; empty if per image).
+    """The bucket list of ``profile`` at ``options`` (``(n, 2)`` widths and heights, trainer order; empty if
+    per image); ``settings`` use the trainer's own keys.
 
     >>> from aspectbucket import BucketOptions, bucket_list
     >>> buckets = bucket_list(BucketOptions(resolution=(1024, 1024), bucket_reso_steps=64), "onetrainer")

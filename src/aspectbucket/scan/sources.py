@@ -18,13 +18,9 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aspectbucket.geometry.options import MAX_COUNT, BucketOptions, OptionsError, parse_resolution
 from aspectbucket.scan.headers import is_image_name
-
-if TYPE_CHECKING:
-    pass
 
 #: The bucketing settings a kohya dataset config may set in ``[general]`` or a ``[[datasets]]`` block.
 BUCKET_KEYS = ("resolution", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale")
@@ -56,6 +52,7 @@ class Subset:
     enable_bucket: bool = True
     is_reg: bool = False
     recursive: bool = False
+    settings: tuple[tuple[str, object], ...] = ()
 
 
 def load_dataset(source: Path) -> list[Subset]:
