@@ -38,13 +38,16 @@ from aspectbucket.geometry import (
 )
 from aspectbucket.geometry.ledger import BatchingError, BatchingRule
 from aspectbucket.profiles import PROFILES, Profile, SettingsError, bucket_list, get_profile, place, resolve
+from aspectbucket.profiles.clips import CLIP_TRAINERS, ClipTable, place_clips
 
 __all__ = [
+    "CLIP_TRAINERS",
     "PROFILES",
     "BatchPolicy",
     "BatchingError",
     "BatchingRule",
     "BucketOptions",
+    "ClipTable",
     "Ledger",
     "Metric",
     "OptionsError",
@@ -63,6 +66,7 @@ __all__ = [
     "ledger",
     "parse_resolution",
     "place",
+    "place_clips",
     "plan",
     "ratio_fraction",
     "report",

@@ -16,9 +16,10 @@ from aspectbucket.cli.options import ProfileListType, bucket_options
 from aspectbucket.cli.sources import dataset_source, trainer_config_options
 from aspectbucket.compare import Comparison, common_resolution, compare_dataset
 from aspectbucket.geometry.options import MAX_COUNT
+from aspectbucket.report.clips import compare_clip_trainers, print_clip_comparison
 from aspectbucket.report.compare_section import batch_words, describe
 from aspectbucket.report.summary import scan_display_paths
-from aspectbucket.scan import scan
+from aspectbucket.scan import scan, scan_clips
 from aspectbucket.scan.sources import DatasetError
 
 
@@ -57,7 +58,8 @@ def compare(dataset, bucketing, trainer_config, profiles, batch_size, top, respe
     Every profile runs at one resolution: --resolution, else the config's, else the default of
     --profile (kohya: 512). Other options such as --bucket-reso-steps apply to every profile (a profile
     that refuses them is shown as refused); without them each profile uses its trainer's defaults.
-    Paths are shown relative to the dataset's folder.
+    Paths are shown relative to the dataset's folder. Video clips beside the images are compared
+    through every video trainer at its own defaults.
 
     \b
     Example:
@@ -78,10 +80,18 @@ def compare(dataset, bucketing, trainer_config, profiles, batch_size, top, respe
     comparison = compare_dataset(
         scanned, profiles, given, batch_size, top, respect_exif, labels=labels, settings=bucketing["settings"]
     )
+    clips = scan_clips(scanned.subsets, use_cache=not no_cache)
+    clip_rows = compare_clip_trainers(clips, batch_size or 1) if len(clips) else []
     if as_json:
-        click.echo(json.dumps(comparison.to_dict(), indent=2))
+        data = comparison.to_dict()
+        if clip_rows:
+            data["video_trainers"] = clip_rows
+        click.echo(json.dumps(data, indent=2))
         return
-    print_comparison(comparison, Console(width=max(_TABLE_WIDTH, Console().width)))
+    console = Console(width=max(_TABLE_WIDTH, Console().width))
+    print_comparison(comparison, console)
+    if clip_rows:
+        print_clip_comparison(clip_rows, console, batch_size or 1)
 
 
 #: Characters the per-profile table needs with every column whole.

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from aspectbucket.cli.options import MAX_JOBS, bucket_options, check_dataset_blocks
+from aspectbucket.cli.options import MAX_JOBS, bucket_options, check_dataset_blocks, video_options
 from aspectbucket.cli.sources import dataset_source, trainer_config_options
+from aspectbucket.export.clips import plan_clip_export, run_clip_export
 from aspectbucket.export.pixels import Anchor
 from aspectbucket.export.plan import (
     ExportItem,
@@ -24,7 +25,8 @@ from aspectbucket.export.run import METADATA_NAME, ExportAborted, refuse_overlap
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.outputs import STDOUT, OutputRefused, refuse_inside, refuse_special, shown
 from aspectbucket.plan import plan_dataset
-from aspectbucket.scan import scan
+from aspectbucket.profiles.clips import place_clips
+from aspectbucket.scan import scan, scan_clips
 
 
 def _choice(kind) -> click.Choice:
@@ -96,6 +98,7 @@ def _choice(kind) -> click.Choice:
     default=None,
     help="Also write sd-scripts fine-tuning metadata JSON (captions, train_resolution); '-' for stdout.",
 )
+@video_options
 @click.option("--dry-run", is_flag=True, help="Print what would be written and write nothing.")
 def export_command(
     paths,
@@ -112,6 +115,7 @@ def export_command(
     jobs,
     metadata,
     kohya_metadata,
+    video,
     dry_run,
 ):
     """Export the images of SOURCE to OUT as the trainer will see them, or pre-cropped.
@@ -120,6 +124,10 @@ def export_command(
     trainer's own config (the trainer detected from it; --profile overrides); with --config or
     --kohya-args, give only OUT. OUT mirrors its tree; caption sidecars (.txt, .caption) are copied
     along. SOURCE is never written to. An interrupted export, run again, skips the images already finished.
+
+    Video clips beside the images follow --video-profile: train writes each window the trainer
+    reads as its own clip (NAME_START-COUNTxWxH.mp4, its frames scaled and cropped to the bucket);
+    precrop cuts each clip to its bucket's ratio at full resolution, every frame kept.
 
     \b
     Examples:
@@ -171,8 +179,23 @@ def export_command(
         sys.exit(2)
     for warning in [*warnings, *scanned.warnings, *(plan.warnings if subsets and subsets[0].options else [])]:
         click.echo(f"warning: {shown(warning)}", err=True)
+    clips = scan_clips(subsets)
+    clip_jobs = []
+    if len(clips):
+        try:
+            table = place_clips(clips.width, clips.height, clips.frames, clips.fps, video["profile"], video["settings"])
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+        clip_jobs = plan_clip_export(clips, table, source_root(source, subsets), mode)
+        for clip, reason in zip(table.columns["clip"].tolist(), table.columns["error"], strict=True):
+            if reason:
+                click.echo(f"skip  {clips.paths[clip]}: {clips.error[clip] or reason}", err=True)
     if dry_run:
         _print_plan(items, out)
+        for job in clip_jobs:
+            click.echo(
+                f"write {job.source} -> {out / job.output}  {job.size[0]}x{job.size[1]}  {len(job.frames)} frames"
+            )
         return
     try:
         summary = run_export(
@@ -196,6 +219,15 @@ def export_command(
     click.echo(done, err=str(kohya_metadata) == STDOUT)
     for reason, count in summary.failed.most_common():
         click.echo(f"  {count} failed: {reason}", err=str(kohya_metadata) == STDOUT)
+    if clip_jobs:
+        clip_summary = run_clip_export(clip_jobs, out, progress=sys.stderr.isatty())
+        click.echo(
+            f"clips: {clip_summary.written} written, {clip_summary.skipped} already done, "
+            f"{len(clip_summary.failed)} failed -> {shown(out)}",
+            err=str(kohya_metadata) == STDOUT,
+        )
+        for reason in clip_summary.failed:
+            click.echo(f"  failed: {shown(reason)}", err=str(kohya_metadata) == STDOUT)
 
 
 def _paths(paths: tuple[Path, ...], trainer_config: dict) -> tuple[Path | None, Path]:

@@ -9,6 +9,7 @@ once, turning a refused combination into a usage error (exit status 2) that name
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 import click
@@ -24,6 +25,7 @@ from aspectbucket.profiles import (
     profile_names,
     resolve,
 )
+from aspectbucket.profiles.clips import CLIP_TRAINERS
 from aspectbucket.report.explain import capped_budget_warning
 
 #: The most threads ``--jobs`` may ask for: more only add contention (and a huge number, memory).
@@ -222,3 +224,39 @@ def check_dataset_blocks(bucketing: dict, subsets) -> None:
         resolve_bucket_options({**bucketing, "settings": own}, dict(subset.given_options))
     if not seen:  # nothing to scan, or no block with buckets: the command line's options still count
         resolve_bucket_options(bucketing)
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` with VALUE read as JSON when it parses (``[1, 25, 45]``, ``24``), else as text."""
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise click.BadParameter(f"{text!r} is not NAME=VALUE", param_hint="--video-setting")
+    try:
+        return name.strip(), json.loads(value)
+    except ValueError:
+        return name.strip(), value
+
+
+def video_options(command):
+    """Add ``--video-profile`` and ``--video-setting`` (the video trainer's own settings) as ``video``."""
+
+    @functools.wraps(command)
+    def wrapper(*args, video_profile, video_settings, **kwargs):
+        kwargs["video"] = {"profile": video_profile, "settings": dict(map(parse_setting, video_settings))}
+        return command(*args, **kwargs)
+
+    wrapper = click.option(
+        "--video-setting",
+        "video_settings",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="A video trainer setting under its own name, VALUE as JSON or text, e.g. target_frames=[1,25,45] "
+        "(repeatable).",
+    )(wrapper)
+    return click.option(
+        "--video-profile",
+        type=click.Choice(list(CLIP_TRAINERS)),
+        default="musubi",
+        show_default=True,
+        help="Video trainer whose frame rules clips follow.",
+    )(wrapper)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from aspectbucket.cli.options import (
     bucket_options,
     check_dataset_blocks,
     check_output_files,
+    video_options,
 )
 from aspectbucket.cli.sources import dataset_source, trainer_config_options
 from aspectbucket.compare import common_resolution, compare_dataset
@@ -31,7 +33,9 @@ from aspectbucket.report import (
     write_html,
     write_json,
 )
+from aspectbucket.report.clips import clip_report, clip_section_html, print_clip_report
 from aspectbucket.report.compare_section import compare_section_html
+from aspectbucket.report.files import write_text_atomic
 from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
 from aspectbucket.report.ledger_section import (
     ledger_csv_columns,
@@ -42,7 +46,7 @@ from aspectbucket.report.ledger_section import (
 )
 from aspectbucket.report.summary import display_paths
 from aspectbucket.report.thumbnails import PreviewCache
-from aspectbucket.scan import scan
+from aspectbucket.scan import scan, scan_clips
 from aspectbucket.scan.cache import default_cache_dir
 from aspectbucket.scan.sources import example_dataset_path
 from aspectbucket.tables import TableError
@@ -110,10 +114,17 @@ from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
     help="Add a section comparing these trainers' treatment of the dataset to the HTML page "
     "(comma-separated profile names, or 'all').",
 )
+@video_options
+@click.option(
+    "--clips-json",
+    "clips_json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the video clips' report (items, frames read, buckets, steps) as JSON to this file.",
+)
 @click.option(
     "--strict",
     is_flag=True,
-    help="Exit with status 1 when an image folder is missing or any image is unreadable or cannot be placed.",
+    help="Exit with status 1 when an image folder is missing or any image or clip is unreadable or cannot be placed.",
 )
 @click.option("--processes", type=int, default=1, show_default=True, help="Processes (GPUs), for the epoch ledger.")
 @click.option("--grad-accum", type=int, default=1, show_default=True, help="Gradient accumulation, for the ledger.")
@@ -135,6 +146,8 @@ def report(
     no_cache,
     jobs,
     compare_profiles,
+    video,
+    clips_json_path,
     strict,
     processes,
     grad_accum,
@@ -151,7 +164,9 @@ def report(
     output; sizes from width/height, WIDTH/HEIGHT or original_width/original_height) or WebDataset .tar
     shards (sizes from each image's header). Bucketing options given here override the config's.
     The epoch ledger (steps, what each bucket trains, drops and pads, never-trained images and their
-    smallest fix) follows the trainer's own batching. Nothing is ever written into the dataset.
+    smallest fix) follows the trainer's own batching. Video clips found beside the images are reported
+    through --video-profile: their buckets (w, h, frames), the frames each item reads, and the clips too
+    short to train. Nothing is ever written into the dataset.
 
     \b
     Examples:
@@ -162,13 +177,13 @@ def report(
     if open_page and html_path is None:
         raise click.UsageError("--open needs --html FILE")
     source = _source(source, example, trainer_config)
-    check_output_files(json=json_path, csv=csv_path, html=html_path)
+    check_output_files(json=json_path, csv=csv_path, html=html_path, clips_json=clips_json_path)
     from_table = source is not None and is_metadata_source(source)  # Parquet or WebDataset shards: no pixel
     subsets, folder_warnings = [], []
     if not from_table:
         source, subsets, folder_warnings, _ = dataset_source(source, bucketing, trainer_config)
     folders = [source, *(subset.image_dir for subset in subsets)]
-    outputs = [path for path in (json_path, csv_path, html_path) if path is not None]
+    outputs = [path for path in (json_path, csv_path, html_path, clips_json_path) if path is not None]
     if sum(str(path) == STDOUT for path in outputs) > 1:
         raise click.UsageError("only one of --json, --csv and --html can be '-' (standard output)")
     try:
@@ -206,6 +221,14 @@ def report(
     console = Console(highlight=False, stderr=to_stdout)  # stdout carries the file when '-'
     print_report(summary, console)
     print_ledger(book, fixes, console, labels, compact=True)
+    clips = scan_clips(subsets, cache=cache, use_cache=not no_cache, jobs=jobs)
+    clips_report = None
+    if len(clips):
+        try:
+            clips_report = clip_report(clips, video["profile"], video["settings"], batch_size or 1)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+        print_clip_report(clips_report, console)
 
     try:
         if json_path:
@@ -215,8 +238,13 @@ def report(
         if csv_path:
             write_csv(csv_path, plan, summary, extra_columns=ledger_csv_columns(book))
             click.echo(f"wrote {shown(csv_path)}", err=True)
+        if clips_json_path and clips_report is not None:
+            write_text_atomic(clips_json_path, json.dumps(clips_report, indent=1) + "\n", inputs=folders)
+            click.echo(f"wrote {shown(clips_json_path)}", err=True)
         if html_path:
             sections = [HtmlSection("ledger", "Epoch ledger", ledger_section_html(book, fixes, labels))]
+            if clips_report is not None:
+                sections.append(clip_section_html(clips_report))
             if compare_profiles:
                 # The report's own resolution, batch sizes and paths, so the two parts of the page agree.
                 comparison = compare_dataset(
@@ -251,7 +279,7 @@ def report(
         where = shown(Path(error.filename).parent) if error.filename else "the output folder"
         raise click.ClickException(f"cannot write in {where}: {error.strerror or error}") from None
     missing = summary.warning_counts()[WarningKind.MISSING_FOLDER.value]
-    if strict and (summary.placed < summary.images or missing):
+    if strict and (summary.placed < summary.images or missing or (clips_report and clips_report["skipped"])):
         sys.exit(1)
 
 
