@@ -12,7 +12,9 @@ similarity) goes through, side by side in one run:
 - ``wide``: the floor writing the output's columns: the placement columns, computed beforehand, are
   joined to each batch as it is read, so ``wide - floor`` is the cost of writing 11 more columns and
   ``assign - wide`` that of placement itself (where the time goes);
-- ``assign``: :func:`aspectbucket.tables.assign_table`.
+- ``assign``: :func:`aspectbucket.tables.assign_table`;
+- ``narrow``: the same with ``columns=("bucket_width", "bucket_height")`` (``--columns``), the output
+  most LAION-scale users need.
 
 Done when (issue 14): ``assign`` is at least 6x the loop and within 1.5x of the floor for each format.
 ``--stream-rows`` then streams a Parquet table of that many rows through ``aspectbucket assign`` and
@@ -158,9 +160,9 @@ def _joined(batches, placed: arrow.RecordBatch):
         start += batch.num_rows
 
 
-def assign(path: Path, target: Path, table_format: TableFormat) -> None:
+def assign(path: Path, target: Path, table_format: TableFormat, columns=None) -> None:
     with open(path, "rb") as source, open(target, "wb") as sink:
-        assign_table(source, sink, OPTIONS, PROFILE, table_format, table_format)
+        assign_table(source, sink, OPTIONS, PROFILE, table_format, table_format, columns=columns)
 
 
 def best(function, repeats: int, *args) -> float:
@@ -179,8 +181,8 @@ def compare_formats(rows: int, repeats: int, folder: Path, with_loop: bool = Tru
     placed = placement_batch(place_by_profile(*sizes, OPTIONS, PROFILE))
     print(f"\nassign, {rows:,} rows, same format in and out (best of {repeats}; loop once):")
     print(
-        f"{'format':8} {'loop s':>8} {'floor s':>8} {'wide s':>8} {'assign s':>9} {'loop/assign':>12} "
-        f"{'assign/floor':>13} {'assign/wide':>12}"
+        f"{'format':8} {'loop s':>8} {'floor s':>8} {'wide s':>8} {'assign s':>9} {'narrow s':>9} "
+        f"{'loop/assign':>12} {'assign/floor':>13} {'assign/wide':>12} {'narrow/floor':>13}"
     )
     for table_format, path in paths.items():
         target = folder / f"out.{table_format.value}"
@@ -188,11 +190,12 @@ def compare_formats(rows: int, repeats: int, folder: Path, with_loop: bool = Tru
         seconds_floor = best(floor, repeats, path, target, table_format)
         seconds_wide = best(wide, repeats, path, target, table_format, placed)
         seconds_assign = best(assign, repeats, path, target, table_format)
+        seconds_narrow = best(assign, repeats, path, target, table_format, ("bucket_width", "bucket_height"))
         print(
             f"{table_format.value:8} {seconds_loop:8.2f} {seconds_floor:8.2f} {seconds_wide:8.2f} "
-            f"{seconds_assign:9.2f} "
+            f"{seconds_assign:9.2f} {seconds_narrow:9.2f} "
             f"{seconds_loop / seconds_assign:11.1f}x {seconds_assign / seconds_floor:12.2f}x "
-            f"{seconds_assign / seconds_wide:11.2f}x",
+            f"{seconds_assign / seconds_wide:11.2f}x {seconds_narrow / seconds_floor:12.2f}x",
             flush=True,
         )
 

@@ -10,6 +10,7 @@ cluster's tables are. Ray is an optional extra (``pip install 'aspectbucket[ray]
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -17,7 +18,14 @@ import pyarrow as arrow
 
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.profiles import Profile
-from aspectbucket.tables.assign import AssignResult, PlacedRows, count_reasons, placed_rows, write_placed
+from aspectbucket.tables.assign import (
+    AssignResult,
+    PlacedRows,
+    chosen_columns,
+    count_reasons,
+    placed_rows,
+    write_placed,
+)
 from aspectbucket.tables.formats import TableError, TableFormat
 from aspectbucket.tables.readers import ReadBatch, parquet_shards
 
@@ -37,6 +45,7 @@ def assign_on_ray(
     height_column: str | None = None,
     split_folder: Path | None = None,
     batch_size: int = 1,
+    columns: Sequence[str] | None = None,
 ) -> AssignResult:
     """:func:`~aspectbucket.tables.assign_table` for a Parquet file or folder, placed on a Ray cluster.
 
@@ -49,7 +58,8 @@ def assign_on_ray(
     except ImportError:
         raise TableError(RAY_HINT) from None
     files, schema, warnings = parquet_shards(source)
-    plan = PlacedRows.prepare(schema, options, profile, width_column, height_column)
+    added = chosen_columns(columns, split_folder is not None)
+    plan = PlacedRows.prepare(schema, options, profile, width_column, height_column, columns=added)
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False, log_to_driver=False)
