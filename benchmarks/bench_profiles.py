@@ -1,8 +1,8 @@
 """Placement speed of every profile against the kohya profile, on the same random sizes in the same run.
 
 Prints seconds per profile (best of a few runs) and the ratio to kohya, plus ``compare`` over all
-profiles; per-image profiles (SimpleTuner, ai-toolkit) work per distinct ratio or ladder size, so
-their cost depends on how varied the sizes are.
+profiles. SimpleTuner's rule depends on the images before (its aspect map), so it runs as one block
+instead of a thread per core.
 
     python benchmarks/bench_profiles.py [--images 1000000]
 """

@@ -18,9 +18,9 @@ leaves their inodes cached; with ``--drop-caches`` (root on Linux) they drop eve
 
 Targets: cold scan at least 0.5x the I/O floor's rate; warm re-scan at least 20x faster than cold. A
 first scan reads from the disk, so the warm target is measured against the "disk" cold scan. Against a
-cold scan of files already in the page cache, stat-ing every file (the cache is keyed by size and
-mtime) is itself a large share of the cold scan; the output shows the ratio that the change-check floor
-alone would reach.
+cold scan of files already in the page cache, stat-ing every file (the cache is keyed by size, mtime,
+ctime and inode) is itself a large share of the cold scan; the output shows the ratio that the
+change-check floor alone would reach.
 """
 
 from __future__ import annotations

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI draws the same examples on every run, so a red run means a change broke something rather than a
+# new random draw; sessions draw new ones and keep what they find in .hypothesis/.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 DATA = Path(__file__).resolve().parent / "data"
 VECTORS = DATA / "vectors"

@@ -15,11 +15,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aspectbucket import BucketOptions, place
+from aspectbucket import BucketOptions, SettingsError, place
 from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket, ai_toolkit_bucket_one, random_crop_offsets
 from aspectbucket.geometry.batches import batches_per_bucket, dropped_and_padded, steps_per_epoch
-from aspectbucket.profiles.ai_toolkit import ai_toolkit_profile
+from aspectbucket.profiles.ai_toolkit import AI_TOOLKIT, ai_toolkit_profile
 from aspectbucket.profiles.per_resolution import place_per_resolution
+from aspectbucket.profiles.profile import ExifHandling
 from conftest import load_vectors
 
 VECTORS = load_vectors("ai_toolkit")
@@ -144,3 +145,42 @@ def test_batches_pad_each_bucket_by_cycling_its_images(case):
     assert steps_per_epoch(counts, batching["batch_size"], profile.batch_policy) == batching["steps_per_epoch"]
     padded = dropped_and_padded(counts, batching["batch_size"], profile.batch_policy)
     assert padded == (0, sum(entry["duplicated"] for entry in batching["per_bucket"]))
+
+
+def test_exif_orientation_is_applied_before_bucketing():
+    # The default path sizes images with exif_transpose (fast_image_size reads the header and does not).
+    checks = VECTORS["source"]["ai-toolkit"]["exif_checks"]["results"]
+    assert AI_TOOLKIT.exif is ExifHandling.APPLY
+    for name, result in checks.items():
+        if name.endswith("fast_image_size=False"):
+            rotated = "orient6" in name or "orient8" in name
+            assert result["size_used"] == ([2000, 3000] if rotated else [3000, 2000])
+            p = place(
+                [result["size_used"][0]],
+                [result["size_used"][1]],
+                BucketOptions(resolution=512, bucket_reso_steps=64),
+                AI_TOOLKIT,
+            )
+            assert [p.bucket_width[0], p.bucket_height[0]] == result["bucket"]
+            assert [p.resized_width[0], p.resized_height[0]] == result["resized_wh"]
+
+
+@pytest.mark.parametrize("case", [case for case in IMAGE_CASES if not isinstance(case["settings"]["resolution"], list)])
+def test_image_case_from_the_trainers_own_settings(case):
+    # The same case given as the dataset config's keys (as --set or a config file would give them).
+    settings = case["settings"]
+    native = {name: settings[name] for name in ("resolution", "bucket_tolerance", "square_crop") if name in settings}
+    sizes = np.array([row["image"] for row in case["placements"]])
+    p = place(sizes[:, 0], sizes[:, 1], profile="ai-toolkit", settings=native)
+    assert np.stack([p.bucket_width, p.bucket_height], 1).tolist() == [row["bucket"] for row in case["placements"]]
+    resized = np.stack([p.resized_width, p.resized_height], 1).tolist()
+    assert resized == [row["extra"]["resized_wh"] for row in case["placements"]]
+
+
+def test_bad_settings_name_the_key_and_what_is_allowed():
+    with pytest.raises(SettingsError, match="square_crop='maybe' is not true or false"):
+        place([100], [100], profile="ai-toolkit", settings={"square_crop": "maybe"})
+    with pytest.raises(
+        SettingsError, match="unknown setting 'bucket_tolerence'; allowed: resolution, bucket_tolerance"
+    ):
+        place([100], [100], profile="ai-toolkit", settings={"bucket_tolerence": 64})

@@ -50,7 +50,7 @@ def test_buckets_without_upscale_says_there_is_no_list(run):
         (["--resolution", "100,2000"], "min_bucket_reso 256 is larger than the smaller side"),
         (["--resolution", "2048"], "max_bucket_reso 1024 is smaller than the larger side"),
         (["--resolution", "abc"], "is not 'SIZE' or 'WIDTH,HEIGHT'"),
-        (["--bucket-reso-steps", "0"], "bucket_reso_steps 0 must be a positive"),
+        (["--bucket-reso-steps", "0"], "bucket_reso_steps 0 must be from 1 to"),
         (["--profile", "nonesuch"], "nonesuch"),
         (["--min-bucket-reso", "30"], "must be at least one step"),
     ],

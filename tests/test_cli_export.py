@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from PIL import Image
 
 from aspectbucket.cli import main
-from aspectbucket.export import run as export_run
 from aspectbucket.export.run import METADATA_NAME, TEMP_SUFFIX
 from test_export import smooth_pixels
 from test_export_run import FailingWrites
@@ -173,7 +172,7 @@ def test_a_killed_export_run_again_skips_finished_images_and_completes(tmp_path)
 
 def test_a_full_disk_ends_with_a_clear_message_and_exit_status_1(tmp_path, monkeypatch):
     make_images(tmp_path / "data", 4)
-    monkeypatch.setattr(export_run, "open", FailingWrites(errno.ENOSPC, after=1), raising=False)
+    FailingWrites(errno.ENOSPC, after=1).install(monkeypatch)
     result = invoke(tmp_path / "data", tmp_path / "out", "--jobs", "1")
     assert result.exit_code == 1
     assert "error: export stopped: the disk is full" in result.output and "run again to resume" in result.output

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aspectbucket import BucketOptions, place
+from aspectbucket import BucketOptions, SettingsError, place
 from aspectbucket.geometry.batches import batches_per_bucket, dropped_and_padded
 from aspectbucket.geometry.diffusion_pipe import (
     bucket_one,
@@ -28,8 +28,9 @@ from aspectbucket.geometry.diffusion_pipe import (
 )
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.geometry.placement import PlacementError
-from aspectbucket.profiles.diffusion_pipe import diffusion_pipe_profile, resolution_entries
+from aspectbucket.profiles.diffusion_pipe import DIFFUSION_PIPE, diffusion_pipe_profile, resolution_entries
 from aspectbucket.profiles.per_resolution import place_per_resolution
+from aspectbucket.profiles.profile import ExifHandling
 from conftest import load_vectors
 
 VECTORS = load_vectors("diffusion_pipe")
@@ -153,3 +154,34 @@ def test_batches_drop_each_bucket_remainder_of_the_global_batch(case):
         assert int(batches.sum()) == batching["steps_per_epoch"]
         dropped, padded = dropped_and_padded(samples, micro, profile.batch_policy, batching["world_size"])
         assert (dropped, padded) == (sum(entry["dropped"] for entry in expected), 0)
+
+
+def test_exif_orientation_is_ignored():
+    # The reference run's check: a 600x300 JPEG with Orientation 6 is bucketed as stored, 720x368 at 512.
+    assert (
+        "600x300 JPEG with Orientation=6 is bucketed and cropped as 600x300 landscape (720x368 at 512)"
+        in (VECTORS["source"]["diffusion-pipe"]["conventions"])
+    )
+    assert DIFFUSION_PIPE.exif is ExifHandling.IGNORE
+    p = place([600], [300], BucketOptions(resolution=512, bucket_reso_steps=16), DIFFUSION_PIPE)
+    assert (p.bucket_width[0], p.bucket_height[0]) == (720, 368)
+
+
+@pytest.mark.parametrize(
+    "case", [case for case in IMAGE_CASES if case["placements_per_item"] == 1], ids=lambda c: c["run"]
+)
+def test_image_case_from_the_trainers_own_settings(case):
+    # The dataset.toml's keys (one resolution) and the model's rounding, as --set or a config would give them.
+    settings = case["settings"]
+    native = {name: settings[name] for name in (*RATIO_SETTINGS, "resolutions") if name in settings}
+    native["pixels_round_to_multiple"] = settings["pixels_round_to_multiple"]
+    sizes = np.array([row["image"] for row in case["placements"]])
+    p = place(sizes[:, 0], sizes[:, 1], profile="diffusion-pipe", settings=native)
+    assert np.stack([p.bucket_width, p.bucket_height], 1).tolist() == [row["bucket"] for row in case["placements"]]
+
+
+def test_several_resolutions_in_settings_point_to_place_per_resolution():
+    with pytest.raises(SettingsError, match=r"resolutions=\[512, 1024\] has several entries; give one per run"):
+        place([100], [100], profile="diffusion-pipe", settings={"resolutions": [512, 1024]})
+    with pytest.raises(SettingsError, match=r"ar_buckets='\[1.5' is not a list, as JSON"):
+        place([100], [100], profile="diffusion-pipe", settings={"ar_buckets": "[1.5"})

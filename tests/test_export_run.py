@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +17,13 @@ from aspectbucket.export.plan import (
     ExportRefused,
     ExportSettings,
     ItemError,
-    check_destination,
+    export_inputs,
     load_crops,
     plan_export,
     source_root,
 )
 from aspectbucket.export.run import ExportAborted, kohya_metadata, run_export
+from aspectbucket.outputs import OutputRefused, OutputTree, refuse_inside
 from aspectbucket.plan import plan_dataset
 from aspectbucket.scan import scan
 from aspectbucket.scan.sources import example_dataset_path, read_dataset
@@ -59,7 +61,7 @@ def make_dataset(root: Path, entries=DATASET) -> Path:
 def export(source: Path, out: Path, given: dict | None = None, **settings):
     settings = ExportSettings(**settings)
     subsets, _ = read_dataset(source)
-    check_destination(out, source, subsets)
+    refuse_inside(out, export_inputs(source, subsets))
     scanned = scan(subsets, use_cache=False)
     plan = plan_dataset(scanned, "kohya", given or {}, respect_exif=settings.apply_exif)
     items = plan_export(plan, source_root(source, subsets), out, settings)
@@ -291,10 +293,15 @@ def test_the_dataset_folder_is_refused_as_destination(tmp_path):
     source = make_dataset(tmp_path / "data", DATASET[:1])
     subsets, _ = read_dataset(source)
     for destination in (source, source / "out", source / "10_dog" / "x"):
-        with pytest.raises(ExportRefused, match="inside the dataset folder"):
-            check_destination(destination, source, subsets)
-    with pytest.raises(ExportRefused, match="inside the dataset folder"):
-        check_destination(tmp_path / "out", source, subsets, source / "metadata.jsonl")
+        with pytest.raises(OutputRefused, match="inside the input"):
+            refuse_inside(destination, export_inputs(source, subsets))
+    items, _ = export(source, tmp_path / "out")
+    with pytest.raises(OutputRefused, match="inside the input"):  # the items' own folders, always
+        run_export(items, ExportSettings(), tmp_path / "out2", metadata=source / "10_dog" / "metadata.jsonl")
+    with pytest.raises(OutputRefused, match="inside the input"):
+        inputs = export_inputs(source, subsets)
+        run_export(items, ExportSettings(), tmp_path / "out2", metadata=source / "metadata.jsonl", inputs=inputs)
+    assert not (tmp_path / "out2").exists()
 
 
 def test_an_output_that_would_replace_a_source_is_refused(tmp_path):
@@ -314,39 +321,37 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 class FailingWrites:
-    """``open`` for export_run whose file writes fail with ``code`` from the ``after``-th image on."""
+    """A stand-in for ``OutputTree.write`` whose image writes fail with ``code`` after the first ``after``
+    images, half-way through the file (so a temporary file exists when the error comes)."""
 
     def __init__(self, code: int, after: int):
         self.code, self.after, self.opened = code, after, 0
+        self.write = OutputTree.write
+        self.lock = threading.Lock()
 
-    def __call__(self, path, mode="r", *args, **kwargs):
-        stream = open(path, mode, *args, **kwargs)  # noqa: SIM115 (handed to the caller's context manager)
-        if "b" not in mode or "w" not in mode:
-            return stream
-        self.opened += 1
-        if self.opened <= self.after:
-            return stream
-        code = self.code
+    def install(self, monkeypatch) -> None:
+        failing = self
 
-        class Half:
-            def __enter__(self):
-                return self
+        def write(tree, relative, data):
+            if relative.endswith((".txt", ".caption")):  # count image files only, as the tests reason in images
+                return failing.write(tree, relative, data)
+            with failing.lock:
+                failing.opened += 1
+                fails = failing.opened > failing.after
+            return failing.write(tree, relative, failing._half(data) if fails else data)
 
-            def __exit__(self, *exc):
-                stream.close()
+        monkeypatch.setattr(OutputTree, "write", write)
 
-            def write(self, data):
-                stream.write(data[: len(data) // 2])
-                raise OSError(code, "simulated")
-
-        return Half()
+    def _half(self, data: bytes):
+        yield data[: len(data) // 2]
+        raise OSError(self.code, "simulated")
 
 
 @pytest.mark.parametrize(("code", "message"), [(errno.ENOSPC, "disk is full"), (errno.EACCES, "no permission")])
 def test_a_write_failure_stops_cleanly_and_a_rerun_resumes(tmp_path, monkeypatch, code, message):
     source = make_dataset(tmp_path / "data")
     before = snapshot(source)
-    monkeypatch.setattr(export_run, "open", FailingWrites(code, after=2), raising=False)
+    FailingWrites(code, after=2).install(monkeypatch)
     with pytest.raises(ExportAborted, match=message):
         export(source, tmp_path / "out", output_format="png")
     monkeypatch.undo()
@@ -357,8 +362,11 @@ def test_a_write_failure_stops_cleanly_and_a_rerun_resumes(tmp_path, monkeypatch
     for path in (tmp_path / "out").rglob("*.png"):
         with Image.open(path) as image:
             image.load()
+    # an image a second thread finished while the first one failed is on disk but not journaled: redone
+    journaled = sum("output_bytes" in record for record in journal(tmp_path / "out"))
+    assert 1 <= journaled <= len(finished)
     _, summary = export(source, tmp_path / "out", output_format="png")
-    assert summary.skipped == len(finished) and summary.written == len(DATASET) - len(finished)
+    assert summary.skipped == journaled and summary.written == len(DATASET) - journaled
     assert snapshot(source) == before
 
 

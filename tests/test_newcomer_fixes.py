@@ -183,3 +183,15 @@ def test_output_paths_are_checked_before_any_work(tmp_path):
     under_file = invoke_report(tmp_path / "data", "--csv", tmp_path / "file" / "r.csv")
     assert under_file.exit_code == 2 and "not a folder" in under_file.output
     assert not (tmp_path / "no").exists()
+
+
+def test_html_prints_its_file_url_and_open_launches_it(tmp_path, monkeypatch):
+    write_images(tmp_path / "data", [("a.png", 512, 512)])
+    launched = []
+    monkeypatch.setattr("click.launch", lambda url, **options: launched.append(url))
+    page = tmp_path / "out" / "page.html"
+    page.parent.mkdir()
+    result = invoke_report(tmp_path / "data", "--html", page, "--open")
+    assert result.exit_code == 0, result.output
+    assert page.resolve().as_uri() in result.stderr and launched == [page.resolve().as_uri()]
+    assert invoke_report(tmp_path / "data", "--open").exit_code == 2  # --open without --html

@@ -25,3 +25,13 @@ def test_the_api_example_runs_and_writes_what_it_says(tmp_path):
     assert written.startswith("17 written;")
     assert (tmp_path / "report.html").stat().st_size > 10_000
     assert len(list((tmp_path / "out").rglob("*.jpg"))) == 17
+
+
+def test_the_trainer_rules_example_runs_and_its_assertions_hold(tmp_path):
+    match = re.search(r"<!-- trainer-rules-example -->\n```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert match, "the README lost its marked trainer-rules example"
+    assert match.group(1).count("assert ") >= 5
+    result = subprocess.run(
+        [sys.executable, "-c", match.group(1)], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -9,12 +9,10 @@ import stat
 
 import pytest
 
+from aspectbucket.outputs import OutputRefused, atomic_open, refuse_inside
 from aspectbucket.report.files import (
     IMAGE_FIELDS,
-    OutputInsideDatasetError,
-    atomic_open,
     image_records,
-    refuse_inside_dataset,
     report_document,
     write_csv,
     write_json,
@@ -111,10 +109,27 @@ def test_outputs_inside_the_dataset_are_refused(tmp_path):
     dataset = tmp_path / "data"
     (dataset / "10_dog").mkdir(parents=True)
     for inside in (dataset / "report.json", dataset / "10_dog" / "deep" / "r.csv", dataset):
-        with pytest.raises(OutputInsideDatasetError, match="never writes into a dataset"):
-            refuse_inside_dataset(inside, [dataset / "10_dog", dataset])
+        with pytest.raises(OutputRefused, match="never writes under an input"):
+            refuse_inside(inside, [dataset / "10_dog", dataset])
     link = tmp_path / "link"
     link.symlink_to(dataset)
-    with pytest.raises(OutputInsideDatasetError):
-        refuse_inside_dataset(link / "r.json", [dataset])
-    refuse_inside_dataset(tmp_path / "data-report.json", [dataset])
+    with pytest.raises(OutputRefused):
+        refuse_inside(link / "r.json", [dataset])
+    planted = tmp_path / "innocent.json"  # a file symlink whose target lies in the dataset
+    planted.symlink_to(dataset / "10_dog" / "a.txt")
+    with pytest.raises(OutputRefused):
+        refuse_inside(planted, [dataset])
+    refuse_inside(tmp_path / "data-report.json", [dataset])
+
+
+def test_the_writers_refuse_a_path_under_the_plans_image_folders_themselves(tmp_path):
+    """A Python caller gets the guard the command line has: the writers check their own paths."""
+    from aspectbucket.report.html import write_html
+
+    plan = make_plan([("wide.jpg", 768, 512)], root=tmp_path / "set", subsets=[("10_dog", 10)])
+    (tmp_path / "set" / "10_dog").mkdir(parents=True)
+    summary = summarize(plan)
+    for write in (write_json, write_csv, write_html):
+        with pytest.raises(OutputRefused, match="never writes under an input"):
+            write(tmp_path / "set" / "10_dog" / "report.out", plan, summary)
+    assert os.listdir(tmp_path / "set" / "10_dog") == []

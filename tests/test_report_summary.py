@@ -11,7 +11,7 @@ import pytest
 from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.profiles import KOHYA
-from aspectbucket.report.summary import WarningKind, path_text, steps_line, summarize
+from aspectbucket.report.summary import WarningKind, path_text, settings_lines, steps_line, summarize
 from report_plans import make_plan
 
 
@@ -107,6 +107,16 @@ def test_respect_exif_places_the_upright_size_and_still_warns():
     assert (upright.buckets[0].width, upright.buckets[0].height) == (448, 576)
     detail = kinds(upright, WarningKind.EXIF_ROTATED)[0].detail
     assert "shown upright here" in detail and "stored 800x600" in detail
+
+
+def test_settings_say_the_trainer_applies_exif_for_profiles_that_do():
+    lines = {
+        profile: settings_lines(summarize(make_plan([("turned.jpg", 800, 600, 6)], profile=profile)))[-1]
+        for profile in ("kohya", "ai-toolkit", "simpletuner")
+    }
+    assert lines["kohya"].endswith("sizes as stored (the trainer ignores EXIF)")
+    assert lines["ai-toolkit"].endswith("sizes upright (the trainer applies EXIF)")
+    assert lines["simpletuner"].endswith("sizes upright (the trainer applies EXIF)")
 
 
 def test_size_table_groups_sizes_with_their_bucket():

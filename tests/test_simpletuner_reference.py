@@ -18,9 +18,12 @@ from hypothesis import strategies as st
 from aspectbucket import place
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.geometry.placement import PlacementError
-from aspectbucket.geometry.simpletuner import round_decimals, simpletuner_prepare
-from aspectbucket.geometry.simpletuner_reference import SimpleTunerState, from_config, prepare_one
-from aspectbucket.profiles.simpletuner import simpletuner_profile
+from aspectbucket.geometry.simpletuner import from_config, round_decimals, simpletuner_prepare
+from aspectbucket.geometry.simpletuner_batches import simpletuner_epoch
+from aspectbucket.geometry.simpletuner_reference import SimpleTunerState, prepare_one
+from aspectbucket.profiles import parse_assignments
+from aspectbucket.profiles.profile import ExifHandling
+from aspectbucket.profiles.simpletuner import SIMPLETUNER, simpletuner_profile
 from conftest import load_vectors
 
 VECTORS = load_vectors("simpletuner")
@@ -111,7 +114,7 @@ def test_image_case_through_place(case):
     assert np.stack([p.bucket_width, p.bucket_height], 1)[p.ok].tolist() == [row["bucket"] for row in placed]
     resized = np.stack([p.resized_width, p.resized_height], 1)[p.ok].tolist()
     assert resized == [row["extra"]["resized_wh"] for row in placed]
-    if settings_.get("crop_style") == "center" and not settings_.get("target_downsample_size"):
+    if settings_.get("crop_style") in ("center", "corner") and not settings_.get("target_downsample_size"):
         trims = np.stack([p.trim_left, p.trim_top], 1)[p.ok].tolist()
         assert trims == [row["extra"]["crop_left_top"] for row in placed]
 
@@ -126,6 +129,8 @@ SETTINGS = st.fixed_dictionaries(
         "aspect_bucket_alignment": st.sampled_from([8, 16, 32, 64]),
         "minimum_image_size": st.sampled_from([None, 256, 512]),
         "downsample": st.sampled_from([None, 1024, 1536]),
+        # An integer ratio makes the trainer raise for every image that picks it; none at all, for all.
+        "buckets": st.sampled_from([(0.5, 0.75, 1.0, 1.33, 2.0), (0.5, 1, 2.0), ()]),
     }
 )
 
@@ -149,7 +154,7 @@ def test_vectorised_rule_matches_the_one_image_oracle(drawn, sizes, seed):
         crop=drawn["crop"],
         crop_aspect=drawn["crop_aspect"],
         crop_style=drawn["crop_style"],
-        crop_aspect_buckets=(0.5, 0.75, 1.0, 1.33, 2.0),
+        crop_aspect_buckets=drawn["buckets"],
         aspect_bucket_rounding=drawn["aspect_bucket_rounding"],
         aspect_bucket_alignment=drawn["aspect_bucket_alignment"],
         minimum_image_size=minimum,
@@ -162,8 +167,7 @@ def test_vectorised_rule_matches_the_one_image_oracle(drawn, sizes, seed):
     for row, (width, height) in enumerate(sizes):
         expected = prepare_one(width, height, settings_, state)
         if expected.error is not None:
-            crash = expected.error.startswith("Error processing image")
-            assert prepared.error[row] == (PlacementError.TRAINER_CRASH if crash else PlacementError.TOO_SMALL)
+            assert prepared.error[row] == _oracle_error(expected.error)
             continue
         assert prepared.key_text(row) == expected.key
         assert (int(prepared.target_width[row]), int(prepared.target_height[row])) == expected.target
@@ -171,6 +175,22 @@ def test_vectorised_rule_matches_the_one_image_oracle(drawn, sizes, seed):
         assert (int(prepared.crop_left[row]), int(prepared.crop_top[row])) == expected.crop_left_top
         canvas = (int(prepared.canvas_width[row]), int(prepared.canvas_height[row]))
         assert (canvas if canvas[0] else None) == expected.crop_canvas
+
+
+def _oracle_error(message: str) -> int:
+    if message == "too_small":
+        return PlacementError.TOO_SMALL
+    if message == "Error processing image: float division by zero":
+        return PlacementError.TRAINER_CRASH
+    assert message.startswith("Error processing image: ")
+    return PlacementError.TRAINER_ERROR
+
+
+def test_an_integer_aspect_bucket_fails_the_images_that_pick_it():
+    # JSON's 1 is an int: SimpleTuner's size calculators refuse it, so images whose closest ratio is 1 are skipped.
+    profile = simpletuner_profile(crop=True, crop_aspect="closest", crop_aspect_buckets=[0.5, 1, 2.0])
+    p = place([1000, 2000, 1000], [1000, 1000, 1900], profile=profile)
+    assert p.error.tolist() == [PlacementError.TRAINER_ERROR, PlacementError.OK, PlacementError.OK]
 
 
 def test_downsample_as_large_as_the_resolution_shares_the_aspect_map():
@@ -217,3 +237,108 @@ def test_round_decimals_on_exact_halves():
 def test_bad_settings_are_one_line_errors(settings_, message):
     with pytest.raises(OptionsError, match=message):
         simpletuner_profile(**settings_)
+
+
+def test_exif_orientation_is_applied_before_bucketing():
+    (case,) = [case for case in IMAGE_CASES if case["settings"]["id"].startswith("exif6")]
+    assert SIMPLETUNER.exif is ExifHandling.APPLY
+    for row in case["placements"]:
+        assert row["extra"]["exif_orientation"] == 6
+        assert row["extra"]["original_size_used"] == row["image"][::-1]
+
+
+def test_rows_without_a_size_do_not_move_the_random_draws_of_the_others():
+    profile = simpletuner_profile(crop=True, crop_aspect="random", crop_aspect_buckets=[0.5, 1.0, 2.0])
+    widths, heights = [3000, 1200, 800, 640], [2000, 1600, 800, 480]
+    clean = place(widths, heights, profile=profile)
+    broken = place([3000, None, 1200, 0, 800, 640], [2000, 500, 1600, 10, 800, 480], profile=profile)
+    assert broken.error[[1, 3]].tolist() == [PlacementError.MISSING_SIZE, PlacementError.NOT_POSITIVE_INTEGER]
+    kept = [0, 2, 4, 5]
+    assert broken.bucket_width[kept].tolist() == clean.bucket_width.tolist()
+    assert broken.bucket_height[kept].tolist() == clean.bucket_height.tolist()
+
+
+BATCHED_CASES = [case for case in IMAGE_CASES if "batching" in case]
+
+
+@pytest.mark.parametrize("case", BATCHED_CASES, ids=lambda case: case["settings"]["id"])
+def test_epochs_of_every_batching_combination(case):
+    settings_ = case["settings"]
+    st_settings = from_config(settings_["resolution_type"], settings_["resolution"], **_settings(case))
+    sizes = _sizes(case)
+    prepared = simpletuner_prepare(sizes[:, 0], sizes[:, 1], st_settings, seed=settings_["python_random_seed"])
+    keys = [prepared.key_text(row) for row in np.flatnonzero(prepared.error == PlacementError.OK)]
+    buckets = list(dict.fromkeys(keys))
+    images = [keys.count(key) for key in buckets]
+    assert len(case["batching"]) == 24
+    for batching in case["batching"]:
+        epoch = simpletuner_epoch(
+            images,
+            batching["batch_size"],
+            batching["world_size"],
+            batching["grad_accum"],
+            batching["repeats"],
+            batching["allow_dataset_oversubscription"],
+        )
+        if batching.get("error"):
+            assert batching["error"].startswith("ValueError: Dataset configuration will produce zero usable batches")
+            assert epoch.refused.startswith("Dataset configuration will produce zero usable batches")
+            continue
+        assert epoch.refused is None
+        assert epoch.length_per_process.tolist() == batching["len_metadata_backend_per_rank"]
+        assert epoch.steps_per_epoch == batching["steps_per_epoch"]
+        expected = batching["per_bucket"]
+        assert [entry["key"] for entry in expected] == buckets
+        assert [entry["images"] for entry in expected] == images
+        assert epoch.batches.tolist() == [entry["batches"] for entry in expected]
+        assert epoch.duplicated.tolist() == [entry["duplicated"] for entry in expected]
+        # Nothing is dropped: every image is served, padded where short.
+        assert all(entry["dropped"] == 0 and entry["trained"] == entry["images"] for entry in expected)
+
+
+@pytest.mark.parametrize(
+    "settings_",
+    [
+        {"resolution": 1024, "resolution_type": "pixel"},
+        {"resolution": 1.0, "resolution_type": "area"},
+        {"crop": True, "crop_aspect": "square", "crop_style": "center"},
+        {"crop": True, "crop_aspect": "closest", "crop_style": "corner", "crop_aspect_buckets": [0.5, 1.0, 2.0]},
+    ],
+)
+def test_the_intermediary_always_covers_the_target(settings_):
+    # The crop then stays inside the resized image, so placements' trims are real windows.
+    rng = np.random.default_rng(7)
+    widths, heights = rng.integers(16, 9000, 20_000), rng.integers(16, 9000, 20_000)
+    p = place(widths, heights, profile=simpletuner_profile(**settings_))
+    ok = p.ok
+    assert ok.mean() > 0.99
+    assert (p.resized_width[ok] >= p.bucket_width[ok]).all() and (p.resized_height[ok] >= p.bucket_height[ok]).all()
+    assert (p.trim_left[ok] + p.bucket_width[ok] <= p.resized_width[ok]).all()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [case for case in IMAGE_CASES if case["settings"]["processing_order"] == "recipe"],
+    ids=lambda case: case["settings"]["id"],
+)
+def test_image_case_from_the_trainers_own_settings(case):
+    # The multidatabackend.json keys of the case, given as trainer-native settings to the registered profile.
+    native = {"resolution": case["settings"]["resolution"], "resolution_type": case["settings"]["resolution_type"]}
+    native.update(_settings(case))
+    sizes = _sizes(case)
+    p = place(sizes[:, 0], sizes[:, 1], profile="simpletuner", settings=native)
+    rows = case["placements"]
+    assert p.error.tolist() == [_expected_error(row) for row in rows]
+    placed = [row for row in rows if row["error"] is None]
+    assert np.stack([p.bucket_width, p.bucket_height], 1)[p.ok].tolist() == [row["bucket"] for row in placed]
+    resized = np.stack([p.resized_width, p.resized_height], 1)[p.ok].tolist()
+    assert resized == [row["extra"]["resized_wh"] for row in placed]
+
+
+def test_text_settings_keep_integers_in_bucket_lists():
+    # --set crop_aspect_buckets=[0.5,1,2.0]: JSON's 1 is an integer, as SimpleTuner reads it from its JSON.
+    text = parse_assignments(
+        ["crop=true", "crop_aspect=closest", "crop_aspect_buckets=[0.5,1,2.0]", "crop_style=center"]
+    )
+    p = place([1000, 2000], [1000, 1000], profile="simpletuner", settings=text)
+    assert p.error.tolist() == [PlacementError.TRAINER_ERROR, PlacementError.OK]

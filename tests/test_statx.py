@@ -51,12 +51,14 @@ def test_statx_is_used_where_the_c_library_has_it():
 @needs_statx
 def test_stat_files_equals_os_stat_for_every_kind_of_entry(folder):
     descriptor, names = folder
-    modes, sizes, mtimes = stat_files(descriptor, names)
+    modes, sizes, mtimes, ctimes, inodes = stat_files(descriptor, names)
     expected = [os.stat(name, dir_fd=descriptor) for name in names]
     assert modes.tolist() == [status.st_mode for status in expected]
     assert sizes.tolist() == [status.st_size for status in expected]
     assert mtimes.tolist() == [status.st_mtime_ns for status in expected]
-    assert mtimes.dtype == sizes.dtype == modes.dtype == np.int64
+    assert ctimes.tolist() == [status.st_ctime_ns for status in expected]
+    assert inodes.tolist() == [status.st_ino for status in expected]
+    assert mtimes.dtype == sizes.dtype == modes.dtype == ctimes.dtype == inodes.dtype == np.int64
 
 
 @needs_statx

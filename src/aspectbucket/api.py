@@ -13,16 +13,17 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from aspectbucket.compare import Comparison, compare_dataset
-from aspectbucket.export.plan import ExportSettings, check_destination, plan_export, source_root
+from aspectbucket.compare import Comparison, common_resolution, compare_dataset
+from aspectbucket.export.plan import ExportSettings, export_inputs, plan_export, source_root
 from aspectbucket.export.run import ExportSummary, run_export
 from aspectbucket.geometry.options import BucketOptions
-from aspectbucket.outputs import atomic_open
+from aspectbucket.outputs import atomic_open, real_path, refuse_inside
 from aspectbucket.plan import DatasetPlan, plan_dataset
 from aspectbucket.profiles import ExifHandling, Profile, get_profile, resolve
 from aspectbucket.report.explain import explain_size
 from aspectbucket.report.files import write_csv, write_json
-from aspectbucket.report.summary import ReportSummary, summarize
+from aspectbucket.report.html import write_html
+from aspectbucket.report.summary import ReportSummary, scan_display_paths, summarize
 from aspectbucket.scan import ScanResult, load_dataset
 from aspectbucket.scan import scan as scan_source
 from aspectbucket.tables import assign_table, guess_format
@@ -100,7 +101,7 @@ def report(
 ) -> ReportSummary:
     """What a plan means (bucket table, steps, warnings, advice), written to the files asked for.
 
-    ``batch_size`` overrides the dataset config's. The HTML page needs the ``report`` extra (matplotlib).
+    ``batch_size`` overrides the dataset config's. The HTML page is one self-contained file.
 
     >>> from aspectbucket.scan import example_dataset_path
     >>> summary = report(plan(example_dataset_path(), use_cache=False), batch_size=4)
@@ -113,8 +114,6 @@ def report(
     if csv is not None:
         write_csv(Path(csv), placed, summary)
     if html is not None:
-        from aspectbucket.report.html import write_html  # matplotlib is an optional extra
-
         write_html(Path(html), placed, summary)
     return summary
 
@@ -124,11 +123,15 @@ def compare(
     profiles: list[str] | None = None,
     options: dict | None = None,
     *,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     use_cache: bool = True,
     settings: Mapping | None = None,
 ) -> Comparison:
     """Every profile (or those named) on one dataset: per-trainer summaries and the images they treat most differently.
+
+    Every profile runs at one resolution (``options``', else the dataset config's, else kohya's default)
+    and each dataset block at ``batch_size``, else its config's, else 1, as ``aspectbucket compare``
+    does; images are named by their path inside the dataset.
 
     >>> from aspectbucket.scan import example_dataset_path
     >>> result = compare(example_dataset_path(), ["kohya", "onetrainer"], {"resolution": (512, 512)}, use_cache=False)
@@ -136,7 +139,9 @@ def compare(
     ['kohya', 'onetrainer']
     """
     scanned = source if isinstance(source, ScanResult) else scan_source(Path(source), use_cache=use_cache)
-    return compare_dataset(scanned, profiles, dict(options or {}), batch_size=batch_size, settings=settings)
+    given = common_resolution(scanned, dict(options or {}))
+    labels = scan_display_paths(scanned)
+    return compare_dataset(scanned, profiles, given, batch_size=batch_size, labels=labels, settings=settings)
 
 
 def export(placed: DatasetPlan, out_dir: str | Path, *, source: str | Path | None = None, **settings) -> ExportSummary:
@@ -145,8 +150,8 @@ def export(placed: DatasetPlan, out_dir: str | Path, *, source: str | Path | Non
     ``settings`` are :class:`~aspectbucket.export.plan.ExportSettings` fields; ``apply_exif`` follows
     the plan (EXIF is applied when the plan measured images upright). ``source`` is the folder the
     output tree mirrors (default: the common folder of the dataset's image folders). Outputs in or
-    under the dataset are refused (:class:`~aspectbucket.export.plan.ExportRefused`); a stopped export
-    resumes.
+    under the dataset, or reached through a symlink the scan follows, are refused
+    (:class:`~aspectbucket.outputs.OutputRefused`); a stopped export resumes.
 
     >>> import tempfile
     >>> from aspectbucket.scan import example_dataset_path
@@ -159,11 +164,12 @@ def export(placed: DatasetPlan, out_dir: str | Path, *, source: str | Path | Non
     measured_upright = placed.respect_exif or placed.profile.exif is ExifHandling.APPLY
     if settings.setdefault("apply_exif", measured_upright) != measured_upright:
         raise ValueError("apply_exif must match the plan: plan with respect_exif=True to export upright pixels")
-    origin = Path(source) if source is not None else Path(os.path.commonpath([s.image_dir.resolve() for s in subsets]))
-    check_destination(Path(out_dir), origin, subsets)
+    origin = Path(source) if source is not None else Path(os.path.commonpath([real_path(s.image_dir) for s in subsets]))
+    inputs = export_inputs(None if source is None else Path(source), subsets)
+    refuse_inside(Path(out_dir), inputs)
     export_settings = ExportSettings(**settings)
     items = plan_export(placed, source_root(origin, subsets), Path(out_dir), export_settings)
-    return run_export(items, export_settings, Path(out_dir))
+    return run_export(items, export_settings, Path(out_dir), inputs=inputs)
 
 
 def assign(
@@ -179,7 +185,7 @@ def assign(
     """
     chosen, validated, _ = resolve(profile, options)
     sizes, output = Path(sizes), Path(output)
-    with sizes.open("rb") as source, atomic_open(output, "wb") as sink:
+    with sizes.open("rb") as source, atomic_open(output, "wb", inputs=[sizes]) as sink:
         result = assign_table(source, sink, validated, chosen, guess_format(sizes), guess_format(output))
     return result.rows, result.errors
 

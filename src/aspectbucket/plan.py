@@ -14,7 +14,7 @@ import numpy as np
 
 from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.placement import Placement, gather_placements
-from aspectbucket.profiles.profile import ExifHandling, NoUpscaleRule, Profile, place_by_profile
+from aspectbucket.profiles.profile import ExifHandling, NoUpscaleRule, Profile, declared_settings, place_by_profile
 from aspectbucket.profiles.registry import apply_settings, get_profile, merge_options, resolve
 from aspectbucket.scan.scanner import ScanResult
 from aspectbucket.scan.sources import Subset
@@ -79,8 +79,9 @@ def plan_dataset(
     """Place every scanned image by ``profile``, each dataset block with its own options.
 
     ``given`` holds explicitly chosen options (the command line's), which override each block's config
-    values, which override the profile's defaults; ``settings`` (the trainer's own names, ``--set``)
-    apply last. Raises :class:`OptionsError` for refused options.
+    values, which override the profile's defaults; a block's own trainer-native settings (a trainer
+    config's, see :func:`block_settings`) and then ``settings`` (``--set``) apply last.
+    Raises :class:`OptionsError` for refused options.
     ``respect_exif`` places the upright size; a profile whose trainer applies EXIF always does.
     """
     profile = get_profile(profile)
@@ -102,9 +103,19 @@ def plan_dataset(
     return DatasetPlan(scan, profile, options, placement, respect_exif, errors, warnings, profiles)
 
 
+def block_settings(profile: Profile, own: Mapping, given: dict, settings: Mapping | None) -> dict:
+    """The trainer-native settings of one block: its config's own (``own``, a subset's ``settings``) that ``profile``
+    declares (another profile, as in ``compare``, sees the config only through ``given_options``), less
+    those whose option the command line gives (``given``), under ``settings`` (``--set``), which win."""
+    fields = {setting.name: setting.field for setting in declared_settings(profile)}
+    kept = {name: value for name, value in own.items() if name in fields and fields[name] not in given}
+    return {**kept, **dict(settings or {})}
+
+
 def _block_settings(profile: Profile, members: list[Subset], given: dict, settings: Mapping | None):
     """The profile, validated options and warnings of one dataset block."""
     merged = merge_options(profile, dict(members[0].given_options) if members else {}, given)
+    settings = block_settings(profile, dict(members[0].settings) if members else {}, given, settings)
     if members and not members[0].enable_bucket:
         profile, merged = apply_settings(profile, settings, merged)
         # sd-scripts without buckets: one bucket, the resolution itself; images cover it and are cropped.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import click
 
 from aspectbucket import __version__
@@ -16,6 +18,9 @@ def main():
     each image, its resize and crop, and the crop coordinates it reports to SDXL; and, with --profile,
     the other trainers, each at a named commit ('aspectbucket profiles' lists them and their settings).
     """
+    # Pillow warns on stderr about damaged EXIF ("Corrupt EXIF data", "Possibly corrupted field...")
+    # from any thread; the scan and the export already turn what matters into a reason per file.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
 
 
 from aspectbucket.cli.assign import assign  # noqa: E402  (commands register after the group exists)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from aspectbucket.cli.options import bucket_options, resolve_bucket_options
-from aspectbucket.outputs import atomic_open
+from aspectbucket.outputs import OutputRefused, atomic_open
 from aspectbucket.tables import TableError, TableFormat, assign_table, guess_format
 from aspectbucket.tables.formats import TABLE_SUFFIXES
 
@@ -167,7 +167,8 @@ def assign(
             result = assign_table(source, sys.stdout.buffer, options, profile, in_format, out_format, **settings)
             sys.stdout.buffer.flush()
         else:
-            result = _assign_to_file(source, Path(output_path), options, profile, in_format, out_format, settings)
+            target = Path(output_path)
+            result = _assign_to_file(source, target, options, profile, in_format, out_format, settings, sizes_path)
     except TableError as error:
         raise click.UsageError(str(error)) from None
     finally:
@@ -211,9 +212,9 @@ def _assign_on_ray(sizes_path, output_path, output_format, profile, options, set
             result = assign_on_ray(source, sys.stdout.buffer, options, profile, out_format, **settings)
             sys.stdout.buffer.flush()
             return result
-        with atomic_open(Path(output_path), "wb") as sink:
+        with atomic_open(Path(output_path), "wb", inputs=[source]) as sink:
             return assign_on_ray(source, sink, options, profile, out_format, **settings)
-    except TableError as error:
+    except (TableError, OutputRefused) as error:
         raise click.UsageError(str(error)) from None
 
 
@@ -234,10 +235,14 @@ def _output_format(output_path: str, input_format: TableFormat) -> TableFormat:
     return input_format
 
 
-def _assign_to_file(source, target: Path, options, profile, in_format, out_format, settings):
-    """Write under a temporary name and rename, so a reader never sees half a table."""
+def _assign_to_file(source, target: Path, options, profile, in_format, out_format, settings, sizes_path: str):
+    """Write under a temporary name and rename, so a reader never sees half a table; never over the input
+    table, nor over a device or pipe."""
+    inputs = [] if sizes_path == "-" else [sizes_path]
     try:
-        with atomic_open(target, "wb") as sink:
+        with atomic_open(target, "wb", inputs=inputs) as sink:
             return assign_table(source, sink, options, profile, in_format, out_format, **settings)
+    except OutputRefused as error:
+        raise click.UsageError(str(error)) from None
     except OSError as error:
         raise click.ClickException(f"cannot write {target}: {error.strerror or error}") from None

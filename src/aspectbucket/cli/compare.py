@@ -13,12 +13,12 @@ from rich.table import Table
 from rich.text import Text
 
 from aspectbucket.cli.options import ProfileListType, bucket_options
-from aspectbucket.cli.trainer_configs import adopt_detected_profile, echo_config_warnings, trainer_config_options
+from aspectbucket.cli.sources import dataset_source, trainer_config_options
 from aspectbucket.compare import Comparison, common_resolution, compare_dataset
+from aspectbucket.geometry.options import MAX_COUNT
 from aspectbucket.report.compare_section import batch_words, describe
 from aspectbucket.report.summary import scan_display_paths
 from aspectbucket.scan import scan
-from aspectbucket.scan.configs import read_source
 from aspectbucket.scan.sources import DatasetError
 
 
@@ -34,7 +34,7 @@ from aspectbucket.scan.sources import DatasetError
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_COUNT),
     default=None,
     help="Batch size for dropped/repeated samples and steps per epoch. [default: the config's batch_size, else 1]",
 )
@@ -52,34 +52,30 @@ def compare(dataset, bucketing, trainer_config, profiles, batch_size, top, respe
     """Compare how each trainer buckets DATASET: crop, upscaling, dropped images, steps per epoch.
 
     DATASET is a folder of images, a kohya DreamBooth folder (N_name subfolders), a kohya dataset
-    .toml or a Kohya_ss GUI config (.json); instead of DATASET, --kohya-args reads a pasted training
-    command line. Every profile runs at one resolution: --resolution, else the config's, else the
-    default of --profile (kohya: 512). Other options such as --bucket-reso-steps, and --set, apply to
-    every profile (a profile that refuses them is shown as refused); without them each profile uses its
-    trainer's defaults. Paths are shown relative to the dataset's folder.
+    .toml or a trainer's own config (or --config / --kohya-args: its folders, batch sizes and options).
+    Every profile runs at one resolution: --resolution, else the config's, else the default of
+    --profile (kohya: 512). Other options such as --bucket-reso-steps apply to every profile (a profile
+    that refuses them is shown as refused); without them each profile uses its trainer's defaults.
+    Paths are shown relative to the dataset's folder.
 
     \b
     Example:
       aspectbucket compare ./train --profiles kohya,onetrainer,balanced --batch-size 4
+      aspectbucket compare onetrainer_config.json --profiles onetrainer,kohya
     """
     context = click.get_current_context()
     if profiles is None and context.get_parameter_source("profile") is ParameterSource.COMMANDLINE:
         profiles = [bucketing["profile"]]
-    if (dataset is None) == (trainer_config is None):
-        raise click.UsageError("give DATASET or a training config (--config-file, --kohya-args), one of them")
-    echo_config_warnings(trainer_config)
+    _, subsets, warnings, _ = dataset_source(dataset, bucketing, trainer_config)
     try:
-        detected = read_source(dataset) if trainer_config is None else trainer_config
-        adopt_detected_profile(bucketing, detected)
-        scanned = scan(detected.subsets, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
-        if trainer_config is None:
-            scanned.warnings[:0] = detected.warnings
+        scanned = scan(subsets, use_cache=not no_cache, progress=not as_json and sys.stderr.isatty())
     except DatasetError as error:
         raise click.UsageError(str(error)) from None
+    scanned.warnings[:0] = warnings
     given = common_resolution(scanned, bucketing["given"], bucketing["profile"])
     labels = scan_display_paths(scanned)
     comparison = compare_dataset(
-        scanned, profiles, given, batch_size, top, respect_exif, labels, settings=bucketing["settings"]
+        scanned, profiles, given, batch_size, top, respect_exif, labels=labels, settings=bucketing["settings"]
     )
     if as_json:
         click.echo(json.dumps(comparison.to_dict(), indent=2))

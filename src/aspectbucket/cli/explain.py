@@ -8,8 +8,9 @@ import re
 import click
 
 from aspectbucket.cli.options import bucket_options, resolve_bucket_options, warn_capped_budget
-from aspectbucket.cli.trainer_configs import config_options, echo_config_warnings, trainer_config_options
-from aspectbucket.profiles import profile_bucket_list
+from aspectbucket.cli.sources import load_trainer_config, trainer_config_options
+from aspectbucket.plan import block_settings
+from aspectbucket.profiles import get_profile, profile_bucket_list
 from aspectbucket.report.explain import explain_size
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[x×X,]\s*(\d+)\s*$")
@@ -32,16 +33,21 @@ def explain(sizes, bucketing, trainer_config, as_json):
     """Explain where images of the given sizes go and what is done to them.
 
     Exit status 1 when a size cannot be placed (for example 50x400 with --bucket-no-upscale).
-
-    --config-file or --kohya-args take the bucketing options from the config you train with.
+    With --config (--config-file) or --kohya-args, the trainer and its dataset-wide settings come from
+    the config you train with.
 
     \b
-    Example:
+    Examples:
       aspectbucket explain 576x768 512x752 --resolution 512
+      aspectbucket explain 1920x1080 --config musubi_dataset.toml
     """
     parsed = [parse_size(text) for text in sizes]
-    echo_config_warnings(trainer_config)
-    profile, options, _ = resolve_bucket_options(bucketing, config_options(trainer_config))
+    config = load_trainer_config(None, bucketing, trainer_config)
+    if config is not None:
+        profile = get_profile(bucketing["profile"])
+        merged = block_settings(profile, config.settings, bucketing["given"], bucketing["settings"])
+        bucketing = {**bucketing, "settings": merged}
+    profile, options, _ = resolve_bucket_options(bucketing)
     warn_capped_budget(options, profile_bucket_list(profile, options))
     results = [explain_size(width, height, options, profile) for width, height in parsed]
     if as_json:

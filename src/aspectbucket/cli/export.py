@@ -7,26 +7,24 @@ from pathlib import Path
 
 import click
 
-from aspectbucket.cli.options import bucket_options, check_dataset_blocks
-from aspectbucket.cli.trainer_configs import adopt_detected_profile
+from aspectbucket.cli.options import MAX_JOBS, bucket_options, check_dataset_blocks
+from aspectbucket.cli.sources import dataset_source, trainer_config_options
 from aspectbucket.export.pixels import Anchor
 from aspectbucket.export.plan import (
     ExportItem,
     ExportMode,
-    ExportRefused,
     ExportSettings,
     OutputFormat,
-    check_destination,
+    export_inputs,
     load_crops,
     plan_export,
     source_root,
 )
-from aspectbucket.export.run import METADATA_NAME, ExportAborted, run_export, write_kohya_metadata
+from aspectbucket.export.run import METADATA_NAME, ExportAborted, refuse_overlap, run_export, write_kohya_metadata
 from aspectbucket.geometry.options import OptionsError
+from aspectbucket.outputs import STDOUT, OutputRefused, refuse_inside, refuse_special, shown
 from aspectbucket.plan import plan_dataset
 from aspectbucket.scan import scan
-from aspectbucket.scan.configs import read_source
-from aspectbucket.scan.sources import DatasetError
 
 
 def _choice(kind) -> click.Choice:
@@ -34,9 +32,9 @@ def _choice(kind) -> click.Choice:
 
 
 @click.command("export")
-@click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, metavar="[SOURCE] OUT", type=click.Path(path_type=Path))
 @bucket_options
+@trainer_config_options
 @click.option(
     "--mode",
     type=_choice(ExportMode),
@@ -59,7 +57,7 @@ def _choice(kind) -> click.Choice:
     "or report --json's suggested precrops; images without a box are skipped.",
 )
 @click.option("--random-crop", is_flag=True, help="train: trim at a random offset, as --random_crop.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random-crop.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of --random-crop.")
 @click.option(
     "--format",
     "output_format",
@@ -82,7 +80,7 @@ def _choice(kind) -> click.Choice:
 )
 @click.option(
     "--jobs",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_JOBS),
     default=None,
     help="Images processed at once (threads). [default: one per core]",
 )
@@ -90,19 +88,19 @@ def _choice(kind) -> click.Choice:
     "--metadata",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help=f"Metadata JSONL, one line per image. [default: OUT/{METADATA_NAME}]",
+    help=f"Metadata JSONL, one line per image; a file (read back to resume), not '-'. [default: OUT/{METADATA_NAME}]",
 )
 @click.option(
     "--kohya-metadata",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Also write sd-scripts fine-tuning metadata JSON (captions, train_resolution).",
+    help="Also write sd-scripts fine-tuning metadata JSON (captions, train_resolution); '-' for stdout.",
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be written and write nothing.")
 def export_command(
-    source,
-    out,
+    paths,
     bucketing,
+    trainer_config,
     mode,
     anchor,
     crops,
@@ -119,15 +117,17 @@ def export_command(
     """Export the images of SOURCE to OUT as the trainer will see them, or pre-cropped.
 
     SOURCE is a folder, a kohya DreamBooth folder (N_name subfolders), a kohya dataset .toml or a
-    Kohya_ss GUI config (.json, or a .toml of its keys: its train_data_dir and bucket options). OUT
-    mirrors its tree; caption sidecars (.txt, .caption) are copied along. SOURCE is never
-    written to. An interrupted export, run again, skips the images already finished.
+    trainer's own config (the trainer detected from it; --profile overrides); with --config or
+    --kohya-args, give only OUT. OUT mirrors its tree; caption sidecars (.txt, .caption) are copied
+    along. SOURCE is never written to. An interrupted export, run again, skips the images already finished.
 
     \b
     Examples:
       aspectbucket export train_data out --resolution 1024
       aspectbucket export train_data out --mode precrop --anchor top --format png
+      aspectbucket export ai_toolkit_job.yaml out
     """
+    source, out = _paths(paths, trainer_config)
     try:
         settings = ExportSettings(
             mode=mode,
@@ -141,15 +141,17 @@ def export_command(
         )
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    try:
-        detected = read_source(source)
-    except DatasetError as error:
-        raise click.BadParameter(str(error), param_hint="SOURCE") from None
-    adopt_detected_profile(bucketing, detected)
-    subsets, warnings = detected.subsets, detected.warnings
+    source, subsets, warnings, _ = dataset_source(source, bucketing, trainer_config)
     check_dataset_blocks(bucketing, subsets)  # every block's options, before the scan
+    inputs = export_inputs(source, subsets) + ([crops] if crops else [])
     try:
-        check_destination(out, source, subsets, metadata, kohya_metadata)
+        if metadata is not None and str(metadata) == STDOUT:
+            raise OutputRefused("--metadata cannot be '-': the journal is read back to resume a stopped export")
+        refuse_inside(out, inputs)
+        for target in (metadata, kohya_metadata):
+            if target is not None:
+                refuse_inside(target, inputs)
+                refuse_special(target)
         scanned = scan(subsets, progress=sys.stderr.isatty())
         plan = plan_dataset(
             scanned,
@@ -159,20 +161,28 @@ def export_command(
             settings=bucketing["settings"],
         )
         items = plan_export(plan, source_root(source, subsets), out, settings)
+        if kohya_metadata is not None and str(kohya_metadata) != STDOUT:
+            journal = metadata or out / METADATA_NAME
+            refuse_overlap(kohya_metadata, items, out, "the kohya metadata", journal)
     except OptionsError as error:
         raise click.UsageError(str(error)) from None
-    except ExportRefused as error:
+    except OutputRefused as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
     for warning in [*warnings, *scanned.warnings, *(plan.warnings if subsets and subsets[0].options else [])]:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {shown(warning)}", err=True)
     if dry_run:
         _print_plan(items, out)
         return
     try:
-        summary = run_export(items, settings, out, metadata=metadata, jobs=jobs, progress=sys.stderr.isatty())
+        summary = run_export(
+            items, settings, out, metadata=metadata, jobs=jobs, progress=sys.stderr.isatty(), inputs=inputs
+        )
         if kohya_metadata:
-            write_kohya_metadata(kohya_metadata, summary.records, out)
+            write_kohya_metadata(kohya_metadata, summary.records, out, inputs)
+    except OutputRefused as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
     except ExportAborted as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
@@ -180,11 +190,24 @@ def export_command(
         click.echo("interrupted: finished images are kept; run the same command again to resume", err=True)
         sys.exit(130)
     except OSError as error:
-        click.echo(f"error: cannot write {error.filename or kohya_metadata}: {error.strerror}", err=True)
+        click.echo(f"error: cannot write {shown(error.filename or kohya_metadata)}: {error.strerror}", err=True)
         sys.exit(1)
-    click.echo(f"{summary.written} written, {summary.skipped} already done, {summary.failed_count} failed -> {out}")
+    done = f"{summary.written} written, {summary.skipped} already done, {summary.failed_count} failed -> {shown(out)}"
+    click.echo(done, err=str(kohya_metadata) == STDOUT)
     for reason, count in summary.failed.most_common():
-        click.echo(f"  {count} failed: {reason}")
+        click.echo(f"  {count} failed: {reason}", err=str(kohya_metadata) == STDOUT)
+
+
+def _paths(paths: tuple[Path, ...], trainer_config: dict) -> tuple[Path | None, Path]:
+    """``(SOURCE, OUT)``: both given, or only OUT when ``--config``/``--kohya-args`` name the dataset."""
+    from_option = any(value is not None for value in trainer_config.values())
+    if len(paths) == 2 and not from_option:
+        if not paths[0].exists():
+            raise click.BadParameter(f"{paths[0]} does not exist", param_hint="SOURCE")
+        return paths[0], paths[1]
+    if len(paths) == 1 and from_option:
+        return None, paths[0]
+    raise click.UsageError("give SOURCE and OUT, or OUT alone with --config or --kohya-args")
 
 
 def _print_plan(items: list[ExportItem], out: Path) -> None:
@@ -193,11 +216,11 @@ def _print_plan(items: list[ExportItem], out: Path) -> None:
     for item in items:
         if item.error:
             failed += 1
-            click.echo(f"skip  {item.relative}: {item.error}")
+            click.echo(f"skip  {shown(item.relative)}: {item.error}")
             continue
         box = ",".join(f"{value:g}" for value in item.crop_box)
         click.echo(
-            f"write {item.relative} -> {out / item.output}  {item.output_size[0]}x{item.output_size[1]}"
+            f"write {shown(item.relative)} -> {shown(out / item.output)}  {item.output_size[0]}x{item.output_size[1]}"
             f"  bucket {item.bucket[0]}x{item.bucket[1]}  keep {box}"
         )
     click.echo(f"dry run: {len(items) - failed} to write, {failed} skipped; nothing written")

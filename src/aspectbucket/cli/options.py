@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution
+from aspectbucket.plan import block_settings
 from aspectbucket.profiles import (
     PROFILES,
     Profile,
@@ -24,6 +25,9 @@ from aspectbucket.profiles import (
     resolve,
 )
 from aspectbucket.report.explain import capped_budget_warning
+
+#: The most threads ``--jobs`` may ask for: more only add contention (and a huge number, memory).
+MAX_JOBS = 256
 
 
 class ResolutionType(click.ParamType):
@@ -49,7 +53,8 @@ def bucket_options(command):
             default="kohya",
             show_default=True,
             help="Trainer whose bucketing to reproduce (balanced: this project's own); NAME@COMMIT picks a "
-            "version ('aspectbucket profiles' lists them).",
+            "version ('aspectbucket profiles' lists them). A trainer's own config chooses its trainer unless "
+            "this is given.",
         ),
         click.option(
             "--set",
@@ -207,11 +212,13 @@ class ProfileListType(click.ParamType):
 
 def check_dataset_blocks(bucketing: dict, subsets) -> None:
     """Check every dataset block's options before the scan, so a refused option costs no waiting."""
+    profile = get_profile(bucketing["profile"])
     seen = set()
     for subset in subsets:
         if subset.dataset in seen or not subset.enable_bucket:
             continue
         seen.add(subset.dataset)
-        resolve_bucket_options(bucketing, dict(subset.given_options))
+        own = block_settings(profile, dict(subset.settings), bucketing["given"], bucketing.get("settings"))
+        resolve_bucket_options({**bucketing, "settings": own}, dict(subset.given_options))
     if not seen:  # nothing to scan, or no block with buckets: the command line's options still count
         resolve_bucket_options(bucketing)

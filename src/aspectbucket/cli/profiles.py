@@ -41,8 +41,11 @@ def profiles(as_json):
 def _shown(value) -> str:
     if value is None:
         return "unset"
-    if isinstance(value, list):
-        return ",".join(map(str, value))
+    if isinstance(value, list | tuple):  # a list, as --set takes it: 512,768 or 1280x720 (an area) or none
+        return (
+            ",".join("x".join(map(str, item)) if isinstance(item, list | tuple) else str(item) for item in value)
+            or "none"
+        )
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value) if value != "" else "empty"

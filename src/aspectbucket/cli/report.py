@@ -8,16 +8,21 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from aspectbucket.cli.options import ProfileListType, bucket_options, check_dataset_blocks, check_output_files
-from aspectbucket.cli.trainer_configs import adopt_detected_profile, trainer_config_options
+from aspectbucket.cli.options import (
+    MAX_JOBS,
+    ProfileListType,
+    bucket_options,
+    check_dataset_blocks,
+    check_output_files,
+)
+from aspectbucket.cli.sources import dataset_source, trainer_config_options
 from aspectbucket.compare import common_resolution, compare_dataset
-from aspectbucket.geometry.options import OptionsError
+from aspectbucket.geometry.options import MAX_COUNT, OptionsError
+from aspectbucket.outputs import STDOUT, OutputRefused, refuse_inside, refuse_special, shown
 from aspectbucket.plan import plan_dataset
 from aspectbucket.report import (
-    OutputInsideDatasetError,
     WarningKind,
     print_report,
-    refuse_inside_dataset,
     summarize,
     write_csv,
     write_html,
@@ -25,9 +30,10 @@ from aspectbucket.report import (
 )
 from aspectbucket.report.compare_section import compare_section_html
 from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
+from aspectbucket.report.thumbnails import PreviewCache
 from aspectbucket.scan import scan
-from aspectbucket.scan.configs import read_source
-from aspectbucket.scan.sources import DatasetError, example_dataset_path
+from aspectbucket.scan.cache import default_cache_dir
+from aspectbucket.scan.sources import example_dataset_path
 from aspectbucket.tables import TableError
 from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
 
@@ -41,7 +47,7 @@ from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_COUNT),
     default=None,
     help="Batch size for steps per epoch. [default: the config's batch_size, else 1]",
 )
@@ -54,35 +60,37 @@ from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write everything (settings, buckets, summary, every image) as JSON to this file.",
+    help="Write everything (settings, buckets, summary, every image) as JSON to this file ('-': stdout).",
 )
 @click.option(
     "--csv",
     "csv_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write one row per image as CSV to this file.",
+    help="Write one row per image as CSV to this file ('-': stdout).",
 )
 @click.option(
     "--html",
     "html_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write a self-contained HTML page (charts, gallery) to this file.",
+    help="Write a self-contained HTML page (interactive charts, gallery with filters) to this file ('-': stdout).",
 )
+@click.option("--open", "open_page", is_flag=True, help="Open the HTML page in the default browser when written.")
 @click.option(
     "--previews",
     type=click.IntRange(min=0),
     default=PREVIEWS_PER_BUCKET,
     show_default=True,
-    help="Previews per bucket on the HTML page (the worst-cropped images; the rest in a table).",
+    help="Preview pictures per bucket on the HTML page (the worst-cropped images; the other cards show "
+    "the image's shape with the same crop overlay).",
 )
 @click.option(
     "--cache",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Folder of the image-header cache. [default: the user cache folder]",
+    help="Folder of the image-header and preview cache. [default: the user cache folder]",
 )
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the header cache.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Threads reading headers and previews.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the header and preview caches.")
+@click.option("--jobs", type=click.IntRange(1, MAX_JOBS), default=None, help="Threads reading headers and previews.")
 @click.option(
     "--compare",
     "compare_profiles",
@@ -106,6 +114,7 @@ def report(
     json_path,
     csv_path,
     html_path,
+    open_page,
     previews,
     cache,
     no_cache,
@@ -116,47 +125,44 @@ def report(
     """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
 
     SOURCE is a folder of images (searched recursively), a kohya DreamBooth folder (subfolders named
-    N_name, N = repeats), a kohya dataset config .toml or a Kohya_ss GUI config (.json, or a .toml of
-    its keys); instead of SOURCE, --kohya-args reads a pasted training command line. A metadata-only
+    N_name, N = repeats), a kohya dataset config .toml, or a trainer's own config (musubi-tuner,
+    diffusion-pipe, ai-toolkit, SimpleTuner, OneTrainer, Kohya_ss GUI; also --config, or --kohya-args
+    for a pasted command line): the trainer is detected from it and --profile overrides. A metadata-only
     dataset works too, no pixel read: a Parquet table or a folder of Parquet shards (img2dataset's
     output; sizes from width/height, WIDTH/HEIGHT or original_width/original_height) or WebDataset .tar
     shards (sizes from each image's header). Bucketing options given here override the config's.
     Nothing is ever written into the dataset.
 
     \b
-    Example:
+    Examples:
       aspectbucket report train/ --resolution 1024 --batch-size 4 --html report.html
-      aspectbucket report --config-file my_lora.json
+      aspectbucket report musubi_dataset.toml
+      aspectbucket report --kohya-args "sdxl_train_network.py --train_data_dir=img --enable_bucket"
     """
-    from_table = False
-    if trainer_config is not None:
-        if source is not None or example:
-            raise click.UsageError("give SOURCE, --example or a training config (--config-file, --kohya-args), not two")
-        check_output_files(json=json_path, csv=csv_path, html=html_path)
-        subsets, folder_warnings = trainer_config.subsets, trainer_config.warnings
-        folders, source = trainer_config.folders, trainer_config.origin
-    else:
-        source = _source(source, example)
-        check_output_files(json=json_path, csv=csv_path, html=html_path)
-        from_table = is_metadata_source(source)  # Parquet or WebDataset shards: sizes without a pixel
-        subsets, folder_warnings = [], []
-        if not from_table:
-            try:
-                detected = read_source(source)
-            except DatasetError as error:
-                raise click.BadParameter(str(error), param_hint="SOURCE") from None
-            adopt_detected_profile(bucketing, detected)
-            subsets, folder_warnings = detected.subsets, detected.warnings
-        folders = [subset.image_dir for subset in subsets]
-        if source.is_dir():
-            folders.append(source)
+    if open_page and html_path is None:
+        raise click.UsageError("--open needs --html FILE")
+    source = _source(source, example, trainer_config)
+    check_output_files(json=json_path, csv=csv_path, html=html_path)
+    from_table = source is not None and is_metadata_source(source)  # Parquet or WebDataset shards: no pixel
+    subsets, folder_warnings = [], []
+    if not from_table:
+        source, subsets, folder_warnings, _ = dataset_source(source, bucketing, trainer_config)
+    folders = [source, *(subset.image_dir for subset in subsets)]
+    outputs = [path for path in (json_path, csv_path, html_path) if path is not None]
+    if sum(str(path) == STDOUT for path in outputs) > 1:
+        raise click.UsageError("only one of --json, --csv and --html can be '-' (standard output)")
     try:
-        for output in (json_path, csv_path, html_path, cache):
-            if output is not None:
-                refuse_inside_dataset(output, folders)
-    except OutputInsideDatasetError as error:
+        for output in outputs:
+            refuse_inside(output, folders)
+            refuse_special(output)
+        if cache is not None:
+            refuse_inside(cache, folders)
+    except OutputRefused as error:
         raise click.UsageError(str(error)) from None
     check_dataset_blocks(bucketing, subsets)
+    if cache is None and not no_cache:
+        no_cache, cache_note = _default_cache_inside(folders)
+        folder_warnings = [*folder_warnings, *cache_note]
 
     if from_table:
         result, previews = _scan_table(source), 0  # no image file to preview
@@ -170,15 +176,16 @@ def report(
     except OptionsError as error:
         raise click.UsageError(str(error)) from None
     summary = summarize(plan, batch_size)
-    print_report(summary, Console(highlight=False))
+    to_stdout = any(str(path) == STDOUT for path in outputs)
+    print_report(summary, Console(highlight=False, stderr=to_stdout))  # stdout carries the file when '-'
 
     try:
         if json_path:
             write_json(json_path, plan, summary, source)
-            click.echo(f"wrote {json_path}", err=True)
+            click.echo(f"wrote {shown(json_path)}", err=True)
         if csv_path:
             write_csv(csv_path, plan, summary)
-            click.echo(f"wrote {csv_path}", err=True)
+            click.echo(f"wrote {shown(csv_path)}", err=True)
         if html_path:
             sections = []
             if compare_profiles:
@@ -189,8 +196,8 @@ def report(
                     common_resolution(result, bucketing["given"], bucketing["profile"]),
                     batch_size,
                     respect_exif=respect_exif,
-                    labels=summary.columns.display_path,
                     settings=bucketing["settings"],
+                    labels=summary.columns.display_path,
                 )
                 sections.append(HtmlSection("compare", "Trainers compared", compare_section_html(comparison)))
             write_html(
@@ -202,10 +209,17 @@ def report(
                 previews_per_bucket=previews,
                 jobs=jobs,
                 progress=sys.stderr.isatty(),
+                preview_cache=None if no_cache else PreviewCache(cache or default_cache_dir()),
             )
-            click.echo(f"wrote {html_path}", err=True)
+            if str(html_path) != STDOUT:
+                url = html_path.resolve().as_uri()
+                click.echo(f"wrote {shown(html_path)}: {url}", err=True)
+                if open_page:
+                    click.launch(url)
+    except OutputRefused as error:
+        raise click.UsageError(str(error)) from None
     except OSError as error:
-        where = Path(error.filename).parent if error.filename else "the output folder"
+        where = shown(Path(error.filename).parent) if error.filename else "the output folder"
         raise click.ClickException(f"cannot write in {where}: {error.strerror or error}") from None
     missing = summary.warning_counts()[WarningKind.MISSING_FOLDER.value]
     if strict and (summary.placed < summary.images or missing):
@@ -219,12 +233,26 @@ def _scan_table(source: Path):
         raise click.BadParameter(str(error), param_hint="SOURCE") from None
 
 
-def _source(source: Path | None, example: bool) -> Path:
+def _default_cache_inside(folders: list[Path]) -> tuple[bool, list[str]]:
+    """``(skip, notes)``: the default cache folder (headers, previews) is not used when it lies inside
+    the dataset (a dataset that holds the user's home folder, for example), since nothing is written there."""
+    try:
+        refuse_inside(default_cache_dir(), folders)
+    except OutputRefused:
+        note = f"cache not used: its folder {shown(default_cache_dir())} lies inside the dataset"
+        return True, [note + "; give --cache elsewhere to keep one"]
+    return False, []
+
+
+def _source(source: Path | None, example: bool, trainer_config: dict) -> Path | None:
     if example and source is not None:
         raise click.UsageError("give either SOURCE or --example, not both")
     if example:
         # Its dataset config: two blocks, one without upscaling, so every warning shows up.
         return example_dataset_path() / "dataset.toml"
-    if source is None:
-        raise click.UsageError("missing SOURCE (a folder, a kohya N_name folder or a .toml) or --example")
+    if source is None and not any(trainer_config.values()):
+        raise click.UsageError(
+            "missing SOURCE (a folder, a kohya N_name folder, a .toml or a trainer config), --config, "
+            "--kohya-args or --example"
+        )
     return source

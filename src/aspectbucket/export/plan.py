@@ -19,8 +19,10 @@ from aspectbucket.export.pixels import Anchor, anchored_precrop
 from aspectbucket.geometry.choices import parse_choice
 from aspectbucket.geometry.placement import Placement, gather_placements
 from aspectbucket.geometry.resize import covering_precrop, random_trim
+from aspectbucket.outputs import OutputRefused, real_path, shown
 from aspectbucket.plan import DatasetPlan
 from aspectbucket.profiles.profile import place_by_profile
+from aspectbucket.scan.headers import is_image_name
 from aspectbucket.scan.sources import Subset
 
 #: Sidecar caption extensions copied with each image, besides the subset's own ``caption_extension``.
@@ -48,8 +50,8 @@ _KEPT_FORMATS = {".jpg": "jpg", ".jpeg": "jpg", ".png": "png", ".webp": "webp", 
 _SUFFIXES = {"jpg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp"}
 
 
-class ExportRefused(ValueError):
-    """The export would write into the dataset or over a source file; nothing was written."""
+class ExportRefused(OutputRefused):
+    """The export would write over a source file; nothing was written."""
 
 
 class ItemError(StrEnum):
@@ -63,6 +65,9 @@ class ItemError(StrEnum):
     TOO_LARGE_TO_DECODE = "too many pixels to decode safely"
     SIZE_CHANGED = "the image is not the size the scan found: it changed since"
     CANNOT_ENCODE = "the image cannot be saved in the chosen output format"
+    CAPTION_UNREADABLE = "a caption file of the image cannot be read"
+    UNSAFE_OUTPUT = "its output folder is a symlink or lies under an input; export does not write there"
+    BAD_OUTPUT_NAME = "the file system refuses its output name (too long, or a file where a folder goes)"
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,7 @@ def load_crops(path: Path) -> dict[str, tuple[int, int, int, int]]:
 
 def _crop_box_for(crops: dict, path: Path, relative: str, display_root: Path):
     """The box given for an image under any of the names reports use for it, or ``None``."""
-    for name in (relative, Path(path).resolve().as_posix(), Path(path).as_posix(), _relative(path, display_root)):
+    for name in (relative, real_path(path).as_posix(), Path(path).as_posix(), _relative(path, display_root)):
         if name in crops:
             return crops[name]
     return None
@@ -190,23 +195,49 @@ def source_root(source: Path, subsets: list[Subset]) -> Path:
     """The folder the output tree mirrors: the source folder, or the common folder of a config's images."""
     source = Path(source)
     if source.is_dir():
-        return source.resolve()
-    folders = [str(subset.image_dir.resolve()) for subset in subsets]
-    return Path(os.path.commonpath(folders)) if folders else source.resolve().parent
+        return real_path(source)
+    folders = [str(real_path(subset.image_dir)) for subset in subsets]
+    return Path(os.path.commonpath(folders)) if folders else real_path(source).parent
 
 
-def check_destination(out_dir: Path, source: Path, subsets: list[Subset], *files: Path | None) -> None:
-    """Refuse an output folder, or extra files (metadata), in or under the source or any image folder."""
-    image_dirs = [source_root(source, subsets), *(subset.image_dir.resolve() for subset in subsets)]
-    for target in (Path(out_dir), *(file for file in files if file is not None)):
-        resolved = target.resolve()
-        for folder in image_dirs:
-            if resolved == folder or folder in resolved.parents:
-                raise ExportRefused(
-                    f"refusing to write {target} inside the dataset folder {folder}: choose another place"
-                )
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise ExportRefused(f"{out_dir} exists and is not a folder")
+def export_inputs(source: Path | None, subsets: list[Subset]) -> list[Path]:
+    """Every place the export reads: the source, each image folder, and each folder or file that a
+    symlink inside a searched folder leads to (the scan follows them), resolved, dangling ones included.
+
+    An output folder reached through such a symlink would put the exported copies among the training
+    images of the next scan, so it counts as an input too.
+    """
+    inputs = [*([Path(source)] if source is not None else []), *(subset.image_dir for subset in subsets)]
+    seen: set[str] = set()
+    pending = [os.path.realpath(subset.image_dir) for subset in subsets if subset.recursive]
+    while pending:
+        folder = pending.pop()
+        if folder in seen:
+            continue
+        seen.add(folder)
+        try:
+            with os.scandir(folder) as entries:
+                listed = list(entries)
+        except OSError:
+            continue
+        for entry in listed:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                inputs.append(Path(target))
+                if os.path.isdir(target):
+                    pending.append(target)
+            elif _is_folder(entry):
+                pending.append(entry.path)
+    return inputs
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
 
 
 def plan_export(plan: DatasetPlan, root: Path, out_dir: Path, settings: ExportSettings) -> list[ExportItem]:
@@ -216,7 +247,7 @@ def plan_export(plan: DatasetPlan, root: Path, out_dir: Path, settings: ExportSe
     same windows. Raises :class:`ExportRefused` when an output would replace a source file.
     """
     scan, placement = plan.scan, plan.placement
-    out_dir = Path(out_dir).resolve()
+    out_dir = real_path(out_dir)
     widths, heights = placement.width, placement.height
     relatives = [_relative(Path(path), Path(root)) for path in scan.paths]
     if settings.mode is ExportMode.PRECROP:
@@ -224,7 +255,7 @@ def plan_export(plan: DatasetPlan, root: Path, out_dir: Path, settings: ExportSe
     else:
         geometry = _train_geometry(plan, settings)
     items, taken = [], {}
-    sources = {Path(path).resolve() for path in scan.paths}
+    sources = {real_path(path) for path in scan.paths}
     for index, path in enumerate(scan.paths):
         path, relative = Path(path), relatives[index]
         error = plan.errors[index] or geometry["error"][index]
@@ -240,8 +271,8 @@ def plan_export(plan: DatasetPlan, root: Path, out_dir: Path, settings: ExportSe
         subset = scan.subsets[int(scan.subset[index])]
         captions = _captions(path, Path(output), subset.caption_extension)
         for target in (output, *(name for _, name in captions)):
-            if (out_dir / target).resolve() in sources:
-                raise ExportRefused(f"refusing to overwrite the source file {out_dir / target}")
+            if real_path(out_dir / target) in sources:
+                raise ExportRefused(f"refusing to overwrite the source file {shown(out_dir / target)}")
         items.append(
             ExportItem(
                 source=path,
@@ -264,7 +295,7 @@ def _is_whole(value) -> bool:
 
 def _relative(path: Path, root: Path) -> str:
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        return real_path(path).relative_to(real_path(root)).as_posix()
     except ValueError:
         return (Path(path.parent.name) / path.name).as_posix()
 
@@ -276,13 +307,30 @@ def _output_format(path: Path, chosen: OutputFormat) -> str:
 
 
 def _captions(path: Path, output: Path, caption_extension: str) -> tuple[tuple[Path, str], ...]:
-    """Sidecars ``stem + ext`` beside the image, each with its output name beside the exported image."""
+    """Sidecars ``stem + ext`` beside the image, each with its output name beside the exported image.
+
+    A sidecar named like an image (``caption_extension = ".jpg"``) is an image, not a caption: copying
+    it would put its raw bytes over an exported image, so it is left out. An extension holding a path
+    separator names no sidecar.
+    """
     found = []
     for extension in dict.fromkeys((caption_extension, *CAPTION_EXTENSIONS)):
+        if not extension or "/" in extension or os.sep in extension or "\0" in extension:
+            continue
         sidecar = path.with_name(path.stem + extension)
-        if extension and sidecar.is_file():
+        if is_image_name(sidecar.name) or sidecar == path:
+            continue
+        if _is_file(sidecar):
             found.append((sidecar, output.with_name(output.stem + extension).as_posix()))
     return tuple(found)
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the file system refuses the question (a name too long)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _pairs(first: np.ndarray, second: np.ndarray) -> list[tuple[int, int]]:
@@ -338,7 +386,7 @@ def _precrop_geometry(plan: DatasetPlan, relatives: list[str], settings: ExportS
     )
     errors = [""] * count
     if settings.crops is not None:
-        folders = [str(subset.image_dir.resolve()) for subset in plan.scan.subsets]
+        folders = [str(real_path(subset.image_dir)) for subset in plan.scan.subsets]
         display_root = Path(os.path.commonpath(folders)) if folders else Path()
         for index, relative in enumerate(relatives):
             box = _crop_box_for(settings.crops, plan.scan.paths[index], relative, display_root)

@@ -1,11 +1,14 @@
 """Running an export: pixels out on a thread pool, each file atomic, a journal that lets a killed run resume.
 
-Every output (image or caption) is written to a hidden temporary name in its own folder and renamed
-when complete, so a reader never sees half a file. As each image finishes, its metadata line is
+Every output (image or caption) goes through :class:`aspectbucket.outputs.OutputTree`: a hidden
+temporary name in its own folder, renamed when complete (so a reader never sees half a file), reached
+without following any symlink inside the output folder, never under an input, one run per folder at a
+time. As each image finishes, its metadata line is
 appended to the journal (the metadata JSONL); a second run skips an image whose journal line matches
 its plan and whose output still has the recorded byte size, and redoes the rest. A full disk or a
 refused write stops the run with :class:`ExportAborted`, after removing its temporary files; an
-unreadable or corrupt source is a per-image failure and the run goes on.
+unreadable or corrupt source, an unreadable caption, an output name too long for the file system or an
+output folder that is a symlink is a per-image failure and the run goes on.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import errno
 import io
 import json
 import os
-import shutil
+import struct
 from collections import Counter
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -25,6 +29,17 @@ from PIL import Image, UnidentifiedImageError
 
 from aspectbucket.export.pixels import open_image, precrop_pixels, train_pixels
 from aspectbucket.export.plan import ExportItem, ExportMode, ExportSettings, ItemError
+from aspectbucket.outputs import (
+    TEMP_SUFFIX,
+    OutputRefused,
+    OutputTree,
+    atomic_open,
+    real_path,
+    refuse_inside,
+    refuse_special,
+    shown,
+    write_file,
+)
 from aspectbucket.progress import progress_bar
 
 #: Default journal name inside the output folder.
@@ -33,8 +48,10 @@ METADATA_NAME = "aspectbucket-export.jsonl"
 #: The journal's reason for an image a stopped run did not reach.
 NOT_EXPORTED = "not exported: the run stopped first"
 
-#: Temporary files end with this, so a later run can find and remove what a killed one left.
-TEMP_SUFFIX = ".aspectbucket-part"
+__all__ = ["METADATA_NAME", "NOT_EXPORTED", "TEMP_SUFFIX", "ExportAborted", "ExportSummary", "run_export"]
+
+#: Write errors that concern one file's name or place, not the disk: that image fails, the run goes on.
+_PER_FILE_ERRNOS = {errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.EEXIST}
 
 _PIL_FORMATS = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP", "bmp": "BMP"}
 
@@ -58,11 +75,14 @@ class ExportSummary:
 
 
 def encode_image(image: Image.Image, output_format: str, quality: int) -> bytes:
-    """The file bytes of ``image`` in ``output_format``; ICC profile and EXIF kept (not in BMP)."""
+    """The file bytes of ``image`` in ``output_format``; ICC profile and EXIF kept (not in BMP), less
+    an orientation tag outside 1..8 (see :func:`valid_exif`)."""
     options = {}
     for key in ("icc_profile", "exif"):
         if image.info.get(key) and output_format != "bmp":
             options[key] = image.info[key]
+    if "exif" in options:
+        options["exif"] = valid_exif(options["exif"])
     if output_format == "jpg":
         if image.mode != "RGB":
             image = image.convert("RGB")
@@ -76,6 +96,22 @@ def encode_image(image: Image.Image, output_format: str, quality: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=_PIL_FORMATS[output_format], **options)
     return buffer.getvalue()
+
+
+def valid_exif(data: bytes) -> bytes:
+    """EXIF data without an orientation tag outside 1..8 (0, 9, 255...): readers take such a value as 1
+    (so does the scan), and an exported file must not carry a value other programs may act on
+    differently. Data Pillow cannot parse is kept as it came."""
+    exif = Image.Exif()
+    try:
+        exif.load(data)
+        orientation = exif.get(0x0112)
+        if orientation is None or (isinstance(orientation, int) and 1 <= orientation <= 8):
+            return data
+        del exif[0x0112]
+        return exif.tobytes()
+    except (SyntaxError, ValueError, TypeError, KeyError, OSError, struct.error):  # damaged EXIF
+        return data
 
 
 def export_pixels(item: ExportItem, settings: ExportSettings) -> Image.Image:
@@ -96,42 +132,11 @@ class _ItemFailure(Exception):
         self.reason = reason
 
 
-def write_atomic(target: Path, data: bytes | Path) -> None:
-    """Write ``data`` (bytes, or a file to copy) to ``target`` via a temporary name and a rename.
-
-    On any error the temporary file is removed and the error raised; ``target`` is untouched.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}{TEMP_SUFFIX}")
-    try:
-        if isinstance(data, Path):
-            shutil.copyfile(data, temporary)
-        else:
-            with open(temporary, "wb") as stream:
-                stream.write(data)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def remove_stale_temporaries(out_dir: Path, items: list[ExportItem]) -> int:
-    """Delete temporary files a killed run left in the folders this export writes; returns how many."""
-    folders = {(out_dir / item.output).parent for item in items if item.output} | {out_dir}
-    removed = 0
-    for folder in folders:
-        if folder.is_dir():
-            for leftover in folder.glob(f".*{TEMP_SUFFIX}"):
-                leftover.unlink(missing_ok=True)
-                removed += 1
-    return removed
-
-
 def job_signature(item: ExportItem, settings: ExportSettings) -> dict:
     """What must match for an earlier output to count as this one: geometry, encoding, source file."""
     try:
         status = item.source.stat()
-        source_state = [status.st_size, status.st_mtime_ns]
+        source_state = [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
     except OSError:
         source_state = None
     return {
@@ -159,23 +164,28 @@ def read_journal(path: Path) -> dict[str, dict]:
     return records
 
 
-def is_finished(item: ExportItem, record: dict | None, out_dir: Path, signature: dict) -> bool:
-    """True when ``record`` describes this very item and its outputs exist with the recorded sizes."""
+def is_finished(item: ExportItem, record: dict | None, tree: OutputTree, signature: dict) -> bool:
+    """True when ``record`` describes this very item (its source's size, mtime, ctime and inode
+    included: a same-size replacement with its mtime restored still changes the ctime) and its outputs
+    exist with the recorded sizes."""
     if record is None or record.get("job") != signature:
         return False
     described = {key: value for key, value in record.items() if key not in ("output_bytes", "job")}
     if described != item.record():
         return False
-    try:
-        return (out_dir / item.output).stat().st_size == record.get("output_bytes") and all(
-            (out_dir / name).is_file() for _, name in item.captions
-        )
-    except OSError:
-        return False
+    return tree.size(item.output) == record.get("output_bytes") and all(
+        tree.size(name) is not None for _, name in item.captions
+    )
 
 
-def _export_one(item: ExportItem, settings: ExportSettings, out_dir: Path) -> int:
+def _export_one(item: ExportItem, settings: ExportSettings, tree: OutputTree) -> int:
     """Write one image and its captions; returns the image's byte count."""
+    captions = []
+    for sidecar, name in item.captions:
+        try:
+            captions.append((name, sidecar.read_bytes()))
+        except OSError:
+            raise _ItemFailure(ItemError.CAPTION_UNREADABLE) from None
     try:
         pixels = export_pixels(item, settings)
     except Image.DecompressionBombError:
@@ -189,9 +199,16 @@ def _export_one(item: ExportItem, settings: ExportSettings, out_dir: Path) -> in
         data = encode_image(pixels, item.output_format, settings.quality)
     except (OSError, ValueError, KeyError):  # Pillow's way of refusing a mode or format for one image
         raise _ItemFailure(ItemError.CANNOT_ENCODE) from None
-    write_atomic(out_dir / item.output, data)
-    for sidecar, name in item.captions:
-        write_atomic(out_dir / name, sidecar)
+    try:
+        tree.write(item.output, data)
+        for name, text in captions:
+            tree.write(name, text)
+    except OutputRefused:
+        raise _ItemFailure(ItemError.UNSAFE_OUTPUT) from None
+    except OSError as error:
+        if error.errno in _PER_FILE_ERRNOS:
+            raise _ItemFailure(ItemError.BAD_OUTPUT_NAME) from None
+        raise
     return len(data)
 
 
@@ -203,16 +220,38 @@ def run_export(
     metadata: Path | None = None,
     jobs: int | None = None,
     progress: bool = False,
+    inputs: Iterable[Path | str] = (),
 ) -> ExportSummary:
     """Export every item not already finished; returns the summary, or raises :class:`ExportAborted`.
 
     ``metadata`` is the journal JSONL (default ``out_dir / METADATA_NAME``); it is rewritten in plan
-    order at the end with one line per image, failures included.
+    order at the end with one line per image, failures included. ``inputs`` are the folders and files
+    the export reads besides the items' own folders (see :func:`aspectbucket.export.plan.export_inputs`):
+    nothing is written under any of them. Raises :class:`aspectbucket.outputs.OutputRefused` before
+    writing anything when the output folder or the journal is refused, or another run holds the folder.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    inputs = [*inputs, *{item.source.parent for item in items}]
     metadata = Path(metadata) if metadata else out_dir / METADATA_NAME
-    remove_stale_temporaries(out_dir, items)
+    refuse_inside(metadata, inputs)
+    refuse_special(metadata)
+    refuse_overlap(metadata, items, out_dir, "the metadata file")
+    with OutputTree(out_dir, inputs) as tree:
+        return _run_locked(items, settings, tree, metadata, jobs, progress)
+
+
+def refuse_overlap(path: Path, items: list[ExportItem], out_dir: Path, what: str, *others: Path) -> None:
+    """Refuse ``path`` (a metadata file) when it is the path of an exported image or caption, or of
+    one of ``others`` (the journal): writing it would replace that file."""
+    target = real_path(path)
+    root = real_path(out_dir)
+    taken = {root / name for item in items if item.output for name in (item.output, *(n for _, n in item.captions))}
+    if target in taken or target in {real_path(other) for other in others if other is not None}:
+        raise OutputRefused(f"refusing to write {what} {shown(path)}: an exported file has that path")
+
+
+def _run_locked(items, settings, tree: OutputTree, metadata: Path, jobs, progress) -> ExportSummary:
+    tree.remove_temporaries(item.output for item in items if item.output)
     earlier = read_journal(metadata)
     summary = ExportSummary()
     done: dict[int, dict] = {}
@@ -223,19 +262,16 @@ def run_export(
             continue
         signature = job_signature(item, settings)
         record = earlier.get(item.output)
-        if is_finished(item, record, out_dir, signature):
+        if is_finished(item, record, tree, signature):
             done[index] = record
             summary.skipped += 1
         else:
             pending.append((index, item, signature))
     try:
-        with (
-            open(metadata, "a", encoding="utf-8") as journal,
-            progress_bar("exporting", len(pending), progress) as advance,
-        ):
-            _run_pending(pending, settings, out_dir, jobs, journal, done, summary, advance)
+        with _open_journal(metadata) as journal, progress_bar("exporting", len(pending), progress) as advance:
+            _run_pending(pending, settings, tree, jobs, journal, done, summary, advance)
     except OSError as error:
-        remove_stale_temporaries(out_dir, items)
+        tree.remove_temporaries(item.output for item in items if item.output)
         with suppress(OSError):  # the appended journal already lets the next run resume
             _finish_journal(metadata, _final_records(items, done))
         raise ExportAborted(_abort_message(error)) from None
@@ -244,7 +280,13 @@ def run_export(
     return summary
 
 
-def _run_pending(pending, settings, out_dir, jobs, journal, done, summary, advance) -> None:
+def _open_journal(metadata: Path):
+    """The journal opened for appending; a symlink in its place is not followed."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    return os.fdopen(os.open(metadata, flags, 0o666), "a", encoding="utf-8")
+
+
+def _run_pending(pending, settings, tree, jobs, journal, done, summary, advance) -> None:
     """Keep a few images per worker in flight; journal each as it finishes; stop at the first fatal error."""
     workers = max(1, jobs or os.cpu_count() or 1)
     queue = iter(pending)
@@ -253,7 +295,7 @@ def _run_pending(pending, settings, out_dir, jobs, journal, done, summary, advan
         try:
             while True:
                 for job in queue:
-                    in_flight[pool.submit(_export_one, job[1], settings, out_dir)] = job
+                    in_flight[pool.submit(_export_one, job[1], settings, tree)] = job
                     if len(in_flight) >= 2 * workers:
                         break
                 if not in_flight:
@@ -291,7 +333,8 @@ def _final_records(items: list[ExportItem], done: dict[int, dict]) -> list[dict]
 
 
 def _finish_journal(metadata: Path, records: list[dict]) -> None:
-    write_atomic(metadata, "".join(json.dumps(record) + "\n" for record in records).encode())
+    with atomic_open(metadata, "wb") as stream:
+        stream.write("".join(json.dumps(record) + "\n" for record in records).encode())
 
 
 def _abort_message(error: OSError) -> str:
@@ -317,7 +360,7 @@ def kohya_metadata(records: list[dict], out_dir: Path) -> dict[str, dict]:
     flat = all("/" not in record["output"] for record in exported) and len(set(stems)) == len(stems)
     metadata = {}
     for record, stem in zip(exported, stems, strict=True):
-        key = stem if flat else str((Path(out_dir) / record["output"]).resolve())
+        key = stem if flat else str(real_path(Path(out_dir) / record["output"]))
         entry = {"train_resolution": record["train_resolution"]}
         if record["captions"]:
             caption_file = Path(out_dir) / record["captions"][0]
@@ -327,7 +370,8 @@ def kohya_metadata(records: list[dict], out_dir: Path) -> dict[str, dict]:
     return metadata
 
 
-def write_kohya_metadata(path: Path, records: list[dict], out_dir: Path) -> None:
-    """Write :func:`kohya_metadata` as indented JSON, atomically."""
+def write_kohya_metadata(path: Path, records: list[dict], out_dir: Path, inputs: Iterable[Path | str] = ()) -> None:
+    """Write :func:`kohya_metadata` as indented JSON, atomically (``-``: standard output), never under
+    one of ``inputs``."""
     text = json.dumps(kohya_metadata(records, out_dir), indent=2, ensure_ascii=False)
-    write_atomic(Path(path), text.encode("utf-8"))
+    write_file(path, text.encode("utf-8"), inputs=inputs)

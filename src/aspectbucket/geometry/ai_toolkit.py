@@ -28,7 +28,11 @@ import numpy as np
 
 
 def ai_toolkit_bucket(widths, heights, resolution: int, divisibility: int) -> tuple[np.ndarray, np.ndarray]:
-    """``get_bucket_for_image_size`` for arrays of sizes: the ``(bucket_w, bucket_h)`` of every image."""
+    """``get_bucket_for_image_size`` for arrays of sizes: the ``(bucket_w, bucket_h)`` of every image.
+
+    >>> ai_toolkit_bucket([3000, 300], [2000, 300], 512, 16)  # 300x300 grows to the nearest step's area
+    (array([624, 304]), array([416, 304]))
+    """
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
     total = widths * heights

@@ -49,12 +49,13 @@ def novelai_grid(options: BucketOptions, base: tuple[int, int] = (512, 512)) -> 
     for swap in (False, True):
         first = minimum
         while first * minimum <= area and first <= limit:
-            second = minimum
-            passes_base = False
-            while first * (second + step) <= area and second + step <= limit:
-                passes_base |= (first, second) == base
-                second += step
-            if passes_base and not swap:
+            # the height climb, counted instead of walked (the walk is quadratic in limit / step): it
+            # takes k steps while first * height fits the area and height the limit
+            climbs = max(0, min((area // first - minimum) // step, (limit - minimum) // step))
+            second = minimum + climbs * step
+            # the base square is passed when it is one of the heights the climb stood on before its last
+            passes_base = first == base[0] and base[1] >= minimum and (base[1] - minimum) % step == 0
+            if passes_base and (base[1] - minimum) // step < climbs and not swap:
                 sizes.append(base)
             sizes.append((second, first) if swap else (first, second))
             first += step

@@ -89,7 +89,11 @@ def size_bucket_choice(widths, heights, size_buckets) -> tuple[np.ndarray, np.nd
 
 
 def fit_crop_box(widths, heights, out_widths, out_heights) -> np.ndarray:
-    """``PIL.ImageOps.fit``'s source box ``(left, top, right, bottom)`` in floats, centred, no bleed."""
+    """``PIL.ImageOps.fit``'s source box ``(left, top, right, bottom)`` in floats, centred, no bleed.
+
+    >>> fit_crop_box([600], [300], [720], [368]).round(4).tolist()
+    [[6.5217, 0.0, 593.4783, 300.0]]
+    """
     widths = np.asarray(widths, dtype=np.float64)
     heights = np.asarray(heights, dtype=np.float64)
     image_ratio = widths / heights

@@ -14,6 +14,50 @@ class OptionsError(ValueError):
     """A bucketing option or combination of options that a trainer would refuse."""
 
 
+#: The largest side, in pixels, that any size option may name. Far above what any trainer buckets
+#: (their largest sides are a few thousand pixels), and small enough that a bucket list, a
+#: placement's arithmetic (areas stay below 2**31) and ``explain`` stay quick and exact.
+MAX_SIDE = 1 << 15
+
+#: The largest count (repeats, batch size) accepted: images times repeats, summed over any dataset,
+#: then stays far inside int64.
+MAX_COUNT = (1 << 31) - 1
+
+
+def check_bounds(options: BucketOptions) -> None:
+    """Refuse, before any work, option values no trainer can use and the arithmetic cannot hold:
+    non-integers, sizes outside 1..:data:`MAX_SIDE` (``min_bucket_reso`` may be 0), and a step larger
+    than the resolution's smaller side (no bucket fits; several trainers divide by zero there)."""
+    width, height = options.resolution
+    sizes = {
+        "resolution width": width,
+        "resolution height": height,
+        "min_bucket_reso": options.min_bucket_reso,
+        "max_bucket_reso": options.max_bucket_reso,
+        "bucket_reso_steps": options.bucket_reso_steps,
+    }
+    for name, value in sizes.items():
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise OptionsError(f"{name} {value!r} must be a whole number of pixels")
+        lowest = 0 if name == "min_bucket_reso" else 1  # 0: no minimum, where a trainer allows it (SimpleTuner)
+        if not lowest <= value <= MAX_SIDE:
+            raise OptionsError(f"{name} {value} must be from {lowest} to {MAX_SIDE} pixels")
+    if not isinstance(options.bucket_no_upscale, bool):
+        raise OptionsError(f"bucket_no_upscale {options.bucket_no_upscale!r} must be true or false")
+    if options.bucket_reso_steps > min(width, height):
+        raise OptionsError(
+            f"bucket_reso_steps {options.bucket_reso_steps} is larger than the smaller side of resolution "
+            f"{width},{height}: no bucket fits"
+        )
+
+
+def check_count(value, name: str) -> int:
+    """``value`` when it is a whole number from 1 to :data:`MAX_COUNT`; else :class:`OptionsError`."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_COUNT:
+        raise OptionsError(f"{name} {value!r} must be a whole number from 1 to {MAX_COUNT}")
+    return value
+
+
 @dataclass(frozen=True)
 class BucketOptions:
     """What decides the buckets: area budget, side limits, step, and whether images may grow.
@@ -48,6 +92,8 @@ def parse_resolution(text: str) -> tuple[int, int]:
         parts = parts * 2
     if len(parts) != 2 or not all(part.isdigit() for part in parts):
         raise OptionsError(f"resolution {text!r} is not 'SIZE' or 'WIDTH,HEIGHT' in whole pixels")
+    if any(len(part) > 9 for part in parts):
+        raise OptionsError(f"resolution {text!r} must be at most {MAX_SIDE} pixels a side")
     width, height = (int(part) for part in parts)
     if width <= 0 or height <= 0:
         raise OptionsError(f"resolution {text!r} must be positive")

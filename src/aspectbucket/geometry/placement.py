@@ -47,6 +47,7 @@ class PlacementError(IntEnum):
     RATIO_TOO_EXTREME = 6
     TOO_SMALL = 7
     NO_BUCKET = 8
+    TRAINER_ERROR = 9
 
     @property
     def reason(self) -> str:
@@ -64,6 +65,8 @@ _REASONS = {
     PlacementError.RATIO_TOO_EXTREME: "the ratio is beyond what the trainer accepts: it drops the image",
     PlacementError.TOO_SMALL: "the image is smaller than the trainer's minimum size: it skips the image",
     PlacementError.NO_BUCKET: "none of the trainer's size buckets takes a single frame: it skips the image",
+    PlacementError.TRAINER_ERROR: "the trainer raises an error preparing this image (a setting it cannot use): "
+    "it skips the image",
 }
 
 

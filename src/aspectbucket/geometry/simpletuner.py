@@ -34,7 +34,47 @@ from dataclasses import dataclass
 import numpy as np
 
 from aspectbucket.geometry.placement import PlacementError
-from aspectbucket.geometry.simpletuner_reference import AREA_SQUARES, SimpleTunerSettings
+
+#: ``TrainingSample._set_resolution``: megapixel settings within 0.05 of these use the exact square area.
+AREA_SQUARES = {0.25: 512**2, 0.5: 768**2, 1.0: 1024**2, 2.0: 1536**2, 4.0: 2048**2}
+
+
+@dataclass(frozen=True)
+class SimpleTunerSettings:
+    """A dataset's bucketing settings under SimpleTuner's own names, after ``pixel_area`` became ``area``.
+
+    ``resolution`` is pixels (``pixel``) or megapixels (``area``); so are ``minimum_image_size``,
+    ``maximum_image_size`` and ``target_downsample_size``. :func:`from_config` converts ``pixel_area``.
+    """
+
+    resolution: float = 1.048576
+    resolution_type: str = "area"
+    crop: bool = False
+    crop_aspect: str = "square"
+    crop_style: str = "random"
+    crop_aspect_buckets: tuple[float, ...] = ()
+    aspect_bucket_rounding: int = 2
+    aspect_bucket_alignment: int = 64
+    minimum_image_size: float | None = None
+    maximum_image_size: float | None = None
+    target_downsample_size: float | None = None
+
+
+def from_config(resolution_type: str, resolution: float, **settings) -> SimpleTunerSettings:
+    """Settings as a dataset config writes them; ``pixel_area`` sizes become megapixels (edge**2 / 1e6).
+
+    This is ``FactoryRegistry._handle_resolution_conversion``: ``resolution``, ``minimum_image_size``,
+    ``maximum_image_size`` and ``target_downsample_size`` are all converted.
+    """
+    if resolution_type == "pixel_area":
+        resolution_type = "area"
+        resolution = resolution * resolution / 1e6
+        for name in ("minimum_image_size", "maximum_image_size", "target_downsample_size"):
+            if settings.get(name) is not None:
+                settings[name] = settings[name] * settings[name] / 1e6
+    if "crop_aspect_buckets" in settings:
+        settings["crop_aspect_buckets"] = tuple(settings["crop_aspect_buckets"] or ())
+    return SimpleTunerSettings(resolution=resolution, resolution_type=resolution_type, **settings)
 
 
 @dataclass(frozen=True)
@@ -214,6 +254,10 @@ def simpletuner_prepare(
 
     ``seed`` seeds the generator the random crop and random aspect draw from; ``aspect_maps`` (``{megapixels:
     {key: (w, h)}}``) is the persisted aspect->size map, empty for a fresh run, extended in place.
+
+    >>> prepared = simpletuner_prepare([3000, 1500], [2000, 1000], from_config("area", 1.0))
+    >>> [prepared.key_text(row) for row in range(2)], prepared.target_width.tolist(), prepared.target_height.tolist()
+    (['1.54', '1.54'], [1280, 1280], [832, 832])
     """
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
@@ -225,8 +269,8 @@ def simpletuner_prepare(
     if (random_aspect and settings.crop_style == "random") or _shares_map(settings):
         return _prepare_one_by_one(widths, heights, settings, order, generator, aspect_maps)
     kept = meets_resolution_requirements(widths, heights, settings)
-    aspects = _random_aspects(settings, order, kept, generator) if random_aspect else None
-    return _prepare_rows(widths, heights, settings, order, aspects, generator, aspect_maps)
+    chosen = _random_choices(settings, order, kept, generator) if random_aspect else None
+    return _prepare_rows(widths, heights, settings, order, chosen, generator, aspect_maps)
 
 
 def _shares_map(settings: SimpleTunerSettings) -> bool:
@@ -238,14 +282,18 @@ def _downsamples(settings: SimpleTunerSettings) -> bool:
     return settings.crop and bool(settings.maximum_image_size) and bool(settings.target_downsample_size)
 
 
-def _random_aspects(settings, order, kept, generator) -> np.ndarray:
-    """``random.choice`` of ``crop_aspect_buckets`` for each kept image, drawn in processing order."""
-    aspects = np.zeros(len(kept), dtype=np.float64)
-    choices = list(settings.crop_aspect_buckets)
-    for row in order.tolist():
-        if kept[row]:
-            aspects[row] = generator.choice(choices) if choices else 1.0
-    return aspects
+def _random_choices(settings, order, kept, generator) -> np.ndarray:
+    """``random.choice`` of ``crop_aspect_buckets`` (its index) for each kept image, drawn in processing order.
+
+    With no buckets the trainer raises before drawing; every index stays 0 and the rows fail later.
+    """
+    chosen = np.zeros(len(kept), dtype=np.int64)
+    positions = list(range(len(settings.crop_aspect_buckets)))
+    if positions:
+        for row in order.tolist():
+            if kept[row]:
+                chosen[row] = generator.choice(positions)
+    return chosen
 
 
 def _prepare_one_by_one(widths, heights, settings, order, generator, aspect_maps) -> SimpleTunerPrepared:
@@ -260,10 +308,10 @@ def _prepare_one_by_one(widths, heights, settings, order, generator, aspect_maps
     first = np.array([0])
     for row in order.tolist():
         rows = slice(row, row + 1)
-        aspects = None
+        chosen = None
         if settings.crop and settings.crop_aspect == "random":
-            aspects = _random_aspects(settings, first, kept[rows], generator)
-        one = _prepare_rows(widths[rows], heights[rows], settings, first, aspects, generator, aspect_maps)
+            chosen = _random_choices(settings, first, kept[rows], generator)
+        one = _prepare_rows(widths[rows], heights[rows], settings, first, chosen, generator, aspect_maps)
         for name in _COLUMNS:
             columns[name][row] = getattr(one, name)[0]
     return SimpleTunerPrepared(**columns)
@@ -300,7 +348,8 @@ def _calculate(aspects, resolution, widths, heights, settings, live, order, aspe
     return mapped_w, mapped_h, inter_w, inter_h, crashes
 
 
-def _prepare_rows(widths, heights, settings, order, aspects, generator, aspect_maps) -> SimpleTunerPrepared:
+def _prepare_rows(widths, heights, settings, order, chosen, generator, aspect_maps) -> SimpleTunerPrepared:
+    """All images in one pass; ``chosen`` holds the random ``crop_aspect_buckets`` index of each, if drawn."""
     count = len(widths)
     rounding = settings.aspect_bucket_rounding
     side, target_area = pixel_resolution(settings)
@@ -315,10 +364,11 @@ def _prepare_rows(widths, heights, settings, order, aspects, generator, aspect_m
     square = settings.crop and settings.crop_aspect == "square"
     if square:
         aspects = np.ones(count)
-    elif settings.crop and settings.crop_aspect == "closest":
-        buckets = np.asarray(settings.crop_aspect_buckets, dtype=np.float64)
-        aspects = buckets[np.abs(buckets[None, :] - own_aspect[:, None]).argmin(axis=1)]
-    elif aspects is None:
+    elif settings.crop and settings.crop_aspect in ("closest", "random"):
+        aspects, refused = _bucket_aspects(settings, own_aspect, chosen)
+        errors = np.where(live & refused, np.int8(PlacementError.TRAINER_ERROR), errors)
+        live = errors == PlacementError.OK
+    else:
         aspects = own_aspect
     target_w, target_h, inter_w, inter_h, crashes = _calculate(
         aspects, settings.resolution, widths, heights, settings, live, order, main_map
@@ -348,6 +398,22 @@ def _prepare_rows(widths, heights, settings, order, aspects, generator, aspect_m
     left, top = _crop_offsets(canvas_w, canvas_h, target_w, target_h, cropped, settings.crop_style, order, generator)
     columns = (key, target_w, target_h, inter_w, inter_h, canvas_w, canvas_h, left, top)
     return SimpleTunerPrepared(errors, *(np.where(live, column, 0) for column in columns))
+
+
+def _bucket_aspects(settings, own_aspect, chosen) -> tuple[np.ndarray, np.ndarray]:
+    """The ``crop_aspect_buckets`` ratio of each image (closest, or the ``chosen`` index) and which the trainer refuses.
+
+    Its size calculators raise for a ratio that is not a Python float (an integer such as ``1`` in the
+    config), and ``_select_random_aspect`` raises when there are no buckets; those images are skipped.
+    """
+    buckets = settings.crop_aspect_buckets
+    if not buckets:
+        return np.ones(len(own_aspect)), np.ones(len(own_aspect), dtype=bool)
+    values = np.asarray(buckets, dtype=np.float64)
+    if chosen is None:
+        chosen = np.abs(values[None, :] - own_aspect[:, None]).argmin(axis=1)
+    not_float = np.array([type(bucket) is not float for bucket in buckets])
+    return values[chosen], not_float[chosen]
 
 
 def _resize_before_crop(widths, heights, target_w, target_h, settings, target_area) -> np.ndarray:

@@ -17,46 +17,9 @@ import math
 import random
 from dataclasses import dataclass, field
 
-#: ``TrainingSample._set_resolution``: megapixel settings within 0.05 of these use the exact square area.
-AREA_SQUARES = {0.25: 512**2, 0.5: 768**2, 1.0: 1024**2, 2.0: 1536**2, 4.0: 2048**2}
+import numpy as np
 
-
-@dataclass(frozen=True)
-class SimpleTunerSettings:
-    """A dataset's bucketing settings under SimpleTuner's own names, after ``pixel_area`` became ``area``.
-
-    ``resolution`` is pixels (``pixel``) or megapixels (``area``); so are ``minimum_image_size``,
-    ``maximum_image_size`` and ``target_downsample_size``. :func:`from_config` converts ``pixel_area``.
-    """
-
-    resolution: float = 1.048576
-    resolution_type: str = "area"
-    crop: bool = False
-    crop_aspect: str = "square"
-    crop_style: str = "random"
-    crop_aspect_buckets: tuple[float, ...] = ()
-    aspect_bucket_rounding: int = 2
-    aspect_bucket_alignment: int = 64
-    minimum_image_size: float | None = None
-    maximum_image_size: float | None = None
-    target_downsample_size: float | None = None
-
-
-def from_config(resolution_type: str, resolution: float, **settings) -> SimpleTunerSettings:
-    """Settings as a dataset config writes them; ``pixel_area`` sizes become megapixels (edge**2 / 1e6).
-
-    This is ``FactoryRegistry._handle_resolution_conversion``: ``resolution``, ``minimum_image_size``,
-    ``maximum_image_size`` and ``target_downsample_size`` are all converted.
-    """
-    if resolution_type == "pixel_area":
-        resolution_type = "area"
-        resolution = resolution * resolution / 1e6
-        for name in ("minimum_image_size", "maximum_image_size", "target_downsample_size"):
-            if settings.get(name) is not None:
-                settings[name] = settings[name] * settings[name] / 1e6
-    if "crop_aspect_buckets" in settings:
-        settings["crop_aspect_buckets"] = tuple(settings["crop_aspect_buckets"] or ())
-    return SimpleTunerSettings(resolution=resolution, resolution_type=resolution_type, **settings)
+from aspectbucket.geometry.simpletuner import AREA_SQUARES, SimpleTunerSettings
 
 
 @dataclass
@@ -91,6 +54,8 @@ def round_to_alignment(value: float, alignment: int) -> int:
 
 def size_by_pixel_edge(aspect: float, resolution: int, original: tuple[int, int], s: SimpleTunerSettings):
     """``calculate_new_size_by_pixel_edge``: the shorter original side becomes ``resolution``."""
+    if type(aspect) is not float:
+        raise ValueError(f"Aspect ratio must be a float, not {type(aspect)}")
     width, height = original
     raw = width / height
     if width < height:
@@ -118,6 +83,8 @@ def size_by_pixel_edge(aspect: float, resolution: int, original: tuple[int, int]
 
 def size_by_area(aspect, megapixels, original, s: SimpleTunerSettings, state: SimpleTunerState):
     """``calculate_new_size_by_pixel_area``, including its order-dependent aspect->size map."""
+    if type(aspect) not in (float, np.float64):
+        raise ValueError(f"Aspect ratio must be a float, not {type(aspect)}")
     align = s.aspect_bucket_alignment
     edge = round_to_alignment(int(math.sqrt(megapixels * 1e6)), align)
     width, height = original
@@ -156,7 +123,7 @@ def prepare_one(width: int, height: int, s: SimpleTunerSettings, state: SimpleTu
         return PreparedImage(error="too_small")
     try:
         return _prepare(width, height, s, state)
-    except ZeroDivisionError as error:
+    except (ZeroDivisionError, ValueError) as error:
         return PreparedImage(error=f"Error processing image: {error}")
 
 
@@ -205,10 +172,12 @@ def _prepare(width: int, height: int, s: SimpleTunerSettings, state: SimpleTuner
         if intermediary[0] < pixel_resolution:
             intermediary = (pixel_resolution, pixel_resolution)
     else:
+        if s.crop and s.crop_aspect in ("closest", "random") and not s.crop_aspect_buckets:
+            raise ValueError("Aspect buckets are not defined in the data backend config.")
         if s.crop and s.crop_aspect == "closest":
             aspect = min(s.crop_aspect_buckets, key=lambda bucket: abs(bucket - aspect))
         elif s.crop and s.crop_aspect == "random":
-            aspect = state.generator.choice(list(s.crop_aspect_buckets)) if s.crop_aspect_buckets else 1.0
+            aspect = state.generator.choice(list(s.crop_aspect_buckets))
         target, intermediary, aspect = calculate(aspect, s.resolution, original)
         aspect = round(target[0] / target[1], rounding)
         if aspect == 1.0 and intermediary[0] < pixel_resolution:

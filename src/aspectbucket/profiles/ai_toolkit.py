@@ -25,6 +25,7 @@ from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.resize import CoverRounding
 from aspectbucket.profiles.profile import ExifHandling, Profile, SdxlCoordinates
+from aspectbucket.profiles.settings import Kind, Setting
 from aspectbucket.profiles.validation import square_budget
 
 SOURCE = (
@@ -47,6 +48,14 @@ def ai_toolkit_rule(widths, heights, options: BucketOptions, square_crop: bool =
     return bucket_w, bucket_h, np.zeros(count, dtype=np.int8)
 
 
+def configure_ai_toolkit(profile: Profile, values: dict, options: BucketOptions):
+    """``square_crop`` and ``random_crop`` select the variant; ``resolution`` and ``bucket_tolerance`` are options."""
+    if not values["square_crop"] and not values["random_crop"]:
+        return profile, options
+    rule = partial(ai_toolkit_rule, square_crop=values["square_crop"])
+    return replace(profile, per_image=rule, random_crop=values["random_crop"]), options
+
+
 AI_TOOLKIT = Profile(
     name="ai-toolkit",
     trainer="ostris ai-toolkit",
@@ -61,6 +70,27 @@ AI_TOOLKIT = Profile(
     validate=square_budget("ai-toolkit", "resolution"),
     resize_rounding=CoverRounding.CEIL,
     option_names=(("resolution", "resolution"), ("bucket_tolerance", "bucket_reso_steps")),
+    settings=(
+        Setting(
+            "resolution",
+            Kind.SIDE,
+            512,
+            "one side: the area budget is its square (a list is one dataset per side: place_per_resolution)",
+            field="resolution",
+            minimum=1,
+        ),
+        Setting(
+            "bucket_tolerance",
+            Kind.INT,
+            16,
+            "the divisor; the trainer replaces the dataset's value with the model's (16 SD/SDXL, 32 Chroma)",
+            field="bucket_reso_steps",
+            minimum=1,
+        ),
+        Setting("square_crop", Kind.BOOL, False, "train a resolution square, centre-cropped"),
+        Setting("random_crop", Kind.BOOL, False, "crop offsets drawn once at random (placements show the centre)"),
+    ),
+    configure=configure_ai_toolkit,
     version="27a03a91",
     defects="bucket_tolerance in the dataset config is ignored: the model's divisibility replaces it; the random "
     "crop is drawn once and never changes after the first epoch; an image smaller than the resolution's area "
@@ -74,7 +104,12 @@ def ai_toolkit_profile(square_crop: bool = False, random_crop: bool = False) -> 
 
     ``random_crop`` changes where the crop sits, not the bucket or the resize; the offsets are
     :func:`aspectbucket.geometry.ai_toolkit.random_crop_offsets`.
+
+    >>> from aspectbucket import BucketOptions, place
+    >>> options = BucketOptions(resolution=512, bucket_reso_steps=16)
+    >>> p = place([3000], [2000], options, ai_toolkit_profile(square_crop=True))
+    >>> p.bucket_width.tolist(), p.resized_width.tolist(), p.trim_left.tolist()
+    ([512], [768], [128])
     """
-    if not square_crop and not random_crop:
-        return AI_TOOLKIT
-    return replace(AI_TOOLKIT, per_image=partial(ai_toolkit_rule, square_crop=square_crop), random_crop=random_crop)
+    values = {"square_crop": square_crop, "random_crop": random_crop}
+    return configure_ai_toolkit(AI_TOOLKIT, values, AI_TOOLKIT.defaults)[0]

@@ -13,12 +13,13 @@ HiDream-O1 (``ho1``) at @30c658c4, the commit the reference vectors ran.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.buckets import musubi_grid
 from aspectbucket.geometry.nearest import Metric, TieBreak
-from aspectbucket.geometry.options import BucketOptions
+from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.profiles.profile import NoUpscaleRule, Profile, SdxlCoordinates
 from aspectbucket.profiles.settings import Kind, Setting
 from aspectbucket.profiles.validation import check_positive
@@ -39,8 +40,18 @@ def configure_musubi(profile: Profile, values: dict, options: BucketOptions):
 
 
 def validate_musubi(options: BucketOptions) -> tuple[BucketOptions, list[str]]:
-    """Budget and step positive; musubi-tuner has no min/max side, so those options are unused."""
+    """Budget and step positive; musubi-tuner has no min/max side, so those options are unused.
+
+    Its first width is half the budget side floored to the step: with a step above half the side that
+    width is 0 and ``BucketSelector`` divides by it, so such a step is refused.
+    """
     check_positive(options, "musubi-tuner")
+    half_side = math.isqrt(options.max_area) // 2
+    if options.bucket_reso_steps > half_side:
+        raise OptionsError(
+            f"musubi-tuner: step {options.bucket_reso_steps} is larger than half the budget's side ({half_side}): "
+            "its first bucket would be 0 pixels wide"
+        )
     return options, []
 
 

@@ -23,12 +23,27 @@ from functools import partial
 from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.buckets import onetrainer_list
 from aspectbucket.geometry.nearest import Metric, TieBreak
-from aspectbucket.geometry.options import BucketOptions
+from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.resize import CoverRounding
 from aspectbucket.geometry.several_resolutions import onetrainer_several_resolutions
 from aspectbucket.profiles.profile import Profile, SdxlCoordinates
 from aspectbucket.profiles.settings import Kind, Setting
 from aspectbucket.profiles.validation import square_budget
+
+_square_target = square_budget("OneTrainer", "the target resolution")
+
+
+def validate_onetrainer(options: BucketOptions) -> tuple[BucketOptions, list[str]]:
+    """One square target and a positive quantization, no no-upscale mode; and a quantization small
+    enough that no bucket side rounds to 0 (the 4:1 buckets' short side is half the target; mgds
+    would then divide by a zero side)."""
+    options, warnings = _square_target(options)
+    if (onetrainer_list(options) <= 0).any():
+        raise OptionsError(
+            f"OneTrainer: quantization {options.bucket_reso_steps} rounds the short side of the 4:1 buckets "
+            f"(half of {options.resolution[0]}) to 0 pixels"
+        )
+    return options, warnings
 
 
 def configure_onetrainer(profile: Profile, values: dict, options: BucketOptions):
@@ -52,7 +67,7 @@ ONETRAINER = Profile(
     sdxl_coordinates=SdxlCoordinates.REAL,
     batch_policy=BatchPolicy.DROP,
     defaults=BucketOptions(resolution=(1024, 1024), bucket_reso_steps=64),
-    validate=square_budget("OneTrainer", "the target resolution"),
+    validate=validate_onetrainer,
     resize_rounding=CoverRounding.MATCHED_HALF_EVEN,
     settings=(
         Setting(

@@ -25,6 +25,10 @@ def place_per_resolution(
     ``resolutions`` holds sizes as ``resolution`` accepts them (a side or ``(width, height)``); the other
     options are the profile's defaults unless given. ``resolution_index[row]`` says which entry a row
     was placed at.
+
+    >>> p, which = place_per_resolution([1000], [1000], [512, 768])
+    >>> p.bucket_width.tolist(), which.tolist()
+    ([512, 768], [0, 1])
     """
     chosen = get_profile(profile)
     base = chosen.defaults if options is None else options

@@ -217,7 +217,7 @@ def _place_block(widths, heights, errors, options, profile, first_row: int) -> P
             rows = np.arange(first_row, first_row + len(widths))
             bucket_w, bucket_h, rule_errors, *rule_resized = profile.per_row(widths, heights, rows, options)
         else:
-            bucket_w, bucket_h, rule_errors, *rule_resized = profile.per_image(widths, heights, options)
+            bucket_w, bucket_h, rule_errors, *rule_resized = _per_image_rule(widths, heights, errors, options, profile)
         errors = np.where(errors == PlacementError.OK, rule_errors, errors)
         index = np.full(len(widths), -1, dtype=np.int64)
         image_ratio = bucket_ratio = ar_error = None
@@ -273,6 +273,24 @@ def _place_block(widths, heights, errors, options, profile, first_row: int) -> P
         anchor=profile.crop_anchor,
         ar_error=ar_error,
     )
+
+
+def _per_image_rule(widths, heights, errors, options, profile) -> tuple:
+    """The profile's per-image rule on the rows with a real size; the others get zeros.
+
+    Rows that failed the size check hold a 1x1 placeholder, which must not reach a rule whose result
+    depends on the rows before it (SimpleTuner's aspect map and random draws).
+    """
+    valid = errors == PlacementError.OK
+    if valid.all():
+        return profile.per_image(widths, heights, options)
+    columns = profile.per_image(widths[valid], heights[valid], options)
+    full = []
+    for column in columns:
+        values = np.zeros(len(widths), dtype=np.asarray(column).dtype)
+        values[valid] = column
+        full.append(values)
+    return tuple(full)
 
 
 def _own_size_rows(widths, heights, resized_w, resized_h, bucket_w, bucket_h, options, profile) -> np.ndarray:

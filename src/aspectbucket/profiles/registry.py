@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from aspectbucket.geometry.options import BucketOptions
+from aspectbucket.geometry.options import BucketOptions, check_bounds
 from aspectbucket.geometry.placement import Placement
 from aspectbucket.profiles.ai_toolkit import AI_TOOLKIT
 from aspectbucket.profiles.balanced import BALANCED
@@ -76,7 +76,7 @@ def merge_options(profile: str | Profile, config: Mapping | None = None, given: 
     (what a dataset config set) over the profile's defaults.
 
     The one place they are merged, so report, compare, export, explain and the sampler agree on what
-    wins; :func:`resolve` then validates the result (and applies trainer-native settings over it).
+    wins; :func:`resolve` then validates the result (with the trainer-native ``settings`` over it).
 
     >>> merge_options("kohya", {"resolution": (1024, 1024)}, {"bucket_no_upscale": True}).resolution
     (1024, 1024)
@@ -126,9 +126,12 @@ def resolve(profile: str | Profile = "kohya", options: BucketOptions | None = No
     """``(profile, validated options, warnings)``; missing options take the profile's defaults.
 
     ``settings`` (the trainer's own keys) apply over ``options``. Raises
-    :class:`~aspectbucket.geometry.options.OptionsError` for options the trainer refuses.
+    :class:`~aspectbucket.geometry.options.OptionsError` for options the trainer refuses, and before
+    that for values outside the bounds every profile shares (see
+    :func:`~aspectbucket.geometry.options.check_bounds`).
     """
     chosen, merged = apply_settings(profile, settings, options)
+    check_bounds(merged)
     validated, warnings = chosen.validate(merged)
     return chosen, validated, warnings
 
@@ -160,7 +163,8 @@ def place(
 def bucket_list(
     options: BucketOptions | None = None, profile: str | Profile = "kohya", settings: Mapping | None = None
 ) -> np.ndarray:
-    """The bucket list of ``profile`` (``(n, 2)`` widths and heights, trainer order; empty if per image).
+    """The bucket list of ``profile`` at ``options`` (``(n, 2)`` widths and heights, trainer order; empty if
+    per image); ``settings`` use the trainer's own keys.
 
     >>> from aspectbucket import BucketOptions, bucket_list
     >>> buckets = bucket_list(BucketOptions(resolution=(1024, 1024), bucket_reso_steps=64), "onetrainer")

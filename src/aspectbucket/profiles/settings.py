@@ -14,6 +14,7 @@ video profile declares it (``target_frames``, say) and its ``configure`` hands i
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,6 +36,7 @@ class Kind(StrEnum):
     SIZE = "size"  # one side (a square) or [width, height]: kohya's resolution "1024,1024"
     SIDE = "side"  # one side only: a square budget
     SIDES = "sides"  # one side or several, "512,768,1024" (OneTrainer's several resolutions)
+    LIST = "list"  # a list as config files hold it (numbers, pairs...); text is read as JSON: [0.75, 1, 1.33]
 
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -125,6 +127,20 @@ def _sides(value) -> tuple[int, ...]:
     return sides
 
 
+def _list(value) -> tuple:
+    """A list kept as written (JSON's ``1`` stays an integer, as the trainers see it), nested as tuples.
+
+    Text is read as JSON; a single value is a list of one.
+    """
+    if isinstance(value, str):
+        value = json.loads(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise TypeError(value)
+    return tuple(_list(item) if isinstance(item, list | tuple) else item for item in value)
+
+
 def _text(value) -> str:
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         raise TypeError(value)
@@ -139,6 +155,7 @@ _PARSERS = {
     Kind.SIZE: _size,
     Kind.SIDE: _int,
     Kind.SIDES: _sides,
+    Kind.LIST: _list,
 }
 
 _EXPECTED = {
@@ -149,6 +166,7 @@ _EXPECTED = {
     Kind.SIZE: "SIZE or WIDTH,HEIGHT in whole pixels",
     Kind.SIDE: "one size in whole pixels",
     Kind.SIDES: "one size or several, comma-separated (512,768,1024)",
+    Kind.LIST: "a list, as JSON ([0.75, 1.0, 1.33])",
 }
 
 

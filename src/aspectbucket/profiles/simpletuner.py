@@ -11,6 +11,8 @@ intermediary size is trimmed to the target at a random offset; placements show t
 ``minimum_image_size`` off (0 here). :func:`simpletuner_profile` takes the dataset's other settings under
 SimpleTuner's names. Images are taken in the order given, which decides the area mode's aspect->size map;
 the trainer itself discovers files in an arbitrary order over worker threads. EXIF orientation is applied.
+Its epoch (refusals, per-GPU split and padding) is :func:`aspectbucket.geometry.simpletuner_batches.simpletuner_epoch`;
+``batch_policy`` ``PAD`` is the single-GPU, large-enough-bucket case of it.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ import numpy as np
 
 from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.options import BucketOptions, OptionsError
-from aspectbucket.geometry.simpletuner import simpletuner_prepare
-from aspectbucket.geometry.simpletuner_reference import SimpleTunerSettings, from_config
-from aspectbucket.profiles.profile import ExifHandling, Profile, SdxlCoordinates
+from aspectbucket.geometry.simpletuner import SimpleTunerSettings, from_config, simpletuner_prepare
+from aspectbucket.profiles.profile import CropAnchor, ExifHandling, Profile, SdxlCoordinates
+from aspectbucket.profiles.settings import Kind, Setting
 from aspectbucket.profiles.validation import check_positive, drop_no_upscale
 
 SOURCE = (
@@ -51,15 +53,13 @@ def validate_simpletuner(options: BucketOptions) -> tuple[BucketOptions, list[st
     return drop_no_upscale(options, "SimpleTuner", warnings), warnings
 
 
-def settings_from_options(options: BucketOptions, **fixed) -> SimpleTunerSettings:
-    """The ``pixel_area`` settings the options describe (``resolution``, alignment, minimum), plus ``fixed`` ones."""
-    minimum = options.min_bucket_reso or None
+def settings_from_options(options: BucketOptions) -> SimpleTunerSettings:
+    """The ``pixel_area`` dataset the options describe: ``resolution``, alignment and ``minimum_image_size``."""
     return from_config(
-        fixed.pop("resolution_type", "pixel_area"),
-        fixed.pop("resolution", options.resolution[0]),
+        "pixel_area",
+        options.resolution[0],
         aspect_bucket_alignment=options.bucket_reso_steps,
-        minimum_image_size=minimum,
-        **fixed,
+        minimum_image_size=options.min_bucket_reso or None,
     )
 
 
@@ -67,7 +67,8 @@ def simpletuner_rule(widths, heights, options: BucketOptions, settings: SimpleTu
     """The profile's per-image rule: ``(target_w, target_h, errors, intermediary_w, intermediary_h)``.
 
     Without ``settings`` the options give a ``pixel_area`` dataset; with them (from :func:`simpletuner_profile`)
-    they are used as they are.
+    they are used as they are and the options are not read: the settings hold the resolution too (in
+    megapixels for ``area``, which whole-pixel options cannot hold).
     """
     settings = settings_from_options(options) if settings is None else settings
     prepared = simpletuner_prepare(np.asarray(widths), np.asarray(heights), settings)
@@ -78,6 +79,60 @@ def simpletuner_rule(widths, heights, options: BucketOptions, settings: SimpleTu
         prepared.resized_width,
         prepared.resized_height,
     )
+
+
+def configure_simpletuner(profile: Profile, values: dict, options: BucketOptions):
+    """SimpleTuner's dataset settings choose the variant; unset sizes come from the options (as ``pixel_area``)."""
+    rule_settings = {setting.name: values[setting.name] for setting in _SETTINGS if setting.field is None}
+    if all(rule_settings[setting.name] == setting.default for setting in _SETTINGS if setting.field is None):
+        return profile, options
+    resolution_type = rule_settings.pop("resolution_type")
+    resolution = rule_settings.pop("resolution")
+    minimum = rule_settings.pop("minimum_image_size")
+    side = options.resolution[0]
+    if resolution is None:
+        resolution = side * side / 1e6 if resolution_type == "area" else side
+    elif resolution_type != "area" and float(resolution).is_integer():
+        resolution = int(resolution)
+    if minimum is None and options.min_bucket_reso:
+        minimum = options.min_bucket_reso**2 / 1e6 if resolution_type == "area" else options.min_bucket_reso
+    variant = simpletuner_profile(
+        resolution=resolution,
+        resolution_type=resolution_type,
+        aspect_bucket_alignment=options.bucket_reso_steps,
+        minimum_image_size=minimum,
+        crop_aspect_buckets=rule_settings.pop("crop_aspect_buckets") or (),
+        **rule_settings,
+    )
+    return variant, replace(options, resolution=variant.defaults.resolution)
+
+
+_SETTINGS = (
+    Setting(
+        "resolution",
+        Kind.FLOAT,
+        None,
+        "pixels (pixel, pixel_area) or megapixels (area); unset: the options' resolution",
+        minimum=0,
+    ),
+    Setting("resolution_type", Kind.TEXT, "pixel_area", "how resolution is read", choices=RESOLUTION_TYPES),
+    Setting(
+        "aspect_bucket_alignment",
+        Kind.INT,
+        64,
+        "bucket sides are rounded to multiples of it",
+        field="bucket_reso_steps",
+        minimum=1,
+    ),
+    Setting("aspect_bucket_rounding", Kind.INT, 2, "decimals of the ratio key", minimum=0),
+    Setting("minimum_image_size", Kind.FLOAT, None, "smaller images are skipped (a side; an area except for pixel)"),
+    Setting("maximum_image_size", Kind.FLOAT, None, "with target_downsample_size: crop from a downsampled canvas"),
+    Setting("target_downsample_size", Kind.FLOAT, None, "the size of that canvas"),
+    Setting("crop", Kind.BOOL, False, "crop to crop_aspect (else the intermediary is trimmed to the target)"),
+    Setting("crop_aspect", Kind.TEXT, "square", "the cropped ratio", choices=CROP_ASPECTS),
+    Setting("crop_style", Kind.TEXT, "random", "where the crop sits", choices=CROP_STYLES),
+    Setting("crop_aspect_buckets", Kind.LIST, None, "ratios for crop_aspect closest or random ([0.75, 1.0, 1.33])"),
+)
 
 
 SIMPLETUNER = Profile(
@@ -98,11 +153,14 @@ SIMPLETUNER = Profile(
         ("aspect_bucket_alignment", "bucket_reso_steps"),
         ("minimum_image_size", "min_bucket_reso"),
     ),
+    settings=_SETTINGS,
+    configure=configure_simpletuner,
     version="bc8e6ab7",
     defects="one bucket per 0.01 of ratio: many small buckets, so many padded batches (repeated images); "
     "no cap on the long side in pixel mode (3000x100 trains at 30720x1024); in area mode the first size "
     "computed for a ratio key is reused for later images, so sizes depend on file order; a ratio that "
-    "rounds to 0 crashes the image's preparation and it is skipped; small images are enlarged unless "
+    "rounds to 0 crashes the image's preparation and it is skipped, and so does an integer in "
+    "crop_aspect_buckets (1 instead of 1.0) for every image that picks it; small images are enlarged unless "
     "minimum_image_size skips them",
 )
 
@@ -125,6 +183,11 @@ def simpletuner_profile(
     ``resolution`` and the three sizes are pixels for ``pixel`` and ``pixel_area``, megapixels for ``area``.
     Raises :class:`~aspectbucket.geometry.options.OptionsError` naming the setting for values SimpleTuner
     refuses.
+
+    >>> from aspectbucket import place
+    >>> p = place([3000, 100], [2000, 3000], profile=simpletuner_profile(resolution=1024, resolution_type="pixel"))
+    >>> p.bucket_width.tolist(), p.bucket_height.tolist()  # the short side is 1024, the long one is not capped
+    ([1536, 1024], [1024, 34112])
     """
     _check_choice("resolution_type", resolution_type, RESOLUTION_TYPES)
     _check_choice("crop_aspect", crop_aspect, CROP_ASPECTS)
@@ -154,9 +217,14 @@ def simpletuner_profile(
     )
     side = int(resolution) if resolution_type != "area" else math.isqrt(int(resolution * 1e6))
     defaults = BucketOptions(resolution=(side, side), min_bucket_reso=0, bucket_reso_steps=aspect_bucket_alignment)
-    random_crop = crop_style == "random"
+    # The corner cropper keeps the top-left window; the placement's trims say so (random ones show the centre).
+    anchor = CropAnchor.START if crop_style == "corner" else CropAnchor.CENTER
     return replace(
-        SIMPLETUNER, per_image=partial(simpletuner_rule, settings=settings), defaults=defaults, random_crop=random_crop
+        SIMPLETUNER,
+        per_image=partial(simpletuner_rule, settings=settings),
+        defaults=defaults,
+        random_crop=crop_style == "random",
+        crop_anchor=anchor,
     )
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from aspectbucket.report.files import (
-    OutputInsideDatasetError,
-    refuse_inside_dataset,
     report_document,
     write_csv,
     write_json,
@@ -15,11 +13,9 @@ from aspectbucket.report.terminal import print_report
 
 __all__ = [
     "HtmlSection",
-    "OutputInsideDatasetError",
     "ReportSummary",
     "WarningKind",
     "print_report",
-    "refuse_inside_dataset",
     "render_html",
     "report_document",
     "summarize",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +19,7 @@ import numpy as np
 
 from aspectbucket import __version__
 from aspectbucket.outputs import atomic_open
-from aspectbucket.report.summary import ReportSummary, WarningKind, block_bucket_list, path_strings, path_text
+from aspectbucket.report.summary import ReportSummary, WarningKind, block_bucket_list, path_strings, relative_paths
 from aspectbucket.tables.columns import placement_columns
 
 if TYPE_CHECKING:
@@ -58,26 +60,14 @@ IMAGE_FIELDS = (
 )
 
 
-class OutputInsideDatasetError(ValueError):
-    """An output path that lies inside a dataset folder: aspectbucket never writes there."""
+def dataset_folders(plan: DatasetPlan) -> list[Path]:
+    """The folders a plan's images were scanned from: no report file may be written under them."""
+    return [subset.image_dir for subset in plan.scan.subsets]
 
 
-def refuse_inside_dataset(output: Path, folders) -> None:
-    """Raise :class:`OutputInsideDatasetError` when ``output`` is inside any of ``folders``."""
-    target = Path(output).expanduser().resolve()
-    for folder in folders:
-        root = Path(folder).expanduser().resolve()
-        if target == root or root in target.parents:
-            raise OutputInsideDatasetError(
-                f"refusing to write {path_text(output)}: it is inside the dataset folder "
-                f"{path_text(folder)}, "
-                "and aspectbucket never writes into a dataset; choose a path outside it"
-            )
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (UTF-8)."""
-    with atomic_open(path) as stream:
+def write_text_atomic(path: Path, text: str, inputs=()) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8; ``-`` is standard output), never under ``inputs``."""
+    with atomic_open(path, inputs=inputs) as stream:
         stream.write(text)
 
 
@@ -92,7 +82,7 @@ def image_records(plan: DatasetPlan, summary: ReportSummary) -> Iterator[dict]:
             kinds_per_image[index].append(kind.value)
     subset_names = [subset.name for subset in scan.subsets]
     values = {
-        "subset": [path_text(subset_names[index]) for index in np.asarray(scan.subset).tolist()],
+        "subset": [subset_names[index] for index in np.asarray(scan.subset).tolist()],
         "dataset": columns.dataset.tolist(),
         "repeats": columns.repeats.tolist(),
         "stored_width": np.asarray(scan.stored_width).tolist(),
@@ -116,16 +106,21 @@ def image_records(plan: DatasetPlan, summary: ReportSummary) -> Iterator[dict]:
     paths = path_strings(scan.paths)
     rows = zip(paths, zip(*values.values(), strict=True), kinds_per_image, plan.errors, strict=True)
     for path, row, kinds, error in rows:
-        record = {"path": path_text(path), **dict(zip(names, row, strict=True))}
+        record = {"path": path, **dict(zip(names, row, strict=True))}
         record["warnings"], record["error"] = kinds, error
         yield record
 
 
 def report_document(plan: DatasetPlan, summary: ReportSummary, source: Path | str | None = None) -> dict:
-    """The whole report as one JSON-ready dict: settings, summary, tables, warnings, advice, images."""
+    """The whole report as one JSON-ready dict: settings, summary, tables, warnings, advice, images.
+
+    Paths are the file system's own names (see :func:`dump_json` for how bytes that are not UTF-8 are
+    written), so that ``export --crops`` finds each image again.
+    """
+    relative = relative_paths(plan.scan)
     return {
         "aspectbucket": __version__,
-        "source": None if source is None else path_text(source),
+        "source": None if source is None else os.fspath(source),
         "settings": settings_dict(plan, summary),
         "notes": summary.notes,
         "summary": {
@@ -140,11 +135,19 @@ def report_document(plan: DatasetPlan, summary: ReportSummary, source: Path | st
         "buckets": [dict(vars(row)) for row in summary.buckets],
         "sizes": [dict(vars(row)) for row in summary.sizes],
         "warnings": [
-            {"kind": finding.kind.value, "path": finding.path, "detail": finding.detail} for finding in summary.warnings
+            {
+                "kind": finding.kind.value,
+                "path": relative[finding.index] if finding.index >= 0 else finding.path,
+                "detail": finding.detail,
+            }
+            for finding in summary.warnings
         ],
         "advice": {
             "ratios": [{**vars(advice), "buckets": list(advice.buckets)} for advice in summary.ratio_advice],
-            "precrops": [{**vars(advice), "box": list(advice.box)} for advice in summary.precrop_advice],
+            "precrops": [
+                {**vars(advice), "path": relative[advice.index], "box": list(advice.box)}
+                for advice in summary.precrop_advice
+            ],
         },
         "images": list(image_records(plan, summary)),
     }
@@ -170,33 +173,51 @@ def settings_dict(plan: DatasetPlan, summary: ReportSummary) -> dict:
 
 
 def write_json(path: Path, plan: DatasetPlan, summary: ReportSummary, source: Path | str | None = None) -> None:
-    """Write :func:`report_document` to ``path`` atomically: one line per key, per image, per table row.
+    """Write :func:`report_document` to ``path`` atomically (``-``: standard output; never under the
+    dataset's folders): one line per key, per image, per table row.
 
     Each item is encoded by the json module's C encoder (an indented dump runs in pure Python and
     takes ten times longer at 100,000 images); the file stays easy to read and to grep.
     """
     document = report_document(plan, summary, source)
-    with atomic_open(path) as stream:
+    with atomic_open(path, inputs=dataset_folders(plan)) as stream:
         stream.write("{\n")
         for position, (key, value) in enumerate(document.items()):
             stream.write(f" {json.dumps(key)}: ")
             if isinstance(value, list) and value:
                 stream.write("[\n  ")
-                stream.write(",\n  ".join(json.dumps(item, ensure_ascii=False) for item in value))
+                stream.write(",\n  ".join(dump_json(item) for item in value))
                 stream.write("\n ]")
             else:
-                stream.write(json.dumps(value, ensure_ascii=False))
+                stream.write(dump_json(value))
             stream.write(",\n" if position < len(document) - 1 else "\n")
         stream.write("}\n")
 
 
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def dump_json(value) -> str:
+    """``value`` as JSON text, non-ASCII characters as themselves (the file is UTF-8).
+
+    A path byte that is not valid UTF-8 reaches Python as a lone surrogate U+DC80..U+DCFF (the
+    ``surrogateescape`` error handler of ``os.fsdecode``); it is written as the JSON escape ``\\udcXX``,
+    which any JSON reader accepts. ``os.fsencode(json.loads(...)["path"])`` gives the file's bytes back.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    return _NOT_UTF8.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 def write_csv(path: Path, plan: DatasetPlan, summary: ReportSummary) -> None:
-    """Write one CSV row per image to ``path`` atomically.
+    """Write one CSV row per image to ``path`` atomically (``-``: standard output; never under the
+    dataset's folders).
 
     As ``aspectbucket assign`` writes them, ``crop_ltrb`` (and ``precrop``) are four space-separated
-    numbers and booleans are ``true``/``false``; ``warnings`` are joined by ``;``.
+    numbers and booleans are ``true``/``false``; ``warnings`` are joined by ``;``. The file is UTF-8,
+    except that a path holding bytes that are not valid UTF-8 is written with those very bytes (read
+    it back with Python's ``errors="surrogateescape"`` to get the names the file system has).
     """
-    with atomic_open(path, newline="") as stream:
+    with atomic_open(path, newline="", errors="surrogateescape", inputs=dataset_folders(plan)) as stream:
         writer = csv.writer(stream)
         writer.writerow(IMAGE_FIELDS)
         for record in image_records(plan, summary):

@@ -1,9 +1,11 @@
-"""The report as one self-contained HTML page: charts, tables, warnings, advice and a preview gallery.
+"""The report as one self-contained HTML page: interactive charts, tables, warnings, advice and a gallery.
 
-Nothing on the page is fetched: charts are SVG and previews JPEG, both embedded as base64 data URIs;
-style and the small sorting script are inline. Every file name is HTML-escaped. To stay quick to
-open at 100,000 images, only the worst-cropped images of each bucket get a preview; the rest are
-listed in a plain table that travels as JSON and is built when its ``<details>`` is opened.
+Nothing on the page is fetched: charts are inline SVG, previews JPEG data URIs, style and script
+inline (plain JavaScript, no library). Every file name reaches the page escaped, or as JSON that the
+script inserts as text, never as HTML. The facts of every image travel once, as JSON columns; the
+gallery (filters, search, worst-first order, click to enlarge with the crop overlay) and the chart
+tooltips are built from them in the browser, a page of cards at a time, so the page stays quick to
+open at 100,000 images. Only the worst-cropped images of each bucket carry a preview picture.
 
 The page is a list of :class:`HtmlSection`; callers may pass more (a trainer comparison, say), which
 are placed before the gallery.
@@ -11,18 +13,16 @@ are placed before the gallery.
 
 from __future__ import annotations
 
-import html
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from aspectbucket import __version__
 from aspectbucket.report import charts
-from aspectbucket.report.files import write_text_atomic
+from aspectbucket.report.files import dataset_folders, write_text_atomic
+from aspectbucket.report.gallery import gallery_section, json_for_script
+from aspectbucket.report.sections import HtmlSection, escape
 from aspectbucket.report.summary import (
     WARNING_TITLES,
     ReportSummary,
@@ -35,31 +35,17 @@ from aspectbucket.report.summary import (
     steps_line,
     summarize,
 )
-from aspectbucket.report.thumbnails import previews
+from aspectbucket.report.thumbnails import PreviewCache
 
 if TYPE_CHECKING:
     from aspectbucket.plan import DatasetPlan
 
-#: Previews per bucket by default: the worst-cropped images get one, the rest a table row.
+#: Preview pictures per bucket by default: the worst-cropped images get one; the other cards show their shape.
 PREVIEWS_PER_BUCKET = 12
 #: Warning lists longer than this start closed.
 _OPEN_LIST = 20
 #: Tables longer than this travel as JSON inside the page and are built only when opened.
 INLINE_ROWS = 50
-
-
-@dataclass(frozen=True)
-class HtmlSection:
-    """One part of the page: ``anchor`` for the contents list, a ``title`` and ready, escaped HTML."""
-
-    anchor: str
-    title: str
-    body: str
-
-
-def escape(value) -> str:
-    """Any value as HTML text, quotes included (safe inside attributes)."""
-    return html.escape(str(value), quote=True)
 
 
 def render_html(
@@ -71,10 +57,12 @@ def render_html(
     source: Path | str | None = None,
     jobs: int | None = None,
     progress: bool = False,
+    preview_cache: PreviewCache | None = None,
 ) -> str:
     """The whole page as a string; ``sections`` are added before the gallery.
 
-    ``jobs`` threads make the previews; ``progress`` shows their progress bar on stderr.
+    ``jobs`` threads make the previews, reusing ``preview_cache``'s; ``progress`` shows their progress
+    bar on stderr.
     """
     summary = summary or summarize(plan)
     parts = [
@@ -84,9 +72,10 @@ def render_html(
         warnings_section(summary),
         advice_section(summary),
         *sections,
-        gallery_section(plan, summary, previews_per_bucket, jobs, progress),
+        gallery_section(plan, summary, previews_per_bucket, jobs, progress, preview_cache),
     ]
     contents = "".join(f'<li><a href="#{escape(part.anchor)}">{escape(part.title)}</a></li>' for part in parts)
+    contents += '<li><a id="worst-link" href="#gallery">Worst crops</a></li>'
     body = "".join(
         f'<section id="{escape(part.anchor)}"><h2>{escape(part.title)}</h2>{part.body}</section>' for part in parts
     )
@@ -97,13 +86,16 @@ def render_html(
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
         f'<header><h1>{escape(title)}</h1><p class="muted">made by aspectbucket {escape(__version__)}; '
         "what the trainer will do to every image</p><nav><ol>"
-        f"{contents}</ol></nav></header><main>{body}</main><script>{_SCRIPT}</script></body></html>\n"
+        f"{contents}</ol></nav></header><main>{body}</main>"
+        '<div id="tip" hidden></div><div id="lightbox" hidden><div class="inner" role="dialog" aria-label="image">'
+        '<button type="button" class="close" aria-label="close">close</button></div></div>'
+        f"<script>{_SCRIPT}</script></body></html>\n"
     )
 
 
 def write_html(path: Path, plan: DatasetPlan, summary: ReportSummary | None = None, **options) -> None:
-    """Write :func:`render_html` to ``path`` atomically."""
-    write_text_atomic(path, render_html(plan, summary, **options))
+    """Write :func:`render_html` to ``path`` atomically (``-``: standard output), never under the dataset."""
+    write_text_atomic(path, render_html(plan, summary, **options), dataset_folders(plan))
 
 
 def overview_section(summary: ReportSummary, source) -> HtmlSection:
@@ -162,18 +154,18 @@ def buckets_section(summary: ReportSummary) -> HtmlSection:
 
 
 def charts_section(plan: DatasetPlan, summary: ReportSummary) -> HtmlSection:
-    images = []
+    figures = []
     for block in range(len(summary.options)):
         if not any(row.dataset == block for row in summary.buckets):
             continue
         label = f" (dataset {block})" if len(summary.options) > 1 else ""
-        images.append((charts.switching_chart(plan, summary, block), f"Switching points and images{label}"))
+        figures.append((charts.switching_chart(plan, summary, block), f"Switching points and images{label}"))
     if summary.buckets:
-        images.append((charts.bucket_chart(summary), "Images per bucket"))
-        images.append((charts.loss_chart(plan, summary), "Crop loss distribution"))
+        figures.append((charts.bucket_chart(summary), "Images per bucket"))
+        figures.append((charts.loss_chart(plan, summary), "Crop loss distribution"))
     body = "".join(
-        f'<figure class="chart"><img src="{uri}" alt="{escape(alt)}"><figcaption>{escape(alt)}</figcaption></figure>'
-        for uri, alt in images
+        f'<figure class="chart"><figcaption>{escape(caption)}</figcaption><div class="scroll">{svg}</div></figure>'
+        for svg, caption in figures
     )
     return HtmlSection("charts", "Charts", body or "<p>No image could be placed.</p>")
 
@@ -232,81 +224,6 @@ def advice_section(summary: ReportSummary) -> HtmlSection:
     return HtmlSection("advice", "Advice", body)
 
 
-def gallery_section(
-    plan: DatasetPlan,
-    summary: ReportSummary,
-    previews_per_bucket: int,
-    jobs: int | None = None,
-    progress: bool = False,
-) -> HtmlSection:
-    """Images grouped by bucket, worst crop first: previews for the first few, a table for the rest."""
-    columns, placement = summary.columns, plan.placement
-    groups, chosen = [], []
-    for row in summary.buckets:
-        members = np.flatnonzero(columns.ok & (columns.dataset == row.dataset) & (columns.bucket_number == row.number))
-        order = np.lexsort((members, -placement.lost_fraction[members]))
-        members = members[order]
-        groups.append((row, members))
-        chosen.extend(members[:previews_per_bucket].tolist())
-    encoded = dict(zip(chosen, previews(plan, chosen, jobs, progress), strict=True))
-    several = len(summary.options) > 1
-    parts = [
-        '<p class="sortbar">Sort by: <button type="button" data-sort="loss-desc">most cut first</button> '
-        '<button type="button" data-sort="loss-asc">least cut first</button> '
-        '<button type="button" data-sort="name">name</button></p>'
-        '<p class="muted">Bright: the window the trainer keeps (centre crop). Dimmed: what it cuts.</p>'
-    ]
-    for row, members in groups:
-        label = f"dataset {row.dataset}, " if several else ""
-        figures = "".join(
-            _preview_figure(
-                columns.display_path[index],
-                float(placement.lost_fraction[index]),
-                float(placement.scale[index]),
-                encoded.get(index),
-            )
-            for index in members[:previews_per_bucket]
-        )
-        rest = members[previews_per_bucket:]
-        table = ""
-        if len(rest):
-            rows = zip(
-                [columns.display_path[index] for index in rest],
-                columns.placed_width[rest].tolist(),
-                columns.placed_height[rest].tolist(),
-                placement.lost_fraction[rest].tolist(),
-                placement.scale[rest].tolist(),
-                strict=True,
-            )
-            table = _lazy_table(
-                ["image", "size", "cut", "scale"],
-                [
-                    [name, f"{width}x{height}", f"{loss:.1%}", f"{scale:.2f}x"]
-                    for name, width, height, loss, scale in rows
-                ],
-                f"{plural(len(rest), 'more image')} (table)",
-                keys=[round(loss, 6) for loss in placement.lost_fraction[rest].tolist()],
-            )
-        parts.append(
-            f'<div class="bucket" id="bucket-{row.dataset}-{row.number}"><h3>{label}bucket {row.number}: '
-            f"{row.width}x{row.height} ({row.ratio}), {plural(row.images, 'image')}</h3>"
-            f'<div class="thumbs sortable">{figures}</div>{table}</div>'
-        )
-    return HtmlSection("gallery", "Gallery", "".join(parts))
-
-
-def _preview_figure(name: str, loss: float, scale: float, data: str | None) -> str:
-    picture = (
-        f'<img class="preview" src="data:image/jpeg;base64,{data}" alt="{escape(name)}">'
-        if data
-        else '<div class="nopreview">no preview</div>'
-    )
-    return (
-        f'<figure class="thumb" data-loss="{loss:.6f}" data-name="{escape(name)}">{picture}'
-        f"<figcaption>{escape(name)}<br>{loss:.1%} cut, {scale:.2f}x</figcaption></figure>"
-    )
-
-
 def _table(head: list[str], rows: list[list], label: str = "") -> str:
     """A plain table, or beyond :data:`INLINE_ROWS` rows a closed one built when opened."""
     if len(rows) > INLINE_ROWS:
@@ -316,77 +233,19 @@ def _table(head: list[str], rows: list[list], label: str = "") -> str:
     return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _lazy_table(head: list[str], rows: list[list], label: str, keys: list[float] | None = None) -> str:
+def _lazy_table(head: list[str], rows: list[list], label: str) -> str:
     """A closed ``<details>`` whose rows are JSON, turned into a table by the page's script when opened.
 
     A page with 100,000 rows of HTML takes seconds to open; the same rows as JSON cost nothing until a
-    reader asks for them. ``keys`` (crop loss) make the rows sortable with the gallery's buttons; the
-    script inserts every cell as text, never as HTML.
+    reader asks for them. The script inserts every cell as text, never as HTML.
     """
-    data = {"head": head, "rows": [[str(cell) for cell in row] for row in rows], "keys": keys}
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    text = text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+    data = {"head": head, "rows": [[str(cell) for cell in row] for row in rows]}
     return (
         f'<details class="lazy"><summary>{escape(label)}</summary>'
-        f'<script type="application/json">{text}</script></details>'
+        f'<script type="application/json">{json_for_script(data)}</script></details>'
     )
 
 
-_STYLE = """
-body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
-header{background:#1f2937;color:#f9fafb;padding:12px 24px}header h1{margin:0;font-size:20px}
-header .muted{color:#cbd5e1}
-nav ol{margin:6px 0 0;padding:0;list-style:none;display:flex;flex-wrap:wrap;gap:14px}
-nav a{color:#93c5fd}
-main{padding:8px 24px 40px;max-width:1200px}h2{border-bottom:1px solid #ddd;padding-bottom:4px}
-table{border-collapse:collapse;margin:6px 0 12px}th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#eef2f7}td:first-child{text-align:left}code{font-size:13px}.muted{color:#6b7280}
-figure.chart{margin:10px 0}
-figure.chart img{max-width:100%;height:auto;background:#fff;border:1px solid #e5e7eb}
-.thumbs{display:flex;flex-wrap:wrap;gap:10px}figure.thumb{margin:0;width:190px;background:#fff;
-border:1px solid #e5e7eb;padding:5px;font-size:12px;overflow-wrap:anywhere}
-figure.thumb img{display:block;max-width:180px;max-height:180px;margin:auto}
-.nopreview{height:90px;display:flex;align-items:center;justify-content:center;background:#eee;color:#777}
-details{margin:6px 0}summary{cursor:pointer}.warning summary{font-weight:600}
-.sortbar button{margin-right:4px}
-"""
-
-_SCRIPT = """
-var sortMode = 'loss-desc';
-function sortBox(box) {
-  var items = Array.prototype.slice.call(box.children);
-  items.sort(function (a, b) {
-    if (sortMode === 'name') { return a.dataset.name.localeCompare(b.dataset.name); }
-    var difference = parseFloat(a.dataset.loss) - parseFloat(b.dataset.loss);
-    return sortMode === 'loss-asc' ? difference : -difference;
-  });
-  items.forEach(function (item) { box.appendChild(item); });
-}
-function buildTable(details) {
-  var data = JSON.parse(details.querySelector('script[type="application/json"]').textContent);
-  var table = document.createElement('table');
-  var headRow = table.createTHead().insertRow();
-  data.head.forEach(function (name) {
-    var cell = document.createElement('th'); cell.textContent = name; headRow.appendChild(cell);
-  });
-  var body = table.createTBody();
-  data.rows.forEach(function (cells, index) {
-    var row = body.insertRow();
-    cells.forEach(function (text) { row.insertCell().textContent = text; });
-    if (data.keys) { row.dataset.loss = data.keys[index]; row.dataset.name = cells[0]; }
-  });
-  if (data.keys) { body.className = 'sortable'; sortBox(body); }
-  details.appendChild(table);
-}
-document.querySelectorAll('details.lazy').forEach(function (details) {
-  details.addEventListener('toggle', function () {
-    if (details.open && !details.querySelector('table')) { buildTable(details); }
-  });
-});
-document.querySelectorAll('[data-sort]').forEach(function (button) {
-  button.addEventListener('click', function () {
-    sortMode = button.getAttribute('data-sort');
-    document.querySelectorAll('.sortable').forEach(sortBox);
-  });
-});
-"""
+#: The page's style and script, kept as real .css and .js files beside this module and inlined.
+_STYLE = (files("aspectbucket.report") / "page.css").read_text(encoding="utf-8")
+_SCRIPT = (files("aspectbucket.report") / "page.js").read_text(encoding="utf-8")

@@ -18,7 +18,9 @@ import numpy as np
 from aspectbucket.geometry.batches import BatchPolicy, batches_per_bucket, steps_per_epoch
 from aspectbucket.geometry.ratios import nice_ratio_fraction, ratio_fraction
 from aspectbucket.geometry.resize import covering_precrop
+from aspectbucket.outputs import shown
 from aspectbucket.profiles.profile import ExifHandling, profile_bucket_list
+from aspectbucket.profiles.registry import PROFILES
 from aspectbucket.report.explain import LOSS_WARNING as CROP_LOSS_WARNING  # shared with explain
 from aspectbucket.report.explain import UPSCALE_WARNING, capped_buckets, precrop_targets
 from aspectbucket.scan.scanner import IMAGE_EXTENSIONS
@@ -232,7 +234,13 @@ def settings_lines(summary: ReportSummary) -> list[str]:
             f"{options.min_bucket_reso}..{options.max_bucket_reso} step {options.bucket_reso_steps}, "
             f"{upscale}, batch size {summary.batch_sizes[block]}"
         )
-    exif = "upright (EXIF applied)" if summary.respect_exif else "as stored (the trainer ignores EXIF)"
+    trainer = PROFILES.get(summary.profile)
+    if summary.respect_exif:
+        exif = "upright (EXIF applied)"
+    elif trainer is not None and trainer.exif is ExifHandling.APPLY:
+        exif = "upright (the trainer applies EXIF)"
+    else:
+        exif = "as stored (the trainer ignores EXIF)"
     lines.append(
         f"{plural(summary.images, 'image')}, {summary.placed} placed, {summary.images - summary.placed} "
         f"unusable; sizes {exif}"
@@ -257,13 +265,10 @@ def plural(count: int, noun: str) -> str:
 
 
 def path_text(path: Path | str) -> str:
-    """A path as printable text: names that are not valid UTF-8 show their bad bytes as ``\\xNN``."""
-    text = os.fspath(path)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return text
+    """A path as one line of printable text, for terminals and pages: bytes that are not valid UTF-8
+    show as ``\\xNN``, control characters (escape sequences, newlines) as Python escapes, so a file
+    name can neither forge a line nor drive the terminal (see :func:`aspectbucket.outputs.shown`)."""
+    return shown(path)
 
 
 def block_bucket_list(plan: DatasetPlan, block: int) -> np.ndarray:
@@ -391,23 +396,30 @@ def path_strings(paths) -> list[str]:
 
 
 def display_paths(plan: DatasetPlan) -> list[str]:
-    """Paths as people read them: relative to the dataset's folder (the subsets' common folder)."""
+    """Paths as people read them: relative to the dataset's folder, as printable text (:func:`path_text`)."""
     return scan_display_paths(plan.scan)
 
 
 def scan_display_paths(scan) -> list[str]:
-    """A scan's paths relative to the subsets' common folder, as the report and compare show them."""
+    """A scan's paths relative to the subsets' common folder, as printable text, as the report and
+    compare show them."""
+    return [path_text(text) for text in relative_paths(scan)]
+
+
+def relative_paths(scan) -> list[str]:
+    """A scan's paths relative to the subsets' common folder, exactly as the file system names them
+    (bytes that are not UTF-8 as Python's surrogate escapes): what the JSON and CSV hold."""
     folders = [os.path.abspath(subset.image_dir) for subset in scan.subsets]
     if not folders:
         return []
     root = os.path.commonpath(folders) if len(folders) > 1 else folders[0]
     prefix = root.rstrip(os.sep) + os.sep
-    shown = []
+    relative = []
     for text in path_strings(scan.paths):
         if not text.startswith(prefix):  # relative or unnormalised paths: normalise (slower, rare)
             text = os.path.abspath(text)
-        shown.append(path_text(text[len(prefix) :] if text.startswith(prefix) else text))
-    return shown
+        relative.append(text[len(prefix) :] if text.startswith(prefix) else text)
+    return relative
 
 
 def bucket_rows(
@@ -512,7 +524,7 @@ def findings(
         WarningKind.UPSCALED,
         np.flatnonzero(masks[WarningKind.UPSCALED]),
         lambda i: (
-            f"{placement.scale[i]:.2f}x: {placement.width[i]}x{placement.height[i]} resized to "
+            f"enlarged {placement.scale[i]:.2f}x: {placement.width[i]}x{placement.height[i]} resized to "
             f"{placement.resized_width[i]}x{placement.resized_height[i]}"
         ),
         worst_first=placement.scale,

@@ -16,6 +16,7 @@ from aspectbucket.report.summary import (
     ReportSummary,
     WarningKind,
     numbering_heading,
+    path_text,
     plural,
     precrop_words,
     settings_lines,
@@ -44,7 +45,7 @@ def print_settings(summary: ReportSummary, console: Console) -> None:
     for line in settings_lines(summary):
         console.print(Text(line))
     for warning in summary.notes:
-        console.print(Text(f"warning: {warning}"))
+        console.print(Text(f"warning: {path_text(warning)}"))
 
 
 def bucket_table(summary: ReportSummary) -> Table:

@@ -3,8 +3,8 @@
 One small binary file per image folder (a subset's ``image_dir``), so that a folder scanned again as
 part of another source (its DreamBooth folder, then a dataset config naming it) is not read again: a
 header of seven little-endian int64 (magic, format, checksum of the reason texts, entries, path bytes,
-listing bytes, listed images), then one int64 table with a row per fact (file size, mtime in
-nanoseconds, width, height, orientation, reason code), then the listed images' positions (int64), then
+listing bytes, listed images), then one int64 table with a row per fact (file size, mtime and
+ctime in nanoseconds, inode, width, height, orientation, reason code), then the listed images' positions (int64), then
 the paths as one NUL-separated byte string (a path can hold any byte but NUL), then the folder's entry
 names as last listed, the same way (see :class:`FolderListing`).
 
@@ -12,8 +12,12 @@ Why this rather than sqlite3 or npz: a re-scan needs every entry at once, and th
 and two ``numpy.frombuffer`` views (no per-row queries or objects; npz's zip container cost more than
 the stat calls of a 1,000-file folder); the file is rewritten whole under a temporary name and renamed
 over the old one, so a crash never leaves half a cache; a cache that cannot be read, or one of another
-format, is simply rebuilt. An entry is used only when the path, the file size and the mtime (ns) all
-match.
+format, is simply rebuilt. An entry is used only when the path, the file size, the mtime and ctime (ns)
+and the inode all match: size and mtime alone miss a file replaced by another of the same size whose
+mtime was set back (``touch -r``, ``cp -p``), which still gets a new ctime and usually a new inode.
+
+The cache folder is never inside a dataset: :func:`aspectbucket.scan.scan` does not use one that
+lies under an image folder (the command line refuses ``--cache`` there).
 """
 
 from __future__ import annotations
@@ -22,19 +26,19 @@ import functools
 import hashlib
 import os
 import sys
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from aspectbucket.outputs import atomic_open
 from aspectbucket.scan.headers import REASONS
 
 #: Bump when what a header read yields changes, so old caches are dropped instead of trusted.
-CACHE_FORMAT = 6
+CACHE_FORMAT = 7
 #: The columns stored beside the paths, all aligned with them.
-COLUMNS = ("size", "mtime_ns", "width", "height", "orientation", "reason")
+COLUMNS = ("size", "mtime_ns", "ctime_ns", "inode", "width", "height", "orientation", "reason")
 #: The file header's first three numbers: "ABHC" in ASCII, the format, a checksum of the reason texts.
 _FORMAT = [0x43484241, CACHE_FORMAT, zlib.crc32("\n".join(REASONS).encode())]
 _HEADER_BYTES = 7 * 8
@@ -91,7 +95,7 @@ class FolderListing:
 
 
 class HeaderCache:
-    """Cached headers by path, valid while a file's size and mtime stay the same.
+    """Cached headers by path, valid while a file's size, mtime, ctime and inode stay the same.
 
     ``blob`` holds the paths as stored (encoded, NUL-separated); ``table`` is an int64 array with one row
     per name in :data:`COLUMNS` and one column per path; ``listing`` is the folder's last listing (None
@@ -162,15 +166,9 @@ def save_cache(path: Path, paths: list[str], listing: FolderListing | None = Non
     names, images = (listing.names, listing.images) if listing else (b"", np.zeros(0, dtype=_INT64))
     table = np.array([np.asarray(columns[name], dtype=_INT64) for name in COLUMNS], dtype=_INT64)
     header = np.array([*_FORMAT, len(paths), len(blob), len(names), len(images)], dtype=_INT64)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(header.tobytes())
-            handle.write(table.reshape(len(COLUMNS), len(paths)).tobytes())
-            handle.write(images.astype(_INT64).tobytes())
-            handle.write(blob)
-            handle.write(names)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as handle:
+        handle.write(header.tobytes())
+        handle.write(table.reshape(len(COLUMNS), len(paths)).tobytes())
+        handle.write(images.astype(_INT64).tobytes())
+        handle.write(blob)
+        handle.write(names)

@@ -1,7 +1,7 @@
 """Scanning a dataset: every image file of every subset, with its stored size and EXIF orientation.
 
 The scan lists each subset's folder as sd-scripts does (by extension, any case) and stats each file
-while listing it; unchanged files (same path, size and mtime) come from the header cache
+while listing it; unchanged files (same path, size, mtime, ctime and inode) come from the header cache
 (:mod:`aspectbucket.scan.cache`), the others' headers are read on a thread pool
 (:mod:`aspectbucket.scan.headers`). Rows are kept as arrays, so a re-scan of 100,000 files costs little
 more than listing and stat-ing them. Nothing is ever written into the dataset; a file that cannot
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aspectbucket.outputs import real_path
 from aspectbucket.progress import progress_bar
 from aspectbucket.scan.cache import COLUMNS, FolderListing, HeaderCache, cache_file, default_cache_dir, save_cache
 from aspectbucket.scan.headers import (
@@ -218,7 +219,11 @@ def scan(
         subsets, warnings = list(source), []
     else:
         subsets, warnings = read_dataset(Path(source))
-    caches = _FolderCaches(Path(cache or default_cache_dir()), subsets, use_cache)
+    cache_dir = Path(cache or default_cache_dir())
+    if use_cache and _lies_in_a_subset(cache_dir, subsets):
+        warnings.append(f"header cache not used: {cache_dir} lies inside the dataset, where nothing is written")
+        use_cache = False
+    caches = _FolderCaches(cache_dir, subsets, use_cache)
     table, counts, listings = _list_subsets(subsets, warnings, caches.listings())
     owner = np.repeat(np.arange(len(subsets), dtype=np.int64), counts)
     hit = caches.fill(table, owner)
@@ -246,13 +251,22 @@ def scan(
     )
 
 
-class _FileTable:
-    """The files of a scan as columns: path text, size, mtime, reason code, then what headers say."""
+def _lies_in_a_subset(folder: Path, subsets: list[Subset]) -> bool:
+    target = real_path(folder)
+    return any(target == root or root in target.parents for root in (real_path(s.image_dir) for s in subsets))
 
-    def __init__(self, strings: list[str], size: list[int], mtime: list[int], code: list[int]):
-        self.strings = strings
-        self.size = np.array(size, dtype=np.int64)
-        self.mtime = np.array(mtime, dtype=np.int64)
+
+class _FileTable:
+    """The files of a scan as columns: path text, size, mtime, ctime, inode, reason code, then what
+    headers say."""
+
+    def __init__(self, listing: Listing):
+        self.strings = strings = listing.paths
+        self.size = np.array(listing.sizes, dtype=np.int64)
+        self.mtime = np.array(listing.mtimes, dtype=np.int64)
+        self.ctime = np.array(listing.ctimes, dtype=np.int64)
+        self.inode = np.array(listing.inodes, dtype=np.int64)
+        code = listing.codes
         # most scans list no file that could not be examined: no need to convert a list of zeros
         self.code = np.array(code, dtype=np.int8) if any(code) else np.zeros(len(strings), dtype=np.int8)
         self.width = np.zeros(len(strings), dtype=np.int64)
@@ -288,18 +302,21 @@ def _list_subsets(
         counts.append(len(listing.paths))
         listings.append(listing.folder)
         table.extend(listing)
-    return _FileTable(table.paths, table.sizes, table.mtimes, table.codes), counts, listings
+    return _FileTable(table), counts, listings
 
 
 @dataclass
 class Listing:
-    """Image files found by :func:`list_images`, as columns: absolute path, size, mtime (ns), reason code
-    (0 for a regular file; files that could not be examined have size and mtime 0); and ``folder``, the
-    record of the folder's listing when it was listed without subfolders."""
+    """Image files found by :func:`list_images`, as columns: absolute path, size, mtime and ctime (ns),
+    inode (as a signed 64-bit number), reason code (0 for a regular file; files that could not be
+    examined have zeros); and ``folder``, the record of the folder's listing when it was listed without
+    subfolders."""
 
     paths: list[str] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     mtimes: list[int] = field(default_factory=list)
+    ctimes: list[int] = field(default_factory=list)
+    inodes: list[int] = field(default_factory=list)
     codes: list[int] = field(default_factory=list)
     folder: FolderListing | None = None
 
@@ -307,19 +324,28 @@ class Listing:
         self.paths += other.paths
         self.sizes += other.sizes
         self.mtimes += other.mtimes
+        self.ctimes += other.ctimes
+        self.inodes += other.inodes
         self.codes += other.codes
 
-    def append(self, path: str, size: int, mtime: int, code: int) -> None:
+    def append(self, path: str, status: os.stat_result | None, code: int) -> None:
         self.paths.append(path)
-        self.sizes.append(size)
-        self.mtimes.append(mtime)
+        self.sizes.append(status.st_size if status else 0)
+        self.mtimes.append(status.st_mtime_ns if status else 0)
+        self.ctimes.append(status.st_ctime_ns if status else 0)
+        self.inodes.append(signed_inode(status.st_ino) if status else 0)
         self.codes.append(code)
 
     def sorted(self) -> Listing:
         """The same files ordered by path."""
         order = sorted(range(len(self.paths)), key=self.paths.__getitem__)
-        columns = (self.paths, self.sizes, self.mtimes, self.codes)
+        columns = (self.paths, self.sizes, self.mtimes, self.ctimes, self.inodes, self.codes)
         return Listing(*([column[row] for row in order] for column in columns))
+
+
+def signed_inode(inode: int) -> int:
+    """An inode number (unsigned, up to 64 bits) as the int64 the cache stores: the same bits."""
+    return inode - (1 << 64) if inode >= 1 << 63 else inode
 
 
 def list_images(directory: Path, recursive: bool, known: FolderListing | None = None) -> tuple[Listing, list[str]]:
@@ -421,29 +447,28 @@ def _stat_images(names: list[str], prefix: str, descriptor: int | None, found: L
         found.paths += paths
         found.sizes += columns[1]
         found.mtimes += columns[2]
+        found.ctimes += columns[3]
+        found.inodes += columns[4]
         found.codes += [0] * len(names)
         return
     for name, path in zip(names, paths, strict=True):
         try:
             status = os.stat(path) if descriptor is None else os.stat(name, dir_fd=descriptor)
         except OSError as error:
-            found.append(path, 0, 0, REASON_CODES[os_error_reason(error, path)])
+            found.append(path, None, REASON_CODES[os_error_reason(error, path)])
             continue
         if stat_module.S_ISREG(status.st_mode):
-            found.append(path, status.st_size, status.st_mtime_ns, 0)
+            found.append(path, status, 0)
         elif not stat_module.S_ISDIR(status.st_mode):
-            found.append(path, 0, 0, NOT_A_FILE)
+            found.append(path, None, NOT_A_FILE)
 
 
-def _stat_columns(
-    names: list[str], paths: list[str], descriptor: int | None
-) -> tuple[list[int], list[int], list[int]] | None:
-    """Modes, sizes and mtimes (ns) of the files, in one batch where statx allows, else by ``os.stat``;
-    None when any of them cannot be stat-ed."""
+def _stat_columns(names: list[str], paths: list[str], descriptor: int | None) -> tuple[list[int], ...] | None:
+    """Modes, sizes, mtimes and ctimes (ns) and inodes of the files, in one batch where statx allows,
+    else by ``os.stat``; None when any of them cannot be stat-ed."""
     batch = stat_files(descriptor, names) if descriptor is not None else None
     if batch is not None:
-        modes, sizes, mtimes = batch
-        return modes.tolist(), sizes.tolist(), mtimes.tolist()
+        return tuple(column.tolist() for column in batch)
     try:
         if descriptor is None:
             statuses = [os.stat(path) for path in paths]
@@ -455,6 +480,8 @@ def _stat_columns(
         [status.st_mode for status in statuses],
         [status.st_size for status in statuses],
         [status.st_mtime_ns for status in statuses],
+        [status.st_ctime_ns for status in statuses],
+        [signed_inode(status.st_ino) for status in statuses],
     )
 
 
@@ -532,7 +559,7 @@ class _FolderCaches:
         return rows
 
     def fill(self, table: _FileTable, owner: np.ndarray) -> np.ndarray:
-        """Fill ``table`` from the caches (entries of files with the same size and mtime); returns the
+        """Fill ``table`` from the caches (entries of files with the same size, mtime, ctime and inode); returns the
         rows they answered. Every folder's entries are gathered first and checked all at once."""
         cached = np.zeros((len(COLUMNS), len(table.strings)), dtype=np.int64)
         known = np.zeros(len(table.strings), dtype=bool)
@@ -540,7 +567,9 @@ class _FolderCaches:
             rows = _as_slice(rows)
             known[rows], cached[:, rows] = self.stores[path].lookup(table.strings_at(rows))
         columns = dict(zip(COLUMNS, cached, strict=True))
-        hit = known & (columns["size"] == table.size) & (columns["mtime_ns"] == table.mtime) & (table.code == 0)
+        same = (columns["size"] == table.size) & (columns["mtime_ns"] == table.mtime)
+        same &= (columns["ctime_ns"] == table.ctime) & (columns["inode"] == table.inode)
+        hit = known & same & (table.code == 0)
         for name in ("width", "height", "orientation"):
             np.copyto(getattr(table, name), columns[name], where=hit)
         np.copyto(table.code, columns["reason"], where=hit)
@@ -602,6 +631,8 @@ def _save(path: Path, table: _FileTable, rows: np.ndarray, listing: FolderListin
             listing,
             size=table.size[rows],
             mtime_ns=table.mtime[rows],
+            ctime_ns=table.ctime[rows],
+            inode=table.inode[rows],
             width=table.width[rows],
             height=table.height[rows],
             orientation=table.orientation[rows],

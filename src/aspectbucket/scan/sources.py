@@ -18,13 +18,9 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from aspectbucket.geometry.options import BucketOptions, OptionsError, parse_resolution
+from aspectbucket.geometry.options import MAX_COUNT, BucketOptions, OptionsError, parse_resolution
 from aspectbucket.scan.headers import is_image_name
-
-if TYPE_CHECKING:
-    pass
 
 #: The bucketing settings a kohya dataset config may set in ``[general]`` or a ``[[datasets]]`` block.
 BUCKET_KEYS = ("resolution", "min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale")
@@ -56,6 +52,7 @@ class Subset:
     enable_bucket: bool = True
     is_reg: bool = False
     recursive: bool = False
+    settings: tuple[tuple[str, object], ...] = ()
 
 
 def load_dataset(source: Path) -> list[Subset]:
@@ -83,6 +80,8 @@ def dreambooth_repeats(folder_name: str) -> tuple[int, str] | None:
     a name that does not parse is skipped with a warning, and a count below 1 is skipped silently.
     """
     first, _, rest = folder_name.partition("_")
+    if len(first.strip()) > 30:  # int() of thousands of digits is slow, and no count is that long
+        return None
     try:
         return int(first), rest
     except ValueError:
@@ -96,7 +95,7 @@ def read_folder(root: Path) -> tuple[list[Subset], list[str]]:
     subsets = [
         Subset(image_dir=child, repeats=repeats[0], name=repeats[1])
         for child, repeats in parsed
-        if repeats and repeats[0] >= 1
+        if repeats and 1 <= repeats[0] <= MAX_COUNT
     ]
     if all(repeats is None for _, repeats in parsed):
         return [Subset(image_dir=root, name=root.name, recursive=True)], []
@@ -109,6 +108,11 @@ def read_folder(root: Path) -> tuple[list[Subset], list[str]]:
         f"ignored folder {child.name!r}: {repeats[0]} repeats, so sd-scripts trains nothing from it"
         for child, repeats in parsed
         if repeats is not None and repeats[0] < 1
+    ]
+    warnings += [
+        f"ignored folder {child.name!r}: more than {MAX_COUNT} repeats"
+        for child, repeats in parsed
+        if repeats is not None and repeats[0] > MAX_COUNT
     ]
     loose = sum(1 for entry in entries if is_image_name(entry.name) and not is_dir_entry(entry))
     if loose:
@@ -167,7 +171,18 @@ def _config_subset(values, base: Path, block_index, options, given, where) -> Su
         raise DatasetError(
             f"{where} has no image_dir (fine-tuning subsets with only a metadata_file are not supported)"
         )
-    directory = Path(image_dir).expanduser()
+    if "\0" in image_dir:
+        raise DatasetError(f"{where}: image_dir {image_dir!r} holds a NUL character, which no path can")
+    try:
+        directory = Path(image_dir).expanduser()
+    except RuntimeError:  # "~someone" for a user this system does not know
+        raise DatasetError(f"{where}: image_dir {image_dir!r} names an unknown user's home folder") from None
+    caption_extension = values.get("caption_extension", ".caption")
+    if not isinstance(caption_extension, str) or any(char in caption_extension for char in ("/", "\\", "\0")):
+        raise DatasetError(
+            f"{where}: caption_extension {caption_extension!r} must be text without '/', '\\' or NUL "
+            "(an extension such as .txt)"
+        )
     repeats = _integer(values.get("num_repeats", 1), "num_repeats", where, minimum=1)
     batch_size = values.get("batch_size")
     return Subset(
@@ -177,7 +192,7 @@ def _config_subset(values, base: Path, block_index, options, given, where) -> Su
         dataset=block_index,
         options=options,
         batch_size=None if batch_size is None else _integer(batch_size, "batch_size", where, minimum=1),
-        caption_extension=str(values.get("caption_extension", ".caption")),
+        caption_extension=caption_extension,
         given_options=tuple(given.items()),
         enable_bucket=_boolean(values.get("enable_bucket", True), "enable_bucket", where),
         is_reg=_boolean(values.get("is_reg", False), "is_reg", where),
@@ -216,8 +231,10 @@ def _is_int(value) -> bool:
 
 
 def _integer(value, key: str, where: str, minimum: int) -> int:
-    if not _is_int(value) or value < minimum:
-        raise DatasetError(f"{where}: {key} {value!r} must be a whole number of at least {minimum}")
+    """``value`` when it is a whole number from ``minimum`` to :data:`MAX_COUNT` (counts and sizes alike:
+    sizes have a smaller bound, checked with the other options)."""
+    if not _is_int(value) or not minimum <= value <= MAX_COUNT:
+        raise DatasetError(f"{where}: {key} {value!r} must be a whole number from {minimum} to {MAX_COUNT}")
     return value
 
 

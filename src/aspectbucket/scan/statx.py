@@ -1,9 +1,11 @@
-"""Stat every file of one folder in one go: type, size and mtime, for the scan's change check.
+"""Stat every file of one folder in one go: type, size, mtime, ctime and inode, for the change check.
 
-A re-scan stats every image file: the header cache is keyed by size and mtime, and a file edited in
-place does not change its folder. ``os.stat`` builds a ``stat_result`` of some twenty Python objects
-per call, which costs more than the system call itself. On Linux, ``statx(2)`` called through ctypes
-writes each file's record into one numpy array instead, and the three fields wanted are then read for
+A re-scan stats every image file: the header cache is keyed by size, mtime, ctime and inode (a file
+replaced by another of the same size with its mtime set back still has a new ctime, and usually a new
+inode), and a file edited in place does not change its folder. ``os.stat`` builds a ``stat_result``
+of some twenty Python objects per call, which costs more than the system call itself. On Linux,
+``statx(2)`` called through ctypes writes each file's record into one numpy array instead, and the
+fields wanted are then read for
 the whole folder at once: about a quarter less time per file (``benchmarks/bench_scan.py``).
 
 ``struct statx`` has one layout on every architecture (``linux/stat.h``), unlike ``struct stat``, so
@@ -21,15 +23,16 @@ from itertools import repeat
 
 import numpy as np
 
-#: The fields asked for: file type and mode, size, modification time.
+#: The fields asked for: file type and mode, size, modification and change times, inode number.
 _STATX_TYPE, _STATX_MODE, _STATX_SIZE, _STATX_MTIME = 0x1, 0x2, 0x200, 0x40
-_WANTED = _STATX_TYPE | _STATX_MODE | _STATX_SIZE | _STATX_MTIME
+_STATX_CTIME, _STATX_INO = 0x80, 0x100
+_WANTED = _STATX_TYPE | _STATX_MODE | _STATX_SIZE | _STATX_MTIME | _STATX_CTIME | _STATX_INO
 #: The fields read from ``struct statx`` (native byte order), at their offsets in its 256 bytes.
 _RECORD = np.dtype(
     {
-        "names": ["mask", "mode", "size", "mtime_sec", "mtime_nsec"],
-        "formats": ["u4", "u2", "u8", "i8", "u4"],
-        "offsets": [0, 28, 40, 112, 120],
+        "names": ["mask", "mode", "ino", "size", "ctime_sec", "ctime_nsec", "mtime_sec", "mtime_nsec"],
+        "formats": ["u4", "u2", "u8", "u8", "i8", "u4", "i8", "u4"],
+        "offsets": [0, 28, 32, 40, 96, 104, 112, 120],
         "itemsize": 256,
     }
 )
@@ -52,8 +55,8 @@ def _load_statx():
 _statx = _load_statx()
 
 
-def stat_files(descriptor: int, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``(modes, sizes, mtimes_ns)`` of the entries ``names`` of the folder open as ``descriptor``,
+def stat_files(descriptor: int, names: list[str]) -> tuple[np.ndarray, ...] | None:
+    """``(modes, sizes, mtimes_ns, ctimes_ns, inodes)`` of the entries ``names`` of the folder open as ``descriptor``,
     following symbolic links like ``os.stat``; None when statx is unavailable or any one of them cannot
     be stat-ed (the caller stats them one by one to learn which and why)."""
     if _statx is None or not names:
@@ -68,4 +71,6 @@ def stat_files(descriptor: int, names: list[str]) -> tuple[np.ndarray, np.ndarra
     if ((records["mask"] & _WANTED) != _WANTED).any():
         return None  # a filesystem that could not give a field: let os.stat decide
     mtimes = records["mtime_sec"].astype(np.int64) * 1_000_000_000 + records["mtime_nsec"]
-    return records["mode"].astype(np.int64), records["size"].astype(np.int64), mtimes
+    ctimes = records["ctime_sec"].astype(np.int64) * 1_000_000_000 + records["ctime_nsec"]
+    inodes = records["ino"].view(np.int64)  # stored as int64 bits: compared, never computed with
+    return records["mode"].astype(np.int64), records["size"].astype(np.int64), mtimes, ctimes, inodes
