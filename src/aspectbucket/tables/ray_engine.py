@@ -5,8 +5,9 @@ paths: each worker reads its shard with the local reader and places it with the 
 the local engine calls, each batch first given the whole input's unified schema); the driver
 receives the placed shards in input order and writes them with the local writers, so every output
 (CSV, JSONL, Parquet, ``--split-by-bucket``) is the local engine's, row for row. (A shard that
-breaks off part-way keeps its rows read so far on both engines; only the local one warns of it.) The input is Parquet, a file or a folder of shards: what a
-cluster's tables are. Ray is an optional extra (``pip install 'aspectbucket[ray]'``).
+breaks off part-way keeps its rows read so far on both engines; only the local one warns of it.)
+The input is Parquet, a file or a folder of shards: what a cluster's tables are. Ray is an optional
+extra (``pip install 'aspectbucket[ray]'``).
 """
 
 from __future__ import annotations
