@@ -22,6 +22,7 @@ __version__ = "0.1.0"  # before the imports below: stage modules read it
 # Last: every stage module is imported by now, so these verbs are not replaced by a later first import
 # of the module of the same name.
 from aspectbucket.api import assign, compare, explain, export, plan, report, scan
+from aspectbucket.epoch_ledger import Ledger, ledger
 from aspectbucket.geometry import (
     BatchPolicy,
     BucketOptions,
@@ -35,6 +36,7 @@ from aspectbucket.geometry import (
     steps_per_epoch,
     switching_points,
 )
+from aspectbucket.geometry.ledger import BatchingError, BatchingRule
 from aspectbucket.profiles import PROFILES, Profile, SettingsError, bucket_list, get_profile, place, resolve
 from aspectbucket.profiles.clips import CLIP_TRAINERS, ClipTable, place_clips
 
@@ -42,8 +44,11 @@ __all__ = [
     "CLIP_TRAINERS",
     "PROFILES",
     "BatchPolicy",
+    "BatchingError",
+    "BatchingRule",
     "BucketOptions",
     "ClipTable",
+    "Ledger",
     "Metric",
     "OptionsError",
     "Placement",
@@ -58,6 +63,7 @@ __all__ = [
     "explain",
     "export",
     "get_profile",
+    "ledger",
     "parse_resolution",
     "place",
     "place_clips",

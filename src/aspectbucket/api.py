@@ -14,16 +14,20 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aspectbucket.compare import Comparison, common_resolution, compare_dataset
+from aspectbucket.epoch_ledger import plan_ledger
 from aspectbucket.export.plan import ExportSettings, export_inputs, plan_export, source_root
 from aspectbucket.export.run import ExportSummary, run_export
 from aspectbucket.geometry.options import BucketOptions
+from aspectbucket.ledger_fixes import smallest_fixes
 from aspectbucket.outputs import atomic_open, real_path, refuse_inside
 from aspectbucket.plan import DatasetPlan, plan_dataset
 from aspectbucket.profiles import ExifHandling, Profile, get_profile, resolve
 from aspectbucket.report.explain import explain_size
 from aspectbucket.report.files import write_csv, write_json
 from aspectbucket.report.html import write_html
-from aspectbucket.report.summary import ReportSummary, scan_display_paths, summarize
+from aspectbucket.report.ledger_section import ledger_csv_columns, ledger_document, ledger_section_html, untrained_count
+from aspectbucket.report.sections import HtmlSection
+from aspectbucket.report.summary import ReportSummary, display_paths, scan_display_paths, summarize
 from aspectbucket.scan import ScanResult, load_dataset
 from aspectbucket.scan import scan as scan_source
 from aspectbucket.tables import assign_table, guess_format
@@ -109,12 +113,19 @@ def report(
     True
     """
     summary = summarize(placed, batch_size)
+    if json is None and csv is None and html is None:
+        return summary
+    # The files carry the epoch ledger, as the command's do.
+    book = plan_ledger(placed, batch_size)
+    fixes, labels = smallest_fixes(book), display_paths(placed)
     if json is not None:
-        write_json(Path(json), placed, summary)
+        ledger_json = ledger_document(book, fixes, labels, image_limit=untrained_count(book))
+        write_json(Path(json), placed, summary, extra={"ledger": ledger_json})
     if csv is not None:
-        write_csv(Path(csv), placed, summary)
+        write_csv(Path(csv), placed, summary, extra_columns=ledger_csv_columns(book))
     if html is not None:
-        write_html(Path(html), placed, summary)
+        section = HtmlSection("ledger", "Epoch ledger", ledger_section_html(book, fixes, labels))
+        write_html(Path(html), placed, summary, sections=[section])
     return summary
 
 

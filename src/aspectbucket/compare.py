@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aspectbucket.geometry.batches import dropped_and_padded, steps_per_epoch
+from aspectbucket.geometry.ledger import BatchingRule, BatchSettings, count_epoch
 from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.placement import Placement, PlacementError
+from aspectbucket.profiles.batching import batching_rule
 from aspectbucket.profiles.profile import Profile, place_by_profile, trainer_settings
 from aspectbucket.profiles.registry import PROFILES, get_profile, merge_options, resolve
 
@@ -56,6 +57,9 @@ class ProfileSummary:
     dropped: int = 0
     padded: int = 0
     steps_per_epoch: int = 0
+    batching: str = ""
+    never_trained: int = 0
+    batching_refused: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,13 +224,19 @@ def summarise(
         ok = np.array([not reason for reason in reasons], dtype=bool) & placement.ok
         errors = dict(Counter(reason for reason in reasons if reason))
     repeats, blocks = np.asarray(repeats, dtype=np.int64), np.asarray(blocks)
-    dropped = padded = steps = buckets = samples = 0
+    rule = batching_rule(profile)
+    # The scan's repeats count passes; SimpleTuner's own repeats count the extra ones.
+    rule_repeats = np.maximum(repeats - 1, 0) if rule is BatchingRule.SIMPLETUNER else repeats
+    dropped = padded = steps = buckets = never = 0
+    refused = ""
     for block, block_batch in enumerate(batch_sizes):
-        counts = _bucket_counts(placement, ok & (blocks == block), repeats)
-        block_dropped, block_padded = dropped_and_padded(counts, block_batch, profile.batch_policy)
-        dropped, padded = dropped + block_dropped, padded + block_padded
-        steps += steps_per_epoch(counts, block_batch, profile.batch_policy) if len(counts) else 0
-        buckets, samples = buckets + len(counts), samples + int(counts.sum())
+        rows = ok & (blocks == block)
+        image_bucket = _bucket_ids(placement, rows)
+        epoch = count_epoch(image_bucket, rule_repeats, rule, BatchSettings(block_batch))
+        dropped, padded = dropped + int(epoch.dropped.sum()), padded + int(epoch.padded.sum())
+        steps, buckets = steps + epoch.steps_per_epoch, buckets + int((epoch.images > 0).sum())
+        never += int(((epoch.times_max == 0) & rows & (repeats > 0)).sum())
+        refused = refused or epoch.refused
     single = options[0] if len(options) == 1 else None
     crop = placement.lost_fraction[ok]
     enlarged = ok & placement.upscaled
@@ -249,10 +259,13 @@ def summarise(
         upscaled=int(enlarged.sum()),
         mean_upscale=float(scales.mean()) if len(scales) else 1.0,
         max_upscale=float(scales.max()) if len(scales) else 1.0,
-        samples=samples,
+        samples=int(np.where(ok, repeats, 0).sum()),
         dropped=dropped,
         padded=padded,
         steps_per_epoch=steps,
+        batching=rule.value,
+        never_trained=never,
+        batching_refused=refused,
     )
 
 
@@ -290,14 +303,16 @@ def _treatment(placement: Placement, row: int) -> Treatment:
     )
 
 
-def _bucket_counts(placement: Placement, ok, repeats: np.ndarray) -> np.ndarray:
-    """Samples (images x repeats) per used bucket of the rows ``ok`` (one dataset block's)."""
-    if not ok.any():
-        return np.zeros(0, dtype=np.int64)
+def _bucket_ids(placement: Placement, rows) -> np.ndarray:
+    """Each image's bucket id among ``rows`` (one dataset block's; -1 elsewhere)."""
+    ids = np.full(len(placement), -1, dtype=np.int64)
+    if not rows.any():
+        return ids
     # One int64 key per (width, height); sides stay far below 2**21.
-    keys = (placement.bucket_width[ok].astype(np.int64) << 21) | placement.bucket_height[ok]
+    keys = (placement.bucket_width[rows].astype(np.int64) << 21) | placement.bucket_height[rows]
     _, inverse = np.unique(keys, return_inverse=True)
-    return np.bincount(inverse.ravel(), weights=repeats[ok]).astype(np.int64)
+    ids[rows] = inverse.ravel()
+    return ids
 
 
 def _profiles(profiles) -> list[Profile]:

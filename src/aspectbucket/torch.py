@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from enum import StrEnum
+from functools import partial
+from itertools import repeat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,11 +31,12 @@ except ImportError as error:  # the one optional backend of this module: fail lo
     ) from error
 
 from aspectbucket.export.pixels import open_image, source_box, train_pixels
-from aspectbucket.geometry.batches import BatchPolicy, global_batch_size, parse_batch_policy, steps_per_epoch
+from aspectbucket.geometry.batches import BatchPolicy, global_batch_size, steps_per_epoch
 from aspectbucket.geometry.choices import parse_choice
-from aspectbucket.geometry.epoch import Epoch, bucket_ids, build_epoch
+from aspectbucket.geometry.epoch import TRAINER_EPOCHS, Epoch, bucket_ids, build_epoch, rank_rows, trainer_epoch
 from aspectbucket.geometry.placement import CropAnchor, Placement, PlacementError
 from aspectbucket.geometry.resize import CoverRounding, center_trim, cover_resize_rounded, random_trim
+from aspectbucket.profiles.batching import batching_rule
 from aspectbucket.profiles.profile import ExifHandling
 
 __all__ = ["BucketBatchSampler", "BucketDataset", "Draw", "PixelFormat"]
@@ -53,17 +56,27 @@ class Draw(NamedTuple):
     slot: int
 
 
+#: ``Draw`` from a ready tuple without a Python-level ``__new__`` call: a fifth of iteration time.
+_new_draw = partial(tuple.__new__, Draw)
+
+
 class BucketBatchSampler(Sampler[list[Draw]]):
     """Batches of one bucket each, shuffled by ``seed`` and epoch, in lock-step over processes.
 
     ``bucket_width``/``bucket_height`` give each image's bucket (0 for images not to train, such as
-    placement failures), ``repeats`` how often each image is seen per epoch. ``policy`` says what
-    happens to a bucket's incomplete last batch (see :class:`~aspectbucket.geometry.batches.BatchPolicy`).
+    placement failures), ``repeats`` how often each image is seen per epoch. ``policy`` is a
+    trainer (``kohya``, ``musubi-tuner``, ``onetrainer``, ``ai-toolkit``, ``diffusion-pipe``), whose
+    epochs then have that trainer's counts (:data:`~aspectbucket.geometry.epoch.TRAINER_EPOCHS`), or a
+    generic :class:`~aspectbucket.geometry.batches.BatchPolicy` for a bucket's incomplete last batch.
 
-    With ``num_replicas`` processes (read from ``torch.distributed`` when it is initialised) every
-    step takes one bucket's global batch of ``batch_size * num_replicas`` samples and gives each
-    process its slice: all processes run ``len(self)`` steps, see the same shapes at every step,
-    and no sample is seen by two processes. Every process must use the same arguments and seed.
+    With ``num_replicas`` processes (read from ``torch.distributed`` when it is initialised) a
+    generic policy, ``onetrainer`` and ``diffusion-pipe`` make every step take one bucket's global
+    batch of ``batch_size * num_replicas`` samples and give each process its slice (diffusion-pipe:
+    ``grad_accum`` micro-batches of it), so all processes see the same shape at every step;
+    ``kohya``, ``musubi-tuner`` and ``ai-toolkit`` deal whole batches to the processes in turn and
+    fill the last round from the epoch's start, as accelerate does (processes may then train
+    different shapes at one step). All processes run ``len(self)`` steps, and every process must use
+    the same arguments and seed.
     """
 
     def __init__(
@@ -78,6 +91,7 @@ class BucketBatchSampler(Sampler[list[Draw]]):
         seed: int = 0,
         num_replicas: int | None = None,
         rank: int | None = None,
+        grad_accum: int = 1,
     ) -> None:
         super().__init__()
         if num_replicas is None:
@@ -93,8 +107,12 @@ class BucketBatchSampler(Sampler[list[Draw]]):
         self.repeats = np.broadcast_to(np.asarray(repeats, dtype=np.int64), self.image_bucket.shape).copy()
         if (self.repeats < 0).any():
             raise ValueError("repeats must not be negative")
+        if grad_accum < 1:
+            raise ValueError(f"gradient accumulation {grad_accum} must be positive")
         self.batch_size = batch_size
-        self.policy = parse_batch_policy(policy)
+        self.policy_name, self.trainer = trainer_epoch(policy)
+        self.policy = self.trainer.policy
+        self.grad_accum = grad_accum
         self.shuffle = shuffle
         self.seed = seed
         self.num_replicas = num_replicas
@@ -115,18 +133,29 @@ class BucketBatchSampler(Sampler[list[Draw]]):
     @classmethod
     def from_plan(cls, plan, batch_size: int, **options) -> BucketBatchSampler:
         """A sampler over a :class:`~aspectbucket.plan.DatasetPlan`: its repeats, without its errors,
-        with the profile's incomplete-batch policy unless ``policy`` is given. Images of all dataset
-        blocks share buckets of the same shape (sd-scripts keeps its ``[[datasets]]`` blocks apart)."""
-        options.setdefault("policy", plan.profile.batch_policy)
+        with the trainer's own epochs where the sampler has them (else the profile's incomplete-batch
+        policy) unless ``policy`` is given. Images of all dataset blocks share buckets of the same
+        shape (sd-scripts keeps its ``[[datasets]]`` blocks apart)."""
+        rule = batching_rule(plan.profile)
+        options.setdefault("policy", rule.value if rule in TRAINER_EPOCHS else plan.profile.batch_policy)
         trained = np.array([reason == "" for reason in plan.errors], dtype=bool)
         width = np.where(trained, plan.placement.bucket_width, 0)
         height = np.where(trained, plan.placement.bucket_height, 0)
         return cls(width, height, batch_size, repeats=plan.scan.repeats, **options)
 
+    @property
+    def _group(self) -> tuple[int, int]:
+        """``(batch size, processes)`` of the batches :func:`build_epoch` makes for this policy."""
+        accumulated = self.batch_size * (self.grad_accum if self.trainer.accumulate else 1)
+        return accumulated, self.num_replicas if self.trainer.lockstep else 1
+
     def __len__(self) -> int:
-        """Steps per epoch, the same on every process: ``steps_per_epoch(counts, batch_size, policy,
-        num_replicas)`` of the bucket counts."""
-        return steps_per_epoch(self.bucket_counts, self.batch_size, self.policy, self.num_replicas)
+        """Batches per epoch, the same on every process (that trainer's ledger count)."""
+        size, replicas = self._group
+        batches = steps_per_epoch(self.bucket_counts, size, self.policy, replicas)
+        if self.trainer.accumulate:
+            return batches * self.grad_accum
+        return batches if self.trainer.lockstep else -(-batches // self.num_replicas)
 
     def set_epoch(self, epoch: int) -> None:
         """Shuffle for ``epoch`` from now on (call it before each epoch, as with ``DistributedSampler``)."""
@@ -138,32 +167,48 @@ class BucketBatchSampler(Sampler[list[Draw]]):
     def epoch_batches(self) -> Epoch:
         """All processes' batches of the current epoch, as arrays (built once per epoch)."""
         if self._built is None or self._built[0] != self.epoch:
+            size, replicas = self._group
             epoch = build_epoch(
                 self.image_bucket,
                 self.repeats,
                 self.bucket_shapes,
-                self.batch_size,
+                size,
                 self.policy,
                 seed=self.seed,
                 epoch=self.epoch,
                 shuffle=self.shuffle,
-                num_replicas=self.num_replicas,
+                num_replicas=replicas,
             )
             self._built = (self.epoch, epoch)
         return self._built[1]
 
     def __iter__(self) -> Iterator[list[Draw]]:
-        """This process's batches, from where the epoch stopped (a finished epoch starts over)."""
+        """This process's batches, from where the epoch stopped (a finished epoch starts over).
+
+        Steps are resolved a chunk at a time with array operations; the loop only slices lists.
+        """
         batches = self.epoch_batches()
-        if self._step >= len(batches):
+        total = len(self)
+        if self._step >= total:
             self._step = 0
-        for step in range(self._step, len(batches)):
-            images, bucket, start = batches.rank_batch(step, self.rank)
-            width, height = self.bucket_shapes[bucket].tolist()
-            self._step = step + 1
-            yield [
-                Draw(image, width, height, self.epoch, slot) for slot, image in enumerate(images.tolist(), start=start)
-            ]
+        widths, heights = self.bucket_shapes[:, 0].tolist(), self.bucket_shapes[:, 1].tolist()
+        epoch = self.epoch
+        for first in range(self._step, total, _CHUNK_STEPS):
+            last = min(first + _CHUNK_STEPS, total)
+            start, length, bucket = rank_rows(
+                batches, self.trainer, self.rank, first, last, self.num_replicas, self.grad_accum
+            )
+            ends = np.cumsum(length)
+            slots = np.repeat(start - (ends - length), length) + np.arange(int(ends[-1]) if len(ends) else 0)
+            images, slot_list = batches.samples[slots].tolist(), slots.tolist()
+            position = 0
+            for step, (count, shape) in enumerate(zip(length.tolist(), bucket.tolist(), strict=True), start=first):
+                end = position + count
+                width, height = widths[shape], heights[shape]
+                self._step = step + 1
+                members, member_slots = images[position:end], slot_list[position:end]
+                yield list(map(_new_draw, zip(members, repeat(width), repeat(height), repeat(epoch), member_slots)))
+                position = end
 
     def state_dict(self) -> dict:
         """Where this epoch stands, to resume mid-epoch with :meth:`load_state_dict`.
@@ -177,7 +222,8 @@ class BucketBatchSampler(Sampler[list[Draw]]):
             "step": self._step,
             "seed": self.seed,
             "shuffle": self.shuffle,
-            "policy": self.policy.value,
+            "policy": self.policy_name,
+            "grad_accum": self.grad_accum,
             "batch_size": self.batch_size,
             "num_replicas": self.num_replicas,
             "samples": int(self.bucket_counts.sum()),
@@ -199,6 +245,10 @@ class BucketBatchSampler(Sampler[list[Draw]]):
             raise ValueError(f"step {state['step']} is outside 0..{len(self)}")
         self.epoch = int(state["epoch"])
         self._step = int(state["step"])
+
+
+#: Steps resolved per vectorised call while iterating (bounds the memory of one chunk).
+_CHUNK_STEPS = 1 << 14
 
 
 def _distributed_world() -> tuple[int, int]:

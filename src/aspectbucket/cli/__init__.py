@@ -28,6 +28,7 @@ from aspectbucket.cli.buckets import buckets  # noqa: E402
 from aspectbucket.cli.compare import compare  # noqa: E402
 from aspectbucket.cli.explain import explain  # noqa: E402
 from aspectbucket.cli.export import export_command  # noqa: E402
+from aspectbucket.cli.ledger import ledger_command  # noqa: E402
 from aspectbucket.cli.profiles import profiles  # noqa: E402
 from aspectbucket.cli.report import report  # noqa: E402
 
@@ -37,4 +38,5 @@ main.add_command(explain)
 main.add_command(assign)
 main.add_command(compare)
 main.add_command(export_command)
+main.add_command(ledger_command)
 main.add_command(profiles)

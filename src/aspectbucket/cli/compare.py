@@ -37,7 +37,8 @@ from aspectbucket.scan.sources import DatasetError
     "--batch-size",
     type=click.IntRange(1, MAX_COUNT),
     default=None,
-    help="Batch size for dropped/repeated samples and steps per epoch. [default: the config's batch_size, else 1]",
+    help="Batch size for dropped/repeated samples, steps per epoch and never-trained images (each trainer's "
+    "batching). [default: the config's batch_size, else 1]",
 )
 @click.option(
     "--top",
@@ -111,12 +112,13 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
         "not placed",
         "dropped",
         "repeated",
+        "never trained",
         "steps/epoch",
     ):
         table.add_column(name, justify="left" if name == "profile" else "right", no_wrap=True)
     for item in comparison.summaries:
         if item.refused:
-            table.add_row(item.profile, "", "refused", *[""] * 8)
+            table.add_row(item.profile, "", "refused", *[""] * 9)
             continue
         table.add_row(
             item.profile,
@@ -129,12 +131,15 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
             str(item.images - item.placed),
             str(item.dropped),
             str(item.padded),
+            "all" if item.batching_refused else str(item.never_trained),
             str(item.steps_per_epoch),
         )
     console.print(table)
     for item in comparison.summaries:
         if item.refused:
             console.print(f"{item.profile} refuses these options: {item.refused}", highlight=False)
+        elif item.batching_refused:
+            console.print(f"{item.profile} refuses this dataset: {item.batching_refused}", highlight=False)
     if comparison.differences:
         differences = Table(title="Images treated most differently (crop range across profiles)")
         for name in ("image", "size", "range", "profile", "treatment"):

@@ -19,7 +19,10 @@ from aspectbucket.cli.options import (
 )
 from aspectbucket.cli.sources import dataset_source, trainer_config_options
 from aspectbucket.compare import common_resolution, compare_dataset
+from aspectbucket.epoch_ledger import plan_ledger
+from aspectbucket.geometry.ledger import BatchingError
 from aspectbucket.geometry.options import MAX_COUNT, OptionsError
+from aspectbucket.ledger_fixes import smallest_fixes
 from aspectbucket.outputs import STDOUT, OutputRefused, refuse_inside, refuse_special, shown
 from aspectbucket.plan import plan_dataset
 from aspectbucket.report import (
@@ -34,6 +37,14 @@ from aspectbucket.report.clips import clip_report, clip_section_html, print_clip
 from aspectbucket.report.compare_section import compare_section_html
 from aspectbucket.report.files import write_text_atomic
 from aspectbucket.report.html import PREVIEWS_PER_BUCKET, HtmlSection
+from aspectbucket.report.ledger_section import (
+    ledger_csv_columns,
+    ledger_document,
+    ledger_section_html,
+    print_ledger,
+    untrained_count,
+)
+from aspectbucket.report.summary import display_paths
 from aspectbucket.report.thumbnails import PreviewCache
 from aspectbucket.scan import scan, scan_clips
 from aspectbucket.scan.cache import default_cache_dir
@@ -115,6 +126,10 @@ from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
     is_flag=True,
     help="Exit with status 1 when an image folder is missing or any image or clip is unreadable or cannot be placed.",
 )
+@click.option("--processes", type=int, default=1, show_default=True, help="Processes (GPUs), for the epoch ledger.")
+@click.option("--grad-accum", type=int, default=1, show_default=True, help="Gradient accumulation, for the ledger.")
+@click.option("--epochs", type=int, default=None, help="Epochs to train, for the ledger's run length. [default: 1]")
+@click.option("--max-train-steps", type=int, default=None, help="Optimizer steps to train instead of --epochs.")
 def report(
     source,
     bucketing,
@@ -134,6 +149,10 @@ def report(
     video,
     clips_json_path,
     strict,
+    processes,
+    grad_accum,
+    epochs,
+    max_train_steps,
 ):
     """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
 
@@ -144,9 +163,10 @@ def report(
     dataset works too, no pixel read: a Parquet table or a folder of Parquet shards (img2dataset's
     output; sizes from width/height, WIDTH/HEIGHT or original_width/original_height) or WebDataset .tar
     shards (sizes from each image's header). Bucketing options given here override the config's.
-    Video clips found beside the images are reported through --video-profile: their buckets (w, h,
-    frames), the frames each item reads, and the clips too short to train. Nothing is ever written into
-    the dataset.
+    The epoch ledger (steps, what each bucket trains, drops and pads, never-trained images and their
+    smallest fix) follows the trainer's own batching. Video clips found beside the images are reported
+    through --video-profile: their buckets (w, h, frames), the frames each item reads, and the clips too
+    short to train. Nothing is ever written into the dataset.
 
     \b
     Examples:
@@ -191,9 +211,16 @@ def report(
     except OptionsError as error:
         raise click.UsageError(str(error)) from None
     summary = summarize(plan, batch_size)
+    try:
+        book = plan_ledger(plan, batch_size, processes, grad_accum, epochs=epochs, max_train_steps=max_train_steps)
+    except BatchingError as error:
+        raise click.UsageError(str(error)) from None
+    fixes = smallest_fixes(book)
+    labels = display_paths(plan)
     to_stdout = any(str(path) == STDOUT for path in outputs)
     console = Console(highlight=False, stderr=to_stdout)  # stdout carries the file when '-'
     print_report(summary, console)
+    print_ledger(book, fixes, console, labels, compact=True)
     clips = scan_clips(subsets, cache=cache, use_cache=not no_cache, jobs=jobs)
     clips_report = None
     if len(clips):
@@ -205,16 +232,19 @@ def report(
 
     try:
         if json_path:
-            write_json(json_path, plan, summary, source)
+            ledger = ledger_document(book, fixes, labels, image_limit=untrained_count(book))
+            write_json(json_path, plan, summary, source, extra={"ledger": ledger})
             click.echo(f"wrote {shown(json_path)}", err=True)
         if csv_path:
-            write_csv(csv_path, plan, summary)
+            write_csv(csv_path, plan, summary, extra_columns=ledger_csv_columns(book))
             click.echo(f"wrote {shown(csv_path)}", err=True)
         if clips_json_path and clips_report is not None:
             write_text_atomic(clips_json_path, json.dumps(clips_report, indent=1) + "\n", inputs=folders)
             click.echo(f"wrote {shown(clips_json_path)}", err=True)
         if html_path:
-            sections = [clip_section_html(clips_report)] if clips_report is not None else []
+            sections = [HtmlSection("ledger", "Epoch ledger", ledger_section_html(book, fixes, labels))]
+            if clips_report is not None:
+                sections.append(clip_section_html(clips_report))
             if compare_profiles:
                 # The report's own resolution, batch sizes and paths, so the two parts of the page agree.
                 comparison = compare_dataset(

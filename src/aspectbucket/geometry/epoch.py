@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aspectbucket.geometry.batches import BatchPolicy, global_batch_size, parse_batch_policy
+from aspectbucket.geometry.ledger import BatchingRule
 
 
 @dataclass(frozen=True)
@@ -91,22 +92,105 @@ class Epoch:
         return self.rank_batch(step, rank)[0]
 
 
+#: Packed (width, height) keys below this are numbered with a lookup table instead of a sort.
+TABLE_KEYS = 1 << 23
+
+
+@dataclass(frozen=True)
+class TrainerEpoch:
+    """How a trainer's epoch is built from :func:`build_epoch` so that its counts are the trainer's.
+
+    ``lockstep``: every step takes one global batch of ``batch x processes`` from one bucket and
+    each process a slice of it (OneTrainer/mgds, diffusion-pipe); otherwise batches of ``batch`` are
+    dealt to the processes in turn and the last round is filled with batches from the epoch's start,
+    as accelerate's ``BatchSamplerShard`` does for sd-scripts, musubi-tuner and ai-toolkit.
+    ``accumulate``: one global batch is a whole optimizer step, ``grad_accum`` micro-batches per
+    process (diffusion-pipe). The counts match :func:`aspectbucket.geometry.ledger.count_epoch`.
+    """
+
+    policy: BatchPolicy
+    lockstep: bool
+    accumulate: bool = False
+
+
+#: The trainers whose epochs the sampler reproduces, by batching rule.
+TRAINER_EPOCHS = {
+    BatchingRule.KOHYA: TrainerEpoch(BatchPolicy.SHORT, lockstep=False),
+    BatchingRule.MUSUBI: TrainerEpoch(BatchPolicy.SHORT, lockstep=False),
+    BatchingRule.AI_TOOLKIT: TrainerEpoch(BatchPolicy.PAD, lockstep=False),
+    BatchingRule.ONETRAINER: TrainerEpoch(BatchPolicy.DROP, lockstep=True),
+    BatchingRule.DIFFUSION_PIPE: TrainerEpoch(BatchPolicy.DROP, lockstep=True, accumulate=True),
+}
+
+
+def trainer_epoch(policy: str | BatchPolicy | BatchingRule) -> tuple[str, TrainerEpoch]:
+    """``(name, how)`` for a sampler ``policy``: a trainer's name, or a generic batch policy (lock-step).
+
+    A bad name raises ``ValueError`` naming every accepted one.
+    """
+    if str(policy) in {rule.value for rule in TRAINER_EPOCHS}:
+        rule = BatchingRule(str(policy))
+        return rule.value, TRAINER_EPOCHS[rule]
+    try:
+        generic = parse_batch_policy(policy)
+    except ValueError:
+        names = ", ".join([*(p.value for p in BatchPolicy), *(r.value for r in TRAINER_EPOCHS)])
+        raise ValueError(f"policy {policy!r} is not one of: {names}") from None
+    return generic.value, TrainerEpoch(generic, lockstep=True)
+
+
+def rank_rows(epoch: Epoch, how: TrainerEpoch, rank: int, first: int, last: int, processes: int, accum: int):
+    """``(start in samples, length, bucket id)`` of process ``rank``'s steps ``first..last-1``, as arrays.
+
+    One vectorised call per chunk of steps instead of one per step: iterating ten million samples
+    costs the Python loop over batches only.
+    """
+    steps = np.arange(first, last, dtype=np.int64)
+    if how.lockstep:
+        global_steps = steps // accum if how.accumulate else steps
+        offset, length, bucket = epoch.rows(global_steps).T
+        share, extra = np.divmod(length, epoch.num_replicas)
+        start = offset + rank * share + np.minimum(rank, extra)
+        length = share + (rank < extra)
+        if how.accumulate:
+            micro = length // accum
+            start = start + (steps % accum) * micro
+            length = micro
+        return start, length, bucket
+    global_steps = (rank + processes * steps) % max(len(epoch), 1)
+    offset, length, bucket = epoch.rows(global_steps).T
+    return offset, length, bucket
+
+
 def bucket_ids(bucket_widths, bucket_heights) -> tuple[np.ndarray, np.ndarray]:
     """Number the distinct bucket shapes: ``(id per image, (n, 2) shapes)``.
 
     Images with a side of 0 (placement failures) get id -1. Shapes are sorted by (width, height),
-    so the numbering does not depend on image order.
+    so the numbering does not depend on image order. Each shape is one packed integer key; when the
+    keys span a small range (ordinary bucket sides) one ``np.bincount`` finds those in use and a
+    lookup table numbers them, with no sort over the images (ten million in well under a second).
     """
     widths = np.asarray(bucket_widths, dtype=np.int64)
     heights = np.asarray(bucket_heights, dtype=np.int64)
     if widths.shape != heights.shape or widths.ndim != 1:
         raise ValueError("bucket widths and heights must be one-dimensional and of equal length")
     placed = (widths > 0) & (heights > 0)
-    pairs = np.stack([widths[placed], heights[placed]], axis=1)
-    shapes, inverse = np.unique(pairs, axis=0, return_inverse=True)
     ids = np.full(len(widths), -1, dtype=np.int64)
+    if not placed.any():
+        return ids, np.zeros((0, 2), dtype=np.int64)
+    span_h = int(heights.max()) + 1
+    keys = widths * span_h + heights
+    keys = keys if placed.all() else keys[placed]
+    span = (int(widths.max()) + 1) * span_h
+    if span <= TABLE_KEYS:
+        used = np.flatnonzero(np.bincount(keys, minlength=span))
+        table = np.zeros(span, dtype=np.int64)
+        table[used] = np.arange(len(used))
+        inverse = table.take(keys)
+    else:
+        used, inverse = np.unique(keys, return_inverse=True)
     ids[placed] = inverse.reshape(-1)
-    return ids, shapes.reshape(-1, 2)
+    return ids, np.stack([used // span_h, used % span_h], axis=1)
 
 
 def build_epoch(

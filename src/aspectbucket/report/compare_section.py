@@ -41,6 +41,7 @@ def _summary_table(summaries: list[ProfileSummary]) -> str:
             "not placed",
             "dropped",
             "repeated",
+            "never trained",
             "steps/epoch",
         )
     )
@@ -48,7 +49,7 @@ def _summary_table(summaries: list[ProfileSummary]) -> str:
     for item in summaries:
         if item.refused:
             refused = f"refused: {_e(item.refused)}"
-            rows.append(f'<tr><td>{_e(item.profile)}</td><td colspan="10">{refused}</td></tr>')
+            rows.append(f'<tr><td>{_e(item.profile)}</td><td colspan="11">{refused}</td></tr>')
             continue
         cells = (
             item.profile,
@@ -61,6 +62,7 @@ def _summary_table(summaries: list[ProfileSummary]) -> str:
             item.images - item.placed,
             item.dropped,
             item.padded,
+            f"all: {item.batching_refused}" if item.batching_refused else item.never_trained,
             item.steps_per_epoch,
         )
         rows.append("<tr>" + "".join(f"<td>{_e(cell)}</td>" for cell in cells) + "</tr>")

@@ -172,14 +172,21 @@ def settings_dict(plan: DatasetPlan, summary: ReportSummary) -> dict:
     }
 
 
-def write_json(path: Path, plan: DatasetPlan, summary: ReportSummary, source: Path | str | None = None) -> None:
+def write_json(
+    path: Path,
+    plan: DatasetPlan,
+    summary: ReportSummary,
+    source: Path | str | None = None,
+    extra: dict | None = None,
+) -> None:
     """Write :func:`report_document` to ``path`` atomically (``-``: standard output; never under the
     dataset's folders): one line per key, per image, per table row.
 
     Each item is encoded by the json module's C encoder (an indented dump runs in pure Python and
-    takes ten times longer at 100,000 images); the file stays easy to read and to grep.
+    takes ten times longer at 100,000 images); the file stays easy to read and to grep. ``extra``
+    keys (the epoch ledger) are added after the report's own.
     """
-    document = report_document(plan, summary, source)
+    document = {**report_document(plan, summary, source), **(extra or {})}
     with atomic_open(path, inputs=dataset_folders(plan)) as stream:
         stream.write("{\n")
         for position, (key, value) in enumerate(document.items()):
@@ -208,7 +215,7 @@ def dump_json(value) -> str:
     return _NOT_UTF8.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
-def write_csv(path: Path, plan: DatasetPlan, summary: ReportSummary) -> None:
+def write_csv(path: Path, plan: DatasetPlan, summary: ReportSummary, extra_columns: dict | None = None) -> None:
     """Write one CSV row per image to ``path`` atomically (``-``: standard output; never under the
     dataset's folders).
 
@@ -216,14 +223,18 @@ def write_csv(path: Path, plan: DatasetPlan, summary: ReportSummary) -> None:
     numbers and booleans are ``true``/``false``; ``warnings`` are joined by ``;``. The file is UTF-8,
     except that a path holding bytes that are not valid UTF-8 is written with those very bytes (read
     it back with Python's ``errors="surrogateescape"`` to get the names the file system has).
+    ``extra_columns`` (name -> one value per image; the epoch ledger's) follow the report's own columns.
     """
+    extra_columns = extra_columns or {}
+    count = len(plan.placement)
+    extra_rows = zip(*extra_columns.values(), strict=True) if extra_columns else [()] * count
     with atomic_open(path, newline="", errors="surrogateescape", inputs=dataset_folders(plan)) as stream:
         writer = csv.writer(stream)
-        writer.writerow(IMAGE_FIELDS)
-        for record in image_records(plan, summary):
+        writer.writerow((*IMAGE_FIELDS, *extra_columns))
+        for record, extra in zip(image_records(plan, summary), extra_rows, strict=True):
             record["crop_ltrb"] = " ".join(repr(float(value)) for value in record["crop_ltrb"])
             record["upscaled"] = "true" if record["upscaled"] else "false"
             record["step_loss"] = "true" if record["step_loss"] else "false"
             record["precrop"] = " ".join(str(value) for value in record["precrop"])
             record["warnings"] = ";".join(record["warnings"])
-            writer.writerow(record[name] for name in IMAGE_FIELDS)
+            writer.writerow((*(record[name] for name in IMAGE_FIELDS), *extra))
