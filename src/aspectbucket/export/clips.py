@@ -106,7 +106,7 @@ def _read_journal(path: Path) -> dict[str, dict]:
 
 
 def write_clip(job: ClipJob, tree: OutputTree) -> None:
-    """Decode the source once, keep the job's frames, crop and scale them, encode to ``target`` atomically."""
+    """Decode the source once, keep the job's frames, crop and scale them, encode to ``job.output`` in ``tree``."""
     import av
 
     wanted = set(job.frames)
