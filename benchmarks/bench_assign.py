@@ -12,7 +12,9 @@ similarity) goes through, side by side in one run:
 - ``wide``: the floor writing the output's columns: the placement columns, computed beforehand, are
   joined to each batch as it is read, so ``wide - floor`` is the cost of writing 11 more columns and
   ``assign - wide`` that of placement itself (where the time goes);
-- ``assign``: :func:`aspectbucket.tables.assign_table`.
+- ``assign``: :func:`aspectbucket.tables.assign_table`;
+- ``narrow``: the same with ``columns=("bucket_width", "bucket_height")`` (``--columns``), the output
+  most LAION-scale users need.
 
 Done when (issue 14): ``assign`` is at least 6x the loop and within 1.5x of the floor for each format.
 ``--stream-rows`` then streams a Parquet table of that many rows through ``aspectbucket assign`` and
@@ -158,9 +160,9 @@ def _joined(batches, placed: arrow.RecordBatch):
         start += batch.num_rows
 
 
-def assign(path: Path, target: Path, table_format: TableFormat) -> None:
+def assign(path: Path, target: Path, table_format: TableFormat, columns=None) -> None:
     with open(path, "rb") as source, open(target, "wb") as sink:
-        assign_table(source, sink, OPTIONS, PROFILE, table_format, table_format)
+        assign_table(source, sink, OPTIONS, PROFILE, table_format, table_format, columns=columns)
 
 
 def best(function, repeats: int, *args) -> float:
@@ -179,8 +181,8 @@ def compare_formats(rows: int, repeats: int, folder: Path, with_loop: bool = Tru
     placed = placement_batch(place_by_profile(*sizes, OPTIONS, PROFILE))
     print(f"\nassign, {rows:,} rows, same format in and out (best of {repeats}; loop once):")
     print(
-        f"{'format':8} {'loop s':>8} {'floor s':>8} {'wide s':>8} {'assign s':>9} {'loop/assign':>12} "
-        f"{'assign/floor':>13} {'assign/wide':>12}"
+        f"{'format':8} {'loop s':>8} {'floor s':>8} {'wide s':>8} {'assign s':>9} {'narrow s':>9} "
+        f"{'loop/assign':>12} {'assign/floor':>13} {'assign/wide':>12} {'narrow/floor':>13}"
     )
     for table_format, path in paths.items():
         target = folder / f"out.{table_format.value}"
@@ -188,11 +190,12 @@ def compare_formats(rows: int, repeats: int, folder: Path, with_loop: bool = Tru
         seconds_floor = best(floor, repeats, path, target, table_format)
         seconds_wide = best(wide, repeats, path, target, table_format, placed)
         seconds_assign = best(assign, repeats, path, target, table_format)
+        seconds_narrow = best(assign, repeats, path, target, table_format, ("bucket_width", "bucket_height"))
         print(
             f"{table_format.value:8} {seconds_loop:8.2f} {seconds_floor:8.2f} {seconds_wide:8.2f} "
-            f"{seconds_assign:9.2f} "
+            f"{seconds_assign:9.2f} {seconds_narrow:9.2f} "
             f"{seconds_loop / seconds_assign:11.1f}x {seconds_assign / seconds_floor:12.2f}x "
-            f"{seconds_assign / seconds_wide:11.2f}x",
+            f"{seconds_assign / seconds_wide:11.2f}x {seconds_narrow / seconds_floor:12.2f}x",
             flush=True,
         )
 
@@ -259,10 +262,15 @@ def compare_stream(rows: int, folder: Path) -> None:
     floor_s, floor_mib = run_child([sys.executable, "-c", FLOOR_CHILD, str(source), str(folder / "floor.parquet")])
     cli = [sys.executable, "-m", "aspectbucket", "assign", "--sizes", str(source), "-o", str(folder / "placed.parquet")]
     assign_s, assign_mib = run_child(cli)
+    narrow_s, narrow_mib = run_child([*cli, "--columns", "bucket_width,bucket_height"])
     print(f"{'':8} {'seconds':>8} {'M rows/s':>9} {'peak MiB':>9}")
     print(f"{'floor':8} {floor_s:8.1f} {rows / floor_s / 1e6:9.2f} {floor_mib:9.0f}")
     print(f"{'assign':8} {assign_s:8.1f} {rows / assign_s / 1e6:9.2f} {assign_mib:9.0f}")
-    print(f"assign rate / floor rate: {floor_s / assign_s:.2f}x (target >= 0.7x); peak under 1 GB: {assign_mib < 1024}")
+    print(f"{'narrow':8} {narrow_s:8.1f} {rows / narrow_s / 1e6:9.2f} {narrow_mib:9.0f}  (--columns: the bucket only)")
+    print(
+        f"rate / floor rate: assign {floor_s / assign_s:.2f}x, narrow {floor_s / narrow_s:.2f}x (target >= 0.7x); "
+        f"peak under 1 GB: {max(assign_mib, narrow_mib) < 1024}"
+    )
 
 
 def main() -> None:

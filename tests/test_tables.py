@@ -589,3 +589,14 @@ def test_a_folder_of_images_with_a_stray_table_is_still_a_folder_of_images(tmp_p
     assert not is_metadata_source(tmp_path)
     (tmp_path / "photo.png").unlink()
     assert is_metadata_source(tmp_path) and is_metadata_source(tmp_path / "notes.parquet")
+
+
+def test_columns_chooses_the_placement_columns_added():
+    text = "width,height,ar_error\n576,768,mine\n0,5,x\n"
+    result = invoke("--sizes", "-", "--format", "jsonl", "--columns", "bucket_width, bucket_height", input=text)
+    assert result.exit_code == 1
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert list(rows[0]) == ["width", "height", "ar_error", "bucket_width", "bucket_height", "error"]
+    assert rows[0]["ar_error"] == "mine" and rows[1]["error"] == BAD_SIZE  # only added columns replace inputs
+    result = CliRunner().invoke(main, ["assign", "--sizes", "-", "--columns", "bucket"], input=text)
+    assert result.exit_code == 2 and "no placement column 'bucket'" in result.output

@@ -90,9 +90,11 @@ def plan(
     ('kohya', 18)
     """
     scanned = source if isinstance(source, ScanResult) else scan_source(Path(source), use_cache=use_cache)
-    return plan_dataset(
+    placed = plan_dataset(
         scanned, get_profile(profile), dict(options or {}), respect_exif=respect_exif, settings=settings
     )
+    placed.source = None if isinstance(source, ScanResult) else Path(source)
+    return placed
 
 
 def report(
@@ -159,8 +161,10 @@ def export(placed: DatasetPlan, out_dir: str | Path, *, source: str | Path | Non
     """Write what the trainer trains on (``mode="train"``) or content-preserving pre-crops (``"precrop"``).
 
     ``settings`` are :class:`~aspectbucket.export.plan.ExportSettings` fields; ``apply_exif`` follows
-    the plan (EXIF is applied when the plan measured images upright). ``source`` is the folder the
-    output tree mirrors (default: the common folder of the dataset's image folders). Outputs in or
+    the plan (EXIF is applied when the plan measured images upright) and, in ``train`` mode,
+    ``random_crop`` follows the trainer (``Profile.random_crop``). ``source`` is the folder the
+    output tree mirrors (default: the folder the plan was read from, else the common folder of the
+    dataset's image folders). Outputs in or
     under the dataset, or reached through a symlink the scan follows, are refused
     (:class:`~aspectbucket.outputs.OutputRefused`); a stopped export resumes.
 
@@ -172,12 +176,15 @@ def export(placed: DatasetPlan, out_dir: str | Path, *, source: str | Path | Non
     (17, {'truncated: the file ends before its image data does': 1})
     """
     subsets = placed.scan.subsets
+    source = placed.source if source is None else source
     measured_upright = placed.respect_exif or placed.profile.exif is ExifHandling.APPLY
     if settings.setdefault("apply_exif", measured_upright) != measured_upright:
         raise ValueError("apply_exif must match the plan: plan with respect_exif=True to export upright pixels")
     origin = Path(source) if source is not None else Path(os.path.commonpath([real_path(s.image_dir) for s in subsets]))
     inputs = export_inputs(None if source is None else Path(source), subsets)
     refuse_inside(Path(out_dir), inputs)
+    if settings.get("mode", "train") == "train":
+        settings.setdefault("random_crop", placed.profile.random_crop)  # the window where the trainer puts it
     export_settings = ExportSettings(**settings)
     items = plan_export(placed, source_root(origin, subsets), Path(out_dir), export_settings)
     return run_export(items, export_settings, Path(out_dir), inputs=inputs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +28,7 @@ class DatasetPlan:
     ``placement.bucket_index`` indexes the bucket list of the image's own dataset block.
     ``warnings`` holds the trainer's rounding warnings for each block's options; ``block_profiles`` the
     profile each block was placed by (resolved per block: a block without buckets has a one-bucket list).
+    ``source`` is the folder or config the dataset was read from, when known: exports never write under it.
     """
 
     scan: ScanResult
@@ -37,6 +39,7 @@ class DatasetPlan:
     errors: list[str]
     warnings: list[str] = field(default_factory=list)
     block_profiles: list[Profile] = field(default_factory=list)
+    source: Path | None = None
 
     def block_profile(self, block: int) -> Profile:
         """The profile that placed dataset block ``block``."""

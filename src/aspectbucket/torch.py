@@ -316,8 +316,9 @@ class BucketDataset(Dataset):
     @classmethod
     def from_plan(cls, plan, **options) -> BucketDataset:
         """The dataset of a :class:`~aspectbucket.plan.DatasetPlan`: EXIF as the plan measured it,
-        merged draws resized with the profile's rounding."""
+        merged draws resized with the profile's rounding, the window random where the trainer's is."""
         options.setdefault("apply_exif", plan.respect_exif or plan.profile.exif is ExifHandling.APPLY)
+        options.setdefault("random_crop", plan.profile.random_crop)
         options.setdefault("cover_rounding", plan.profile.resize_rounding)
         return cls(plan.scan.paths, plan.placement, **options)
 

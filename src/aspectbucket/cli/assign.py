@@ -52,6 +52,13 @@ from aspectbucket.tables.formats import TABLE_SUFFIXES
     help="Where to write; '-' for stdout. Written atomically. [default: stdout, or nothing with --split-by-bucket]",
 )
 @click.option(
+    "--columns",
+    "placement_names",
+    default=None,
+    metavar="LIST",
+    help="Placement columns to add, comma-separated (error is always added): fewer are faster to write. [default: all]",
+)
+@click.option(
     "--split-by-bucket",
     "split_folder",
     default=None,
@@ -101,6 +108,7 @@ def assign(
     height_column,
     output_format,
     output_path,
+    placement_names,
     split_folder,
     batch_size,
     engine,
@@ -127,6 +135,7 @@ def assign(
       aspectbucket assign --sizes shards/ -o placed.parquet --engine ray --address 10.0.0.1:6379
     """
     profile, options, _ = resolve_bucket_options(bucketing)
+    columns = [name.strip() for name in placement_names.split(",") if name.strip()] if placement_names else None
     if output_path is None:
         output_path = None if split_folder is not None else "-"
     given = Path(sizes_path)
@@ -135,32 +144,22 @@ def assign(
         inside = folder is not None and folder.is_dir() and target not in (None, "-")
         if inside and Path(target).resolve().is_relative_to(folder.resolve()):
             raise click.UsageError(f"{target} is inside the input folder {folder}: nothing is written under an input")
+    settings = {
+        "width_column": width_column,
+        "height_column": height_column,
+        "split_folder": split_folder,
+        "batch_size": batch_size,
+        "columns": columns,
+    }
     if engine == "ray":
-        result = _assign_on_ray(
-            sizes_path,
-            output_path,
-            output_format,
-            split_folder,
-            batch_size,
-            address,
-            workers,
-            width_column,
-            height_column,
-            profile,
-            options,
-        )
+        cluster = {"address": address, "workers": workers}
+        result = _assign_on_ray(sizes_path, output_path, output_format, profile, options, settings | cluster)
         _tell(result, split_folder, batch_size)
         return
     source = folder or _open_input(sizes_path)
     sample = b"PAR1" if folder else source.peek(4)[:4]
     in_format = TableFormat(input_format) if input_format else guess_format(sizes_path, sample)
     out_format = TableFormat(output_format) if output_format else _output_format(output_path or "-", in_format)
-    settings = {
-        "width_column": width_column,
-        "height_column": height_column,
-        "split_folder": split_folder,
-        "batch_size": batch_size,
-    }
     try:
         if output_path is None:
             result = assign_table(source, None, options, profile, in_format, out_format, **settings)
@@ -196,25 +195,16 @@ def _tell(result, split_folder, batch_size: int) -> None:
         raise SystemExit(1)
 
 
-def _assign_on_ray(sizes_path, output_path, output_format, split_folder, batch_size, address, workers, *args):
+def _assign_on_ray(sizes_path, output_path, output_format, profile, options, settings: dict):
     """``--engine ray``: Parquet in (a file or a folder), any output, written here as the local engine writes."""
     from aspectbucket.tables.ray_engine import assign_on_ray
 
-    width_column, height_column, profile, options = args
     source = Path(sizes_path)
     if sizes_path == "-" or not (source.is_dir() or guess_format(sizes_path) is TableFormat.PARQUET):
         raise click.UsageError("--engine ray reads Parquet: a .parquet file or a folder of shards")
     out_format = (
         TableFormat(output_format) if output_format else _output_format(output_path or "-", TableFormat.PARQUET)
     )
-    settings = {
-        "address": address,
-        "workers": workers,
-        "width_column": width_column,
-        "height_column": height_column,
-        "split_folder": split_folder,
-        "batch_size": batch_size,
-    }
     try:
         if output_path is None:
             return assign_on_ray(source, None, options, profile, out_format, **settings)

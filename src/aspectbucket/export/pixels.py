@@ -34,7 +34,7 @@ SOURCE_BOX_KEY = "aspectbucket.source_box"
 SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
 
 #: The transposition that turns an image of each EXIF orientation upright (as ``ImageOps.exif_transpose``).
-_UPRIGHT_TRANSPOSE = {
+UPRIGHT_TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -103,7 +103,7 @@ def open_image(
     if orientation == tagged != 1:
         ImageOps.exif_transpose(image, in_place=True)
     elif orientation != 1:
-        image = image.transpose(_UPRIGHT_TRANSPOSE[orientation])
+        image = image.transpose(UPRIGHT_TRANSPOSE[orientation])
     if source_box is not None:
         image.info[SOURCE_BOX_KEY] = source_box
     return image

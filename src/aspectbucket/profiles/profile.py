@@ -63,6 +63,8 @@ class Profile:
     trainer's resize is not a plain cover of the bucket (SimpleTuner). ``whole_dataset`` rules depend on
     the images placed before (SimpleTuner's aspect map), so the rows are never split into blocks.
     ``source`` cites the repository, file and commit the rules were read from.
+    ``random_crop`` says whether the trainer, as configured, draws the kept window at random (else
+    centred); the sampler's dataset and the Python export follow it unless told otherwise.
     ``max_ar_error`` drops images whose ``|bucket w/h - image w/h|`` reaches it (NovelAI);
     ``max_crop`` moves images whose bucket would cut more than that fraction of the resized image
     to their own-ratio bucket (``balanced``). ``defects`` is what users of this trainer should know.

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from aspectbucket.export.pixels import UPRIGHT_TRANSPOSE
 from aspectbucket.profiles.profile import ExifHandling
 from aspectbucket.progress import progress_bar
 
@@ -43,15 +44,6 @@ _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.Decompressio
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: PNG colour type -> channels (grey, RGB, palette, grey+alpha, RGBA).
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
-_ORIENTATION_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
 
 
 def kept_window(width, height, resized_width, resized_height, trim_left, trim_top, bucket_width, bucket_height):
@@ -81,8 +73,8 @@ def decode_small(path: Path, apply_exif: bool, side: int = PREVIEW_SIDE) -> Imag
                 factor = max(1, max(opened.size) // (2 * side))
                 image = opened.reduce(factor) if factor > 1 else opened.copy()
         image = _rgb(image)
-        if orientation in _ORIENTATION_TRANSPOSE:
-            image = image.transpose(_ORIENTATION_TRANSPOSE[orientation])
+        if orientation in UPRIGHT_TRANSPOSE:
+            image = image.transpose(UPRIGHT_TRANSPOSE[orientation])
         image.thumbnail((side, side), Image.Resampling.BILINEAR)
         return image
     except _DECODE_ERRORS:

@@ -9,7 +9,7 @@ Input columns pass through with their types; a bad row gets a reason in ``error`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -22,7 +22,7 @@ from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.geometry.placement import Placement
 from aspectbucket.profiles import ExifHandling, Profile, place_by_profile
 from aspectbucket.tables.columns import PLACEMENT_COLUMNS, REASONS
-from aspectbucket.tables.formats import TableFormat
+from aspectbucket.tables.formats import TableError, TableFormat
 from aspectbucket.tables.pipeline import in_order, read_ahead
 from aspectbucket.tables.readers import ReadBatch, conform, open_table, seekable, unified_schema
 from aspectbucket.tables.sizes import SizeColumns, size_columns, size_values
@@ -64,35 +64,39 @@ class AssignResult:
     manifest: dict | None = None
 
 
-def placement_batch(placement: Placement, read_errors: list[str] | None = None) -> arrow.RecordBatch:
-    """The placement columns of ``placement`` as one Arrow record batch of :data:`PLACEMENT_SCHEMA`.
+def placement_batch(
+    placement: Placement, read_errors: list[str] | None = None, columns: Sequence[str] = PLACEMENT_COLUMNS
+) -> arrow.RecordBatch:
+    """The placement columns of ``placement`` as one Arrow record batch (of :data:`PLACEMENT_SCHEMA`,
+    or of the ``columns`` chosen from it, in its order: only those are computed).
 
     ``read_errors`` (one reason per row, empty for rows read whole) override the placement's reasons.
     """
-    count = len(placement)
-    corners = np.ascontiguousarray(placement.reported_crop_ltrb, dtype=np.float64).reshape(-1)
-    crop = arrow.ListArray.from_arrays(arrow.array(np.arange(0, 4 * count + 1, 4, dtype=np.int32)), corners)
+    chosen = [entry for entry in PLACEMENT_SCHEMA if entry.name in columns]
+    arrays = []
+    for entry in chosen:
+        if entry.name == "error":
+            values = _error_text(placement, read_errors)
+        elif entry.name == "crop_ltrb":
+            corners = np.ascontiguousarray(placement.reported_crop_ltrb, dtype=np.float64).reshape(-1)
+            offsets = arrow.array(np.arange(0, 4 * len(placement) + 1, 4, dtype=np.int32))
+            values = arrow.ListArray.from_arrays(offsets, corners)
+        else:
+            values = arrow.array(getattr(placement, _PLACEMENT_ATTRIBUTES.get(entry.name, entry.name)))
+        arrays.append(values)
+    return arrow.RecordBatch.from_arrays(arrays, schema=arrow.schema(chosen))
+
+
+#: Placement attributes whose column has another name.
+_PLACEMENT_ATTRIBUTES = {"crop_left": "trim_left", "crop_top": "trim_top"}
+
+
+def _error_text(placement: Placement, read_errors: list[str] | None) -> arrow.Array:
     error = _REASON_TEXT.take(arrow.array(placement.error.astype(np.int8)))
-    if read_errors is not None:
-        read = arrow.array(read_errors, arrow.string())
-        error = compute.if_else(compute.not_equal(read, ""), read, error)
-    columns = [
-        placement.bucket_width,
-        placement.bucket_height,
-        placement.resized_width,
-        placement.resized_height,
-        placement.ar_error,
-        placement.trim_left,
-        placement.trim_top,
-        crop,
-        placement.lost_fraction,
-        placement.upscaled,
-        error,
-    ]
-    return arrow.RecordBatch.from_arrays(
-        [column if isinstance(column, arrow.Array) else arrow.array(column) for column in columns],
-        schema=PLACEMENT_SCHEMA,
-    )
+    if read_errors is None:
+        return error
+    read = arrow.array(read_errors, arrow.string())
+    return compute.if_else(compute.not_equal(read, ""), read, error)
 
 
 def assign_table(
@@ -107,20 +111,23 @@ def assign_table(
     height_column: str | None = None,
     split_folder: Path | None = None,
     batch_size: int = 1,
+    columns: Sequence[str] | None = None,
 ) -> AssignResult:
     """Place every row of a size table read from ``source`` and write it with its placement to ``sink``.
 
     ``source`` is a binary stream, a folder of Parquet files (img2dataset's output) read in name
     order as one table, or WebDataset ``.tar`` shards (a shard or a folder of them; sizes from each
     image member's header, upright where the profile's trainer applies EXIF; see
-    :mod:`aspectbucket.tables.webdataset`). Sizes come from ``width_column``/``height_column``, else from the first of
-    ``width``/``height``, ``WIDTH``/``HEIGHT``, ``original_width``/``original_height`` present (the
-    result says which). An input column named like a placement column is replaced. ``sink`` may be
-    ``None`` when ``split_folder`` is given: the rows then go only to one Parquet file per bucket
-    there, with a manifest (see :mod:`aspectbucket.tables.split`; steps at ``batch_size`` under the
-    profile's batch rule). A JSONL input written as CSV, Parquet or a split is read twice (a header
-    needs every column of every line); from a pipe it is kept in a temporary file for that.
-    ``options`` must already be validated for ``profile`` (see :func:`aspectbucket.resolve`).
+    :mod:`aspectbucket.tables.webdataset`). Sizes come from ``width_column``/``height_column``, else
+    from the first of ``width``/``height``, ``WIDTH``/``HEIGHT``, ``original_width``/``original_height``
+    present (the result says which). An input column named like an added column is replaced.
+    ``sink`` may be ``None`` when ``split_folder`` is given: the rows then go only to one Parquet file
+    per bucket there, with a manifest (see :mod:`aspectbucket.tables.split`; steps at ``batch_size``
+    under the profile's batch rule). ``columns`` chooses the placement columns to add (see
+    :func:`chosen_columns`; all by default): fewer columns are fewer to compute and to write. A JSONL
+    input written as CSV, Parquet or a split is read twice (a header needs every column of every
+    line); from a pipe it is kept in a temporary file for that. ``options`` must already be validated
+    for ``profile`` (see :func:`aspectbucket.resolve`).
     Raises :class:`~aspectbucket.tables.TableError` for a table that cannot be read at all.
     """
     upright = profile.exif is ExifHandling.APPLY
@@ -135,7 +142,8 @@ def assign_table(
     batches = iter(table.batches)
     first = next(batches, None)
     names = first.batch.schema.names if input_schema is None and first is not None else None
-    plan = PlacedRows.prepare(input_schema, options, profile, width_column, height_column, names)
+    added = chosen_columns(columns, split_folder is not None)
+    plan = PlacedRows.prepare(input_schema, options, profile, width_column, height_column, names, added)
 
     def placed(read: ReadBatch) -> tuple[arrow.RecordBatch, int, bytes | arrow.RecordBatch | None]:
         merged, reasons = placed_rows(read, plan)
@@ -154,6 +162,8 @@ class PlacedRows:
     sizes: SizeColumns
     options: BucketOptions
     profile: Profile
+    #: The placement columns added, in :data:`PLACEMENT_COLUMNS` order.
+    columns: tuple[str, ...] = PLACEMENT_COLUMNS
 
     @classmethod
     def prepare(
@@ -164,6 +174,7 @@ class PlacedRows:
         width_column: str | None = None,
         height_column: str | None = None,
         names: list[str] | None = None,
+        columns: Sequence[str] = PLACEMENT_COLUMNS,
     ) -> PlacedRows:
         """The plan for a table of ``input_schema`` (``None`` for JSONL into JSONL: ``names`` of its first rows)."""
         names = input_schema.names if input_schema is not None else (names or [])
@@ -173,9 +184,9 @@ class PlacedRows:
             sizes = SizeColumns(width_column or "width", height_column or "height")
         output_schema = None
         if input_schema is not None:
-            kept = [entry for entry in input_schema if entry.name not in PLACEMENT_COLUMNS]
-            output_schema = arrow.schema([*kept, *PLACEMENT_SCHEMA])
-        return cls(input_schema, output_schema, sizes, options, profile)
+            kept = [entry for entry in input_schema if entry.name not in columns]
+            output_schema = arrow.schema([*kept, *(entry for entry in PLACEMENT_SCHEMA if entry.name in columns)])
+        return cls(input_schema, output_schema, sizes, options, profile, tuple(columns))
 
 
 def placed_rows(read: ReadBatch, plan: PlacedRows) -> tuple[arrow.RecordBatch, int]:
@@ -184,7 +195,8 @@ def placed_rows(read: ReadBatch, plan: PlacedRows) -> tuple[arrow.RecordBatch, i
     if plan.input_schema is not None and not batch.schema.equals(plan.input_schema):
         batch = conform(batch, plan.input_schema)
     widths, heights = (_size_column(batch, name) for name in (plan.sizes.width, plan.sizes.height))
-    columns = placement_batch(place_by_profile(widths, heights, plan.options, plan.profile), read.errors)
+    placement = place_by_profile(widths, heights, plan.options, plan.profile)
+    columns = placement_batch(placement, read.errors, plan.columns)
     return _merged(batch, columns, plan.output_schema), count_reasons(columns.column("error"))
 
 
@@ -228,6 +240,21 @@ def _chain(first: ReadBatch | None, rest):
         yield from rest
 
 
+def chosen_columns(names: Sequence[str] | None, split: bool = False) -> tuple[str, ...]:
+    """The placement columns to add, in :data:`PLACEMENT_COLUMNS` order: ``names`` (all when ``None``),
+    always with ``error`` (a row without it could not say it was not placed) and, for a split by
+    bucket, the bucket's sides. Raises :class:`~aspectbucket.tables.TableError` for an unknown name."""
+    if names is None:
+        return PLACEMENT_COLUMNS
+    unknown = [name for name in names if name not in PLACEMENT_COLUMNS]
+    if unknown:
+        raise TableError(
+            f"no placement column {', '.join(map(repr, unknown))}; they are {', '.join(PLACEMENT_COLUMNS)}"
+        )
+    wanted = {*names, "error"} | ({"bucket_width", "bucket_height"} if split else set())
+    return tuple(name for name in PLACEMENT_COLUMNS if name in wanted)
+
+
 def _size_column(batch: arrow.RecordBatch, name: str) -> np.ndarray:
     index = batch.schema.get_field_index(name)
     return size_values(batch.column(index)) if index >= 0 else np.full(batch.num_rows, np.nan)
@@ -235,7 +262,8 @@ def _size_column(batch: arrow.RecordBatch, name: str) -> np.ndarray:
 
 def _merged(batch: arrow.RecordBatch, placed: arrow.RecordBatch, schema: arrow.Schema | None) -> arrow.RecordBatch:
     """Input columns, then the placement columns (which replace input columns of the same name)."""
-    kept = [index for index, name in enumerate(batch.schema.names) if name not in PLACEMENT_COLUMNS]
+    added = set(placed.schema.names)
+    kept = [index for index, name in enumerate(batch.schema.names) if name not in added]
     columns = [batch.column(index) for index in kept] + placed.columns
     if schema is not None:
         return arrow.RecordBatch.from_arrays(columns, schema=schema)

@@ -1,15 +1,19 @@
 """``assign --engine ray``: placement on a Ray cluster through Ray Data, the same rows as the local engine.
 
-Ray Data reads the Parquet shards (``ray.data.read_parquet``) and runs the placement of each block
-on the cluster's workers (``map_batches``: the same functions the local engine calls, each block
-first given the whole input's unified schema); the driver receives the blocks in input order and
-writes them with the local writers, so every output (CSV, JSONL, Parquet, ``--split-by-bucket``)
-is the local engine's, row for row. The input is Parquet, a file or a folder of shards: what a
-cluster's tables are. Ray is an optional extra (``pip install 'aspectbucket[ray]'``).
+Ray Data runs one task per Parquet shard on the cluster's workers (``map_batches`` over the shard
+paths: each worker reads its shard with the local reader and places it with the same functions
+the local engine calls, each batch first given the whole input's unified schema); the driver
+receives the placed shards in input order and writes them with the local writers, so every output
+(CSV, JSONL, Parquet, ``--split-by-bucket``) is the local engine's, row for row. (A shard that
+breaks off part-way keeps its rows read so far on both engines; only the local one warns of it.)
+The input is Parquet, a file or a folder of shards: what a cluster's tables are. Ray is an optional
+extra (``pip install 'aspectbucket[ray]'``).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -17,9 +21,16 @@ import pyarrow as arrow
 
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.profiles import Profile
-from aspectbucket.tables.assign import AssignResult, PlacedRows, count_reasons, placed_rows, write_placed
+from aspectbucket.tables.assign import (
+    AssignResult,
+    PlacedRows,
+    chosen_columns,
+    count_reasons,
+    placed_rows,
+    write_placed,
+)
 from aspectbucket.tables.formats import TableError, TableFormat
-from aspectbucket.tables.readers import ReadBatch, parquet_shards
+from aspectbucket.tables.readers import BATCH_ROWS, ReadBatch, parquet_shards
 
 RAY_HINT = "--engine ray needs Ray: pip install 'aspectbucket[ray]'"
 
@@ -37,6 +48,7 @@ def assign_on_ray(
     height_column: str | None = None,
     split_folder: Path | None = None,
     batch_size: int = 1,
+    columns: Sequence[str] | None = None,
 ) -> AssignResult:
     """:func:`~aspectbucket.tables.assign_table` for a Parquet file or folder, placed on a Ray cluster.
 
@@ -49,16 +61,18 @@ def assign_on_ray(
     except ImportError:
         raise TableError(RAY_HINT) from None
     files, schema, warnings = parquet_shards(source)
-    plan = PlacedRows.prepare(schema, options, profile, width_column, height_column)
+    added = chosen_columns(columns, split_folder is not None)
+    plan = PlacedRows.prepare(schema, options, profile, width_column, height_column, columns=added)
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False, log_to_driver=False)
     try:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
-        dataset = ray.data.read_parquet([str(path) for path in files]).map_batches(
-            _place_block, batch_format="pyarrow", fn_kwargs={"plan": plan}
-        )
+        # One task per shard, read by the worker with the local reader: the same batches as the local
+        # engine, and no trip through Ray's own file listing (whose fsspec probe races in threads).
+        shards = ray.data.from_items([{"path": str(path)} for path in files], override_num_blocks=len(files))
+        dataset = shards.map_batches(_place_shard, batch_size=1, batch_format="pyarrow", fn_kwargs={"plan": plan})
         blocks = (_as_placed(block) for block in dataset.iter_batches(batch_format="pyarrow", batch_size=None))
         return write_placed(blocks, plan, sink, output_format, split_folder, batch_size, warnings)
     finally:
@@ -66,10 +80,16 @@ def assign_on_ray(
             ray.shutdown()
 
 
-def _place_block(block: arrow.Table, plan: PlacedRows) -> arrow.Table:
-    """On a worker: one block of input rows, placed."""
-    merged, _ = placed_rows(ReadBatch(_one_batch(block)), plan)
-    return arrow.Table.from_batches([merged])
+def _place_shard(paths: arrow.Table, plan: PlacedRows) -> arrow.Table:
+    """On a worker: every row of one Parquet shard, placed (a shard that breaks off keeps what was read)."""
+    import pyarrow.parquet as parquet
+
+    placed = []
+    for path in paths.column("path").to_pylist():
+        with contextlib.suppress(arrow.ArrowException, OSError):  # the driver's schema pass warned of it
+            for batch in parquet.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):
+                placed.append(placed_rows(ReadBatch(batch), plan)[0])
+    return arrow.Table.from_batches(placed, schema=plan.output_schema)
 
 
 def _as_placed(block: arrow.Table) -> tuple[arrow.RecordBatch, int, None]:
