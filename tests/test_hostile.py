@@ -461,3 +461,30 @@ def test_planted_file_symlinks_are_replaced_or_refused_never_followed(tmp_path, 
 def test_trainer_configs_with_hostile_paths_are_one_line_errors(tmp_path, name, text, reason):
     (tmp_path / name).write_text(text)
     refused(run(tmp_path, "report", "--config-file", tmp_path / name), 2, reason)
+
+
+def test_clips_are_written_through_the_output_tree_too(tmp_path):
+    """Video clips go through the same guarded writer: a symlinked folder in OUT fails that clip only,
+    and a folder another export holds is refused."""
+    from aspectbucket import place_clips
+    from aspectbucket.export.clips import plan_clip_export, run_clip_export
+    from aspectbucket.outputs import OutputRefused
+    from aspectbucket.scan.clips import scan_clips
+    from media import write_clip
+
+    data = tmp_path / "videos"
+    (data / "sub").mkdir(parents=True)
+    write_clip(data / "a.mp4", 128, 72, 12, 24)
+    write_clip(data / "sub" / "b.mp4", 128, 72, 12, 24)
+    clips = scan_clips(data, cache=tmp_path / "cache")
+    table = place_clips(clips.width, clips.height, clips.frames, clips.fps, "musubi", {"target_frames": [9]})
+    jobs = plan_clip_export(clips, table, data, "train")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(data / "sub")
+    before = tree_hash(data)
+    with OutputTree(out), pytest.raises(OutputRefused, match="another aspectbucket run"):
+        run_clip_export(jobs, out)
+    summary = run_clip_export(jobs, out)
+    assert summary.written == 1 and len(summary.failed) == 1 and "symlink" in summary.failed[0]
+    assert tree_hash(data) == before

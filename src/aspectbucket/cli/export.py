@@ -220,7 +220,7 @@ def export_command(
     for reason, count in summary.failed.most_common():
         click.echo(f"  {count} failed: {reason}", err=str(kohya_metadata) == STDOUT)
     if clip_jobs:
-        clip_summary = run_clip_export(clip_jobs, out, progress=sys.stderr.isatty())
+        clip_summary = run_clip_export(clip_jobs, out, progress=sys.stderr.isatty(), inputs=inputs)
         click.echo(
             f"clips: {clip_summary.written} written, {clip_summary.skipped} already done, "
             f"{len(clip_summary.failed)} failed -> {shown(out)}",

@@ -11,6 +11,7 @@ second run skips clips already done and an interrupted one resumes.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -21,14 +22,13 @@ import numpy as np
 from PIL import Image
 
 from aspectbucket.geometry.resize import covering_precrop
-from aspectbucket.outputs import atomic_open
+from aspectbucket.outputs import OutputTree, atomic_open
 from aspectbucket.profiles.clips import ClipTable
 from aspectbucket.progress import progress_bar
 from aspectbucket.scan.clips import ClipScan
 
 #: The journal of finished clip outputs, one JSON object per line, in the output folder.
 CLIP_JOURNAL = "aspectbucket-clips.jsonl"
-_TEMP_SUFFIX = ".tmp.mp4"
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,8 @@ def _read_journal(path: Path) -> dict[str, dict]:
     return records
 
 
-def write_clip(job: ClipJob, target: Path) -> None:
-    """Decode the source once, keep the job's frames, crop and scale them, encode to ``target`` atomically."""
+def write_clip(job: ClipJob, tree: OutputTree) -> None:
+    """Decode the source once, keep the job's frames, crop and scale them, encode to ``job.output`` in ``tree``."""
     import av
 
     wanted = set(job.frames)
@@ -122,22 +122,17 @@ def write_clip(job: ClipJob, target: Path) -> None:
     missing = wanted - set(pictures)
     if missing:
         raise ValueError(f"the clip ends before frame {min(missing)}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}{_TEMP_SUFFIX}")
-    try:
-        with av.open(str(temporary), "w", format="mp4") as output:
-            stream = output.add_stream("libx264", rate=Fraction(job.fps).limit_denominator(1001))
-            stream.width, stream.height, stream.pix_fmt = job.size[0], job.size[1], "yuv420p"
-            stream.options = {"crf": "16"}
-            for index in job.frames:
-                for packet in stream.encode(av.VideoFrame.from_image(pictures[index])):
-                    output.mux(packet)
-            for packet in stream.encode():
+    encoded = io.BytesIO()  # encoded in memory, then written through the output tree (atomic, no symlinks)
+    with av.open(encoded, "w", format="mp4") as output:
+        stream = output.add_stream("libx264", rate=Fraction(job.fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = job.size[0], job.size[1], "yuv420p"
+        stream.options = {"crf": "16"}
+        for index in job.frames:
+            for packet in stream.encode(av.VideoFrame.from_image(pictures[index])):
                 output.mux(packet)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        for packet in stream.encode():
+            output.mux(packet)
+    tree.write(job.output, encoded.getvalue())
 
 
 @dataclass
@@ -147,14 +142,23 @@ class ClipExportSummary:
     failed: list[str] | None = None
 
 
-def run_clip_export(jobs: list[ClipJob], out_dir: Path, progress: bool = False) -> ClipExportSummary:
+def run_clip_export(
+    jobs: list[ClipJob], out_dir: Path, progress: bool = False, inputs: tuple | list = ()
+) -> ClipExportSummary:
     """Write every job not already finished (same output, same signature, file present); never raises for
-    one bad clip: its one-line reason is in ``failed``. The journal is rewritten atomically at the end."""
+    one bad clip: its one-line reason is in ``failed``. The journal is rewritten atomically at the end.
+
+    Clips are written through :class:`aspectbucket.outputs.OutputTree` (never under ``inputs`` or the
+    clips' own folders, no symlink inside ``out_dir`` followed, one run per folder at a time)."""
+    out_dir = Path(out_dir)
+    inputs = [*inputs, *{Path(job.source).parent for job in jobs}]
+    with OutputTree(out_dir, inputs) as tree:
+        return _run_clip_jobs(jobs, tree, out_dir / CLIP_JOURNAL, progress)
+
+
+def _run_clip_jobs(jobs: list[ClipJob], tree: OutputTree, journal: Path, progress: bool) -> ClipExportSummary:
     import av
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    journal = out_dir / CLIP_JOURNAL
     earlier = _read_journal(journal)
     summary = ClipExportSummary(failed=[])
     records = {}
@@ -162,16 +166,15 @@ def run_clip_export(jobs: list[ClipJob], out_dir: Path, progress: bool = False) 
         for job in jobs:
             signature = job.signature()
             record = earlier.get(job.output)
-            target = out_dir / job.output
-            if record and record.get("signature") == signature and target.exists():
+            if record and record.get("signature") == signature and tree.size(job.output) is not None:
                 summary.skipped += 1
                 records[job.output] = record
             else:
                 try:
-                    write_clip(job, target)
+                    write_clip(job, tree)
                     summary.written += 1
                     records[job.output] = {"output": job.output, "source": job.source, "signature": signature}
-                except (av.FFmpegError, OSError, ValueError) as error:
+                except (av.FFmpegError, OSError, ValueError) as error:  # OutputRefused is a ValueError
                     summary.failed.append(f"{job.source}: {str(error).splitlines()[0] if str(error) else error}")
             advance()
     with atomic_open(journal) as stream:
