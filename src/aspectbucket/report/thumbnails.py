@@ -20,7 +20,6 @@ import hashlib
 import io
 import os
 import struct
-import tempfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from aspectbucket.export.pixels import UPRIGHT_TRANSPOSE
+from aspectbucket.outputs import write_file
 from aspectbucket.profiles.profile import ExifHandling
 from aspectbucket.progress import progress_bar
 
@@ -222,12 +222,9 @@ class PreviewCache:
     def _store(target: Path, data: bytes) -> None:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".jpg")
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
-            os.replace(temporary, target)
+            write_file(target, data)
         except OSError:
-            return
+            return  # a cache that cannot be written only costs the next run its speed
 
 
 def previews(
