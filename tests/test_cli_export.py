@@ -18,7 +18,7 @@ from PIL import Image
 
 from aspectbucket.cli import main
 from aspectbucket.export.run import METADATA_NAME, TEMP_SUFFIX
-from test_export import smooth_pixels
+from test_export_pixels import smooth_pixels
 from test_export_run import FailingWrites
 
 

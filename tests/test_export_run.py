@@ -27,7 +27,7 @@ from aspectbucket.outputs import OutputRefused, OutputTree, refuse_inside
 from aspectbucket.plan import plan_dataset
 from aspectbucket.scan import scan
 from aspectbucket.scan.sources import example_dataset_path, read_dataset
-from test_export import coordinate_pixels, decode_coordinates, smooth_pixels
+from test_export_pixels import coordinate_pixels, decode_coordinates, smooth_pixels
 
 #: (folder, name, stored size, EXIF orientation, format): odd ratios, rotations, every writer.
 DATASET = [

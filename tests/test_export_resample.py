@@ -14,7 +14,7 @@ from PIL import Image
 
 from aspectbucket.export import resample as module
 from aspectbucket.export.resample import lanczos, simd_lanczos
-from test_export import psnr, smooth_pixels
+from test_export_pixels import psnr, smooth_pixels
 
 #: Where pyproject.toml installs cykooz.resizer: there the fast path must really be the one taken.
 WHEEL_PLATFORMS = {("linux", "x86_64"), ("win32", "AMD64"), ("darwin", "arm64")}
