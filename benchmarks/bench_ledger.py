@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import tracemalloc
 
 import numpy as np
 
@@ -27,6 +26,7 @@ from aspectbucket.epoch_ledger import ledger_from_placement
 from aspectbucket.geometry.ledger import BatchSettings
 from aspectbucket.geometry.ledger_reference import reference_epoch
 from aspectbucket.profiles.batching import batching_rule
+from measure import best_time, peak_memory_mib
 
 OPTIONS = BucketOptions(resolution=(1024, 1024), min_bucket_reso=256, max_bucket_reso=2048)
 SETTINGS = BatchSettings(batch_size=4, processes=2, grad_accum=2)
@@ -38,25 +38,6 @@ def sizes(images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     widths = rng.integers(512, 4000, images)
     heights = np.maximum(1, (widths / np.exp(rng.normal(0.0, 0.35, images))).astype(np.int64))
     return widths, heights
-
-
-def best_time(function, runs: int = 3) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def peak_memory_mib(function) -> float:
-    """Peak of traced allocations in MiB while ``function`` runs, its result kept."""
-    tracemalloc.start()
-    result = function()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    del result
-    return peak / 2**20
 
 
 def main() -> None:

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import time
-import tracemalloc
 
 import numpy as np
 
 from aspectbucket import BucketOptions, place
 from aspectbucket.geometry.batches import BatchPolicy, steps_per_epoch
 from aspectbucket.geometry.epoch import bucket_ids, build_epoch
+from measure import best_time, peak_memory_mib
 
 BATCH_SIZE = 4
 OPTIONS = BucketOptions(resolution=(1024, 1024), min_bucket_reso=256, max_bucket_reso=2048)
@@ -52,25 +51,6 @@ def python_epoch(image_bucket: np.ndarray, repeats: int, batch_size: int, seed: 
         batches.extend(members[start : start + batch_size] for start in range(0, len(members), batch_size))
     generator.shuffle(batches)
     return batches
-
-
-def best_time(function, runs: int = 3) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def peak_memory_mib(function) -> float:
-    """Peak of traced allocations in MiB while ``function`` runs, its result kept."""
-    tracemalloc.start()
-    result = function()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    del result
-    return peak / 2**20
 
 
 def main() -> None:

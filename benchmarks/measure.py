@@ -1,0 +1,26 @@
+"""Timing and memory helpers the benchmarks share: best of a few runs, and the peak of traced allocations."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+
+def best_time(function, runs: int = 3) -> float:
+    """The fastest of ``runs`` calls, in seconds (the least disturbed by other work on the machine)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def peak_memory_mib(function) -> float:
+    """Peak of traced allocations in MiB while ``function`` runs, its result kept (numpy reports its arrays)."""
+    tracemalloc.start()
+    result = function()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    del result
+    return peak / 2**20
