@@ -35,3 +35,23 @@ def test_the_trainer_rules_example_runs_and_its_assertions_hold(tmp_path):
         [sys.executable, "-c", match.group(1)], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_quick_start_main_job_runs_as_written(tmp_path):
+    """The first Quick start command's job (after its install step), in a fresh folder."""
+    text = README.read_text(encoding="utf-8")
+    command = re.search(r"^python3 -m venv \.venv && .* && \.venv/bin/aspectbucket (.*)$", text, re.M)
+    assert command, "the README lost its Quick start command"
+    arguments = command.group(1).split()
+    result = subprocess.run(
+        [sys.executable, "-m", "aspectbucket", *arguments],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    page = (tmp_path / "example.html").read_text(encoding="utf-8")
+    assert all(name in page for name in ("kohya", "simpletuner", "diffusion-pipe"))  # --compare all

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aspectbucket.geometry.ledger import BatchingRule, BatchSettings, count_epoch
+from aspectbucket.geometry.ledger import BatchingError, BatchingRule, BatchSettings, count_epoch
 from aspectbucket.geometry.options import BucketOptions, OptionsError
 from aspectbucket.geometry.placement import Placement, PlacementError
 from aspectbucket.profiles.batching import batching_rule
@@ -172,13 +172,18 @@ def compare_dataset(
             summaries.append(_refused(profile, str(error)))
             continue
         placements[profile.name] = plan.placement.take(readable)
+        groups, group_sizes = scan_result.dataset_index, sizes
+        if batching_rule(profile) is BatchingRule.SIMPLETUNER and scan_result.subsets:
+            # Each SimpleTuner dataset (a subset here, with its own repeats) has buckets of its own.
+            groups = scan_result.subset
+            group_sizes = [sizes[subset.dataset] for subset in scan_result.subsets]
         summaries.append(
             summarise(
                 profile,
                 plan.placement,
                 scan_result.repeats,
-                scan_result.dataset_index,
-                sizes,
+                groups,
+                group_sizes,
                 plan.options,
                 plan.warnings,
                 plan.errors,
@@ -210,7 +215,8 @@ def summarise(
     warnings,
     reasons: list[str] | None = None,
 ) -> ProfileSummary:
-    """One profile's summary from its placement; ``batch_sizes`` and ``options`` are per dataset block.
+    """One profile's summary from its placement; ``batch_sizes`` are per group of ``blocks`` (dataset
+    blocks; SimpleTuner's datasets), ``options`` per dataset block.
 
     ``reasons`` is the per-image failure ('' = placed) when more than placement can fail (a scan);
     by default the placement's own error codes are counted.
@@ -232,7 +238,11 @@ def summarise(
     for block, block_batch in enumerate(batch_sizes):
         rows = ok & (blocks == block)
         image_bucket = _bucket_ids(placement, rows)
-        epoch = count_epoch(image_bucket, rule_repeats, rule, BatchSettings(block_batch))
+        try:
+            epoch = count_epoch(image_bucket, rule_repeats, rule, BatchSettings(block_batch))
+        except BatchingError as error:  # the trainer refuses this batching: say so instead of counting
+            refused = refused or f"steps not counted: {error}"
+            continue
         dropped, padded = dropped + int(epoch.dropped.sum()), padded + int(epoch.padded.sum())
         steps, buckets = steps + epoch.steps_per_epoch, buckets + int((epoch.images > 0).sum())
         never += int(((epoch.times_max == 0) & rows & (repeats > 0)).sum())
