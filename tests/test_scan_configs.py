@@ -439,7 +439,7 @@ def test_diffusers_flags_from_a_pasted_command_line(tmp_path, monkeypatch):
     )
     config = read_command_line(text)
     assert config.profile == "diffusers" and config.batch_size == 2
-    assert config.settings == {"resolution": 768}
+    assert config.settings == {"resolution": 768, "center_crop": True}
     instance, reg = config.subsets
     assert (instance.image_dir, instance.repeats, instance.is_reg) == (tmp_path / "images", 3, False)
     assert (reg.image_dir, reg.is_reg) == (tmp_path / "reg", True)
