@@ -407,10 +407,10 @@ def test_onetrainer_config_with_concept_file_and_resolution_override(tmp_path):
     assert detect(path) == "onetrainer" and detect(tmp_path / "training_concepts" / "concepts.json") == "onetrainer"
     config = read_onetrainer(path)
     assert config.profile == "onetrainer" and config.batch_size == 4
-    assert config.settings == {"target_resolution": (512, 768)}
+    assert config.settings == {"target_resolution": (512, 768), "latent_caching": False}
     first, second = config.subsets
     assert first.image_dir == tmp_path / "images" and first.repeats == 2  # from OneTrainer's folder
-    assert dict(second.settings) == {"target_resolution": (256,)}
+    assert dict(second.settings) == {"target_resolution": (256,), "latent_caching": False}
     assert {"concepts[2]", "concepts[3]"} <= {item.key for item in config.ignored}
     assert {(item.key, item.file.name) for item in config.ignored} >= {("model_type", "mine.json")}
     assert any("every epoch" in warning for warning in config.warnings)
