@@ -20,11 +20,13 @@ def make_plan(
     respect_exif=False,
     batch_size=None,
     profile="kohya",
+    settings=None,
 ):
     """A kohya plan of ``images``: tuples ``(name, width, height[, orientation[, error[, subset]]])``.
 
     ``subsets`` are ``(folder, repeats)`` pairs under ``root`` (default: ``root`` itself, 1 repeat);
-    ``options`` are given as if on the command line (default: the profile's defaults, 512x512 for kohya).
+    ``options`` are given as if on the command line (default: the profile's defaults, 512x512 for kohya);
+    ``settings`` are trainer-native ones, as ``--set`` gives them.
     """
     subsets = subsets or [("", 1)]
     subset_objects = [
@@ -41,7 +43,7 @@ def make_plan(
         error=[row[4] for row in rows],
     )
     given = dataclasses.asdict(options) if options else {}
-    return plan_dataset(scan, profile, given, respect_exif=respect_exif)
+    return plan_dataset(scan, profile, given, respect_exif=respect_exif, settings=settings)
 
 
 def write_images(folder: Path, images) -> None:

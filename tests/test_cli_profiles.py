@@ -29,6 +29,7 @@ def test_profiles_json_lists_every_profile_with_settings_version_and_defects():
     assert [(s["name"], s["default"]) for s in onetrainer["settings"]] == [
         ("target_resolution", [1024]),
         ("quantization", 64),
+        ("latent_caching", True),
     ]
     assert "hv" in next(s for s in rows["musubi"]["settings"] if s["name"] == "architecture")["choices"]
     assert [s["name"] for s in rows["kohya"]["settings"]][:2] == ["resolution", "min_bucket_reso"]

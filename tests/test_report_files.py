@@ -12,6 +12,7 @@ import pytest
 from aspectbucket.outputs import OutputRefused, atomic_open, refuse_inside
 from aspectbucket.report.files import (
     IMAGE_FIELDS,
+    image_fields,
     image_records,
     report_document,
     write_csv,
@@ -43,7 +44,7 @@ def plan():
 
 def test_image_records_carry_assign_columns_sizes_and_precrop(plan):
     records = list(image_records(plan, summarize(plan)))
-    assert all(set(IMAGE_FIELDS) == set(record) for record in records)
+    assert all(set(IMAGE_FIELDS) - {"target_resolution"} == set(record) for record in records)
     assert set(ASSIGN_COLUMNS) <= set(IMAGE_FIELDS)
     wide, turned, bad = records
     assert (wide["path"], wide["subset"], wide["repeats"]) == ("/data/set/10_dog/wide.jpg", "10_dog", 10)
@@ -83,7 +84,7 @@ def test_csv_has_one_row_per_image(plan, tmp_path):
     write_csv(target, plan, summarize(plan))
     with open(target, newline="", encoding="utf-8") as stream:
         rows = list(csv.DictReader(stream))
-    assert list(rows[0]) == list(IMAGE_FIELDS)
+    assert list(rows[0]) == list(image_fields(summarize(plan)))
     assert [row["path"].rsplit("/", 1)[1] for row in rows] == ["wide.jpg", "turned.jpg", "bad.jpg"]
     assert (rows[0]["crop_ltrb"], rows[0]["precrop"]) == ("32.0 0.0 608.0 384.0", "0 25 768 486")
     assert rows[1]["warnings"] == "exif_rotated" and rows[2]["error"] == "empty file"
@@ -133,3 +134,53 @@ def test_the_writers_refuse_a_path_under_the_plans_image_folders_themselves(tmp_
         with pytest.raises(OutputRefused, match="never writes under an input"):
             write(tmp_path / "set" / "10_dog" / "report.out", plan, summary)
     assert os.listdir(tmp_path / "set" / "10_dog") == []
+
+
+# OneTrainer with several resolutions: each image's drawn side --------------------------------------------
+
+SEVERAL = {"target_resolution": "512,768,1024"}
+
+
+def several_plan(settings=SEVERAL):
+    images = [(f"{index}.jpg", 900 + 37 * index, 700) for index in range(12)] + [("bad.jpg", 0, 0, 1, "empty file")]
+    return make_plan(images, profile="onetrainer", settings=settings)
+
+
+def test_json_and_csv_rows_carry_each_images_drawn_target_resolution(tmp_path):
+    from aspectbucket.geometry.several_resolutions import onetrainer_epoch_targets
+
+    plan = several_plan()
+    summary = summarize(plan)
+    expected = onetrainer_epoch_targets(13, (512, 768, 1024), epoch=0).tolist()
+    write_json(tmp_path / "r.json", plan, summary)
+    document = json.loads((tmp_path / "r.json").read_text())
+    sides = [record["target_resolution"] for record in document["images"]]
+    assert sides == [*expected[:12], None] and len(set(expected[:12])) == 3
+    assert document["settings"]["target_resolution_draw"].startswith("drawn once")
+    # the bucket is one of that side's list: its area is within a quantization step of side**2
+    for record in document["images"][:12]:
+        side = record["target_resolution"]
+        assert abs(record["bucket_width"] * record["bucket_height"] - side * side) < 0.3 * side * side
+    write_csv(tmp_path / "r.csv", plan, summary)
+    with open(tmp_path / "r.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [row["target_resolution"] for row in rows] == [*(str(side) for side in expected[:12]), ""]
+
+
+def test_without_a_per_image_draw_the_column_is_absent(tmp_path, plan):
+    summary = summarize(plan)
+    assert "target_resolution" not in image_fields(summary)
+    write_csv(tmp_path / "r.csv", plan, summary)
+    assert "target_resolution" not in (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
+    write_json(tmp_path / "r.json", plan, summary)
+    document = json.loads((tmp_path / "r.json").read_text())
+    assert "target_resolution_draw" not in document["settings"]
+    one = summarize(several_plan({"target_resolution": "768"}))
+    assert "target_resolution" not in image_fields(one)
+
+
+def test_latent_caching_off_says_the_draw_changes_every_epoch(tmp_path):
+    plan = several_plan({**SEVERAL, "latent_caching": False})
+    write_json(tmp_path / "r.json", plan, summarize(plan))
+    draw = json.loads((tmp_path / "r.json").read_text())["settings"]["target_resolution_draw"]
+    assert draw.startswith("drawn again every epoch")

@@ -83,6 +83,17 @@ def test_every_image_travels_once_as_escaped_json_columns(tmp_path):
     assert 0 < window[1] < window[3] < 1
 
 
+def test_gallery_cards_show_each_images_drawn_target_resolution(tmp_path):
+    images = [(f"{index}.jpg", 900 + 41 * index, 700) for index in range(9)]
+    several = make_plan(images, root=tmp_path, profile="onetrainer", settings={"target_resolution": "512,768,1024"})
+    page = render_html(several, previews_per_bucket=0)
+    assert gallery(page)["images"]["tr"] == several.target_resolutions().tolist()
+    assert set(gallery(page)["images"]["tr"]) == {512, 768, 1024}
+    assert "trained at 512: " in page and "I.tr[i]" in page  # the settings line; the card's caption reads tr
+    plain = render_html(make_plan(images, root=tmp_path), previews_per_bucket=0)
+    assert "tr" not in gallery(plain)["images"] and "trained at" not in plain
+
+
 def test_charts_are_inline_svg_with_a_dot_per_image_and_a_bar_per_bucket(dataset):
     page = render_html(dataset)
     placed = sum(1 for error in dataset.errors if not error)

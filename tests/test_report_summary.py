@@ -175,3 +175,23 @@ def test_an_empty_or_all_broken_dataset_still_summarizes():
     summary = summarize(make_plan([("x.jpg", 0, 0, 1, "empty file")]))
     assert summary.buckets == [] and summary.steps_per_epoch == 0 and summary.placed == 0
     assert summarize(make_plan([])).images == 0
+
+
+def test_settings_lines_count_the_images_trained_at_each_drawn_resolution():
+    from aspectbucket.geometry.several_resolutions import onetrainer_epoch_targets
+
+    images = [(f"{index}.jpg", 1000, 600 + 13 * index) for index in range(20)]
+    several = {"target_resolution": "512,768,1024"}
+    plan = make_plan(images, profile="onetrainer", settings=several)
+    drawn = onetrainer_epoch_targets(20, (512, 768, 1024), epoch=0).tolist()
+    counts = {side: drawn.count(side) for side in (512, 768, 1024)}
+    line = settings_lines(summarize(plan))[-1]
+    first = "image" if counts[512] == 1 else "images"
+    assert line == (
+        f"trained at 512: {counts[512]} {first}, 768: {counts[768]}, 1024: {counts[1024]} "
+        "(drawn once: latent caching reuses the first draw every epoch)"
+    )
+    redrawn = make_plan(images, profile="onetrainer", settings={**several, "latent_caching": False})
+    assert "drawn again every epoch" in settings_lines(summarize(redrawn))[-1]
+    single = make_plan(images, profile="onetrainer", settings={"target_resolution": "768"})
+    assert not any(line.startswith("trained at") for line in settings_lines(summarize(single)))

@@ -407,10 +407,10 @@ def test_onetrainer_config_with_concept_file_and_resolution_override(tmp_path):
     assert detect(path) == "onetrainer" and detect(tmp_path / "training_concepts" / "concepts.json") == "onetrainer"
     config = read_onetrainer(path)
     assert config.profile == "onetrainer" and config.batch_size == 4
-    assert config.settings == {"target_resolution": (512, 768)}
+    assert config.settings == {"target_resolution": (512, 768), "latent_caching": False}
     first, second = config.subsets
     assert first.image_dir == tmp_path / "images" and first.repeats == 2  # from OneTrainer's folder
-    assert dict(second.settings) == {"target_resolution": (256,)}
+    assert dict(second.settings) == {"target_resolution": (256,), "latent_caching": False}
     assert {"concepts[2]", "concepts[3]"} <= {item.key for item in config.ignored}
     assert {(item.key, item.file.name) for item in config.ignored} >= {("model_type", "mine.json")}
     assert any("every epoch" in warning for warning in config.warnings)
@@ -439,7 +439,7 @@ def test_diffusers_flags_from_a_pasted_command_line(tmp_path, monkeypatch):
     )
     config = read_command_line(text)
     assert config.profile == "diffusers" and config.batch_size == 2
-    assert config.settings == {"resolution": 768}
+    assert config.settings == {"resolution": 768, "center_crop": True}
     instance, reg = config.subsets
     assert (instance.image_dir, instance.repeats, instance.is_reg) == (tmp_path / "images", 3, False)
     assert (reg.image_dir, reg.is_reg) == (tmp_path / "reg", True)

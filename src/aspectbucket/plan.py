@@ -45,6 +45,26 @@ class DatasetPlan:
         """The profile that placed dataset block ``block``."""
         return self.block_profiles[block] if block < len(self.block_profiles) else self.profile
 
+    def target_resolutions(self) -> np.ndarray | None:
+        """The side each image trains at where its block's profile draws one per image (OneTrainer with
+        several resolutions; the first epoch's draw), 0 for unplaced images and other blocks; ``None``
+        when no block draws. Block row j is mgds item j, as the placement drew it."""
+        if not any(self.block_profile(block).target_draw for block in range(len(self.options))):
+            return None
+        sides = np.zeros(len(self.placement), dtype=np.int64)
+        blocks = self.scan.dataset_index
+        for block in range(len(self.options)):
+            draw = self.block_profile(block).target_draw
+            if draw is not None:
+                rows = np.flatnonzero(blocks == block)
+                sides[rows] = draw.draws(len(rows))
+        return np.where(self.placement.ok, sides, 0)
+
+    def target_schedules(self) -> list[str]:
+        """How often each drawing block's draw happens, in words, without repeats (empty: no block draws)."""
+        draws = (self.block_profile(block).target_draw for block in range(len(self.options)))
+        return list(dict.fromkeys(draw.schedule() for draw in draws if draw is not None))
+
     def batch_sizes(self, batch_size: int | None = None) -> list[int]:
         """The batch size of each dataset block: ``batch_size`` when given, else the config's, else 1."""
         return block_batch_sizes(self.scan.subsets, len(self.options), batch_size)

@@ -34,8 +34,8 @@ from aspectbucket.export.pixels import open_image, source_box, train_pixels
 from aspectbucket.geometry.batches import BatchPolicy, global_batch_size, steps_per_epoch
 from aspectbucket.geometry.choices import parse_choice
 from aspectbucket.geometry.epoch import TRAINER_EPOCHS, Epoch, bucket_ids, build_epoch, rank_rows, trainer_epoch
-from aspectbucket.geometry.placement import CropAnchor, Placement, PlacementError
-from aspectbucket.geometry.resize import CoverRounding, center_trim, cover_resize_rounded, random_trim
+from aspectbucket.geometry.placement import Placement, PlacementError, anchored_trim
+from aspectbucket.geometry.resize import CoverRounding, cover_resize_rounded, random_trim
 from aspectbucket.profiles.batching import batching_rule
 from aspectbucket.profiles.profile import ExifHandling
 
@@ -385,6 +385,5 @@ class BucketDataset(Dataset):
             self.cover_rounding,
         )
         resized = (int(resized_w[0]), int(resized_h[0]))
-        if placement.anchor is CropAnchor.START:
-            return resized, (0, 0)
-        return resized, (int(center_trim(resized[0], width)), int(center_trim(resized[1], height)))
+        anchor = placement.anchor
+        return resized, (int(anchored_trim(resized[0], width, anchor)), int(anchored_trim(resized[1], height, anchor)))

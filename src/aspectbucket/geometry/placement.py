@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from aspectbucket.geometry.no_upscale import corrected_no_upscale
-from aspectbucket.geometry.resize import center_trim, letterbox_crop_ltrb
+from aspectbucket.geometry.resize import center_trim, center_trim_half_even, letterbox_crop_ltrb
 
 #: Sides above this are treated as a corrupt header rather than a real image (over a megapixel per row).
 MAX_SIDE = 1 << 20
@@ -33,6 +33,17 @@ class CropAnchor(StrEnum):
 
     CENTER = "center"  # half the overflow on each side (the odd pixel off the far end)
     START = "start"  # at the left/top edge (EveryDream2 crops from the edge plus a few pixels of jitter)
+    CENTER_HALF_EVEN = "center_half_even"  # torchvision's CenterCrop: round(overflow / 2), half to even
+
+
+def anchored_trim(resized, bucket, anchor: CropAnchor) -> np.ndarray:
+    """Offset of the kept window along one axis under ``anchor``: the one place the anchors differ, so the
+    placement, the sampler and the export agree."""
+    if anchor is CropAnchor.START:
+        return np.zeros_like(np.asarray(resized))
+    if anchor is CropAnchor.CENTER_HALF_EVEN:
+        return center_trim_half_even(resized, bucket)
+    return center_trim(resized, bucket)
 
 
 class PlacementError(IntEnum):
@@ -226,16 +237,12 @@ class Placement:
     @cached_property
     def trim_left(self) -> np.ndarray:
         """Columns cut from the left of the resized image (centre trim; the odd pixel goes right)."""
-        if self.anchor is CropAnchor.START:
-            return np.zeros_like(self.resized_width)
-        return center_trim(self.resized_width, self.bucket_width)
+        return anchored_trim(self.resized_width, self.bucket_width, self.anchor)
 
     @cached_property
     def trim_top(self) -> np.ndarray:
         """Rows cut from the top of the resized image (centre trim; the odd pixel goes to the bottom)."""
-        if self.anchor is CropAnchor.START:
-            return np.zeros_like(self.resized_height)
-        return center_trim(self.resized_height, self.bucket_height)
+        return anchored_trim(self.resized_height, self.bucket_height, self.anchor)
 
     @cached_property
     def reported_crop_ltrb(self) -> np.ndarray:

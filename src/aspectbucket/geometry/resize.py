@@ -47,6 +47,18 @@ def center_trim(resized: np.ndarray, bucket: np.ndarray) -> np.ndarray:
     return np.maximum(np.asarray(resized) - np.asarray(bucket), 0) // 2
 
 
+def center_trim_half_even(resized: np.ndarray, bucket: np.ndarray) -> np.ndarray:
+    """Offset of torchvision's ``CenterCrop``: ``int(round(overflow / 2.0))``, Python's round (half to even).
+
+    pytorch/vision@b6ca3917 ``torchvision/transforms/functional.py:center_crop``. An odd overflow
+    ``2k + 1`` gives ``k`` when ``k`` is even and ``k + 1`` when it is odd, so the odd pixel goes to
+    either end; computed on integers, so no float is involved.
+    """
+    overflow = np.maximum(np.asarray(resized) - np.asarray(bucket), 0)
+    half = overflow // 2
+    return half + (overflow & 1) * (half & 1)
+
+
 def random_trim(resized: tuple[int, int], bucket: tuple[int, int], rng: np.random.Generator) -> tuple[int, int]:
     """A ``--random_crop`` kept window: uniform whole offsets in ``[0, overflow]`` on each axis.
 

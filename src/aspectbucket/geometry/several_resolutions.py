@@ -10,6 +10,7 @@ ints is the same in every CPython since 3.8 on 64-bit machines, so the draw is r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from random import Random
 
 import numpy as np
@@ -48,6 +49,28 @@ def onetrainer_epoch_targets(
     without it, each epoch draws again.
     """
     return mgds_target_draws(np.arange(count), targets, 0 if latent_caching else epoch)
+
+
+@dataclass(frozen=True)
+class TargetDraw:
+    """A per-image target draw as a trainer configures it: the sides in the user's order and whether the
+    draw is made once (latent caching reads the first draw back every epoch) or again each epoch.
+
+    Reports use it to show which resolution each image trains at, and how often that changes.
+    """
+
+    targets: tuple[int, ...]
+    latent_caching: bool = True
+
+    def draws(self, count: int, epoch: int = 0) -> np.ndarray:
+        """The side each of ``count`` dataset items trains at in ``epoch`` (0-based)."""
+        return onetrainer_epoch_targets(count, self.targets, epoch, self.latent_caching)
+
+    def schedule(self) -> str:
+        """When the draw happens, in words (the placement always shows the first epoch's draw)."""
+        if self.latent_caching:
+            return "drawn once: latent caching reuses the first draw every epoch"
+        return "drawn again every epoch, latent caching being off; the first epoch's draw is shown"
 
 
 def onetrainer_several_resolutions(widths, heights, rows, options: BucketOptions, targets: tuple[int, ...]):

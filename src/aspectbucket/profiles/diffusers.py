@@ -16,6 +16,12 @@ that has them). Three modes, as the script chooses:
 ``train_transform`` resizes by ``max(bucket_h / h, bucket_w / w)`` with Python's ``round`` (half to
 even), after ``DreamBoothDataset.__init__`` has applied the EXIF orientation (``exif_transpose``).
 ``drop_last=True`` is from spec/trainers.md.
+
+The crop: ``train_transform`` crops at random (``transforms.RandomCrop.get_params``) unless
+``center_crop`` is on, when it uses torchvision's ``CenterCrop``, whose offsets are
+``int(round((h - th) / 2.0))`` with Python's round, half to even (pytorch/vision@b6ca3917
+``torchvision/transforms/functional.py:center_crop``): an odd overflow of ``2k + 1`` starts the window
+at ``k + 1`` when ``k`` is odd, one pixel right of the floor that other trainers use.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from aspectbucket.geometry.buckets import diffusers_list
 from aspectbucket.geometry.ladders import diffusers_dreambooth_buckets
 from aspectbucket.geometry.nearest import Metric, TieBreak
 from aspectbucket.geometry.options import BucketOptions
+from aspectbucket.geometry.placement import CropAnchor
 from aspectbucket.geometry.resize import CoverRounding
 from aspectbucket.profiles.profile import ExifHandling, Profile, SdxlCoordinates
 from aspectbucket.profiles.settings import Kind, Setting, SettingsError
@@ -58,7 +65,10 @@ def given_list(options: BucketOptions, sizes: tuple[tuple[int, int], ...]) -> np
 
 
 def configure_diffusers(profile: Profile, values: dict, options: BucketOptions):
-    """An explicit list wins over the per-image ladder, which wins over the full ladder (as the script)."""
+    """An explicit list wins over the per-image ladder, which wins over the full ladder (as the script);
+    ``center_crop`` swaps the random crop for torchvision's centred one, whatever the list."""
+    if values.get("center_crop"):
+        profile = replace(profile, random_crop=False, crop_anchor=CropAnchor.CENTER_HALF_EVEN)
     if values["aspect_ratio_buckets"]:
         return replace(
             profile, bucket_list=partial(given_list, sizes=parse_bucket_list(values["aspect_ratio_buckets"]))
@@ -95,6 +105,7 @@ DIFFUSERS = Profile(
         ),
         Setting("use_aspect_ratio_buckets", Kind.BOOL, False, "a ladder per image, capped at its own size"),
         Setting("aspect_ratio_buckets", Kind.TEXT, "", "your own list, 'h1,w1;h2,w2;...'"),
+        Setting("center_crop", Kind.BOOL, False, "torchvision's CenterCrop (round half to even), not a random crop"),
     ),
     configure=configure_diffusers,
     version="58eb52c0",

@@ -12,7 +12,8 @@ Several resolutions (``target_resolution`` "512,768,1024") follow Nerogar/mgds@3
 ``AspectBucketing.get_item``: each image draws its target (see
 :mod:`aspectbucket.geometry.several_resolutions`; the i-th size given is mgds item i), then takes the
 nearest bucket of that target's list. Placement shows the first epoch's draw, which is every epoch's
-with latent caching (OneTrainer's default).
+with latent caching (OneTrainer's default, the ``latent_caching`` setting); without it mgds draws again
+each epoch (``variation`` is the epoch), and reports say so beside each image's ``target_resolution``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from aspectbucket.geometry.buckets import onetrainer_list
 from aspectbucket.geometry.nearest import Metric, TieBreak
 from aspectbucket.geometry.options import BucketOptions, OptionsError, check_bounds
 from aspectbucket.geometry.resize import CoverRounding
-from aspectbucket.geometry.several_resolutions import onetrainer_several_resolutions
+from aspectbucket.geometry.several_resolutions import TargetDraw, onetrainer_several_resolutions
 from aspectbucket.profiles.profile import Profile, SdxlCoordinates
 from aspectbucket.profiles.settings import Kind, Setting
 from aspectbucket.profiles.validation import square_budget
@@ -47,7 +48,8 @@ def validate_onetrainer(options: BucketOptions) -> tuple[BucketOptions, list[str
 
 
 def configure_onetrainer(profile: Profile, values: dict, options: BucketOptions):
-    """Several ``target_resolution`` values: each image draws one (the budget shown is the first)."""
+    """Several ``target_resolution`` values: each image draws one (the budget shown is the first), once
+    with ``latent_caching``, else every epoch; the draw is kept on the profile for the reports."""
     targets = values["target_resolution"]
     if len(targets) == 1:
         return profile, options
@@ -56,7 +58,8 @@ def configure_onetrainer(profile: Profile, values: dict, options: BucketOptions)
         check_bounds(each)
         validate_onetrainer(each)
     rule = partial(onetrainer_several_resolutions, targets=targets)
-    variant = replace(profile, per_row=rule, bucket_list=None)
+    draw = TargetDraw(tuple(targets), bool(values["latent_caching"]))
+    variant = replace(profile, per_row=rule, bucket_list=None, target_draw=draw)
     return variant, replace(options, resolution=(targets[0], targets[0]))
 
 
@@ -89,6 +92,12 @@ ONETRAINER = Profile(
             "bucket sides are rounded to multiples of it",
             field="bucket_reso_steps",
             minimum=1,
+        ),
+        Setting(
+            "latent_caching",
+            Kind.BOOL,
+            True,
+            "with several target resolutions: on, each image's draw is made once; off, every epoch",
         ),
     ),
     configure=configure_onetrainer,

@@ -29,6 +29,7 @@ from aspectbucket.geometry.placement import (
     check_sizes,
 )
 from aspectbucket.geometry.resize import CoverRounding, cover_resize_rounded
+from aspectbucket.geometry.several_resolutions import TargetDraw
 from aspectbucket.profiles.settings import Kind, Setting
 
 
@@ -75,7 +76,8 @@ class Profile:
     ``configure(profile, values, options) -> (profile, options)``. ``per_row`` is a per-image rule
     that also needs each image's position in the dataset (OneTrainer draws a resolution per item):
     ``per_row(widths, heights, rows, options)``. ``version`` is the commit reproduced, as in
-    ``name@version``.
+    ``name@version``. ``target_draw`` is set when each image draws its target resolution (OneTrainer with
+    several): reports show each image's side and whether it is drawn once or every epoch.
     """
 
     name: str
@@ -104,6 +106,7 @@ class Profile:
     configure: Callable | None = None
     per_row: Callable | None = None
     version: str = ""
+    target_draw: TargetDraw | None = None
 
 
 def declared_settings(profile: Profile) -> tuple[Setting, ...]:

@@ -25,7 +25,8 @@ from aspectbucket.tables.columns import placement_columns
 if TYPE_CHECKING:
     from aspectbucket.plan import DatasetPlan
 
-#: The per-image columns of the CSV, in order (the JSON objects have the same keys).
+#: The per-image columns of the CSV, in order (the JSON objects have the same keys). ``target_resolution``
+#: is there only for profiles that draw a side per image (see :func:`image_fields`).
 IMAGE_FIELDS = (
     "path",
     "subset",
@@ -40,6 +41,7 @@ IMAGE_FIELDS = (
     "height",
     "bucket_number",
     "bucket_list_index",
+    "target_resolution",
     "bucket_width",
     "bucket_height",
     "resized_width",
@@ -60,6 +62,14 @@ IMAGE_FIELDS = (
 )
 
 
+def image_fields(summary: ReportSummary) -> tuple[str, ...]:
+    """The per-image columns of this report: :data:`IMAGE_FIELDS`, less ``target_resolution`` when no
+    image draws its side (every other profile), so their files are as before."""
+    if summary.columns.target_resolution is not None:
+        return IMAGE_FIELDS
+    return tuple(name for name in IMAGE_FIELDS if name != "target_resolution")
+
+
 def dataset_folders(plan: DatasetPlan) -> list[Path]:
     """The folders a plan's images were scanned from: no report file may be written under them."""
     return [subset.image_dir for subset in plan.scan.subsets]
@@ -72,7 +82,8 @@ def write_text_atomic(path: Path, text: str, inputs=()) -> None:
 
 
 def image_records(plan: DatasetPlan, summary: ReportSummary) -> Iterator[dict]:
-    """One plain dict per image (keys :data:`IMAGE_FIELDS`), in scan order."""
+    """One plain dict per image (keys :func:`image_fields`), in scan order; an unplaced image's
+    ``target_resolution`` is ``None``."""
     scan, placement, columns = plan.scan, plan.placement, summary.columns
     kinds_per_image: list[list[str]] = [[] for _ in range(len(scan.paths))]
     for kind, mask in columns.warnings.items():
@@ -101,7 +112,9 @@ def image_records(plan: DatasetPlan, summary: ReportSummary) -> Iterator[dict]:
         "corrected_height": placement.corrected_height.tolist(),
         "precrop": columns.precrop.tolist(),
     }
-    names = [name for name in IMAGE_FIELDS if name in values]
+    if columns.target_resolution is not None:
+        values["target_resolution"] = [side or None for side in columns.target_resolution.tolist()]
+    names = [name for name in image_fields(summary) if name in values]
     values = {name: values[name] for name in names}
     paths = path_strings(scan.paths)
     rows = zip(paths, zip(*values.values(), strict=True), kinds_per_image, plan.errors, strict=True)
@@ -154,10 +167,13 @@ def report_document(plan: DatasetPlan, summary: ReportSummary, source: Path | st
 
 
 def settings_dict(plan: DatasetPlan, summary: ReportSummary) -> dict:
-    """The settings the report was made with, per dataset block, with the block's whole bucket list."""
+    """The settings the report was made with, per dataset block, with the block's whole bucket list;
+    ``target_resolution_draw`` says when a per-image target draw happens (absent without one)."""
+    draw = {"target_resolution_draw": "; ".join(summary.target_schedules)} if summary.target_schedules else {}
     return {
         "profile": summary.profile,
         "respect_exif": summary.respect_exif,
+        **draw,
         "datasets": [
             {
                 **{
@@ -226,15 +242,18 @@ def write_csv(path: Path, plan: DatasetPlan, summary: ReportSummary, extra_colum
     ``extra_columns`` (name -> one value per image; the epoch ledger's) follow the report's own columns.
     """
     extra_columns = extra_columns or {}
+    fields = image_fields(summary)
     count = len(plan.placement)
     extra_rows = zip(*extra_columns.values(), strict=True) if extra_columns else [()] * count
     with atomic_open(path, newline="", errors="surrogateescape", inputs=dataset_folders(plan)) as stream:
         writer = csv.writer(stream)
-        writer.writerow((*IMAGE_FIELDS, *extra_columns))
+        writer.writerow((*fields, *extra_columns))
         for record, extra in zip(image_records(plan, summary), extra_rows, strict=True):
             record["crop_ltrb"] = " ".join(repr(float(value)) for value in record["crop_ltrb"])
             record["upscaled"] = "true" if record["upscaled"] else "false"
             record["step_loss"] = "true" if record["step_loss"] else "false"
             record["precrop"] = " ".join(str(value) for value in record["precrop"])
             record["warnings"] = ";".join(record["warnings"])
-            writer.writerow((*(record[name] for name in IMAGE_FIELDS), *extra))
+            if record.get("target_resolution", "") is None:
+                record["target_resolution"] = ""
+            writer.writerow((*(record[name] for name in fields), *extra))

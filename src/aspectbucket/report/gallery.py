@@ -142,9 +142,16 @@ def gallery_data(plan: DatasetPlan, summary: ReportSummary, slots: dict[int, int
             "win": windows,
             "p": [slots[index] for index in range(len(ok))],
             "err": list(plan.errors),
+            **_target_column(summary),
         },
         "wd": details,
     }
+
+
+def _target_column(summary: ReportSummary) -> dict:
+    """``tr``: each image's drawn target side (0: not placed), only for profiles that draw one per image."""
+    sides = summary.columns.target_resolution
+    return {} if sides is None else {"tr": sides.tolist()}
 
 
 def _json_script(element_id: str, data) -> str:

@@ -65,7 +65,8 @@ function picture(i, most) {
 }
 function summaryLine(i) {
   if (I.err[i]) { return I.w[i] + 'x' + I.h[i] + ': ' + I.err[i]; }
-  return I.w[i] + 'x' + I.h[i] + ' -> ' + bucketName(i) + ', cut ' + pct(I.loss[i]);
+  var at = I.tr && I.tr[i] ? ' at ' + I.tr[i] : '';
+  return I.w[i] + 'x' + I.h[i] + at + ' -> ' + bucketName(i) + ', cut ' + pct(I.loss[i]);
 }
 function card(i) {
   var figure = el('figure', 'card'); figure.id = 'img-' + i; figure.dataset.i = i;

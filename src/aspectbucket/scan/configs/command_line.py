@@ -83,6 +83,10 @@ def read_diffusers_flags(flags: dict, source: Path) -> TrainerConfig:
         settings["use_aspect_ratio_buckets"] = True
     if "bucket_divisibility" in flags:
         settings["bucket_divisibility"] = _whole(fields, flags, "bucket_divisibility", 16)
+    if flags.get("center_crop") is True:
+        settings["center_crop"] = True
+    else:
+        fields.ignore("--center_crop", "absent, so the script crops at random; placements show the centred crop")
     batch_size = _whole(fields, flags, "train_batch_size", 4)
     repeats = _whole(fields, flags, "repeats", 1)
     folders = [("instance_data_dir", False)]
@@ -101,8 +105,6 @@ def read_diffusers_flags(flags: dict, source: Path) -> TrainerConfig:
         )
         for key, is_reg in folders
     ]
-    if flags.get("center_crop") is not True:
-        fields.ignore("--center_crop", "absent, so the script crops at random; placements show the centred crop")
     fields.unknown("--", flags, DIFFUSERS_MODELLED, "does not change bucketing")
     return TrainerConfig("diffusers", settings, subsets, batch_size, fields.ignored, source)
 

@@ -96,6 +96,8 @@ def _read(fields: Fields, source: Path, training: dict, concepts, base: Path) ->
     settings, batch_size, bucketing = training["settings"], training["batch_size"], training["bucketing"]
     redraw = "latent_caching is off: mgds draws each image's resolution again every epoch"
     warnings = [] if training["caching"] else [redraw]
+    if not training["caching"]:
+        settings = {**settings, "latent_caching": False}
     subsets = []
     for index, raw in enumerate(concepts):
         where = f"concepts[{index}]."
