@@ -581,3 +581,26 @@ def test_ai_toolkit_square_crop_from_the_yaml_reaches_its_profile(tmp_path):
     for name, (width, height) in SIZES.items():
         expected = place([width], [height], profile="ai-toolkit", settings={"resolution": 512})
         assert placed_sizes_by_dataset(config)[1, name] == (expected.bucket_width[0], expected.bucket_height[0])
+
+
+def test_launcher_processes_reads_accelerates_num_processes_before_the_script():
+    from aspectbucket.scan.configs.command_line import parse_command_line
+
+    _, flags = parse_command_line("accelerate launch --num_processes 3 --mixed_precision bf16 train_network.py --x=1")
+    assert flags["num_processes"] == "3"
+    _, flags = parse_command_line("accelerate launch --mixed_precision bf16 train_network.py --x=1")
+    assert "num_processes" not in flags
+
+
+def test_ai_toolkit_whole_epoch_accumulation_is_noted_not_counted(tmp_path):
+    from aspectbucket.scan.configs import read_trainer_config
+
+    (tmp_path / "img").mkdir()
+    job = tmp_path / "job.yaml"
+    job.write_text(
+        f"config:\n  process:\n    - datasets:\n        - folder_path: {tmp_path / 'img'}\n"
+        "      train:\n        gradient_accumulation_steps: -1\n"
+    )
+    config = read_trainer_config(job)
+    assert config.grad_accum is None and config.processes is None
+    assert any("gradient_accumulation_steps" in note and "-1" in note for note in config.notes())

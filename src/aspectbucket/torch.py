@@ -33,9 +33,19 @@ except ImportError as error:  # the one optional backend of this module: fail lo
 from aspectbucket.export.pixels import open_image, source_box, train_pixels
 from aspectbucket.geometry.batches import BatchPolicy, global_batch_size, steps_per_epoch
 from aspectbucket.geometry.choices import parse_choice
-from aspectbucket.geometry.epoch import TRAINER_EPOCHS, Epoch, bucket_ids, build_epoch, rank_rows, trainer_epoch
+from aspectbucket.geometry.epoch import (
+    TRAINER_EPOCHS,
+    Epoch,
+    bucket_ids,
+    build_epoch,
+    build_simpletuner_epoch,
+    rank_rows,
+    simpletuner_buckets,
+    trainer_epoch,
+)
 from aspectbucket.geometry.placement import Placement, PlacementError, anchored_trim
 from aspectbucket.geometry.resize import CoverRounding, cover_resize_rounded, random_trim
+from aspectbucket.geometry.simpletuner_batches import simpletuner_epoch
 from aspectbucket.profiles.batching import batching_rule
 from aspectbucket.profiles.profile import ExifHandling
 
@@ -65,7 +75,8 @@ class BucketBatchSampler(Sampler[list[Draw]]):
 
     ``bucket_width``/``bucket_height`` give each image's bucket (0 for images not to train, such as
     placement failures), ``repeats`` how often each image is seen per epoch. ``policy`` is a
-    trainer (``kohya``, ``musubi-tuner``, ``onetrainer``, ``ai-toolkit``, ``diffusion-pipe``), whose
+    trainer (``kohya``, ``musubi-tuner``, ``onetrainer``, ``ai-toolkit``, ``diffusion-pipe``,
+    ``simpletuner``: each bucket split between the processes first, refusing as SimpleTuner does), whose
     epochs then have that trainer's counts (:data:`~aspectbucket.geometry.epoch.TRAINER_EPOCHS`), or a
     generic :class:`~aspectbucket.geometry.batches.BatchPolicy` for a bucket's incomplete last batch.
 
@@ -124,6 +135,21 @@ class BucketBatchSampler(Sampler[list[Draw]]):
         self.bucket_counts = np.bincount(
             self.image_bucket[trained], weights=self.repeats[trained], minlength=len(self.bucket_shapes)
         ).astype(np.int64)
+        self._simpletuner_steps = self._split_steps() if self.trainer.split else 0
+
+    def _split_steps(self) -> int:
+        """SimpleTuner's batches per process per epoch; its refusal ("zero usable batches") or a bucket
+        mixing repeats is a ``ValueError``, as the trainer stops before training."""
+        _, images, passes = simpletuner_buckets(self.image_bucket, self.repeats)
+        length = 0
+        for copies in np.unique(passes).tolist():
+            epoch = simpletuner_epoch(
+                images[passes == copies], self.batch_size, self.num_replicas, self.grad_accum, copies - 1
+            )
+            if epoch.refused:
+                raise ValueError(epoch.refused)
+            length += int(epoch.length_per_process[0]) if len(epoch.length_per_process) else 0
+        return length
 
     @classmethod
     def from_placement(cls, placement: Placement, batch_size: int, **options) -> BucketBatchSampler:
@@ -151,6 +177,8 @@ class BucketBatchSampler(Sampler[list[Draw]]):
 
     def __len__(self) -> int:
         """Batches per epoch, the same on every process (that trainer's ledger count)."""
+        if self.trainer.split:
+            return self._simpletuner_steps
         size, replicas = self._group
         batches = steps_per_epoch(self.bucket_counts, size, self.policy, replicas)
         if self.trainer.accumulate:
@@ -168,12 +196,12 @@ class BucketBatchSampler(Sampler[list[Draw]]):
         """All processes' batches of the current epoch, as arrays (built once per epoch)."""
         if self._built is None or self._built[0] != self.epoch:
             size, replicas = self._group
-            epoch = build_epoch(
+            build = build_simpletuner_epoch if self.trainer.split else partial(build_epoch, policy=self.policy)
+            epoch = build(
                 self.image_bucket,
                 self.repeats,
                 self.bucket_shapes,
                 size,
-                self.policy,
                 seed=self.seed,
                 epoch=self.epoch,
                 shuffle=self.shuffle,

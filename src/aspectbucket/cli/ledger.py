@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from aspectbucket.cli.options import bucket_options, resolve_bucket_options
+from aspectbucket.cli.sources import load_trainer_config, run_counts
 from aspectbucket.epoch_ledger import ledger
 from aspectbucket.geometry.ledger import BatchingError, BatchingRule
 from aspectbucket.ledger_fixes import smallest_fixes
@@ -28,8 +29,15 @@ def run_options(command):
     """``--batch-size``, ``--processes``, ``--grad-accum``, ``--epochs``/``--max-train-steps``, shared with report."""
     options = [
         click.option("--batch-size", type=int, default=None, help="Batch size per process. [default: 1]"),
-        click.option("--processes", type=int, default=1, show_default=True, help="Processes (GPUs) training together."),
-        click.option("--grad-accum", type=int, default=1, show_default=True, help="Gradient accumulation steps."),
+        click.option(
+            "--processes",
+            type=int,
+            default=None,
+            help="Processes (GPUs) training together. [default: --config's, else 1]",
+        ),
+        click.option(
+            "--grad-accum", type=int, default=None, help="Gradient accumulation steps. [default: --config's, else 1]"
+        ),
         click.option("--epochs", type=int, default=None, help="Epochs to train (the run's length). [default: 1]"),
         click.option("--max-train-steps", type=int, default=None, help="Optimizer steps to train instead of --epochs."),
     ]
@@ -68,6 +76,15 @@ def run_options(command):
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write one row per image.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the ledger page.")
 @click.option("--kohya-log", is_flag=True, help="Print the bucket and step lines sd-scripts would log.")
+@click.option(
+    "--config",
+    "--config-file",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The trainer's own config: its trainer, batch size, processes and gradient accumulation "
+    "unless given here (the sizes still come from --sizes).",
+)
 def ledger_command(
     sizes_path,
     bucketing,
@@ -83,6 +100,7 @@ def ledger_command(
     csv_path,
     html_path,
     kohya_log,
+    config_file,
 ):
     """Count one epoch of a trainer over the image sizes in FILE: per image, per bucket and in total.
 
@@ -95,6 +113,7 @@ def ledger_command(
     Example:
       aspectbucket ledger --sizes sizes.csv --profile onetrainer --batch-size 4 --processes 2
       aspectbucket ledger --sizes sizes.csv --batch-size 2 --epochs 10 --kohya-log
+      aspectbucket ledger --sizes sizes.csv --config onetrainer_config.json
     """
     try:
         for output in (csv_path, html_path):
@@ -102,6 +121,11 @@ def ledger_command(
                 refuse_inside(output, [sizes_path])
     except OutputRefused as error:
         raise click.UsageError(str(error)) from None
+    config = None
+    if config_file is not None:
+        config = load_trainer_config(None, bucketing, {"path": config_file, "command_line": None})
+        batch_size = batch_size if batch_size is not None else config.batch_size
+    processes, grad_accum = run_counts(processes, grad_accum, config)
     profile, options, _ = resolve_bucket_options(bucketing)
     try:
         table = read_size_table(sizes_path)

@@ -17,7 +17,7 @@ from aspectbucket.cli.options import (
     check_output_files,
     video_options,
 )
-from aspectbucket.cli.sources import dataset_source, trainer_config_options
+from aspectbucket.cli.sources import dataset_source, run_counts, trainer_config_options
 from aspectbucket.compare import common_resolution, compare_dataset
 from aspectbucket.epoch_ledger import plan_ledger
 from aspectbucket.geometry.ledger import BatchingError
@@ -126,8 +126,18 @@ from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
     is_flag=True,
     help="Exit with status 1 when an image folder is missing or any image or clip is unreadable or cannot be placed.",
 )
-@click.option("--processes", type=int, default=1, show_default=True, help="Processes (GPUs), for the epoch ledger.")
-@click.option("--grad-accum", type=int, default=1, show_default=True, help="Gradient accumulation, for the ledger.")
+@click.option(
+    "--processes",
+    type=int,
+    default=None,
+    help="Processes (GPUs), for the epoch ledger. [default: the config's, else 1]",
+)
+@click.option(
+    "--grad-accum",
+    type=int,
+    default=None,
+    help="Gradient accumulation, for the ledger. [default: the config's, else 1]",
+)
 @click.option("--epochs", type=int, default=None, help="Epochs to train, for the ledger's run length. [default: 1]")
 @click.option("--max-train-steps", type=int, default=None, help="Optimizer steps to train instead of --epochs.")
 def report(
@@ -181,7 +191,10 @@ def report(
     from_table = source is not None and is_metadata_source(source)  # Parquet or WebDataset shards: no pixel
     subsets, folder_warnings = [], []
     if not from_table:
-        source, subsets, folder_warnings, _ = dataset_source(source, bucketing, trainer_config)
+        source, subsets, folder_warnings, config = dataset_source(source, bucketing, trainer_config)
+        processes, grad_accum = run_counts(processes, grad_accum, config)
+    else:
+        processes, grad_accum = run_counts(processes, grad_accum, None)
     folders = [source, *(subset.image_dir for subset in subsets)]
     outputs = [path for path in (json_path, csv_path, html_path, clips_json_path) if path is not None]
     if sum(str(path) == STDOUT for path in outputs) > 1:

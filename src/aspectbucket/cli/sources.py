@@ -82,6 +82,23 @@ def load_trainer_config(source: Path | None, bucketing: dict, trainer_config: di
     return config
 
 
+def run_counts(processes: int | None, grad_accum: int | None, config: TrainerConfig | None) -> tuple[int, int]:
+    """``(processes, gradient accumulation)`` for the epoch ledger: the command line's, else the trainer
+    config's (so a report of a 2-GPU config counts 2 GPUs without repeating it), else 1.
+
+    Prints a note for each value taken from the config, so the reader knows where the count came from.
+    """
+    chosen = []
+    for given, configured, flag in (
+        (processes, config and config.processes, "processes"),
+        (grad_accum, config and config.grad_accum, "grad-accum"),
+    ):
+        if given is None and configured:
+            click.echo(f"note: --{flag} {configured}, from {config.source.name} (the command line's wins)", err=True)
+        chosen.append(given if given is not None else configured or 1)
+    return chosen[0], chosen[1]
+
+
 def grouped_notes(config: TrainerConfig) -> list[str]:
     """The ignored fields, one line per file and reason (a GUI config has hundreds of unmodelled keys)."""
     groups = defaultdict(list)

@@ -105,12 +105,15 @@ class TrainerEpoch:
     dealt to the processes in turn and the last round is filled with batches from the epoch's start,
     as accelerate's ``BatchSamplerShard`` does for sd-scripts, musubi-tuner and ai-toolkit.
     ``accumulate``: one global batch is a whole optimizer step, ``grad_accum`` micro-batches per
-    process (diffusion-pipe). The counts match :func:`aspectbucket.geometry.ledger.count_epoch`.
+    process (diffusion-pipe). ``split``: each bucket is split between the processes before it is
+    batched (SimpleTuner, :func:`build_simpletuner_epoch`). The counts match
+    :func:`aspectbucket.geometry.ledger.count_epoch`.
     """
 
     policy: BatchPolicy
     lockstep: bool
     accumulate: bool = False
+    split: bool = False
 
 
 #: The trainers whose epochs the sampler reproduces, by batching rule.
@@ -120,6 +123,7 @@ TRAINER_EPOCHS = {
     BatchingRule.AI_TOOLKIT: TrainerEpoch(BatchPolicy.PAD, lockstep=False),
     BatchingRule.ONETRAINER: TrainerEpoch(BatchPolicy.DROP, lockstep=True),
     BatchingRule.DIFFUSION_PIPE: TrainerEpoch(BatchPolicy.DROP, lockstep=True, accumulate=True),
+    BatchingRule.SIMPLETUNER: TrainerEpoch(BatchPolicy.SHORT, lockstep=True, split=True),
 }
 
 
@@ -375,3 +379,79 @@ def _tail_room(tail_count: np.ndarray, policy: BatchPolicy, size: int, num_repli
         last = leftover % size
         return leftover + (num_replicas - last if 0 < last < num_replicas else 0), -(-leftover // size)
     return 0, 0
+
+
+def simpletuner_buckets(image_bucket, repeats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(bucket ids, images, passes)`` of each trained bucket, the way SimpleTuner's epoch needs them.
+
+    SimpleTuner repeats a whole dataset (``repeats`` extra passes), so a bucket whose images are
+    seen a different number of times is refused with ``ValueError``, as the ledger refuses it.
+    """
+    image_bucket = np.asarray(image_bucket, dtype=np.int64)
+    repeats = np.broadcast_to(np.asarray(repeats, dtype=np.int64), image_bucket.shape)
+    trained = (image_bucket >= 0) & (repeats > 0)
+    buckets = np.unique(image_bucket[trained])
+    images = np.array([np.count_nonzero(trained & (image_bucket == b)) for b in buckets], dtype=np.int64)
+    passes = np.array([repeats[trained & (image_bucket == b)].max() for b in buckets], dtype=np.int64)
+    lowest = np.array([repeats[trained & (image_bucket == b)].min() for b in buckets], dtype=np.int64)
+    if (lowest != passes).any():
+        raise ValueError("SimpleTuner has one repeats value per dataset: a bucket mixes images of different repeats")
+    return buckets, images, passes
+
+
+def build_simpletuner_epoch(
+    image_bucket, repeats, bucket_shapes, batch_size: int, *, seed=0, epoch=0, shuffle=True, num_replicas=1
+) -> Epoch:
+    """SimpleTuner's epoch (simpletuner 4.10.1 wheel, ``helpers/metadata/backends/base.py:
+    MetadataBackend.split_buckets_between_processes`` with ``apply_padding``): each bucket's images are
+    split between the processes, the first ``images % processes`` getting one more and the others
+    padded with the bucket's last image; every process repeats its share ``repeats`` times (the
+    sampler's repeats are passes, SimpleTuner's ``repeats + 1``) and cuts it into batches, the last one
+    short; a share below one batch is not trained. Global batch k of a bucket is every process's k-th
+    batch side by side, so :func:`rank_rows` gives each process its own and all see one bucket per step.
+    Its counts are :func:`aspectbucket.geometry.simpletuner_batches.simpletuner_epoch`'s.
+    """
+    image_bucket = np.asarray(image_bucket, dtype=np.int64)
+    repeats = np.broadcast_to(np.asarray(repeats, dtype=np.int64), image_bucket.shape)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, epoch]))
+    size, ranks = batch_size, num_replicas
+    parts, full_rows, extra = [], [], []
+    position = 0
+    buckets, _, _ = simpletuner_buckets(image_bucket, repeats)
+    for bucket in buckets[ratio_order(np.asarray(bucket_shapes).reshape(-1, 2)[buckets])].tolist():
+        members = np.flatnonzero((image_bucket == bucket) & (repeats > 0))
+        if shuffle:
+            rng.shuffle(members)
+        share = -(-len(members) // ranks)
+        padded = np.concatenate([members, np.full(share * ranks - len(members), members[-1])])
+        per_rank = np.tile(np.stack(np.array_split(padded, ranks)), int(repeats[members[0]]))
+        if shuffle:
+            per_rank = rng.permuted(per_rank, axis=1)
+        length = per_rank.shape[1]
+        if length < size:
+            continue
+        full = length // size
+        body = per_rank[:, : full * size].reshape(ranks, full, size).transpose(1, 0, 2).reshape(-1)
+        tail = per_rank[:, full * size :].reshape(-1)
+        full_rows.append((position, full, bucket))
+        if len(tail):
+            extra.append((position + len(body), len(tail), bucket))
+        parts.extend([body, tail])
+        position += len(body) + len(tail)
+    samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    full_start, full_count, full_bucket = np.array(full_rows, dtype=np.int64).reshape(-1, 3).T
+    batch_count = int(full_count.sum()) + len(extra)
+    order = np.arange(batch_count, dtype=np.int64)
+    if shuffle:
+        rng.shuffle(order)
+    return Epoch(
+        samples=samples,
+        order=order,
+        full_first=np.cumsum(full_count) - full_count,
+        full_count=full_count,
+        full_start=full_start,
+        full_bucket=full_bucket,
+        extra=np.array(extra, dtype=np.int64).reshape(-1, 3),
+        size=size * ranks,
+        num_replicas=ranks,
+    )

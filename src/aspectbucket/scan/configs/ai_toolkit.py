@@ -7,6 +7,8 @@ get_dataloader_from_datasets``) and ``preprocess_dataset_raw_config``, which spl
 ``resolution`` is a list into one dataset per resolution (so here one subset per resolution).
 ``AiToolkitDataset`` walks ``folder_path`` with its subfolders (hidden ones pruned) and overwrites
 ``bucket_tolerance`` with the model's ``get_bucket_divisibility()``, so the file's value is listed as ignored.
+``train.gradient_accumulation_steps`` (``TrainConfig``, default 1; -1 accumulates a whole epoch) feeds the
+epoch ledger; ai-toolkit trains on one GPU, so there is no process count.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def read_ai_toolkit(path: Path) -> TrainerConfig:
         raise fields.error("config.process", processes, "at least one process")
     process = fields.table("config.process[0]", processes[0])
     fields.unknown("config.process[0].", process, ("datasets", "train"), "does not change bucketing")
-    fields.unknown("config.process[0].train.", process.get("train") or {}, ("batch_size",), "does not change bucketing")
+    train_keys = ("batch_size", "gradient_accumulation_steps")
+    fields.unknown("config.process[0].train.", process.get("train") or {}, train_keys, "does not change bucketing")
     for index in range(1, len(processes)):
         fields.ignore(f"config.process[{index}]", "only the first process is read")
     train = fields.table("config.process[0].train", process.get("train") or {})
@@ -53,7 +56,17 @@ def read_ai_toolkit(path: Path) -> TrainerConfig:
         dataset = fields.table(where.rstrip("."), raw)
         subsets.extend(_subsets(fields, path.parent, where, dataset, batch_size, len(subsets)))
         fields.unknown(where, dataset, MODELLED, "does not change bucketing")
-    return TrainerConfig("ai-toolkit", {}, subsets, batch_size, fields.ignored, path)
+    config = TrainerConfig("ai-toolkit", {}, subsets, batch_size, fields.ignored, path)
+    config.grad_accum = _accumulation(fields, train.get("gradient_accumulation_steps"))
+    return config
+
+
+def _accumulation(fields: Fields, value) -> int | None:
+    """``train.gradient_accumulation_steps``; -1 (one optimizer step per epoch) is noted, not counted."""
+    if value == -1:
+        fields.ignore("config.process[0].train.gradient_accumulation_steps", "-1 (a whole epoch) is not counted")
+        return None
+    return fields.count("config.process[0].train.gradient_accumulation_steps", value)
 
 
 def _subsets(fields: Fields, base: Path, where: str, dataset: dict, batch_size: int, first: int) -> list[Subset]:

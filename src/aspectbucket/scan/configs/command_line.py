@@ -8,8 +8,10 @@ A command line is split as a shell splits it (line continuations ``\\``, ``^`` a
 diffusers (huggingface/diffusers@58eb52c0 ``examples/dreambooth/train_dreambooth_lora_flux2.py:parse_args``):
 ``--instance_data_dir`` (its own files, no subfolders: ``DreamBoothDataset`` lists ``iterdir()``),
 ``--class_data_dir`` with ``--with_prior_preservation``, ``--resolution`` (512 when not given),
-``--aspect_ratio_buckets``, ``--train_batch_size`` (4 when not given), ``--repeats``; ``--dataset_name``
-(a Hub dataset) cannot be read. kohya: see :mod:`aspectbucket.scan.configs.kohya`.
+``--aspect_ratio_buckets``, ``--train_batch_size`` (4 when not given), ``--repeats``,
+``--gradient_accumulation_steps``; ``--dataset_name`` (a Hub dataset) cannot be read. Before the script,
+``accelerate launch --num_processes N`` gives the number of processes (both trainers).
+kohya: see :mod:`aspectbucket.scan.configs.kohya`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ KOHYA_ONLY = ("train_data_dir", "dataset_config", "min_bucket_reso", "max_bucket
 KOHYA_ONLY += ("enable_bucket", "bucket_no_upscale", "reg_data_dir", "config_file")
 DIFFUSERS_MODELLED = ("instance_data_dir", "class_data_dir", "with_prior_preservation", "resolution", "repeats")
 DIFFUSERS_MODELLED += ("aspect_ratio_buckets", "use_aspect_ratio_buckets", "train_batch_size", "center_crop")
-DIFFUSERS_MODELLED += ("bucket_divisibility",)
+DIFFUSERS_MODELLED += ("bucket_divisibility", "gradient_accumulation_steps", "num_processes")
 _CONTINUATION = re.compile(r"[\\^`]\r?\n")
 
 
@@ -39,9 +41,10 @@ def parse_command_line(text: str) -> tuple[str, dict[str, object]]:
         raise ConfigError(f"the command line cannot be split: {error}") from None
     scripts = [number for number, word in enumerate(words) if word.endswith(".py")]
     script = Path(words[scripts[0]]).name if scripts else ""
-    if scripts:
-        words = words[scripts[0] + 1 :]  # the launcher's own options (accelerate's) come before the script
     flags: dict[str, object] = {}
+    if scripts:
+        flags.update(launcher_processes(words[: scripts[0]]))
+        words = words[scripts[0] + 1 :]  # the launcher's own options (accelerate's) come before the script
     index = 0
     while index < len(words):
         word = words[index]
@@ -57,6 +60,23 @@ def parse_command_line(text: str) -> tuple[str, dict[str, object]]:
                 value = True
         flags[name] = value
     return script, flags
+
+
+def launcher_processes(words: list[str]) -> dict[str, str]:
+    """``{"num_processes": N}`` when the launcher's words (``accelerate launch --num_processes 2``) give it.
+
+    accelerate's ``launch`` takes ``--num_processes`` (huggingface/accelerate@v1.10.0
+    ``src/accelerate/commands/launch.py:launch_command_parser``); the script's flags come after the script
+    name, so this is the one launcher option the epoch ledger needs.
+    """
+    for index, word in enumerate(words):
+        name, equals, value = word.lstrip("-").partition("=")
+        if word.startswith("--") and name.replace("-", "_") == "num_processes":
+            if equals:
+                return {"num_processes": value}
+            if index + 1 < len(words):
+                return {"num_processes": words[index + 1]}
+    return {}
 
 
 def trainer_of(script: str, flags: dict) -> str:
@@ -106,7 +126,10 @@ def read_diffusers_flags(flags: dict, source: Path) -> TrainerConfig:
         for key, is_reg in folders
     ]
     fields.unknown("--", flags, DIFFUSERS_MODELLED, "does not change bucketing")
-    return TrainerConfig("diffusers", settings, subsets, batch_size, fields.ignored, source)
+    config = TrainerConfig("diffusers", settings, subsets, batch_size, fields.ignored, source)
+    config.processes = fields.count("--num_processes", flags.get("num_processes"))
+    config.grad_accum = fields.count("--gradient_accumulation_steps", flags.get("gradient_accumulation_steps"))
+    return config
 
 
 def _whole(fields: Fields, flags: dict, name: str, default: int) -> int:

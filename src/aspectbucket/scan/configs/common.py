@@ -41,7 +41,9 @@ class TrainerConfig:
     ``profile`` is the profile the file implies (``"musubi"``, ``"diffusion-pipe"``...). ``settings``
     are its dataset-wide settings under the trainer's own names; each subset's ``settings`` hold its
     own (dataset-wide ones included, the dataset's own winning). ``batch_size`` is ``None`` when the
-    file does not say. ``warnings`` are what the trainer would print (folders it skips).
+    file does not say. ``warnings`` are what the trainer would print (folders it skips). ``processes``
+    (GPUs training together) and ``grad_accum`` (gradient accumulation steps) are the file's, ``None``
+    when it does not say: the epoch ledger counts optimizer steps with them.
     """
 
     profile: str
@@ -51,6 +53,8 @@ class TrainerConfig:
     ignored: list[Ignored]
     source: Path
     warnings: list[str] = field(default_factory=list)
+    processes: int | None = None
+    grad_accum: int | None = None
 
     def notes(self) -> list[str]:
         """One line per ignored field, then the trainer's warnings."""
@@ -80,6 +84,17 @@ class Fields:
         if not whole or (minimum is not None and value < minimum):
             raise self.error(key, value, "a whole number" + (f" of at least {minimum}" if minimum is not None else ""))
         return value
+
+    def count(self, key: str, value) -> int | None:
+        """A count of at least 1 (processes, accumulation steps), or ``None`` when absent (``None`` or "").
+
+        GUIs and JSON configs write some numbers as text ("2"), which their trainers convert; so is it here.
+        """
+        if value is None or value == "":
+            return None
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        return self.integer(key, value, 1)
 
     def number(self, key: str, value, positive: bool = False) -> float:
         """A finite number, above zero when ``positive``."""

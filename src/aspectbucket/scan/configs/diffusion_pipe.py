@@ -11,6 +11,8 @@ Wan 2.2 5B also rounds to 32, but that is read from the checkpoint, not the conf
 
 The trainer trains every image at every entry of ``resolutions`` (the dataset is duplicated per entry), so
 each directory gives one subset (dataset block) per resolution, its ``resolutions`` setting that one entry.
+The training config's ``gradient_accumulation_steps`` (``train.py``, handed to DeepSpeed) feeds the epoch
+ledger; the GPU count is DeepSpeed's ``--num_gpus`` on the command line, not in the file.
 """
 
 from __future__ import annotations
@@ -67,10 +69,14 @@ def read_diffusion_pipe(path: Path) -> TrainerConfig:
     rounding = {"pixels_round_to_multiple": MODEL_ROUNDING.get(model_type, 16)}
     if model_type == "wan":
         fields.ignore("model.type", "Wan 2.2 5B (ti2v) rounds to 32, read from the checkpoint: --set it if so")
-    fields.unknown("", document, ("dataset", "model", "micro_batch_size_per_gpu"), "does not change bucketing")
+    modelled = ("dataset", "model", "micro_batch_size_per_gpu", "gradient_accumulation_steps")
+    fields.unknown("", document, modelled, "does not change bucketing")
+    grad_accum = fields.count("gradient_accumulation_steps", document.get("gradient_accumulation_steps"))
     fields.unknown("model.", model, ("type",), "does not change bucketing")
     dataset = _dataset_path(fields, path, document["dataset"])
-    return _read_dataset(dataset, load_document(dataset), rounding, batch_size, fields.ignored)
+    config = _read_dataset(dataset, load_document(dataset), rounding, batch_size, fields.ignored)
+    config.grad_accum = grad_accum
+    return config
 
 
 def _dataset_path(fields: Fields, config: Path, value: str) -> Path:

@@ -9,7 +9,10 @@ kohya-ss/sd-scripts@48d368fa): ``train_data_dir`` (a DreamBooth folder of ``N_na
 (``library/config_util.py:BlueprintGenerator``). On the command line buckets are off unless
 ``--enable_bucket`` (sd-scripts' default); the GUI's "Enable buckets" box is on by default. A GUI config
 (JSON, or TOML with tables that are flattened as sd-scripts' ``--config_file`` does) stores some numbers as
-text; they are accepted.
+text; they are accepted. ``gradient_accumulation_steps`` is sd-scripts' own argument
+(``library/train_util.py:add_training_arguments``); ``num_processes`` is accelerate's, which the GUI saves
+in its config (bmaltais/kohya_ss@master ``kohya_gui/class_accelerate_launch.py:AccelerateLaunch``) and a
+pasted command line gives as ``accelerate launch --num_processes N``: the epoch ledger counts with both.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from aspectbucket.scan.sources import BUCKET_KEYS, DatasetError, read_config, re
 #: What a GUI config file is recognised by: the arguments that name its images.
 GUI_KEYS = ("train_data_dir", "dataset_config")
 MODELLED = (*BUCKET_KEYS, "train_data_dir", "reg_data_dir", "dataset_config", "enable_bucket", "train_batch_size")
-MODELLED += ("caption_extension",)
+MODELLED += ("caption_extension", "gradient_accumulation_steps", "num_processes")
 
 
 def is_gui_document(document) -> bool:
@@ -91,7 +94,10 @@ def read_kohya_values(values: dict, fields: Fields, base: Path, enable_bucket_de
     for key, value in values.items():
         if key not in MODELLED and value not in (None, "", False):
             fields.ignore(key, "does not change bucketing")
-    return TrainerConfig("kohya", settings, subsets, batch_size, fields.ignored, fields.file, warnings)
+    config = TrainerConfig("kohya", settings, subsets, batch_size, fields.ignored, fields.file, warnings)
+    config.processes = fields.count("num_processes", values.get("num_processes"))
+    config.grad_accum = fields.count("gradient_accumulation_steps", values.get("gradient_accumulation_steps"))
+    return config
 
 
 def _folders(fields: Fields, values: dict, base: Path):

@@ -8,6 +8,9 @@ From Nerogar/OneTrainer@23df3832 ``modules/util/config/TrainConfig.py`` (``resol
 off, ``balancing`` 1.0 with ``balancing_strategy`` ``REPEATS``; ``image.enable_resolution_override`` with
 ``image.resolution_override`` gives a concept its own resolution). With latent caching each image keeps the
 resolution it drew once; without it mgds draws again every epoch (the placement shows the first draw).
+For the epoch ledger: ``gradient_accumulation_steps`` (1), and with ``multi_gpu`` on the GPUs listed in
+``device_indexes`` ("0,1"; empty means every GPU there is, which a file cannot tell) as
+Nerogar/OneTrainer@00f380ac ``modules/util/config/TrainConfig.py:TrainConfig.default_values`` names them.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from aspectbucket.scan.sources import Subset
 CONCEPT_MODELLED = ("path", "name", "enabled", "type", "include_subdirectories", "balancing", "balancing_strategy")
 CONCEPT_MODELLED += ("image",)
 TRAINING_MODELLED = ("resolution", "batch_size", "aspect_ratio_bucketing", "latent_caching", "concepts")
-TRAINING_MODELLED += ("concept_file_name",)
+TRAINING_MODELLED += ("concept_file_name", "gradient_accumulation_steps", "multi_gpu", "device_indexes")
 
 
 def is_concepts_document(document) -> bool:
@@ -73,7 +76,21 @@ def _training(fields: Fields, document: dict) -> dict:
         "batch_size": fields.integer("batch_size", document.get("batch_size", 1), 1),
         "bucketing": fields.boolean("aspect_ratio_bucketing", document.get("aspect_ratio_bucketing", True)),
         "caching": fields.boolean("latent_caching", document.get("latent_caching", True)),
+        "grad_accum": fields.count("gradient_accumulation_steps", document.get("gradient_accumulation_steps")),
+        "processes": _gpus(fields, document),
     }
+
+
+def _gpus(fields: Fields, document: dict) -> int | None:
+    """The GPUs OneTrainer trains on: 1 without ``multi_gpu``; with it, those ``device_indexes`` lists,
+    or ``None`` (unknown: every GPU of the machine) when the list is empty."""
+    if not fields.boolean("multi_gpu", document.get("multi_gpu", False)):
+        return 1 if "multi_gpu" in document else None
+    indexes = fields.text("device_indexes", document.get("device_indexes", ""))
+    listed = [part for part in indexes.split(",") if part.strip()]
+    if not listed:
+        fields.ignore("device_indexes", "empty: OneTrainer uses every GPU of the machine; give --processes")
+    return len(listed) or None
 
 
 def _concepts_path(fields: Fields, config: Path, value) -> Path:
@@ -128,7 +145,9 @@ def _read(fields: Fields, source: Path, training: dict, concepts, base: Path) ->
             )
         )
         fields.unknown(where, concept, CONCEPT_MODELLED, "does not change bucketing")
-    return TrainerConfig("onetrainer", settings, subsets, batch_size, fields.ignored, source, warnings)
+    config = TrainerConfig("onetrainer", settings, subsets, batch_size, fields.ignored, source, warnings)
+    config.processes, config.grad_accum = training["processes"], training["grad_accum"]
+    return config
 
 
 def _subfolders(fields: Fields, where: str, concept: dict) -> bool:

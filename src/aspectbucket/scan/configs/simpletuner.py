@@ -7,6 +7,9 @@ Keys and checks as SimpleTuner 4.10.1 reads them (files as bghira/SimpleTuner@bc
 ``crop_aspect_buckets``), ``crop_style`` and ``repeats`` (extra passes: 0 means each image once). A value a
 backend leaves out comes from the training config (``--resolution``...), then SimpleTuner's default.
 ``disabled`` backends and non-image ones (``text_embeds``, ``image_embeds``...) are listed as ignored.
+The training config's ``gradient_accumulation_steps`` (``helpers/configuration/cmd_args.py``) and
+``num_processes`` (the GPUs its launcher starts: bghira/SimpleTuner@main
+``simpletuner/simpletuner_sdk/server/services/training_service.py:get_gpu_requirements``) feed the epoch ledger.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def read_simpletuner(path: Path) -> TrainerConfig:
     if is_training_document(document):
         training = {key.lstrip("-"): value for key, value in document.items()}
         modelled = (*BACKEND_SETTINGS, *GLOBAL_SETTINGS, "data_backend_config", "train_batch_size")
+        modelled += ("gradient_accumulation_steps", "num_processes")
         fields.unknown("", training, modelled, "does not change bucketing")
         backends_path = _backends_path(fields, path, training["data_backend_config"])
         return _read_backends(backends_path, load_document(backends_path), training, fields.ignored)
@@ -111,7 +115,10 @@ def _read_backends(path: Path, document, training: dict, ignored: list) -> Train
             )
         )
         fields.unknown(where, backend, MODELLED, "does not change bucketing")
-    return TrainerConfig("simpletuner", general, subsets, batch_size, fields.ignored, path)
+    config = TrainerConfig("simpletuner", general, subsets, batch_size, fields.ignored, path)
+    config.processes = fields.count("num_processes", training.get("num_processes"))
+    config.grad_accum = fields.count("gradient_accumulation_steps", training.get("gradient_accumulation_steps"))
+    return config
 
 
 def _settings(fields: Fields, where: str, values: dict) -> dict:
