@@ -347,3 +347,29 @@ def test_two_processes_with_gloo_step_together(placement, image_paths, tmp_path,
         everything = first["images"] + second["images"]
         _, padded = dropped_and_padded(bucket_counts(placement, np.ones(len(SIZES))), 2, policy, 2)
         assert set(everything) == set(range(17)) and len(everything) == 17 + padded
+
+
+@pytest.mark.parametrize("policy", ["kohya", "short"])
+def test_many_steps_draw_each_sample_once_in_its_bucket_across_resumes(policy):
+    """Thousands of steps, so ``Draw`` tuples made a few steps at a time cross many groups: every
+    slot of the epoch once, in order, each draw in its image's bucket, and a resume at a step inside
+    a group gives the same rest of the epoch."""
+    rng = np.random.default_rng(5)
+    widths, heights = rng.integers(128, 900, 3000), rng.integers(128, 900, 3000)
+    placement = place(widths, heights, OPTIONS)
+    whole = list(sampler(placement, policy, batch_size=3, repeats=2, seed=4))
+    draws = [draw for batch in whole for draw in batch]
+    assert sorted(draw.slot for draw in draws) == list(range(2 * int(placement.ok.sum())))
+    assert Counter(draw.image for draw in draws) == dict.fromkeys(np.flatnonzero(placement.ok).tolist(), 2)
+    for batch in whole:
+        assert len({(draw.width, draw.height) for draw in batch}) == 1
+        assert all(
+            (placement.bucket_width[draw.image], placement.bucket_height[draw.image]) == (draw.width, draw.height)
+            for draw in batch
+        )
+    interrupted = sampler(placement, policy, batch_size=3, repeats=2, seed=4)
+    iterator = iter(interrupted)
+    done = [next(iterator) for _ in range(1001)]
+    resumed = sampler(placement, policy, batch_size=3, repeats=2, seed=4)
+    resumed.load_state_dict(interrupted.state_dict())
+    assert done + list(resumed) == whole
