@@ -26,7 +26,7 @@ from aspectbucket.epoch_ledger import ledger_from_placement
 from aspectbucket.geometry.ledger import BatchSettings
 from aspectbucket.geometry.ledger_reference import reference_epoch
 from aspectbucket.profiles.batching import batching_rule
-from measure import best_time, peak_memory_mib
+from measure import best_time, peak_memory_mib, photo_sizes
 
 OPTIONS = BucketOptions(resolution=(1024, 1024), min_bucket_reso=256, max_bucket_reso=2048)
 SETTINGS = BatchSettings(batch_size=4, processes=2, grad_accum=2)
@@ -34,9 +34,7 @@ PROFILES = ("kohya", "onetrainer", "ai-toolkit", "simpletuner", "novelai")
 
 
 def sizes(images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    widths = rng.integers(512, 4000, images)
-    heights = np.maximum(1, (widths / np.exp(rng.normal(0.0, 0.35, images))).astype(np.int64))
+    widths, heights = photo_sizes(images, seed)
     return widths, heights
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from aspectbucket import BucketOptions, place
 from aspectbucket.geometry.batches import BatchPolicy, steps_per_epoch
 from aspectbucket.geometry.epoch import bucket_ids, build_epoch
-from measure import best_time, peak_memory_mib
+from measure import best_time, peak_memory_mib, photo_sizes
 
 BATCH_SIZE = 4
 OPTIONS = BucketOptions(resolution=(1024, 1024), min_bucket_reso=256, max_bucket_reso=2048)
@@ -32,9 +32,7 @@ OPTIONS = BucketOptions(resolution=(1024, 1024), min_bucket_reso=256, max_bucket
 
 def bucket_shapes_of(images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Bucket ids and shapes for ``images`` photo-like sizes (ratios log-normal around square)."""
-    rng = np.random.default_rng(seed)
-    widths = rng.integers(512, 4000, images)
-    heights = np.maximum(1, (widths / np.exp(rng.normal(0.0, 0.35, images))).astype(np.int64))
+    widths, heights = photo_sizes(images, seed)
     placement = place(widths, heights, OPTIONS)
     return bucket_ids(placement.bucket_width, placement.bucket_height)
 

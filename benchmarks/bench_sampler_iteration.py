@@ -31,15 +31,14 @@ import numpy as np
 
 from aspectbucket import BucketOptions, place
 from aspectbucket.torch import BucketBatchSampler
+from measure import photo_sizes
 
 BATCH_SIZE = 4
 OPTIONS = BucketOptions(resolution=(1024, 1024), min_bucket_reso=256, max_bucket_reso=2048)
 
 
 def placed_buckets(images: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    widths = rng.integers(512, 4000, images)
-    heights = np.maximum(1, (widths / np.exp(rng.normal(0.0, 0.35, images))).astype(np.int64))
+    widths, heights = photo_sizes(images, seed)
     placement = place(widths, heights, OPTIONS)
     return placement.bucket_width, placement.bucket_height
 

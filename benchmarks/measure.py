@@ -24,3 +24,13 @@ def peak_memory_mib(function) -> float:
     tracemalloc.stop()
     del result
     return peak / 2**20
+
+
+def photo_sizes(images: int, seed: int = 0):
+    """``(widths, heights)`` of ``images`` photo-like sizes: widths 512..4000, ratios log-normal around square."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    widths = rng.integers(512, 4000, images)
+    heights = np.maximum(1, (widths / np.exp(rng.normal(0.0, 0.35, images))).astype(np.int64))
+    return widths, heights
