@@ -290,3 +290,56 @@ def test_options_take_a_list_or_a_single_size_as_resolution():
     assert BucketOptions([512, 768]) == BucketOptions((512, 768))
     assert BucketOptions(1024).resolution == (1024, 1024)
     assert hash(BucketOptions([512, 768])) == hash(BucketOptions((512, 768)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(options=kohya_options(), sizes=st.lists(st.tuples(sides, sides), min_size=5, max_size=40))
+def test_blocks_written_into_the_output_equal_scalar(options, sizes):
+    """Blocks of 4 rows write straight into the output's columns; each row still equals the oracle."""
+    from unittest import mock
+
+    from aspectbucket.profiles import profile as profile_module
+
+    widths, heights = np.array(sizes).T
+    with mock.patch.object(profile_module, "BLOCK_ROWS", 4):
+        placement = place(widths, heights, options)
+    for i, (width, height) in enumerate(sizes):
+        expected = _scalar(options, width, height)
+        if expected is None:
+            assert placement.error[i] in (PlacementError.ZERO_SIDE, PlacementError.TRAINER_CRASH)
+            continue
+        bucket, resized, ar_error = expected
+        assert (placement.bucket_width[i], placement.bucket_height[i]) == tuple(bucket)
+        assert (placement.resized_width[i], placement.resized_height[i]) == tuple(resized)
+        assert placement.ar_error[i] == ar_error
+
+
+@settings(max_examples=200, deadline=None)
+@given(sizes=st.lists(st.tuples(sides, sides, st.integers(1, 64), st.integers(1, 64)), min_size=1, max_size=30))
+def test_cover_resize_of_float_sizes_into_out_equals_integer_sizes(sizes):
+    """Float64 sizes and ``out`` arrays (the block path) give the integer path's resize, bit for bit."""
+    from aspectbucket.geometry.resize import cover_resize
+
+    widths, heights, bucket_w, bucket_h = (np.array(column, dtype=np.int64) for column in zip(*sizes, strict=True))
+    bucket_w, bucket_h = bucket_w * 64, bucket_h * 64
+    expected = cover_resize(widths, heights, bucket_w, bucket_h)
+    out = (np.full(len(widths), -7), np.full(len(widths), -7))
+    got = cover_resize(
+        widths.astype(float), heights.astype(float), bucket_w.astype(float), bucket_h.astype(float), out=out
+    )
+    assert got[0] is out[0] and got[1] is out[1]
+    for want, have, bucket in zip(expected, got, (bucket_w, bucket_h), strict=True):
+        np.testing.assert_array_equal(have, want)
+        assert (want >= bucket).all()
+    # The scalar rule: int(side * scale + 0.5) with sd-scripts' choice of scale.
+    for i in range(len(widths)):
+        w, h, bw, bh = (int(column[i]) for column in (widths, heights, bucket_w, bucket_h))
+        scale = bh / h if w / h > bw / bh else bw / w
+        assert (expected[0][i], expected[1][i]) == (int(w * scale + 0.5), int(h * scale + 0.5))
+
+
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="glibc's mallopt")
+def test_freed_block_memory_is_kept_on_glibc():
+    from aspectbucket.profiles.profile import keep_freed_block_memory
+
+    assert keep_freed_block_memory() is True

@@ -7,7 +7,7 @@ million objects. Images that cannot be placed keep their row, with a reason from
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum, StrEnum
 from functools import cached_property
 from typing import ClassVar
@@ -321,15 +321,32 @@ def assemble_placement(
     no_upscale_budget: tuple[int, int] | None = None,
     anchor: CropAnchor = CropAnchor.CENTER,
     ar_error: np.ndarray | None = None,
+    out: dict[str, np.ndarray] | None = None,
 ) -> Placement:
     """Build a :class:`Placement`, turning 0-pixel buckets into errors and zeroing failed rows.
 
-    ``ar_error``, when the caller computed it on the way, saves deriving it again.
+    ``ar_error``, when the caller computed it on the way, saves deriving it again. ``out`` maps the
+    columns ``error``, ``bucket_index``, ``bucket_width``, ``bucket_height``, ``resized_width``,
+    ``resized_height`` and ``ar_error`` to arrays (views of a larger placement's columns) that receive
+    them; a column the caller already computed into its ``out`` array is not copied.
     """
     errors = np.asarray(errors, dtype=np.int8)
-    zero = (bucket_w <= 0) | (bucket_h <= 0)
-    if zero.any():
+    # Two reductions first: the mask is only built when a bucket has a 0-pixel side at all.
+    if len(bucket_w) and (bucket_w.min() <= 0 or bucket_h.min() <= 0):
+        zero = (bucket_w <= 0) | (bucket_h <= 0)
         errors = np.where((errors == PlacementError.OK) & zero, np.int8(PlacementError.ZERO_SIDE), errors)
+    if out is not None:
+        return _assemble_into(
+            widths,
+            heights,
+            errors,
+            (bucket_index, bucket_w, bucket_h, resized_w, resized_h),
+            sdxl,
+            no_upscale_budget,
+            anchor,
+            ar_error,
+            out,
+        )
     if errors.any():
         ok = errors == PlacementError.OK
         bucket_index = np.where(ok, bucket_index, -1)
@@ -352,6 +369,44 @@ def assemble_placement(
         anchor=anchor,
         known_ar_error=ar_error,
     )
+
+
+#: The columns :func:`assemble_placement` writes into ``out``, with the value of a failed row.
+_OUT_COLUMNS = (
+    ("bucket_index", -1),
+    ("bucket_width", 0),
+    ("bucket_height", 0),
+    ("resized_width", 0),
+    ("resized_height", 0),
+)
+
+
+def _assemble_into(widths, heights, errors, values, sdxl, no_upscale_budget, anchor, ar_error, out) -> Placement:
+    """:func:`assemble_placement` into the ``out`` arrays: copied unless computed there, failed rows zeroed in place."""
+    np.copyto(out["error"], errors)
+    failed = np.flatnonzero(errors) if errors.any() else None
+    for (name, failed_value), column in zip(_OUT_COLUMNS, values, strict=True):
+        if column is not out[name]:
+            np.copyto(out[name], column, casting="unsafe")
+        if failed is not None:
+            out[name][failed] = failed_value
+    placement = Placement(
+        widths,
+        heights,
+        out["error"],
+        *(out[name] for name, _ in _OUT_COLUMNS),
+        sdxl,
+        no_upscale_budget,
+        anchor=anchor,
+    )
+    if ar_error is None:
+        np.copyto(out["ar_error"], placement.ar_error)  # derived from the zeroed buckets, as before
+    else:
+        if ar_error is not out["ar_error"]:
+            np.copyto(out["ar_error"], ar_error)
+        if failed is not None:
+            out["ar_error"][failed] = 0.0
+    return replace(placement, known_ar_error=out["ar_error"])
 
 
 def gather_placements(parts: list[tuple[np.ndarray, Placement, object]], count: int) -> Placement:
