@@ -342,3 +342,31 @@ def test_text_settings_keep_integers_in_bucket_lists():
     )
     p = place([1000, 2000], [1000, 1000], profile="simpletuner", settings=text)
     assert p.error.tolist() == [PlacementError.TRAINER_ERROR, PlacementError.OK]
+
+
+@pytest.mark.parametrize(
+    ("crop_aspect", "crop_style"), [("preserve", "random"), ("square", "random"), ("random", "center")]
+)
+def test_bulk_random_draws_over_many_rows_match_the_one_image_oracle(crop_aspect, crop_style):
+    """Hundreds of rows: the crop offsets and random aspects are drawn in bulk (replayed MT19937 words),
+    and each row must still get what the oracle's one call per draw gives it."""
+    settings_ = from_config(
+        "pixel_area",
+        1024,
+        crop=True,
+        crop_aspect=crop_aspect,
+        crop_style=crop_style,
+        crop_aspect_buckets=(0.5, 0.75, 1.0, 1.33, 2.0),
+    )
+    rng = np.random.default_rng(5)
+    widths, heights = rng.integers(300, 6000, 500), rng.integers(300, 6000, 500)
+    prepared = simpletuner_prepare(widths, heights, settings_, seed=1234)
+    state = SimpleTunerState(seed=1234)
+    drawn = 0
+    for row, (width, height) in enumerate(zip(widths.tolist(), heights.tolist(), strict=True)):
+        expected = prepare_one(width, height, settings_, state)
+        assert expected.error is None
+        assert (int(prepared.target_width[row]), int(prepared.target_height[row])) == expected.target
+        assert (int(prepared.crop_left[row]), int(prepared.crop_top[row])) == expected.crop_left_top
+        drawn += expected.crop_left_top != (0, 0)
+    assert drawn > 100 or crop_style == "center"

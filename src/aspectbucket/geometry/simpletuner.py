@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aspectbucket.geometry.placement import PlacementError
+from aspectbucket.geometry.python_random import randbelow_many
 
 #: ``TrainingSample._set_resolution``: megapixel settings within 0.05 of these use the exact square area.
 AREA_SQUARES = {0.25: 512**2, 0.5: 768**2, 1.0: 1024**2, 2.0: 1536**2, 4.0: 2048**2}
@@ -288,11 +289,10 @@ def _random_choices(settings, order, kept, generator) -> np.ndarray:
     With no buckets the trainer raises before drawing; every index stays 0 and the rows fail later.
     """
     chosen = np.zeros(len(kept), dtype=np.int64)
-    positions = list(range(len(settings.crop_aspect_buckets)))
-    if positions:
-        for row in order.tolist():
-            if kept[row]:
-                chosen[row] = generator.choice(positions)
+    if settings.crop_aspect_buckets:
+        # choice(seq) is seq[_randbelow(len(seq))]: the draws of every kept row, in order, in bulk.
+        drawing = order[kept[order]]
+        chosen[drawing] = randbelow_many(generator, np.full(len(drawing), len(settings.crop_aspect_buckets)))
     return chosen
 
 
@@ -447,11 +447,13 @@ def _crop_offsets(canvas_w, canvas_h, target_w, target_h, cropped, style, order,
     top = np.zeros(len(canvas_w), dtype=np.int64)
     if style == "corner":
         return left, top
-    room_w = np.where(cropped, np.maximum(0, canvas_w - target_w), 0).tolist()
-    room_h = np.where(cropped, np.maximum(0, canvas_h - target_h), 0).tolist()
-    for row in order.tolist():
-        if room_w[row] > 0:
-            left[row] = generator.randint(0, room_w[row])
-        if room_h[row] > 0:
-            top[row] = generator.randint(0, room_h[row])
+    room_w = np.where(cropped, np.maximum(0, canvas_w - target_w), 0)
+    room_h = np.where(cropped, np.maximum(0, canvas_h - target_h), 0)
+    # The trainer's draws in its order: for each row, randint(0, room) (randrange(room + 1)) for the left
+    # offset, then for the top, each only where there is room; made in bulk, then put back in their rows.
+    rooms = np.stack([room_w[order], room_h[order]], axis=1).ravel()
+    drawn = rooms > 0
+    offsets = np.zeros(len(rooms), dtype=np.int64)
+    offsets[drawn] = randbelow_many(generator, rooms[drawn] + 1)
+    left[order], top[order] = offsets[0::2], offsets[1::2]
     return left, top

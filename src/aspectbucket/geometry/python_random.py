@@ -1,0 +1,97 @@
+"""Python's ``random`` draws in bulk: the values a :class:`random.Random` would give, and its state after them.
+
+Trainers draw crop offsets and random aspects from Python's generator, one call per image
+(``randint(0, room)``, ``choice(buckets)``), which costs about half a microsecond a call.
+``random.Random`` is MT19937 (CPython ``Modules/_randommodule.c``), and ``numpy.random.MT19937`` takes its
+state (``getstate()``: 624 key words and a position) and yields the same 32-bit words from ``random_raw``.
+CPython's ``_randbelow_with_getrandbits(n)`` (``Lib/random.py``; ``randrange``, ``randint`` and ``choice``
+all come down to it) takes ``k = n.bit_length()`` bits, ``getrandbits(k)``, which for ``k <= 32`` is one word
+shifted right by ``32 - k``, and draws again while the value is ``>= n``. :func:`randbelow_many` replays that
+on words made in bulk, then moves the generator on by exactly the words used, so later draws agree too.
+
+How many words a draw uses depends on the words before it (the rejections), so the replay is one loop over
+plain Python integers: about six times faster than the calls, but still sequential.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+#: Fewer draws than this are made by the generator itself (moving its state costs about as much).
+_FEW = 32
+
+#: Draws replayed between checks that enough words were made (each draw uses fewer than 2 on average).
+_CHUNK = 1 << 16
+
+
+def randbelow_many(generator: random.Random, bounds) -> np.ndarray:
+    """``[generator.randrange(n) for n in bounds]`` as int64, leaving ``generator`` where those calls would.
+
+    ``bounds`` are positive integers below ``2**32``; a subclass of :class:`random.Random` (which may draw
+    differently), larger bounds or a handful of draws are drawn call by call.
+
+    >>> first, second = random.Random(7), random.Random(7)
+    >>> bounds = [10, 1000, 3] * 20
+    >>> randbelow_many(first, bounds).tolist() == [second.randrange(n) for n in bounds]
+    True
+    >>> first.random() == second.random()
+    True
+    """
+    bounds = np.asarray(bounds, dtype=np.int64)
+    if len(bounds) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if bounds.min() < 1:
+        raise ValueError("every bound must be a positive integer")
+    if type(generator) is not random.Random or bounds.max() >= 1 << 32 or len(bounds) < _FEW:
+        return np.array([generator.randrange(bound) for bound in bounds.tolist()], dtype=np.int64)
+    version, internal, gauss_next = generator.getstate()
+    words = np.random.MT19937()
+    start = {
+        "bit_generator": "MT19937",
+        "state": {"key": np.array(internal[:-1], dtype=np.uint32), "pos": internal[-1]},
+    }
+    words.state = start
+    # getrandbits(k) keeps the top k bits of a word; k is the bound's bit length (frexp's exponent, exact here).
+    shifts = (32 - np.frexp(bounds.astype(np.float64))[1]).tolist()
+    limits = bounds.tolist()
+    values = []
+    made: list[int] = []  # words made and not yet used, from made[0]
+    used = 0  # words used by the draws so far
+    for first in range(0, len(limits), _CHUNK):
+        last = min(first + _CHUNK, len(limits))
+        # Fewer than 2 words per draw on average: three per draw and a margin are all but always enough;
+        # when not, the chunk is replayed from its start with more words.
+        wanted = 3 * (last - first) + 1024
+        while True:
+            if len(made) < wanted:
+                made.extend(words.random_raw(wanted).tolist())
+            try:
+                chunk_values, chunk_used = _replay(made, limits[first:last], shifts[first:last])
+                break
+            except IndexError:
+                wanted += len(made)
+        values.extend(chunk_values)
+        used += chunk_used
+        del made[:chunk_used]
+    words.state = start
+    words.random_raw(used)
+    state = words.state["state"]
+    generator.setstate((version, (*state["key"].tolist(), int(state["pos"])), gauss_next))
+    return np.array(values, dtype=np.int64)
+
+
+def _replay(words: list[int], limits: list[int], shifts: list[int]) -> tuple[list[int], int]:
+    """``_randbelow`` of each limit from ``words``; the values and how many words they used. Raises
+    :class:`IndexError` when the words run out (the caller makes more and calls again)."""
+    values = []
+    used = 0
+    for limit, shift in zip(limits, shifts, strict=True):
+        value = words[used] >> shift
+        used += 1
+        while value >= limit:
+            value = words[used] >> shift
+            used += 1
+        values.append(value)
+    return values, used
