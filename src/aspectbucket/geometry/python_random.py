@@ -86,12 +86,13 @@ def _replay(words: list[int], limits: list[int], shifts: list[int]) -> tuple[lis
     """``_randbelow`` of each limit from ``words``; the values and how many words they used. Raises
     :class:`IndexError` when the words run out (the caller makes more and calls again)."""
     values = []
+    append = values.append  # the loop runs once per draw: every lookup saved counts
     used = 0
-    for limit, shift in zip(limits, shifts, strict=True):
+    for limit, shift in zip(limits, shifts):  # noqa: B905 (equal lengths by construction; strict costs per item)
         value = words[used] >> shift
         used += 1
         while value >= limit:
             value = words[used] >> shift
             used += 1
-        values.append(value)
+        append(value)
     return values, used
