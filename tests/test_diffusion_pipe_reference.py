@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aspectbucket import BucketOptions, SettingsError, place
@@ -185,3 +185,15 @@ def test_several_resolutions_in_settings_point_to_place_per_resolution():
         place([100], [100], profile="diffusion-pipe", settings={"resolutions": [512, 1024]})
     with pytest.raises(SettingsError, match=r"ar_buckets='\[1.5' is not a list, as JSON"):
         place([100], [100], profile="diffusion-pipe", settings={"ar_buckets": "[1.5"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 20_000), st.integers(1, 20_000)), min_size=1, max_size=40),
+    st.lists(st.sampled_from([0.25, 0.5, 9 / 16, 2 / 3, 0.75, 1.0, 4 / 3, 1.5, 16 / 9, 2.0, 4.0]), min_size=1),
+)
+def test_nearest_ratio_equals_the_trainers_argmin(sizes, ratios):
+    """The table search gives ``np.argmin(np.abs(log(w / h) - log(ratios)))``, first of equals, duplicates too."""
+    widths, heights = np.array(sizes).T
+    brute = np.abs(np.log(widths / heights)[:, None] - np.log(np.array(ratios))[None, :]).argmin(axis=1)
+    np.testing.assert_array_equal(nearest_ratio(widths, heights, np.array(ratios)), brute)

@@ -30,6 +30,8 @@ import math
 
 import numpy as np
 
+from aspectbucket.geometry.nearest import TieBreak, nearest_key
+
 #: ``utils/dataset.py:ROUND_DECIMAL_DIGITS``.
 RATIO_DIGITS = 3
 
@@ -65,9 +67,13 @@ def bucket_sizes(ratios, side, multiple: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def nearest_ratio(widths, heights, ratios) -> np.ndarray:
-    """Index of the ratio nearest each image's in log space (``np.argmin``: the first of equals)."""
+    """Index of the ratio nearest each image's in log space (``np.argmin``: the first of equals).
+
+    The trainer's ``argmin |log(w / h) - log(ratios)|``, by :func:`~aspectbucket.geometry.nearest.nearest_key`
+    (the same float distances, no image-by-ratio matrix).
+    """
     log_image = np.log(np.asarray(widths, dtype=np.int64) / np.asarray(heights, dtype=np.int64))
-    return np.abs(log_image[:, None] - np.log(np.asarray(ratios, dtype=np.float64))[None, :]).argmin(axis=1)
+    return nearest_key(np.log(np.asarray(ratios, dtype=np.float64)), log_image, TieBreak.FIRST)
 
 
 def size_bucket_choice(widths, heights, size_buckets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

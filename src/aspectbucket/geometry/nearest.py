@@ -99,6 +99,22 @@ def exact_bucket_index(buckets: np.ndarray, widths: np.ndarray, heights: np.ndar
     return np.where(sorted_codes[position] == image_codes, order[position], -1)
 
 
+def nearest_key(keys, image_keys, tie_break: TieBreak = TieBreak.FIRST) -> np.ndarray:
+    """``argmin |keys - key|`` for every image key (first, or last, of equals), without the matrix.
+
+    The distance is computed with the same float operations as ``np.abs(keys - key)``, so the result,
+    ties included, equals the brute-force ``argmin`` (``TieBreak.LAST``: the last minimum); a table answers
+    keys away from the midpoints between neighbouring keys, two comparisons the others.
+
+    >>> nearest_key(np.log([0.5, 1.0, 2.0]), np.log([0.8, 1.5, 3.0])).tolist()
+    [1, 2, 2]
+    """
+    if tie_break is TieBreak.SQUARER:
+        raise ValueError("nearest_key breaks ties by list order only")
+    keys = np.asarray(keys, dtype=np.float64)
+    return _nearest_in_keys(keys, np.asarray(image_keys, dtype=np.float64), tie_break)[0]
+
+
 def _nearest_by_key(buckets, image_keys, metric, tie_break) -> tuple[np.ndarray, np.ndarray]:
     """Nearest in a one-dimensional key via a search over the distinct bucket keys.
 
@@ -107,11 +123,18 @@ def _nearest_by_key(buckets, image_keys, metric, tie_break) -> tuple[np.ndarray,
     at distance 0 (the nearest bucket has their very ratio).
     """
     bucket_keys = ratio_keys(buckets[:, 0], buckets[:, 1], metric)
+    if tie_break is TieBreak.SQUARER:
+        order = np.argsort(bucket_keys, kind="stable")
+        distinct, starts = np.unique(bucket_keys[order], return_index=True)
+        return _nearest_squarer(buckets, image_keys, order, distinct, starts)
+    return _nearest_in_keys(bucket_keys, image_keys, tie_break)
+
+
+def _nearest_in_keys(bucket_keys, image_keys, tie_break) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nearest_key` with the mask of images at distance 0."""
     order = np.argsort(bucket_keys, kind="stable")
     sorted_keys = bucket_keys[order]
     distinct, starts = np.unique(sorted_keys, return_index=True)
-    if tie_break is TieBreak.SQUARER:
-        return _nearest_squarer(buckets, image_keys, order, distinct, starts)
     # Among buckets sharing a key, the first (or last) in list order represents them.
     reducer = np.minimum if tie_break is TieBreak.FIRST else np.maximum
     representative = reducer.reduceat(order, starts)
