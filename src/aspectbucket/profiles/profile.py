@@ -290,21 +290,17 @@ def _place_block(widths, heights, errors, options, profile, first_row: int, out:
         )
     own = _own_size_rows(widths, heights, resized_w, resized_h, bucket_w, bucket_h, options, profile)
     if own.any():
-        area, step = options.max_area, options.bucket_reso_steps
-        if profile.no_upscale is NoUpscaleRule.MUSUBI:
-            own_w, own_h = widths - widths % step, heights - heights % step
-        else:
-            own_w, own_h, _, _ = corrected_no_upscale(widths, heights, area, step)
-            # The largest side the user allows still holds (the rest of a very long side is cropped).
-            own_w = np.minimum(own_w, options.max_bucket_reso)
-            own_h = np.minimum(own_h, options.max_bucket_reso)
-        # Scaled down to cover its own bucket (never enlarged: the bucket fits inside the image).
-        own_rw, own_rh = cover_resize_rounded(
-            widths, heights, np.maximum(own_w, 1), np.maximum(own_h, 1), profile.resize_rounding
+        # Only the few rows that leave the list are computed again (every rule here works row by row).
+        rows = np.flatnonzero(own)
+        own_sizes = widths[rows], heights[rows]
+        own_bucket, own_resized = _own_size_buckets(*own_sizes, options, profile)
+        bucket_w, bucket_h, resized_w, resized_h = (
+            _with_rows(column, rows, values, out)
+            for column, values in zip(
+                (bucket_w, bucket_h, resized_w, resized_h), (*own_bucket, *own_resized), strict=True
+            )
         )
-        bucket_w, bucket_h = np.where(own, own_w, bucket_w), np.where(own, own_h, bucket_h)
-        resized_w, resized_h = np.where(own, own_rw, resized_w), np.where(own, own_rh, resized_h)
-        index = np.where(own, -1, index)
+        index[rows] = -1
         ar_error = None  # derived again from the final buckets
     return assemble_placement(
         widths,
@@ -320,6 +316,30 @@ def _place_block(widths, heights, errors, options, profile, first_row: int, out:
         ar_error=ar_error,
         out=out,
     )
+
+
+def _own_size_buckets(widths, heights, options, profile) -> tuple[tuple, tuple]:
+    """``((bucket_w, bucket_h), (resized_w, resized_h))`` of images placed in a bucket of their own size."""
+    area, step = options.max_area, options.bucket_reso_steps
+    if profile.no_upscale is NoUpscaleRule.MUSUBI:
+        own_w, own_h = widths - widths % step, heights - heights % step
+    else:
+        own_w, own_h, _, _ = corrected_no_upscale(widths, heights, area, step)
+        # The largest side the user allows still holds (the rest of a very long side is cropped).
+        own_w = np.minimum(own_w, options.max_bucket_reso)
+        own_h = np.minimum(own_h, options.max_bucket_reso)
+    # Scaled down to cover its own bucket (never enlarged: the bucket fits inside the image).
+    resized = cover_resize_rounded(widths, heights, np.maximum(own_w, 1), np.maximum(own_h, 1), profile.resize_rounding)
+    return (own_w, own_h), resized
+
+
+def _with_rows(column: np.ndarray, rows: np.ndarray, values: np.ndarray, out: dict | None) -> np.ndarray:
+    """``column`` with ``rows`` set to ``values``: in place in the output's own view, else in a copy (a
+    rule's array is not ours to change)."""
+    if out is None or not any(column is view for view in out.values()):
+        column = column.copy()
+    column[rows] = values
+    return column
 
 
 def _column(out: dict | None, name: str, length: int, dtype=np.int64) -> np.ndarray:
