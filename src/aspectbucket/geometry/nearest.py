@@ -235,13 +235,21 @@ def _nearest_squarer(buckets, image_keys, order, distinct, starts) -> tuple[np.n
     rank = np.lexsort((np.arange(len(order)), -area, group))
     first_of_group = np.searchsorted(group[rank], np.arange(len(starts)))
     representative = order[rank[first_of_group]]
-    right = np.clip(np.searchsorted(distinct, image_keys), 0, len(distinct) - 1)
-    left = np.clip(right - 1, 0, len(distinct) - 1)
-    distance_left = np.abs(distinct[left] - image_keys)
-    distance_right = np.abs(distinct[right] - image_keys)
-    squarer = np.where(np.abs(distinct[left]) <= np.abs(distinct[right]), left, right)
+    # searchsorted by the cached table of SortedKeys (several times faster on random queries).
+    right = np.minimum(_sorted_keys(distinct.tobytes()).position(image_keys), len(distinct) - 1)
+    left = np.maximum(right - 1, 0)
+    key_left, key_right = distinct.take(left), distinct.take(right)
+    distance_left = np.abs(key_left - image_keys)
+    distance_right = np.abs(key_right - image_keys)
+    squarer = np.where(np.abs(key_left) <= np.abs(key_right), left, right)
     chosen = np.where(distance_left < distance_right, left, np.where(distance_right < distance_left, right, squarer))
-    return representative[chosen], np.minimum(distance_left, distance_right) == 0
+    return representative.take(chosen), np.minimum(distance_left, distance_right) == 0
+
+
+@functools.lru_cache(maxsize=32)
+def _sorted_keys(distinct_keys: bytes) -> SortedKeys:
+    """The search table of a bucket list's distinct keys, built once for all the blocks of a large input."""
+    return SortedKeys(np.frombuffer(distinct_keys, dtype=np.float64))
 
 
 class SortedKeys:
