@@ -343,3 +343,30 @@ def test_freed_block_memory_is_kept_on_glibc():
     from aspectbucket.profiles.profile import keep_freed_block_memory
 
     assert keep_freed_block_memory() is True
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    buckets=st.lists(st.tuples(st.integers(1, 40), st.integers(1, 40)), min_size=1, max_size=12),
+    scale=st.integers(1, 64),
+    tie_break=st.sampled_from([TieBreak.FIRST, TieBreak.LAST]),
+)
+def test_cross_metric_at_and_around_every_crossing_equals_brute_force(buckets, scale, tie_break):
+    """Images exactly on a ratio where two buckets cost the same, and a pixel off it, are where a table
+    lookup of float ratios could go wrong: each must get the brute-force integer argmin."""
+    import itertools
+
+    bucket_array = np.array(buckets, dtype=np.int64) * 16
+    sizes = []
+    for (width_i, height_i), (width_j, height_j) in itertools.combinations(bucket_array.tolist(), 2):
+        for width, height in ((width_i + width_j, height_i + height_j), (width_i - width_j, height_i - height_j)):
+            if width * height > 0:
+                width, height = abs(width) * scale, abs(height) * scale
+                sizes += [(width, height), (width + 1, height), (width, height + 1), (max(1, width - 1), height)]
+    sizes += [(width * scale, height * scale) for width, height in bucket_array.tolist()]
+    widths, heights = np.array(sizes, dtype=np.int64).T
+    got = nearest_bucket(bucket_array, widths, heights, Metric.CROSS, tie_break)
+    cost = np.abs(heights[:, None] * bucket_array[None, :, 0] - widths[:, None] * bucket_array[None, :, 1])
+    for i in range(len(sizes)):
+        best = np.flatnonzero(cost[i] == cost[i].min())
+        assert got[i] == (best[0] if tie_break is TieBreak.FIRST else best[-1])

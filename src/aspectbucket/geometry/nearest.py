@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import itertools
 from enum import StrEnum
+from fractions import Fraction
 
 import numpy as np
 
@@ -292,7 +293,76 @@ def _ordered_bits(values: np.ndarray) -> np.ndarray:
 
 
 def _nearest_by_cross_product(buckets, widths, heights, tie_break) -> tuple[np.ndarray, np.ndarray]:
-    """diffusers' ``argmin |h*bw - w*bh|``, brute force in chunks (its lists are short)."""
+    """diffusers' ``argmin |h*bw - w*bh|`` (first or last of equals), with the mask of images at cost 0.
+
+    Dividing by ``h`` makes the cost of bucket ``j`` a V in the image ratio ``r``: ``|bw_j - r * bh_j|``.
+    Which bucket is cheapest can only change where two V's cross, at ``(bw_i + bw_j) / (bh_i + bh_j)`` or
+    ``(bw_i - bw_j) / (bh_i - bh_j)``; between neighbouring crossings one bucket wins throughout. So each
+    image's ratio is looked up among the crossings (:class:`CrossEnvelope`), and the images within a
+    hair of a crossing, where float ratios could land on the wrong side, are costed exactly in integers.
+    """
+    if tie_break is TieBreak.SQUARER:
+        tie_break = TieBreak.FIRST  # the cross metric keeps list order on ties
+    envelope = _cross_envelope(np.ascontiguousarray(buckets, dtype=np.int64).tobytes(), tie_break)
+    ratio = widths / heights
+    below = envelope.crossings.position(ratio * (1.0 - _HAIR))
+    above = envelope.crossings.position(ratio * (1.0 + _HAIR))
+    index = envelope.winner.take(below)
+    near = np.flatnonzero(below != above)
+    if len(near):
+        index[near] = _cross_product_brute_force(buckets, widths[near], heights[near], tie_break)
+    return index, buckets[:, 0].take(index) * heights == buckets[:, 1].take(index) * widths
+
+
+#: Relative distance to a crossing under which an image is costed exactly: far above the float error of
+#: a ratio or a crossing (about 1e-16), far below the gap between two distinct crossings of real lists.
+_HAIR = 1e-9
+
+
+class CrossEnvelope:
+    """Where the cheapest bucket under diffusers' cross metric changes, and which bucket wins in between.
+
+    ``crossings`` (a :class:`SortedKeys` of floats) are every ratio at which two buckets' costs are equal;
+    ``winner[k]`` is the bucket chosen for ratios between crossing ``k - 1`` and ``k``, found with exact
+    integer costs at a fraction strictly inside that interval (the mediant of its two ends).
+    """
+
+    def __init__(self, buckets: np.ndarray, tie_break: TieBreak):
+        sides = [(int(width), int(height)) for width, height in buckets]
+        points = set()
+        for (width_i, height_i), (width_j, height_j) in itertools.combinations(sides, 2):
+            points.add(Fraction(width_i + width_j, height_i + height_j))
+            if height_i != height_j:
+                points.add(Fraction(width_i - width_j, height_i - height_j))
+        crossings = sorted(point for point in points if point > 0)
+        self.crossings = SortedKeys(np.array([float(point) for point in crossings], dtype=np.float64))
+        if not crossings:
+            inside = [Fraction(1)]
+        else:
+            ends = [Fraction(crossings[0].numerator, crossings[0].denominator + 1)]
+            mediants = [
+                Fraction(a.numerator + b.numerator, a.denominator + b.denominator)
+                for a, b in itertools.pairwise(crossings)
+            ]
+            inside = ends + mediants + [Fraction(crossings[-1].numerator + 1, crossings[-1].denominator)]
+        self.winner = np.array([_cheapest(sides, point, tie_break) for point in inside], dtype=np.int64)
+
+
+def _cheapest(sides, ratio: Fraction, tie_break: TieBreak) -> int:
+    """The bucket the trainer's argmin picks for an image of exactly ``ratio`` (integer costs)."""
+    costs = [abs(ratio.denominator * width - ratio.numerator * height) for width, height in sides]
+    lowest = min(costs)
+    tied = [j for j, cost in enumerate(costs) if cost == lowest]
+    return tied[-1] if tie_break is TieBreak.LAST else tied[0]
+
+
+@functools.lru_cache(maxsize=32)
+def _cross_envelope(buckets: bytes, tie_break: TieBreak) -> CrossEnvelope:
+    return CrossEnvelope(np.frombuffer(buckets, dtype=np.int64).reshape(-1, 2), tie_break)
+
+
+def _cross_product_brute_force(buckets, widths, heights, tie_break) -> np.ndarray:
+    """``argmin |h*bw - w*bh|`` over the whole list, in integers, in chunks (for the images near a crossing)."""
     result = np.empty(len(widths), dtype=np.int64)
     bucket_w = buckets[:, 0][None, :]
     bucket_h = buckets[:, 1][None, :]
@@ -304,7 +374,7 @@ def _nearest_by_cross_product(buckets, widths, heights, tie_break) -> tuple[np.n
             result[start : start + _CHUNK] = cost.argmin(axis=1)
         else:
             result[start : start + _CHUNK] = len(buckets) - 1 - cost[:, ::-1].argmin(axis=1)
-    return result, buckets[:, 0].take(result) * heights == buckets[:, 1].take(result) * widths
+    return result
 
 
 def _cells(values: np.ndarray, origin: int, end: int, shift: int) -> np.ndarray:
