@@ -20,7 +20,7 @@ from aspectbucket.geometry import (
 )
 from aspectbucket.geometry.nearest import ratio_keys
 from aspectbucket.geometry.reference import ReferenceBucketManager, center_trim_offsets, get_crop_ltrb
-from aspectbucket.geometry.resize import covering_precrop
+from aspectbucket.geometry.resize import CoverRounding, covering_precrop
 
 sides = st.integers(min_value=1, max_value=12_000)
 
@@ -370,3 +370,44 @@ def test_cross_metric_at_and_around_every_crossing_equals_brute_force(buckets, s
     for i in range(len(sizes)):
         best = np.flatnonzero(cost[i] == cost[i].min())
         assert got[i] == (best[0] if tie_break is TieBreak.FIRST else best[-1])
+
+
+def _cover_one(width, height, bucket_w, bucket_h, rounding):
+    """Each trainer's covering resize for one image, in Python numbers (the scalar oracle)."""
+    import math
+
+    if rounding is CoverRounding.MATCHED_HALF_EVEN:
+        if height / width > bucket_h / bucket_w:
+            return bucket_w, round(height * (bucket_w / width))
+        return round(width * (bucket_h / height)), bucket_h
+    if rounding is CoverRounding.CEIL:
+        scale = max(bucket_w / width, bucket_h / height)
+        return math.ceil(width * scale), math.ceil(height * scale)
+    if rounding is CoverRounding.MAX_SCALE_HALF_EVEN:
+        scale = max(bucket_h / height, bucket_w / width)
+        return round(width * scale), round(height * scale)
+    if rounding is CoverRounding.EXACT_HALF_UP:
+        if width * bucket_h > height * bucket_w:
+            return int(width * bucket_h / height + 0.5), bucket_h
+        return bucket_w, int(height * bucket_w / width + 0.5)
+    scale = bucket_h / height if width / height > bucket_w / bucket_h else bucket_w / width
+    return int(width * scale + 0.5), int(height * scale + 0.5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.tuples(sides, sides, st.integers(1, 64), st.integers(1, 64)), min_size=1, max_size=30),
+    rounding=st.sampled_from(list(CoverRounding)),
+    as_float=st.booleans(),
+)
+def test_every_cover_rounding_equals_its_scalar_rule(sizes, rounding, as_float):
+    """Integer or float64 sizes (the block path passes floats): each row is the trainer's own arithmetic."""
+    from aspectbucket.geometry.resize import cover_resize_rounded
+
+    columns = [np.array(column, dtype=np.int64) for column in zip(*sizes, strict=True)]
+    columns[2], columns[3] = columns[2] * 32, columns[3] * 32
+    given_columns = [column.astype(np.float64) for column in columns] if as_float else columns
+    resized_w, resized_h = cover_resize_rounded(*given_columns, rounding)
+    assert resized_w.dtype == resized_h.dtype == np.int64
+    for i, row in enumerate(zip(*(column.tolist() for column in columns), strict=True)):
+        assert (resized_w[i], resized_h[i]) == _cover_one(*row, rounding)

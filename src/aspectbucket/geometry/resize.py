@@ -154,26 +154,35 @@ def cover_resize_rounded(
     image_ratio: np.ndarray | None = None,
     bucket_ratio: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The covering resize of each image to its bucket, rounded as the trainer rounds it."""
+    """The covering resize of each image to its bucket, rounded as the trainer rounds it.
+
+    Sizes may be given as float64 (whole numbers): every rule computes in float64 the way numpy converts
+    the integers, so the result is the same, without converting them again in each operation. Products of
+    two sides stay below 2**53, so the exact rule's integer cross products are exact in float64 too.
+    """
     if rounding is CoverRounding.HALF_UP:
         return cover_resize(widths, heights, bucket_widths, bucket_heights, image_ratio, bucket_ratio)
-    widths = np.asarray(widths, dtype=np.int64)
-    heights = np.asarray(heights, dtype=np.int64)
-    bucket_widths = np.asarray(bucket_widths, dtype=np.int64)
-    bucket_heights = np.asarray(bucket_heights, dtype=np.int64)
-    if rounding is CoverRounding.MATCHED_HALF_EVEN:
-        taller = heights / widths > bucket_heights / bucket_widths
-        other_w = np.round(widths * (bucket_heights / heights)).astype(np.int64)
-        other_h = np.round(heights * (bucket_widths / widths)).astype(np.int64)
-        return np.where(taller, bucket_widths, other_w), np.where(taller, other_h, bucket_heights)
-    if rounding is CoverRounding.CEIL:
-        scale = np.maximum(bucket_widths / widths, bucket_heights / heights)
-        return np.ceil(widths * scale).astype(np.int64), np.ceil(heights * scale).astype(np.int64)
-    if rounding is CoverRounding.MAX_SCALE_HALF_EVEN:
-        # Python's round() of a float is half to even, as numpy's round is.
-        scale = np.maximum(bucket_heights / heights, bucket_widths / widths)
-        return np.round(widths * scale).astype(np.int64), np.round(heights * scale).astype(np.int64)
-    wider = widths * bucket_heights > heights * bucket_widths
-    by_height_w = round_half_up((widths * bucket_heights) / heights)
-    by_width_h = round_half_up((heights * bucket_widths) / widths)
-    return np.where(wider, by_height_w, bucket_widths), np.where(wider, bucket_heights, by_width_h)
+    widths, heights = as_float_sizes(widths), as_float_sizes(heights)
+    bucket_widths, bucket_heights = as_float_sizes(bucket_widths), as_float_sizes(bucket_heights)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a 0-pixel bucket is an error row upstream
+        if rounding is CoverRounding.MATCHED_HALF_EVEN:
+            taller = heights / widths > bucket_heights / bucket_widths
+            other_w = np.rint(widths * (bucket_heights / heights))  # Python's round(): half to even
+            other_h = np.rint(heights * (bucket_widths / widths))
+            return _as_sizes(np.where(taller, bucket_widths, other_w), np.where(taller, other_h, bucket_heights))
+        if rounding is CoverRounding.CEIL:
+            scale = np.maximum(bucket_widths / widths, bucket_heights / heights)
+            return _as_sizes(np.ceil(widths * scale), np.ceil(heights * scale))
+        if rounding is CoverRounding.MAX_SCALE_HALF_EVEN:
+            # Python's round() of a float is half to even, as numpy's rint is.
+            scale = np.maximum(bucket_heights / heights, bucket_widths / widths)
+            return _as_sizes(np.rint(widths * scale), np.rint(heights * scale))
+        wider = widths * bucket_heights > heights * bucket_widths
+        by_height_w = half_up_in_place(np.divide(widths * bucket_heights, heights))
+        by_width_h = half_up_in_place(np.divide(heights * bucket_widths, widths))
+    return _as_sizes(np.where(wider, by_height_w, bucket_widths), np.where(wider, bucket_heights, by_width_h))
+
+
+def _as_sizes(resized_w: np.ndarray, resized_h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whole-number float64 sizes as the int64 arrays placement stores."""
+    return resized_w.astype(np.int64), resized_h.astype(np.int64)

@@ -286,7 +286,7 @@ def _place_block(widths, heights, errors, options, profile, first_row: int, out:
         resized_w, resized_h = rule_resized
     else:
         resized_w, resized_h = _cover_block(
-            (widths, heights), (width_f, height_f), (bucket_w, bucket_h), profile, image_ratio, bucket_ratio, out
+            (width_f, height_f), (bucket_w, bucket_h), profile, image_ratio, bucket_ratio, out
         )
     own = _own_size_rows(widths, heights, resized_w, resized_h, bucket_w, bucket_h, options, profile)
     if own.any():
@@ -361,12 +361,12 @@ def _bucket_table(profile: Profile, options: BucketOptions) -> _BucketTable:
     return _BucketTable(profile_bucket_list(profile, options))
 
 
-def _cover_block(sizes, float_sizes, buckets, profile, image_ratio, bucket_ratio, out) -> tuple:
-    """The covering resize of a block; sd-scripts' rounding takes the float sizes and writes into ``out``."""
+def _cover_block(float_sizes, buckets, profile, image_ratio, bucket_ratio, out) -> tuple:
+    """The covering resize of a block from the sizes as floats; sd-scripts' rounding writes into ``out``."""
     if profile.resize_rounding is CoverRounding.HALF_UP:
         targets = None if out is None else (out["resized_width"], out["resized_height"])
         return cover_resize(*float_sizes, *buckets, image_ratio, bucket_ratio, targets)
-    return cover_resize_rounded(*sizes, *buckets, profile.resize_rounding, image_ratio, bucket_ratio)
+    return cover_resize_rounded(*float_sizes, *buckets, profile.resize_rounding, image_ratio, bucket_ratio)
 
 
 def _per_image_rule(widths, heights, errors, options, profile) -> tuple:
