@@ -411,3 +411,30 @@ def test_every_cover_rounding_equals_its_scalar_rule(sizes, rounding, as_float):
     assert resized_w.dtype == resized_h.dtype == np.int64
     for i, row in enumerate(zip(*(column.tolist() for column in columns), strict=True)):
         assert (resized_w[i], resized_h[i]) == _cover_one(*row, rounding)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    buckets=st.lists(st.tuples(st.integers(1, 4096), st.integers(1, 4096)), min_size=2, max_size=40),
+    offsets=st.lists(st.integers(-40, 40), min_size=1, max_size=20),
+)
+def test_shifted_intervals_answer_only_values_with_a_strictly_nearest_key(buckets, offsets):
+    """Signed log keys of bucket sizes (the balanced profile's): a value the table answers, even a few ulps
+    from a midpoint, has that key strictly nearest by the float distance; ties always go to the exact path."""
+    from aspectbucket.geometry.nearest import ShiftedIntervals
+
+    sides = np.array(buckets, dtype=np.int64)
+    keys = np.unique(ratio_keys(sides[:, 0], sides[:, 1], Metric.LOG))
+    assume(len(keys) >= 2)
+    table = ShiftedIntervals(keys)
+    midpoints = (keys[:-1] + keys[1:]) / 2
+    values = [keys, np.linspace(-9, 9, 101), midpoints]
+    for offset in offsets:  # a few ulps either side of every midpoint
+        values.append(midpoints + offset * np.spacing(midpoints))
+    values = np.concatenate(values)
+    group = table.group(values)
+    for value, answer in zip(values.tolist(), group.tolist(), strict=True):
+        if answer < 0:
+            continue
+        distance = np.abs(keys - value)
+        assert np.flatnonzero(distance == distance.min()).tolist() == [answer]

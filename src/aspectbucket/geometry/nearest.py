@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 from enum import StrEnum
 from fractions import Fraction
 
@@ -192,7 +193,7 @@ class KeyIntervals:
     MAX_CELLS = 1 << 15
     _MARGIN_ULPS = 4
 
-    def __init__(self, keys: np.ndarray):
+    def __init__(self, keys: np.ndarray, margin_ulps: int = _MARGIN_ULPS):
         keys = np.asarray(keys, dtype=np.float64)
         self.sorted_keys = SortedKeys(keys)
         if len(keys) < 2:
@@ -204,15 +205,15 @@ class KeyIntervals:
         self.shift = max(0, span.bit_length() - 14)
         width = 1 << self.shift
         # One pure cell below the first midpoint and one above the last catch every value outside.
-        self.origin = max(0, midpoints[0] - self._MARGIN_ULPS - width)
-        self.end = min((1 << 64) - 1, midpoints[-1] + self._MARGIN_ULPS + width)
+        self.origin = max(0, midpoints[0] - margin_ulps - width)
+        self.end = min((1 << 64) - 1, midpoints[-1] + margin_ulps + width)
         cells = ((self.end - self.origin) >> self.shift) + 1
         starts = [self.origin + (cell << self.shift) for cell in range(cells)]
         table = np.searchsorted(np.array(midpoints, dtype=np.uint64), np.array(starts, dtype=np.uint64))
         table = table.astype(np.int64)
         for midpoint in midpoints:
-            first = (max(midpoint - self._MARGIN_ULPS, self.origin) - self.origin) >> self.shift
-            last = (min(midpoint + self._MARGIN_ULPS, self.end) - self.origin) >> self.shift
+            first = (max(midpoint - margin_ulps, self.origin) - self.origin) >> self.shift
+            last = (min(midpoint + margin_ulps, self.end) - self.origin) >> self.shift
             table[first : last + 1] = -1
         self.table = table
 
@@ -236,8 +237,20 @@ def _nearest_squarer(buckets, image_keys, order, distinct, starts) -> tuple[np.n
     rank = np.lexsort((np.arange(len(order)), -area, group))
     first_of_group = np.searchsorted(group[rank], np.arange(len(starts)))
     representative = order[rank[first_of_group]]
-    # searchsorted by the cached table of SortedKeys (several times faster on random queries).
-    right = np.minimum(_sorted_keys(distinct.tobytes()).position(image_keys), len(distinct) - 1)
+    # Most images sit well inside one key's interval (no tie is possible there): the interval table of
+    # the shifted keys answers them; the rest get the exact comparison and the squarer tie-break.
+    interval = _shifted_intervals(distinct.tobytes()).group(image_keys)
+    inside = np.maximum(interval, 0)
+    chosen, on_ratio = representative.take(inside), distinct.take(inside) == image_keys
+    near = np.flatnonzero(interval < 0)
+    if len(near):
+        chosen[near], on_ratio[near] = _nearest_squarer_exactly(distinct, representative, image_keys[near])
+    return chosen, on_ratio
+
+
+def _nearest_squarer_exactly(distinct, representative, image_keys) -> tuple[np.ndarray, np.ndarray]:
+    """The squarer rule between the two neighbouring keys, with the trainers' float distances."""
+    right = np.minimum(np.searchsorted(distinct, image_keys), len(distinct) - 1)
     left = np.maximum(right - 1, 0)
     key_left, key_right = distinct.take(left), distinct.take(right)
     distance_left = np.abs(key_left - image_keys)
@@ -247,10 +260,35 @@ def _nearest_squarer(buckets, image_keys, order, distinct, starts) -> tuple[np.n
     return representative.take(chosen), np.minimum(distance_left, distance_right) == 0
 
 
+class ShiftedIntervals:
+    """:class:`KeyIntervals` of keys moved up by a power of two ``offset``, for signed keys (``Metric.LOG``).
+
+    Float bit patterns are far from uniform around 0, so the table of keys on both sides of it has cells
+    too coarse to separate them; shifted into one or two binades, the cells are fine. The shift rounds a
+    key or a value by under an ulp of the shifted magnitude, well inside the table's margin of 16 ulps
+    there, so values it answers are in the same interval as unshifted. Keys closer together than a few
+    dozen such ulps (never those of real bucket sizes) would merge: then no value is answered.
+    """
+
+    MARGIN_ULPS = 16
+
+    def __init__(self, keys: np.ndarray):
+        largest = float(np.max(np.abs(keys))) if len(keys) else 0.0
+        self.offset = 2.0 ** (math.frexp(largest)[1] + 1)
+        closest = float(np.min(np.diff(keys))) if len(keys) > 1 else math.inf
+        separable = closest > 4 * self.MARGIN_ULPS * math.ulp(2 * self.offset)
+        self.intervals = KeyIntervals(keys + self.offset, self.MARGIN_ULPS) if separable else None
+
+    def group(self, values: np.ndarray) -> np.ndarray:
+        """Index of the key whose interval holds each value, or -1 near a switching point (or always)."""
+        if self.intervals is None:
+            return np.full(len(values), -1, dtype=np.int64)
+        return self.intervals.group(values + self.offset)
+
+
 @functools.lru_cache(maxsize=32)
-def _sorted_keys(distinct_keys: bytes) -> SortedKeys:
-    """The search table of a bucket list's distinct keys, built once for all the blocks of a large input."""
-    return SortedKeys(np.frombuffer(distinct_keys, dtype=np.float64))
+def _shifted_intervals(distinct_keys: bytes) -> ShiftedIntervals:
+    return ShiftedIntervals(np.frombuffer(distinct_keys, dtype=np.float64))
 
 
 class SortedKeys:
