@@ -223,6 +223,9 @@ def test_round_decimals_is_pythons_round(values, digits):
 def test_round_decimals_on_exact_halves():
     halves = np.array([0.125, 0.375, 1.005, 2.675, 0.115, 1.125, 3.0049999999999999])
     assert round_decimals(halves, 2).tolist() == [round(float(value), 2) for value in halves]
+    # Repeated and mixed (as bucket ratios are): each distinct half is rounded once, every row gets it back.
+    mixed = np.random.default_rng(2).permutation(np.concatenate([np.repeat(halves, 300), np.arange(1, 900) / 7]))
+    assert round_decimals(mixed, 2).tolist() == [round(float(value), 2) for value in mixed]
 
 
 @pytest.mark.parametrize(

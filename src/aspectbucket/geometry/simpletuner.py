@@ -114,8 +114,13 @@ def round_decimals(values, digits: int) -> np.ndarray:
     scale = 10.0**digits
     scaled = values * scale
     result = np.floor(scaled + 0.5) / scale
-    near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
-    result[near_half] = [round(float(value), digits) for value in values[near_half]]
+    near_half = np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6)
+    if len(near_half):
+        # Bucket sizes give few distinct ratios, and true halves (1.125) are common among them: Python
+        # rounds each distinct value once, not every row.
+        distinct, inverse = np.unique(values[near_half], return_inverse=True)
+        rounded = np.array([round(value, digits) for value in distinct.tolist()], dtype=np.float64)
+        result[near_half] = rounded[inverse.ravel()]
     return result
 
 
