@@ -373,3 +373,42 @@ def test_bulk_random_draws_over_many_rows_match_the_one_image_oracle(crop_aspect
         assert (int(prepared.crop_left[row]), int(prepared.crop_top[row])) == expected.crop_left_top
         drawn += expected.crop_left_top != (0, 0)
     assert drawn > 100 or crop_style == "center"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    SETTINGS,
+    st.lists(st.tuples(st.integers(16, 9000), st.integers(16, 9000)), min_size=1, max_size=60),
+    st.integers(0, 2**16),
+    st.randoms(use_true_random=False),
+)
+def test_blocks_of_the_processing_order_prepare_like_one_pass(drawn, sizes, seed, shuffler):
+    """Many rows are prepared in blocks of the processing order (here blocks of 7 rows, the order shuffled):
+    every column, and the aspect maps left behind, equal one pass over all rows."""
+    from unittest import mock
+
+    from aspectbucket.geometry import simpletuner as simpletuner_module
+
+    resolution = {"pixel": 768, "area": 0.5, "pixel_area": 1024}[drawn["resolution_type"]]
+    settings_ = from_config(
+        drawn["resolution_type"],
+        resolution,
+        crop=drawn["crop"],
+        crop_aspect=drawn["crop_aspect"],
+        crop_style=drawn["crop_style"],
+        crop_aspect_buckets=drawn["buckets"],
+        aspect_bucket_rounding=drawn["aspect_bucket_rounding"],
+        aspect_bucket_alignment=drawn["aspect_bucket_alignment"],
+    )
+    widths, heights = np.array(sizes).T
+    order = list(range(len(sizes)))
+    shuffler.shuffle(order)
+    one_pass_maps, block_maps = {}, {}
+    one_pass = simpletuner_prepare(widths, heights, settings_, order, seed, one_pass_maps)
+    with mock.patch.object(simpletuner_module, "_BLOCK_ROWS", 7):
+        blocks = simpletuner_prepare(widths, heights, settings_, order, seed, block_maps)
+    for name in ("error", "key", "target_width", "target_height", "resized_width", "resized_height"):
+        np.testing.assert_array_equal(getattr(blocks, name), getattr(one_pass, name), err_msg=name)
+    for name in ("canvas_width", "canvas_height", "crop_left", "crop_top"):
+        np.testing.assert_array_equal(getattr(blocks, name), getattr(one_pass, name), err_msg=name)
+    assert block_maps == one_pass_maps
