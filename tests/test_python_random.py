@@ -60,3 +60,15 @@ def test_the_gaussian_carry_survives_and_subclasses_draw_call_by_call():
 def test_bounds_below_one_are_refused():
     with pytest.raises(ValueError):
         randbelow_many(random.Random(0), [3, 0])
+
+
+def test_too_few_words_made_are_made_up_for(monkeypatch):
+    """When a chunk runs out of words it is replayed with more: the draws and the state still match."""
+    from aspectbucket.geometry import python_random
+
+    monkeypatch.setattr(python_random, "_words_wanted", lambda expected: 3)
+    monkeypatch.setattr(python_random, "_CHUNK", 50)
+    bounds = np.random.default_rng(4).integers(1, 300, 1000)
+    bulk, calls = random.Random(21), random.Random(21)
+    assert randbelow_many(bulk, bounds).tolist() == [calls.randrange(int(bound)) for bound in bounds]
+    assert bulk.getstate() == calls.getstate()

@@ -54,16 +54,20 @@ def randbelow_many(generator: random.Random, bounds) -> np.ndarray:
     }
     words.state = start
     # getrandbits(k) keeps the top k bits of a word; k is the bound's bit length (frexp's exponent, exact here).
-    shifts = (32 - np.frexp(bounds.astype(np.float64))[1]).tolist()
+    bit_lengths = np.frexp(bounds.astype(np.float64))[1]
+    shifts = (32 - bit_lengths).tolist()
     limits = bounds.tolist()
+    # A draw takes 2**k / n words on average (each word is kept with probability n / 2**k).
+    words_per_draw = np.ldexp(1.0, bit_lengths) / bounds
     values = []
     made: list[int] = []  # words made and not yet used, from made[0]
     used = 0  # words used by the draws so far
     for first in range(0, len(limits), _CHUNK):
         last = min(first + _CHUNK, len(limits))
-        # Fewer than 2 words per draw on average: three per draw and a margin are all but always enough;
-        # when not, the chunk is replayed from its start with more words.
-        wanted = 3 * (last - first) + 1024
+        # The expected count and a wide margin (the count's spread is about its square root): all but always
+        # enough; when not, the chunk is replayed from its start with more words. Making words is cheap,
+        # turning them into Python integers is not, so few more than needed are made.
+        wanted = _words_wanted(float(words_per_draw[first:last].sum()))
         while True:
             if len(made) < wanted:
                 made.extend(words.random_raw(wanted).tolist())
@@ -80,6 +84,11 @@ def randbelow_many(generator: random.Random, bounds) -> np.ndarray:
     state = words.state["state"]
     generator.setstate((version, (*state["key"].tolist(), int(state["pos"])), gauss_next))
     return np.array(values, dtype=np.int64)
+
+
+def _words_wanted(expected: float) -> int:
+    """Words to make for draws expected to use ``expected`` of them: eight standard deviations more."""
+    return int(expected + 8 * expected**0.5) + 64
 
 
 def _replay(words: list[int], limits: list[int], shifts: list[int]) -> tuple[list[int], int]:

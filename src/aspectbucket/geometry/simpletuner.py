@@ -299,11 +299,14 @@ def _prepare_in_blocks(widths, heights, settings, order, chosen, generator, aspe
     """
     columns = {name: np.zeros(len(widths), dtype=np.float64 if name == "key" else np.int64) for name in _COLUMNS}
     columns["error"] = columns["error"].astype(np.int8)
+    in_input_order = bool((order == np.arange(len(order))).all())
     for start in range(0, len(order), _BLOCK_ROWS):
-        rows = order[start : start + _BLOCK_ROWS]
+        # Slices where the order is the input's (the profile's case): no gathering and scattering by index.
+        rows = slice(start, start + _BLOCK_ROWS) if in_input_order else order[start : start + _BLOCK_ROWS]
         block_chosen = None if chosen is None else chosen[rows]
+        block_widths, block_heights = widths[rows], heights[rows]
         block = _prepare_rows(
-            widths[rows], heights[rows], settings, np.arange(len(rows)), block_chosen, generator, aspect_maps
+            block_widths, block_heights, settings, np.arange(len(block_widths)), block_chosen, generator, aspect_maps
         )
         for name in _COLUMNS:
             columns[name][rows] = getattr(block, name)
