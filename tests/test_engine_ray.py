@@ -138,3 +138,103 @@ def test_report_without_ray_is_a_one_line_install_hint(monkeypatch, tmp_path):
 def test_address_and_workers_need_the_ray_engine(tmp_path):
     result = CliRunner().invoke(main, ["report", str(_parquet_shards(tmp_path / "shards")), "--workers", "2"])
     assert result.exit_code == 2 and "--address and --workers go with --engine ray" in result.output
+
+
+# --- export
+
+
+def _photos(folder):
+    """Photos of varied sizes and formats, one turned by EXIF, captions, a corrupt file, in subfolders."""
+    rng = np.random.default_rng(11)
+    for index in range(14):
+        width, height = (int(side) for side in rng.integers(200, 1400, 2))
+        pixels = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+        place = folder / f"{index % 3 + 1}_set" / f"img{index:02d}.{('png', 'jpg', 'webp')[index % 3]}"
+        place.parent.mkdir(parents=True, exist_ok=True)
+        image = Image.fromarray(pixels)
+        if index == 4:
+            exif = Image.Exif()
+            exif[0x0112] = 6
+            image.save(place, exif=exif.tobytes())
+        else:
+            image.save(place)
+        if index % 4 == 0:
+            place.with_suffix(".txt").write_text(f"caption {index}")
+    (folder / "1_set" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    return folder
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("mode", ["train", "precrop"])
+def test_export_on_ray_writes_the_local_engines_bytes_and_journal(cluster, tmp_path, mode):
+    source = _photos(tmp_path / "photos")
+    told = {}
+    for engine in ("local", "ray"):
+        arguments = ["export", str(source), str(tmp_path / engine), "--resolution", "512", "--mode", mode]
+        result = _invoke(*arguments, "--engine", engine)
+        assert result.exit_code == 0, result.output
+        told[engine] = result.output.replace(str(tmp_path / engine), "OUT")
+    local, ray = _files(tmp_path / "local"), _files(tmp_path / "ray")
+    assert "14 written, 0 already done, 1 failed -> OUT" in told["local"] and told["ray"] == told["local"]
+    assert len(local) == 14 + 4 + 1  # images, captions, the journal
+    assert ray == local
+
+
+def test_a_ray_export_resumes_under_either_engine(cluster, tmp_path):
+    source = _photos(tmp_path / "photos")
+    out = tmp_path / "out"
+    arguments = ["export", str(source), str(out), "--resolution", "512"]
+    assert _invoke(*arguments, "--engine", "ray").exit_code == 0
+    first = _files(out)
+    (out / "1_set" / "img03.png").unlink()
+    result = _invoke(*arguments)  # the local engine finishes what the Ray run left
+    assert "1 written, 13 already done, 1 failed" in result.output
+    (out / "3_set" / "img05.webp").unlink()
+    result = _invoke(*arguments, "--engine", "ray", "--workers", "2")
+    assert "1 written, 13 already done, 1 failed" in result.output
+    assert _files(out) == first
+
+
+def test_a_ray_export_never_writes_under_its_input(cluster, tmp_path):
+    source = _photos(tmp_path / "photos")
+    result = CliRunner().invoke(main, ["export", str(source), str(source / "out"), "--engine", "ray"])
+    assert result.exit_code == 2 and "refusing" in result.output and not (source / "out").exists()
+
+
+def test_export_without_ray_is_a_one_line_install_hint_and_writes_nothing(monkeypatch, tmp_path):
+    source = _photos(tmp_path / "photos")
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setitem(sys.modules, "ray.data", None)
+    result = CliRunner().invoke(main, ["export", str(source), str(tmp_path / "out"), "--engine", "ray"])
+    assert result.exit_code == 2 and "pip install 'aspectbucket[ray]'" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+def test_a_ray_tasks_outcome_becomes_what_the_local_runner_raises():
+    """Without a cluster: the outcomes a worker sends back turn into the byte count, the image's failure, the
+    OSError that stops the run (its errno kept, so a full disk still says so), and a lost task into one too."""
+    import errno
+    from concurrent.futures import Future
+
+    from aspectbucket.export.plan import ItemError
+    from aspectbucket.export.ray_run import FAILED, STOPPED, WRITTEN, _outcome
+    from aspectbucket.export.run import ItemFailure
+
+    def settled(value=None, error=None):
+        returned = Future()
+        outcome = _outcome(returned)
+        returned.set_exception(error) if error else returned.set_result(value)
+        return outcome
+
+    assert settled((WRITTEN, 1234)).result() == 1234
+    with pytest.raises(ItemFailure) as failure:
+        settled((FAILED, ItemError.CORRUPT)).result()
+    assert failure.value.reason is ItemError.CORRUPT
+    with pytest.raises(OSError) as stopped:
+        settled((STOPPED, (errno.ENOSPC, "No space left on device", "/out/a.png"))).result()
+    assert (stopped.value.errno, stopped.value.filename) == (errno.ENOSPC, "/out/a.png")
+    with pytest.raises(OSError, match="a Ray task failed: worker died"):
+        settled(error=RuntimeError("worker\ndied")).result()

@@ -53,14 +53,21 @@ class RayCluster:
     address: str | None = None
     workers: int | None = None
 
-    @contextlib.contextmanager
-    def session(self) -> Iterator[Any]:
-        """The ``ray`` module, connected; raises :class:`RayMissing` when Ray is not installed."""
+    @staticmethod
+    def installed() -> Any:
+        """The ``ray`` module; raises :class:`RayMissing` when Ray is not installed (checked before any
+        work, so nothing is written by a run that cannot start)."""
         try:
             import ray
             import ray.data  # the extra's other half, which assign needs
         except ImportError:
             raise RayMissing(RAY_HINT) from None
+        return ray
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Any]:
+        """The ``ray`` module, connected; raises :class:`RayMissing` when Ray is not installed."""
+        ray = self.installed()
         started = not ray.is_initialized()
         if started:
             workers = None if self.address else self.workers
