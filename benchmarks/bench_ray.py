@@ -124,11 +124,11 @@ def run(args, scratch: Path) -> None:
 
     import ray
 
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # Ray Data's progress lines would bury the table
     for workers in (1, 2):
         begin = time.perf_counter()
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         started[workers] = time.perf_counter() - begin
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # its progress lines would bury the table
         cluster = RayCluster(workers=workers)  # uses the session started here
         try:
             for name, job in jobs.items():
