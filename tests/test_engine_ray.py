@@ -1,13 +1,13 @@
 """``report`` and ``export`` with ``--engine ray``: a real local Ray cluster of 2 workers gives the local engine's
 report and bytes.
 
-One cluster serves the whole module (Ray takes seconds to start); without Ray installed these tests are
-skipped, except where CI asks for them (``ASPECTBUCKET_TEST_RAY``) and the hint tests, which need no Ray.
+One cluster serves the whole module (``ray_cluster`` in tests/conftest.py; Ray takes seconds to start) and
+these tests are marked ``ray``; without Ray installed they are skipped, except where CI asks for them
+(``ASPECTBUCKET_TEST_RAY``). The install-hint tests need no Ray.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import tarfile
 
@@ -19,22 +19,6 @@ from click.testing import CliRunner
 from PIL import Image
 
 from aspectbucket.cli import main
-
-
-def _ray():
-    if os.environ.get("ASPECTBUCKET_TEST_RAY") or os.environ.get("CI"):
-        import ray
-
-        return ray
-    return pytest.importorskip("ray")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    ray = _ray()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    yield ray
-    ray.shutdown()
 
 
 def _invoke(*arguments: str):
@@ -98,8 +82,9 @@ def _report(source, folder, *extra: str) -> tuple[int, dict[str, bytes], list[st
     return result.exit_code, {kind: path.read_bytes() for kind, path in outputs.items()}, told
 
 
+@pytest.mark.ray
 @pytest.mark.parametrize("named", [True, False], ids=["keys", "row-numbers"])
-def test_report_on_parquet_shards_is_the_local_engines_report(cluster, tmp_path, named):
+def test_report_on_parquet_shards_is_the_local_engines_report(ray_cluster, tmp_path, named):
     shards = _parquet_shards(tmp_path / "shards", named)
     local = _report(shards, tmp_path / "local")
     ray = _report(shards, tmp_path / "ray", "--engine", "ray")
@@ -111,7 +96,8 @@ def test_report_on_parquet_shards_is_the_local_engines_report(cluster, tmp_path,
     assert (b"/000004" if named else b"/row 950,") in local[1]["csv"]
 
 
-def test_report_on_webdataset_shards_is_the_local_engines_report(cluster, tmp_path):
+@pytest.mark.ray
+def test_report_on_webdataset_shards_is_the_local_engines_report(ray_cluster, tmp_path):
     shards = _tar_shards(tmp_path / "wds")
     local = _report(shards, tmp_path / "local", "--profile", "simpletuner")
     ray = _report(shards, tmp_path / "ray", "--profile", "simpletuner", "--engine", "ray", "--workers", "2")
@@ -168,8 +154,9 @@ def _files(folder) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
+@pytest.mark.ray
 @pytest.mark.parametrize("mode", ["train", "precrop"])
-def test_export_on_ray_writes_the_local_engines_bytes_and_journal(cluster, tmp_path, mode):
+def test_export_on_ray_writes_the_local_engines_bytes_and_journal(ray_cluster, tmp_path, mode):
     source = _photos(tmp_path / "photos")
     told = {}
     for engine in ("local", "ray"):
@@ -183,7 +170,8 @@ def test_export_on_ray_writes_the_local_engines_bytes_and_journal(cluster, tmp_p
     assert ray == local
 
 
-def test_a_ray_export_resumes_under_either_engine(cluster, tmp_path):
+@pytest.mark.ray
+def test_a_ray_export_resumes_under_either_engine(ray_cluster, tmp_path):
     source = _photos(tmp_path / "photos")
     out = tmp_path / "out"
     arguments = ["export", str(source), str(out), "--resolution", "512"]
@@ -198,7 +186,7 @@ def test_a_ray_export_resumes_under_either_engine(cluster, tmp_path):
     assert _files(out) == first
 
 
-def test_a_ray_export_never_writes_under_its_input(cluster, tmp_path):
+def test_a_ray_export_never_writes_under_its_input(tmp_path):
     source = _photos(tmp_path / "photos")
     result = CliRunner().invoke(main, ["export", str(source), str(source / "out"), "--engine", "ray"])
     assert result.exit_code == 2 and "refusing" in result.output and not (source / "out").exists()
