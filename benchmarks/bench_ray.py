@@ -17,7 +17,9 @@ faster). Every Ray output is checked equal to the local one. Ray pays for task s
 results to the driver; it is for clusters of many machines, and on one small machine the ratio says
 what that overhead costs. Numbers taken on a shared machine move with its other load.
 
-    python benchmarks/bench_ray.py [--shards 64] [--rows-per-shard 50000] [--images 300] [--threads 2]
+    python benchmarks/bench_ray.py [--shards 64] [--rows-per-shard 50000] [--images 300] [--threads 2] 2>/dev/null
+
+(Ray and Ray Data log their progress on stderr; the table is on stdout.)
 """
 
 from __future__ import annotations
@@ -120,15 +122,12 @@ def run(args, scratch: Path) -> None:
     expected = {"assign": parquet.read_table(place(None)), "export": _files(export(None))}
     timings = {1: {}, 2: {}}
     started = {}
-    import logging
-
     import ray
 
     for workers in (1, 2):
         begin = time.perf_counter()
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         started[workers] = time.perf_counter() - begin
-        logging.getLogger("ray.data").setLevel(logging.WARNING)  # its progress lines would bury the table
         cluster = RayCluster(workers=workers)  # uses the session started here
         try:
             for name, job in jobs.items():

@@ -171,10 +171,11 @@ def test_export_on_ray_writes_the_local_engines_bytes_and_journal(ray_cluster, t
 
 
 @pytest.mark.ray
-def test_a_ray_export_resumes_under_either_engine(ray_cluster, tmp_path):
-    source = _photos(tmp_path / "photos")
+def test_a_ray_export_resumes_under_either_engine(ray_cluster, tmp_path, monkeypatch):
+    _photos(tmp_path / "photos")
     out = tmp_path / "out"
-    arguments = ["export", str(source), str(out), "--resolution", "512"]
+    monkeypatch.chdir(tmp_path)  # relative paths given here reach the workers as absolute ones
+    arguments = ["export", "photos", "out", "--resolution", "512"]
     assert _invoke(*arguments, "--engine", "ray").exit_code == 0
     first = _files(out)
     (out / "1_set" / "img03.png").unlink()

@@ -16,6 +16,7 @@ import errno
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
+from pathlib import Path
 
 from aspectbucket.export.plan import ExportItem, ExportSettings
 from aspectbucket.export.run import ItemFailure, Submit, export_one
@@ -40,11 +41,12 @@ class RayRunner:
         with self.cluster.session() as ray:
             task = ray.remote(export_on_worker)
             workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-            inputs = [str(path) for path in tree.inputs]
+            # Absolute paths: a worker's working folder is not this process's (nor on its machine).
+            root, inputs = str(tree.root.absolute()), [str(Path(path).absolute()) for path in tree.inputs]
             running: dict[Future, object] = {}  # only unfinished tasks keep their reference here
 
             def submit(item: ExportItem) -> Future:
-                reference = task.remote(item, settings, str(tree.root), inputs)
+                reference = task.remote(item, settings, root, inputs)
                 returned = reference.future()
                 running[returned] = reference
                 returned.add_done_callback(lambda done: running.pop(done, None))
@@ -53,7 +55,7 @@ class RayRunner:
             try:
                 yield submit, workers
             finally:
-                if left := list(running.values()):
+                if left := list(running.copy().values()):  # copied at once: tasks finish meanwhile
                     ray.wait(left, num_returns=len(left), fetch_local=False)
 
 

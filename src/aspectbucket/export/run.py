@@ -315,6 +315,8 @@ def _open_journal(metadata: Path):
 
 def _run_pending(pending, settings, tree, runner, journal, done, summary, advance) -> None:
     """Keep a few images per worker in flight; journal each as it finishes; stop at the first fatal error."""
+    if not pending:
+        return  # everything was done already: no pool (nor Ray cluster) to start
     queue = iter(pending)
     in_flight: dict[Future, tuple[int, ExportItem, dict]] = {}
     with runner.pool(settings, tree) as (submit, workers):
