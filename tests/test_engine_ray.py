@@ -97,6 +97,14 @@ def test_report_on_parquet_shards_is_the_local_engines_report(ray_cluster, tmp_p
 
 
 @pytest.mark.ray
+def test_report_on_one_parquet_file_is_the_local_engines_report(ray_cluster, tmp_path):
+    shard = _parquet_shards(tmp_path / "shards") / "00003.parquet"
+    local = _report(shard, tmp_path / "local", "--profile", "onetrainer")
+    assert _report(shard, tmp_path / "ray", "--profile", "onetrainer", "--engine", "ray") == local
+    assert local[0] == 0 and local[1]["csv"].count(b"\n") == 450 + 1
+
+
+@pytest.mark.ray
 def test_report_on_webdataset_shards_is_the_local_engines_report(ray_cluster, tmp_path):
     shards = _tar_shards(tmp_path / "wds")
     local = _report(shards, tmp_path / "local", "--profile", "simpletuner")

@@ -142,7 +142,10 @@ from aspectbucket.tables.ray_engine import RayCluster, RayMissing
 )
 @click.option("--epochs", type=int, default=None, help="Epochs to train, for the ledger's run length. [default: 1]")
 @click.option("--max-train-steps", type=int, default=None, help="Optimizer steps to train instead of --epochs.")
-@engine_options("a metadata-only dataset's shards are read (a folder of images is always scanned here)")
+@engine_options(
+    "a metadata-only dataset's shards are read (a folder of images is always scanned here; on a cluster of "
+    "several machines the shards must be on a file system they all share)"
+)
 def report(
     source,
     bucketing,
