@@ -105,6 +105,31 @@ def test_report_on_one_parquet_file_is_the_local_engines_report(ray_cluster, tmp
 
 
 @pytest.mark.ray
+def test_a_parquet_shard_that_breaks_off_keeps_its_rows_read_with_one_warning_on_both_engines(ray_cluster, tmp_path):
+    from aspectbucket.tables.readers import BATCH_ROWS
+
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    rows = BATCH_ROWS + 1000
+    sides = np.random.default_rng(3).integers(64, 3000, (2, rows))
+    table = arrow.table({"width": sides[0], "height": sides[1]})
+    parquet.write_table(table, folder / "00000.parquet", row_group_size=BATCH_ROWS)
+    data = bytearray((folder / "00000.parquet").read_bytes())
+    second = parquet.ParquetFile(folder / "00000.parquet").metadata.row_group(1).column(0).data_page_offset
+    data[second : second + 64] = bytes(64)  # the second row group's first page header, zeroed
+    (folder / "00000.parquet").write_bytes(bytes(data))
+    told = {}
+    for engine in ("local", "ray"):
+        result = _invoke("report", str(folder), "--csv", str(tmp_path / f"{engine}.csv"), "--engine", engine)
+        assert result.exit_code == 0, result.output
+        told[engine] = [line for line in result.output.splitlines() if not line.startswith("wrote ")]
+    text = " ".join(told["local"])
+    assert told["ray"] == told["local"] and f"{BATCH_ROWS} images, {BATCH_ROWS} placed" in text
+    assert text.count("warning: stopped reading") == 1
+    assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
+
+
+@pytest.mark.ray
 def test_report_on_webdataset_shards_is_the_local_engines_report(ray_cluster, tmp_path):
     shards = _tar_shards(tmp_path / "wds")
     local = _report(shards, tmp_path / "local", "--profile", "simpletuner")
