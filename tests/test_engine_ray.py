@@ -82,6 +82,20 @@ def _report(source, folder, *extra: str) -> tuple[int, dict[str, bytes], list[st
     return result.exit_code, {kind: path.read_bytes() for kind, path in outputs.items()}, told
 
 
+def test_an_address_no_cluster_answers_is_one_line_on_either_command(tmp_path):
+    """Before this module's cluster starts (a Ray already running in the process would be used instead)."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("a Ray session is already running in this process")
+    shards = _parquet_shards(tmp_path / "shards")
+    photos = _photos(tmp_path / "photos")
+    for arguments in (["report", str(shards)], ["export", str(photos), str(tmp_path / "out")]):
+        result = CliRunner().invoke(main, [*arguments, "--engine", "ray", "--address", "nohost:port"])
+        assert result.exit_code == 2 and "cannot join the Ray cluster at nohost:port" in result.output
+        assert "Traceback" not in result.output
+    assert not ray.is_initialized()
+
+
 @pytest.mark.ray
 @pytest.mark.parametrize("named", [True, False], ids=["keys", "row-numbers"])
 def test_report_on_parquet_shards_is_the_local_engines_report(ray_cluster, tmp_path, named):

@@ -35,7 +35,7 @@ from aspectbucket.outputs import STDOUT, OutputRefused, refuse_inside, refuse_sp
 from aspectbucket.plan import plan_dataset
 from aspectbucket.profiles.clips import place_clips
 from aspectbucket.scan import scan, scan_clips
-from aspectbucket.tables.ray_engine import RayMissing
+from aspectbucket.tables.ray_engine import RayUnavailable
 
 
 def _choice(kind) -> click.Choice:
@@ -158,7 +158,7 @@ def export_command(
             raise click.UsageError("--jobs sets the local engine's threads; with --engine ray, --workers sets the CPUs")
         try:
             cluster.installed()
-        except RayMissing as error:
+        except RayUnavailable as error:
             raise click.UsageError(str(error)) from None
     try:
         settings = ExportSettings(
@@ -228,7 +228,7 @@ def export_command(
         )
         if kohya_metadata:
             write_kohya_metadata(kohya_metadata, summary.records, out, inputs)
-    except OutputRefused as error:
+    except (OutputRefused, RayUnavailable) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
     except ExportAborted as error:

@@ -52,7 +52,7 @@ from aspectbucket.scan.cache import default_cache_dir
 from aspectbucket.scan.sources import example_dataset_path
 from aspectbucket.tables import TableError
 from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
-from aspectbucket.tables.ray_engine import RayCluster, RayMissing
+from aspectbucket.tables.ray_engine import RayCluster, RayUnavailable
 
 
 @click.command("report")
@@ -313,7 +313,7 @@ def report(
 def _scan_table(source: Path, cluster: RayCluster | None):
     try:
         return scan_table(source, cluster=cluster)
-    except RayMissing as error:
+    except RayUnavailable as error:
         raise click.UsageError(str(error)) from None
     except TableError as error:
         raise click.BadParameter(str(error), param_hint="SOURCE") from None

@@ -40,8 +40,8 @@ from aspectbucket.tables.readers import BATCH_ROWS, ReadBatch, parquet_shards
 RAY_HINT = "--engine ray needs Ray: pip install 'aspectbucket[ray]'"
 
 
-class RayMissing(TableError):
-    """Ray is not installed: the one-line install hint."""
+class RayUnavailable(TableError):
+    """Ray is not installed (the one-line install hint), or the cluster asked for cannot be joined."""
 
 
 @dataclass(frozen=True)
@@ -55,23 +55,28 @@ class RayCluster:
 
     @staticmethod
     def installed() -> Any:
-        """The ``ray`` module; raises :class:`RayMissing` when Ray is not installed (checked before any
+        """The ``ray`` module; raises :class:`RayUnavailable` when Ray is not installed (checked before any
         work, so nothing is written by a run that cannot start)."""
         try:
             import ray
             import ray.data  # the extra's other half, which assign needs
         except ImportError:
-            raise RayMissing(RAY_HINT) from None
+            raise RayUnavailable(RAY_HINT) from None
         return ray
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Any]:
-        """The ``ray`` module, connected; raises :class:`RayMissing` when Ray is not installed."""
+        """The ``ray`` module, connected; raises :class:`RayUnavailable` when Ray is not installed or the
+        cluster cannot be joined (an address that no cluster answers may keep Ray retrying for minutes)."""
         ray = self.installed()
         started = not ray.is_initialized()
         if started:
             workers = None if self.address else self.workers
-            ray.init(address=self.address, num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            try:
+                ray.init(address=self.address, num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            except (ValueError, ConnectionError, RuntimeError) as error:  # a bad or dead --address
+                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
+                raise RayUnavailable(f"cannot join {where}: {' '.join(str(error).split())}") from None
         try:
             yield ray
         finally:
