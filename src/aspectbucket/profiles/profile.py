@@ -301,7 +301,11 @@ def _place_block(widths, heights, errors, options, profile, first_row: int, out:
             )
         )
         index[rows] = -1
-        ar_error = None  # derived again from the final buckets
+        if ar_error is not None:
+            # Those rows' ratio error, with the float operations Placement.ar_error derives it with (a
+            # 0-pixel side is an error row, zeroed when the placement is assembled).
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ar_error[rows] = own_bucket[0] / own_bucket[1] - own_sizes[0] / own_sizes[1]
     return assemble_placement(
         widths,
         heights,
