@@ -33,39 +33,36 @@ def ai_toolkit_bucket(widths, heights, resolution: int, divisibility: int) -> tu
     >>> ai_toolkit_bucket([3000, 300], [2000, 300], 512, 16)  # 300x300 grows to the nearest step's area
     (array([624, 304]), array([416, 304]))
     """
-    widths = np.asarray(widths, dtype=np.int64)
-    heights = np.asarray(heights, dtype=np.int64)
+    # Everything in float64, where every value here is a whole number below 2**53 (sides up to 2**20,
+    # areas up to 2**40), so products, areas and distances are exact, as the trainer's Python ints are.
+    widths = np.asarray(widths, dtype=np.int64).astype(np.float64)
+    heights = np.asarray(heights, dtype=np.int64).astype(np.float64)
     total = widths * heights
-    max_pixels = resolution * resolution
+    max_pixels = float(resolution * resolution)
     target = np.minimum(total, max_pixels)
     # The trainer's ``(target / total) ** 0.5``: sqrt is correctly rounded, as CPython's pow is for 0.5.
     scaler = np.sqrt(target / total)
     w_raw = (widths * scaler) / divisibility
     h_raw = (heights * scaler) / divisibility
-    w_floor, w_ceil = np.floor(w_raw).astype(np.int64), np.ceil(w_raw).astype(np.int64)
-    h_floor, h_ceil = np.floor(h_raw).astype(np.int64), np.ceil(h_raw).astype(np.int64)
-    w_floor *= divisibility
-    w_ceil *= divisibility
-    h_floor *= divisibility
-    h_ceil *= divisibility
+    w_floor, w_ceil = np.floor(w_raw) * divisibility, np.ceil(w_raw) * divisibility
+    h_floor, h_ceil = np.floor(h_raw) * divisibility, np.ceil(h_raw) * divisibility
     # The four candidates in the trainer's order, each compared with the best so far: only a strictly
     # nearer one replaces it, so ties keep the earlier, as Python's min() does. One row at a time in
-    # columns (no (n, 4) stacks and no argmin along a short axis, both several times slower).
-    never = np.iinfo(np.int64).max
+    # columns (no (n, 4) stacks and no argmin along a short axis, both several times slower). A ceiling
+    # is at least one step, so a candidate has both sides positive exactly when its area is.
     bucket_w = bucket_h = best = None
     for cand_w, cand_h in ((w_floor, h_floor), (w_floor, h_ceil), (w_ceil, h_floor), (w_ceil, h_ceil)):
         area = cand_w * cand_h
-        kept = (cand_w > 0) & (cand_h > 0) & (area <= max_pixels)
-        distance = np.where(kept, np.abs(area - target), never)
+        distance = np.where((area > 0) & (area <= max_pixels), np.abs(area - target), np.inf)
         if best is None:
             bucket_w, bucket_h, best = cand_w, cand_h, distance
             continue
         nearer = distance < best
         bucket_w, bucket_h = np.where(nearer, cand_w, bucket_w), np.where(nearer, cand_h, bucket_h)
         best = np.where(nearer, distance, best)
-    none_kept = best == never
-    bucket_w = np.where(none_kept, np.maximum(divisibility, w_floor), bucket_w)
-    bucket_h = np.where(none_kept, np.maximum(divisibility, h_floor), bucket_h)
+    none_kept = best == np.inf
+    bucket_w = np.where(none_kept, np.maximum(divisibility, w_floor), bucket_w).astype(np.int64)
+    bucket_h = np.where(none_kept, np.maximum(divisibility, h_floor), bucket_h).astype(np.int64)
     return bucket_w, bucket_h
 
 
