@@ -11,7 +11,9 @@ other work on a shared machine does not lower much; wall seconds are printed bes
 
 Issue 14 asks for 20 M sizes/s per core at 10 M rows for every profile. What stays under it, and why
 (rates per CPU second on a shared two-core machine; a 65,536-row block in cache is faster than the
-10 M-row rate, which also pays for writing 7 columns of 8 bytes a row into fresh memory):
+10 M-row rate, which also pays for writing 7 columns of 8 bytes a row into fresh memory: the kernel's
+cost of those pages varies from run to run, so a single run of a fast profile can read half its usual
+rate; ``--repeats 2`` or more takes the best):
 
 * simpletuner (about 2 M/s): the whole dataset is one pass in processing order. The aspect map keeps the
   first target of each bucket key, and the random crop offsets are ``random.randint`` calls on one Python
@@ -24,7 +26,7 @@ Issue 14 asks for 20 M sizes/s per core at 10 M rows for every profile. What sta
   area of four candidates (both sides floored and ceiled to the divisor), each with an area, a bound test,
   a distance and a strict comparison with the best so far (the trainer's ``min`` keeps the first), then a
   ceiling cover resize: about 65 passes over every block.
-* balanced (18 to 21 M/s): the log-ratio metric takes a log per image and the exact resize two integer
+* balanced (19 to 20 M/s): the log-ratio metric takes a log per image and the exact resize two integer
   cross products; the 8 to 14 % of images over the crop limit (or enlarged without upscaling) are placed
   again with the corrected no-upscale rule, four candidate sizes each with logs.
 """
