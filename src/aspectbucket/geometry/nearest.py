@@ -64,12 +64,14 @@ def nearest_bucket(
     tie_break: TieBreak = TieBreak.FIRST,
     exact_size_first: bool = False,
     image_ratio: np.ndarray | None = None,
+    float_sizes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Index into ``buckets`` of the nearest bucket for every image.
 
     ``exact_size_first`` reproduces sd-scripts: an image whose size is exactly a listed bucket
     uses that bucket even when another has the same ratio earlier in the list. ``image_ratio``
-    (``widths / heights``) may be passed when the caller has it already.
+    (``widths / heights``) and ``float_sizes`` (the sizes as float64) may be passed when the caller has
+    them already.
     """
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
@@ -78,6 +80,8 @@ def nearest_bucket(
     else:
         if image_ratio is not None and metric is Metric.WIDTH_OVER_HEIGHT:
             image_keys = image_ratio
+        elif float_sizes is not None:
+            image_keys = ratio_keys(*float_sizes, metric)
         else:
             image_keys = ratio_keys(widths, heights, metric)
         index, on_ratio = _nearest_by_key(buckets, image_keys, metric, tie_break)

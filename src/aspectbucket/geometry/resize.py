@@ -177,9 +177,10 @@ def cover_resize_rounded(
             # Python's round() of a float is half to even, as numpy's rint is.
             scale = np.maximum(bucket_heights / heights, bucket_widths / widths)
             return _as_sizes(np.rint(widths * scale), np.rint(heights * scale))
-        wider = widths * bucket_heights > heights * bucket_widths
-        by_height_w = half_up_in_place(np.divide(widths * bucket_heights, heights))
-        by_width_h = half_up_in_place(np.divide(heights * bucket_widths, widths))
+        width_cross, height_cross = widths * bucket_heights, heights * bucket_widths  # each used twice
+        wider = width_cross > height_cross
+        by_height_w = half_up_in_place(np.divide(width_cross, heights, out=width_cross))
+        by_width_h = half_up_in_place(np.divide(height_cross, widths, out=height_cross))
     return _as_sizes(np.where(wider, by_height_w, bucket_widths), np.where(wider, bucket_heights, by_width_h))
 
 

@@ -269,7 +269,14 @@ def _place_block(widths, heights, errors, options, profile, first_row: int, out:
         width_f, height_f = widths.astype(np.float64), heights.astype(np.float64)
         image_ratio = np.divide(width_f, height_f)  # computed once: the search and the resize both need it
         index = nearest_bucket(
-            buckets, widths, heights, profile.metric, profile.tie_break, profile.exact_size_first, image_ratio
+            buckets,
+            widths,
+            heights,
+            profile.metric,
+            profile.tie_break,
+            profile.exact_size_first,
+            image_ratio,
+            (width_f, height_f),
         )
         # mode="wrap" (the indices are all valid) lets take write into out without a temporary copy of it.
         bucket_w = table.widths.take(index, out=_column(out, "bucket_width", len(index)), mode="wrap")
