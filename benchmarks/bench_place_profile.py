@@ -26,7 +26,7 @@ rate; ``--repeats 2`` or more takes the best):
   area of four candidates (both sides floored and ceiled to the divisor), each with an area, a bound test,
   a distance and a strict comparison with the best so far (the trainer's ``min`` keeps the first), then a
   ceiling cover resize: about 65 passes over every block.
-* balanced (19 to 20 M/s): the log-ratio metric takes a log per image and the exact resize two integer
+* balanced (17 to 21 M/s): the log-ratio metric takes a log per image and the exact resize two integer
   cross products; the 8 to 14 % of images over the crop limit (or enlarged without upscaling) are placed
   again with the corrected no-upscale rule, four candidate sizes each with logs.
 """
