@@ -600,3 +600,33 @@ def test_columns_chooses_the_placement_columns_added():
     assert rows[0]["ar_error"] == "mine" and rows[1]["error"] == BAD_SIZE  # only added columns replace inputs
     result = CliRunner().invoke(main, ["assign", "--sizes", "-", "--columns", "bucket"], input=text)
     assert result.exit_code == 2 and "no placement column 'bucket'" in result.output
+
+
+# --- Parquet output layout (issue 14)
+
+
+def test_parquet_rows_are_gathered_into_row_groups_of_the_writers_size(monkeypatch):
+    from aspectbucket.tables import readers, writers
+
+    monkeypatch.setattr(readers, "BATCH_ROWS", 40)
+    monkeypatch.setattr(writers, "ROW_GROUP_ROWS", 100)
+    table = _sample_table()
+    profile, options, _ = resolve("kohya", BucketOptions((1024, 1024), 256, 2048))
+    sink = io.BytesIO()
+    parquet_in = _encode(table, TableFormat.PARQUET)
+    assign_table(io.BytesIO(parquet_in), sink, options, profile, TableFormat.PARQUET, TableFormat.PARQUET)
+    written = parquet.ParquetFile(io.BytesIO(sink.getvalue()))
+    assert [written.metadata.row_group(i).num_rows for i in range(written.num_row_groups)] == [120] * 4 + [20]
+    expected = place(table.column("width").to_numpy(), table.column("height").to_numpy(), options)
+    placed = written.read()
+    assert placed.column("key").to_pylist() == table.column("key").to_pylist()
+    assert placed.column("crop_left").to_pylist() == expected.trim_left.tolist()
+    assert placed.column("resized_height").type == arrow.int64()
+
+
+def test_an_input_column_named_like_an_unchosen_placement_column_keeps_its_text_in_parquet(tmp_path):
+    target = tmp_path / "out.parquet"
+    text = "width,height,crop_left\n576,768,mine\n"
+    result = invoke("--sizes", "-", "--columns", "bucket_width", "-o", str(target), input=text)
+    assert result.exit_code == 0, result.output
+    assert parquet.read_table(target).column("crop_left").to_pylist() == ["mine"]

@@ -3,11 +3,16 @@
 A writer is opened with the schema of the whole output (the input's, unified, plus the placement
 columns), so a column null in the first million rows, a decimal or a float16 keeps its type, and a
 table with no rows is still a readable file with its header or footer.
+
+Parquet batches are gathered into row groups of up to :data:`ROW_GROUP_ROWS` rows (pyarrow's own
+default) before they are written: a row group per 65,536-row batch rebuilt every column's dictionary
+and statistics each time, which made writing a table 2.5x slower than writing it in one go.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from typing import IO
 
 import pyarrow as arrow
@@ -18,6 +23,13 @@ from aspectbucket.tables.formats import TableFormat
 from aspectbucket.tables.json_text import float_text, json_lines, json_text
 
 
+#: Rows gathered before a Parquet row group is written (the group holds the batches that reached it),
+#: about pyarrow's own row group for a whole table...
+ROW_GROUP_ROWS = 1 << 20
+#: ...unless the rows waiting hold this many bytes first (wide rows: memory stays bounded).
+ROW_GROUP_BYTES = 128 << 20
+
+
 class TableWriter:
     """Writes record batches of one schema to a binary stream in one format; :meth:`close` finishes it.
 
@@ -26,27 +38,50 @@ class TableWriter:
     in order.
     """
 
-    def __init__(self, stream: IO[bytes], table_format: TableFormat, schema: arrow.Schema | None):
+    def __init__(
+        self,
+        stream: IO[bytes],
+        table_format: TableFormat,
+        schema: arrow.Schema | None,
+        parquet_encodings: Mapping[str, str] | None = None,
+    ):
+        """``parquet_encodings`` names a Parquet encoding for some columns (``DELTA_BINARY_PACKED``), used
+        instead of a dictionary; it is ignored for the other formats and for names not in ``schema``."""
         self.stream = stream
         self.format = table_format
         self._parquet = None
+        self._pending: list[arrow.RecordBatch] = []
+        self._pending_rows = self._pending_bytes = 0
         if table_format is TableFormat.PARQUET:
             import pyarrow.parquet as parquet
 
+            encodings = {name: kind for name, kind in (parquet_encodings or {}).items() if name in schema.names}
             # Dictionary pages pay off for text and integers (few distinct buckets); for floats, nearly all
             # distinct, building one that is then dropped costs more than the rest of the write.
-            dictionary = [field.name for field in schema if not _floating(field.type)]
-            self._parquet = parquet.ParquetWriter(stream, schema, use_dictionary=dictionary)
+            dictionary = [field.name for field in schema if not _floating(field.type) and field.name not in encodings]
+            self._parquet = parquet.ParquetWriter(
+                stream, schema, use_dictionary=dictionary, column_encoding=encodings or None
+            )
         elif table_format is TableFormat.CSV:
             header = csv_schema(schema)
             arrow_csv.write_csv(arrow.table([arrow.array([], f.type) for f in header], schema=header), stream)
 
     def write_encoded(self, encoded: bytes | arrow.RecordBatch) -> None:
-        """Append what :meth:`encode` made."""
+        """Append what :func:`encode_batch` made (Parquet batches wait for a whole row group)."""
         if isinstance(encoded, bytes):
             self.stream.write(encoded)
-        else:
-            self._parquet.write_batch(encoded)
+            return
+        self._pending.append(encoded)
+        self._pending_rows += encoded.num_rows
+        self._pending_bytes += encoded.nbytes
+        if self._pending_rows >= ROW_GROUP_ROWS or self._pending_bytes >= ROW_GROUP_BYTES:
+            self._write_row_group()
+
+    def _write_row_group(self) -> None:
+        if self._pending_rows:
+            gathered = arrow.Table.from_batches(self._pending)
+            self._parquet.write_table(gathered, row_group_size=gathered.num_rows)
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
 
     def write(self, batch: arrow.RecordBatch) -> None:
         """Append ``batch``."""
@@ -55,6 +90,7 @@ class TableWriter:
     def close(self) -> None:
         """Finish the table (a Parquet footer even with no rows); the stream itself stays open."""
         if self._parquet is not None:
+            self._write_row_group()
             self._parquet.close()
 
 
