@@ -22,7 +22,6 @@ import pyarrow.csv as arrow_csv
 from aspectbucket.tables.formats import TableFormat
 from aspectbucket.tables.json_text import float_text, json_lines, json_text
 
-
 #: Rows gathered before a Parquet row group is written (the group holds the batches that reached it),
 #: about pyarrow's own row group for a whole table...
 ROW_GROUP_ROWS = 1 << 20
