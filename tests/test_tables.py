@@ -630,3 +630,24 @@ def test_an_input_column_named_like_an_unchosen_placement_column_keeps_its_text_
     result = invoke("--sizes", "-", "--columns", "bucket_width", "-o", str(target), input=text)
     assert result.exit_code == 0, result.output
     assert parquet.read_table(target).column("crop_left").to_pylist() == ["mine"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    distinct=st.lists(
+        st.one_of(st.floats(allow_nan=True), st.integers(-(2**20), 2**20).map(float), st.none()),
+        min_size=1,
+        max_size=50,
+    ),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_floats_formatted_once_per_distinct_value_read_as_each_formatted_alone(distinct, seed):
+    from aspectbucket.tables.json_text import float_text
+
+    picks = np.random.default_rng(seed).integers(0, len(distinct), 5000)  # over the sample: few distinct values
+    column = arrow.array([distinct[pick] for pick in picks], arrow.float64())
+    text = float_text(column).to_pylist()
+    alone = [float_text(arrow.array([value], arrow.float64())).to_pylist()[0] for value in distinct]
+    assert text == [alone[pick] for pick in picks]
+    finite = [value for value in distinct if value is not None and np.isfinite(value)]
+    assert [json.loads(alone[distinct.index(value)]) for value in finite] == finite  # reads back the same

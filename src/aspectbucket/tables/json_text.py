@@ -54,8 +54,28 @@ def json_text(column: arrow.Array) -> arrow.Array:
 
 
 def float_text(column: arrow.Array) -> arrow.Array:
-    """Floats as the shortest text that reads back the same (``8.0``, ``0.1``, ``1e+20``); NaN and inf as ``null``."""
+    """Floats as the shortest text that reads back the same (``8.0``, ``0.1``, ``1e+20``); NaN, inf and null as
+    ``null``.
+
+    Each distinct value is formatted once when a sample of the column repeats itself (a crop box's sides,
+    fractions of a few image sizes): formatting costs far more than hashing and gathering the texts.
+    """
     values = compute.cast(column, arrow.float64())
+    if isinstance(values, arrow.ChunkedArray):
+        values = values.combine_chunks()
+    sample = values.slice(0, _SAMPLE)
+    if len(values) > _SAMPLE and 2 * len(compute.unique(sample)) <= len(sample):
+        encoded = compute.dictionary_encode(values)
+        text = compute.take(_distinct_float_text(encoded.dictionary), encoded.indices)
+        return compute.fill_null(text, _NULL) if text.null_count else text
+    return _distinct_float_text(values)
+
+
+#: Values of a float column looked at to decide whether its distinct values are few enough to format once each.
+_SAMPLE = 4096
+
+
+def _distinct_float_text(values: arrow.Array) -> arrow.Array:
     text = compute.cast(values, arrow.string())
     numbers = values.to_numpy(zero_copy_only=False)
     with np.errstate(invalid="ignore"):
