@@ -642,6 +642,7 @@ def test_an_input_column_named_like_an_unchosen_placement_column_keeps_its_text_
     seed=st.integers(0, 2**32 - 1),
 )
 def test_floats_formatted_once_per_distinct_value_read_as_each_formatted_alone(distinct, seed):
+    """Every finite float's text is JSON that reads back the same (1e10 was written "1e+10.0")."""
     from aspectbucket.tables.json_text import float_text
 
     picks = np.random.default_rng(seed).integers(0, len(distinct), 5000)  # over the sample: few distinct values

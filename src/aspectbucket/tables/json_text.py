@@ -80,7 +80,10 @@ def _distinct_float_text(values: arrow.Array) -> arrow.Array:
     numbers = values.to_numpy(zero_copy_only=False)
     with np.errstate(invalid="ignore"):
         # pyarrow writes 8.0 as "8": keep the point so the value reads back as a float, as Python writes it.
+        # From 1e10 on it may write an exponent ("1e+10"), already a float's text: ".0" there is not JSON.
         whole = (numbers == np.floor(numbers)) & (np.abs(numbers) < 1e16)
+        if (whole & (np.abs(numbers) >= 1e10)).any():
+            whole &= ~compute.match_substring(text, "e").to_numpy(zero_copy_only=False)
     if whole.any():
         text = compute.if_else(arrow.array(whole), compute.binary_join_element_wise(text, ".0", ""), text)
     finite = np.isfinite(numbers)
