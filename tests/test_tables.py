@@ -652,3 +652,16 @@ def test_floats_formatted_once_per_distinct_value_read_as_each_formatted_alone(d
     assert text == [alone[pick] for pick in picks]
     finite = [value for value in distinct if value is not None and np.isfinite(value)]
     assert [json.loads(alone[distinct.index(value)]) for value in finite] == finite  # reads back the same
+
+
+def test_a_parquet_row_group_that_cannot_be_encoded_is_raised_and_the_writer_still_closes(monkeypatch):
+    from aspectbucket.tables import writers
+
+    monkeypatch.setattr(writers, "ROW_GROUP_ROWS", 2)
+    schema = arrow.schema([("side", arrow.int64())])
+    writer = writers.TableWriter(io.BytesIO(), TableFormat.PARQUET, schema)
+    writer.write(arrow.record_batch([arrow.array([1, 2])], schema=schema))
+    with pytest.raises(ValueError, match="schema"):  # another schema: refused on the encoding thread, raised here
+        writer.write(arrow.record_batch([arrow.array(["a", "b"])], names=["side"]))
+        writer.close()
+    writer.close()
