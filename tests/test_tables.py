@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from aspectbucket import BucketOptions, place
 from aspectbucket.cli import main
 from aspectbucket.profiles import resolve
-from aspectbucket.tables import PLACEMENT_COLUMNS, TableError, TableFormat, assign_table, records
+from aspectbucket.tables import PIXEL_COLUMNS, PLACEMENT_COLUMNS, TableError, TableFormat, assign_table, records
 from aspectbucket.tables.pipeline import in_order, read_ahead
 from aspectbucket.tables.readers import open_table
 from aspectbucket.tables.records import split_records
@@ -169,7 +169,7 @@ def test_an_empty_table_gives_a_readable_parquet_file(tmp_path, table_format, te
     result = invoke("--sizes", "-", "--input-format", table_format, "-o", str(target), input=text)
     assert result.exit_code == 0, result.output
     table = parquet.read_table(target)
-    assert table.num_rows == 0 and set(PLACEMENT_COLUMNS) <= set(table.column_names)
+    assert table.num_rows == 0 and table.column_names[-len(PIXEL_COLUMNS) :] == list(PIXEL_COLUMNS)
 
 
 def test_an_empty_parquet_table_gives_a_readable_parquet_file(tmp_path):
@@ -291,7 +291,8 @@ def test_every_format_gives_the_same_rows_as_place(input_format, output_format):
     table = _sample_table()
     profile, options, _ = resolve("kohya", BucketOptions((1024, 1024), 256, 2048))
     sink = io.BytesIO()
-    result = assign_table(io.BytesIO(_encode(table, input_format)), sink, options, profile, input_format, output_format)
+    source = io.BytesIO(_encode(table, input_format))
+    result = assign_table(source, sink, options, profile, input_format, output_format, columns=["all"])
     assert (result.rows, result.errors) == (500, 10)
     rows = _decode(sink.getvalue(), output_format)
     expected = place(table.column("width").to_numpy(), table.column("height").to_numpy(), options)
@@ -600,6 +601,9 @@ def test_columns_chooses_the_placement_columns_added():
     assert rows[0]["ar_error"] == "mine" and rows[1]["error"] == BAD_SIZE  # only added columns replace inputs
     result = CliRunner().invoke(main, ["assign", "--sizes", "-", "--columns", "bucket"], input=text)
     assert result.exit_code == 2 and "no placement column 'bucket'" in result.output
+    for chosen, added in (("all", PLACEMENT_COLUMNS), ("pixels,upscaled", (*PIXEL_COLUMNS[:-1], "upscaled", "error"))):
+        result = invoke("--sizes", "-", "--format", "jsonl", "--columns", chosen, input="width,height\n576,768\n")
+        assert list(json.loads(result.stdout))[2:] == list(added)
 
 
 # --- Parquet output layout (issue 14)
