@@ -669,3 +669,24 @@ def test_a_parquet_row_group_that_cannot_be_encoded_is_raised_and_the_writer_sti
         writer.write(arrow.record_batch([arrow.array(["a", "b"])], names=["side"]))
         writer.close()
     writer.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.integers(-(10**6), 10**6).map(str), st.sampled_from(["", " 7", "8 ", "1.5", "x", "1e3", "007"])),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_size_text_is_read_as_each_cell_alone(cells):
+    from aspectbucket.tables.sizes import size_values
+
+    def alone(cell: str) -> float:
+        try:
+            return float(cell.strip()) if cell.strip() else np.nan
+        except ValueError:
+            return -1.0
+
+    values = size_values(arrow.array(cells, arrow.string()))
+    np.testing.assert_array_equal(np.asarray(values, dtype=np.float64), [alone(cell) for cell in cells])
