@@ -614,13 +614,22 @@ def test_parquet_rows_are_gathered_into_row_groups_of_the_writers_size(monkeypat
 
     monkeypatch.setattr(readers, "BATCH_ROWS", 40)
     monkeypatch.setattr(writers, "ROW_GROUP_ROWS", 100)
+    monkeypatch.setattr(writers, "FIRST_ROW_GROUP_ROWS", 30)
     table = _sample_table()
     profile, options, _ = resolve("kohya", BucketOptions((1024, 1024), 256, 2048))
     sink = io.BytesIO()
     parquet_in = _encode(table, TableFormat.PARQUET)
     assign_table(io.BytesIO(parquet_in), sink, options, profile, TableFormat.PARQUET, TableFormat.PARQUET)
     written = parquet.ParquetFile(io.BytesIO(sink.getvalue()))
-    assert [written.metadata.row_group(i).num_rows for i in range(written.num_row_groups)] == [120] * 4 + [20]
+    # at least 30 rows, then 60, then 100 (the largest), each group holding the 40-row batches that reached it
+    assert [written.metadata.row_group(i).num_rows for i in range(written.num_row_groups)] == [
+        40,
+        80,
+        120,
+        120,
+        120,
+        20,
+    ]
     expected = place(table.column("width").to_numpy(), table.column("height").to_numpy(), options)
     placed = written.read()
     assert placed.column("key").to_pylist() == table.column("key").to_pylist()
@@ -661,7 +670,7 @@ def test_floats_formatted_once_per_distinct_value_read_as_each_formatted_alone(d
 def test_a_parquet_row_group_that_cannot_be_encoded_is_raised_and_the_writer_still_closes(monkeypatch):
     from aspectbucket.tables import writers
 
-    monkeypatch.setattr(writers, "ROW_GROUP_ROWS", 2)
+    monkeypatch.setattr(writers, "FIRST_ROW_GROUP_ROWS", 2)
     schema = arrow.schema([("side", arrow.int64())])
     writer = writers.TableWriter(io.BytesIO(), TableFormat.PARQUET, schema)
     writer.write(arrow.record_batch([arrow.array([1, 2])], schema=schema))

@@ -4,11 +4,12 @@ A writer is opened with the schema of the whole output (the input's, unified, pl
 columns), so a column null in the first million rows, a decimal or a float16 keeps its type, and a
 table with no rows is still a readable file with its header or footer.
 
-Parquet batches are gathered into row groups of :data:`ROW_GROUP_ROWS` rows before they are written: a
-row group per 65,536-row batch rebuilt every column's dictionary and statistics each time, which made
-writing a table 2.5x slower than writing it in one go. Each row group is encoded on a thread of its own
-(pyarrow releases the GIL) while the next one is read and placed: Parquet encoding, the heaviest stage,
-then overlaps the rest instead of following it.
+Parquet batches are gathered into row groups of up to :data:`ROW_GROUP_ROWS` rows before they are
+written: a row group per 65,536-row batch rebuilt every column's dictionary and statistics each time,
+which made writing a table 2.5x slower than writing it in one go. Each row group is encoded on a thread
+of its own (pyarrow releases the GIL) while the next one is read and placed: Parquet encoding, the
+heaviest stage, then overlaps the rest instead of following it. The first groups are smaller
+(:data:`FIRST_ROW_GROUP_ROWS`, doubling), so encoding starts early instead of after a million rows.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from aspectbucket.tables.formats import TableFormat
 from aspectbucket.tables.json_text import float_text, json_lines, json_text
 
 #: Rows gathered before a Parquet row group is written (the group holds the batches that reached it), as
-#: pyarrow groups a whole table: a quarter of it overlaps more of a small table but costs 15% more to encode.
+#: pyarrow groups a whole table: a quarter of that costs 15% more to encode...
 ROW_GROUP_ROWS = 1 << 20
+#: ...but the first group is this small, and each next one twice the last, so that the encoding thread
+#: does not wait for a million rows to start (on a table of a million rows it would not overlap at all).
+FIRST_ROW_GROUP_ROWS = 1 << 17
 #: ...unless the rows waiting hold this many bytes first (wide rows: memory stays bounded).
 ROW_GROUP_BYTES = 128 << 20
 
@@ -54,6 +58,7 @@ class TableWriter:
         self._parquet = None
         self._pending: list[arrow.RecordBatch] = []
         self._pending_rows = self._pending_bytes = 0
+        self._groups = 0
         self._encoder: ThreadPoolExecutor | None = None
         self._encoding: Future | None = None
         if table_format is TableFormat.PARQUET:
@@ -78,7 +83,8 @@ class TableWriter:
         self._pending.append(encoded)
         self._pending_rows += encoded.num_rows
         self._pending_bytes += encoded.nbytes
-        if self._pending_rows >= ROW_GROUP_ROWS or self._pending_bytes >= ROW_GROUP_BYTES:
+        group_rows = min(ROW_GROUP_ROWS, FIRST_ROW_GROUP_ROWS << self._groups)
+        if self._pending_rows >= group_rows or self._pending_bytes >= ROW_GROUP_BYTES:
             self._write_row_group()
 
     def _write_row_group(self) -> None:
@@ -89,6 +95,7 @@ class TableWriter:
             self._wait_for_encoder()
             self._encoder = self._encoder or ThreadPoolExecutor(1, thread_name_prefix="aspectbucket-parquet")
             self._encoding = self._encoder.submit(self._parquet.write_table, gathered, gathered.num_rows)
+            self._groups += 1
         self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
 
     def _wait_for_encoder(self) -> None:
