@@ -699,3 +699,14 @@ def test_size_text_is_read_as_each_cell_alone(cells):
 
     values = size_values(arrow.array(cells, arrow.string()))
     np.testing.assert_array_equal(np.asarray(values, dtype=np.float64), [alone(cell) for cell in cells])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(0, 70_000), st.none()), max_size=40))
+def test_integers_gathered_from_made_texts_read_as_python_writes_them(values):
+    from aspectbucket.tables.json_text import json_text
+
+    for kind in (arrow.int64(), arrow.uint16()):
+        fits = [value for value in values if value is None or 0 <= value < 2**16] if kind == arrow.uint16() else values
+        text = json_text(arrow.array(fits, kind)).to_pylist()
+        assert text == [json.dumps(value) for value in fits]
