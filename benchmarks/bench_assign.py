@@ -24,7 +24,7 @@ that many rows through ``aspectbucket assign`` (default columns, ``--columns all
 and through the floor, each in a child process, and prints their rates and peak memory (target: under
 1 GB, at least 0.7x the floor's rate). Timings are wall-clock seconds, best of ``--repeats``.
 
-    python benchmarks/bench_assign.py [--rows 1000000] [--stream-rows 20000000] [--repeats 2]
+    python benchmarks/bench_assign.py [--rows 1000000] [--stream-rows 20000000] [--stream-input img2dataset]
 """
 
 from __future__ import annotations
@@ -216,24 +216,53 @@ def compare_formats(rows: int, repeats: int, folder: Path, with_loop: bool = Tru
         )
 
 
-def write_stream_input(rows: int, path: Path) -> None:
-    """An img2dataset-like Parquet table written group by group, so making it needs little memory."""
+def write_stream_input(rows: int, path: Path, shape: str = "numeric") -> None:
+    """A Parquet table of ``rows`` sizes written group by group, so making it needs little memory.
+
+    ``numeric``: key, width, height, similarity, four numbers a row (narrower than the seven columns
+    ``assign`` adds, so the output is most of the work); ``img2dataset``: the columns img2dataset writes
+    for each sample (url, caption, key, status, error_message, width, height, original_width,
+    original_height, sha256), where the added columns are a smaller share of what is written.
+    """
     rng = np.random.default_rng(1)
     group = 1 << 20
     writer = None
     for start in range(0, rows, group):
         count = min(group, rows - start)
-        batch = arrow.table(
-            {
+        sizes = {
+            "width": rng.integers(64, 6000, count).astype(np.int32),
+            "height": rng.integers(64, 6000, count).astype(np.int32),
+        }
+        if shape == "numeric":
+            columns = {
                 "key": np.arange(start, start + count),
-                "width": rng.integers(64, 6000, count).astype(np.int32),
-                "height": rng.integers(64, 6000, count).astype(np.int32),
+                **sizes,
                 "similarity": rng.random(count).astype(np.float32),
             }
-        )
+        else:
+            numbers = np.arange(start, start + count).astype(str)
+            columns = {
+                "url": np.char.add(np.char.add("https://images.example.com/photos/", numbers), "/full.jpg"),
+                "caption": np.char.add("a photograph of a quiet street at dusk, number ", numbers),
+                "key": np.char.zfill(numbers, 9),
+                "status": np.full(count, "success"),
+                "error_message": arrow.nulls(count, arrow.string()),
+                **sizes,
+                "original_width": sizes["width"] * 2,
+                "original_height": sizes["height"] * 2,
+                "sha256": _hex_texts(rng, count, 32),
+            }
+        batch = arrow.table(columns)
         writer = writer or parquet.ParquetWriter(path, batch.schema)
         writer.write_table(batch)
     writer.close()
+
+
+def _hex_texts(rng: np.random.Generator, count: int, size: int) -> arrow.Array:
+    """``count`` random hex strings of ``size`` bytes, made as one buffer."""
+    data = np.frombuffer(rng.bytes(count * size).hex().encode(), dtype=np.uint8)
+    offsets = np.arange(0, (count + 1) * 2 * size, 2 * size, dtype=np.int32)
+    return arrow.StringArray.from_buffers(count, arrow.py_buffer(offsets), arrow.py_buffer(data))
 
 
 #: The floor of the stream, run in a child so its peak memory is its own.
@@ -276,10 +305,11 @@ def _high_water_kib(pid: int) -> int:
         return 0
 
 
-def compare_stream(rows: int, folder: Path) -> None:
+def compare_stream(rows: int, folder: Path, shape: str = "numeric") -> None:
     source = folder / "stream.parquet"
-    write_stream_input(rows, source)
-    print(f"\nParquet -> Parquet stream, {rows:,} rows ({source.stat().st_size / 2**20:,.0f} MiB in), each in a child:")
+    write_stream_input(rows, source, shape)
+    size = source.stat().st_size / 2**20
+    print(f"\nParquet -> Parquet stream, {rows:,} rows of {shape} columns ({size:,.0f} MiB in), each in a child:")
     runs = {"floor": run_child([sys.executable, "-c", FLOOR_CHILD, str(source), str(folder / "floor.parquet")])}
     cli = [sys.executable, "-m", "aspectbucket", "assign", "--sizes", str(source), "-o", str(folder / "placed.parquet")]
     runs["assign"] = run_child(cli)
@@ -308,6 +338,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--stream-rows", type=int, default=0, help="rows of the Parquet stream (0: skip it)")
+    parser.add_argument(
+        "--stream-input",
+        choices=["numeric", "img2dataset"],
+        default="numeric",
+        help="the stream's columns: four numbers, or img2dataset's (see write_stream_input)",
+    )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--no-loop", action="store_true", help="skip the per-image loop (minutes at a million rows)")
     args = parser.parse_args()
@@ -316,7 +352,7 @@ def main() -> None:
         if args.rows:
             compare_formats(args.rows, args.repeats, Path(folder), with_loop=not args.no_loop)
         if args.stream_rows:
-            compare_stream(args.stream_rows, Path(folder))
+            compare_stream(args.stream_rows, Path(folder), args.stream_input)
 
 
 if __name__ == "__main__":
