@@ -32,8 +32,10 @@ ROW_GROUP_ROWS = 1 << 20
 #: ...but the first group is this small, and each next one twice the last, so that the encoding thread
 #: does not wait for a million rows to start (on a table of a million rows it would not overlap at all).
 FIRST_ROW_GROUP_ROWS = 1 << 17
-#: ...unless the rows waiting hold this many bytes first (wide rows: memory stays bounded).
-ROW_GROUP_BYTES = 128 << 20
+#: ...unless the rows waiting hold this many bytes first: two groups are held (one gathered, one encoded),
+#: and with img2dataset's columns 128 MiB took a 4-million-row stream from 600 MiB to 890 MiB at its peak
+#: (32 MiB: 650 MiB, as fast).
+ROW_GROUP_BYTES = 32 << 20
 
 
 class TableWriter:
