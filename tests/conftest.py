@@ -28,3 +28,18 @@ def load_vectors(name: str) -> dict:
 def kohya_vectors() -> dict:
     """The reference outputs of sd-scripts (see tests/data/vectors/README.md for where they come from)."""
     return load_vectors("kohya")
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local Ray cluster of 2 CPUs per test module that asks for it (it takes seconds to start; stopped
+    after the module, so no other test runs beside Ray's processes); the commands under test join it
+    instead of starting their own. Without Ray installed those tests are skipped, unless CI (or
+    ``ASPECTBUCKET_TEST_RAY``) asks for them."""
+    if os.environ.get("ASPECTBUCKET_TEST_RAY") or os.environ.get("CI"):
+        import ray
+    else:
+        ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    yield ray
+    ray.shutdown()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -22,28 +20,16 @@ def test_placement_batch_adds_the_assign_columns_and_keeps_the_others():
     assert placed["error"].tolist() == ["", "width and height must be positive whole numbers"]
 
 
-def _ray():
-    if os.environ.get("ASPECTBUCKET_TEST_RAY") or os.environ.get("CI"):
-        import ray
-
-        return ray
-    return pytest.importorskip("ray")
-
-
-def test_add_placement_on_a_local_ray_cluster_equals_place():
-    ray = _ray()
+@pytest.mark.ray
+def test_add_placement_on_a_local_ray_cluster_equals_place(ray_cluster):
     from aspectbucket.ray import add_placement
 
     rng = np.random.default_rng(0)
     widths, heights = rng.integers(1, 4000, 5000), rng.integers(1, 4000, 5000)
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    try:
-        dataset = ray.data.from_numpy(np.stack([widths, heights], axis=1)).map_batches(
-            lambda batch: {"width": batch["data"][:, 0], "height": batch["data"][:, 1]}, batch_format="numpy"
-        )
-        rows = add_placement(dataset, BucketOptions((1024, 1024), 256, 2048), batch_size=1000).take_all()
-    finally:
-        ray.shutdown()
+    dataset = ray_cluster.data.from_numpy(np.stack([widths, heights], axis=1)).map_batches(
+        lambda batch: {"width": batch["data"][:, 0], "height": batch["data"][:, 1]}, batch_format="numpy"
+    )
+    rows = add_placement(dataset, BucketOptions((1024, 1024), 256, 2048), batch_size=1000).take_all()
     expected = place(widths, heights, BucketOptions((1024, 1024), 256, 2048))
     by_size = {(row["width"], row["height"]): (row["bucket_width"], row["bucket_height"]) for row in rows}
     assert len(rows) == 5000

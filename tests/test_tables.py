@@ -416,7 +416,9 @@ def test_split_by_bucket_writes_a_hive_folder_per_bucket_and_a_manifest(tmp_path
         "samples": 2,
         "steps_per_epoch": 1,
         "path": "bucket=448x576",
+        "keys": "bucket=448x576/_keys.txt",
     }
+    assert (split / "bucket=448x576" / "_keys.txt").read_text() == "000\n002\n"
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
 
 

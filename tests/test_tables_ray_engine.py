@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pyarrow as arrow
@@ -12,22 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from aspectbucket.cli import main
-
-
-def _ray():
-    if os.environ.get("ASPECTBUCKET_TEST_RAY") or os.environ.get("CI"):
-        import ray
-
-        return ray
-    return pytest.importorskip("ray")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    ray = _ray()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture
@@ -52,8 +35,9 @@ def shards(tmp_path):
     return folder
 
 
+@pytest.mark.ray
 @pytest.mark.parametrize("suffix", ["parquet", "jsonl", "csv"])
-def test_ray_engine_writes_what_the_local_engine_writes(cluster, shards, tmp_path, suffix):
+def test_ray_engine_writes_what_the_local_engine_writes(ray_cluster, shards, tmp_path, suffix):
     outputs, told = {}, {}
     for engine in ("local", "ray"):
         target = tmp_path / f"{engine}.{suffix}"
@@ -77,7 +61,8 @@ def test_ray_engine_writes_what_the_local_engine_writes(cluster, shards, tmp_pat
         assert outputs["ray"].read_bytes() == outputs["local"].read_bytes()
 
 
-def test_ray_engine_splits_by_bucket_as_the_local_engine_does(cluster, shards, tmp_path):
+@pytest.mark.ray
+def test_ray_engine_splits_by_bucket_as_the_local_engine_does(ray_cluster, shards, tmp_path):
     for engine in ("local", "ray"):
         arguments = ["assign", "--sizes", str(shards), "--split-by-bucket", str(tmp_path / engine), "--engine", engine]
         assert CliRunner().invoke(main, [*arguments, "--batch-size", "4"]).exit_code == 1

@@ -170,9 +170,11 @@ class OutputTree:
 
     ``inputs`` are the folders and files the run reads; a file whose folder lies under one of them (the
     output folder may hold the dataset) is refused too. Use as a context manager, or call :meth:`close`.
+    ``locked=False`` is for a run's other processes (Ray workers of ``export --engine ray``) whose
+    driver holds the lock: the same guards, no lock of their own.
     """
 
-    def __init__(self, root: Path | str, inputs: Iterable[Path | str] = ()):
+    def __init__(self, root: Path | str, inputs: Iterable[Path | str] = (), *, locked: bool = True):
         self.root = Path(root).expanduser()
         self.inputs = list(inputs)
         refuse_inside(self.root, self.inputs)
@@ -184,7 +186,8 @@ class OutputTree:
         self._safe_folders: set[str] = set()
         self._descriptor = os.open(self.root, os.O_RDONLY | _DIRECTORY)
         try:
-            _lock(self._descriptor, self.root)
+            if locked:
+                _lock(self._descriptor, self.root)
         except BaseException:
             os.close(self._descriptor)
             raise

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from aspectbucket.cli.options import MAX_JOBS, bucket_options, check_dataset_blocks, video_options
+from aspectbucket.cli.options import MAX_JOBS, bucket_options, check_dataset_blocks, engine_options, video_options
 from aspectbucket.cli.sources import dataset_source, trainer_config_options
 from aspectbucket.export.clips import plan_clip_export, run_clip_export
 from aspectbucket.export.pixels import Anchor
@@ -21,12 +21,21 @@ from aspectbucket.export.plan import (
     plan_export,
     source_root,
 )
-from aspectbucket.export.run import METADATA_NAME, ExportAborted, refuse_overlap, run_export, write_kohya_metadata
+from aspectbucket.export.ray_run import RayRunner
+from aspectbucket.export.run import (
+    METADATA_NAME,
+    ExportAborted,
+    ThreadRunner,
+    refuse_overlap,
+    run_export,
+    write_kohya_metadata,
+)
 from aspectbucket.geometry.options import OptionsError
 from aspectbucket.outputs import STDOUT, OutputRefused, refuse_inside, refuse_special, shown
 from aspectbucket.plan import plan_dataset
 from aspectbucket.profiles.clips import place_clips
 from aspectbucket.scan import scan, scan_clips
+from aspectbucket.tables.ray_engine import RayUnavailable
 
 
 def _choice(kind) -> click.Choice:
@@ -100,6 +109,10 @@ def _choice(kind) -> click.Choice:
 )
 @video_options
 @click.option("--dry-run", is_flag=True, help="Print what would be written and write nothing.")
+@engine_options(
+    "images are decoded, cut and encoded (video clips stay here); Ray workers write into OUT by its path, "
+    "so on a cluster of several machines OUT and SOURCE must be on a file system they all share"
+)
 def export_command(
     paths,
     bucketing,
@@ -117,6 +130,7 @@ def export_command(
     kohya_metadata,
     video,
     dry_run,
+    cluster,
 ):
     """Export the images of SOURCE to OUT as the trainer will see them, or pre-cropped.
 
@@ -124,6 +138,8 @@ def export_command(
     trainer's own config (the trainer detected from it; --profile overrides); with --config or
     --kohya-args, give only OUT. OUT mirrors its tree; caption sidecars (.txt, .caption) are copied
     along. SOURCE is never written to. An interrupted export, run again, skips the images already finished.
+    With --engine ray the images are exported by the workers of a Ray cluster, byte for byte as here;
+    this process keeps the journal, and either engine resumes the other's run.
 
     Video clips beside the images follow --video-profile: train writes each window the trainer
     reads as its own clip (NAME_START-COUNTxWxH.mp4, its frames scaled and cropped to the bucket);
@@ -134,8 +150,16 @@ def export_command(
       aspectbucket export train_data out --resolution 1024
       aspectbucket export train_data out --mode precrop --anchor top --format png
       aspectbucket export ai_toolkit_job.yaml out
+      aspectbucket export /shared/train_data /shared/out --engine ray --address 10.0.0.1:6379
     """
     source, out = _paths(paths, trainer_config)
+    if cluster is not None:
+        if jobs is not None:
+            raise click.UsageError("--jobs sets the local engine's threads; with --engine ray, --workers sets the CPUs")
+        try:
+            cluster.installed()
+        except RayUnavailable as error:
+            raise click.UsageError(str(error)) from None
     try:
         settings = ExportSettings(
             mode=mode,
@@ -198,12 +222,13 @@ def export_command(
             )
         return
     try:
+        runner = ThreadRunner(jobs) if cluster is None else RayRunner(cluster)
         summary = run_export(
-            items, settings, out, metadata=metadata, jobs=jobs, progress=sys.stderr.isatty(), inputs=inputs
+            items, settings, out, metadata=metadata, runner=runner, progress=sys.stderr.isatty(), inputs=inputs
         )
         if kohya_metadata:
             write_kohya_metadata(kohya_metadata, summary.records, out, inputs)
-    except OutputRefused as error:
+    except (OutputRefused, RayUnavailable) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
     except ExportAborted as error:

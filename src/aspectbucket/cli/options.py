@@ -27,6 +27,7 @@ from aspectbucket.profiles import (
 )
 from aspectbucket.profiles.clips import CLIP_TRAINERS
 from aspectbucket.report.explain import capped_budget_warning
+from aspectbucket.tables.ray_engine import RayCluster
 
 #: The most threads ``--jobs`` may ask for: more only add contention (and a huge number, memory).
 MAX_JOBS = 256
@@ -260,3 +261,39 @@ def video_options(command):
         show_default=True,
         help="Video trainer whose frame rules clips follow.",
     )(wrapper)
+
+
+def engine_options(runs: str):
+    """Add ``--engine``, ``--address`` and ``--workers`` as one ``cluster`` argument: None for the local
+    engine, else the :class:`~aspectbucket.tables.ray_engine.RayCluster` to run on. ``runs`` says, for
+    ``--help``, what runs on the cluster."""
+
+    def decorate(command):
+        @functools.wraps(command)
+        def wrapper(*args, engine, address, workers, **kwargs):
+            if engine == "local" and (address is not None or workers is not None):
+                raise click.UsageError("--address and --workers go with --engine ray")
+            kwargs["cluster"] = RayCluster(address, workers) if engine == "ray" else None
+            return command(*args, **kwargs)
+
+        wrapper = click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help="With --engine ray and no --address: CPUs of the local cluster. [default: every core]",
+        )(wrapper)
+        wrapper = click.option(
+            "--address",
+            default=None,
+            metavar="HOST:PORT",
+            help="With --engine ray: the cluster to join (what 'ray start --head' printed). [default: a local cluster]",
+        )(wrapper)
+        return click.option(
+            "--engine",
+            type=click.Choice(["local", "ray"]),
+            default="local",
+            show_default=True,
+            help=f"Where {runs}: this process, or a Ray cluster's workers. Needs pip install 'aspectbucket[ray]'.",
+        )(wrapper)
+
+    return decorate

@@ -15,6 +15,7 @@ from aspectbucket.cli.options import (
     bucket_options,
     check_dataset_blocks,
     check_output_files,
+    engine_options,
     video_options,
 )
 from aspectbucket.cli.sources import dataset_source, run_counts, trainer_config_options
@@ -51,6 +52,7 @@ from aspectbucket.scan.cache import default_cache_dir
 from aspectbucket.scan.sources import example_dataset_path
 from aspectbucket.tables import TableError
 from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
+from aspectbucket.tables.ray_engine import RayCluster, RayUnavailable
 
 
 @click.command("report")
@@ -140,6 +142,10 @@ from aspectbucket.tables.metadata_scan import is_metadata_source, scan_table
 )
 @click.option("--epochs", type=int, default=None, help="Epochs to train, for the ledger's run length. [default: 1]")
 @click.option("--max-train-steps", type=int, default=None, help="Optimizer steps to train instead of --epochs.")
+@engine_options(
+    "a metadata-only dataset's shards are read (a folder of images is always scanned here; on a cluster of "
+    "several machines the shards must be on a file system they all share)"
+)
 def report(
     source,
     bucketing,
@@ -163,6 +169,7 @@ def report(
     grad_accum,
     epochs,
     max_train_steps,
+    cluster,
 ):
     """Show what training will do to every image of SOURCE: bucket, resize, crop, steps, warnings, advice.
 
@@ -172,7 +179,8 @@ def report(
     for a pasted command line): the trainer is detected from it and --profile overrides. A metadata-only
     dataset works too, no pixel read: a Parquet table or a folder of Parquet shards (img2dataset's
     output; sizes from width/height, WIDTH/HEIGHT or original_width/original_height) or WebDataset .tar
-    shards (sizes from each image's header). Bucketing options given here override the config's.
+    shards (sizes from each image's header); --engine ray reads its shards as tasks on a Ray cluster
+    (the same report). Bucketing options given here override the config's.
     The epoch ledger (steps, what each bucket trains, drops and pads, never-trained images and their
     smallest fix) follows the trainer's own batching. Video clips found beside the images are reported
     through --video-profile: their buckets (w, h, frames), the frames each item reads, and the clips too
@@ -183,12 +191,18 @@ def report(
       aspectbucket report train/ --resolution 1024 --batch-size 4 --html report.html
       aspectbucket report musubi_dataset.toml
       aspectbucket report --kohya-args "sdxl_train_network.py --train_data_dir=img --enable_bucket"
+      aspectbucket report img2dataset-out/ --json report.json --engine ray --address 10.0.0.1:6379
     """
     if open_page and html_path is None:
         raise click.UsageError("--open needs --html FILE")
     source = _source(source, example, trainer_config)
     check_output_files(json=json_path, csv=csv_path, html=html_path, clips_json=clips_json_path)
     from_table = source is not None and is_metadata_source(source)  # Parquet or WebDataset shards: no pixel
+    if cluster is not None and not from_table:
+        raise click.UsageError(
+            "--engine ray reads metadata-only sources (Parquet or WebDataset .tar shards); a folder of images "
+            "or a config is scanned here: leave out --engine ray"
+        )
     subsets, folder_warnings = [], []
     if not from_table:
         source, subsets, folder_warnings, config = dataset_source(source, bucketing, trainer_config)
@@ -213,7 +227,7 @@ def report(
         folder_warnings = [*folder_warnings, *cache_note]
 
     if from_table:
-        result, previews = _scan_table(source), 0  # no image file to preview
+        result, previews = _scan_table(source, cluster), 0  # no image file to preview
     else:
         result = scan(subsets, cache=cache, use_cache=not no_cache, jobs=jobs, progress=sys.stderr.isatty())
     result.warnings[:0] = folder_warnings
@@ -296,9 +310,11 @@ def report(
         sys.exit(1)
 
 
-def _scan_table(source: Path):
+def _scan_table(source: Path, cluster: RayCluster | None):
     try:
-        return scan_table(source)
+        return scan_table(source, cluster=cluster)
+    except RayUnavailable as error:
+        raise click.UsageError(str(error)) from None
     except TableError as error:
         raise click.BadParameter(str(error), param_hint="SOURCE") from None
 

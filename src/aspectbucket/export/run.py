@@ -19,9 +19,9 @@ import json
 import os
 import struct
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,7 +118,7 @@ def export_pixels(item: ExportItem, settings: ExportSettings) -> Image.Image:
     """Decode ``item.source`` and cut its exported pixels; raises Pillow's or the OS's error on bad files."""
     with Image.open(item.source) as header:
         if header.size != item.stored_size:
-            raise _ItemFailure(ItemError.SIZE_CHANGED)
+            raise ItemFailure(ItemError.SIZE_CHANGED)
     if settings.mode is ExportMode.PRECROP:
         image = open_image(item.source, settings.apply_exif, orientation=item.orientation)
         return precrop_pixels(image, item.crop_box)
@@ -126,7 +126,9 @@ def export_pixels(item: ExportItem, settings: ExportSettings) -> Image.Image:
     return train_pixels(image, item.resized_size, item.bucket, item.trim)
 
 
-class _ItemFailure(Exception):
+class ItemFailure(Exception):
+    """One image could not be exported, for ``reason``; the run goes on."""
+
     def __init__(self, reason: ItemError):
         super().__init__(reason.value)
         self.reason = reason
@@ -178,38 +180,58 @@ def is_finished(item: ExportItem, record: dict | None, tree: OutputTree, signatu
     )
 
 
-def _export_one(item: ExportItem, settings: ExportSettings, tree: OutputTree) -> int:
-    """Write one image and its captions; returns the image's byte count."""
+def export_one(item: ExportItem, settings: ExportSettings, tree: OutputTree) -> int:
+    """Write one image and its captions; returns the image's byte count. Raises :class:`ItemFailure`
+    for this image alone, ``OSError`` for what stops the run (a full disk)."""
     captions = []
     for sidecar, name in item.captions:
         try:
             captions.append((name, sidecar.read_bytes()))
         except OSError:
-            raise _ItemFailure(ItemError.CAPTION_UNREADABLE) from None
+            raise ItemFailure(ItemError.CAPTION_UNREADABLE) from None
     try:
         pixels = export_pixels(item, settings)
     except Image.DecompressionBombError:
-        raise _ItemFailure(ItemError.TOO_LARGE_TO_DECODE) from None
+        raise ItemFailure(ItemError.TOO_LARGE_TO_DECODE) from None
     except (UnidentifiedImageError, SyntaxError, ValueError, EOFError):
-        raise _ItemFailure(ItemError.CORRUPT) from None
+        raise ItemFailure(ItemError.CORRUPT) from None
     except OSError as error:
         is_read_error = error.errno is not None
-        raise _ItemFailure(ItemError.UNREADABLE if is_read_error else ItemError.CORRUPT) from None
+        raise ItemFailure(ItemError.UNREADABLE if is_read_error else ItemError.CORRUPT) from None
     try:
         data = encode_image(pixels, item.output_format, settings.quality)
     except (OSError, ValueError, KeyError):  # Pillow's way of refusing a mode or format for one image
-        raise _ItemFailure(ItemError.CANNOT_ENCODE) from None
+        raise ItemFailure(ItemError.CANNOT_ENCODE) from None
     try:
         tree.write(item.output, data)
         for name, text in captions:
             tree.write(name, text)
     except OutputRefused:
-        raise _ItemFailure(ItemError.UNSAFE_OUTPUT) from None
+        raise ItemFailure(ItemError.UNSAFE_OUTPUT) from None
     except OSError as error:
         if error.errno in _PER_FILE_ERRNOS:
-            raise _ItemFailure(ItemError.BAD_OUTPUT_NAME) from None
+            raise ItemFailure(ItemError.BAD_OUTPUT_NAME) from None
         raise
     return len(data)
+
+
+class ThreadRunner:
+    """The local engine: images exported on ``jobs`` threads of this process (default: one per core)."""
+
+    def __init__(self, jobs: int | None = None):
+        self.jobs = jobs
+
+    @contextmanager
+    def pool(self, settings: ExportSettings, tree: OutputTree) -> Iterator[tuple[Submit, int]]:
+        """``(submit, workers)``: ``submit(item)`` starts one image's export and returns its future (the
+        image's byte count, or :class:`ItemFailure`, or the fatal ``OSError``); leaving waits for all."""
+        workers = max(1, self.jobs or os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            yield (lambda item: pool.submit(export_one, item, settings, tree)), workers
+
+
+#: Starts one image's export; its future gives the image's byte count.
+Submit = Callable[[ExportItem], Future]
 
 
 def run_export(
@@ -221,8 +243,13 @@ def run_export(
     jobs: int | None = None,
     progress: bool = False,
     inputs: Iterable[Path | str] = (),
+    runner: ThreadRunner | None = None,
 ) -> ExportSummary:
     """Export every item not already finished; returns the summary, or raises :class:`ExportAborted`.
+
+    ``runner`` decodes, resizes, crops and encodes the images: a :class:`ThreadRunner` of ``jobs``
+    threads by default, or :class:`aspectbucket.export.ray_run.RayRunner` (workers of a Ray cluster
+    writing into ``out_dir``); this process keeps the lock, the journal and the summary either way.
 
     ``metadata`` is the journal JSONL (default ``out_dir / METADATA_NAME``); it is rewritten in plan
     order at the end with one line per image, failures included. ``inputs`` are the folders and files
@@ -237,7 +264,7 @@ def run_export(
     refuse_special(metadata)
     refuse_overlap(metadata, items, out_dir, "the metadata file")
     with OutputTree(out_dir, inputs) as tree:
-        return _run_locked(items, settings, tree, metadata, jobs, progress)
+        return _run_locked(items, settings, tree, metadata, runner or ThreadRunner(jobs), progress)
 
 
 def refuse_overlap(path: Path, items: list[ExportItem], out_dir: Path, what: str, *others: Path) -> None:
@@ -250,7 +277,7 @@ def refuse_overlap(path: Path, items: list[ExportItem], out_dir: Path, what: str
         raise OutputRefused(f"refusing to write {what} {shown(path)}: an exported file has that path")
 
 
-def _run_locked(items, settings, tree: OutputTree, metadata: Path, jobs, progress) -> ExportSummary:
+def _run_locked(items, settings, tree: OutputTree, metadata: Path, runner, progress) -> ExportSummary:
     tree.remove_temporaries(item.output for item in items if item.output)
     earlier = read_journal(metadata)
     summary = ExportSummary()
@@ -269,7 +296,7 @@ def _run_locked(items, settings, tree: OutputTree, metadata: Path, jobs, progres
             pending.append((index, item, signature))
     try:
         with _open_journal(metadata) as journal, progress_bar("exporting", len(pending), progress) as advance:
-            _run_pending(pending, settings, tree, jobs, journal, done, summary, advance)
+            _run_pending(pending, settings, tree, runner, journal, done, summary, advance)
     except OSError as error:
         tree.remove_temporaries(item.output for item in items if item.output)
         with suppress(OSError):  # the appended journal already lets the next run resume
@@ -286,16 +313,17 @@ def _open_journal(metadata: Path):
     return os.fdopen(os.open(metadata, flags, 0o666), "a", encoding="utf-8")
 
 
-def _run_pending(pending, settings, tree, jobs, journal, done, summary, advance) -> None:
+def _run_pending(pending, settings, tree, runner, journal, done, summary, advance) -> None:
     """Keep a few images per worker in flight; journal each as it finishes; stop at the first fatal error."""
-    workers = max(1, jobs or os.cpu_count() or 1)
+    if not pending:
+        return  # everything was done already: no pool (nor Ray cluster) to start
     queue = iter(pending)
     in_flight: dict[Future, tuple[int, ExportItem, dict]] = {}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with runner.pool(settings, tree) as (submit, workers):
         try:
             while True:
                 for job in queue:
-                    in_flight[pool.submit(_export_one, job[1], settings, tree)] = job
+                    in_flight[submit(job[1])] = job
                     if len(in_flight) >= 2 * workers:
                         break
                 if not in_flight:
@@ -305,7 +333,7 @@ def _run_pending(pending, settings, tree, jobs, journal, done, summary, advance)
                     index, item, signature = in_flight.pop(future)
                     try:
                         size = future.result()
-                    except _ItemFailure as failure:
+                    except ItemFailure as failure:
                         summary.failed[failure.reason.value] += 1
                         done[index] = _failure_record(item, failure.reason.value)
                     else:

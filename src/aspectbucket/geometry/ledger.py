@@ -487,3 +487,14 @@ def onetrainer_updates(steps_per_epoch: list[int], grad_accum: int) -> list[int]
     ends = np.cumsum(np.asarray(steps_per_epoch, dtype=np.int64))
     starts = ends - np.asarray(steps_per_epoch, dtype=np.int64)
     return (ends // grad_accum - starts // grad_accum).tolist()
+
+
+def bucket_epoch(
+    images, samples, rule: BatchingRule | str, settings: BatchSettings, *, allow_oversubscription: bool = False
+) -> tuple[np.ndarray, int, int, str]:
+    """``(batches per bucket, steps per epoch, optimizer steps per epoch, refusal)`` of ``rule`` for buckets
+    holding ``images`` distinct images and ``samples`` samples: what :func:`count_epoch` decides
+    before any per-image column, for tables too large to hold a row per image (a split's manifest)."""
+    images, samples = np.asarray(images, np.int64), np.asarray(samples, np.int64)
+    counts = _RULES[BatchingRule(rule)](samples, images, settings, allow_oversubscription)
+    return counts.batches, counts.totals[0], counts.totals[1], counts.refused

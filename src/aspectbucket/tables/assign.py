@@ -234,7 +234,7 @@ def write_placed(
                 splitter.write(merged)
             count, errors = count + merged.num_rows, errors + reasons
         if splitter is not None:
-            manifest = splitter.close(batch_size, plan.profile.batch_policy)
+            manifest = splitter.close(batch_size, plan.profile)
     except BaseException:
         if splitter is not None:
             splitter.abandon()

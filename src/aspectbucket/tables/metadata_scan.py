@@ -7,11 +7,17 @@ it unchanged. Each sample's path is the source's, then its shard and member (tar
 ``key``/``url`` column. The
 report holds one row per sample in memory: for hundreds of millions, ``assign`` with
 ``--split-by-bucket`` streams instead.
+
+Each shard (a Parquet file, a tar) is read on its own (:func:`read_shard`), so ``--engine ray`` reads
+them as Ray tasks (:class:`~aspectbucket.tables.ray_engine.RayCluster`) and joins them in shard order:
+the same scan, warnings included, as the local engine's.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +27,11 @@ import pyarrow.compute as compute
 from aspectbucket.scan.headers import is_image_name
 from aspectbucket.scan.scanner import PathList, ScanResult
 from aspectbucket.scan.sources import Subset
-from aspectbucket.tables.formats import TableFormat
-from aspectbucket.tables.readers import open_table
-from aspectbucket.tables.sizes import size_columns, size_values
-from aspectbucket.tables.webdataset import open_tar_shards
+from aspectbucket.tables.formats import TableError
+from aspectbucket.tables.ray_engine import RayCluster
+from aspectbucket.tables.readers import BATCH_ROWS, conform, parquet_shards
+from aspectbucket.tables.sizes import SizeColumns, size_columns, size_values
+from aspectbucket.tables.webdataset import TAR_SCHEMA, read_tar_shard, tar_shards
 
 #: Folder entries looked at to tell a metadata-only dataset from a folder of images.
 IMAGES_LOOKED_FOR = 10_000
@@ -45,43 +52,111 @@ def is_metadata_source(source: Path) -> bool:
     return any(entry.suffix.lower() in (".parquet", ".tar") for entry in entries)
 
 
-def scan_table(source: Path, width_column: str | None = None, height_column: str | None = None) -> ScanResult:
+def scan_table(
+    source: Path,
+    width_column: str | None = None,
+    height_column: str | None = None,
+    *,
+    cluster: RayCluster | None = None,
+) -> ScanResult:
     """Every row of a metadata-only source as a scanned image (stored size, EXIF orientation for tars).
 
-    Raises :class:`~aspectbucket.tables.TableError` when the source is not such a table at all.
+    ``cluster`` reads the shards as Ray tasks instead of one after another here. Raises
+    :class:`~aspectbucket.tables.TableError` when the source is not such a table at all.
     """
     tars = source.suffix.lower() == ".tar" or (source.is_dir() and not any(source.rglob("*.parquet")))
     if tars:
-        table = open_tar_shards(source)
+        shards, warnings = tar_shards(source), []
+        if not shards:
+            raise TableError(f"{source} holds no .tar shards")
+        base = source if source.is_dir() else source.parent
+        names = [shard.relative_to(base).as_posix() for shard in shards]
+        sizes = size_columns(TAR_SCHEMA.names, width_column, height_column)
+        read = partial(read_shard, sizes=sizes)
     else:
-        table = open_table(source if source.is_dir() else source.open("rb"), TableFormat.PARQUET)
-    sizes = size_columns(table.schema.names, width_column, height_column)
+        shards, schema, warnings = parquet_shards(source)
+        names = [None] * len(shards)
+        sizes = size_columns(schema.names, width_column, height_column)
+        read = partial(read_shard, sizes=sizes, schema=schema)
+    jobs = list(zip(shards, names, strict=True))
+    parts = cluster.map(read, jobs) if cluster is not None else [read(job) for job in jobs]
     prefix = str(source.resolve())  # a sample's path: where it lives, then its shard/member or key
-    names, widths, heights, orientations, errors = [], [], [], [], []
-    start = 0
-    for read in table.batches:
-        batch = read.batch
-        names += [f"{prefix}/{name}" for name in _names(batch, tars, start)]
-        start += batch.num_rows
-        for values, column in ((widths, sizes.width), (heights, sizes.height)):
-            values.append(_sides(size_values(batch.column(column))))
-        orientation = batch.column("orientation").to_numpy() if tars else np.ones(batch.num_rows)
-        orientations.append(orientation.astype(np.int64))
-        errors += read.errors or [""] * batch.num_rows
+    labels, errors, start = [], [], 0
+    for part in parts:
+        numbered = [f"row {index}" for index in range(start, start + len(part.errors))]
+        labels += [f"{prefix}/{name}" for name in (numbered if part.names is None else part.names)]
+        errors += part.errors
+        warnings += part.warnings
+        start += len(part.errors)
+    joined = [np.concatenate([getattr(part, side) for part in parts] or [np.zeros(0, np.int64)]) for side in SIDES]
     subset = Subset(image_dir=source, name=source.name)
-    joined = [np.concatenate(parts) if parts else np.zeros(0, np.int64) for parts in (widths, heights, orientations)]
-    warnings = list(table.warnings) + ([sizes.note] if sizes.note else [])
-    return ScanResult([subset], PathList.of_strings(names), np.zeros(len(names), np.int64), *joined, errors, warnings)
+    warnings += [sizes.note] if sizes.note else []
+    return ScanResult([subset], PathList.of_strings(labels), np.zeros(len(labels), np.int64), *joined, errors, warnings)
 
 
-def _names(batch: arrow.RecordBatch, tars: bool, start: int) -> list[str]:
+#: The arrays of a :class:`ShardSizes`, in :class:`ScanResult`'s order.
+SIDES = ("widths", "heights", "orientations")
+
+
+@dataclass
+class ShardSizes:
+    """What one shard holds, as a scan needs it: each sample's name (None: number the rows), sides,
+    EXIF orientation and reason, and the shard's warnings."""
+
+    names: list[str] | None
+    widths: np.ndarray
+    heights: np.ndarray
+    orientations: np.ndarray
+    errors: list[str]
+    warnings: list[str]
+
+
+def read_shard(job: tuple[Path, str | None], sizes: SizeColumns, schema: arrow.Schema | None = None) -> ShardSizes:
+    """One shard's samples: a tar (``job`` is its path and its name under the source) or, given the
+    whole input's unified ``schema``, a Parquet file (a shard that breaks off keeps its rows so far)."""
+    path, name = job
+    if schema is None:
+        batch, warnings = read_tar_shard(path, name)
+        batches = [] if batch is None else [(batch.batch, batch.errors)]
+    else:
+        batches, warnings = _parquet_batches(path, schema)
+    columns: dict[str, list] = {side: [] for side in SIDES}
+    labels: list[str] | None = None if schema is not None and not _name_column(schema) else []
+    errors: list[str] = []
+    for batch, reasons in batches:
+        if labels is not None:
+            labels += _names(batch, schema is None)
+        columns["widths"].append(_sides(size_values(batch.column(sizes.width))))
+        columns["heights"].append(_sides(size_values(batch.column(sizes.height))))
+        orientation = batch.column("orientation").to_numpy() if schema is None else np.ones(batch.num_rows)
+        columns["orientations"].append(orientation.astype(np.int64))
+        errors += reasons or [""] * batch.num_rows
+    arrays = {side: np.concatenate(parts) if parts else np.zeros(0, np.int64) for side, parts in columns.items()}
+    return ShardSizes(labels, **arrays, errors=errors, warnings=warnings)
+
+
+def _parquet_batches(path: Path, schema: arrow.Schema) -> tuple[list, list[str]]:
+    """The batches of one Parquet file in the unified schema, and a warning where it broke off."""
+    import pyarrow.parquet as parquet
+
+    batches = []
+    try:
+        for batch in parquet.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):
+            batches.append((batch if batch.schema.equals(schema) else conform(batch, schema), None))
+    except (arrow.ArrowException, OSError) as error:
+        return batches, [f"stopped reading {path}: {' '.join(str(error).split())}"]
+    return batches, []
+
+
+def _name_column(schema: arrow.Schema) -> str | None:
+    return next((name for name in NAME_COLUMNS if name in schema.names), None)
+
+
+def _names(batch: arrow.RecordBatch, tars: bool) -> list[str]:
     if tars:
         return compute.binary_join_element_wise(batch.column("shard"), batch.column("member"), "/").to_pylist()
-    for name in NAME_COLUMNS:
-        if name in batch.schema.names:
-            column = compute.cast(batch.column(name), arrow.string())
-            return compute.fill_null(column, "").to_pylist()
-    return [f"row {index}" for index in range(start, start + batch.num_rows)]
+    column = compute.cast(batch.column(_name_column(batch.schema)), arrow.string())
+    return compute.fill_null(column, "").to_pylist()
 
 
 def _sides(values: np.ndarray) -> np.ndarray:

@@ -1,4 +1,8 @@
-"""``assign --engine ray``: placement on a Ray cluster through Ray Data, the same rows as the local engine.
+"""``--engine ray``: the cluster session every command shares, and ``assign``'s placement through Ray Data.
+
+:class:`RayCluster` joins a cluster (``--address``) or starts a local one of ``--workers`` CPUs for
+one call, and runs plain tasks in input order (``report`` reads metadata shards with it, ``export``
+writes pixels). ``assign`` places rows through Ray Data, the same rows as the local engine:
 
 Ray Data runs one task per Parquet shard on the cluster's workers (``map_batches`` over the shard
 paths: each worker reads its shard with the local reader and places it with the same functions
@@ -13,9 +17,10 @@ extra (``pip install 'aspectbucket[ray]'``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pyarrow as arrow
 
@@ -33,6 +38,61 @@ from aspectbucket.tables.formats import TableError, TableFormat
 from aspectbucket.tables.readers import BATCH_ROWS, ReadBatch, parquet_shards
 
 RAY_HINT = "--engine ray needs Ray: pip install 'aspectbucket[ray]'"
+
+
+class RayUnavailable(TableError):
+    """Ray is not installed (the one-line install hint), or the cluster asked for cannot be joined."""
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    """Where ``--engine ray`` runs: ``address`` joins an existing cluster (what ``ray start --head``
+    printed); without it a local cluster of ``workers`` CPUs (default: every core) starts and stops
+    with each call. A Ray already initialised in this process (a notebook's, a test's) is used as it is."""
+
+    address: str | None = None
+    workers: int | None = None
+
+    @staticmethod
+    def installed() -> Any:
+        """The ``ray`` module; raises :class:`RayUnavailable` when Ray is not installed (checked before any
+        work, so nothing is written by a run that cannot start)."""
+        try:
+            import ray
+            import ray.data  # the extra's other half, which assign needs
+        except ImportError:
+            raise RayUnavailable(RAY_HINT) from None
+        return ray
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Any]:
+        """The ``ray`` module, connected; raises :class:`RayUnavailable` when Ray is not installed or the
+        cluster cannot be joined (an address that no cluster answers may keep Ray retrying for minutes)."""
+        ray = self.installed()
+        started = not ray.is_initialized()
+        if started:
+            workers = None if self.address else self.workers
+            try:
+                ray.init(address=self.address, num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            except (ValueError, ConnectionError, RuntimeError) as error:  # a bad or dead --address
+                where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
+                raise RayUnavailable(f"cannot join {where}: {' '.join(str(error).split())}") from None
+        try:
+            yield ray
+        finally:
+            if started:
+                ray.shutdown()
+
+    def map(self, function: Callable, items: Sequence) -> list:
+        """``[function(item) for item in items]`` with each call a Ray task (one CPU), results in input order."""
+        with self.session() as ray:
+            task = ray.remote(_call)
+            return ray.get([task.remote(function, item) for item in items])
+
+
+def _call(function: Callable, item: Any) -> Any:
+    """On a worker: one call of :meth:`RayCluster.map` (Ray takes plain functions, not partials)."""
+    return function(item)
 
 
 def assign_on_ray(
@@ -55,18 +115,10 @@ def assign_on_ray(
     ``address`` joins an existing cluster (``ray start --head`` printed it); without it a local
     cluster of ``workers`` CPUs starts and stops with the call.
     """
-    try:
-        import ray
-        import ray.data
-    except ImportError:
-        raise TableError(RAY_HINT) from None
     files, schema, warnings = parquet_shards(source)
     added = chosen_columns(columns, split_folder is not None)
     plan = PlacedRows.prepare(schema, options, profile, width_column, height_column, columns=added)
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False, log_to_driver=False)
-    try:
+    with RayCluster(address, workers).session() as ray:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         # One task per shard, read by the worker with the local reader: the same batches as the local
@@ -75,9 +127,6 @@ def assign_on_ray(
         dataset = shards.map_batches(_place_shard, batch_size=1, batch_format="pyarrow", fn_kwargs={"plan": plan})
         blocks = (_as_placed(block) for block in dataset.iter_batches(batch_format="pyarrow", batch_size=None))
         return write_placed(blocks, plan, sink, output_format, split_folder, batch_size, warnings)
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def _place_shard(paths: arrow.Table, plan: PlacedRows) -> arrow.Table:

@@ -4,8 +4,17 @@ A bucket-pure shard writer (WebDataset, MosaicML, a trainer's own cache) wants e
 bucket together: ``--split-by-bucket DIR`` writes ``DIR/bucket=WxH/part-00000.parquet`` (Hive-style,
 so ``pyarrow.dataset``, Spark, DuckDB and Ray read the bucket back as a column) and rows that could
 not be placed to ``DIR/bucket=unplaced/``. One writer per bucket stays open while the table streams,
-so memory is one batch per bucket at most. ``manifest.json`` beside them lists each bucket's folder,
-sample count and steps per epoch at a batch size.
+so memory is one batch per bucket at most.
+
+Beside each bucket's Parquet file, ``_keys.txt`` lists its samples' keys, one a line in input order,
+appended batch by batch as rows stream (never all keys in memory; the leading ``_`` makes Hive
+readers skip it). A key is the row's ``shard``/``member`` (WebDataset tars, where ``key`` repeats
+from shard to shard), else its ``key`` (img2dataset), else its ``url``, else its row number in the
+input (from 0); ``manifest.json`` says which (``keys_from``). A line break inside a key is written
+as ``\\n`` (``\\r``), so every key is one line. The manifest lists each bucket's folder, keys file,
+sample count and batches per epoch, and the epoch's steps, counted by the epoch ledger
+(:func:`aspectbucket.geometry.ledger.bucket_epoch`) under the profile's trainer's own batching rule
+at the batch size given, one process, no accumulation, each row one image trained once.
 """
 
 from __future__ import annotations
@@ -19,12 +28,19 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as arrow
+import pyarrow.compute as compute
 
-from aspectbucket.geometry.batches import BatchPolicy, steps_per_epoch
+from aspectbucket.geometry.ledger import BatchSettings, bucket_epoch
+from aspectbucket.profiles import Profile
+from aspectbucket.profiles.batching import batching_rule
 from aspectbucket.tables.formats import TableError
 
 UNPLACED = "unplaced"
 MANIFEST = "manifest.json"
+#: Each bucket folder's list of sample keys (Hive readers skip names starting with ``_``).
+KEYS = "_keys.txt"
+#: Where a sample's key comes from, in order of preference; ``row`` is its row number in the input.
+KEY_SOURCES = ("shard/member", "key", "url", "row")
 
 
 class BucketSplitter:
@@ -41,11 +57,14 @@ class BucketSplitter:
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         self._staging = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.", dir=self.folder.parent))
         self.schema = schema
+        self.keys_from = next(source for source in KEY_SOURCES if _has_key_source(schema, source))
         self._writers: dict[str, object] = {}
+        self._rows_seen = 0
         self.counts: dict[str, int] = {}
 
     def write(self, batch: arrow.RecordBatch) -> None:
-        """Append the rows of ``batch`` (with the placement columns) to their buckets' files."""
+        """Append the rows of ``batch`` (with the placement columns) to their buckets' files, and their
+        keys to their buckets' key lists."""
         placed = np.asarray(batch.column("error").to_numpy(zero_copy_only=False) == "")
         widths = batch.column("bucket_width").to_numpy()
         heights = batch.column("bucket_height").to_numpy()
@@ -55,11 +74,28 @@ class BucketSplitter:
         starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
         ends = np.r_[starts[1:], len(sorted_keys)]
         rows = batch.take(arrow.array(order))
+        names = self._sample_keys(batch, order)
+        self._rows_seen += batch.num_rows
         for start, end in zip(starts, ends, strict=True):
             key = int(sorted_keys[start])
             name = UNPLACED if key < 0 else f"{key >> 32}x{key & 0xFFFFFFFF}"
             self._writer(name).write_batch(rows.slice(start, end - start))
+            with open(self._staging / f"bucket={name}" / KEYS, "a", encoding="utf-8", newline="\n") as listing:
+                listing.write("".join(line + "\n" for line in names[start:end]))
             self.counts[name] = self.counts.get(name, 0) + int(end - start)
+
+    def _sample_keys(self, batch: arrow.RecordBatch, order: np.ndarray) -> list[str]:
+        """Each row's key (see the module's docstring), in ``order``, one line each."""
+        if self.keys_from == "row":
+            return [str(index) for index in (self._rows_seen + order).tolist()]
+        if self.keys_from == "shard/member":
+            column = compute.binary_join_element_wise(batch.column("shard"), batch.column("member"), "/")
+        else:
+            column = batch.column(self.keys_from)
+        text = compute.fill_null(compute.cast(column, arrow.string()), "")
+        for mark, escaped in (("\n", "\\n"), ("\r", "\\r")):
+            text = compute.replace_substring(text, mark, escaped)
+        return text.take(arrow.array(order)).to_pylist()
 
     def _writer(self, name: str):
         if name not in self._writers:
@@ -70,11 +106,11 @@ class BucketSplitter:
             self._writers[name] = parquet.ParquetWriter(part, self.schema)
         return self._writers[name]
 
-    def close(self, batch_size: int = 1, policy: BatchPolicy = BatchPolicy.SHORT) -> dict:
+    def close(self, batch_size: int = 1, profile: str | Profile = "kohya") -> dict:
         """Finish every file, write the manifest and give the folder its name; returns the manifest."""
         for writer in self._writers.values():
             writer.close()
-        manifest = bucket_manifest(self.counts, batch_size, policy)
+        manifest = bucket_manifest(self.counts, batch_size, profile, self.keys_from)
         (self._staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         os.chmod(self._staging, 0o777 & ~_umask())
         if self.folder.exists():
@@ -90,35 +126,52 @@ class BucketSplitter:
         shutil.rmtree(self._staging, ignore_errors=True)
 
 
-def bucket_manifest(counts: dict[str, int], batch_size: int = 1, policy: BatchPolicy = BatchPolicy.SHORT) -> dict:
-    """Each bucket's folder, samples and steps per epoch at ``batch_size`` (largest buckets first).
+def _has_key_source(schema: arrow.Schema, source: str) -> bool:
+    return source == "row" or all(name in schema.names for name in source.split("/"))
 
-    Steps come from :func:`aspectbucket.geometry.batches.steps_per_epoch` under ``policy`` (one
-    process); unplaced rows are counted apart and train nothing.
+
+def bucket_manifest(
+    counts: dict[str, int], batch_size: int = 1, profile: str | Profile = "kohya", keys_from: str = "row"
+) -> dict:
+    """Each bucket's folder, keys file, samples and batches per epoch at ``batch_size`` (largest buckets
+    first), and the epoch's steps under ``profile``'s trainer's batching rule (one process, no gradient
+    accumulation, each sample one image trained once); unplaced rows are counted apart and train nothing.
+
+    Where the trainer refuses the whole dataset (SimpleTuner with a bucket smaller than a batch),
+    ``refused`` says why and no step is counted.
     """
     buckets = sorted(((name, count) for name, count in counts.items() if name != UNPLACED), key=lambda item: -item[1])
+    rule = batching_rule(profile)
+    samples = np.array([count for _, count in buckets], dtype=np.int64)
+    batches, steps, _, refused = bucket_epoch(samples, samples, rule, BatchSettings(batch_size))
     entries = []
-    for name, count in buckets:
+    for (name, count), bucket_batches in zip(buckets, batches.tolist(), strict=True):
         width, height = (int(side) for side in name.split("x"))
-        steps = steps_per_epoch([count], batch_size, policy)
         entries.append(
             {
                 "bucket": name,
                 "width": width,
                 "height": height,
                 "samples": count,
-                "steps_per_epoch": steps,
+                "steps_per_epoch": bucket_batches,
                 "path": f"bucket={name}",
+                "keys": f"bucket={name}/{KEYS}",
             }
         )
-    return {
+    manifest = {
         "batch_size": batch_size,
-        "batch_policy": BatchPolicy(policy).value,
-        "samples": sum(count for _, count in buckets),
+        "batching": rule.value,
+        "samples": int(samples.sum()),
         "unplaced": counts.get(UNPLACED, 0),
-        "steps_per_epoch": steps_per_epoch([count for _, count in buckets], batch_size, policy),
+        "steps_per_epoch": steps,
+        "keys_from": keys_from,
         "buckets": entries,
     }
+    if UNPLACED in counts:
+        manifest["unplaced_keys"] = f"bucket={UNPLACED}/{KEYS}"
+    if refused:
+        manifest["refused"] = refused
+    return manifest
 
 
 def _umask() -> int:

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow as arrow
 
-from aspectbucket.scan.headers import is_image_name, read_header_bytes
+from aspectbucket.scan.headers import Header, is_image_name, read_header_bytes
 from aspectbucket.tables.formats import TableError
 from aspectbucket.tables.readers import BATCH_ROWS, ReadBatch, TableSource
 
@@ -57,21 +57,38 @@ def open_tar_shards(source: Path, upright: bool = False) -> TableSource:
         rows = _Rows()
         for shard in shards:
             name = shard.relative_to(base).as_posix()
-            try:
-                with tarfile.open(shard, mode="r|*") as archive:
-                    for member in archive:
-                        if member.isfile() and is_image_name(PurePosixPath(member.name).name):
-                            header = read_header_bytes(archive.extractfile(member).read())
-                            rows.add(name, member.name, header, upright)
-                            if len(rows) == BATCH_ROWS:
-                                yield rows.batch()
-                                rows = _Rows()
-            except (tarfile.TarError, OSError, EOFError) as error:
-                warnings.append(f"stopped reading {name}: {' '.join(str(error).split()) or type(error).__name__}")
+            for member, header in tar_image_headers(shard, name, warnings):
+                rows.add(name, member, header, upright)
+                if len(rows) == BATCH_ROWS:
+                    yield rows.batch()
+                    rows = _Rows()
         if len(rows):
             yield rows.batch()
 
     return TableSource(TAR_SCHEMA, batches(), warnings)
+
+
+def read_tar_shard(shard: Path, name: str, upright: bool = False) -> tuple[ReadBatch | None, list[str]]:
+    """One shard's image members as one batch of :data:`TAR_SCHEMA` (None when it holds none) and its
+    warnings: the unit of work a Ray task reads (``report --engine ray``), rows as :func:`open_tar_shards`
+    gives them."""
+    warnings: list[str] = []
+    rows = _Rows()
+    for member, header in tar_image_headers(shard, name, warnings):
+        rows.add(name, member, header, upright)
+    return (rows.batch() if len(rows) else None), warnings
+
+
+def tar_image_headers(shard: Path, name: str, warnings: list[str]) -> Iterator[tuple[str, Header]]:
+    """``(member, header)`` of each image member of ``shard``, read as a stream; a shard that cannot be
+    read further stops with a warning (named ``name``) appended to ``warnings``."""
+    try:
+        with tarfile.open(shard, mode="r|*") as archive:
+            for member in archive:
+                if member.isfile() and is_image_name(PurePosixPath(member.name).name):
+                    yield member.name, read_header_bytes(archive.extractfile(member).read())
+    except (tarfile.TarError, OSError, EOFError) as error:
+        warnings.append(f"stopped reading {name}: {' '.join(str(error).split()) or type(error).__name__}")
 
 
 class _Rows:
