@@ -9,19 +9,22 @@ similarity) goes through, side by side in one run:
   own placement: the per-row Python that ``assign`` used to be;
 - ``floor``: the same table read and written by the engine alone (pyarrow, and the project's JSONL
   writer) on the engine's own threads, no placement: the I/O floor;
-- ``wide``: the floor writing the output's columns: the placement columns, computed beforehand, are
-  joined to each batch as it is read, so ``wide - floor`` is the cost of writing 11 more columns and
-  ``assign - wide`` that of placement itself (where the time goes);
-- ``assign``: :func:`aspectbucket.tables.assign_table`;
-- ``narrow``: the same with ``columns=("bucket_width", "bucket_height")`` (``--columns``), the output
-  most LAION-scale users need.
+- ``wide``: the floor writing the output's columns, all of them: the placement columns, computed
+  beforehand, are joined to each batch as it is read, so ``wide - floor`` is the cost of writing 11
+  more columns and ``all - wide`` that of placement itself (where the time goes);
+- ``assign``: :func:`aspectbucket.tables.assign_table` with its default columns (the pixel columns:
+  bucket, resized size, crop offsets, error);
+- ``all``: the same with ``columns=["all"]`` (``--columns all``: also ``ar_error``, ``crop_ltrb``,
+  ``lost_fraction``, ``upscaled``), what the loop writes;
+- ``narrow``: the same with ``columns=("bucket_width", "bucket_height")``, the bucket alone.
 
-Done when (issue 14): ``assign`` is at least 6x the loop and within 1.5x of the floor for each format.
-``--stream-rows`` then streams a Parquet table of that many rows through ``aspectbucket assign`` and
-through the floor, each in a child process, and prints their rates and peak memory (target: under
+Done when (issue 14): ``assign`` is at least 6x the loop and within 1.5x of the floor for each format
+(``loop/all`` compares the same columns written). ``--stream-rows`` then streams a Parquet table of
+that many rows through ``aspectbucket assign`` (default columns, ``--columns all``, the bucket alone)
+and through the floor, each in a child process, and prints their rates and peak memory (target: under
 1 GB, at least 0.7x the floor's rate). Timings are wall-clock seconds, best of ``--repeats``.
 
-    python benchmarks/bench_assign.py [--rows 1000000] [--stream-rows 20000000] [--repeats 2]
+    python benchmarks/bench_assign.py [--rows 1000000] [--stream-rows 20000000] [--stream-input img2dataset]
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import pyarrow.parquet as parquet
 from aspectbucket import BucketOptions
 from aspectbucket.profiles import place_by_profile, resolve
 from aspectbucket.tables import TableFormat, assign_table, placement_batch, placement_columns
+from aspectbucket.tables.assign import PLACEMENT_PARQUET_ENCODINGS
 from aspectbucket.tables.json_text import json_lines
 from aspectbucket.tables.pipeline import in_order, read_ahead
 from aspectbucket.tables.readers import open_table
@@ -141,7 +145,7 @@ def wide(path: Path, target: Path, table_format: TableFormat, placed: arrow.Reco
     with open(path, "rb") as source, open(target, "wb") as sink:
         table = open_table(source, table_format)
         schema = arrow.schema([*table.schema, *placed.schema]) if table.schema is not None else None  # JSONL: none
-        writer = TableWriter(sink, table_format, schema)
+        writer = TableWriter(sink, table_format, schema, PLACEMENT_PARQUET_ENCODINGS)
         joined = _joined(_batches(table), placed)
         for encoded in in_order(partial(encode_batch, table_format=table_format), joined):
             writer.write_encoded(encoded)
@@ -161,17 +165,25 @@ def _joined(batches, placed: arrow.RecordBatch):
 
 
 def assign(path: Path, target: Path, table_format: TableFormat, columns=None) -> None:
+    columns = [columns] if isinstance(columns, str) else columns
     with open(path, "rb") as source, open(target, "wb") as sink:
         assign_table(source, sink, OPTIONS, PROFILE, table_format, table_format, columns=columns)
 
 
 def best(function, repeats: int, *args) -> float:
-    times = []
+    """The least wall seconds of ``repeats`` runs; the least CPU seconds (every thread) go to ``CPU``."""
+    times, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         function(*args)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    CPU[function.__name__, *map(str, args[3:])] = min(cpu)
     return min(times)
+
+
+#: CPU seconds of the last :func:`best` per function and extra arguments: the work, whatever else runs.
+CPU: dict[tuple, float] = {}
 
 
 def compare_formats(rows: int, repeats: int, folder: Path, with_loop: bool = True) -> None:
@@ -181,8 +193,9 @@ def compare_formats(rows: int, repeats: int, folder: Path, with_loop: bool = Tru
     placed = placement_batch(place_by_profile(*sizes, OPTIONS, PROFILE))
     print(f"\nassign, {rows:,} rows, same format in and out (best of {repeats}; loop once):")
     print(
-        f"{'format':8} {'loop s':>8} {'floor s':>8} {'wide s':>8} {'assign s':>9} {'narrow s':>9} "
-        f"{'loop/assign':>12} {'assign/floor':>13} {'assign/wide':>12} {'narrow/floor':>13}"
+        f"{'format':8} {'loop s':>7} {'floor s':>7} {'wide s':>7} {'assign s':>8} {'all s':>7} {'narrow s':>8} "
+        f"{'loop/all':>9} {'assign/floor':>12} {'all/floor':>10} {'all/wide':>9} {'narrow/floor':>12} "
+        f"{'CPU s: assign/floor':>20} {'all/floor':>10}"
     )
     for table_format, path in paths.items():
         target = folder / f"out.{table_format.value}"
@@ -190,34 +203,66 @@ def compare_formats(rows: int, repeats: int, folder: Path, with_loop: bool = Tru
         seconds_floor = best(floor, repeats, path, target, table_format)
         seconds_wide = best(wide, repeats, path, target, table_format, placed)
         seconds_assign = best(assign, repeats, path, target, table_format)
+        seconds_all = best(assign, repeats, path, target, table_format, "all")
         seconds_narrow = best(assign, repeats, path, target, table_format, ("bucket_width", "bucket_height"))
         print(
-            f"{table_format.value:8} {seconds_loop:8.2f} {seconds_floor:8.2f} {seconds_wide:8.2f} "
-            f"{seconds_assign:9.2f} {seconds_narrow:9.2f} "
-            f"{seconds_loop / seconds_assign:11.1f}x {seconds_assign / seconds_floor:12.2f}x "
-            f"{seconds_assign / seconds_wide:11.2f}x {seconds_narrow / seconds_floor:12.2f}x",
+            f"{table_format.value:8} {seconds_loop:7.2f} {seconds_floor:7.2f} {seconds_wide:7.2f} "
+            f"{seconds_assign:8.2f} {seconds_all:7.2f} {seconds_narrow:8.2f} "
+            f"{seconds_loop / seconds_all:8.1f}x {seconds_assign / seconds_floor:11.2f}x "
+            f"{seconds_all / seconds_floor:9.2f}x {seconds_all / seconds_wide:8.2f}x "
+            f"{seconds_narrow / seconds_floor:11.2f}x "
+            f"{CPU['assign',] / CPU['floor',]:19.2f}x {CPU['assign', 'all'] / CPU['floor',]:9.2f}x",
             flush=True,
         )
 
 
-def write_stream_input(rows: int, path: Path) -> None:
-    """An img2dataset-like Parquet table written group by group, so making it needs little memory."""
+def write_stream_input(rows: int, path: Path, shape: str = "numeric") -> None:
+    """A Parquet table of ``rows`` sizes written group by group, so making it needs little memory.
+
+    ``numeric``: key, width, height, similarity, four numbers a row (narrower than the seven columns
+    ``assign`` adds, so the output is most of the work); ``img2dataset``: the columns img2dataset writes
+    for each sample (url, caption, key, status, error_message, width, height, original_width,
+    original_height, sha256), where the added columns are a smaller share of what is written.
+    """
     rng = np.random.default_rng(1)
     group = 1 << 20
     writer = None
     for start in range(0, rows, group):
         count = min(group, rows - start)
-        batch = arrow.table(
-            {
+        sizes = {
+            "width": rng.integers(64, 6000, count).astype(np.int32),
+            "height": rng.integers(64, 6000, count).astype(np.int32),
+        }
+        if shape == "numeric":
+            columns = {
                 "key": np.arange(start, start + count),
-                "width": rng.integers(64, 6000, count).astype(np.int32),
-                "height": rng.integers(64, 6000, count).astype(np.int32),
+                **sizes,
                 "similarity": rng.random(count).astype(np.float32),
             }
-        )
+        else:
+            numbers = np.arange(start, start + count).astype(str)
+            columns = {
+                "url": np.char.add(np.char.add("https://images.example.com/photos/", numbers), "/full.jpg"),
+                "caption": np.char.add("a photograph of a quiet street at dusk, number ", numbers),
+                "key": np.char.zfill(numbers, 9),
+                "status": np.full(count, "success"),
+                "error_message": arrow.nulls(count, arrow.string()),
+                **sizes,
+                "original_width": sizes["width"] * 2,
+                "original_height": sizes["height"] * 2,
+                "sha256": _hex_texts(rng, count, 32),
+            }
+        batch = arrow.table(columns)
         writer = writer or parquet.ParquetWriter(path, batch.schema)
         writer.write_table(batch)
     writer.close()
+
+
+def _hex_texts(rng: np.random.Generator, count: int, size: int) -> arrow.Array:
+    """``count`` random hex strings of ``size`` bytes, made as one buffer."""
+    data = np.frombuffer(rng.bytes(count * size).hex().encode(), dtype=np.uint8)
+    offsets = np.arange(0, (count + 1) * 2 * size, 2 * size, dtype=np.int32)
+    return arrow.StringArray.from_buffers(count, arrow.py_buffer(offsets), arrow.py_buffer(data))
 
 
 #: The floor of the stream, run in a child so its peak memory is its own.
@@ -229,22 +274,27 @@ floor(sys.argv[1], sys.argv[2], TableFormat.PARQUET)
 """
 
 
-def run_child(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MiB) of a child process.
+def run_child(command: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, every thread) and peak resident memory (MiB) of a child.
 
-    The peak is the child's own ``VmHWM`` read while it runs: ``ru_maxrss`` would also count this
-    process's memory, which a forked child carries until it execs.
+    The CPU seconds say how much work the run was whatever else the machine runs (other engineers'
+    benchmarks stretch wall time, not work). The peak is the child's own ``VmHWM`` read while it runs:
+    ``ru_maxrss`` would also count this process's memory, which a forked child carries until it execs.
     """
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=Path(__file__).parent)
     peak_kib = 0
-    while process.poll() is None:
+    while True:
         peak_kib = max(peak_kib, _high_water_kib(process.pid))
+        done, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if done:
+            break
         time.sleep(0.05)
     seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{command[:4]} failed")
-    return seconds, peak_kib / 1024
+    return seconds, usage.ru_utime + usage.ru_stime, peak_kib / 1024
 
 
 def _high_water_kib(pid: int) -> int:
@@ -255,21 +305,32 @@ def _high_water_kib(pid: int) -> int:
         return 0
 
 
-def compare_stream(rows: int, folder: Path) -> None:
+def compare_stream(rows: int, folder: Path, shape: str = "numeric") -> None:
     source = folder / "stream.parquet"
-    write_stream_input(rows, source)
-    print(f"\nParquet -> Parquet stream, {rows:,} rows ({source.stat().st_size / 2**20:,.0f} MiB in), each in a child:")
-    floor_s, floor_mib = run_child([sys.executable, "-c", FLOOR_CHILD, str(source), str(folder / "floor.parquet")])
+    write_stream_input(rows, source, shape)
+    size = source.stat().st_size / 2**20
+    print(f"\nParquet -> Parquet stream, {rows:,} rows of {shape} columns ({size:,.0f} MiB in), each in a child:")
+    runs = {"floor": run_child([sys.executable, "-c", FLOOR_CHILD, str(source), str(folder / "floor.parquet")])}
     cli = [sys.executable, "-m", "aspectbucket", "assign", "--sizes", str(source), "-o", str(folder / "placed.parquet")]
-    assign_s, assign_mib = run_child(cli)
-    narrow_s, narrow_mib = run_child([*cli, "--columns", "bucket_width,bucket_height"])
-    print(f"{'':8} {'seconds':>8} {'M rows/s':>9} {'peak MiB':>9}")
-    print(f"{'floor':8} {floor_s:8.1f} {rows / floor_s / 1e6:9.2f} {floor_mib:9.0f}")
-    print(f"{'assign':8} {assign_s:8.1f} {rows / assign_s / 1e6:9.2f} {assign_mib:9.0f}")
-    print(f"{'narrow':8} {narrow_s:8.1f} {rows / narrow_s / 1e6:9.2f} {narrow_mib:9.0f}  (--columns: the bucket only)")
+    runs["assign"] = run_child(cli)
+    runs["all"] = run_child([*cli, "--columns", "all"])
+    runs["narrow"] = run_child([*cli, "--columns", "bucket_width,bucket_height"])
+    notes = {
+        "assign": "(default: the pixel columns)",
+        "all": "(--columns all)",
+        "narrow": "(--columns: the bucket only)",
+    }
+    print(f"{'':8} {'seconds':>8} {'M rows/s':>9} {'CPU s':>7} {'peak MiB':>9}")
+    for name, (seconds, cpu, mib) in runs.items():
+        print(f"{name:8} {seconds:8.1f} {rows / seconds / 1e6:9.2f} {cpu:7.1f} {mib:9.0f}  {notes.get(name, '')}")
+    floor_s, floor_cpu = runs["floor"][:2]
     print(
-        f"rate / floor rate: assign {floor_s / assign_s:.2f}x, narrow {floor_s / narrow_s:.2f}x (target >= 0.7x); "
-        f"peak under 1 GB: {max(assign_mib, narrow_mib) < 1024}"
+        "rate / floor rate: "
+        + ", ".join(f"{name} {floor_s / runs[name][0]:.2f}x" for name in notes)
+        + " (target >= 0.7x); by CPU seconds: "
+        + ", ".join(f"{name} {floor_cpu / runs[name][1]:.2f}x" for name in notes)
+        + f"; peak under 1 GB: {max(mib for _, _, mib in runs.values()) < 1024}; "
+        f"load average now {os.getloadavg()[0]:.2f}"
     )
 
 
@@ -277,6 +338,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--stream-rows", type=int, default=0, help="rows of the Parquet stream (0: skip it)")
+    parser.add_argument(
+        "--stream-input",
+        choices=["numeric", "img2dataset"],
+        default="numeric",
+        help="the stream's columns: four numbers, or img2dataset's (see write_stream_input)",
+    )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--no-loop", action="store_true", help="skip the per-image loop (minutes at a million rows)")
     args = parser.parse_args()
@@ -285,7 +352,7 @@ def main() -> None:
         if args.rows:
             compare_formats(args.rows, args.repeats, Path(folder), with_loop=not args.no_loop)
         if args.stream_rows:
-            compare_stream(args.stream_rows, Path(folder))
+            compare_stream(args.stream_rows, Path(folder), args.stream_input)
 
 
 if __name__ == "__main__":

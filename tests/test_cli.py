@@ -116,7 +116,7 @@ SIZES_CSV = "file,width,height,note\na.png,576,768,first\nb.png,,5,\nc.png,768,5
 
 
 def test_assign_csv_keeps_order_and_columns_and_exits_1_on_bad_rows(run):
-    result = CliRunner().invoke(main, ["assign", "--sizes", "-"], input=SIZES_CSV)
+    result = CliRunner().invoke(main, ["assign", "--sizes", "-", "--columns", "all"], input=SIZES_CSV)
     assert result.exit_code == 1
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [row["file"] for row in rows] == ["a.png", "b.png", "c.png"]
@@ -133,12 +133,26 @@ def test_assign_all_placed_exits_0_and_writes_jsonl_file(run, tmp_path):
     source = tmp_path / "sizes.jsonl"
     source.write_text('{"width": 576, "height": 768, "id": 7}\n\n{"width": 512, "height": 512}\n')
     target = tmp_path / "out.jsonl"
-    result = run("assign", "--sizes", str(source), "--output", str(target))
+    result = run("assign", "--sizes", str(source), "--output", str(target), "--columns", "pixels,crop_ltrb,upscaled")
     assert result.exit_code == 0
     lines = [json.loads(line) for line in target.read_text().splitlines()]
     assert lines[0]["id"] == 7 and lines[0]["crop_ltrb"] == [8.0, 0.0, 440.0, 576.0]
     assert lines[1]["bucket_width"] == 512 and lines[1]["upscaled"] is False
     assert [path.name for path in tmp_path.iterdir() if path.name.endswith(".tmp")] == []
+
+
+def test_assign_adds_the_pixel_columns_by_default(run):
+    result = CliRunner().invoke(main, ["assign", "--sizes", "-"], input=SIZES_CSV)
+    added = next(csv.reader(io.StringIO(result.stdout)))[4:]
+    assert added == [
+        "bucket_width",
+        "bucket_height",
+        "resized_width",
+        "resized_height",
+        "crop_left",
+        "crop_top",
+        "error",
+    ]
 
 
 def test_assign_jsonl_bad_lines_become_error_rows(run):

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from aspectbucket import BucketOptions, place
 from aspectbucket.cli import main
 from aspectbucket.profiles import resolve
-from aspectbucket.tables import PLACEMENT_COLUMNS, TableError, TableFormat, assign_table, records
+from aspectbucket.tables import PIXEL_COLUMNS, PLACEMENT_COLUMNS, TableError, TableFormat, assign_table, records
 from aspectbucket.tables.pipeline import in_order, read_ahead
 from aspectbucket.tables.readers import open_table
 from aspectbucket.tables.records import split_records
@@ -169,7 +169,7 @@ def test_an_empty_table_gives_a_readable_parquet_file(tmp_path, table_format, te
     result = invoke("--sizes", "-", "--input-format", table_format, "-o", str(target), input=text)
     assert result.exit_code == 0, result.output
     table = parquet.read_table(target)
-    assert table.num_rows == 0 and set(PLACEMENT_COLUMNS) <= set(table.column_names)
+    assert table.num_rows == 0 and table.column_names[-len(PIXEL_COLUMNS) :] == list(PIXEL_COLUMNS)
 
 
 def test_an_empty_parquet_table_gives_a_readable_parquet_file(tmp_path):
@@ -291,7 +291,8 @@ def test_every_format_gives_the_same_rows_as_place(input_format, output_format):
     table = _sample_table()
     profile, options, _ = resolve("kohya", BucketOptions((1024, 1024), 256, 2048))
     sink = io.BytesIO()
-    result = assign_table(io.BytesIO(_encode(table, input_format)), sink, options, profile, input_format, output_format)
+    source = io.BytesIO(_encode(table, input_format))
+    result = assign_table(source, sink, options, profile, input_format, output_format, columns=["all"])
     assert (result.rows, result.errors) == (500, 10)
     rows = _decode(sink.getvalue(), output_format)
     expected = place(table.column("width").to_numpy(), table.column("height").to_numpy(), options)
@@ -602,3 +603,112 @@ def test_columns_chooses_the_placement_columns_added():
     assert rows[0]["ar_error"] == "mine" and rows[1]["error"] == BAD_SIZE  # only added columns replace inputs
     result = CliRunner().invoke(main, ["assign", "--sizes", "-", "--columns", "bucket"], input=text)
     assert result.exit_code == 2 and "no placement column 'bucket'" in result.output
+    for chosen, added in (("all", PLACEMENT_COLUMNS), ("pixels,upscaled", (*PIXEL_COLUMNS[:-1], "upscaled", "error"))):
+        result = invoke("--sizes", "-", "--format", "jsonl", "--columns", chosen, input="width,height\n576,768\n")
+        assert list(json.loads(result.stdout))[2:] == list(added)
+
+
+# --- Parquet output layout (issue 14)
+
+
+def test_parquet_rows_are_gathered_into_row_groups_of_the_writers_size(monkeypatch):
+    from aspectbucket.tables import readers, writers
+
+    monkeypatch.setattr(readers, "BATCH_ROWS", 40)
+    monkeypatch.setattr(writers, "ROW_GROUP_ROWS", 100)
+    monkeypatch.setattr(writers, "FIRST_ROW_GROUP_ROWS", 30)
+    table = _sample_table()
+    profile, options, _ = resolve("kohya", BucketOptions((1024, 1024), 256, 2048))
+    sink = io.BytesIO()
+    parquet_in = _encode(table, TableFormat.PARQUET)
+    assign_table(io.BytesIO(parquet_in), sink, options, profile, TableFormat.PARQUET, TableFormat.PARQUET)
+    written = parquet.ParquetFile(io.BytesIO(sink.getvalue()))
+    # at least 30 rows, then 60, then 100 (the largest), each group holding the 40-row batches that reached it
+    assert [written.metadata.row_group(i).num_rows for i in range(written.num_row_groups)] == [
+        40,
+        80,
+        120,
+        120,
+        120,
+        20,
+    ]
+    expected = place(table.column("width").to_numpy(), table.column("height").to_numpy(), options)
+    placed = written.read()
+    assert placed.column("key").to_pylist() == table.column("key").to_pylist()
+    assert placed.column("crop_left").to_pylist() == expected.trim_left.tolist()
+    assert placed.column("resized_height").type == arrow.int64()
+
+
+def test_an_input_column_named_like_an_unchosen_placement_column_keeps_its_text_in_parquet(tmp_path):
+    target = tmp_path / "out.parquet"
+    text = "width,height,crop_left\n576,768,mine\n"
+    result = invoke("--sizes", "-", "--columns", "bucket_width", "-o", str(target), input=text)
+    assert result.exit_code == 0, result.output
+    assert parquet.read_table(target).column("crop_left").to_pylist() == ["mine"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    distinct=st.lists(
+        st.one_of(st.floats(allow_nan=True), st.integers(-(2**20), 2**20).map(float), st.none()),
+        min_size=1,
+        max_size=50,
+    ),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_floats_formatted_once_per_distinct_value_read_as_each_formatted_alone(distinct, seed):
+    """Every finite float's text is JSON that reads back the same (1e10 was written "1e+10.0")."""
+    from aspectbucket.tables.json_text import float_text
+
+    picks = np.random.default_rng(seed).integers(0, len(distinct), 5000)  # over the sample: few distinct values
+    column = arrow.array([distinct[pick] for pick in picks], arrow.float64())
+    text = float_text(column).to_pylist()
+    alone = [float_text(arrow.array([value], arrow.float64())).to_pylist()[0] for value in distinct]
+    assert text == [alone[pick] for pick in picks]
+    finite = [value for value in distinct if value is not None and np.isfinite(value)]
+    assert [json.loads(alone[distinct.index(value)]) for value in finite] == finite  # reads back the same
+
+
+def test_a_parquet_row_group_that_cannot_be_encoded_is_raised_and_the_writer_still_closes(monkeypatch):
+    from aspectbucket.tables import writers
+
+    monkeypatch.setattr(writers, "FIRST_ROW_GROUP_ROWS", 2)
+    schema = arrow.schema([("side", arrow.int64())])
+    writer = writers.TableWriter(io.BytesIO(), TableFormat.PARQUET, schema)
+    writer.write(arrow.record_batch([arrow.array([1, 2])], schema=schema))
+    with pytest.raises(ValueError, match="schema"):  # another schema: refused on the encoding thread, raised here
+        writer.write(arrow.record_batch([arrow.array(["a", "b"])], names=["side"]))
+        writer.close()
+    writer.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.integers(-(10**6), 10**6).map(str), st.sampled_from(["", " 7", "8 ", "1.5", "x", "1e3", "007"])),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_size_text_is_read_as_each_cell_alone(cells):
+    from aspectbucket.tables.sizes import size_values
+
+    def alone(cell: str) -> float:
+        try:
+            return float(cell.strip()) if cell.strip() else np.nan
+        except ValueError:
+            return -1.0
+
+    values = size_values(arrow.array(cells, arrow.string()))
+    np.testing.assert_array_equal(np.asarray(values, dtype=np.float64), [alone(cell) for cell in cells])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(0, 70_000), st.none()), max_size=40))
+def test_integers_gathered_from_made_texts_read_as_python_writes_them(values):
+    from aspectbucket.tables.json_text import json_text
+
+    for kind in (arrow.int64(), arrow.uint16()):
+        fits = [value for value in values if value is None or 0 <= value < 2**16] if kind == arrow.uint16() else values
+        text = json_text(arrow.array(fits, kind)).to_pylist()
+        assert text == [json.dumps(value) for value in fits]

@@ -56,7 +56,10 @@ from aspectbucket.tables.formats import TABLE_SUFFIXES
     "placement_names",
     default=None,
     metavar="LIST",
-    help="Placement columns to add, comma-separated (error is always added): fewer are faster to write. [default: all]",
+    help="Placement columns to add, comma-separated, or 'all' (error is always added). The default, 'pixels', is "
+    "what makes each image's pixels: bucket_width, bucket_height, resized_width, resized_height, crop_left, "
+    "crop_top; 'all' adds ar_error, crop_ltrb, lost_fraction and upscaled, which take 2-3x as long to write. "
+    "[default: pixels]",
 )
 @click.option(
     "--split-by-bucket",
@@ -119,9 +122,9 @@ def assign(
 ):
     """Place every row of a size table; other columns pass through, in input order, with their types.
 
-    Adds bucket_width, bucket_height, resized_width, resized_height, ar_error, crop_left and crop_top
-    (the real crop in the resized image), crop_ltrb (what the trainer reports to SDXL), lost_fraction,
-    upscaled and error. Sizes come from width/height, else WIDTH/HEIGHT (LAION), else
+    Adds bucket_width, bucket_height, resized_width, resized_height, crop_left and crop_top (the real
+    crop in the resized image) and error; with --columns all also ar_error, crop_ltrb (what the trainer
+    reports to SDXL), lost_fraction and upscaled. Sizes come from width/height, else WIDTH/HEIGHT (LAION), else
     original_width/original_height (img2dataset), or the columns named; a note says which when it is
     not width/height. A row that cannot be read or placed keeps its place with a reason in 'error'.
     Exit status 0 when every row was placed, 1 when some rows carry an error (all rows are still
@@ -131,6 +134,7 @@ def assign(
     Example:
       printf 'file,width,height\\na.png,576,768\\n' | aspectbucket assign --sizes - --format jsonl
       aspectbucket assign --sizes laion.parquet -o placed.parquet --resolution 1024
+      aspectbucket assign --sizes sizes.csv -o placed.csv --columns all
       aspectbucket assign --sizes img2dataset-out/ --split-by-bucket by-bucket/ --batch-size 8
       aspectbucket assign --sizes shards/ -o placed.parquet --engine ray --address 10.0.0.1:6379
     """
