@@ -52,7 +52,11 @@ def _scalar(options: BucketOptions, width: int, height: int):
 @given(options=kohya_options(), sizes=st.lists(st.tuples(sides, sides), min_size=1, max_size=20))
 def test_vectorised_equals_scalar(options, sizes):
     widths, heights = np.array(sizes).T
-    placement = place(widths, heights, options)
+    _assert_equals_scalar(place(widths, heights, options), options, sizes)
+
+
+def _assert_equals_scalar(placement, options, sizes) -> None:
+    """Every row of ``placement`` is sd-scripts' own bucket, resize, ratio error, SDXL box and trim."""
     for i, (width, height) in enumerate(sizes):
         expected = _scalar(options, width, height)
         if expected is None:
@@ -303,15 +307,7 @@ def test_blocks_written_into_the_output_equal_scalar(options, sizes):
     widths, heights = np.array(sizes).T
     with mock.patch.object(profile_module, "BLOCK_ROWS", 4):
         placement = place(widths, heights, options)
-    for i, (width, height) in enumerate(sizes):
-        expected = _scalar(options, width, height)
-        if expected is None:
-            assert placement.error[i] in (PlacementError.ZERO_SIDE, PlacementError.TRAINER_CRASH)
-            continue
-        bucket, resized, ar_error = expected
-        assert (placement.bucket_width[i], placement.bucket_height[i]) == tuple(bucket)
-        assert (placement.resized_width[i], placement.resized_height[i]) == tuple(resized)
-        assert placement.ar_error[i] == ar_error
+    _assert_equals_scalar(placement, options, sizes)
 
 
 @settings(max_examples=200, deadline=None)

@@ -142,25 +142,7 @@ SETTINGS = st.fixed_dictionaries(
     st.integers(0, 2**16),
 )
 def test_vectorised_rule_matches_the_one_image_oracle(drawn, sizes, seed):
-    resolution = {"pixel": 768, "area": 0.5, "pixel_area": 1024}[drawn["resolution_type"]]
-    minimum = drawn["minimum_image_size"]
-    downsample = drawn["downsample"]
-    if drawn["resolution_type"] == "area":
-        minimum = None if minimum is None else minimum**2 / 1e6
-        downsample = None if downsample is None else downsample**2 / 1e6
-    settings_ = from_config(
-        drawn["resolution_type"],
-        resolution,
-        crop=drawn["crop"],
-        crop_aspect=drawn["crop_aspect"],
-        crop_style=drawn["crop_style"],
-        crop_aspect_buckets=drawn["buckets"],
-        aspect_bucket_rounding=drawn["aspect_bucket_rounding"],
-        aspect_bucket_alignment=drawn["aspect_bucket_alignment"],
-        minimum_image_size=minimum,
-        maximum_image_size=downsample and downsample * 2,
-        target_downsample_size=downsample,
-    )
+    settings_ = _drawn_settings(drawn, with_sizes=True)
     widths, heights = np.array(sizes).T
     prepared = simpletuner_prepare(widths, heights, settings_, seed=seed)
     state = SimpleTunerState(seed=seed)
@@ -389,17 +371,7 @@ def test_blocks_of_the_processing_order_prepare_like_one_pass(drawn, sizes, seed
 
     from aspectbucket.geometry import simpletuner as simpletuner_module
 
-    resolution = {"pixel": 768, "area": 0.5, "pixel_area": 1024}[drawn["resolution_type"]]
-    settings_ = from_config(
-        drawn["resolution_type"],
-        resolution,
-        crop=drawn["crop"],
-        crop_aspect=drawn["crop_aspect"],
-        crop_style=drawn["crop_style"],
-        crop_aspect_buckets=drawn["buckets"],
-        aspect_bucket_rounding=drawn["aspect_bucket_rounding"],
-        aspect_bucket_alignment=drawn["aspect_bucket_alignment"],
-    )
+    settings_ = _drawn_settings(drawn)
     widths, heights = np.array(sizes).T
     order = list(range(len(sizes)))
     shuffler.shuffle(order)
@@ -412,3 +384,30 @@ def test_blocks_of_the_processing_order_prepare_like_one_pass(drawn, sizes, seed
     for name in ("canvas_width", "canvas_height", "crop_left", "crop_top"):
         np.testing.assert_array_equal(getattr(blocks, name), getattr(one_pass, name), err_msg=name)
     assert block_maps == one_pass_maps
+
+
+def _drawn_settings(drawn: dict, with_sizes: bool = False):
+    """The SimpleTuner settings a ``SETTINGS`` draw names; ``with_sizes`` adds its minimum and downsample sizes."""
+    resolution = {"pixel": 768, "area": 0.5, "pixel_area": 1024}[drawn["resolution_type"]]
+    sizes = {}
+    if with_sizes:
+        minimum, downsample = drawn["minimum_image_size"], drawn["downsample"]
+        if drawn["resolution_type"] == "area":
+            minimum = None if minimum is None else minimum**2 / 1e6
+            downsample = None if downsample is None else downsample**2 / 1e6
+        sizes = {
+            "minimum_image_size": minimum,
+            "maximum_image_size": downsample and downsample * 2,
+            "target_downsample_size": downsample,
+        }
+    return from_config(
+        drawn["resolution_type"],
+        resolution,
+        crop=drawn["crop"],
+        crop_aspect=drawn["crop_aspect"],
+        crop_style=drawn["crop_style"],
+        crop_aspect_buckets=drawn["buckets"],
+        aspect_bucket_rounding=drawn["aspect_bucket_rounding"],
+        aspect_bucket_alignment=drawn["aspect_bucket_alignment"],
+        **sizes,
+    )
