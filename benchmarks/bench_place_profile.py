@@ -22,10 +22,10 @@ rate; ``--repeats 2`` or more takes the best):
   the bound, so which word a draw reads depends on every draw before it: the replay is a Python loop over
   integers, about 130 ns a draw, which alone caps the profile near 7 M/s; the blocks of 65,536 rows in
   processing order (map lookups, Python's ``round`` on each distinct half) take about as long again.
-* ai-toolkit (about 15 M/s; 20 M/s within a block): no bucket list, each image's bucket is the nearest in
-  area of four candidates (both sides floored and ceiled to the divisor), each with an area, a bound test,
-  a distance and a strict comparison with the best so far (the trainer's ``min`` keeps the first), then a
-  ceiling cover resize: about 65 passes over every block.
+* ai-toolkit (about 19 M/s): no bucket list, each image's bucket is the nearest in area of four
+  candidates (both sides floored and ceiled to the divisor), each with an area, a distance and a bound
+  test, kept by a strict comparison with the best so far (the trainer's ``min`` keeps the first), then a
+  ceiling cover resize: about 45 passes over every block, with a square root per image.
 * balanced (17 to 21 M/s): the log-ratio metric takes a log per image and the exact resize two integer
   cross products; the 8 to 14 % of images over the crop limit (or enlarged without upscaling) are placed
   again with the corrected no-upscale rule, four candidate sizes each with logs.

@@ -84,12 +84,17 @@ def test_vectorised_rule_matches_the_one_image_oracle(width, height, resolution,
     assert (int(bucket_w[0]), int(bucket_h[0])) == ai_toolkit_bucket_one(width, height, resolution, divisibility)
 
 
-@given(st.lists(st.tuples(st.integers(16, 9000), st.integers(16, 9000)), min_size=1, max_size=40))
-def test_vectorised_rule_matches_the_oracle_on_many_rows(sizes):
+@given(
+    st.lists(st.tuples(st.integers(1, 20_000), st.integers(1, 20_000)), min_size=1, max_size=40),
+    st.sampled_from([(512, 16), (1024, 64), (768, 128), (256, 1)]),
+)
+def test_vectorised_rule_matches_the_oracle_on_many_rows(sizes, setting):
+    """Rows side by side (thin ones, whose floored side is 0, among them) each get the oracle's bucket."""
+    resolution, divisibility = setting
     widths, heights = np.array(sizes).T
-    bucket_w, bucket_h = ai_toolkit_bucket(widths, heights, 512, 16)
+    bucket_w, bucket_h = ai_toolkit_bucket(widths, heights, resolution, divisibility)
     assert list(zip(bucket_w.tolist(), bucket_h.tolist(), strict=True)) == [
-        ai_toolkit_bucket_one(w, h, 512, 16) for w, h in sizes
+        ai_toolkit_bucket_one(w, h, resolution, divisibility) for w, h in sizes
     ]
 
 

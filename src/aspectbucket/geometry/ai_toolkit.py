@@ -26,6 +26,9 @@ import random
 
 import numpy as np
 
+#: Added to a floored side of 0: every area made with it is beyond any resolution's (the trainer drops those).
+_BEYOND_ANY_AREA = 2.0**60
+
 
 def ai_toolkit_bucket(widths, heights, resolution: int, divisibility: int) -> tuple[np.ndarray, np.ndarray]:
     """``get_bucket_for_image_size`` for arrays of sizes: the ``(bucket_w, bucket_h)`` of every image.
@@ -40,30 +43,42 @@ def ai_toolkit_bucket(widths, heights, resolution: int, divisibility: int) -> tu
     total = widths * heights
     max_pixels = float(resolution * resolution)
     target = np.minimum(total, max_pixels)
+    step = float(divisibility)
     # The trainer's ``(target / total) ** 0.5``: sqrt is correctly rounded, as CPython's pow is for 0.5.
     scaler = np.sqrt(target / total)
-    w_raw = (widths * scaler) / divisibility
-    h_raw = (heights * scaler) / divisibility
-    w_floor, w_ceil = np.floor(w_raw) * divisibility, np.ceil(w_raw) * divisibility
-    h_floor, h_ceil = np.floor(h_raw) * divisibility, np.ceil(h_raw) * divisibility
+    w_raw = (widths * scaler) / step
+    h_raw = (heights * scaler) / step
+    w_floor, w_ceil = np.floor(w_raw) * step, np.ceil(w_raw) * step
+    h_floor, h_ceil = np.floor(h_raw) * step, np.ceil(h_raw) * step
+    # The trainer keeps a candidate with both sides positive and an area within max_pixels. A ceiling is at
+    # least one step; a floored side of 0 is pushed far beyond any limit, so "kept" is just "area <= max".
+    w_sized = w_floor + (w_floor == 0) * _BEYOND_ANY_AREA
+    h_sized = h_floor + (h_floor == 0) * _BEYOND_ANY_AREA
+    # A kept candidate is at most max_pixels from the target (both lie in 0..max_pixels); one not kept gets
+    # a distance above that, so it never beats a kept one, and "none kept" is "best above max_pixels".
+    not_kept_penalty = 2.0 * max_pixels + 1.0
     # The four candidates in the trainer's order, each compared with the best so far: only a strictly
-    # nearer one replaces it, so ties keep the earlier, as Python's min() does. One row at a time in
-    # columns (no (n, 4) stacks and no argmin along a short axis, both several times slower). A ceiling
-    # is at least one step, so a candidate has both sides positive exactly when its area is.
-    bucket_w = bucket_h = best = None
-    for cand_w, cand_h in ((w_floor, h_floor), (w_floor, h_ceil), (w_ceil, h_floor), (w_ceil, h_ceil)):
+    # nearer one replaces it, so ties keep the earlier, as Python's min() does. Only the winner's number
+    # is kept (candidate k takes the ceiling width when k >= 2, the ceiling height when k is odd): one
+    # small array instead of choosing both sides at every step.
+    best = winner = None
+    for number, (cand_w, cand_h) in enumerate(
+        ((w_sized, h_sized), (w_sized, h_ceil), (w_ceil, h_sized), (w_ceil, h_ceil))
+    ):
         area = cand_w * cand_h
-        distance = np.where((area > 0) & (area <= max_pixels), np.abs(area - target), np.inf)
+        distance = np.abs(area - target)
+        distance += (area > max_pixels) * not_kept_penalty
         if best is None:
-            bucket_w, bucket_h, best = cand_w, cand_h, distance
+            best, winner = distance, np.zeros(len(distance), dtype=np.uint8)
             continue
-        nearer = distance < best
-        bucket_w, bucket_h = np.where(nearer, cand_w, bucket_w), np.where(nearer, cand_h, bucket_h)
-        best = np.where(nearer, distance, best)
-    none_kept = best == np.inf
-    bucket_w = np.where(none_kept, np.maximum(divisibility, w_floor), bucket_w).astype(np.int64)
-    bucket_h = np.where(none_kept, np.maximum(divisibility, h_floor), bucket_h).astype(np.int64)
-    return bucket_w, bucket_h
+        np.copyto(winner, number, where=distance < best)
+        np.minimum(best, distance, out=best)
+    bucket_w = w_floor + (winner >= 2) * (w_ceil - w_floor)
+    bucket_h = h_floor + (winner & 1) * (h_ceil - h_floor)
+    none_kept = best > max_pixels
+    np.copyto(bucket_w, np.maximum(step, w_floor), where=none_kept)
+    np.copyto(bucket_h, np.maximum(step, h_floor), where=none_kept)
+    return bucket_w.astype(np.int64), bucket_h.astype(np.int64)
 
 
 def square_crop_resize(widths, heights, resolution: int) -> tuple[np.ndarray, np.ndarray]:
