@@ -8,6 +8,7 @@ these tests are marked ``ray``; without Ray installed they are skipped, except w
 
 from __future__ import annotations
 
+import socket
 import sys
 import tarfile
 
@@ -94,6 +95,50 @@ def test_an_address_no_cluster_answers_is_one_line_on_either_command(tmp_path):
         assert result.exit_code == 2 and "cannot join the Ray cluster at nohost:port" in result.output
         assert "Traceback" not in result.output
     assert not ray.is_initialized()
+
+
+def test_an_address_that_refuses_is_one_line_before_ray_is_asked(tmp_path):
+    """A port nobody listens on: refused at once, in one line, and Ray never starts."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        pytest.skip("a Ray session is already running in this process")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free once closed: nothing listens there
+    shards = _parquet_shards(tmp_path / "shards")
+    result = CliRunner().invoke(main, ["report", str(shards), "--engine", "ray", "--address", f"127.0.0.1:{port}"])
+    assert result.exit_code == 2 and f"cannot join the Ray cluster at 127.0.0.1:{port}: connection refused" in (
+        result.output
+    )
+    assert "Traceback" not in result.output and not ray.is_initialized()
+
+
+@pytest.mark.parametrize("address", ["10.0.0.1:6379", "ray://10.0.0.1:10001", "[fd00::1]:6379"])
+def test_an_address_that_never_answers_gives_up_after_the_connect_timeout(monkeypatch, address):
+    """Ray would retry such a host for minutes; the check waits CONNECT_SECONDS for the port, then says so."""
+    pytest.importorskip("ray")
+    from aspectbucket.tables import ray_engine
+
+    tried = []
+
+    def silent(where, timeout):
+        tried.append((where, timeout))
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(ray_engine.socket, "create_connection", silent)
+    with pytest.raises(ray_engine.RayUnavailable) as raised:
+        ray_engine.check_reachable(address)
+    host = address.removeprefix("ray://").rpartition(":")[0].strip("[]")
+    assert tried == [((host, int(address.rpartition(":")[2])), ray_engine.CONNECT_SECONDS)]
+    assert str(raised.value) == f"cannot join the Ray cluster at {address}: no answer within 10 s"
+
+
+@pytest.mark.parametrize("address", ["auto", "nohost:port", "headnode"])
+def test_addresses_without_a_port_are_left_to_ray(monkeypatch, address):
+    from aspectbucket.tables import ray_engine
+
+    monkeypatch.setattr(ray_engine.socket, "create_connection", lambda *_: pytest.fail("no connection expected"))
+    ray_engine.check_reachable(address)
 
 
 @pytest.mark.ray

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from aspectbucket.cli.options import bucket_options, resolve_bucket_options
+from aspectbucket.cli.options import bucket_options, engine_options, resolve_bucket_options
 from aspectbucket.outputs import OutputRefused, atomic_open
 from aspectbucket.tables import TableError, TableFormat, assign_table, guess_format
 from aspectbucket.tables.formats import TABLE_SUFFIXES
@@ -68,7 +68,8 @@ from aspectbucket.tables.formats import TABLE_SUFFIXES
     metavar="DIR",
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write the rows as Parquet, one folder per bucket (DIR/bucket=WxH/part-00000.parquet, "
-    "DIR/bucket=unplaced/), with DIR/manifest.json (samples and steps per epoch per bucket). "
+    "DIR/bucket=unplaced/), with DIR/manifest.json (samples and steps per epoch per bucket) and each "
+    "bucket's sample keys in its _keys.txt. "
     "DIR must be new or empty. Without --output, only the split is written.",
 )
 @click.option(
@@ -76,28 +77,9 @@ from aspectbucket.tables.formats import TABLE_SUFFIXES
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Batch size for the manifest's steps per epoch (under the profile's rule for short batches).",
+    help="Batch size for the manifest's steps per epoch (the profile's trainer's batching, as the ledger counts it).",
 )
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="Where placement runs: this process (a thread per core), or a Ray cluster through Ray Data (Parquet "
-    "input: a file or a folder of shards; the same rows as local). Needs pip install 'aspectbucket[ray]'.",
-)
-@click.option(
-    "--address",
-    default=None,
-    metavar="HOST:PORT",
-    help="With --engine ray: the cluster to join (what 'ray start --head' printed). [default: a local cluster]",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="With --engine ray and no --address: CPUs of the local cluster. [default: every core]",
-)
+@engine_options("placement runs (Ray: Parquet input, a file or a folder of shards; the same rows)")
 @click.option(
     "--input-format",
     type=click.Choice([f.value for f in TableFormat]),
@@ -114,9 +96,7 @@ def assign(
     placement_names,
     split_folder,
     batch_size,
-    engine,
-    address,
-    workers,
+    cluster,
     input_format,
     bucketing,
 ):
@@ -155,9 +135,9 @@ def assign(
         "batch_size": batch_size,
         "columns": columns,
     }
-    if engine == "ray":
-        cluster = {"address": address, "workers": workers}
-        result = _assign_on_ray(sizes_path, output_path, output_format, profile, options, settings | cluster)
+    if cluster is not None:
+        where = {"address": cluster.address, "workers": cluster.workers}
+        result = _assign_on_ray(sizes_path, output_path, output_format, profile, options, settings | where)
         _tell(result, split_folder, batch_size)
         return
     source = folder or _open_input(sizes_path)

@@ -17,6 +17,7 @@ extra (``pip install 'aspectbucket[ray]'``).
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,32 @@ class RayUnavailable(TableError):
     """Ray is not installed (the one-line install hint), or the cluster asked for cannot be joined."""
 
 
+#: Seconds an ``--address`` has to accept a connection before Ray is asked to join it: Ray itself keeps
+#: retrying an address that never answers (a firewalled or mistyped host) for minutes.
+CONNECT_SECONDS = 10.0
+
+
+def check_reachable(address: str) -> None:
+    """Raise :class:`RayUnavailable` in one line when ``address`` (``host:port`` or ``ray://host:port``)
+    does not accept a TCP connection within :data:`CONNECT_SECONDS`.
+
+    Other forms (``auto``, a name without a port) are left to Ray, which reads them its own way.
+    """
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS):
+            pass
+    except TimeoutError:
+        raise RayUnavailable(
+            f"cannot join the Ray cluster at {address}: no answer within {CONNECT_SECONDS:g} s"
+        ) from None
+    except OSError as error:  # refused, unreachable, a name that does not resolve
+        reason = error.strerror or str(error) or type(error).__name__
+        raise RayUnavailable(f"cannot join the Ray cluster at {address}: {reason.lower()}") from None
+
+
 @dataclass(frozen=True)
 class RayCluster:
     """Where ``--engine ray`` runs: ``address`` joins an existing cluster (what ``ray start --head``
@@ -67,11 +94,13 @@ class RayCluster:
     @contextlib.contextmanager
     def session(self) -> Iterator[Any]:
         """The ``ray`` module, connected; raises :class:`RayUnavailable` when Ray is not installed or the
-        cluster cannot be joined (an address that no cluster answers may keep Ray retrying for minutes)."""
+        cluster cannot be joined (an address that does not answer within :data:`CONNECT_SECONDS` included)."""
         ray = self.installed()
         started = not ray.is_initialized()
         if started:
             workers = None if self.address else self.workers
+            if self.address:
+                check_reachable(self.address)
             try:
                 ray.init(address=self.address, num_cpus=workers, include_dashboard=False, log_to_driver=False)
             except (ValueError, ConnectionError, RuntimeError) as error:  # a bad or dead --address
