@@ -8,6 +8,7 @@ these tests are marked ``ray``; without Ray installed they are skipped, except w
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import tarfile
@@ -260,6 +261,34 @@ def test_export_on_ray_writes_the_local_engines_bytes_and_journal(ray_cluster, t
     assert "14 written, 0 already done, 1 failed -> OUT" in told["local"] and told["ray"] == told["local"]
     assert len(local) == 14 + 4 + 1  # images, captions, the journal
     assert ray == local
+
+
+@pytest.mark.ray
+def test_the_export_verb_on_a_cluster_writes_the_local_engines_bytes(ray_cluster, tmp_path, monkeypatch):
+    """``aspectbucket.export(..., cluster=RayCluster())`` joins the Ray already running, as the command does."""
+    import aspectbucket
+    from aspectbucket import api
+    from aspectbucket.export.ray_run import RayRunner
+    from aspectbucket.tables.ray_engine import RayCluster
+
+    submitted = []
+
+    class CountingRunner(RayRunner):
+        """The real runner, counting the images it hands to Ray."""
+
+        @contextlib.contextmanager
+        def pool(self, settings, tree):
+            with super().pool(settings, tree) as (submit, workers):
+                yield (lambda item: submitted.append(item) or submit(item)), workers
+
+    monkeypatch.setattr(api, "RayRunner", CountingRunner)
+    placed = aspectbucket.plan(_photos(tmp_path / "photos"), options={"resolution": (512, 512)}, use_cache=False)
+    local = aspectbucket.export(placed, tmp_path / "local")
+    assert submitted == []
+    on_ray = aspectbucket.export(placed, tmp_path / "ray", cluster=RayCluster())
+    assert len(submitted) == 14  # every image placed went to a Ray task (the corrupt one fails its scan)
+    assert (on_ray.written, dict(on_ray.failed)) == (local.written, dict(local.failed)) and local.written == 14
+    assert _files(tmp_path / "ray") == _files(tmp_path / "local")
 
 
 @pytest.mark.ray

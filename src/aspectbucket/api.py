@@ -16,6 +16,7 @@ from pathlib import Path
 from aspectbucket.compare import Comparison, common_resolution, compare_dataset
 from aspectbucket.epoch_ledger import plan_ledger
 from aspectbucket.export.plan import ExportSettings, export_inputs, plan_export, source_root
+from aspectbucket.export.ray_run import RayRunner
 from aspectbucket.export.run import ExportSummary, run_export
 from aspectbucket.geometry.options import BucketOptions
 from aspectbucket.ledger_fixes import smallest_fixes
@@ -31,6 +32,7 @@ from aspectbucket.report.summary import ReportSummary, display_paths, scan_displ
 from aspectbucket.scan import ScanResult, load_dataset
 from aspectbucket.scan import scan as scan_source
 from aspectbucket.tables import assign_table, guess_format
+from aspectbucket.tables.ray_engine import RayCluster
 
 
 def explain(
@@ -157,7 +159,14 @@ def compare(
     return compare_dataset(scanned, profiles, given, batch_size=batch_size, labels=labels, settings=settings)
 
 
-def export(placed: DatasetPlan, out_dir: str | Path, *, source: str | Path | None = None, **settings) -> ExportSummary:
+def export(
+    placed: DatasetPlan,
+    out_dir: str | Path,
+    *,
+    source: str | Path | None = None,
+    cluster: RayCluster | None = None,
+    **settings,
+) -> ExportSummary:
     """Write what the trainer trains on (``mode="train"``) or content-preserving pre-crops (``"precrop"``).
 
     ``settings`` are :class:`~aspectbucket.export.plan.ExportSettings` fields; ``apply_exif`` follows
@@ -166,7 +175,10 @@ def export(placed: DatasetPlan, out_dir: str | Path, *, source: str | Path | Non
     output tree mirrors (default: the folder the plan was read from, else the common folder of the
     dataset's image folders). Outputs in or
     under the dataset, or reached through a symlink the scan follows, are refused
-    (:class:`~aspectbucket.outputs.OutputRefused`); a stopped export resumes.
+    (:class:`~aspectbucket.outputs.OutputRefused`); a stopped export resumes. With ``cluster``
+    (:class:`~aspectbucket.tables.ray_engine.RayCluster`: ``RayCluster("10.0.0.1:6379")``, or
+    ``RayCluster(workers=4)`` for a local one) each image is exported by a task on the cluster's workers,
+    as ``export --engine ray`` does: the same files, and ``out_dir`` must be on a file system they share.
 
     >>> import tempfile
     >>> from aspectbucket.scan import example_dataset_path
@@ -187,7 +199,8 @@ def export(placed: DatasetPlan, out_dir: str | Path, *, source: str | Path | Non
         settings.setdefault("random_crop", placed.profile.random_crop)  # the window where the trainer puts it
     export_settings = ExportSettings(**settings)
     items = plan_export(placed, source_root(origin, subsets), Path(out_dir), export_settings)
-    return run_export(items, export_settings, Path(out_dir), inputs=inputs)
+    runner = RayRunner(cluster) if cluster is not None else None
+    return run_export(items, export_settings, Path(out_dir), inputs=inputs, runner=runner)
 
 
 def assign(
