@@ -6,7 +6,9 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+from click.testing import CliRunner
 
+from aspectbucket.cli import main
 from aspectbucket.plan import plan_dataset
 from aspectbucket.scan.scanner import ScanResult
 from aspectbucket.scan.sources import Subset
@@ -70,3 +72,9 @@ def write_images(folder: Path, images) -> None:
         if orientation != 1:
             exif[0x0112] = orientation
         picture.save(folder / name, exif=exif)
+
+
+def invoke_report(*arguments, command: str = "report"):
+    """``aspectbucket COMMAND ARGUMENTS --no-cache`` in a 120-column terminal (its lines unwrapped)."""
+    arguments = [str(argument) for argument in arguments]
+    return CliRunner().invoke(main, [command, *arguments, "--no-cache"], env={"COLUMNS": "120"})

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from aspectbucket.cli import main
 from aspectbucket.scan.sources import example_dataset_path
-from report_plans import write_images
+from report_plans import invoke_report, write_images
 
 GOLDEN = Path(__file__).parent / "golden"
 #: Set to rewrite the golden files after a deliberate change; review the diff before committing.
@@ -202,3 +202,77 @@ def test_an_output_folder_that_does_not_exist_is_one_clear_line(dataset, tmp_pat
     result = invoke(str(dataset), "--json", str(tmp_path / "missing" / "report.json"))
     assert result.exit_code == 2  # refused before the scan, as a usage error
     assert "does not exist" in result.output and "Traceback" not in result.output
+
+
+def test_a_missing_image_dir_is_a_counted_warning_and_fails_strict(tmp_path):
+    write_images(tmp_path / "here", [("a.png", 512, 512)])
+    config = tmp_path / "set.toml"
+    subsets = '[[datasets.subsets]]\nimage_dir = "gone"\n[[datasets.subsets]]\nimage_dir = "here"\n'
+    config.write_text("[[datasets]]\n" + subsets)
+    json_path = tmp_path / "out" / "r.json"
+    json_path.parent.mkdir()
+    result = invoke_report(config, "--json", json_path)
+    assert result.exit_code == 0, result.output
+    assert "Warning (1): image folders that cannot be read" in result.stdout
+    assert "No warnings" not in result.stdout
+    document = json.loads(json_path.read_text())
+    assert document["summary"]["warnings"]["missing_folder"] == 1
+    assert [item["kind"] for item in document["warnings"]] == ["missing_folder"]
+    assert not any("gone" in note for note in document["notes"])  # a warning, not also a note
+    assert invoke_report(config, "--strict").exit_code == 1
+    assert invoke_report(tmp_path / "here", "--strict").exit_code == 0
+
+
+def test_one_bucket_numbering_explained_in_words_true_for_the_profile(tmp_path):
+    write_images(tmp_path / "data", [("wide.png", 768, 512), ("tall.png", 512, 768)])
+    kohya = invoke_report(tmp_path / "data")
+    assert "Buckets (numbered by width, then height, as sd-scripts logs them)" in kohya.stdout
+    onetrainer = invoke_report(tmp_path / "data", "--profile", "onetrainer", "--html", tmp_path / "o.html")
+    assert onetrainer.exit_code == 0, onetrainer.output
+    assert "Buckets (numbered by width, then height)" in onetrainer.stdout
+    assert "sd-scripts" not in onetrainer.stdout
+    page = (tmp_path / "o.html").read_text(encoding="utf-8")
+    assert "Bucket N is the Nth of the buckets in use" in page and "sd-scripts logs" not in page
+    rows = json.loads(CliRunner().invoke(main, ["buckets", "--json"]).stdout)
+    assert "list_index" in rows[0] and "index" not in rows[0]
+    explained = json.loads(CliRunner().invoke(main, ["explain", "768x512", "--json"]).stdout)[0]
+    assert explained["bucket_list_index"] >= 0 and "bucket_index" not in explained
+
+
+def test_max_bucket_reso_equal_to_resolution_warns_with_each_buckets_share(tmp_path):
+    write_images(tmp_path / "data", [("strip.png", 1500, 250), ("square.png", 1024, 1024)])
+    sdxl = ["--resolution", "1024", "--max-bucket-reso", "1024"]
+    report = invoke_report(tmp_path / "data", *sdxl)
+    assert "buckets shrunk by max_bucket_reso = resolution" in report.stdout
+    assert "25% of the 1024x1024 budget for 1 image" in report.stdout
+    assert "512x512" not in report.stdout.split("buckets shrunk")[1]  # a full bucket is not listed
+    listed = CliRunner().invoke(main, ["buckets", *sdxl])
+    assert "warning: max_bucket_reso 1024 is not above the resolution 1024x1024" in listed.stderr
+    assert "256x1024/1024x256 25%" in listed.stderr and "1024x1024 100%" not in listed.stderr
+    explained = CliRunner().invoke(main, ["explain", "1500x250", *sdxl])
+    assert "256x1024/1024x256 25%" in explained.stderr
+    fine = CliRunner().invoke(main, ["buckets", "--resolution", "1024", "--max-bucket-reso", "2048"])
+    assert "max_bucket_reso" not in fine.stderr
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path):
+    write_images(tmp_path / "data", [("a.png", 512, 512)])
+    missing = invoke_report(tmp_path / "data", "--html", tmp_path / "no" / "page.html")
+    assert missing.exit_code == 2
+    assert "does not exist" in missing.output and "Buckets" not in missing.output
+    (tmp_path / "file").write_text("x")
+    under_file = invoke_report(tmp_path / "data", "--csv", tmp_path / "file" / "r.csv")
+    assert under_file.exit_code == 2 and "not a folder" in under_file.output
+    assert not (tmp_path / "no").exists()
+
+
+def test_html_prints_its_file_url_and_open_launches_it(tmp_path, monkeypatch):
+    write_images(tmp_path / "data", [("a.png", 512, 512)])
+    launched = []
+    monkeypatch.setattr("click.launch", lambda url, **options: launched.append(url))
+    page = tmp_path / "out" / "page.html"
+    page.parent.mkdir()
+    result = invoke_report(tmp_path / "data", "--html", page, "--open")
+    assert result.exit_code == 0, result.output
+    assert page.resolve().as_uri() in result.stderr and launched == [page.resolve().as_uri()]
+    assert invoke_report(tmp_path / "data", "--open").exit_code == 2  # --open without --html

@@ -4,6 +4,7 @@ the dataset path (with an unreadable file), the HTML fragment and the command.""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -13,6 +14,7 @@ from aspectbucket.cli import main
 from aspectbucket.compare import compare_dataset, compare_sizes
 from aspectbucket.report.compare_section import compare_section_html
 from aspectbucket.scan import scan
+from report_plans import invoke_report, write_images
 
 
 def by_name(comparison):
@@ -129,3 +131,44 @@ def test_command_json_and_errors(dataset, tmp_path):
     assert bad.exit_code == 2 and "choose from" in bad.output
     table = runner.invoke(main, ["compare", str(dataset), "--quantization", "32", "--no-cache"])
     assert table.exit_code == 0 and "steps" in table.output and "refused" not in table.output
+
+
+def _compare_json(*arguments):
+    result = invoke_report(*arguments, "--json", command="compare")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_compare_runs_every_profile_at_one_resolution_with_paths_relative_to_the_dataset(tmp_path):
+    write_images(tmp_path / "data" / "sub", [("wide.png", 1500, 250), ("tall.png", 512, 752)])
+    data = _compare_json(tmp_path / "data")
+    assert {item["resolution"] for item in data["summaries"] if not item["refused"]} == {"512x512"}
+    assert {item["label"] for item in data["differences"]} <= {"sub/wide.png", "sub/tall.png"}
+    assert data["batch_sizes"] == [1]
+    at_1024 = _compare_json(tmp_path / "data", "--resolution", "1024", "--profiles", "kohya,onetrainer")
+    assert [item["resolution"] for item in at_1024["summaries"]] == ["1024x1024", "1024x1024"]
+    table = invoke_report(tmp_path / "data", "--profiles", "kohya,musubi", command="compare")
+    assert "resolution" in table.stdout and "512x512" in table.stdout and str(tmp_path) not in table.stdout
+
+
+def test_compare_takes_the_configs_batch_size_and_resolution(tmp_path):
+    write_images(tmp_path / "a", [(f"{index}.png", 640, 384) for index in range(5)])
+    config = tmp_path / "set.toml"
+    config.write_text('[[datasets]]\nbatch_size = 2\nresolution = 768\n[[datasets.subsets]]\nimage_dir = "a"\n')
+    data = _compare_json(config, "--profiles", "kohya,musubi")
+    assert data["batch_sizes"] == [2]
+    assert [item["resolution"] for item in data["summaries"]] == ["768x768", "768x768"]
+    assert data["summaries"][0]["steps_per_epoch"] == 3  # 5 images at batch size 2
+    assert _compare_json(config, "--profiles", "kohya", "--batch-size", "5")["summaries"][0]["steps_per_epoch"] == 1
+
+
+def test_html_compare_section_and_overview_agree_on_steps(tmp_path):
+    page = tmp_path / "page.html"
+    result = CliRunner().invoke(main, ["report", "--example", "--html", str(page), "--compare", "kohya", "--no-cache"])
+    assert result.exit_code == 0, result.output
+    text = page.read_text(encoding="utf-8")
+    overview = re.search(r"(\d+) steps per epoch", text).group(1)
+    section = text[text.index('id="compare"') :]
+    kohya_row = re.search(r"<tr><td>kohya</td>((?:<td>[^<]*</td>)+)</tr>", section).group(1)
+    assert re.findall(r"<td>([^<]*)</td>", kohya_row)[-1] == overview
+    assert "batch sizes 4, 2 (per dataset block)" in section and "example/" not in section

@@ -405,3 +405,12 @@ def test_a_forked_child_places_large_inputs_with_its_own_threads():
         if child.is_alive():
             child.kill()
     assert child.exitcode == 0
+
+
+def test_options_merge_in_one_order_command_line_over_config_over_defaults():
+    from aspectbucket.profiles import merge_options
+
+    assert merge_options("kohya").resolution == (512, 512)
+    merged = merge_options("kohya", {"resolution": (1024, 1024), "max_bucket_reso": 2048}, {"max_bucket_reso": 1536})
+    assert (merged.resolution, merged.max_bucket_reso, merged.min_bucket_reso) == ((1024, 1024), 1536, 256)
+    assert merge_options("onetrainer").resolution == PROFILES["onetrainer"].defaults.resolution
