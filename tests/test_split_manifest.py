@@ -93,6 +93,34 @@ def test_keys_prefer_key_then_url_and_stay_one_line_each(tmp_path):
     assert (tmp_path / "key" / "bucket=640x512" / KEYS).read_text() == "line\\nbreak\nk3\n"
 
 
+def test_byte_keys_are_text_when_utf8_else_base64_and_unusable_keys_give_way(tmp_path):
+    """A binary key column (not UTF-8 in one row) keys every row; a list-typed ``key`` is passed over for ``url``."""
+    keys = arrow.array([b"k\xff", b"plain", None, b"\x00\x01"], arrow.binary())
+    splitter = BucketSplitter(tmp_path / "bytes", _placed(4, 0, key=keys).schema)
+    splitter.write(_placed(4, 0, key=keys))
+    assert splitter.close()["keys_from"] == "key"
+    assert (tmp_path / "bytes" / "bucket=512x512" / KEYS).read_text() == "a/8=\n\n"
+    assert (tmp_path / "bytes" / "bucket=640x512" / KEYS).read_text() == "plain\n\x00\x01\n"
+    listed = _placed(4, 0, key=[[1], [2], [3], [4]], url=["u0", "u1", "u2", "u3"])
+    splitter = BucketSplitter(tmp_path / "lists", listed.schema)
+    splitter.write(listed)
+    assert splitter.close()["keys_from"] == "url"
+
+
+def test_assign_splits_a_table_with_binary_keys_in_one_run(tmp_path):
+    table = arrow.table(
+        {"key": arrow.array([b"a\xff", b"b"], arrow.binary()), "width": [512, 900], "height": [512, 300]}
+    )
+    parquet.write_table(table, tmp_path / "binkey.parquet")
+    split = tmp_path / "split"
+    result = CliRunner().invoke(
+        main, ["assign", "--sizes", str(tmp_path / "binkey.parquet"), "--split-by-bucket", str(split)]
+    )
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    keys = sorted(line for path in split.glob(f"*/{KEYS}") for line in path.read_text().splitlines())
+    assert keys == ["Yf8=", "b"]
+
+
 def test_split_of_webdataset_shards_keys_each_sample_by_shard_and_member(tmp_path):
     import io
 

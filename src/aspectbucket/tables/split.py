@@ -10,7 +10,9 @@ Beside each bucket's Parquet file, ``_keys.txt`` lists its samples' keys, one a 
 appended batch by batch as rows stream (never all keys in memory; the leading ``_`` makes Hive
 readers skip it). A key is the row's ``shard``/``member`` (WebDataset tars, where ``key`` repeats
 from shard to shard), else its ``key`` (img2dataset), else its ``url``, else its row number in the
-input (from 0); ``manifest.json`` says which (``keys_from``). A line break inside a key is written
+input (from 0); ``manifest.json`` says which (``keys_from``). A key column holds text, bytes (written
+as text when they are UTF-8, else in base64) or whole numbers; one of another type is passed over for
+the next source. A line break inside a key is written
 as ``\\n`` (``\\r``), so every key is one line. The manifest lists each bucket's folder, keys file,
 sample count and batches per epoch, and the epoch's steps, counted by the epoch ledger
 (:func:`aspectbucket.geometry.ledger.bucket_epoch`) under the profile's trainer's own batching rule
@@ -19,6 +21,7 @@ at the batch size given, one process, no accumulation, each row one image traine
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -92,7 +95,7 @@ class BucketSplitter:
             column = compute.binary_join_element_wise(batch.column("shard"), batch.column("member"), "/")
         else:
             column = batch.column(self.keys_from)
-        text = compute.fill_null(compute.cast(column, arrow.string()), "")
+        text = compute.fill_null(_key_text(column), "")
         for mark, escaped in (("\n", "\\n"), ("\r", "\\r")):
             text = compute.replace_substring(text, mark, escaped)
         return text.take(arrow.array(order)).to_pylist()
@@ -127,7 +130,45 @@ class BucketSplitter:
 
 
 def _has_key_source(schema: arrow.Schema, source: str) -> bool:
-    return source == "row" or all(name in schema.names for name in source.split("/"))
+    """``source`` names columns of ``schema`` that hold keys (text, bytes or whole numbers), or is ``row``."""
+    if source == "row":
+        return True
+    return all(name in schema.names and _is_key_type(schema.field(name).type) for name in source.split("/"))
+
+
+def _is_key_type(kind: arrow.DataType) -> bool:
+    if arrow.types.is_dictionary(kind):
+        kind = kind.value_type
+    return any(
+        test(kind)
+        for test in (
+            arrow.types.is_string,
+            arrow.types.is_large_string,
+            arrow.types.is_integer,
+            arrow.types.is_binary,
+            arrow.types.is_large_binary,
+            arrow.types.is_fixed_size_binary,
+        )
+    )
+
+
+def _key_text(column: arrow.Array) -> arrow.Array:
+    """Keys as text: bytes that are not UTF-8 as base64 (as JSONL output writes them), others as they read."""
+    if arrow.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    kind = column.type
+    if arrow.types.is_binary(kind) or arrow.types.is_large_binary(kind) or arrow.types.is_fixed_size_binary(kind):
+        return arrow.array(
+            [None if value is None else _bytes_key(value) for value in column.to_pylist()], arrow.string()
+        )
+    return compute.cast(column, arrow.string())
+
+
+def _bytes_key(value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return base64.b64encode(value).decode("ascii")
 
 
 def bucket_manifest(
