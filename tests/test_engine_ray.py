@@ -157,6 +157,20 @@ def test_report_on_parquet_shards_is_the_local_engines_report(ray_cluster, tmp_p
 
 
 @pytest.mark.ray
+def test_report_on_shards_given_by_a_relative_path_reads_them_on_the_workers(ray_cluster, tmp_path, monkeypatch):
+    """The workers started in another folder: shards reach them as absolute paths, and the report and its
+    warnings (a shard that breaks off, named as given) are the local engine's."""
+    shards = _parquet_shards(tmp_path / "shards")
+    whole = (shards / "00002.parquet").read_bytes()
+    (shards / "00002.parquet").write_bytes(whole[: len(whole) // 2] + whole[-8:])  # its footer, its data cut
+    monkeypatch.chdir(tmp_path)
+    local = _report("shards", tmp_path / "local")
+    ray = _report("shards", tmp_path / "ray", "--engine", "ray")
+    assert ray == local and local[1]["csv"].count(b"\n") > 450
+    assert any("shards/00002.parquet" in line for line in local[2])
+
+
+@pytest.mark.ray
 def test_report_on_one_parquet_file_is_the_local_engines_report(ray_cluster, tmp_path):
     shard = _parquet_shards(tmp_path / "shards") / "00003.parquet"
     local = _report(shard, tmp_path / "local", "--profile", "onetrainer")

@@ -78,7 +78,9 @@ def scan_table(
         names = [None] * len(shards)
         sizes = size_columns(schema.names, width_column, height_column)
         read = partial(read_shard, sizes=sizes, schema=schema)
-    jobs = list(zip(shards, names, strict=True))
+    # Opened by absolute path (a Ray worker's working folder is not this process's, nor on its machine),
+    # named in warnings as given, so both engines say the same.
+    jobs = [(Path(shard).absolute(), name, str(shard)) for shard, name in zip(shards, names, strict=True)]
     parts = cluster.map(read, jobs) if cluster is not None else [read(job) for job in jobs]
     prefix = str(source.resolve())  # a sample's path: where it lives, then its shard/member or key
     labels, errors, start = [], [], 0
@@ -111,15 +113,16 @@ class ShardSizes:
     warnings: list[str]
 
 
-def read_shard(job: tuple[Path, str | None], sizes: SizeColumns, schema: arrow.Schema | None = None) -> ShardSizes:
-    """One shard's samples: a tar (``job`` is its path and its name under the source) or, given the
-    whole input's unified ``schema``, a Parquet file (a shard that breaks off keeps its rows so far)."""
-    path, name = job
+def read_shard(job: tuple[Path, str | None, str], sizes: SizeColumns, schema: arrow.Schema | None = None) -> ShardSizes:
+    """One shard's samples: a tar (``job`` is its path, its name under the source and the path as the
+    user gave it) or, given the whole input's unified ``schema``, a Parquet file (a shard that breaks
+    off keeps its rows so far, with a warning naming it as given)."""
+    path, name, shown = job
     if schema is None:
         batch, warnings = read_tar_shard(path, name)
         batches = [] if batch is None else [(batch.batch, batch.errors)]
     else:
-        batches, warnings = _parquet_batches(path, schema)
+        batches, warnings = _parquet_batches(path, schema, shown)
     columns: dict[str, list] = {side: [] for side in SIDES}
     labels: list[str] | None = None if schema is not None and not _name_column(schema) else []
     errors: list[str] = []
@@ -135,8 +138,9 @@ def read_shard(job: tuple[Path, str | None], sizes: SizeColumns, schema: arrow.S
     return ShardSizes(labels, **arrays, errors=errors, warnings=warnings)
 
 
-def _parquet_batches(path: Path, schema: arrow.Schema) -> tuple[list, list[str]]:
-    """The batches of one Parquet file in the unified schema, and a warning where it broke off."""
+def _parquet_batches(path: Path, schema: arrow.Schema, shown: str) -> tuple[list, list[str]]:
+    """The batches of one Parquet file in the unified schema, and a warning (naming it ``shown``) where it
+    broke off."""
     import pyarrow.parquet as parquet
 
     batches = []
@@ -144,7 +148,7 @@ def _parquet_batches(path: Path, schema: arrow.Schema) -> tuple[list, list[str]]
         for batch in parquet.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):
             batches.append((batch if batch.schema.equals(schema) else conform(batch, schema), None))
     except (arrow.ArrowException, OSError) as error:
-        return batches, [f"stopped reading {path}: {' '.join(str(error).split())}"]
+        return batches, [f"stopped reading {shown}: {' '.join(str(error).split())}"]
     return batches, []
 
 

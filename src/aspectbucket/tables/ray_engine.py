@@ -152,7 +152,9 @@ def assign_on_ray(
         context.execution_options.preserve_order = True
         # One task per shard, read by the worker with the local reader: the same batches as the local
         # engine, and no trip through Ray's own file listing (whose fsspec probe races in threads).
-        shards = ray.data.from_items([{"path": str(path)} for path in files], override_num_blocks=len(files))
+        # Absolute paths: a worker's working folder is not this process's (nor on its machine).
+        paths = [{"path": str(Path(path).absolute())} for path in files]
+        shards = ray.data.from_items(paths, override_num_blocks=len(files))
         dataset = shards.map_batches(_place_shard, batch_size=1, batch_format="pyarrow", fn_kwargs={"plan": plan})
         blocks = (_as_placed(block) for block in dataset.iter_batches(batch_format="pyarrow", batch_size=None))
         return write_placed(blocks, plan, sink, output_format, split_folder, batch_size, warnings)
