@@ -203,6 +203,21 @@ def test_bad_sizes_get_a_reason_and_keep_their_row(width, height, reason):
 )
 def test_nearest_bucket_equals_brute_force_argmin(buckets, sizes, metric, tie_break):
     assume(tie_break is not TieBreak.SQUARER or metric is Metric.LOG)  # the pair the balanced profile uses
+    _assert_nearest_is_argmin(buckets, sizes, metric, tie_break)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    buckets=st.lists(st.tuples(st.integers(1, 4000), st.integers(1, 4000)), min_size=65, max_size=150, unique=True),
+    sizes=st.lists(st.tuples(sides, sides), min_size=1, max_size=20),
+    tie_break=st.sampled_from([TieBreak.FIRST, TieBreak.LAST]),
+)
+def test_a_long_cross_metric_list_is_costed_directly_and_still_the_argmin(buckets, sizes, tie_break):
+    """Past ENVELOPE_MAX_BUCKETS (a user's own diffusers list) the crossings are not built; same answer."""
+    _assert_nearest_is_argmin(buckets, sizes, Metric.CROSS, tie_break)
+
+
+def _assert_nearest_is_argmin(buckets, sizes, metric, tie_break) -> None:
     bucket_array = np.array(buckets, dtype=np.int64)
     widths, heights = np.array(sizes, dtype=np.int64).T
     got = nearest_bucket(bucket_array, widths, heights, metric, tie_break)

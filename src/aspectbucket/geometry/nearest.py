@@ -18,6 +18,8 @@ from fractions import Fraction
 import numpy as np
 
 _CHUNK = 1 << 16
+#: Image-by-bucket costs computed at once by the direct cross-metric search (8 MB of float64).
+_CHUNK_CELLS = 1 << 20
 
 
 class Metric(StrEnum):
@@ -345,6 +347,9 @@ def _nearest_by_cross_product(buckets, widths, heights, tie_break) -> tuple[np.n
     """
     if tie_break is TieBreak.SQUARER:
         tie_break = TieBreak.FIRST  # the cross metric keeps list order on ties
+    if len(buckets) > ENVELOPE_MAX_BUCKETS:
+        index = _cross_product_brute_force(buckets, widths, heights, tie_break)
+        return index, buckets[:, 0].take(index) * heights == buckets[:, 1].take(index) * widths
     envelope = _cross_envelope(np.ascontiguousarray(buckets, dtype=np.int64).tobytes(), tie_break)
     ratio = widths / heights
     below = envelope.crossings.position(ratio * (1.0 - _HAIR))
@@ -355,6 +360,11 @@ def _nearest_by_cross_product(buckets, widths, heights, tie_break) -> tuple[np.n
         index[near] = _cross_product_brute_force(buckets, widths[near], heights[near], tie_break)
     return index, buckets[:, 0].take(index) * heights == buckets[:, 1].take(index) * widths
 
+
+#: Longest list placed through a :class:`CrossEnvelope`: building one costs about n**3 exact fraction
+#: operations (0.1 s at 64 buckets, minutes at 1,000: a user's own ``aspect_ratio_buckets`` may be that
+#: long), so longer lists are costed directly, bucket by bucket (diffusers' own lists hold about 10).
+ENVELOPE_MAX_BUCKETS = 64
 
 #: Relative distance to a crossing under which an image is costed exactly: far above the float error of
 #: a ratio or a crossing (about 1e-16), far below the gap between two distinct crossings of real lists.
@@ -408,14 +418,15 @@ def _cross_product_brute_force(buckets, widths, heights, tie_break) -> np.ndarra
     result = np.empty(len(widths), dtype=np.int64)
     bucket_w = buckets[:, 0][None, :]
     bucket_h = buckets[:, 1][None, :]
-    for start in range(0, len(widths), _CHUNK):
-        w = widths[start : start + _CHUNK, None]
-        h = heights[start : start + _CHUNK, None]
+    rows = max(1, _CHUNK_CELLS // len(buckets))  # images per chunk: a few MB of costs, whatever the list
+    for start in range(0, len(widths), rows):
+        w = widths[start : start + rows, None]
+        h = heights[start : start + rows, None]
         cost = np.abs(h * bucket_w - w * bucket_h)
         if tie_break is not TieBreak.LAST:
-            result[start : start + _CHUNK] = cost.argmin(axis=1)
+            result[start : start + rows] = cost.argmin(axis=1)
         else:
-            result[start : start + _CHUNK] = len(buckets) - 1 - cost[:, ::-1].argmin(axis=1)
+            result[start : start + rows] = len(buckets) - 1 - cost[:, ::-1].argmin(axis=1)
     return result
 
 
