@@ -306,6 +306,18 @@ def test_the_export_verb_on_a_cluster_writes_the_local_engines_bytes(ray_cluster
 
 
 @pytest.mark.ray
+def test_a_task_that_fails_on_the_cluster_is_one_line(ray_cluster):
+    """The task's own error, in one line, instead of Ray's traceback (the commands exit 2 with it)."""
+    from aspectbucket.tables.ray_engine import RayCluster, RayTaskFailed
+
+    with pytest.raises(RayTaskFailed) as raised:
+        RayCluster().map(int, ["1", "two"])
+    message = "a task on the Ray cluster failed: ValueError: invalid literal for int() with base 10: 'two'"
+    assert str(raised.value) == message
+    assert RayCluster().map(int, ["1", "2"]) == [1, 2]
+
+
+@pytest.mark.ray
 def test_a_ray_export_resumes_under_either_engine(ray_cluster, tmp_path, monkeypatch):
     _photos(tmp_path / "photos")
     out = tmp_path / "out"

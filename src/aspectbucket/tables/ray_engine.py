@@ -45,6 +45,10 @@ class RayUnavailable(TableError):
     """Ray is not installed (the one-line install hint), or the cluster asked for cannot be joined."""
 
 
+class RayTaskFailed(RayUnavailable):
+    """Work sent to the cluster failed there; the message is one line (the commands exit 2 with it)."""
+
+
 #: Seconds an ``--address`` has to accept a connection before Ray is asked to join it: Ray itself keeps
 #: retrying an address that never answers (a firewalled or mistyped host) for minutes.
 CONNECT_SECONDS = 10.0
@@ -113,10 +117,19 @@ class RayCluster:
                 ray.shutdown()
 
     def map(self, function: Callable, items: Sequence) -> list:
-        """``[function(item) for item in items]`` with each call a Ray task (one CPU), results in input order."""
+        """``[function(item) for item in items]`` with each call a Ray task (one CPU), results in input order.
+
+        A task that fails (an error no reader turned into a warning, a worker that died) raises
+        :class:`RayTaskFailed` with the first line of what Ray reported, not Ray's multi-line traceback.
+        """
         with self.session() as ray:
             task = ray.remote(_call)
-            return ray.get([task.remote(function, item) for item in items])
+            try:
+                return ray.get([task.remote(function, item) for item in items])
+            except ray.exceptions.RayError as error:
+                cause = getattr(error, "cause", None) or error
+                reason = next((line.strip() for line in str(cause).splitlines() if line.strip()), type(cause).__name__)
+                raise RayTaskFailed(f"a task on the Ray cluster failed: {type(cause).__name__}: {reason}") from None
 
 
 def _call(function: Callable, item: Any) -> Any:
