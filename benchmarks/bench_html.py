@@ -31,15 +31,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from aspectbucket.cli import main as cli
+from measure import CHROMIUM_ARGS
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 #: Peak memory growth of one preview, read from /proc (ru_maxrss would carry over this big process's peak).
 _MEMORY_PROBE = """
 import sys

@@ -35,20 +35,10 @@ import time
 
 import numpy as np
 
-from aspectbucket.torch import BucketBatchSampler
-from bench_sampler_iteration import placed_buckets
+from bench_sampler_iteration import ours, placed_buckets
 from measure import peak_memory_mib
 
 BATCH_SIZE = 8
-
-
-def ours(widths, heights, repeats: int, policy: str, batches: int | None = None) -> tuple[float, float, int]:
-    """Construct aspectbucket's sampler and iterate ``batches`` of it (all when ``None``): seconds and samples."""
-    start = time.perf_counter()
-    sampler = BucketBatchSampler(widths, heights, BATCH_SIZE, repeats=repeats, policy=policy, seed=1)
-    built = time.perf_counter()
-    samples = sum(len(batch) for batch in itertools.islice(sampler, batches))
-    return built - start, time.perf_counter() - built, samples
 
 
 def sample_buckets(widths, heights, repeats: int) -> np.ndarray:
@@ -93,7 +83,7 @@ def main() -> None:
     samples = arguments.images * arguments.repeats
     print(f"{arguments.images:,} images x {arguments.repeats} repeats = {samples:,} samples, batch {BATCH_SIZE},")
     print(f"{len(np.unique(bucket_of_sample))} buckets, one process, aspectbucket policy {arguments.policy}")
-    mine = ours(widths, heights, arguments.repeats, arguments.policy)
+    mine = ours(widths, heights, arguments.repeats, arguments.policy, batch_size=BATCH_SIZE)
     other = theirs(bucket_of_sample)
     print(f"{'':<22}{'construct s':>12}{'iterate s':>11}{'total s':>9}{'samples':>13}")
     print(row("aspectbucket", *mine))
@@ -101,7 +91,9 @@ def main() -> None:
     print(f"speed ratio (bucketsampler / aspectbucket): {sum(other[:2]) / sum(mine[:2]):.2f}x (target >= 1)")
     if not arguments.no_memory:
         batches = arguments.memory_batches
-        my_peak = peak_memory_mib(lambda: ours(widths, heights, arguments.repeats, arguments.policy, batches))
+        my_peak = peak_memory_mib(
+            lambda: ours(widths, heights, arguments.repeats, arguments.policy, batches, batch_size=BATCH_SIZE)
+        )
         other_peak = peak_memory_mib(lambda: theirs(bucket_of_sample, batches))
         print(f"peak extra memory: aspectbucket {my_peak:.0f} MiB (target < 300 MB), ", end="")
         print(f"bucketsampler {other_peak:.0f} MiB")

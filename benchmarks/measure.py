@@ -34,3 +34,14 @@ def photo_sizes(images: int, seed: int = 0):
     widths = rng.integers(512, 4000, images)
     heights = np.maximum(1, (widths / np.exp(rng.normal(0.0, 0.35, images))).astype(np.int64))
     return widths, heights
+
+
+#: Chromium's switches for a quiet, offline, unprivileged headless run (no sandbox: benchmarks may run as root).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]

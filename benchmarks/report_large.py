@@ -25,6 +25,7 @@ from aspectbucket.report import render_html, summarize, write_csv, write_json
 from aspectbucket.report.thumbnails import previews
 from aspectbucket.scan.scanner import ScanResult
 from aspectbucket.scan.sources import Subset
+from measure import CHROMIUM_ARGS
 
 
 def timed(label: str, baseline: float | None, action):
@@ -105,12 +106,7 @@ def _load(browser: str, page: Path) -> None:
         [
             browser,
             "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *CHROMIUM_ARGS,
             f"--user-data-dir={page.parent / 'profile'}",
             "--dump-dom",
             page.as_uri(),
