@@ -24,6 +24,31 @@ def load_vectors(name: str) -> dict:
     return json.loads((VECTORS / f"{name}_reference.json").read_text())
 
 
+def kohya_case_ledger(case: dict, processes: int = 1, grad_accum: int = 1):
+    """The public ledger of one sd-scripts case of the batching reference: its sizes, options, subsets
+    with their repeats, batch size and ``reg`` regularization subset, as sd-scripts ran it."""
+    from aspectbucket import BucketOptions, ledger
+
+    s = case["settings"]
+    names = ("min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale")
+    options = BucketOptions(tuple(s["resolution"]), *(s[name] for name in names))
+    widths, heights = zip(*(p["image"] for p in case["placements"]), strict=True)
+    subsets = [p["extra"]["subset"] for p in case["placements"]]
+    repeats = {sub["name"]: sub["num_repeats"] for sub in s["subsets"]}
+    return ledger(
+        list(widths),
+        list(heights),
+        "kohya",
+        options,
+        repeats,
+        subsets,
+        s["batch_size"],
+        processes,
+        grad_accum,
+        regularization={"reg"},
+    )
+
+
 @pytest.fixture(scope="session")
 def kohya_vectors() -> dict:
     """The reference outputs of sd-scripts (see tests/data/vectors/README.md for where they come from)."""

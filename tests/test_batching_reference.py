@@ -66,14 +66,7 @@ def test_kohya_case(number):
     for variant in expected["variants"]:
         settings = BatchSettings(expected["batch_size"], variant["world_size"], variant["grad_accum"])
         epoch = count_epoch(ids, repeats, BatchingRule.KOHYA, settings, bucket_count=len(index))
-        assert int(epoch.batches.sum()) == expected["steps_per_epoch"]
-        assert [epoch.steps_per_epoch] * variant["world_size"] == variant["dataloader_len_per_process"]
-        assert epoch.padded_batches == variant["padded_batches"]
-        assert epoch.optimizer_steps_per_epoch == variant["update_steps_per_epoch"]
-        assert (
-            training_length(epoch.optimizer_steps_per_epoch, epochs=10)[1]
-            == (variant["max_train_steps_if_max_train_epochs_10"])
-        )
+        _assert_variant_counts(epoch, expected, variant)
         epochs, total, last = training_length(epoch.optimizer_steps_per_epoch, max_train_steps=1600)
         assert (epochs, total, last) == (
             variant["num_train_epochs_if_max_train_steps_1600"],
@@ -91,6 +84,18 @@ def test_kohya_case(number):
     assert (epoch.times_min[placed] == repeats[placed]).all()
 
 
+def _assert_variant_counts(epoch, expected: dict, variant: dict) -> None:
+    """The steps of one processes x accumulation variant, as the trainer's own run counted them."""
+    assert int(epoch.batches.sum()) == expected["steps_per_epoch"]
+    assert [epoch.steps_per_epoch] * variant["world_size"] == variant["dataloader_len_per_process"]
+    assert epoch.padded_batches == variant["padded_batches"]
+    assert epoch.optimizer_steps_per_epoch == variant["update_steps_per_epoch"]
+    assert (
+        training_length(epoch.optimizer_steps_per_epoch, epochs=10)[1]
+        == (variant["max_train_steps_if_max_train_epochs_10"])
+    )
+
+
 @pytest.mark.parametrize("number", [i for i, c in enumerate(CASES) if c["trainer"] == "musubi-tuner"])
 def test_musubi_case(number):
     expected = CASES[number]["batching"]
@@ -98,14 +103,7 @@ def test_musubi_case(number):
     for variant in expected["variants"]:
         settings = BatchSettings(expected["batch_size"], variant["world_size"], variant["grad_accum"])
         epoch = count_epoch(bucket, repeats, BatchingRule.MUSUBI, settings, bucket_count=len(expected["per_bucket"]))
-        assert int(epoch.batches.sum()) == expected["steps_per_epoch"]
-        assert [epoch.steps_per_epoch] * variant["world_size"] == variant["dataloader_len_per_process"]
-        assert epoch.padded_batches == variant["padded_batches"]
-        assert epoch.optimizer_steps_per_epoch == variant["update_steps_per_epoch"]
-        assert (
-            training_length(epoch.optimizer_steps_per_epoch, epochs=10)[1]
-            == (variant["max_train_steps_if_max_train_epochs_10"])
-        )
+        _assert_variant_counts(epoch, expected, variant)
     assert int(epoch.trained.sum()) == expected["items_trained"]
     for j, row in enumerate(expected["per_bucket"]):
         assert (epoch.batches[j], epoch.trained[j], epoch.dropped[j], epoch.padded[j]) == (

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import doctest
 
-import numpy as np
 import pytest
 
 import aspectbucket
-from aspectbucket import BatchingError, BucketOptions, ledger
+from aspectbucket import BatchingError, ledger
 from aspectbucket.profiles.batching import batching_rule
-from conftest import load_vectors
+from conftest import kohya_case_ledger, load_vectors
 
 CASES = load_vectors("batching")["cases"]
 IMAGES = load_vectors("batching")["images"]
@@ -24,13 +23,7 @@ def test_module_examples_run():
 def test_kohya_reference_cases_end_to_end(number):
     """Placement by the kohya profile and batching by its rule give sd-scripts' own counts."""
     case = CASES[number]
-    s = case["settings"]
-    names = ("min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale")
-    options = BucketOptions(tuple(s["resolution"]), *(s[name] for name in names))
-    sizes = np.array([p["image"] for p in case["placements"]])
-    subsets = [p["extra"]["subset"] for p in case["placements"]]
-    repeats = {sub["name"]: sub["num_repeats"] for sub in s["subsets"]}
-    book = ledger(sizes[:, 0], sizes[:, 1], "kohya", options, repeats, subsets, s["batch_size"], regularization={"reg"})
+    book = kohya_case_ledger(case)
     expected = case["batching"]
     assert book.steps_per_epoch == expected["steps_per_epoch"]
     rows = book.per_bucket_rows()

@@ -64,33 +64,23 @@ def _items(windows, clip):
     target_fps=st.sampled_from([16.0, 24.0, 30.0]),
 )
 def test_musubi_matches_reference(frames, targets, extraction, stride, sample, max_frames, source_fps, target_fps):
-    windows = musubi_frames(
-        frames,
-        target_frames=targets,
-        frame_extraction=extraction,
-        frame_stride=stride,
-        frame_sample=sample,
-        max_frames=max_frames,
-        source_fps=source_fps,
-        target_fps=target_fps,
-    )
+    rules = {
+        "target_frames": targets,
+        "frame_extraction": extraction,
+        "frame_stride": stride,
+        "frame_sample": sample,
+        "max_frames": max_frames,
+        "source_fps": source_fps,
+        "target_fps": target_fps,
+    }
+    windows = musubi_frames(frames, **rules)
     for clip, count in enumerate(frames):
         seen, items = musubi_reference(count, targets, extraction, stride, sample, max_frames, source_fps, target_fps)
         assert windows.seen[clip] == seen
         assert _items(windows, clip) == items
         if not items:
             assert windows.error[clip] == FrameError.TOO_SHORT
-    longer = musubi_frames(
-        LENGTHS,
-        target_frames=targets,
-        frame_extraction=extraction,
-        frame_stride=stride,
-        frame_sample=sample,
-        max_frames=max_frames,
-        source_fps=source_fps,
-        target_fps=target_fps,
-    )
-    _check_needed(windows, longer)
+    _check_needed(windows, musubi_frames(LENGTHS, **rules))
 
 
 @settings(max_examples=60, deadline=None)

@@ -5,38 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aspectbucket import BucketOptions, ledger
+from aspectbucket import ledger
 from aspectbucket.report.kohya_log import kohya_log_lines
-from conftest import load_vectors
+from conftest import kohya_case_ledger, load_vectors
 
 CASES = load_vectors("batching")["cases"]
-
-
-def _case_ledger(case, processes=1, grad_accum=1):
-    s = case["settings"]
-    names = ("min_bucket_reso", "max_bucket_reso", "bucket_reso_steps", "bucket_no_upscale")
-    options = BucketOptions(tuple(s["resolution"]), *(s[name] for name in names))
-    sizes = np.array([p["image"] for p in case["placements"]])
-    subsets = [p["extra"]["subset"] for p in case["placements"]]
-    repeats = {sub["name"]: sub["num_repeats"] for sub in s["subsets"]}
-    return ledger(
-        sizes[:, 0],
-        sizes[:, 1],
-        "kohya",
-        options,
-        repeats,
-        subsets,
-        s["batch_size"],
-        processes,
-        grad_accum,
-        regularization={"reg"},
-    )
 
 
 @pytest.mark.parametrize("number", [i for i, c in enumerate(CASES) if c["trainer"] == "kohya"])
 def test_bucket_lines_match_the_reference_buckets(number):
     case = CASES[number]
-    lines = kohya_log_lines(_case_ledger(case))
+    lines = kohya_log_lines(kohya_case_ledger(case))
     bucket_lines = [line for line in lines if line.startswith("bucket ")]
     expected = [
         f"bucket {i}: resolution ({row['bucket'][0]}, {row['bucket'][1]}), count: {row['images']}"
@@ -56,7 +35,7 @@ def test_bucket_lines_match_the_reference_buckets(number):
 def test_step_lines_match_every_variant(number):
     case = CASES[number]
     for variant in case["batching"]["variants"]:
-        book = _case_ledger(case, variant["world_size"], variant["grad_accum"])
+        book = kohya_case_ledger(case, variant["world_size"], variant["grad_accum"])
         by_steps = kohya_log_lines(book, max_train_steps=1600)
         assert f"  num batches per epoch / 1epochのバッチ数: {variant['dataloader_len_per_process'][0]}" in by_steps
         epochs = variant["num_train_epochs_if_max_train_steps_1600"]
