@@ -219,6 +219,14 @@ def test_report_on_a_folder_of_images_refuses_the_ray_engine_in_one_line(tmp_pat
     assert result.exit_code == 2 and "--engine ray reads metadata-only sources" in result.output
 
 
+def test_a_source_that_does_not_exist_is_said_so_on_either_engine(tmp_path):
+    for engine in ("local", "ray"):
+        result = CliRunner().invoke(main, ["report", str(tmp_path / "gone"), "--engine", engine])
+        assert (
+            result.exit_code == 2 and f"Invalid value for SOURCE: {tmp_path / 'gone'} does not exist" in result.output
+        )
+
+
 def test_report_without_ray_is_a_one_line_install_hint(monkeypatch, tmp_path):
     shards = _parquet_shards(tmp_path / "shards")
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -341,4 +342,6 @@ def _source(source: Path | None, example: bool, trainer_config: dict) -> Path | 
             "missing SOURCE (a folder, a kohya N_name folder, a .toml or a trainer config), --config, "
             "--kohya-args or --example"
         )
+    if source is not None and not os.path.lexists(source):  # before any engine choice: the same one line
+        raise click.BadParameter(f"{source} does not exist", param_hint="SOURCE")
     return source
