@@ -70,7 +70,7 @@ def _parallel_writer(schema: arrow.Schema, groups: list[arrow.Table], workers: i
     writer = ParallelParquetWriter(sink, schema, workers, **properties)
     for group in groups:
         writer.write_table(group)
-        assert len(writer._encoding) <= workers  # a bounded number of groups is held
+        assert len(writer._queue._encoding) <= workers  # a bounded number of groups is held
     writer.close()
     return sink.getvalue()
 

@@ -37,64 +37,32 @@ _META_OFFSETS = (9, 10, 11, 14)
 _MAX_ORDINAL = (1 << 15) - 1
 
 
-class ParallelParquetWriter:
-    """Writes tables to ``stream`` as one Parquet file, each table one row group, encoded ``workers`` at a time.
+class JoinedParquetFile:
+    """One Parquet file written to ``stream`` from row groups encoded elsewhere (:func:`encoded_file`),
+    appended in order; :meth:`close` writes the footer. The stream must be at the start of the file; it is
+    never sought or read.
 
     ``properties`` are ``pyarrow.parquet.ParquetWriter``'s keyword arguments (encodings, dictionaries,
-    compression), used for every group; encryption is refused (an encrypted footer cannot be edited).
-    At most ``workers`` groups are encoding while the caller gathers the next; their bytes are written in
-    the order the tables came. The stream must be at the start of the file; it is never sought or read.
+    compression), which every group must be encoded with; encryption is refused (an encrypted footer
+    cannot be edited).
     """
 
-    def __init__(self, stream: IO[bytes], schema: arrow.Schema, workers: int, **properties):
+    def __init__(self, stream: IO[bytes], schema: arrow.Schema, **properties):
         if properties.get("encryption_properties") is not None:
             raise ValueError("an encrypted Parquet file cannot be written in parts")
         self.stream = stream
         self.schema = schema
         self.properties = properties
-        self.workers = max(1, workers)
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="aspectbucket-parquet")
-        self._encoding: collections.deque[Future] = collections.deque()
         self._groups: list[list[Field]] = []
         self._rows = 0
         self._position = 0
-        self._closed = False
         self._write(MAGIC)
 
-    def write_table(self, table: arrow.Table) -> None:
-        """Encode ``table`` as the next row group (on a pool thread); waits while ``workers`` groups are
-        encoding, so memory holds a bounded number of them. An encoding error is raised here or at :meth:`close`."""
-        self._encoding.append(self._pool.submit(encoded_file, table, self.schema, self.properties))
-        while len(self._encoding) > self.workers:
-            self._append(self._encoding.popleft().result())
+    def encode(self, table: arrow.Table | None) -> arrow.Buffer:
+        """``table`` as a whole Parquet file of this file's schema and properties (any thread may call it)."""
+        return encoded_file(table, self.schema, self.properties)
 
-    def close(self) -> None:
-        """Append the groups still encoding and write the footer; the stream itself stays open. When a
-        group fails to encode, its error is raised and no footer is written (see :meth:`abandon`); once
-        abandoned or closed, closing does nothing."""
-        if self._closed:
-            return
-        try:
-            while self._encoding:
-                self._append(self._encoding.popleft().result())
-            footer = _footer(encoded_file(None, self.schema, self.properties))
-            field(footer, _FILE_NUM_ROWS).value = self._rows
-            field(footer, _FILE_ROW_GROUPS).value = Items(STRUCT, self._groups)
-            encoded = write_struct(footer)
-            self._write(encoded)
-            self._write(struct.pack("<I", len(encoded)) + MAGIC)
-        finally:
-            self.abandon()
-
-    def abandon(self) -> None:
-        """Stop without a footer: groups not yet encoding are dropped, the threads end with those that are."""
-        self._closed = True
-        for pending in self._encoding:
-            pending.cancel()
-        self._encoding.clear()
-        self._pool.shutdown()
-
-    def _append(self, file: arrow.Buffer) -> None:
+    def append(self, file: arrow.Buffer) -> None:
         """Append the row groups of one encoded file, their offsets moved to where its bytes land."""
         footer = _footer(file)
         body = memoryview(file)[len(MAGIC) : len(file) - _footer_length(file) - 8]
@@ -105,9 +73,90 @@ class ParallelParquetWriter:
             self._rows += field(group, 3).value
         self._write(body)
 
+    def close(self) -> None:
+        """Write the footer listing every group appended; the stream itself stays open."""
+        footer = _footer(self.encode(None))
+        field(footer, _FILE_NUM_ROWS).value = self._rows
+        field(footer, _FILE_ROW_GROUPS).value = Items(STRUCT, self._groups)
+        encoded = write_struct(footer)
+        self._write(encoded)
+        self._write(struct.pack("<I", len(encoded)) + MAGIC)
+
     def _write(self, data) -> None:
         self.stream.write(data)
         self._position += len(data)
+
+
+class EncodingQueue:
+    """Row groups encoded on ``workers`` threads (pyarrow releases the GIL) and appended to their files in
+    the order they were submitted; several files may share one queue (a split by bucket).
+
+    At most ``workers`` groups are encoding while the caller gathers the next, so memory holds a bounded
+    number of them. An encoding error is raised by the :meth:`submit` or :meth:`close` that reaches it.
+    """
+
+    def __init__(self, workers: int):
+        self.workers = max(1, workers)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="aspectbucket-parquet")
+        self._encoding: collections.deque[tuple[JoinedParquetFile, Future]] = collections.deque()
+        self._closed = False
+
+    def submit(self, file: JoinedParquetFile, table: arrow.Table) -> None:
+        """Encode ``table`` as the next row group of ``file``; waits while ``workers`` groups are encoding."""
+        self._encoding.append((file, self._pool.submit(file.encode, table)))
+        while len(self._encoding) > self.workers:
+            self._append_oldest()
+
+    def close(self) -> None:
+        """Append every group still encoding and stop the threads (abandoning the rest on an error); once
+        closed or abandoned, closing does nothing."""
+        if self._closed:
+            return
+        try:
+            while self._encoding:
+                self._append_oldest()
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Stop: groups not yet encoding are dropped, the threads end with those that are."""
+        self._closed = True
+        for _, pending in self._encoding:
+            pending.cancel()
+        self._encoding.clear()
+        self._pool.shutdown()
+
+    def _append_oldest(self) -> None:
+        file, encoding = self._encoding.popleft()
+        file.append(encoding.result())
+
+
+class ParallelParquetWriter:
+    """Writes tables to ``stream`` as one Parquet file, each table one row group, encoded ``workers`` at a
+    time (a :class:`JoinedParquetFile` fed by its own :class:`EncodingQueue`)."""
+
+    def __init__(self, stream: IO[bytes], schema: arrow.Schema, workers: int, **properties):
+        self._file = JoinedParquetFile(stream, schema, **properties)
+        self._queue = EncodingQueue(workers)
+        self._closed = False
+
+    def write_table(self, table: arrow.Table) -> None:
+        """Encode ``table`` as the next row group (see :meth:`EncodingQueue.submit`)."""
+        self._queue.submit(self._file, table)
+
+    def close(self) -> None:
+        """Append the groups still encoding and write the footer. When a group fails to encode, its error
+        is raised and no footer is written; once abandoned or closed, closing does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.close()
+        self._file.close()
+
+    def abandon(self) -> None:
+        """Stop without a footer."""
+        self._closed = True
+        self._queue.abandon()
 
 
 def encoded_file(table: arrow.Table | None, schema: arrow.Schema, properties: dict) -> arrow.Buffer:
