@@ -27,6 +27,7 @@ from aspectbucket.tables.thrift_compact import (
     SET,
     STRUCT,
     TRUE,
+    Encoded,
     Field,
     Items,
     ThriftError,
@@ -94,19 +95,14 @@ def test_groups_joined_are_the_file_pyarrow_writes_with_the_same_groups(properti
     assert parquet.read_table(io.BytesIO(joined)).to_pylist() == table.to_pylist()
 
 
-def test_groups_with_page_indexes_keep_each_index_where_its_offsets_say():
-    """Each group's page index stays after its own pages (pyarrow puts them all at the end), so the bytes
-    differ; the offsets still lead to each group, column and index."""
-    table = _table(5000)
-    groups = _groups(table, [1000, 1001, 3000])
-    joined = io.BytesIO(_parallel_writer(table.schema, groups, write_page_index=True))
-    file = parquet.ParquetFile(joined)
-    assert file.num_row_groups == 4
-    for index, group in enumerate(groups):
-        assert file.read_row_group(index, columns=["taken", "key"]).equals(group.select(["taken", "key"]))
-        assert file.metadata.row_group(index).column(0).has_offset_index
-    only = parquet.read_table(joined, filters=[("width", ">", 3000)])
-    assert only.num_rows == int((table.column("width").to_numpy() > 3000).sum())
+@pytest.mark.parametrize(
+    "properties",
+    [{"write_page_index": True}, {"bloom_filter_options": {"key": {}}}, {"encryption_properties": object()}],
+)
+def test_properties_that_put_offsets_beyond_the_footer_are_refused(properties):
+    """Page indexes hold their pages' offsets, which joining would leave pointing into another group."""
+    with pytest.raises(ValueError, match="cannot have"):
+        ParallelParquetWriter(io.BytesIO(), _table(1).schema, 2, **properties)
 
 
 def test_many_groups_keep_their_order_and_row_count():
@@ -119,21 +115,79 @@ def test_many_groups_keep_their_order_and_row_count():
     assert file.read().equals(table)
 
 
-def test_a_group_that_cannot_be_encoded_is_raised_and_no_footer_is_written():
+def _unreadable(data: bytes) -> bool:
+    try:
+        parquet.read_table(io.BytesIO(data))
+    except arrow.ArrowInvalid:
+        return True
+    return False
+
+
+def test_a_group_that_cannot_be_encoded_leaves_no_footer_and_later_groups_are_refused():
     schema = arrow.schema([("side", arrow.int64())])
     sink = io.BytesIO()
-    writer = ParallelParquetWriter(sink, schema, 2)
+    writer = ParallelParquetWriter(sink, schema, 1)
     writer.write_table(arrow.table({"side": [1, 2]}))
     writer.write_table(arrow.table({"side": ["a", "b"]}))  # another schema: refused on a pool thread
     with pytest.raises(ValueError, match="schema"):
+        writer.write_table(arrow.table({"side": [5, 6]}))  # the failure surfaces as this one waits
+    with pytest.raises(ValueError, match="closed"):
+        writer.write_table(arrow.table({"side": [7, 8]}))  # nothing may follow a lost group
+    writer.close()  # no footer, nothing new raised
+    writer.close()
+    assert _unreadable(sink.getvalue())
+
+
+class _FullOnce(io.BytesIO):
+    """A sink whose ``fail``-th write fails as a full disk would."""
+
+    def __init__(self, fail: int):
+        super().__init__()
+        self.writes, self.fail = 0, fail
+
+    def write(self, data):
+        self.writes += 1
+        if self.writes == self.fail:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+def test_a_write_that_fails_leaves_no_footer_even_when_closed_afterwards():
+    table = _table(3000)
+    sink = _FullOnce(fail=3)  # the magic, the first group, then the second group's bytes
+    writer = ParallelParquetWriter(sink, table.schema, 1)
+    with pytest.raises(OSError, match="No space"):
+        for group in _groups(table, [1000, 2000]):
+            writer.write_table(group)
         writer.close()
-    writer.close()  # closing again does nothing
-    assert not sink.getvalue().endswith(b"PAR1") or len(sink.getvalue()) == 4
+    writer.close()
+    assert _unreadable(sink.getvalue())
 
 
-def test_encryption_is_refused():
-    with pytest.raises(ValueError, match="encrypted"):
-        ParallelParquetWriter(io.BytesIO(), arrow.schema([("side", arrow.int64())]), 2, encryption_properties=object())
+def test_a_thousand_groups_hold_their_footer_entries_as_bytes():
+    table = _table(1000)
+    sink = io.BytesIO()
+    writer = ParallelParquetWriter(sink, table.schema, 2)
+    for group in _groups(table, list(range(1, 1000))):
+        writer.write_table(group)
+    assert all(isinstance(entry, Encoded) for entry in writer._file._groups)
+    writer.close()
+    assert sink.getvalue() == _single_writer(table.schema, _groups(table, list(range(1, 1000))))
+
+
+def test_a_groups_ordinal_is_its_place_and_left_out_past_an_i16():
+    """pyarrow 26 writes no ordinal outside encrypted files; a writer that does gets each group's place."""
+    from aspectbucket.tables.parquet_parts import _move_group
+
+    def group(ordinal: int) -> list[Field]:
+        return [Field(1, LIST, Items(STRUCT, [])), Field(3, I64, 10), Field(5, I64, 4), Field(7, I16, ordinal)]
+
+    moved = group(0)
+    _move_group(moved, 100, 41)
+    assert moved == [Field(1, LIST, Items(STRUCT, [])), Field(3, I64, 10), Field(5, I64, 104), Field(7, I16, 41)]
+    far = group(0)
+    _move_group(far, 100, 1 << 15)
+    assert [entry.id for entry in far] == [1, 3, 5]
 
 
 # --- the compact protocol
@@ -153,11 +207,14 @@ def test_a_pyarrow_footer_read_and_written_again_is_the_same_bytes(properties):
     assert write_struct(fields) == footer
 
 
+WIDTHS = ((I16, 16), (I32, 32), (I64, 64))
+
+
 def _values():
     """Field values of every wire type a footer may hold (nested lists and structs included)."""
     leaf = st.one_of(
         st.tuples(st.just(BYTE), st.integers(-128, 127)),
-        st.tuples(st.sampled_from([I16, I32, I64]), st.integers(-(2**63), 2**63 - 1)),
+        *(st.tuples(st.just(kind), st.integers(-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)) for kind, bits in WIDTHS),
         st.tuples(st.just(DOUBLE), st.binary(min_size=8, max_size=8)),
         st.tuples(st.just(BINARY), st.binary(max_size=40)),
         st.tuples(st.just(TRUE), st.booleans()),
@@ -212,3 +269,30 @@ def test_any_struct_written_reads_back_the_same_and_writes_the_same_bytes(entrie
 def test_bytes_that_are_no_struct_are_refused_with_a_reason(data, reason):
     with pytest.raises(ThriftError, match=reason):
         read_struct(data)
+
+
+@pytest.mark.parametrize("nest", [b"\x1c", b"\x19\x1c"])  # a struct in a struct; a list of structs
+def test_nesting_deeper_than_thrifts_own_limit_is_refused(nest):
+    with pytest.raises(ThriftError, match="deeper than 64"):
+        read_struct(nest * 5000)
+
+
+def test_an_integer_over_64_bits_is_refused_not_wrapped():
+    with pytest.raises(ThriftError, match="longer than 64 bits"):
+        read_struct(b"\x16" + b"\xff" * 9 + b"\x03")  # ten bytes, 65 bits of value
+    assert read_struct(b"\x16" + b"\xff" * 9 + b"\x01\x00")[0] == [Field(1, I64, -(2**63))]
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"), [(I64, 2**63), (I64, -(2**63) - 1), (I32, 2**31), (I16, -(2**15) - 1), (BYTE, 200)]
+)
+def test_a_value_its_type_cannot_hold_is_refused_when_written(kind, value):
+    with pytest.raises(ThriftError, match="does not fit"):
+        write_struct([Field(1, kind, value)])
+
+
+def test_an_encoded_struct_is_written_as_it_is():
+    inner = [Field(1, I32, 7), Field(20, BINARY, b"x")]
+    assert write_struct([Field(2, LIST, Items(STRUCT, [Encoded(write_struct(inner))] * 3))]) == write_struct(
+        [Field(2, LIST, Items(STRUCT, [inner] * 3))]
+    )

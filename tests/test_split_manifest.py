@@ -197,3 +197,29 @@ def test_key_lines_are_each_text_and_a_line_break(values, start, large):
 
     column = arrow.array(values, arrow.large_string() if large else arrow.string()).slice(start)
     assert key_lines(column) == "".join(value + "\n" for value in values[start:]).encode()
+
+
+def test_an_empty_batch_adds_nothing(tmp_path):
+    splitter = BucketSplitter(tmp_path / "split", _placed(1, 0).schema)
+    splitter.write(_placed(0, 0))
+    splitter.write(_placed(3, 0))
+    assert splitter.close()["samples"] == 3
+
+
+def test_a_dictionary_column_is_counted_once_per_batch_not_once_per_bucket(tmp_path, monkeypatch):
+    """Each bucket's take keeps the batch's whole dictionary; charging it to every bucket flushed every batch.
+    Counted as each bucket's share, the split writes about as many groups as for plain text."""
+    from aspectbucket.tables import split
+
+    monkeypatch.setattr(split, "PENDING_BYTES", 200_000)
+    plain = arrow.array([f"caption number {i:06d}" for i in range(2000)])
+
+    def groups(captions: arrow.Array, name: str) -> int:
+        splitter = BucketSplitter(tmp_path / name, _placed(2000, 0, caption=captions).schema)
+        for _ in range(10):
+            splitter.write(_placed(2000, 0, caption=captions))
+        splitter.close()
+        files = (tmp_path / name).glob("bucket=*/part-00000.parquet")
+        return sum(parquet.ParquetFile(path).num_row_groups for path in files)
+
+    assert groups(plain.dictionary_encode(), "dictionary") <= groups(plain, "plain") + 2

@@ -28,8 +28,9 @@ from aspectbucket import BucketOptions, place
 from aspectbucket.cli import main
 from aspectbucket.profiles import resolve
 from aspectbucket.tables import PIXEL_COLUMNS, PLACEMENT_COLUMNS, TableError, TableFormat, assign_table, records
+from aspectbucket.tables.assign import PlacedRows, placed_rows
 from aspectbucket.tables.pipeline import in_order, read_ahead
-from aspectbucket.tables.readers import open_table
+from aspectbucket.tables.readers import ReadBatch, open_table
 from aspectbucket.tables.records import split_records
 
 BAD_SIZE = "width and height must be positive whole numbers"
@@ -688,7 +689,33 @@ def test_a_parquet_row_group_that_cannot_be_encoded_is_raised_and_the_writer_sti
     with pytest.raises(ValueError, match="schema"):  # another schema: refused on the encoding thread, raised here
         writer.write(arrow.record_batch([arrow.array(["a", "b"])], names=["side"]))
         writer.close()
-    writer.close()
+    writer.close()  # after the failure: nothing new raised, and no footer
+    assert not writer.stream.getvalue().endswith(b"PAR1")
+
+
+def test_a_table_cut_short_by_a_failure_gets_no_parquet_footer(monkeypatch):
+    """On stdout no temporary file is thrown away: a reader must fail on the part rather than take it whole."""
+    from aspectbucket.tables import writers
+    from aspectbucket.tables.assign import write_placed
+
+    monkeypatch.setattr(writers, "FIRST_ROW_GROUP_ROWS", 2)  # each batch is a row group of its own
+
+    profile, options, _ = resolve("kohya", BucketOptions((1024, 1024), 256, 2048))
+    table = _sample_table()
+    plan = PlacedRows.prepare(table.schema, options, profile)
+    batch = table.to_batches()[0]
+
+    def rows():
+        for _ in range(6):  # more groups than encoding threads: some are written before the failure
+            yield (*placed_rows(ReadBatch(batch), plan), None)
+        raise TableError("the Parquet table is damaged: cut short")
+
+    sink = io.BytesIO()
+    with pytest.raises(TableError, match="cut short"):
+        write_placed(rows(), plan, sink, TableFormat.PARQUET, None, 1, [])
+    assert len(sink.getvalue()) > 100  # the first group was written...
+    with pytest.raises(arrow.ArrowInvalid):  # ...and no footer makes it look whole
+        parquet.read_table(io.BytesIO(sink.getvalue()))
 
 
 @settings(max_examples=60, deadline=None)

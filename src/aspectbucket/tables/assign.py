@@ -240,15 +240,18 @@ def write_placed(
             if splitter is not None:
                 splitter.write(merged)
             count, errors = count + merged.num_rows, errors + reasons
+        if writer is not None:
+            writer.close()
         if splitter is not None:
             manifest = splitter.close(batch_size, plan.profile)
     except BaseException:
+        # A table cut short by a failure gets no Parquet footer: on stdout, where no temporary file is
+        # thrown away, a reader must fail on it rather than take a part for the whole.
+        if writer is not None:
+            writer.abandon()
         if splitter is not None:
             splitter.abandon()
         raise
-    finally:
-        if writer is not None:
-            writer.close()
     return AssignResult(count, errors, plan.sizes, warnings, manifest)
 
 

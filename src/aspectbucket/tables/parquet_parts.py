@@ -8,8 +8,9 @@ statistics; the footer lists them), so each group is written here as a complete 
 its own, on a pool thread (pyarrow releases the GIL while encoding), and the groups are then joined in
 order: their bytes between the magic and the footer are appended to the output, the offsets in their
 footers moved by where they landed, and one footer written for all of them. The result is the file a
-single ``ParquetWriter`` would have written with the same row groups, byte for byte (tested), just made
-on every core.
+single ``ParquetWriter`` would have written with the same row groups and properties, byte for byte
+(tested), just made on every core. Page indexes and bloom filters are refused: they hold offsets or
+positions the footer does not list, which joining would leave pointing at another group's bytes.
 """
 
 from __future__ import annotations
@@ -22,19 +23,19 @@ from typing import IO
 import pyarrow as arrow
 import pyarrow.parquet as parquet
 
-from aspectbucket.tables.thrift_compact import STRUCT, Field, Items, field, read_struct, write_struct
+from aspectbucket.tables.thrift_compact import STRUCT, Encoded, Field, Items, field, read_struct, write_struct
 
 MAGIC = b"PAR1"
 
 # Field ids in apache/parquet-format src/main/thrift/parquet.thrift.
 _FILE_NUM_ROWS, _FILE_ROW_GROUPS = 3, 4
-_GROUP_COLUMNS, _GROUP_FILE_OFFSET, _GROUP_ORDINAL = 1, 5, 7
-_CHUNK_FILE_OFFSET, _CHUNK_META_DATA, _CHUNK_OFFSET_INDEX, _CHUNK_COLUMN_INDEX = 2, 3, 4, 6
-_CHUNK_ENCRYPTION = (8, 9)
-#: ColumnMetaData: data_page_offset, index_page_offset, dictionary_page_offset, bloom_filter_offset.
-_META_OFFSETS = (9, 10, 11, 14)
-#: RowGroup.ordinal is an i16: a writer leaves it out from the group that would not fit.
-_MAX_ORDINAL = (1 << 15) - 1
+_GROUP_COLUMNS, _GROUP_NUM_ROWS, _GROUP_FILE_OFFSET, _GROUP_ORDINAL = 1, 3, 5, 7
+_CHUNK_FILE_OFFSET, _CHUNK_META_DATA = 2, 3
+#: ColumnMetaData: data_page_offset, index_page_offset, dictionary_page_offset.
+_META_OFFSETS = (9, 10, 11)
+#: Writer properties refused: each puts absolute offsets where a footer edit cannot reach them (page
+#: indexes hold their pages' offsets; bloom filters and encryption change what the footer says of them).
+REFUSED_PROPERTIES = ("write_page_index", "bloom_filter_options", "encryption_properties")
 
 
 class JoinedParquetFile:
@@ -43,17 +44,19 @@ class JoinedParquetFile:
     never sought or read.
 
     ``properties`` are ``pyarrow.parquet.ParquetWriter``'s keyword arguments (encodings, dictionaries,
-    compression), which every group must be encoded with; encryption is refused (an encrypted footer
-    cannot be edited).
+    compression, statistics), which every group is encoded with. Page indexes, bloom filters and encryption
+    are refused (:data:`REFUSED_PROPERTIES`). Each group's footer entry is kept encoded (a kilobyte or two),
+    not as objects, so a file of thousands of groups holds little until its footer is written.
     """
 
     def __init__(self, stream: IO[bytes], schema: arrow.Schema, **properties):
-        if properties.get("encryption_properties") is not None:
-            raise ValueError("an encrypted Parquet file cannot be written in parts")
+        refused = [name for name in REFUSED_PROPERTIES if properties.get(name)]
+        if refused:
+            raise ValueError(f"a Parquet file written in parts cannot have {', '.join(refused)}")
         self.stream = stream
         self.schema = schema
         self.properties = properties
-        self._groups: list[list[Field]] = []
+        self._groups: list[Encoded] = []
         self._rows = 0
         self._position = 0
         self._write(MAGIC)
@@ -63,15 +66,17 @@ class JoinedParquetFile:
         return encoded_file(table, self.schema, self.properties)
 
     def append(self, file: arrow.Buffer) -> None:
-        """Append the row groups of one encoded file, their offsets moved to where its bytes land."""
+        """Append the row groups of one encoded file, their offsets moved to where its bytes land. The
+        groups count only once their bytes are written: a failed write leaves the footer as it was."""
         footer = _footer(file)
         body = memoryview(file)[len(MAGIC) : len(file) - _footer_length(file) - 8]
         shift = self._position - len(MAGIC)
-        for group in field(footer, _FILE_ROW_GROUPS).value.values:
-            _move_group(group, shift, len(self._groups))
-            self._groups.append(group)
-            self._rows += field(group, 3).value
+        groups = field(footer, _FILE_ROW_GROUPS).value.values
+        for number, group in enumerate(groups, start=len(self._groups)):
+            _move_group(group, shift, number)
         self._write(body)
+        self._groups.extend(Encoded(write_struct(group)) for group in groups)
+        self._rows += sum(field(group, _GROUP_NUM_ROWS).value for group in groups)
 
     def close(self) -> None:
         """Write the footer listing every group appended; the stream itself stays open."""
@@ -99,36 +104,43 @@ class EncodingQueue:
         self.workers = max(1, workers)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="aspectbucket-parquet")
         self._encoding: collections.deque[tuple[JoinedParquetFile, Future]] = collections.deque()
-        self._closed = False
+        self.closed = False
 
     def submit(self, file: JoinedParquetFile, table: arrow.Table) -> None:
-        """Encode ``table`` as the next row group of ``file``; waits while ``workers`` groups are encoding."""
+        """Encode ``table`` as the next row group of ``file``; waits while ``workers`` groups are encoding.
+        Refused once the queue is closed or abandoned: after a failure, no later group may follow."""
+        if self.closed:
+            raise ValueError("the Parquet encoding queue is closed")
         self._encoding.append((file, self._pool.submit(file.encode, table)))
         while len(self._encoding) > self.workers:
             self._append_oldest()
 
     def close(self) -> None:
-        """Append every group still encoding and stop the threads (abandoning the rest on an error); once
-        closed or abandoned, closing does nothing."""
-        if self._closed:
+        """Append every group still encoding and stop the threads; once closed or abandoned, closing does
+        nothing."""
+        if self.closed:
             return
-        try:
-            while self._encoding:
-                self._append_oldest()
-        finally:
-            self.abandon()
+        while self._encoding:
+            self._append_oldest()
+        self.abandon()
 
     def abandon(self) -> None:
         """Stop: groups not yet encoding are dropped, the threads end with those that are."""
-        self._closed = True
+        self.closed = True
         for _, pending in self._encoding:
             pending.cancel()
         self._encoding.clear()
         self._pool.shutdown()
 
     def _append_oldest(self) -> None:
+        """Append the oldest group to its file; any failure (its encoding, the write, an interrupt while
+        waiting) abandons the queue, so no file gets a group after one it lost."""
         file, encoding = self._encoding.popleft()
-        file.append(encoding.result())
+        try:
+            file.append(encoding.result())
+        except BaseException:
+            self.abandon()
+            raise
 
 
 class ParallelParquetWriter:
@@ -138,24 +150,22 @@ class ParallelParquetWriter:
     def __init__(self, stream: IO[bytes], schema: arrow.Schema, workers: int, **properties):
         self._file = JoinedParquetFile(stream, schema, **properties)
         self._queue = EncodingQueue(workers)
-        self._closed = False
 
     def write_table(self, table: arrow.Table) -> None:
         """Encode ``table`` as the next row group (see :meth:`EncodingQueue.submit`)."""
         self._queue.submit(self._file, table)
 
     def close(self) -> None:
-        """Append the groups still encoding and write the footer. When a group fails to encode, its error
-        is raised and no footer is written; once abandoned or closed, closing does nothing."""
-        if self._closed:
+        """Append the groups still encoding and write the footer. A failure on the way (a group that
+        could not be encoded or written) is raised and no footer is ever written: the file stays
+        unreadable rather than readable with rows missing. Once closed or abandoned, closing does nothing."""
+        if self._queue.closed:
             return
-        self._closed = True
         self._queue.close()
         self._file.close()
 
     def abandon(self) -> None:
         """Stop without a footer."""
-        self._closed = True
         self._queue.abandon()
 
 
@@ -183,19 +193,16 @@ def _footer(file: arrow.Buffer) -> list[Field]:
 
 
 def _move_group(group: list[Field], shift: int, ordinal: int) -> None:
-    """Move every file offset of a row group by ``shift`` bytes and give it its place in the file."""
+    """Move every file offset of a row group by ``shift`` bytes and give it its place in the file (pyarrow
+    26 writes ``RowGroup.ordinal`` only in encrypted files, which are refused, but a later writer may)."""
     _shift(group, _GROUP_FILE_OFFSET, shift)
-    position = next((index for index, entry in enumerate(group) if entry.id == _GROUP_ORDINAL), None)
-    if position is not None:
-        if ordinal <= _MAX_ORDINAL:
-            group[position].value = ordinal
-        else:
-            del group[position]
+    if (place := field(group, _GROUP_ORDINAL)) is not None:
+        if ordinal < 1 << 15:
+            place.value = ordinal
+        else:  # an i16: Arrow leaves it out of the groups past 32,767
+            group.remove(place)
     for chunk in field(group, _GROUP_COLUMNS).value.values:
-        if any(field(chunk, number) is not None for number in _CHUNK_ENCRYPTION):
-            raise ValueError("an encrypted column chunk cannot be moved")
-        for number in (_CHUNK_FILE_OFFSET, _CHUNK_OFFSET_INDEX, _CHUNK_COLUMN_INDEX):
-            _shift(chunk, number, shift)
+        _shift(chunk, _CHUNK_FILE_OFFSET, shift)
         meta = field(chunk, _CHUNK_META_DATA)
         for number in _META_OFFSETS if meta is not None else ():
             _shift(meta.value, number, shift)

@@ -3,20 +3,21 @@
 A bucket-pure shard writer (WebDataset, MosaicML, a trainer's own cache) wants every sample of one
 bucket together: ``--split-by-bucket DIR`` writes ``DIR/bucket=WxH/part-00000.parquet`` (Hive-style,
 so ``pyarrow.dataset``, Spark, DuckDB and Ray read the bucket back as a column) and rows that could
-not be placed to ``DIR/bucket=unplaced/``. Each bucket's rows are gathered into row groups as large as
-``assign``'s own (:data:`~aspectbucket.tables.writers.ROW_GROUP_ROWS` rows or
+not be placed to ``DIR/bucket=unplaced/``. Each bucket's rows are gathered into row groups of up to
+``assign``'s own size (:data:`~aspectbucket.tables.writers.ROW_GROUP_ROWS` rows or
 :data:`~aspectbucket.tables.writers.ROW_GROUP_BYTES`), encoded on every core by one queue that all
 buckets share; when the rows waiting in all buckets reach :data:`PENDING_BYTES`, the largest bucket's go
-first, so memory stays bounded however many buckets there are. (Writing each batch's slice as it came
-made a row group of a few thousand rows per bucket per batch, three times slower to write and to read.)
+first, so memory stays bounded however many buckets there are (and with many buckets the groups are
+smaller: 40 buckets of img2dataset's rows make groups of about 20,000 rows). Writing each batch's slice
+as it came made a row group of a few thousand rows per bucket per batch, slower to write and to read.
 
 Beside each bucket's Parquet file, ``_keys.txt`` lists its samples' keys, one a line in input order,
-appended batch by batch as rows stream (never all keys in memory; the leading ``_`` makes Hive
-readers skip it). A key is the row's ``shard``/``member`` (WebDataset tars, where ``key`` repeats
-from shard to shard), else its ``key`` (img2dataset), else its ``url``, else its row number in the
-input (from 0); ``_manifest.json`` says which (``keys_from``). A key column holds text, bytes (written
-as text when they are UTF-8, else in base64) or whole numbers; one of another type is passed over for
-the next source. A line break inside a key is written
+appended whenever the bucket's rows are written (keys wait in memory only with their rows, within the
+same budget; the leading ``_`` makes Hive readers skip it). A key is the row's ``shard``/``member``
+(WebDataset tars, where ``key`` repeats from shard to shard), else its ``key`` (img2dataset), else its
+``url``, else its row number in the input (from 0); ``_manifest.json`` says which (``keys_from``). A key
+column holds text, bytes (written as text when they are UTF-8, else in base64) or whole numbers; one of
+another type is passed over for the next source. A line break inside a key is written
 as ``\\n`` (``\\r``), so every key is one line. The manifest lists each bucket's folder, keys file,
 sample count and batches per epoch, and the epoch's steps, counted by the epoch ledger
 (:func:`aspectbucket.geometry.ledger.bucket_epoch`) under the profile's trainer's own batching rule
@@ -81,6 +82,8 @@ class BucketSplitter:
     def write(self, batch: arrow.RecordBatch) -> None:
         """Add the rows of ``batch`` (with the placement columns) to their buckets, and their keys to their
         buckets' key lists; a bucket's rows are written once a row group's worth has gathered."""
+        if batch.num_rows == 0:
+            return
         placed = compute.equal(batch.column("error"), "").to_numpy(zero_copy_only=False)
         widths = batch.column("bucket_width").to_numpy()
         heights = batch.column("bucket_height").to_numpy()
@@ -98,7 +101,10 @@ class BucketSplitter:
             count = end - start
             # A take per bucket, not slices of one: a slice would hold the whole batch until its bucket is written.
             rows = batch.take(arrow.array(order[start:end]))
-            self._pending_bytes += pending.add(rows, key_lines(names.slice(start, count)))
+            # Each bucket's share of the batch's bytes: its take keeps the batch's dictionaries whole, and
+            # counting them once per bucket would write a row group per bucket per batch again.
+            size = batch.nbytes * count // batch.num_rows
+            self._pending_bytes += pending.add(rows, key_lines(names.slice(start, count)), size)
             self.counts[name] = self.counts.get(name, 0) + count
             if pending.rows >= ROW_GROUP_ROWS or pending.bytes >= ROW_GROUP_BYTES:
                 self._flush(name)
@@ -166,11 +172,11 @@ class _Pending:
         self.lines: list[bytes] = []
         self.rows = self.bytes = 0
 
-    def add(self, rows: arrow.RecordBatch, lines: bytes) -> int:
-        """Gather ``rows`` and their key ``lines``; returns the bytes they hold."""
+    def add(self, rows: arrow.RecordBatch, lines: bytes, size: int) -> int:
+        """Gather ``rows`` (counted as ``size`` bytes) and their key ``lines``; returns the bytes added."""
         self.batches.append(rows)
         self.lines.append(lines)
-        size = rows.nbytes + len(lines)
+        size += len(lines)
         self.rows += rows.num_rows
         self.bytes += size
         return size

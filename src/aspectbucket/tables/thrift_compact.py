@@ -18,6 +18,10 @@ from dataclasses import dataclass
 #: Compact protocol wire types (the low nibble of a field header; a list's element type).
 STOP, TRUE, FALSE, BYTE, I16, I32, I64, DOUBLE, BINARY, LIST, SET, MAP, STRUCT = range(13)
 _INTEGERS = (I16, I32, I64)
+#: The values each integer type holds.
+_RANGES = {BYTE: 8, I16: 16, I32: 32, I64: 64}
+#: Structs and lists nested deeper than this are refused, as Apache Thrift's own reader refuses them.
+MAX_DEPTH = 64
 
 
 class ThriftError(ValueError):
@@ -36,6 +40,14 @@ class Field:
     id: int
     type: int
     value: object
+
+
+@dataclass
+class Encoded:
+    """A struct already written by :func:`write_struct`, put as it is wherever a struct value goes (a
+    list of thousands of Parquet row groups is kept as bytes, not as :class:`Field` objects)."""
+
+    data: bytes
 
 
 @dataclass
@@ -69,6 +81,7 @@ class _Reader:
     def __init__(self, data: bytes | memoryview, position: int):
         self.data = memoryview(data).cast("B")  # pyarrow buffers are signed chars
         self.position = position
+        self.depth = 0
 
     def byte(self) -> int:
         if self.position >= len(self.data):
@@ -82,10 +95,12 @@ class _Reader:
         while True:
             byte = self.byte()
             result |= (byte & 0x7F) << shift
+            if result >> 64:
+                raise ThriftError("a Thrift integer is longer than 64 bits")
             if byte < 0x80:
                 return result
             shift += 7
-            if shift > 63:
+            if shift > 63:  # ten bytes hold 64 bits: an eleventh is no Thrift integer
                 raise ThriftError("a Thrift integer is longer than 64 bits")
 
     def zigzag(self) -> int:
@@ -101,12 +116,14 @@ class _Reader:
         return value
 
     def struct(self) -> list[Field]:
+        self._deeper()
         fields: list[Field] = []
         last = 0
         while True:
             header = self.byte()
             kind = header & 0x0F
             if kind == STOP:
+                self.depth -= 1
                 return fields
             delta = header >> 4
             last = last + delta if delta else self.zigzag()
@@ -125,17 +142,26 @@ class _Reader:
         if kind == BINARY:
             return self.raw(self.varint())
         if kind in (LIST, SET):
+            self._deeper()
             header = self.byte()
             size = header >> 4
             if size == 15:
                 size = self.varint()
             element = header & 0x0F
             if element in (TRUE, FALSE):
-                return Items(element, [self.byte() == TRUE for _ in range(size)])
-            return Items(element, [self.value(element) for _ in range(size)])
+                items = Items(element, [self.byte() == TRUE for _ in range(size)])
+            else:
+                items = Items(element, [self.value(element) for _ in range(size)])
+            self.depth -= 1
+            return items
         if kind == STRUCT:
             return self.struct()
         raise ThriftError(f"Thrift wire type {kind} is not one a Parquet footer holds")
+
+    def _deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ThriftError(f"Thrift structs and lists nested deeper than {MAX_DEPTH}")
 
 
 def _varint(out: bytearray, value: int) -> None:
@@ -168,6 +194,8 @@ def _write_fields(out: bytearray, fields: list[Field]) -> None:
 
 
 def _write_value(out: bytearray, kind: int, value) -> None:
+    if kind in _RANGES and not -(1 << (_RANGES[kind] - 1)) <= value < 1 << (_RANGES[kind] - 1):
+        raise ThriftError(f"{value} does not fit a Thrift {_RANGES[kind]}-bit integer")
     if kind in _INTEGERS:
         _zigzag(out, value)
     elif kind == BYTE:
@@ -188,6 +216,9 @@ def _write_value(out: bytearray, kind: int, value) -> None:
             else:
                 _write_value(out, value.type, item)
     elif kind == STRUCT:
-        _write_fields(out, value)
+        if isinstance(value, Encoded):
+            out += value.data
+        else:
+            _write_fields(out, value)
     else:
         raise ThriftError(f"Thrift wire type {kind} is not one a Parquet footer holds")

@@ -98,17 +98,19 @@ class TableWriter:
     def _write_row_group(self) -> None:
         """Hand the gathered rows to the encoding threads (waiting while all are busy, so a bounded
         number of groups is held; an error encoding one is raised here or at :meth:`close`)."""
-        if self._pending_rows:
-            self._parquet.write_table(arrow.Table.from_batches(self._pending))
+        gathered = self._pending
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0  # never handed over twice
+        if gathered:
+            self._parquet.write_table(arrow.Table.from_batches(gathered))
             self._groups += 1
-        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
 
     def write(self, batch: arrow.RecordBatch) -> None:
         """Append ``batch``."""
         self.write_encoded(encode_batch(batch, self.format))
 
     def close(self) -> None:
-        """Finish the table (a Parquet footer even with no rows); the stream itself stays open."""
+        """Finish the table (a Parquet footer even with no rows); the stream itself stays open. After a
+        failure writing Parquet, closing writes no footer and raises nothing new."""
         if self._parquet is not None:
             try:
                 self._write_row_group()
@@ -116,6 +118,12 @@ class TableWriter:
                 self._parquet.abandon()
                 raise
             self._parquet.close()
+
+    def abandon(self) -> None:
+        """Stop after a failure elsewhere: a Parquet table gets no footer (unreadable, not readable with
+        rows missing); text already written stays."""
+        if self._parquet is not None:
+            self._parquet.abandon()
 
 
 def encode_batch(batch: arrow.RecordBatch, table_format: TableFormat) -> bytes | arrow.RecordBatch:
