@@ -470,3 +470,17 @@ def test_shifted_intervals_answer_only_values_with_a_strictly_nearest_key(bucket
             continue
         distance = np.abs(keys - value)
         assert np.flatnonzero(distance == distance.min()).tolist() == [answer]
+
+
+def test_assembling_zeroes_failed_rows_without_changing_the_callers_arrays():
+    """Failed rows already zero are left as they are (no copy); a failed row that is not is zeroed in a copy."""
+    from aspectbucket.geometry.placement import assemble_placement
+
+    sizes = np.array([100, 200, 300])
+    errors = np.array([0, PlacementError.TOO_SMALL, 0], dtype=np.int8)
+    zeroed, dirty = np.array([64, 0, 128]), np.array([64, 999, 128])
+    index = np.array([-1, -1, -1])
+    placement = assemble_placement(sizes, sizes, errors, index, zeroed, dirty, zeroed, dirty)
+    assert placement.bucket_width is zeroed and placement.bucket_index is index
+    assert placement.bucket_height.tolist() == [64, 0, 128] and dirty.tolist() == [64, 999, 128]
+    assert placement.resized_height.tolist() == [64, 0, 128]

@@ -437,3 +437,34 @@ def _drawn_settings(drawn: dict, with_sizes: bool = False):
         aspect_bucket_alignment=drawn["aspect_bucket_alignment"],
         **sizes,
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    codes=st.lists(st.integers(0, 3000), min_size=1, max_size=80),
+    rounding=st.sampled_from([0, 1, 2, 3]),
+    known=st.lists(st.integers(0, 3000), max_size=10),
+    odd_key=st.booleans(),
+    shuffler=st.randoms(use_true_random=False),
+)
+def test_the_aspect_map_by_counted_codes_equals_the_sorted_one(codes, rounding, known, odd_key, shuffler):
+    """``apply_aspect_map`` with ``rounding`` (keys grouped by their integer codes, first rows found only for
+    keys the map lacks) against the sort of every key: the rows' sizes and the map left behind. A key that
+    is no ``rounding``-decimal number (``odd_key``) makes the codes refuse, and the sort is used."""
+    from aspectbucket.geometry.simpletuner import apply_aspect_map
+
+    scale = 10.0**rounding
+    keys = np.array([code / scale for code in codes])
+    if odd_key:
+        keys[0] = 1.0 / 3.0
+    targets_w = np.arange(len(keys), dtype=np.int64) * 64 + 64
+    targets_h = targets_w[::-1].copy()
+    order = np.array([row for row in range(len(keys)) if shuffler.random() < 0.8], dtype=np.int64)
+    shuffler.shuffle(order)
+    sorted_map = {code / scale: (code, code + 1) for code in known}
+    counted_map = dict(sorted_map)
+    by_sort = apply_aspect_map(keys, targets_w, targets_h, order, sorted_map)
+    by_codes = apply_aspect_map(keys, targets_w, targets_h, order, counted_map, rounding)
+    np.testing.assert_array_equal(by_codes[0], by_sort[0])
+    np.testing.assert_array_equal(by_codes[1], by_sort[1])
+    assert counted_map == sorted_map

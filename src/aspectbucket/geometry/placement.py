@@ -395,13 +395,13 @@ def assemble_placement(
             out,
         )
     if errors.any():
-        ok = errors == PlacementError.OK
-        bucket_index = np.where(ok, bucket_index, -1)
+        failed = np.flatnonzero(errors)
+        bucket_index = _failed_rows_set(bucket_index, failed, -1)
         bucket_w, bucket_h, resized_w, resized_h = (
-            np.where(ok, values, 0) for values in (bucket_w, bucket_h, resized_w, resized_h)
+            _failed_rows_set(values, failed, 0) for values in (bucket_w, bucket_h, resized_w, resized_h)
         )
         if ar_error is not None:
-            ar_error = np.where(ok, ar_error, 0.0)
+            ar_error = _failed_rows_set(ar_error, failed, 0.0)
     return Placement(
         widths,
         heights,
@@ -416,6 +416,17 @@ def assemble_placement(
         anchor=anchor,
         known_ar_error=ar_error,
     )
+
+
+def _failed_rows_set(column: np.ndarray, failed: np.ndarray, value) -> np.ndarray:
+    """``column`` with the ``failed`` rows set to ``value``: a copy when one of them is not already (the
+    caller's array is not changed), else the column itself, which saves a pass over every row (rules that
+    zero failed rows themselves, SimpleTuner's, over millions of rows)."""
+    if not (column.take(failed) != value).any():
+        return column
+    column = column.copy()
+    column[failed] = value
+    return column
 
 
 #: The columns :func:`assemble_placement` writes into ``out``, with the value of a failed row.

@@ -210,27 +210,71 @@ def grow_to_target(target_w, target_h, inter_w, inter_h, widths, heights):
     return inter_w + grow_w, inter_h + grow_h
 
 
-def apply_aspect_map(keys, targets_w, targets_h, order, aspect_map: dict) -> tuple[np.ndarray, np.ndarray]:
+def apply_aspect_map(
+    keys, targets_w, targets_h, order, aspect_map: dict, rounding: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The aspect->size map: every row gets the target first stored for its key (rows listed in ``order``).
 
     ``aspect_map`` (``{key: (w, h)}``, one resolution's map) is read and extended in place; rows not in
-    ``order`` neither read nor store.
+    ``order`` neither read nor store. Keys that are ``rounding``-decimal numbers (the map's keys are) are
+    grouped by their integer codes in one counting pass (:func:`_decimal_codes`); others are sorted.
     """
     out_w, out_h = targets_w.copy(), targets_h.copy()
     if len(order) == 0:
         return out_w, out_h
     ordered_keys = keys[order]
-    distinct, first, inverse = np.unique(ordered_keys, return_index=True, return_inverse=True)
-    stored_w = targets_w[order][first]
-    stored_h = targets_h[order][first]
+    coded = None if rounding is None else _decimal_codes(ordered_keys, rounding)
+    if coded is None:
+        distinct, first, inverse = np.unique(ordered_keys, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+        stored_w, stored_h = targets_w[order][first], targets_h[order][first]
+        missing = [position for position, key in enumerate(distinct.tolist()) if key not in aspect_map]
+    else:
+        # Only keys the map does not hold yet need their first row; after the first blocks there are few.
+        inverse, distinct = coded
+        stored_w = np.zeros(len(distinct), dtype=np.int64)
+        stored_h = np.zeros(len(distinct), dtype=np.int64)
+        missing = [position for position, key in enumerate(distinct.tolist()) if key not in aspect_map]
+        if missing:
+            is_missing = np.zeros(len(distinct), dtype=bool)
+            is_missing[missing] = True
+            rows = np.flatnonzero(is_missing.take(inverse))  # positions in processing order
+            _, first = np.unique(inverse.take(rows), return_index=True)  # positions ascending, as missing
+            stored_w[missing] = targets_w.take(order.take(rows.take(first)))
+            stored_h[missing] = targets_h.take(order.take(rows.take(first)))
+    missing_set = set(missing)
     for position, key in enumerate(distinct.tolist()):
-        if key in aspect_map:
-            stored_w[position], stored_h[position] = aspect_map[key]
-        else:
+        if position in missing_set:
             aspect_map[key] = (int(stored_w[position]), int(stored_h[position]))
-    out_w[order] = stored_w[inverse.ravel()]
-    out_h[order] = stored_h[inverse.ravel()]
+        else:
+            stored_w[position], stored_h[position] = aspect_map[key]
+    out_w[order] = stored_w.take(inverse)
+    out_h[order] = stored_h.take(inverse)
     return out_w, out_h
+
+
+#: Code ranges up to this many times the row count are counted densely (a key beyond is sorted instead).
+_DENSE_CODES_PER_ROW = 4
+
+
+def _decimal_codes(keys: np.ndarray, rounding: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(inverse, distinct)`` as ``np.unique`` gives them for keys that are ``rounding``-decimal numbers
+    (``round(x, rounding)``: the double nearest ``k / 10**rounding``), found by counting their integer codes
+    ``k`` instead of sorting; ``None`` when a key is not such a number or the codes spread too widely."""
+    scale = 10.0**rounding
+    codes = np.rint(keys * scale)
+    low, high = float(codes.min()), float(codes.max())
+    if not high - low < _DENSE_CODES_PER_ROW * len(keys) + 1024:
+        return None
+    shifted = (codes - low).astype(np.int64)
+    present = np.flatnonzero(np.bincount(shifted, minlength=int(high - low) + 1))
+    distinct = (present + low) / scale
+    position = np.zeros(int(high - low) + 1, dtype=np.int64)
+    position[present] = np.arange(len(present))
+    inverse = position.take(shifted)
+    if not np.array_equal(distinct.take(inverse), keys):  # a key of another form: the codes do not apply
+        return None
+    return inverse, distinct
 
 
 def meets_resolution_requirements(widths, heights, settings: SimpleTunerSettings) -> np.ndarray:
@@ -405,7 +449,9 @@ def _calculate(aspects, resolution, widths, heights, settings, live, order, aspe
         aspects, resolution, widths, heights, settings
     )
     uses_map = live & ~shortcut & ~crashes
-    mapped_w, mapped_h = apply_aspect_map(key, target_w, target_h, order[uses_map[order]], aspect_map)
+    mapped_w, mapped_h = apply_aspect_map(
+        key, target_w, target_h, order[uses_map[order]], aspect_map, settings.aspect_bucket_rounding
+    )
     inter_w, inter_h = grow_to_target(mapped_w, mapped_h, inter_w, inter_h, widths, heights)
     return mapped_w, mapped_h, inter_w, inter_h, crashes
 

@@ -185,9 +185,10 @@ def place_by_profile(widths, heights, options: BucketOptions, profile: Profile) 
     so the result is the same.
     """
     widths, heights, errors = check_sizes(widths, heights)
+    if len(widths) > BLOCK_ROWS:
+        keep_freed_block_memory()  # whole-dataset rules work in blocks of their own too (SimpleTuner's)
     if len(widths) <= BLOCK_ROWS or profile.whole_dataset:
         return _place_block(widths, heights, errors, options, profile, 0)
-    keep_freed_block_memory()
     columns = {name: np.empty(len(widths), dtype) for name, dtype in _BLOCK_COLUMNS}
 
     def place_rows(start: int) -> dict:
