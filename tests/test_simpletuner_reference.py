@@ -468,3 +468,37 @@ def test_the_aspect_map_by_counted_codes_equals_the_sorted_one(codes, rounding, 
     np.testing.assert_array_equal(by_codes[0], by_sort[0])
     np.testing.assert_array_equal(by_codes[1], by_sort[1])
     assert counted_map == sorted_map
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    SETTINGS,
+    st.lists(st.tuples(st.integers(1, 9000), st.integers(1, 9000)), min_size=1, max_size=80),
+    st.integers(0, 2**16),
+    st.randoms(use_true_random=False),
+    st.booleans(),
+)
+def test_area_sizes_by_ratio_codes_equal_the_row_by_row_rules(drawn, sizes, seed, shuffler, squares):
+    """``area`` mode from the images' own ratios is computed in tables per ratio code (``_area_sizes``);
+    against the row-by-row rules (``_own_area`` off): every column and the map left behind, in a shuffled
+    order, from a map already holding some keys, with square images (ratio 1, never mapped) among them."""
+    from unittest import mock
+
+    from aspectbucket.geometry import simpletuner as simpletuner_module
+
+    area_type = "pixel_area" if drawn["resolution_type"] == "pixel_area" else "area"
+    drawn = {**drawn, "resolution_type": area_type, "downsample": None}
+    settings_ = _drawn_settings(drawn, with_sizes=True)
+    widths, heights = np.array(sizes).T
+    if squares:
+        heights[::3] = widths[::3]
+    order = list(range(len(sizes)))
+    shuffler.shuffle(order)
+    start = {settings_.resolution: {1.5: (1280, 832), 0.67: (832, 1280), 2.0: (1408, 704)}}
+    by_codes_maps, by_rows_maps = {k: dict(v) for k, v in start.items()}, {k: dict(v) for k, v in start.items()}
+    by_codes = simpletuner_prepare(widths, heights, settings_, order, seed, by_codes_maps)
+    with mock.patch.object(simpletuner_module, "_own_area", lambda settings: False):
+        by_rows = simpletuner_prepare(widths, heights, settings_, order, seed, by_rows_maps)
+    for name in simpletuner_module._COLUMNS:
+        np.testing.assert_array_equal(getattr(by_codes, name), getattr(by_rows, name), err_msg=name)
+    assert by_codes_maps == by_rows_maps

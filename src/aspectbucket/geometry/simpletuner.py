@@ -456,6 +456,134 @@ def _calculate(aspects, resolution, widths, heights, settings, live, order, aspe
     return mapped_w, mapped_h, inter_w, inter_h, crashes
 
 
+def _own_area(settings: SimpleTunerSettings) -> bool:
+    """``area`` sizes from each image's own rounded ratio, no downsample: what :func:`_area_sizes` computes."""
+    own_ratio = not settings.crop or settings.crop_aspect == "preserve"
+    return settings.resolution_type == "area" and own_ratio and not _downsamples(settings)
+
+
+def _ratio_codes(ratio: np.ndarray, rounding: int) -> np.ndarray:
+    """``round(ratio, rounding) * 10**rounding`` as whole float64 numbers: the integer code ``k`` of each
+    rounded ratio (which is the double nearest ``k / 10**rounding``), as :func:`round_decimals` rounds."""
+    scaled = ratio * 10.0**rounding
+    codes = np.floor(scaled)
+    fraction = scaled - codes
+    # round_decimals' floor(scaled + 0.5) is the floor plus one above a half; within float noise of a half
+    # (the same test as there) Python's round decides.
+    near_half = np.flatnonzero(np.abs(fraction - 0.5) < 1e-6)
+    codes += fraction > 0.5
+    if len(near_half):
+        codes[near_half] = np.rint(round_decimals(ratio[near_half], rounding) * 10.0**rounding)
+    return codes
+
+
+def _area_sizes(widths, heights, settings, order, live, aspect_map):
+    """``(key, target_w, target_h, inter_w, inter_h, crashes)`` of ``area`` mode from each image's own
+    ratio, as :func:`_calculate` and the key rules after it give them, or ``None`` when the ratio codes
+    spread too widely (then the caller computes row by row).
+
+    Everything that depends on the rounded ratio alone (the target, its map key, the mapped target and
+    the final key) is computed once per ratio code, in tables over the codes' range, and gathered by
+    each row's code; only the intermediary size (from the image's exact ratio) and its growth to the
+    mapped target are computed per row. The aspect map is read and extended as
+    :func:`apply_aspect_map` does: a key it lacks takes the target of its first row in ``order``.
+    """
+    rounding = settings.aspect_bucket_rounding
+    scale = 10.0**rounding
+    align = settings.aspect_bucket_alignment
+    side, _ = pixel_resolution(settings)
+    count = len(widths)
+    width_f, height_f = widths.astype(np.float64), heights.astype(np.float64)
+    ratio = width_f / height_f
+    codes = _ratio_codes(ratio, rounding)
+    low, high = float(codes.min()), float(codes.max())
+    if not high - low < _DENSE_CODES_PER_ROW * count + 1024:
+        return None
+    index = (codes - low).astype(np.int64)  # each row's place in the tables
+    aspects = (low + np.arange(int(high - low) + 1)) / scale  # the rounded ratio of each code
+    # size_by_area's per-ratio part: the target, whether the image is fitted by its width, the map key.
+    edge = int(round_to_alignment(int(np.sqrt(settings.resolution * 1e6)), align))
+    crash_code = aspects == 0.0
+    root = np.sqrt(np.where(crash_code, 1.0, aspects))
+    table_w, table_h = round_to_alignment(edge * root, align), round_to_alignment(edge / root, align)
+    by_width = table_w < table_h
+    map_keys = round_decimals(table_w / table_h, rounding)
+    # Square images of ratio 1 never touch the map (their target is the edge); crashes divide by 0.
+    shortcut = (index == scale - low) & (widths == heights) if low <= scale <= high else np.zeros(count, bool)
+    crashes = crash_code.take(index) if low == 0 else np.zeros(count, dtype=bool)
+    uses_map = live & ~shortcut & ~crashes
+    mapped_w, mapped_h = _mapped_tables(index, uses_map, order, table_w, table_h, map_keys, aspect_map)
+    # Per row: the intermediary size from the image's own ratio, grown to the mapped target.
+    row_w, row_h = table_w.astype(np.float64).take(index), table_h.astype(np.float64).take(index)
+    row_by_width = by_width.take(index)
+    inter_w = np.where(row_by_width, row_w, np.trunc(np.multiply(row_h, ratio)))
+    inter_h = np.where(row_by_width, np.trunc(np.divide(row_w, ratio, out=row_w)), row_h)
+    target_w, target_h = mapped_w.take(index), mapped_h.take(index)
+    inter_w, inter_h = _grow(target_w, target_h, inter_w, inter_h, ratio)
+    # The key of the mapped target; ratio 1 buckets are the resolution's square, and enlarge small images.
+    keys = round_decimals(mapped_w / mapped_h, rounding)
+    square = keys == 1.0
+    key, is_square = keys.take(index), square.take(index)
+    small = np.flatnonzero(is_square & (inter_w < side))
+    inter_w[small] = inter_h[small] = side
+    target_w = np.where(square, side, mapped_w).take(index)
+    target_h = np.where(square, side, mapped_h).take(index)
+    # shortcut rows: edge-sized, key 1, then the same square rule.
+    rows = np.flatnonzero(shortcut)
+    key[rows], target_w[rows], target_h[rows] = 1.0, side, side
+    inter_w[rows] = inter_h[rows] = max(edge, side)
+    return key, target_w, target_h, inter_w.astype(np.int64), inter_h.astype(np.int64), crashes
+
+
+def _mapped_tables(index, uses_map, order, table_w, table_h, map_keys, aspect_map):
+    """The target each ratio code gets from the aspect map (codes no map row has keep their own)."""
+    present = np.flatnonzero(np.bincount(index if uses_map.all() else index[uses_map], minlength=len(table_w)))
+    distinct, key_of_present = np.unique(map_keys.take(present), return_inverse=True)
+    key_of_present = key_of_present.ravel()
+    stored_w = np.zeros(len(distinct), dtype=np.int64)
+    stored_h = np.zeros(len(distinct), dtype=np.int64)
+    missing = [position for position, key in enumerate(distinct.tolist()) if key not in aspect_map]
+    if missing:
+        # The first map row, in processing order, of each missing key stores its own target.
+        key_of_code = np.full(len(table_w), -1, dtype=np.int64)
+        key_of_code[present] = key_of_present
+        is_missing = np.zeros(len(distinct) + 1, dtype=bool)  # the last entry: codes of no map row
+        is_missing[missing] = True
+        in_order = order[uses_map[order]]
+        row_keys = key_of_code.take(index.take(in_order))
+        rows = np.flatnonzero(is_missing.take(row_keys))
+        _, first = np.unique(row_keys.take(rows), return_index=True)  # missing keys ascending, as listed
+        first_codes = index.take(in_order.take(rows.take(first)))
+        stored_w[missing], stored_h[missing] = table_w.take(first_codes), table_h.take(first_codes)
+    missing_set = set(missing)
+    for position, key in enumerate(distinct.tolist()):
+        if position in missing_set:
+            aspect_map[key] = (int(stored_w[position]), int(stored_h[position]))
+        else:
+            stored_w[position], stored_h[position] = aspect_map[key]
+    mapped_w, mapped_h = table_w.copy(), table_h.copy()
+    mapped_w[present], mapped_h[present] = stored_w.take(key_of_present), stored_h.take(key_of_present)
+    return mapped_w, mapped_h
+
+
+def _grow(target_w, target_h, inter_w, inter_h, ratio):
+    """:func:`grow_to_target` in float64 (whole numbers), without masks.
+
+    ``short_w = max(target_w - inter_w, 0)`` is the width's growth where the target is wider (else 0); the
+    height's growth counts only where it is not, which ``short_h - 2**32 * short_w`` (negative as soon as
+    ``short_w >= 1``) clips to 0. A wider row grows ``short_w`` and ``trunc(short_w / ratio)``, a taller one
+    ``trunc(short_h * ratio)`` and ``short_h``; in the others both are 0, so one formula serves all rows.
+    """
+    short_w = np.maximum(np.subtract(target_w, inter_w), 0.0)
+    short_h = np.subtract(target_h, inter_h)
+    short_h = np.maximum(np.subtract(short_h, np.multiply(short_w, 2.0**32), out=short_h), 0.0, out=short_h)
+    inter_w += short_w
+    inter_w += np.trunc(np.multiply(short_h, ratio))
+    inter_h += short_h
+    inter_h += np.trunc(np.divide(short_w, ratio, out=short_w), out=short_w)
+    return inter_w, inter_h
+
+
 def _prepare_rows(widths, heights, settings, order, chosen, generator, aspect_maps) -> SimpleTunerPrepared:
     """All images in one pass; ``chosen`` holds the random ``crop_aspect_buckets`` index of each, if drawn.
 
@@ -470,8 +598,16 @@ def _prepare_rows(widths, heights, settings, order, chosen, generator, aspect_ma
         np.int8(PlacementError.TOO_SMALL),
     )
     live = errors == PlacementError.OK
-    own_aspect = round_decimals(widths / heights, rounding)
     main_map = aspect_maps.setdefault(settings.resolution, {})
+    by_codes = _area_sizes(widths, heights, settings, order, live, main_map) if _own_area(settings) else None
+    if by_codes is not None:
+        key, target_w, target_h, inter_w, inter_h, crashes = by_codes
+        errors = np.where(live & crashes, np.int8(PlacementError.TRAINER_CRASH), errors)
+        live = errors == PlacementError.OK
+        return _crop_and_assemble(
+            widths, settings, order, generator, errors, live, key, target_w, target_h, inter_w, inter_h
+        )
+    own_aspect = round_decimals(widths / heights, rounding)
     square = settings.crop and settings.crop_aspect == "square"
     if square:
         aspects = np.ones(count)
@@ -504,16 +640,32 @@ def _prepare_rows(widths, heights, settings, order, chosen, generator, aspect_ma
         live = errors == PlacementError.OK
         down_w, down_h = _fit_canvas(down[2], down[3], target_w, target_h)
         canvas_w, canvas_h = np.where(before, down_w, canvas_w), np.where(before, down_h, canvas_h)
+    return _crop_and_assemble(
+        widths, settings, order, generator, errors, live, key, target_w, target_h, inter_w, inter_h, canvas_w, canvas_h
+    )
+
+
+def _crop_and_assemble(
+    widths, settings, order, generator, errors, live, key, target_w, target_h, inter_w, inter_h, *canvas
+) -> SimpleTunerPrepared:
+    """The crop (the canvas, ``inter`` unless a downsample moved it, and its offsets) and the failed rows
+    zeroed, as the trainer skips them."""
+    count = len(widths)
+    canvas_w, canvas_h = canvas or (inter_w, inter_h)
     cropped = live if settings.crop else live & ((target_w != inter_w) | (target_h != inter_h))
     canvas_w, canvas_h = np.where(cropped, canvas_w, 0), np.where(cropped, canvas_h, 0)
     if generator is None:
-        left = top = np.zeros(count, dtype=np.int64)
+        left, top = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
     else:
         left, top = _crop_offsets(
             canvas_w, canvas_h, target_w, target_h, cropped, settings.crop_style, order, generator
         )
     columns = (key, target_w, target_h, inter_w, inter_h, canvas_w, canvas_h, left, top)
-    return SimpleTunerPrepared(errors, *(np.where(live, column, 0) for column in columns))
+    # Every column is an array of this call's own, none shared: failed rows are zeroed in place.
+    failed = np.flatnonzero(~live)
+    for column in columns:
+        column[failed] = 0
+    return SimpleTunerPrepared(errors, *columns)
 
 
 def _bucket_aspects(settings, own_aspect, chosen) -> tuple[np.ndarray, np.ndarray]:
