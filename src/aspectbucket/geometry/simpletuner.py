@@ -299,15 +299,15 @@ def simpletuner_prepare(
     order=None,
     seed: int = 42,
     aspect_maps: dict | None = None,
-    crop_offsets: bool = True,
+    crops: bool = True,
 ) -> SimpleTunerPrepared:
     """Every image through SimpleTuner's bucketing, processed in ``order`` (default: as given).
 
     ``seed`` seeds the generator the random crop and random aspect draw from; ``aspect_maps`` (``{megapixels:
     {key: (w, h)}}``) is the persisted aspect->size map, empty for a fresh run, extended in place. Without
-    ``crop_offsets`` the crops' offsets are left at 0 and not drawn (sizes and keys are the same: no size
-    depends on a crop's draw, and a crop draw is the last draw of an image); with random crops that saves
-    one Python ``randint`` replay per image and side.
+    ``crops`` the crop columns (canvas and offsets) are left at 0 and no crop is drawn (sizes and keys are
+    the same: no size depends on a crop, and a crop draw is the last draw of an image); that saves the
+    ``randint`` replay of random crops and two columns of every row.
 
     >>> prepared = simpletuner_prepare([3000, 1500], [2000, 1000], from_config("area", 1.0))
     >>> [prepared.key_text(row) for row in range(2)], prepared.target_width.tolist(), prepared.target_height.tolist()
@@ -316,6 +316,7 @@ def simpletuner_prepare(
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
     count = len(widths)
+    in_input_order = order is None
     order = np.arange(count) if order is None else np.asarray(order, dtype=np.int64)
     aspect_maps = {} if aspect_maps is None else aspect_maps
     generator = random.Random(seed)
@@ -323,18 +324,20 @@ def simpletuner_prepare(
     if (random_aspect and settings.crop_style == "random") or _shares_map(settings):
         # Crop draws and later images' draws or map entries interleave: every crop is drawn, then dropped.
         prepared = _prepare_one_by_one(widths, heights, settings, order, generator, aspect_maps)
-        return prepared if crop_offsets else _without_crop_offsets(prepared)
-    kept = meets_resolution_requirements(widths, heights, settings)
-    chosen = _random_choices(settings, order, kept, generator) if random_aspect else None
-    crop_generator = generator if crop_offsets else None
-    if count <= _BLOCK_ROWS or not _is_permutation(order, count):
-        return _prepare_rows(widths, heights, settings, order, chosen, crop_generator, aspect_maps)
-    return _prepare_in_blocks(widths, heights, settings, order, chosen, crop_generator, aspect_maps)
+        return prepared if crops else _without_crops(prepared)
+    chosen = None
+    if random_aspect:
+        chosen = _random_choices(settings, order, meets_resolution_requirements(widths, heights, settings), generator)
+    crop_generator = generator if crops else None
+    if count <= _BLOCK_ROWS or not (in_input_order or _is_permutation(order, count)):
+        return _prepare_rows(widths, heights, settings, order, chosen, crop_generator, aspect_maps, crops)
+    in_input_order = in_input_order or bool((order == np.arange(count)).all())
+    return _prepare_in_blocks(widths, heights, settings, order, chosen, crop_generator, aspect_maps, in_input_order)
 
 
-def _without_crop_offsets(prepared: SimpleTunerPrepared) -> SimpleTunerPrepared:
-    zeros = np.zeros(len(prepared.crop_left), dtype=np.int64)
-    return replace(prepared, crop_left=zeros, crop_top=zeros.copy())
+def _without_crops(prepared: SimpleTunerPrepared) -> SimpleTunerPrepared:
+    zeros = {name: np.zeros(len(prepared.crop_left), dtype=np.int64) for name in _CROP_COLUMNS}
+    return replace(prepared, **zeros)
 
 
 #: Rows prepared at a time when there are many: a block's temporaries stay in the CPU caches.
@@ -345,7 +348,9 @@ def _is_permutation(order: np.ndarray, count: int) -> bool:
     return len(order) == count and bool((np.bincount(order, minlength=count) == 1).all())
 
 
-def _prepare_in_blocks(widths, heights, settings, order, chosen, generator, aspect_maps) -> SimpleTunerPrepared:
+def _prepare_in_blocks(
+    widths, heights, settings, order, chosen, generator, aspect_maps, in_input_order: bool
+) -> SimpleTunerPrepared:
     """:func:`_prepare_rows` on consecutive blocks of the processing order, which gives the same rows.
 
     Only two things depend on the rows before: the aspect map (its first target per key, in processing
@@ -353,19 +358,25 @@ def _prepare_in_blocks(widths, heights, settings, order, chosen, generator, aspe
     random aspects (drawn for every row before this) or the random crops, never both (both at once go one
     by one), so the crops are drawn after all blocks, in one replay over all rows in processing order: the
     very draws of one pass, in one replay long enough to run compiled (:mod:`.python_random`).
+    ``in_input_order``: ``order`` is ``0, 1, 2...`` (blocks are then slices).
     """
-    columns = {name: np.zeros(len(widths), dtype=np.float64 if name == "key" else np.int64) for name in _COLUMNS}
-    columns["error"] = columns["error"].astype(np.int8)
-    in_input_order = bool((order == np.arange(len(order))).all())
+    columns = {name: np.zeros(len(widths), dtype=_COLUMN_TYPES.get(name, np.int64)) for name in _COLUMNS}
     for start in range(0, len(order), _BLOCK_ROWS):
         # Slices where the order is the input's (the profile's case): no gathering and scattering by index.
         rows = slice(start, start + _BLOCK_ROWS) if in_input_order else order[start : start + _BLOCK_ROWS]
         block_chosen = None if chosen is None else chosen[rows]
         block_widths, block_heights = widths[rows], heights[rows]
         block = _prepare_rows(
-            block_widths, block_heights, settings, np.arange(len(block_widths)), block_chosen, None, aspect_maps
+            block_widths,
+            block_heights,
+            settings,
+            np.arange(len(block_widths)),
+            block_chosen,
+            None,
+            aspect_maps,
+            generator is not None,
         )
-        for name in _COLUMN_NAMES_BUT_CROPS:
+        for name in _SIZE_COLUMNS if generator is None else (*_SIZE_COLUMNS, "canvas_width", "canvas_height"):
             columns[name][rows] = getattr(block, name)
     if generator is not None:
         # Every column is 0 on failed rows, and the canvas is 0 where nothing is cropped: no room, no draw.
@@ -408,8 +419,7 @@ def _prepare_one_by_one(widths, heights, settings, order, generator, aspect_maps
     resolution makes both size calls of an image share one map.
     """
     kept = meets_resolution_requirements(widths, heights, settings)
-    columns = {name: np.zeros(len(widths), dtype=np.float64 if name == "key" else np.int64) for name in _COLUMNS}
-    columns["error"] = columns["error"].astype(np.int8)
+    columns = {name: np.zeros(len(widths), dtype=_COLUMN_TYPES.get(name, np.int64)) for name in _COLUMNS}
     first = np.array([0])
     for row in order.tolist():
         rows = slice(row, row + 1)
@@ -434,7 +444,9 @@ _COLUMNS = (
     "crop_left",
     "crop_top",
 )
-_COLUMN_NAMES_BUT_CROPS = _COLUMNS[:-2]
+_CROP_COLUMNS = ("canvas_width", "canvas_height", "crop_left", "crop_top")
+_SIZE_COLUMNS = tuple(name for name in _COLUMNS if name not in _CROP_COLUMNS)
+_COLUMN_TYPES = {"error": np.int8, "key": np.float64}  # the others are int64
 
 
 def _calculate(aspects, resolution, widths, heights, settings, live, order, aspect_map):
@@ -584,10 +596,13 @@ def _grow(target_w, target_h, inter_w, inter_h, ratio):
     return inter_w, inter_h
 
 
-def _prepare_rows(widths, heights, settings, order, chosen, generator, aspect_maps) -> SimpleTunerPrepared:
+def _prepare_rows(
+    widths, heights, settings, order, chosen, generator, aspect_maps, canvas: bool = True
+) -> SimpleTunerPrepared:
     """All images in one pass; ``chosen`` holds the random ``crop_aspect_buckets`` index of each, if drawn.
 
-    Without a ``generator`` the crop offsets are left at 0 (the caller draws them, or does not want them).
+    Without a ``generator`` the crop offsets are left at 0 (the caller draws them, or does not want them);
+    without ``canvas`` the canvas too.
     """
     count = len(widths)
     rounding = settings.aspect_bucket_rounding
@@ -604,9 +619,8 @@ def _prepare_rows(widths, heights, settings, order, chosen, generator, aspect_ma
         key, target_w, target_h, inter_w, inter_h, crashes = by_codes
         errors = np.where(live & crashes, np.int8(PlacementError.TRAINER_CRASH), errors)
         live = errors == PlacementError.OK
-        return _crop_and_assemble(
-            widths, settings, order, generator, errors, live, key, target_w, target_h, inter_w, inter_h
-        )
+        sizes = (key, target_w, target_h, inter_w, inter_h)
+        return _crop_and_assemble(widths, settings, order, generator, errors, live, sizes, canvas)
     own_aspect = round_decimals(widths / heights, rounding)
     square = settings.crop and settings.crop_aspect == "square"
     if square:
@@ -640,20 +654,23 @@ def _prepare_rows(widths, heights, settings, order, chosen, generator, aspect_ma
         live = errors == PlacementError.OK
         down_w, down_h = _fit_canvas(down[2], down[3], target_w, target_h)
         canvas_w, canvas_h = np.where(before, down_w, canvas_w), np.where(before, down_h, canvas_h)
-    return _crop_and_assemble(
-        widths, settings, order, generator, errors, live, key, target_w, target_h, inter_w, inter_h, canvas_w, canvas_h
-    )
+    sizes = (key, target_w, target_h, inter_w, inter_h)
+    return _crop_and_assemble(widths, settings, order, generator, errors, live, sizes, canvas, (canvas_w, canvas_h))
 
 
 def _crop_and_assemble(
-    widths, settings, order, generator, errors, live, key, target_w, target_h, inter_w, inter_h, *canvas
+    widths, settings, order, generator, errors, live, sizes, canvas: bool, downsampled=None
 ) -> SimpleTunerPrepared:
-    """The crop (the canvas, ``inter`` unless a downsample moved it, and its offsets) and the failed rows
-    zeroed, as the trainer skips them."""
+    """The crop (the canvas, ``inter`` unless a ``downsampled`` one replaces it, and its offsets; all 0
+    without ``canvas``) and the failed rows zeroed, as the trainer skips them."""
     count = len(widths)
-    canvas_w, canvas_h = canvas or (inter_w, inter_h)
+    key, target_w, target_h, inter_w, inter_h = sizes
+    canvas_w, canvas_h = downsampled or (inter_w, inter_h)
     cropped = live if settings.crop else live & ((target_w != inter_w) | (target_h != inter_h))
-    canvas_w, canvas_h = np.where(cropped, canvas_w, 0), np.where(cropped, canvas_h, 0)
+    if canvas:
+        canvas_w, canvas_h = np.where(cropped, canvas_w, 0), np.where(cropped, canvas_h, 0)
+    else:
+        canvas_w, canvas_h = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
     if generator is None:
         left, top = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
     else:

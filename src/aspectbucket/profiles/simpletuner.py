@@ -72,7 +72,7 @@ def simpletuner_rule(widths, heights, options: BucketOptions, settings: SimpleTu
     """
     settings = settings_from_options(options) if settings is None else settings
     # A placement shows the centred trim: the random crop offsets are not drawn.
-    prepared = simpletuner_prepare(np.asarray(widths), np.asarray(heights), settings, crop_offsets=False)
+    prepared = simpletuner_prepare(np.asarray(widths), np.asarray(heights), settings, crops=False)
     return (
         prepared.target_width,
         prepared.target_height,
