@@ -520,10 +520,17 @@ def _area_sizes(widths, heights, settings, order, live, aspect_map):
     table_w, table_h = round_to_alignment(edge * root, align), round_to_alignment(edge / root, align)
     by_width = table_w < table_h
     map_keys = round_decimals(table_w / table_h, rounding)
-    # Square images of ratio 1 never touch the map (their target is the edge); crashes divide by 0.
-    shortcut = (index == scale - low) & (widths == heights) if low <= scale <= high else np.zeros(count, bool)
-    crashes = crash_code.take(index) if low == 0 else np.zeros(count, dtype=bool)
-    uses_map = live & ~shortcut & ~crashes
+    # Square images of ratio 1 never touch the map (their target is the edge); ratio 0 crashes (divides by
+    # 0). Both are rare: found as row numbers, and only they are taken out of the map's rows.
+    ratio_one = np.flatnonzero(index == scale - low) if low <= scale <= high else np.zeros(0, dtype=np.int64)
+    shortcut = ratio_one[widths.take(ratio_one) == heights.take(ratio_one)]
+    crashes = np.zeros(count, dtype=bool)
+    if low == 0:
+        crashes[np.flatnonzero(index == 0)] = True
+    uses_map = live
+    if len(shortcut) or low == 0:
+        uses_map = live & ~crashes
+        uses_map[shortcut] = False
     mapped_w, mapped_h = _mapped_tables(index, uses_map, order, table_w, table_h, map_keys, aspect_map)
     # Per row: the intermediary size from the image's own ratio, grown to the mapped target.
     row_w, row_h = table_w.astype(np.float64).take(index), table_h.astype(np.float64).take(index)
@@ -541,9 +548,8 @@ def _area_sizes(widths, heights, settings, order, live, aspect_map):
     target_w = np.where(square, side, mapped_w).take(index)
     target_h = np.where(square, side, mapped_h).take(index)
     # shortcut rows: edge-sized, key 1, then the same square rule.
-    rows = np.flatnonzero(shortcut)
-    key[rows], target_w[rows], target_h[rows] = 1.0, side, side
-    inter_w[rows] = inter_h[rows] = max(edge, side)
+    key[shortcut], target_w[shortcut], target_h[shortcut] = 1.0, side, side
+    inter_w[shortcut] = inter_h[shortcut] = max(edge, side)
     return key, target_w, target_h, inter_w.astype(np.int64), inter_h.astype(np.int64), crashes
 
 
