@@ -316,23 +316,32 @@ def simpletuner_prepare(
     widths = np.asarray(widths, dtype=np.int64)
     heights = np.asarray(heights, dtype=np.int64)
     count = len(widths)
+    # Input order stays None as long as it can: a dataset's rows in order are blocks of slices, and an
+    # index array of every row is one more large array to write.
     in_input_order = order is None
-    order = np.arange(count) if order is None else np.asarray(order, dtype=np.int64)
+    order = None if order is None else np.asarray(order, dtype=np.int64)
     aspect_maps = {} if aspect_maps is None else aspect_maps
     generator = random.Random(seed)
     random_aspect = settings.crop and settings.crop_aspect == "random"
     if (random_aspect and settings.crop_style == "random") or _shares_map(settings):
         # Crop draws and later images' draws or map entries interleave: every crop is drawn, then dropped.
-        prepared = _prepare_one_by_one(widths, heights, settings, order, generator, aspect_maps)
+        prepared = _prepare_one_by_one(widths, heights, settings, _indices(order, count), generator, aspect_maps)
         return prepared if crops else _without_crops(prepared)
     chosen = None
     if random_aspect:
-        chosen = _random_choices(settings, order, meets_resolution_requirements(widths, heights, settings), generator)
+        kept = meets_resolution_requirements(widths, heights, settings)
+        chosen = _random_choices(settings, _indices(order, count), kept, generator)
     crop_generator = generator if crops else None
     if count <= _BLOCK_ROWS or not (in_input_order or _is_permutation(order, count)):
-        return _prepare_rows(widths, heights, settings, order, chosen, crop_generator, aspect_maps, crops)
+        rows_order = _indices(order, count)
+        return _prepare_rows(widths, heights, settings, rows_order, chosen, crop_generator, aspect_maps, crops)
     in_input_order = in_input_order or bool((order == np.arange(count)).all())
     return _prepare_in_blocks(widths, heights, settings, order, chosen, crop_generator, aspect_maps, in_input_order)
+
+
+def _indices(order: np.ndarray | None, count: int) -> np.ndarray:
+    """The processing order as row numbers (``None``: the input's)."""
+    return np.arange(count) if order is None else order
 
 
 def _without_crops(prepared: SimpleTunerPrepared) -> SimpleTunerPrepared:
@@ -358,10 +367,10 @@ def _prepare_in_blocks(
     random aspects (drawn for every row before this) or the random crops, never both (both at once go one
     by one), so the crops are drawn after all blocks, in one replay over all rows in processing order: the
     very draws of one pass, in one replay long enough to run compiled (:mod:`.python_random`).
-    ``in_input_order``: ``order`` is ``0, 1, 2...`` (blocks are then slices).
+    ``in_input_order``: ``order`` is ``0, 1, 2...`` or ``None`` (blocks are then slices).
     """
     columns = {name: np.zeros(len(widths), dtype=_COLUMN_TYPES.get(name, np.int64)) for name in _COLUMNS}
-    for start in range(0, len(order), _BLOCK_ROWS):
+    for start in range(0, len(widths), _BLOCK_ROWS):
         # Slices where the order is the input's (the profile's case): no gathering and scattering by index.
         rows = slice(start, start + _BLOCK_ROWS) if in_input_order else order[start : start + _BLOCK_ROWS]
         block_chosen = None if chosen is None else chosen[rows]
@@ -384,7 +393,7 @@ def _prepare_in_blocks(
             *(columns[name] for name in ("canvas_width", "canvas_height", "target_width", "target_height")),
             columns["error"] == PlacementError.OK,
             settings.crop_style,
-            order,
+            _indices(order, len(widths)),
             generator,
         )
     return SimpleTunerPrepared(**columns)
