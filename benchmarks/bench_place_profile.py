@@ -9,26 +9,34 @@ other work on a shared machine does not lower much; wall seconds are printed bes
 
     python benchmarks/bench_place_profile.py [--images 10000000] [--repeats 2] [--top 3] [--profiles a,b]
 
-Issue 14 asks for 20 M sizes/s per core at 10 M rows for every profile. What stays under it, and why
-(rates per CPU second on a shared two-core machine; a 65,536-row block in cache is faster than the
-10 M-row rate, which also pays for writing 7 columns of 8 bytes a row into fresh memory: the kernel's
-cost of those pages varies from run to run, so a single run of a fast profile can read half its usual
-rate; ``--repeats 2`` or more takes the best):
+Issue 14 asks for 20 M sizes/s per core at 10 M rows for every profile. Rates per CPU second on a shared
+two-core machine; a 65,536-row block in cache is faster than the 10 M-row rate, which also pays for writing
+7 columns of 8 bytes a row into fresh memory: the kernel's cost of those pages varies from run to run, so a
+single run of a fast profile can read half its usual rate; ``--repeats 2`` or more takes the best. Where the
+time goes in the three profiles that were below it (issue 14 item 2; before -> after, best of 3):
 
-* simpletuner (about 2 M/s): the whole dataset is one pass in processing order. The aspect map keeps the
-  first target of each bucket key, and the random crop offsets are ``random.randint`` calls on one Python
-  generator, about one per image. The draws are replayed in bulk from MT19937 words
-  (``geometry/python_random.py``), but CPython's ``_randbelow`` draws again when a word's top bits reach
-  the bound, so which word a draw reads depends on every draw before it: the replay is a Python loop over
-  integers, about 130 ns a draw, which alone caps the profile near 7 M/s; the blocks of 65,536 rows in
-  processing order (map lookups, Python's ``round`` on each distinct half) take about as long again.
-* ai-toolkit (about 19 M/s): no bucket list, each image's bucket is the nearest in area of four
-  candidates (both sides floored and ceiled to the divisor), each with an area, a distance and a bound
-  test, kept by a strict comparison with the best so far (the trainer's ``min`` keeps the first), then a
-  ceiling cover resize: about 45 passes over every block, with a square root per image.
-* balanced (17 to 21 M/s): the log-ratio metric takes a log per image and the exact resize two integer
-  cross products; the 8 to 14 % of images over the crop limit (or enlarged without upscaling) are placed
-  again with the corrected no-upscale rule, four candidate sizes each with logs.
+* simpletuner (1.8-2.1 -> about 18 M/s; still under 20): the whole dataset is one pass in processing order
+  (the aspect map keeps the first target of each bucket key), in blocks of 65,536 rows. Everything that
+  depends only on an image's rounded ratio (the target, its map key, the mapped target, the final key) is
+  computed once per ratio code, in tables, and gathered by each row's code (``simpletuner._area_sizes``);
+  the map is read once per distinct key of a block and sorted only for keys it lacks. What is left per row
+  is about 2.6 ms a block (0.40 s of 0.55 s): the ratio and its code (with the near-half test), the
+  intermediary size from the exact ratio (two selections), its growth to the mapped target, a dozen
+  gathers; the rest is the size check, writing six columns of 10 M rows into fresh memory (the first touch
+  of 450 MB, about 0.05 s) and the assembly. The random crop offsets (one ``randint`` per image and side,
+  replayed bit for bit; compiled with the ``fast`` extra, about 11 ns a draw against 130-260 in Python,
+  ``bench_random_replay.py``) are not drawn for a placement, which shows the centred trim. SimpleTuner's
+  other settings (``pixel`` mode, crops to listed or square aspects, downsampling) take the row-by-row
+  rules, which share the counted aspect map and take about 1.7 times as long.
+* ai-toolkit (16-18 -> about 26 M/s): no bucket list; the nearest in area of four floor/ceil candidates,
+  chosen by arithmetic, comparisons and ``minimum`` only (numpy's masked copies and ``argmin`` over the
+  candidates cost ten times a plain pass; they remain only for the rows of thin images whose floored pair
+  is not kept); the ``ceil`` cover resize and the ratio error come from the rule's own float sizes. About
+  two thirds of what is left is writing the output columns.
+* balanced (18-20 -> about 23-25 M/s, both modes): the log-ratio search with its interval table; the exact
+  half-up cover takes the larger of each fitted side and the bucket's (no masks); the 8 to 14 % of images
+  over the crop limit (or enlarged without upscaling) are placed again with the corrected no-upscale rule,
+  four candidates whose sides' logs are taken once each (4 logs, not 8): logs are most of that.
 """
 
 from __future__ import annotations

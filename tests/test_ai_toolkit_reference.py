@@ -236,3 +236,8 @@ def test_bad_settings_name_the_key_and_what_is_allowed():
         SettingsError, match="unknown setting 'bucket_tolerence'; allowed: resolution, bucket_tolerance"
     ):
         place([100], [100], profile="ai-toolkit", settings={"bucket_tolerence": 64})
+
+
+def test_no_images_get_no_buckets():
+    bucket_w, bucket_h = ai_toolkit_bucket([], [], 512, 16)
+    assert bucket_w.tolist() == bucket_h.tolist() == [] and bucket_w.dtype == np.int64
