@@ -8,7 +8,13 @@ similarity) goes through, side by side in one run:
   through pyarrow's ``to_pylist``/``from_pylist``), placing each chunk of 65,536 sizes with the project's
   own placement: the per-row Python that ``assign`` used to be;
 - ``floor``: the same table read and written by the engine alone (pyarrow, and the project's JSONL
-  writer) on the engine's own threads, no placement: the I/O floor;
+  writer) on the engine's own threads, no placement: the I/O floor. Its Parquet writer is the project's
+  (:class:`~aspectbucket.tables.parquet_parts.ParallelParquetWriter`, a row group per core), the same one
+  ``assign`` writes with, so this is the stricter floor;
+- ``pyarrow``: the same table read and written by pyarrow's own streaming reader and writer with no
+  project code (``ParquetFile`` row group by row group into one ``ParquetWriter``, which encodes on one
+  thread; ``pyarrow.csv.open_csv`` into a ``CSVWriter``; pyarrow writes no JSON), the floor as the
+  engine alone gives it;
 - ``wide``: the floor writing the output's columns, all of them: the placement columns, computed
   beforehand, are joined to each batch as it is read, so ``wide - floor`` is the cost of writing 11
   more columns and ``all - wide`` that of placement itself (where the time goes);
@@ -21,7 +27,7 @@ similarity) goes through, side by side in one run:
 Done when (issue 14): ``assign`` is at least 6x the loop and within 1.5x of the floor for each format
 (``loop/all`` compares the same columns written). ``--stream-rows`` then streams a Parquet table of
 that many rows through ``aspectbucket assign`` (default columns, ``--columns all``, the bucket alone)
-and through the floor, each in a child process, and prints their rates and peak memory (target: under
+and through both floors, each in a child process, and prints their rates and peak memory (target: under
 1 GB, at least 0.7x the floor's rate). Timings are wall-clock seconds, best of ``--repeats``.
 
     python benchmarks/bench_assign.py [--rows 1000000] [--stream-rows 20000000] [--stream-input img2dataset]
@@ -140,6 +146,25 @@ def floor(path: Path, target: Path, table_format: TableFormat) -> None:
         writer.close()
 
 
+def floor_pyarrow(path: Path, target: Path, table_format: TableFormat) -> None:
+    """pyarrow's own streaming reader and writer, no project code (Parquet: row group by row group, the
+    same dictionary choice as the project's writer: none for floats)."""
+    import pyarrow.csv as arrow_csv
+
+    if table_format is TableFormat.CSV:
+        reader = arrow_csv.open_csv(path)
+        with arrow_csv.CSVWriter(target, reader.schema) as writer:
+            for batch in reader:
+                writer.write_batch(batch)
+        return
+    source = parquet.ParquetFile(path)
+    schema = source.schema_arrow
+    dictionary = [field.name for field in schema if not arrow.types.is_floating(field.type)]
+    with parquet.ParquetWriter(target, schema, use_dictionary=dictionary) as writer:
+        for index in range(source.num_row_groups):
+            writer.write_table(source.read_row_group(index))
+
+
 def wide(path: Path, target: Path, table_format: TableFormat, placed: arrow.RecordBatch) -> None:
     """The floor, writing the input joined to placement columns computed beforehand."""
     with open(path, "rb") as source, open(target, "wb") as sink:
@@ -193,23 +218,27 @@ def compare_formats(rows: int, repeats: int, folder: Path, with_loop: bool = Tru
     placed = placement_batch(place_by_profile(*sizes, OPTIONS, PROFILE))
     print(f"\nassign, {rows:,} rows, same format in and out (best of {repeats}; loop once):")
     print(
-        f"{'format':8} {'loop s':>7} {'floor s':>7} {'wide s':>7} {'assign s':>8} {'all s':>7} {'narrow s':>8} "
-        f"{'loop/all':>9} {'assign/floor':>12} {'all/floor':>10} {'all/wide':>9} {'narrow/floor':>12} "
+        f"{'format':8} {'loop s':>7} {'floor s':>7} {'pyarrow s':>9} {'wide s':>7} {'assign s':>8} {'all s':>7} "
+        f"{'narrow s':>8} {'loop/all':>9} {'assign/floor':>12} {'assign/pyarrow':>14} {'all/floor':>10} "
+        f"{'all/wide':>9} {'narrow/floor':>12} "
         f"{'CPU s: assign/floor':>20} {'all/floor':>10}"
     )
     for table_format, path in paths.items():
         target = folder / f"out.{table_format.value}"
         seconds_loop = best(loop, 1, path, target, table_format) if with_loop else float("nan")
         seconds_floor = best(floor, repeats, path, target, table_format)
+        has_pyarrow = table_format is not TableFormat.JSONL
+        seconds_pyarrow = best(floor_pyarrow, repeats, path, target, table_format) if has_pyarrow else float("nan")
         seconds_wide = best(wide, repeats, path, target, table_format, placed)
         seconds_assign = best(assign, repeats, path, target, table_format)
         seconds_all = best(assign, repeats, path, target, table_format, "all")
         seconds_narrow = best(assign, repeats, path, target, table_format, ("bucket_width", "bucket_height"))
         print(
-            f"{table_format.value:8} {seconds_loop:7.2f} {seconds_floor:7.2f} {seconds_wide:7.2f} "
-            f"{seconds_assign:8.2f} {seconds_all:7.2f} {seconds_narrow:8.2f} "
+            f"{table_format.value:8} {seconds_loop:7.2f} {seconds_floor:7.2f} {seconds_pyarrow:9.2f} "
+            f"{seconds_wide:7.2f} {seconds_assign:8.2f} {seconds_all:7.2f} {seconds_narrow:8.2f} "
             f"{seconds_loop / seconds_all:8.1f}x {seconds_assign / seconds_floor:11.2f}x "
-            f"{seconds_all / seconds_floor:9.2f}x {seconds_all / seconds_wide:8.2f}x "
+            f"{seconds_assign / seconds_pyarrow:13.2f}x {seconds_all / seconds_floor:9.2f}x "
+            f"{seconds_all / seconds_wide:8.2f}x "
             f"{seconds_narrow / seconds_floor:11.2f}x "
             f"{CPU['assign',] / CPU['floor',]:19.2f}x {CPU['assign', 'all'] / CPU['floor',]:9.2f}x",
             flush=True,
@@ -265,12 +294,12 @@ def _hex_texts(rng: np.random.Generator, count: int, size: int) -> arrow.Array:
     return arrow.StringArray.from_buffers(count, arrow.py_buffer(offsets), arrow.py_buffer(data))
 
 
-#: The floor of the stream, run in a child so its peak memory is its own.
+#: A floor of the stream (``floor`` or ``floor_pyarrow``), run in a child so its peak memory is its own.
 FLOOR_CHILD = """
 import sys
 from aspectbucket.tables import TableFormat
-from bench_assign import floor
-floor(sys.argv[1], sys.argv[2], TableFormat.PARQUET)
+import bench_assign
+getattr(bench_assign, sys.argv[1])(sys.argv[2], sys.argv[3], TableFormat.PARQUET)
 """
 
 
@@ -310,28 +339,39 @@ def compare_stream(rows: int, folder: Path, shape: str = "numeric") -> None:
     write_stream_input(rows, source, shape)
     size = source.stat().st_size / 2**20
     print(f"\nParquet -> Parquet stream, {rows:,} rows of {shape} columns ({size:,.0f} MiB in), each in a child:")
-    runs = {"floor": run_child([sys.executable, "-c", FLOOR_CHILD, str(source), str(folder / "floor.parquet")])}
-    cli = [sys.executable, "-m", "aspectbucket", "assign", "--sizes", str(source), "-o", str(folder / "placed.parquet")]
-    runs["assign"] = run_child(cli)
-    runs["all"] = run_child([*cli, "--columns", "all"])
-    runs["narrow"] = run_child([*cli, "--columns", "bucket_width,bucket_height"])
+    target = folder / "out.parquet"  # removed after each run: at 10^8 img2dataset rows each is 9 GB
+    cli = [sys.executable, "-m", "aspectbucket", "assign", "--sizes", str(source), "-o", str(target)]
+    commands = {
+        "floor": [sys.executable, "-c", FLOOR_CHILD, "floor", str(source), str(target)],
+        "floor_pyarrow": [sys.executable, "-c", FLOOR_CHILD, "floor_pyarrow", str(source), str(target)],
+        "assign": cli,
+        "all": [*cli, "--columns", "all"],
+        "narrow": [*cli, "--columns", "bucket_width,bucket_height"],
+    }
+    runs = {}
+    for name, command in commands.items():
+        runs[name] = run_child(command)
+        target.unlink()
     notes = {
         "assign": "(default: the pixel columns)",
         "all": "(--columns all)",
         "narrow": "(--columns: the bucket only)",
     }
-    print(f"{'':8} {'seconds':>8} {'M rows/s':>9} {'CPU s':>7} {'peak MiB':>9}")
+    notes_floor = {"floor": "(the project's writer: a row group per core)", "floor_pyarrow": "(pyarrow alone)"}
+    print(f"{'':13} {'seconds':>8} {'M rows/s':>9} {'CPU s':>7} {'peak MiB':>9}")
     for name, (seconds, cpu, mib) in runs.items():
-        print(f"{name:8} {seconds:8.1f} {rows / seconds / 1e6:9.2f} {cpu:7.1f} {mib:9.0f}  {notes.get(name, '')}")
-    floor_s, floor_cpu = runs["floor"][:2]
-    print(
-        "rate / floor rate: "
-        + ", ".join(f"{name} {floor_s / runs[name][0]:.2f}x" for name in notes)
-        + " (target >= 0.7x); by CPU seconds: "
-        + ", ".join(f"{name} {floor_cpu / runs[name][1]:.2f}x" for name in notes)
-        + f"; peak under 1 GB: {max(mib for _, _, mib in runs.values()) < 1024}; "
-        f"load average now {os.getloadavg()[0]:.2f}"
-    )
+        note = {**notes, **notes_floor}.get(name, "")
+        print(f"{name:13} {seconds:8.1f} {rows / seconds / 1e6:9.2f} {cpu:7.1f} {mib:9.0f}  {note}")
+    for floor_name in notes_floor:
+        floor_s, floor_cpu = runs[floor_name][:2]
+        print(
+            f"rate / {floor_name} rate: "
+            + ", ".join(f"{name} {floor_s / runs[name][0]:.2f}x" for name in notes)
+            + " (target >= 0.7x); by CPU seconds: "
+            + ", ".join(f"{name} {floor_cpu / runs[name][1]:.2f}x" for name in notes)
+        )
+    peak = max(mib for _, _, mib in runs.values())
+    print(f"peak under 1 GB: {peak < 1024}; load average now {os.getloadavg()[0]:.2f}")
 
 
 def main() -> None:

@@ -139,8 +139,61 @@ def test_split_of_webdataset_shards_keys_each_sample_by_shard_and_member(tmp_pat
     split = tmp_path / "split"
     result = CliRunner().invoke(main, ["assign", "--sizes", str(folder), "--split-by-bucket", str(split)])
     assert result.exit_code == 0, result.output
-    manifest = json.loads((split / "manifest.json").read_text())
+    manifest = json.loads((split / "_manifest.json").read_text())
     assert manifest["keys_from"] == "shard/member"
     square = next(bucket for bucket in manifest["buckets"] if bucket["width"] == bucket["height"])
     assert (split / square["keys"]).read_text() == "00000.tar/000.png\n00001.tar/000.png\n"
     assert parquet.read_table(split / square["path"]).num_rows == 2  # the keys file is not read as a part
+
+
+def _bucket_rows(folder, name: str) -> tuple[list[int], list[int]]:
+    """A bucket's Parquet rows (their ``index`` column) and the sizes of its row groups."""
+    file = parquet.ParquetFile(folder / f"bucket={name}" / "part-00000.parquet")
+    groups = [file.metadata.row_group(i).num_rows for i in range(file.num_row_groups)]
+    return file.read().column("index").to_pylist(), groups
+
+
+def test_a_buckets_rows_gather_across_batches_into_row_groups_in_input_order(tmp_path, monkeypatch):
+    from aspectbucket.tables import split
+
+    monkeypatch.setattr(split, "ROW_GROUP_ROWS", 50)
+    splitter = BucketSplitter(tmp_path / "split", _placed(1, 0, index=[0]).schema)
+    for start in range(0, 400, 30):
+        rows = min(30, 400 - start)
+        splitter.write(_placed(rows, start, index=np.arange(start, start + rows)))
+    splitter.close()
+    rows, groups = _bucket_rows(tmp_path / "split", "512x512")
+    assert rows == [i for i in range(400) if i % 2 == 0 and i % 5 != 4]
+    # each group gathers the batches' slices (12 rows a batch) until 50 rows have come, not one per batch
+    assert groups[:-1] == [60] * (len(groups) - 1) and sum(groups) == len(rows)
+
+
+def test_rows_waiting_past_the_memory_budget_go_out_largest_bucket_first_still_in_order(tmp_path, monkeypatch):
+    from aspectbucket.tables import split
+
+    monkeypatch.setattr(split, "PENDING_BYTES", 600)
+    splitter = BucketSplitter(tmp_path / "split", _placed(1, 0, index=[0]).schema)
+    for start in range(0, 300, 20):
+        splitter.write(_placed(20, start, index=np.arange(start, start + 20)))
+        assert splitter._pending_bytes < 600
+    manifest = splitter.close()
+    for name, keep in (("512x512", 0), ("640x512", 1)):
+        rows, groups = _bucket_rows(tmp_path / "split", name)
+        assert rows == [i for i in range(300) if i % 2 == keep and i % 5 != 4]
+        assert len(groups) > 1  # written before the end, a row group at a time
+        lines = (tmp_path / "split" / f"bucket={name}" / KEYS).read_text().splitlines()
+        assert lines == [str(row) for row in rows]
+    assert manifest["unplaced"] == 60
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(st.text(alphabet=st.characters(exclude_characters="\n\r"), max_size=8), max_size=40),
+    start=st.integers(0, 40),
+    large=st.booleans(),
+)
+def test_key_lines_are_each_text_and_a_line_break(values, start, large):
+    from aspectbucket.tables.split import key_lines
+
+    column = arrow.array(values, arrow.large_string() if large else arrow.string()).slice(start)
+    assert key_lines(column) == "".join(value + "\n" for value in values[start:]).encode()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as arrow
+import pyarrow.dataset as dataset
 import pyarrow.parquet as parquet
 import pytest
 from click.testing import CliRunner
@@ -400,14 +401,22 @@ def test_split_by_bucket_writes_a_hive_folder_per_bucket_and_a_manifest(tmp_path
     result = invoke("--sizes", str(folder), "--split-by-bucket", str(split), "--batch-size", "2")
     assert result.exit_code == 1 and result.stdout == ""
     assert sorted(path.name for path in split.iterdir()) == [
+        "_manifest.json",
         "bucket=448x576",
         "bucket=640x384",
         "bucket=unplaced",
-        "manifest.json",
     ]
     portrait = parquet.read_table(split / "bucket=448x576").column("key").to_pylist()
     assert portrait == ["000", "002"]
-    manifest = json.loads((split / "manifest.json").read_text())
+    # the whole folder reads as one Hive-partitioned dataset (the manifest and key lists are skipped)
+    whole = dataset.dataset(split, format="parquet", partitioning="hive").to_table()
+    assert sorted(zip(whole.column("key").to_pylist(), whole.column("bucket").to_pylist(), strict=True)) == [
+        ("000", "448x576"),
+        ("001", "640x384"),
+        ("002", "448x576"),
+        ("003", "unplaced"),
+    ]
+    manifest = json.loads((split / "_manifest.json").read_text())
     assert manifest["samples"] == 3 and manifest["unplaced"] == 1 and manifest["steps_per_epoch"] == 2
     assert manifest["buckets"][0] == {
         "bucket": "448x576",
@@ -450,7 +459,7 @@ def test_the_readme_laion_recipe_runs_end_to_end(tmp_path):
         ["bash", "-e", "-c", block], cwd=tmp_path, env=environment, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    manifest = json.loads((tmp_path / "by-bucket" / "manifest.json").read_text())
+    manifest = json.loads((tmp_path / "by-bucket" / "_manifest.json").read_text())
     assert manifest["samples"] == 6 and manifest["batch_size"] == 8
     assert parquet.read_table(tmp_path / "placed.parquet").num_rows == 6
 

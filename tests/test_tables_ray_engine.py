@@ -67,7 +67,7 @@ def test_ray_engine_splits_by_bucket_as_the_local_engine_does(ray_cluster, shard
         arguments = ["assign", "--sizes", str(shards), "--split-by-bucket", str(tmp_path / engine), "--engine", engine]
         assert CliRunner().invoke(main, [*arguments, "--batch-size", "4"]).exit_code == 1
     local, ray = tmp_path / "local", tmp_path / "ray"
-    assert json.loads((ray / "manifest.json").read_text()) == json.loads((local / "manifest.json").read_text())
+    assert json.loads((ray / "_manifest.json").read_text()) == json.loads((local / "_manifest.json").read_text())
     for folder in sorted(local.glob("bucket=*")):
         assert parquet.read_table(ray / folder.name).equals(parquet.read_table(folder))
 

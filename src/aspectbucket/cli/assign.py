@@ -68,7 +68,7 @@ from aspectbucket.tables.formats import TABLE_SUFFIXES
     metavar="DIR",
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write the rows as Parquet, one folder per bucket (DIR/bucket=WxH/part-00000.parquet, "
-    "DIR/bucket=unplaced/), with DIR/manifest.json (samples and steps per epoch per bucket) and each "
+    "DIR/bucket=unplaced/), with DIR/_manifest.json (samples and steps per epoch per bucket) and each "
     "bucket's sample keys in its _keys.txt. "
     "DIR must be new or empty. Without --output, only the split is written.",
 )

@@ -29,7 +29,7 @@ Parquet folder per bucket with a manifest. The columns added are :data:`PIXEL_CO
 >>> result.manifest["steps_per_epoch"], [bucket["bucket"] for bucket in result.manifest["buckets"]]
 (2, ['768x1024', '1024x768'])
 >>> sorted(path.name for path in Path("by-bucket").iterdir())
-['bucket=1024x768', 'bucket=768x1024', 'bucket=unplaced', 'manifest.json']
+['_manifest.json', 'bucket=1024x768', 'bucket=768x1024', 'bucket=unplaced']
 """
 
 from aspectbucket.tables.assign import PLACEMENT_SCHEMA, AssignResult, assign_table, placement_batch

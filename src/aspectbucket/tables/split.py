@@ -3,14 +3,18 @@
 A bucket-pure shard writer (WebDataset, MosaicML, a trainer's own cache) wants every sample of one
 bucket together: ``--split-by-bucket DIR`` writes ``DIR/bucket=WxH/part-00000.parquet`` (Hive-style,
 so ``pyarrow.dataset``, Spark, DuckDB and Ray read the bucket back as a column) and rows that could
-not be placed to ``DIR/bucket=unplaced/``. One writer per bucket stays open while the table streams,
-so memory is one batch per bucket at most.
+not be placed to ``DIR/bucket=unplaced/``. Each bucket's rows are gathered into row groups as large as
+``assign``'s own (:data:`~aspectbucket.tables.writers.ROW_GROUP_ROWS` rows or
+:data:`~aspectbucket.tables.writers.ROW_GROUP_BYTES`), encoded on every core by one queue that all
+buckets share; when the rows waiting in all buckets reach :data:`PENDING_BYTES`, the largest bucket's go
+first, so memory stays bounded however many buckets there are. (Writing each batch's slice as it came
+made a row group of a few thousand rows per bucket per batch, three times slower to write and to read.)
 
 Beside each bucket's Parquet file, ``_keys.txt`` lists its samples' keys, one a line in input order,
 appended batch by batch as rows stream (never all keys in memory; the leading ``_`` makes Hive
 readers skip it). A key is the row's ``shard``/``member`` (WebDataset tars, where ``key`` repeats
 from shard to shard), else its ``key`` (img2dataset), else its ``url``, else its row number in the
-input (from 0); ``manifest.json`` says which (``keys_from``). A key column holds text, bytes (written
+input (from 0); ``_manifest.json`` says which (``keys_from``). A key column holds text, bytes (written
 as text when they are UTF-8, else in base64) or whole numbers; one of another type is passed over for
 the next source. A line break inside a key is written
 as ``\\n`` (``\\r``), so every key is one line. The manifest lists each bucket's folder, keys file,
@@ -37,13 +41,19 @@ from aspectbucket.geometry.ledger import BatchSettings, bucket_epoch
 from aspectbucket.profiles import Profile
 from aspectbucket.profiles.batching import batching_rule
 from aspectbucket.tables.formats import TableError
+from aspectbucket.tables.parquet_parts import EncodingQueue, JoinedParquetFile
+from aspectbucket.tables.pipeline import worker_count
+from aspectbucket.tables.writers import ENCODING_THREADS, ROW_GROUP_BYTES, ROW_GROUP_ROWS
 
 UNPLACED = "unplaced"
-MANIFEST = "manifest.json"
+#: The manifest's name: led by ``_`` like the keys files, so Hive readers (``pyarrow.dataset``, Spark) skip it.
+MANIFEST = "_manifest.json"
 #: Each bucket folder's list of sample keys (Hive readers skip names starting with ``_``).
 KEYS = "_keys.txt"
 #: Where a sample's key comes from, in order of preference; ``row`` is its row number in the input.
 KEY_SOURCES = ("shard/member", "key", "url", "row")
+#: Rows (and their key lines) waiting in all buckets together before the largest bucket's are written.
+PENDING_BYTES = 128 << 20
 
 
 class BucketSplitter:
@@ -61,14 +71,17 @@ class BucketSplitter:
         self._staging = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.", dir=self.folder.parent))
         self.schema = schema
         self.keys_from = next(source for source in KEY_SOURCES if _has_key_source(schema, source))
-        self._writers: dict[str, object] = {}
+        self._files: dict[str, tuple[object, JoinedParquetFile]] = {}
+        self._queue = EncodingQueue(min(worker_count(), ENCODING_THREADS))
+        self._pending: dict[str, _Pending] = {}
+        self._pending_bytes = 0
         self._rows_seen = 0
         self.counts: dict[str, int] = {}
 
     def write(self, batch: arrow.RecordBatch) -> None:
-        """Append the rows of ``batch`` (with the placement columns) to their buckets' files, and their
-        keys to their buckets' key lists."""
-        placed = np.asarray(batch.column("error").to_numpy(zero_copy_only=False) == "")
+        """Add the rows of ``batch`` (with the placement columns) to their buckets, and their keys to their
+        buckets' key lists; a bucket's rows are written once a row group's worth has gathered."""
+        placed = compute.equal(batch.column("error"), "").to_numpy(zero_copy_only=False)
         widths = batch.column("bucket_width").to_numpy()
         heights = batch.column("bucket_height").to_numpy()
         keys = np.where(placed, (widths << 32) | heights, -1)
@@ -76,21 +89,26 @@ class BucketSplitter:
         sorted_keys = keys[order]
         starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
         ends = np.r_[starts[1:], len(sorted_keys)]
-        rows = batch.take(arrow.array(order))
-        names = self._sample_keys(batch, order)
+        names = self._sample_keys(batch, arrow.array(order))
         self._rows_seen += batch.num_rows
-        for start, end in zip(starts, ends, strict=True):
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
             key = int(sorted_keys[start])
             name = UNPLACED if key < 0 else f"{key >> 32}x{key & 0xFFFFFFFF}"
-            self._writer(name).write_batch(rows.slice(start, end - start))
-            with open(self._staging / f"bucket={name}" / KEYS, "a", encoding="utf-8", newline="\n") as listing:
-                listing.write("".join(line + "\n" for line in names[start:end]))
-            self.counts[name] = self.counts.get(name, 0) + int(end - start)
+            pending = self._pending.setdefault(name, _Pending())
+            count = end - start
+            # A take per bucket, not slices of one: a slice would hold the whole batch until its bucket is written.
+            rows = batch.take(arrow.array(order[start:end]))
+            self._pending_bytes += pending.add(rows, key_lines(names.slice(start, count)))
+            self.counts[name] = self.counts.get(name, 0) + count
+            if pending.rows >= ROW_GROUP_ROWS or pending.bytes >= ROW_GROUP_BYTES:
+                self._flush(name)
+        while self._pending_bytes >= PENDING_BYTES:
+            self._flush(max(self._pending, key=lambda name: self._pending[name].bytes))
 
-    def _sample_keys(self, batch: arrow.RecordBatch, order: np.ndarray) -> list[str]:
-        """Each row's key (see the module's docstring), in ``order``, one line each."""
+    def _sample_keys(self, batch: arrow.RecordBatch, order: arrow.Array) -> arrow.Array:
+        """Each row's key (see the module's docstring) as text, in ``order``."""
         if self.keys_from == "row":
-            return [str(index) for index in (self._rows_seen + order).tolist()]
+            return compute.cast(compute.add(order, self._rows_seen), arrow.string())
         if self.keys_from == "shard/member":
             column = compute.binary_join_element_wise(batch.column("shard"), batch.column("member"), "/")
         else:
@@ -98,21 +116,31 @@ class BucketSplitter:
         text = compute.fill_null(_key_text(column), "")
         for mark, escaped in (("\n", "\\n"), ("\r", "\\r")):
             text = compute.replace_substring(text, mark, escaped)
-        return text.take(arrow.array(order)).to_pylist()
+        return text.take(order)
 
-    def _writer(self, name: str):
-        if name not in self._writers:
-            import pyarrow.parquet as parquet
-
-            part = self._staging / f"bucket={name}" / "part-00000.parquet"
-            part.parent.mkdir()
-            self._writers[name] = parquet.ParquetWriter(part, self.schema)
-        return self._writers[name]
+    def _flush(self, name: str) -> None:
+        """Hand a bucket's waiting rows to the encoding queue as one row group, and append its key lines."""
+        pending = self._pending.pop(name, None)
+        if pending is None:
+            return
+        self._pending_bytes -= pending.bytes
+        folder = self._staging / f"bucket={name}"
+        if name not in self._files:
+            folder.mkdir()
+            stream = open(folder / "part-00000.parquet", "wb")  # noqa: SIM115 (closed by close or abandon)
+            self._files[name] = (stream, JoinedParquetFile(stream, self.schema))
+        self._queue.submit(self._files[name][1], arrow.Table.from_batches(pending.batches))
+        with open(folder / KEYS, "ab") as listing:
+            listing.writelines(pending.lines)
 
     def close(self, batch_size: int = 1, profile: str | Profile = "kohya") -> dict:
         """Finish every file, write the manifest and give the folder its name; returns the manifest."""
-        for writer in self._writers.values():
-            writer.close()
+        for name in list(self._pending):
+            self._flush(name)
+        self._queue.close()
+        for stream, file in self._files.values():
+            file.close()
+            stream.close()
         manifest = bucket_manifest(self.counts, batch_size, profile, self.keys_from)
         (self._staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         os.chmod(self._staging, 0o777 & ~_umask())
@@ -123,10 +151,42 @@ class BucketSplitter:
 
     def abandon(self) -> None:
         """Remove what was written (the run failed)."""
-        for writer in self._writers.values():
-            with contextlib.suppress(OSError, arrow.ArrowException):
-                writer.close()
+        self._queue.abandon()
+        for stream, _ in self._files.values():
+            with contextlib.suppress(OSError):
+                stream.close()
         shutil.rmtree(self._staging, ignore_errors=True)
+
+
+class _Pending:
+    """A bucket's rows and key lines gathered for its next row group."""
+
+    def __init__(self):
+        self.batches: list[arrow.RecordBatch] = []
+        self.lines: list[bytes] = []
+        self.rows = self.bytes = 0
+
+    def add(self, rows: arrow.RecordBatch, lines: bytes) -> int:
+        """Gather ``rows`` and their key ``lines``; returns the bytes they hold."""
+        self.batches.append(rows)
+        self.lines.append(lines)
+        size = rows.nbytes + len(lines)
+        self.rows += rows.num_rows
+        self.bytes += size
+        return size
+
+
+def key_lines(text: arrow.Array) -> bytes:
+    """The values of a text array (no nulls) as UTF-8 lines, each ending in a line break, made on the
+    array's buffers in one pass (a Python string per key cost more than writing the rows)."""
+    if len(text) == 0:
+        return b""
+    wide = arrow.types.is_large_string(text.type)
+    _, offset_buffer, data_buffer = text.buffers()
+    offsets = np.frombuffer(offset_buffer, dtype=np.int64 if wide else np.int32)
+    offsets = offsets[text.offset : text.offset + len(text) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    return np.insert(data[offsets[0] : offsets[-1]], offsets[1:] - offsets[0], ord("\n")).tobytes()
 
 
 def _has_key_source(schema: arrow.Schema, source: str) -> bool:

@@ -6,17 +6,17 @@ table with no rows is still a readable file with its header or footer.
 
 Parquet batches are gathered into row groups of up to :data:`ROW_GROUP_ROWS` rows before they are
 written: a row group per 65,536-row batch rebuilt every column's dictionary and statistics each time,
-which made writing a table 2.5x slower than writing it in one go. Each row group is encoded on a thread
-of its own (pyarrow releases the GIL) while the next one is read and placed: Parquet encoding, the
-heaviest stage, then overlaps the rest instead of following it. The first groups are smaller
-(:data:`FIRST_ROW_GROUP_ROWS`, doubling), so encoding starts early instead of after a million rows.
+which made writing a table 2.5x slower than writing it in one go. The groups are encoded on several
+threads at once (:class:`~aspectbucket.tables.parquet_parts.ParallelParquetWriter`) while the next one is
+read and placed: Parquet encoding is the heaviest stage, and pyarrow's own writer does it on one thread.
+The first groups are smaller (:data:`FIRST_ROW_GROUP_ROWS`, doubling), so encoding starts early instead
+of after a million rows.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO
 
 import pyarrow as arrow
@@ -25,6 +25,8 @@ import pyarrow.csv as arrow_csv
 
 from aspectbucket.tables.formats import TableFormat
 from aspectbucket.tables.json_text import float_text, json_lines, json_text
+from aspectbucket.tables.parquet_parts import ParallelParquetWriter
+from aspectbucket.tables.pipeline import worker_count
 
 #: Rows gathered before a Parquet row group is written (the group holds the batches that reached it), as
 #: pyarrow groups a whole table: a quarter of that costs 15% more to encode...
@@ -32,10 +34,14 @@ ROW_GROUP_ROWS = 1 << 20
 #: ...but the first group is this small, and each next one twice the last, so that the encoding thread
 #: does not wait for a million rows to start (on a table of a million rows it would not overlap at all).
 FIRST_ROW_GROUP_ROWS = 1 << 17
-#: ...unless the rows waiting hold this many bytes first: two groups are held (one gathered, one encoded),
-#: and with img2dataset's columns 128 MiB took a 4-million-row stream from 600 MiB to 890 MiB at its peak
-#: (32 MiB: 650 MiB, as fast).
+#: ...unless the rows waiting hold this many bytes first: a group is held while it is gathered and while
+#: it is encoded, and with img2dataset's columns 128 MiB took a 4-million-row stream from 600 MiB to
+#: 890 MiB at its peak with one encoding thread (32 MiB: 650 MiB, as fast).
 ROW_GROUP_BYTES = 32 << 20
+#: Groups encoded at once, at most (one a core up to this): each holds its rows (up to ROW_GROUP_BYTES) and
+#: their encoding, about 60 MiB with img2dataset's columns, beside the input's row group that the reader
+#: holds (350 MiB for a million such rows): four keep a 10^8-row stream under 1 GB on any machine.
+ENCODING_THREADS = 4
 
 
 class TableWriter:
@@ -61,17 +67,17 @@ class TableWriter:
         self._pending: list[arrow.RecordBatch] = []
         self._pending_rows = self._pending_bytes = 0
         self._groups = 0
-        self._encoder: ThreadPoolExecutor | None = None
-        self._encoding: Future | None = None
         if table_format is TableFormat.PARQUET:
-            import pyarrow.parquet as parquet
-
             encodings = {name: kind for name, kind in (parquet_encodings or {}).items() if name in schema.names}
             # Dictionary pages pay off for text and integers (few distinct buckets); for floats, nearly all
             # distinct, building one that is then dropped costs more than the rest of the write.
             dictionary = [field.name for field in schema if not _floating(field.type) and field.name not in encodings]
-            self._parquet = parquet.ParquetWriter(
-                stream, schema, use_dictionary=dictionary, column_encoding=encodings or None
+            self._parquet = ParallelParquetWriter(
+                stream,
+                schema,
+                min(worker_count(), ENCODING_THREADS),
+                use_dictionary=dictionary,
+                column_encoding=encodings or None,
             )
         elif table_format is TableFormat.CSV:
             header = csv_schema(schema)
@@ -90,20 +96,12 @@ class TableWriter:
             self._write_row_group()
 
     def _write_row_group(self) -> None:
-        """Hand the gathered rows to the encoding thread, once it has written the previous group (so at
-        most two groups are held, and an error writing one is raised here)."""
+        """Hand the gathered rows to the encoding threads (waiting while all are busy, so a bounded
+        number of groups is held; an error encoding one is raised here or at :meth:`close`)."""
         if self._pending_rows:
-            gathered = arrow.Table.from_batches(self._pending)
-            self._wait_for_encoder()
-            self._encoder = self._encoder or ThreadPoolExecutor(1, thread_name_prefix="aspectbucket-parquet")
-            self._encoding = self._encoder.submit(self._parquet.write_table, gathered, gathered.num_rows)
+            self._parquet.write_table(arrow.Table.from_batches(self._pending))
             self._groups += 1
         self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
-
-    def _wait_for_encoder(self) -> None:
-        encoding, self._encoding = self._encoding, None
-        if encoding is not None:
-            encoding.result()
 
     def write(self, batch: arrow.RecordBatch) -> None:
         """Append ``batch``."""
@@ -114,11 +112,10 @@ class TableWriter:
         if self._parquet is not None:
             try:
                 self._write_row_group()
-                self._wait_for_encoder()
-            finally:
-                if self._encoder is not None:
-                    self._encoder.shutdown()
-                self._parquet.close()
+            except BaseException:
+                self._parquet.abandon()
+                raise
+            self._parquet.close()
 
 
 def encode_batch(batch: arrow.RecordBatch, table_format: TableFormat) -> bytes | arrow.RecordBatch:
