@@ -13,9 +13,10 @@ Issue 14 asks for 20 M sizes/s per core at 10 M rows for every profile. Rates pe
 two-core machine; a 65,536-row block in cache is faster than the 10 M-row rate, which also pays for writing
 7 columns of 8 bytes a row into fresh memory: the kernel's cost of those pages varies from run to run, so a
 single run of a fast profile can read half its usual rate; ``--repeats 2`` or more takes the best. Where the
-time goes in the three profiles that were below it (issue 14 item 2; before -> after, best of 3):
+time goes in the three profiles that were below it (issue 14 item 2; before -> after, upscale/no-upscale,
+best of 3, both runs side by side on the same machine):
 
-* simpletuner (1.8-2.1 -> about 18 M/s; still under 20): the whole dataset is one pass in processing order
+* simpletuner (2.4/2.4 -> 17.8/18.0 M/s; still under 20): the whole dataset is one pass in processing order
   (the aspect map keeps the first target of each bucket key), in blocks of 65,536 rows. Everything that
   depends only on an image's rounded ratio (the target, its map key, the mapped target, the final key) is
   computed once per ratio code, in tables, and gathered by each row's code (``simpletuner._area_sizes``);
@@ -28,12 +29,12 @@ time goes in the three profiles that were below it (issue 14 item 2; before -> a
   ``bench_random_replay.py``) are not drawn for a placement, which shows the centred trim. SimpleTuner's
   other settings (``pixel`` mode, crops to listed or square aspects, downsampling) take the row-by-row
   rules, which share the counted aspect map and take about 1.7 times as long.
-* ai-toolkit (16-18 -> about 26 M/s): no bucket list; the nearest in area of four floor/ceil candidates,
+* ai-toolkit (20.4/20.3 -> 28.2/28.0 M/s; 16-18 on a busier run): no bucket list; the nearest in area of four floor/ceil candidates,
   chosen by arithmetic, comparisons and ``minimum`` only (numpy's masked copies and ``argmin`` over the
   candidates cost ten times a plain pass; they remain only for the rows of thin images whose floored pair
   is not kept); the ``ceil`` cover resize and the ratio error come from the rule's own float sizes. About
   two thirds of what is left is writing the output columns.
-* balanced (18-20 -> about 23-25 M/s, both modes): the log-ratio search with its interval table; the exact
+* balanced (21.9/19.9 -> 26.6/24.2 M/s): the log-ratio search with its interval table; the exact
   half-up cover takes the larger of each fitted side and the bucket's (no masks); the 8 to 14 % of images
   over the crop limit (or enlarged without upscaling) are placed again with the corrected no-upscale rule,
   four candidates whose sides' logs are taken once each (4 logs, not 8): logs are most of that.
