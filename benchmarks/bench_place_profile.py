@@ -29,11 +29,11 @@ best of 3, both runs side by side on the same machine):
   ``bench_random_replay.py``) are not drawn for a placement, which shows the centred trim. SimpleTuner's
   other settings (``pixel`` mode, crops to listed or square aspects, downsampling) take the row-by-row
   rules, which share the counted aspect map and take about 1.7 times as long.
-* ai-toolkit (20.4/20.3 -> 28.2/28.0 M/s; 16-18 on a busier run): no bucket list; the nearest in area of four floor/ceil candidates,
-  chosen by arithmetic, comparisons and ``minimum`` only (numpy's masked copies and ``argmin`` over the
-  candidates cost ten times a plain pass; they remain only for the rows of thin images whose floored pair
-  is not kept); the ``ceil`` cover resize and the ratio error come from the rule's own float sizes. About
-  two thirds of what is left is writing the output columns.
+* ai-toolkit (20.4/20.3 -> 28.2/28.0 M/s; 16-18 on a busier run): no bucket list; the nearest in area of
+  four floor/ceil candidates, chosen by arithmetic, comparisons and ``minimum`` only (numpy's masked copies
+  and ``argmin`` over the candidates cost ten times a plain pass; they remain only for the rows of thin
+  images whose floored pair is not kept); the ``ceil`` cover resize and the ratio error come from the
+  rule's own float sizes. About half of what is left is writing the output columns.
 * balanced (21.9/19.9 -> 26.6/24.2 M/s): the log-ratio search with its interval table; the exact
   half-up cover takes the larger of each fitted side and the bucket's (no masks); the 8 to 14 % of images
   over the crop limit (or enlarged without upscaling) are placed again with the corrected no-upscale rule,
