@@ -569,7 +569,11 @@ def _area_sizes(widths, heights, settings, order, live, aspect_map):
 
 def _mapped_tables(index, uses_map, order, table_w, table_h, map_keys, aspect_map):
     """The target each ratio code gets from the aspect map (codes no map row has keep their own)."""
-    present = np.flatnonzero(np.bincount(index if uses_map.all() else index[uses_map], minlength=len(table_w)))
+    counts = np.bincount(index, minlength=len(table_w))
+    excluded = np.flatnonzero(~uses_map)  # failed, square and zero-ratio rows: few
+    if len(excluded):
+        counts -= np.bincount(index.take(excluded), minlength=len(table_w))
+    present = np.flatnonzero(counts)
     distinct, key_of_present = np.unique(map_keys.take(present), return_inverse=True)
     key_of_present = key_of_present.ravel()
     stored_w = np.zeros(len(distinct), dtype=np.int64)
@@ -637,8 +641,9 @@ def _prepare_rows(
     by_codes = _area_sizes(widths, heights, settings, order, live, main_map) if _own_area(settings) else None
     if by_codes is not None:
         key, target_w, target_h, inter_w, inter_h, crashes = by_codes
-        errors = np.where(live & crashes, np.int8(PlacementError.TRAINER_CRASH), errors)
-        live = errors == PlacementError.OK
+        if crashes.any():
+            errors = np.where(live & crashes, np.int8(PlacementError.TRAINER_CRASH), errors)
+            live = errors == PlacementError.OK
         sizes = (key, target_w, target_h, inter_w, inter_h)
         return _crop_and_assemble(widths, settings, order, generator, errors, live, sizes, canvas)
     own_aspect = round_decimals(widths / heights, rounding)
@@ -684,25 +689,21 @@ def _crop_and_assemble(
     """The crop (the canvas, ``inter`` unless a ``downsampled`` one replaces it, and its offsets; all 0
     without ``canvas``) and the failed rows zeroed, as the trainer skips them."""
     count = len(widths)
-    key, target_w, target_h, inter_w, inter_h = sizes
-    canvas_w, canvas_h = downsampled or (inter_w, inter_h)
-    cropped = live if settings.crop else live & ((target_w != inter_w) | (target_h != inter_h))
-    if canvas:
-        canvas_w, canvas_h = np.where(cropped, canvas_w, 0), np.where(cropped, canvas_h, 0)
-    else:
-        canvas_w, canvas_h = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
-    if generator is None:
-        left, top = np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)
-    else:
-        left, top = _crop_offsets(
-            canvas_w, canvas_h, target_w, target_h, cropped, settings.crop_style, order, generator
-        )
-    columns = (key, target_w, target_h, inter_w, inter_h, canvas_w, canvas_h, left, top)
-    # Every column is an array of this call's own, none shared: failed rows are zeroed in place.
+    _, target_w, target_h, inter_w, inter_h = sizes
+    # Every size column is an array of this call's own, none shared: failed rows are zeroed in place.
     failed = np.flatnonzero(~live)
-    for column in columns:
+    for column in sizes:
         column[failed] = 0
-    return SimpleTunerPrepared(errors, *columns)
+    crop_columns = [np.zeros(count, dtype=np.int64) for _ in _CROP_COLUMNS]
+    if canvas:  # (without the canvas there is no generator either: nothing is drawn)
+        canvas_w, canvas_h = downsampled or (inter_w, inter_h)
+        cropped = live if settings.crop else live & ((target_w != inter_w) | (target_h != inter_h))
+        crop_columns[:2] = np.where(cropped, canvas_w, 0), np.where(cropped, canvas_h, 0)
+        if generator is not None:
+            crop_columns[2:] = _crop_offsets(
+                *crop_columns[:2], target_w, target_h, cropped, settings.crop_style, order, generator
+            )
+    return SimpleTunerPrepared(errors, *sizes, *crop_columns)
 
 
 def _bucket_aspects(settings, own_aspect, chosen) -> tuple[np.ndarray, np.ndarray]:
