@@ -16,19 +16,21 @@ single run of a fast profile can read half its usual rate; ``--repeats 2`` or mo
 time goes in the three profiles that were below it (issue 14 item 2; before -> after, upscale/no-upscale,
 best of 3, both runs side by side on the same machine):
 
-* simpletuner (2.4/2.4 -> 17.8/18.0 M/s; still under 20): the whole dataset is one pass in processing order
-  (the aspect map keeps the first target of each bucket key), in blocks of 65,536 rows. Everything that
-  depends only on an image's rounded ratio (the target, its map key, the mapped target, the final key) is
-  computed once per ratio code, in tables, and gathered by each row's code (``simpletuner._area_sizes``);
-  the map is read once per distinct key of a block and sorted only for keys it lacks. What is left per row
-  is about 2.6 ms a block (0.40 s of 0.55 s): the ratio and its code (with the near-half test), the
-  intermediary size from the exact ratio (two selections), its growth to the mapped target, a dozen
-  gathers; the rest is the size check, writing six columns of 10 M rows into fresh memory (the first touch
-  of 450 MB, about 0.05 s) and the assembly. The random crop offsets (one ``randint`` per image and side,
-  replayed bit for bit; compiled with the ``fast`` extra, about 11 ns a draw against 130-260 in Python,
-  ``bench_random_replay.py``) are not drawn for a placement, which shows the centred trim. SimpleTuner's
-  other settings (``pixel`` mode, crops to listed or square aspects, downsampling) take the row-by-row
-  rules, which share the counted aspect map and take about 1.7 times as long.
+* simpletuner (2.4/2.4 -> 19.0-19.7 M/s in both modes; still just under 20): the whole dataset is one pass
+  in processing order (the aspect map keeps the first target of each bucket key), in blocks of 65,536 rows.
+  Everything that depends only on an image's rounded ratio (the target, its map key, the mapped target, the
+  final key) is computed once per ratio code, in tables, and gathered by each row's code
+  (``simpletuner._area_sizes``); the map is read once per distinct key of a block and sorted only for keys
+  it lacks. Of about 0.52 s per 10 M rows, the blocks take about 0.40 s (2.6 ms each): the ratio and its
+  code with the near-half test (0.3 ms), the map's present codes and keys (0.3 ms), the intermediary size
+  from the exact ratio with two selections (0.5 ms), its growth to the mapped target (0.3 ms), a dozen
+  gathers; the rest is copying the blocks into six columns of 10 M rows (the first touch of 450 MB of fresh
+  memory, about 0.05 s of it), the size check, and the assembly (finding the failed rows, 0.04 s). The
+  random crop offsets (one ``randint`` per image and side, replayed bit for bit; compiled with the ``fast``
+  extra, about 11 ns a draw against 130-290 in Python, ``bench_random_replay.py``) are not drawn for a
+  placement, which shows the centred trim. SimpleTuner's other settings (``pixel`` mode, crops to listed
+  or square aspects, downsampling) take the row-by-row rules, which share the counted aspect map and take
+  about 1.7 times as long.
 * ai-toolkit (20.4/20.3 -> 28.2/28.0 M/s; 16-18 on a busier run): no bucket list; the nearest in area of
   four floor/ceil candidates, chosen by arithmetic, comparisons and ``minimum`` only (numpy's masked copies
   and ``argmin`` over the candidates cost ten times a plain pass; they remain only for the rows of thin
