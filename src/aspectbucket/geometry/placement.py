@@ -395,7 +395,7 @@ def assemble_placement(
             out,
         )
     if errors.any():
-        failed = np.flatnonzero(errors)
+        failed = _failed_rows(errors)
         bucket_index = _failed_rows_set(bucket_index, failed, -1)
         bucket_w, bucket_h, resized_w, resized_h = (
             _failed_rows_set(values, failed, 0) for values in (bucket_w, bucket_h, resized_w, resized_h)
@@ -416,6 +416,12 @@ def assemble_placement(
         anchor=anchor,
         known_ar_error=ar_error,
     )
+
+
+def _failed_rows(errors: np.ndarray) -> np.ndarray:
+    """Row numbers of the failed rows: ``np.flatnonzero`` of a comparison, about 7 times as fast as of the
+    int8 codes themselves (numpy's nonzero has a fast path for booleans only)."""
+    return np.flatnonzero(errors != PlacementError.OK)
 
 
 def _failed_rows_set(column: np.ndarray, failed: np.ndarray, value) -> np.ndarray:
@@ -442,7 +448,7 @@ _OUT_COLUMNS = (
 def _assemble_into(widths, heights, errors, values, sdxl, no_upscale_budget, anchor, ar_error, out) -> Placement:
     """:func:`assemble_placement` into the ``out`` arrays: copied unless computed there, failed rows zeroed in place."""
     np.copyto(out["error"], errors)
-    failed = np.flatnonzero(errors) if errors.any() else None
+    failed = _failed_rows(errors) if errors.any() else None
     for (name, failed_value), column in zip(_OUT_COLUMNS, values, strict=True):
         if column is not out[name]:
             np.copyto(out[name], column, casting="unsafe")
