@@ -554,16 +554,19 @@ def _area_sizes(widths, heights, settings, order, live, aspect_map):
     inter_w = np.trunc(np.multiply(row_h, ratio))
     inter_w += np.multiply(np.subtract(row_w, inter_w), by_w)
     inter_h = np.trunc(np.divide(row_w, ratio, out=row_w), out=row_w)
-    inter_h += np.multiply(np.subtract(row_h, inter_h), 1.0 - by_w)
-    target_w, target_h = mapped_w.take(index), mapped_h.take(index)
-    inter_w, inter_h = _grow(target_w, target_h, inter_w, inter_h, ratio)
+    inter_h -= row_h
+    inter_h *= by_w
+    inter_h += row_h
+    # Grown to the mapped target, in floats (the same whole numbers: no conversion in every operation).
+    grow_w, grow_h = mapped_w.astype(np.float64).take(index), mapped_h.astype(np.float64).take(index)
+    inter_w, inter_h = _grow(grow_w, grow_h, inter_w, inter_h, ratio)
     # The key of the mapped target; ratio 1 buckets are the resolution's square, and enlarge small images.
     keys = round_decimals(mapped_w / mapped_h, rounding)
     square = keys == 1.0
     key, is_square = keys.take(index), square.take(index)
     small = np.flatnonzero(is_square & (inter_w < side))
     inter_w[small] = inter_h[small] = side
-    target_w = np.where(square, side, mapped_w).take(index)
+    target_w = np.where(square, side, mapped_w).take(index)  # the final targets, whole
     target_h = np.where(square, side, mapped_h).take(index)
     # shortcut rows: edge-sized, key 1, then the same square rule.
     key[shortcut], target_w[shortcut], target_h[shortcut] = 1.0, side, side
