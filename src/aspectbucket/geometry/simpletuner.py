@@ -378,6 +378,8 @@ def _prepare_in_blocks(
         rows = slice(start, start + _BLOCK_ROWS) if in_input_order else order[start : start + _BLOCK_ROWS]
         block_chosen = None if chosen is None else chosen[rows]
         block_widths, block_heights = widths[rows], heights[rows]
+        # Slices of the columns are views: the block's sizes may be written straight into them.
+        views = {name: columns[name][rows] for name in _SIZE_COLUMNS[1:]} if in_input_order else None
         block = _prepare_rows(
             block_widths,
             block_heights,
@@ -387,9 +389,11 @@ def _prepare_in_blocks(
             None,
             aspect_maps,
             generator is not None,
+            views,
         )
         for name in _SIZE_COLUMNS if generator is None else (*_SIZE_COLUMNS, "canvas_width", "canvas_height"):
-            columns[name][rows] = getattr(block, name)
+            if views is None or getattr(block, name) is not views.get(name):
+                columns[name][rows] = getattr(block, name)
     if generator is not None:
         # Every column is 0 on failed rows, and the canvas is 0 where nothing is cropped: no room, no draw.
         columns["crop_left"], columns["crop_top"] = _crop_offsets(
@@ -501,10 +505,11 @@ def _ratio_codes(ratio: np.ndarray, rounding: int) -> np.ndarray:
     return codes
 
 
-def _area_sizes(widths, heights, settings, order, live, aspect_map):
+def _area_sizes(widths, heights, settings, order, live, aspect_map, out: dict | None = None):
     """``(key, target_w, target_h, inter_w, inter_h, crashes)`` of ``area`` mode from each image's own
     ratio, as :func:`_calculate` and the key rules after it give them, or ``None`` when the ratio codes
-    spread too widely (then the caller computes row by row).
+    spread too widely (then the caller computes row by row). ``out`` (arrays by column name: views of the
+    caller's result) receives the five size columns, which are then those very arrays.
 
     Everything that depends on the rounded ratio alone (the target, its map key, the mapped target and
     the final key) is computed once per ratio code, in tables over the codes' range, and gathered by
@@ -563,15 +568,28 @@ def _area_sizes(widths, heights, settings, order, live, aspect_map):
     # The key of the mapped target; ratio 1 buckets are the resolution's square, and enlarge small images.
     keys = round_decimals(mapped_w / mapped_h, rounding)
     square = keys == 1.0
-    key, is_square = keys.take(index), square.take(index)
+    out = out or {}
+    key, is_square = keys.take(index, out=out.get("key")), square.take(index)
     small = np.flatnonzero(is_square & (inter_w < side))
     inter_w[small] = inter_h[small] = side
-    target_w = np.where(square, side, mapped_w).take(index)  # the final targets, whole
-    target_h = np.where(square, side, mapped_h).take(index)
+    # The final targets, whole.
+    target_w = np.where(square, side, mapped_w).take(index, out=out.get("target_width"))
+    target_h = np.where(square, side, mapped_h).take(index, out=out.get("target_height"))
     # shortcut rows: edge-sized, key 1, then the same square rule.
     key[shortcut], target_w[shortcut], target_h[shortcut] = 1.0, side, side
     inter_w[shortcut] = inter_h[shortcut] = max(edge, side)
-    return key, target_w, target_h, inter_w.astype(np.int64), inter_h.astype(np.int64), crashes
+    resized = (
+        _as_int(inter, out.get(name)) for inter, name in ((inter_w, "resized_width"), (inter_h, "resized_height"))
+    )
+    return key, target_w, target_h, *resized, crashes
+
+
+def _as_int(values: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """Whole float64 numbers as int64, written into ``out`` when there is one."""
+    if out is None:
+        return values.astype(np.int64)
+    np.copyto(out, values, casting="unsafe")
+    return out
 
 
 def _mapped_tables(index, uses_map, order, table_w, table_h, map_keys, aspect_map):
@@ -628,12 +646,12 @@ def _grow(target_w, target_h, inter_w, inter_h, ratio):
 
 
 def _prepare_rows(
-    widths, heights, settings, order, chosen, generator, aspect_maps, canvas: bool = True
+    widths, heights, settings, order, chosen, generator, aspect_maps, canvas: bool = True, out: dict | None = None
 ) -> SimpleTunerPrepared:
     """All images in one pass; ``chosen`` holds the random ``crop_aspect_buckets`` index of each, if drawn.
 
     Without a ``generator`` the crop offsets are left at 0 (the caller draws them, or does not want them);
-    without ``canvas`` the canvas too.
+    without ``canvas`` the canvas too. ``out``: where :func:`_area_sizes` may write the size columns.
     """
     count = len(widths)
     rounding = settings.aspect_bucket_rounding
@@ -645,7 +663,7 @@ def _prepare_rows(
     )
     live = errors == PlacementError.OK
     main_map = aspect_maps.setdefault(settings.resolution, {})
-    by_codes = _area_sizes(widths, heights, settings, order, live, main_map) if _own_area(settings) else None
+    by_codes = _area_sizes(widths, heights, settings, order, live, main_map, out) if _own_area(settings) else None
     if by_codes is not None:
         key, target_w, target_h, inter_w, inter_h, crashes = by_codes
         if crashes.any():
