@@ -14,32 +14,34 @@ two-core machine; a 65,536-row block in cache is faster than the 10 M-row rate, 
 7 columns of 8 bytes a row into fresh memory: the kernel's cost of those pages varies from run to run, so a
 single run of a fast profile can read half its usual rate; ``--repeats 2`` or more takes the best. Where the
 time goes in the three profiles that were below it (issue 14 item 2; before -> after, upscale/no-upscale,
-best of 3, both runs side by side on the same machine):
+best of 3, the two runs one after the other on the same machine):
 
-* simpletuner (2.4/2.4 -> 19.0-19.7 M/s in both modes; still just under 20): the whole dataset is one pass
-  in processing order (the aspect map keeps the first target of each bucket key), in blocks of 65,536 rows.
-  Everything that depends only on an image's rounded ratio (the target, its map key, the mapped target, the
-  final key) is computed once per ratio code, in tables, and gathered by each row's code
-  (``simpletuner._area_sizes``); the map is read once per distinct key of a block and sorted only for keys
-  it lacks. Of about 0.52 s per 10 M rows, the blocks take about 0.40 s (2.6 ms each): the ratio and its
-  code with the near-half test (0.3 ms), the map's present codes and keys (0.3 ms), the intermediary size
-  from the exact ratio with two selections (0.5 ms), its growth to the mapped target (0.3 ms), a dozen
-  gathers; the rest is copying the blocks into six columns of 10 M rows (the first touch of 450 MB of fresh
-  memory, about 0.05 s of it), the size check, and the assembly (finding the failed rows, 0.04 s). The
-  random crop offsets (one ``randint`` per image and side, replayed bit for bit; compiled with the ``fast``
-  extra, about 11 ns a draw against 130-290 in Python, ``bench_random_replay.py``) are not drawn for a
-  placement, which shows the centred trim. SimpleTuner's other settings (``pixel`` mode, crops to listed
-  or square aspects, downsampling) take the row-by-row rules, which share the counted aspect map and take
-  about 1.7 times as long.
-* ai-toolkit (20.4/20.3 -> 28.2/28.0 M/s; 16-18 on a busier run): no bucket list; the nearest in area of
-  four floor/ceil candidates, chosen by arithmetic, comparisons and ``minimum`` only (numpy's masked copies
-  and ``argmin`` over the candidates cost ten times a plain pass; they remain only for the rows of thin
-  images whose floored pair is not kept); the ``ceil`` cover resize and the ratio error come from the
-  rule's own float sizes. About half of what is left is writing the output columns.
-* balanced (21.9/19.9 -> 26.6/24.2 M/s): the log-ratio search with its interval table; the exact
-  half-up cover takes the larger of each fitted side and the bucket's (no masks); the 8 to 14 % of images
-  over the crop limit (or enlarged without upscaling) are placed again with the corrected no-upscale rule,
-  four candidates whose sides' logs are taken once each (4 logs, not 8): logs are most of that.
+* simpletuner (2.0/2.2 -> 22.0/21.5 M/s): the whole dataset is one pass in processing order (the aspect
+  map keeps the first target of each bucket key), in blocks of 65,536 rows. Everything that depends only
+  on an image's rounded ratio (the target, its map key, the mapped target, the final key) is computed once
+  per ratio code, in tables, and gathered by each row's code (``simpletuner._area_sizes``); the map is
+  read once per distinct key of a block and sorted only for keys it lacks; the sizes are written straight
+  into the result's columns. Of about 0.46 s per 10 M rows the blocks take about 0.33 s (2.1 ms each):
+  the ratio and its code with the near-half test (0.25 ms), the map's present codes and keys (0.35 ms),
+  the intermediary size from the exact ratio, blended by a 0/1 float (0.3 ms), its growth to the mapped
+  target (0.3 ms), a dozen gathers; the rest is the first touch of six columns of 10 M rows in fresh
+  memory, the size check and the assembly. The random crop offsets (one ``randint`` per image and side,
+  replayed bit for bit; compiled with the ``fast`` extra, about 11 ns a draw against 130-290 in Python,
+  ``bench_random_replay.py``) are not drawn for a placement, which shows the centred trim. SimpleTuner's
+  other settings (``pixel`` mode, crops to listed or square aspects, downsampling) take the row-by-row
+  rules, which share the counted aspect map and take about 1.7 times as long.
+* ai-toolkit (19.6/18.4 -> 27.6/27.3 M/s): no bucket list; the nearest in area of four floor/ceil
+  candidates, chosen by arithmetic, comparisons and ``minimum`` only (numpy's masked copies and ``argmin``
+  over the candidates cost ten times a plain pass; they remain only for the rows of thin images whose
+  floored pair is not kept); the ``ceil`` cover resize and the ratio error come from the rule's own float
+  sizes. About half of what is left is writing the output columns.
+* balanced (21.4/19.5 -> 25.3/23.6 M/s): the log-ratio search with its interval table; the exact half-up
+  cover takes the larger of each fitted side and the bucket's (no masks); the 8 to 14 % of images over the
+  crop limit (or enlarged without upscaling) are placed again with the corrected no-upscale rule, four
+  candidates whose sides' logs are taken once each (4 logs, not 8): logs are most of that.
+
+Every profile finds its failed rows by ``np.flatnonzero`` of a comparison, not of the int8 codes (numpy's
+nonzero is fast for booleans only: 17 -> 2 ms per 10 M rows; everydream2 36.6 -> 48.6 M/s in the same runs).
 """
 
 from __future__ import annotations
