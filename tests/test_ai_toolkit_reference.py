@@ -8,11 +8,12 @@ the frame-count work and are left out here.
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aspectbucket import BucketOptions, SettingsError, place
@@ -96,6 +97,52 @@ def test_vectorised_rule_matches_the_oracle_on_many_rows(sizes, setting):
     assert list(zip(bucket_w.tolist(), bucket_h.tolist(), strict=True)) == [
         ai_toolkit_bucket_one(w, h, resolution, divisibility) for w, h in sizes
     ]
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(st.tuples(st.integers(1, 20_000), st.integers(1, 20_000)), min_size=1, max_size=60),
+    st.sampled_from([(512, 16), (1024, 64), (768, 128), (256, 1), (1000, 8)]),
+)
+def test_the_fast_choice_equals_every_rule_of_the_trainer_where_the_floored_pair_is_kept(sizes, setting):
+    """``_nearest_kept`` (arithmetic only, for rows whose floored pair is kept) against ``_nearest_or_floored``
+    (every rule, masked copies), on the same floored and ceiled sides of those rows."""
+    from aspectbucket.geometry import ai_toolkit as rule
+
+    resolution, divisor = setting
+    widths, heights = (np.array(side, dtype=np.float64) for side in zip(*sizes, strict=True))
+    max_pixels, step = float(resolution * resolution), float(divisor)
+    target = np.minimum(widths * heights, max_pixels)
+    scaler = np.sqrt(target / (widths * heights))
+    w_raw, h_raw = widths * scaler / step, heights * scaler / step
+    sides = np.floor(w_raw) * step, np.ceil(w_raw) * step, np.floor(h_raw) * step, np.ceil(h_raw) * step
+    floors_area = sides[0] * sides[2]
+    kept = (sides[0] > 0) & (sides[2] > 0) & (floors_area <= max_pixels)
+    sides, floors_area, target = tuple(side[kept] for side in sides), floors_area[kept], target[kept]
+    fast = rule._nearest_kept(*sides, floors_area, target, max_pixels)
+    every_rule = rule._nearest_or_floored(*sides, target, max_pixels, step)
+    np.testing.assert_array_equal(fast[0], every_rule[0])
+    np.testing.assert_array_equal(fast[1], every_rule[1])
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 20_000), st.integers(1, 20_000)), min_size=1, max_size=40),
+    st.sampled_from([(512, 16), (1024, 64), (256, 1)]),
+)
+def test_placement_resizes_and_ratio_errors_equal_the_trainers_python(sizes, setting):
+    """The rule's own resize (``ceil`` of the larger scale) and ratio error, from its float sizes, against
+    Python numbers from the oracle's bucket."""
+    resolution, divisor = setting
+    widths, heights = np.array(sizes).T
+    p = place(widths, heights, BucketOptions(resolution=resolution, bucket_reso_steps=divisor), AI_TOOLKIT)
+    for row, (width, height) in enumerate(sizes):
+        bucket_w, bucket_h = ai_toolkit_bucket_one(width, height, resolution, divisor)
+        scale = max(bucket_w / width, bucket_h / height)
+        assert (int(p.resized_width[row]), int(p.resized_height[row])) == (
+            math.ceil(width * scale),
+            math.ceil(height * scale),
+        )
+        assert float(p.ar_error[row]) == bucket_w / bucket_h - width / height
 
 
 @given(st.integers(1, 20_000), st.integers(1, 20_000), st.sampled_from([512, 1024]), st.sampled_from([16, 32, 64]))
@@ -189,3 +236,8 @@ def test_bad_settings_name_the_key_and_what_is_allowed():
         SettingsError, match="unknown setting 'bucket_tolerence'; allowed: resolution, bucket_tolerance"
     ):
         place([100], [100], profile="ai-toolkit", settings={"bucket_tolerence": 64})
+
+
+def test_no_images_get_no_buckets():
+    bucket_w, bucket_h = ai_toolkit_bucket([], [], 512, 16)
+    assert bucket_w.tolist() == bucket_h.tolist() == [] and bucket_w.dtype == np.int64

@@ -426,6 +426,27 @@ def test_every_cover_rounding_equals_its_scalar_rule(sizes, rounding, as_float):
 
 @settings(max_examples=200, deadline=None)
 @given(
+    sizes=st.lists(st.tuples(st.integers(1, 64), st.integers(1, 64), st.integers(1, 200)), min_size=1, max_size=30),
+    nudge=st.sampled_from([-1, 0, 1]),
+    as_float=st.booleans(),
+)
+def test_exact_cover_at_and_next_to_the_bucket_ratio_equals_its_scalar_rule(sizes, nudge, as_float):
+    """EXACT_HALF_UP takes the larger of each fitted side and the bucket's side instead of choosing by
+    ``w * bh > h * bw``: images of exactly the bucket's ratio (scaled by a factor) and one pixel off it."""
+    from aspectbucket.geometry.resize import cover_resize_rounded
+
+    bucket_w, bucket_h, factor = (np.array(column, dtype=np.int64) for column in zip(*sizes, strict=True))
+    bucket_w, bucket_h = bucket_w * 32, bucket_h * 32
+    widths, heights = np.maximum(bucket_w * factor // 8 + nudge, 1), np.maximum(bucket_h * factor // 8, 1)
+    columns = [widths, heights, bucket_w, bucket_h]
+    given_columns = [column.astype(np.float64) for column in columns] if as_float else columns
+    resized_w, resized_h = cover_resize_rounded(*given_columns, CoverRounding.EXACT_HALF_UP)
+    for i, row in enumerate(zip(*(column.tolist() for column in columns), strict=True)):
+        assert (resized_w[i], resized_h[i]) == _cover_one(*row, CoverRounding.EXACT_HALF_UP)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
     buckets=st.lists(st.tuples(st.integers(1, 4096), st.integers(1, 4096)), min_size=2, max_size=40),
     offsets=st.lists(st.integers(-40, 40), min_size=1, max_size=20),
 )
@@ -449,3 +470,17 @@ def test_shifted_intervals_answer_only_values_with_a_strictly_nearest_key(bucket
             continue
         distance = np.abs(keys - value)
         assert np.flatnonzero(distance == distance.min()).tolist() == [answer]
+
+
+def test_assembling_zeroes_failed_rows_without_changing_the_callers_arrays():
+    """Failed rows already zero are left as they are (no copy); a failed row that is not is zeroed in a copy."""
+    from aspectbucket.geometry.placement import assemble_placement
+
+    sizes = np.array([100, 200, 300])
+    errors = np.array([0, PlacementError.TOO_SMALL, 0], dtype=np.int8)
+    zeroed, dirty = np.array([64, 0, 128]), np.array([64, 999, 128])
+    index = np.array([-1, -1, -1])
+    placement = assemble_placement(sizes, sizes, errors, index, zeroed, dirty, zeroed, dirty)
+    assert placement.bucket_width is zeroed and placement.bucket_index is index
+    assert placement.bucket_height.tolist() == [64, 0, 128] and dirty.tolist() == [64, 999, 128]
+    assert placement.resized_height.tolist() == [64, 0, 128]

@@ -386,6 +386,31 @@ def test_blocks_of_the_processing_order_prepare_like_one_pass(drawn, sizes, seed
     assert block_maps == one_pass_maps
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    SETTINGS,
+    st.lists(st.tuples(st.integers(16, 9000), st.integers(16, 9000)), min_size=1, max_size=40),
+    st.integers(0, 2**16),
+    st.sampled_from([7, 1 << 16]),
+)
+def test_without_crops_every_size_column_is_the_same(drawn, sizes, seed, block_rows):
+    """``crops=False`` (what the profile asks: it shows the centred trim) skips the crop (canvas and draws),
+    in one pass or in blocks, and changes nothing else: no size or random aspect depends on a crop's draw."""
+    from unittest import mock
+
+    from aspectbucket.geometry import simpletuner as simpletuner_module
+
+    settings_ = _drawn_settings(drawn, with_sizes=True)
+    widths, heights = np.array(sizes).T
+    with mock.patch.object(simpletuner_module, "_BLOCK_ROWS", block_rows):
+        full = simpletuner_prepare(widths, heights, settings_, seed=seed)
+        sizes_only = simpletuner_prepare(widths, heights, settings_, seed=seed, crops=False)
+    for name in ("error", "key", "target_width", "target_height", "resized_width", "resized_height"):
+        np.testing.assert_array_equal(getattr(sizes_only, name), getattr(full, name), err_msg=name)
+    for name in ("canvas_width", "canvas_height", "crop_left", "crop_top"):
+        assert not getattr(sizes_only, name).any(), name
+
+
 def _drawn_settings(drawn: dict, with_sizes: bool = False):
     """The SimpleTuner settings a ``SETTINGS`` draw names; ``with_sizes`` adds its minimum and downsample sizes."""
     resolution = {"pixel": 768, "area": 0.5, "pixel_area": 1024}[drawn["resolution_type"]]
@@ -411,3 +436,68 @@ def _drawn_settings(drawn: dict, with_sizes: bool = False):
         aspect_bucket_alignment=drawn["aspect_bucket_alignment"],
         **sizes,
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    codes=st.lists(st.integers(0, 3000), min_size=1, max_size=80),
+    rounding=st.sampled_from([0, 1, 2, 3]),
+    known=st.lists(st.integers(0, 3000), max_size=10),
+    odd_key=st.booleans(),
+    shuffler=st.randoms(use_true_random=False),
+)
+def test_the_aspect_map_by_counted_codes_equals_the_sorted_one(codes, rounding, known, odd_key, shuffler):
+    """``apply_aspect_map`` with ``rounding`` (keys grouped by their integer codes, first rows found only for
+    keys the map lacks) against the sort of every key: the rows' sizes and the map left behind. A key that
+    is no ``rounding``-decimal number (``odd_key``) makes the codes refuse, and the sort is used."""
+    from aspectbucket.geometry.simpletuner import apply_aspect_map
+
+    scale = 10.0**rounding
+    keys = np.array([code / scale for code in codes])
+    if odd_key:
+        keys[0] = 1.0 / 3.0
+    targets_w = np.arange(len(keys), dtype=np.int64) * 64 + 64
+    targets_h = targets_w[::-1].copy()
+    order = np.array([row for row in range(len(keys)) if shuffler.random() < 0.8], dtype=np.int64)
+    shuffler.shuffle(order)
+    sorted_map = {code / scale: (code, code + 1) for code in known}
+    counted_map = dict(sorted_map)
+    by_sort = apply_aspect_map(keys, targets_w, targets_h, order, sorted_map)
+    by_codes = apply_aspect_map(keys, targets_w, targets_h, order, counted_map, rounding)
+    np.testing.assert_array_equal(by_codes[0], by_sort[0])
+    np.testing.assert_array_equal(by_codes[1], by_sort[1])
+    assert counted_map == sorted_map
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    SETTINGS,
+    st.lists(st.tuples(st.integers(1, 9000), st.integers(1, 9000)), min_size=1, max_size=80),
+    st.integers(0, 2**16),
+    st.randoms(use_true_random=False),
+    st.booleans(),
+)
+def test_area_sizes_by_ratio_codes_equal_the_row_by_row_rules(drawn, sizes, seed, shuffler, squares):
+    """``area`` mode from the images' own ratios is computed in tables per ratio code (``_area_sizes``);
+    against the row-by-row rules (``_own_area`` off): every column and the map left behind, in a shuffled
+    order, from a map already holding some keys, with square images (ratio 1, never mapped) among them."""
+    from unittest import mock
+
+    from aspectbucket.geometry import simpletuner as simpletuner_module
+
+    area_type = "pixel_area" if drawn["resolution_type"] == "pixel_area" else "area"
+    drawn = {**drawn, "resolution_type": area_type, "downsample": None}
+    settings_ = _drawn_settings(drawn, with_sizes=True)
+    widths, heights = np.array(sizes).T
+    if squares:
+        heights[::3] = widths[::3]
+    order = list(range(len(sizes)))
+    shuffler.shuffle(order)
+    start = {settings_.resolution: {1.5: (1280, 832), 0.67: (832, 1280), 2.0: (1408, 704)}}
+    by_codes_maps, by_rows_maps = {k: dict(v) for k, v in start.items()}, {k: dict(v) for k, v in start.items()}
+    by_codes = simpletuner_prepare(widths, heights, settings_, order, seed, by_codes_maps)
+    with mock.patch.object(simpletuner_module, "_own_area", lambda settings: False):
+        by_rows = simpletuner_prepare(widths, heights, settings_, order, seed, by_rows_maps)
+    for name in simpletuner_module._COLUMNS:
+        np.testing.assert_array_equal(getattr(by_codes, name), getattr(by_rows, name), err_msg=name)
+    assert by_codes_maps == by_rows_maps

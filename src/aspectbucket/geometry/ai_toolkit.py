@@ -36,31 +36,77 @@ def ai_toolkit_bucket(widths, heights, resolution: int, divisibility: int) -> tu
     >>> ai_toolkit_bucket([3000, 300], [2000, 300], 512, 16)  # 300x300 grows to the nearest step's area
     (array([624, 304]), array([416, 304]))
     """
-    # Everything in float64, where every value here is a whole number below 2**53 (sides up to 2**20,
-    # areas up to 2**40), so products, areas and distances are exact, as the trainer's Python ints are.
     widths = np.asarray(widths, dtype=np.int64).astype(np.float64)
     heights = np.asarray(heights, dtype=np.int64).astype(np.float64)
+    bucket_w, bucket_h = ai_toolkit_bucket_float(widths, heights, resolution, divisibility)
+    return bucket_w.astype(np.int64), bucket_h.astype(np.int64)
+
+
+def ai_toolkit_bucket_float(widths, heights, resolution: int, divisibility: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ai_toolkit_bucket` from float64 sizes to float64 bucket sides (whole numbers).
+
+    Everything is float64, where every value here is a whole number below 2**53 (sides up to 2**20, areas up
+    to 2**40), so products, areas and distances are exact, as the trainer's Python ints are; the cover resize
+    goes on from the same floats.
+    """
     total = widths * heights
     max_pixels = float(resolution * resolution)
     target = np.minimum(total, max_pixels)
     step = float(divisibility)
     # The trainer's ``(target / total) ** 0.5``: sqrt is correctly rounded, as CPython's pow is for 0.5.
-    scaler = np.sqrt(target / total)
-    w_raw = (widths * scaler) / step
-    h_raw = (heights * scaler) / step
-    w_floor, w_ceil = np.floor(w_raw) * step, np.ceil(w_raw) * step
-    h_floor, h_ceil = np.floor(h_raw) * step, np.ceil(h_raw) * step
-    # The trainer keeps a candidate with both sides positive and an area within max_pixels. A ceiling is at
-    # least one step; a floored side of 0 is pushed far beyond any limit, so "kept" is just "area <= max".
+    scaler = np.sqrt(np.divide(target, total, out=total), out=total)
+    w_raw = np.divide(widths * scaler, step)
+    h_raw = np.divide(np.multiply(heights, scaler, out=scaler), step, out=scaler)
+    w_floor, w_ceil = np.floor(w_raw) * step, np.multiply(np.ceil(w_raw, out=w_raw), step, out=w_raw)
+    h_floor, h_ceil = np.floor(h_raw) * step, np.multiply(np.ceil(h_raw, out=h_raw), step, out=h_raw)
+    floors_area = w_floor * h_floor
+    bucket_w, bucket_h = _nearest_kept(w_floor, w_ceil, h_floor, h_ceil, floors_area, target, max_pixels)
+    # The floored pair is kept in every row but those of thin images (a side floored to 0) and, in theory,
+    # a floored area above the limit by float error: those few rows go through every rule of the trainer.
+    if len(target) and (w_floor.min() == 0 or h_floor.min() == 0 or floors_area.max() > max_pixels):
+        rows = np.flatnonzero((w_floor == 0) | (h_floor == 0) | (floors_area > max_pixels))
+        bucket_w[rows], bucket_h[rows] = _nearest_or_floored(
+            w_floor[rows], w_ceil[rows], h_floor[rows], h_ceil[rows], target[rows], max_pixels, step
+        )
+    return bucket_w, bucket_h
+
+
+def _nearest_kept(w_floor, w_ceil, h_floor, h_ceil, floors_area, target, max_pixels):
+    """The trainer's choice in rows where the floored pair is kept (both sides positive, within the area).
+
+    Each candidate in the trainer's order replaces the best so far only when strictly nearer the target
+    area (ties keep the earlier, as Python's ``min`` does). A candidate above ``max_pixels`` is dropped by
+    the trainer: its distance here is at least ``(area - max_pixels) * beyond``, more than any kept one's
+    (at most ``max_pixels``: both areas lie in ``0..max_pixels``), and the floored pair is always kept. Only
+    arithmetic, comparisons and ``minimum`` on whole arrays: numpy's masked copies and ``argmin`` over
+    candidates cost ten times as much.
+    """
+    beyond = 2.0 * max_pixels + 1.0
+    best = np.abs(np.subtract(floors_area, target))
+    nearer = []
+    for cand_w, cand_h in ((w_floor, h_ceil), (w_ceil, h_floor), (w_ceil, h_ceil)):
+        area = cand_w * cand_h
+        over = np.multiply(np.subtract(area, max_pixels), beyond)
+        distance = np.maximum(np.abs(np.subtract(area, target, out=area), out=area), over, out=area)
+        nearer.append(distance < best)
+        np.minimum(best, distance, out=best)
+    # The winner is the last candidate that was nearer: the ceiling width from the third on, the ceiling
+    # height for the second (unless the third beat it) and the fourth.
+    second, third, fourth = nearer
+    ceil_w = third | fourth
+    ceil_h = fourth | (second & ~third)
+    return np.where(ceil_w, w_ceil, w_floor), np.where(ceil_h, h_ceil, h_floor)
+
+
+def _nearest_or_floored(w_floor, w_ceil, h_floor, h_ceil, target, max_pixels, step):
+    """Every rule of the trainer: candidates with a side of 0 or an area above ``max_pixels`` are dropped;
+    when none is left, the floored pair, each side at least ``step``, even above the area."""
+    # A floored side of 0 is pushed far beyond any limit, so "kept" is just "area <= max".
     w_sized = w_floor + (w_floor == 0) * _BEYOND_ANY_AREA
     h_sized = h_floor + (h_floor == 0) * _BEYOND_ANY_AREA
     # A kept candidate is at most max_pixels from the target (both lie in 0..max_pixels); one not kept gets
     # a distance above that, so it never beats a kept one, and "none kept" is "best above max_pixels".
     not_kept_penalty = 2.0 * max_pixels + 1.0
-    # The four candidates in the trainer's order, each compared with the best so far: only a strictly
-    # nearer one replaces it, so ties keep the earlier, as Python's min() does. Only the winner's number
-    # is kept (candidate k takes the ceiling width when k >= 2, the ceiling height when k is odd): one
-    # small array instead of choosing both sides at every step.
     best = winner = None
     for number, (cand_w, cand_h) in enumerate(
         ((w_sized, h_sized), (w_sized, h_ceil), (w_ceil, h_sized), (w_ceil, h_ceil))
@@ -71,14 +117,14 @@ def ai_toolkit_bucket(widths, heights, resolution: int, divisibility: int) -> tu
         if best is None:
             best, winner = distance, np.zeros(len(distance), dtype=np.uint8)
             continue
-        np.copyto(winner, number, where=distance < best)
+        np.copyto(winner, number, where=distance < best)  # only a strictly nearer one: ties keep the earlier
         np.minimum(best, distance, out=best)
-    bucket_w = w_floor + (winner >= 2) * (w_ceil - w_floor)
-    bucket_h = h_floor + (winner & 1) * (h_ceil - h_floor)
+    bucket_w = np.where(winner >= 2, w_ceil, w_floor)
+    bucket_h = np.where(winner & 1, h_ceil, h_floor)
     none_kept = best > max_pixels
     np.copyto(bucket_w, np.maximum(step, w_floor), where=none_kept)
     np.copyto(bucket_h, np.maximum(step, h_floor), where=none_kept)
-    return bucket_w.astype(np.int64), bucket_h.astype(np.int64)
+    return bucket_w, bucket_h
 
 
 def square_crop_resize(widths, heights, resolution: int) -> tuple[np.ndarray, np.ndarray]:

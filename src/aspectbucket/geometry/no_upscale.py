@@ -115,8 +115,12 @@ def corrected_no_upscale(
     best_error = np.full(len(widths), np.inf)
     best_area = np.zeros(len(widths), dtype=np.int64)
     log_ratio = np.log(widths) - np.log(heights)
-    for candidate_w in (floor_w, floor_w + step):
-        for candidate_h in (floor_h, floor_h + step):
+    # Two widths and two heights make the four candidates: each side's log is taken once (logs are most of
+    # the time here), the very values a log per candidate gives.
+    sides_w = [(side, np.log(np.maximum(side, 1))) for side in (floor_w, floor_w + step)]
+    sides_h = [(side, np.log(np.maximum(side, 1))) for side in (floor_h, floor_h + step)]
+    for candidate_w, log_w in sides_w:
+        for candidate_h, log_h in sides_h:
             area = candidate_w * candidate_h
             fits = (
                 over
@@ -126,8 +130,7 @@ def corrected_no_upscale(
                 & (candidate_h <= heights)
                 & (area <= max_area)
             )
-            with np.errstate(divide="ignore", invalid="ignore"):
-                error = np.abs(np.log(np.maximum(candidate_w, 1)) - np.log(np.maximum(candidate_h, 1)) - log_ratio)
+            error = np.abs(log_w - log_h - log_ratio)
             better = fits & ((error < best_error) | ((error == best_error) & (area > best_area)))
             best_w = np.where(better, candidate_w, best_w)
             best_h = np.where(better, candidate_h, best_h)

@@ -395,13 +395,13 @@ def assemble_placement(
             out,
         )
     if errors.any():
-        ok = errors == PlacementError.OK
-        bucket_index = np.where(ok, bucket_index, -1)
+        failed = _failed_rows(errors)
+        bucket_index = _failed_rows_set(bucket_index, failed, -1)
         bucket_w, bucket_h, resized_w, resized_h = (
-            np.where(ok, values, 0) for values in (bucket_w, bucket_h, resized_w, resized_h)
+            _failed_rows_set(values, failed, 0) for values in (bucket_w, bucket_h, resized_w, resized_h)
         )
         if ar_error is not None:
-            ar_error = np.where(ok, ar_error, 0.0)
+            ar_error = _failed_rows_set(ar_error, failed, 0.0)
     return Placement(
         widths,
         heights,
@@ -418,6 +418,23 @@ def assemble_placement(
     )
 
 
+def _failed_rows(errors: np.ndarray) -> np.ndarray:
+    """Row numbers of the failed rows: ``np.flatnonzero`` of a comparison, about 7 times as fast as of the
+    int8 codes themselves (numpy's nonzero has a fast path for booleans only)."""
+    return np.flatnonzero(errors != PlacementError.OK)
+
+
+def _failed_rows_set(column: np.ndarray, failed: np.ndarray, value) -> np.ndarray:
+    """``column`` with the ``failed`` rows set to ``value``: a copy when one of them is not already (the
+    caller's array is not changed), else the column itself, which saves a pass over every row (rules that
+    zero failed rows themselves, SimpleTuner's, over millions of rows)."""
+    if not (column.take(failed) != value).any():
+        return column
+    column = column.copy()
+    column[failed] = value
+    return column
+
+
 #: The columns :func:`assemble_placement` writes into ``out``, with the value of a failed row.
 _OUT_COLUMNS = (
     ("bucket_index", -1),
@@ -431,7 +448,7 @@ _OUT_COLUMNS = (
 def _assemble_into(widths, heights, errors, values, sdxl, no_upscale_budget, anchor, ar_error, out) -> Placement:
     """:func:`assemble_placement` into the ``out`` arrays: copied unless computed there, failed rows zeroed in place."""
     np.copyto(out["error"], errors)
-    failed = np.flatnonzero(errors) if errors.any() else None
+    failed = _failed_rows(errors) if errors.any() else None
     for (name, failed_value), column in zip(_OUT_COLUMNS, values, strict=True):
         if column is not out[name]:
             np.copyto(out[name], column, casting="unsafe")

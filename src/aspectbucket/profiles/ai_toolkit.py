@@ -20,10 +20,10 @@ from functools import partial
 
 import numpy as np
 
-from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket
+from aspectbucket.geometry.ai_toolkit import ai_toolkit_bucket_float
 from aspectbucket.geometry.batches import BatchPolicy
 from aspectbucket.geometry.options import BucketOptions
-from aspectbucket.geometry.resize import CoverRounding
+from aspectbucket.geometry.resize import CoverRounding, cover_resize_rounded
 from aspectbucket.profiles.profile import ExifHandling, Profile, SdxlCoordinates
 from aspectbucket.profiles.settings import Kind, Setting
 from aspectbucket.profiles.validation import square_budget
@@ -37,15 +37,23 @@ SOURCE = (
 def ai_toolkit_rule(widths, heights, options: BucketOptions, square_crop: bool = False):
     """The profile's per-image rule: ``resolution`` is ai-toolkit's one side, ``bucket_reso_steps`` the divisor.
 
-    With ``square_crop`` every image goes to the ``resolution`` square (enlarged if smaller).
+    With ``square_crop`` every image goes to the ``resolution`` square (enlarged if smaller). Otherwise the
+    ``ceil`` cover resize and the ratio error are computed from the same float sizes as the bucket:
+    ``(bucket_w, bucket_h, errors, resized_w, resized_h, ar_error)``.
     """
     side = options.resolution[0]
     count = len(np.asarray(widths))
     if square_crop:
         square = np.full(count, side, dtype=np.int64)
         return square, square.copy(), np.zeros(count, dtype=np.int8)
-    bucket_w, bucket_h = ai_toolkit_bucket(widths, heights, side, options.bucket_reso_steps)
-    return bucket_w, bucket_h, np.zeros(count, dtype=np.int8)
+    width_f = np.asarray(widths, dtype=np.int64).astype(np.float64)
+    height_f = np.asarray(heights, dtype=np.int64).astype(np.float64)
+    bucket_w, bucket_h = ai_toolkit_bucket_float(width_f, height_f, side, options.bucket_reso_steps)
+    resized_w, resized_h = cover_resize_rounded(width_f, height_f, bucket_w, bucket_h, CoverRounding.CEIL)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a 0-pixel side is an error row, zeroed later
+        ar_error = np.subtract(bucket_w / bucket_h, np.divide(width_f, height_f, out=width_f), out=height_f)
+    int_w, int_h = bucket_w.astype(np.int64), bucket_h.astype(np.int64)
+    return int_w, int_h, np.zeros(count, dtype=np.int8), resized_w, resized_h, ar_error
 
 
 def configure_ai_toolkit(profile: Profile, values: dict, options: BucketOptions):

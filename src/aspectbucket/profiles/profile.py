@@ -63,7 +63,9 @@ class Profile:
     ``bucket_list`` returns the trainer's bucket list for some options, or is ``None`` for trainers
     with no fixed list; those have a ``per_image`` rule (``geometry/ai_toolkit.py``, ``simpletuner.py``)
     instead. A rule returns ``(bucket_w, bucket_h, errors)``, or ``(..., resized_w, resized_h)`` when the
-    trainer's resize is not a plain cover of the bucket (SimpleTuner). ``whole_dataset`` rules depend on
+    trainer's resize is not a plain cover of the bucket (SimpleTuner) or the rule has it at hand, and may
+    add the ratio error ``bucket_w / bucket_h - width / height`` it computed on the way (ai-toolkit: from its
+    float sizes, which saves dividing the integer columns again). ``whole_dataset`` rules depend on
     the images placed before (SimpleTuner's aspect map), so the rows are never split into blocks.
     ``source`` cites the repository, file and commit the rules were read from.
     ``random_crop`` says whether the trainer, as configured, draws the kept window at random (else
@@ -183,9 +185,10 @@ def place_by_profile(widths, heights, options: BucketOptions, profile: Profile) 
     so the result is the same.
     """
     widths, heights, errors = check_sizes(widths, heights)
+    if len(widths) > BLOCK_ROWS:
+        keep_freed_block_memory()  # whole-dataset rules work in blocks of their own too (SimpleTuner's)
     if len(widths) <= BLOCK_ROWS or profile.whole_dataset:
         return _place_block(widths, heights, errors, options, profile, 0)
-    keep_freed_block_memory()
     columns = {name: np.empty(len(widths), dtype) for name, dtype in _BLOCK_COLUMNS}
 
     def place_rows(start: int) -> dict:
@@ -254,12 +257,13 @@ def _place_block(widths, heights, errors, options, profile, first_row: int, out:
     if profile.per_image is not None or profile.per_row is not None:
         if profile.per_row is not None:
             rows = np.arange(first_row, first_row + len(widths))
-            bucket_w, bucket_h, rule_errors, *rule_resized = profile.per_row(widths, heights, rows, options)
+            bucket_w, bucket_h, rule_errors, *rule_extra = profile.per_row(widths, heights, rows, options)
         else:
-            bucket_w, bucket_h, rule_errors, *rule_resized = _per_image_rule(widths, heights, errors, options, profile)
+            bucket_w, bucket_h, rule_errors, *rule_extra = _per_image_rule(widths, heights, errors, options, profile)
         errors = np.where(errors == PlacementError.OK, rule_errors, errors)
         index = np.full(len(widths), -1, dtype=np.int64)
-        image_ratio = bucket_ratio = ar_error = None
+        rule_resized, ar_error = tuple(rule_extra[:2]), (rule_extra[2] if len(rule_extra) > 2 else None)
+        image_ratio = bucket_ratio = None
         width_f, height_f = widths, heights
     else:
         rule_resized = ()
