@@ -241,3 +241,10 @@ def test_bad_settings_name_the_key_and_what_is_allowed():
 def test_no_images_get_no_buckets():
     bucket_w, bucket_h = ai_toolkit_bucket([], [], 512, 16)
     assert bucket_w.tolist() == bucket_h.tolist() == [] and bucket_w.dtype == np.int64
+
+
+def test_a_thin_image_beside_a_zero_side_still_goes_through_every_rule():
+    """A 0 side makes a NaN in the batch; the check for rows the shortcut cannot place must still see the thin one."""
+    alone = ai_toolkit_bucket(np.array([1.0]), np.array([100000.0]), 512, 16)
+    beside = ai_toolkit_bucket(np.array([1.0, 0.0]), np.array([100000.0, 1.0]), 512, 16)
+    assert (int(beside[0][0]), int(beside[1][0])) == (int(alone[0][0]), int(alone[1][0])) != (0, 100000)

@@ -164,3 +164,20 @@ def test_without_numba_every_replay_runs_in_python(monkeypatch):
     assert randbelow_many(bulk, bounds).tolist() == [calls.randrange(int(bound)) for bound in bounds]
     assert bulk.getstate() == calls.getstate()
     assert python_random_compiled._compiled == [None]
+
+
+def test_a_numba_that_cannot_compile_here_leaves_every_replay_in_python(monkeypatch):
+    """``cache=True`` raises where no cache folder is writable (a read-only container without a home)."""
+    numba = pytest.importorskip("numba")
+
+    def no_cache_folder(*args, **kwargs):
+        raise RuntimeError("cannot cache function 'replay_draws': no locator available")
+
+    monkeypatch.setattr(python_random_compiled, "_compiled", [])
+    monkeypatch.setattr(numba, "njit", no_cache_folder)
+    monkeypatch.setattr(python_random, "COMPILE_WORTH", 0)  # this replay tries to compile
+    bounds = [7, 1, 2**32 - 1] * 1000
+    first, second = random.Random(3), random.Random(3)
+    assert python_random.randbelow_many(first, bounds).tolist() == [second.randrange(n) for n in bounds]
+    assert compiled_replay() is None and python_random_compiled._compiled == [None]
+    assert first.random() == second.random()

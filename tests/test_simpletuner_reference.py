@@ -501,3 +501,41 @@ def test_area_sizes_by_ratio_codes_equal_the_row_by_row_rules(drawn, sizes, seed
     for name in simpletuner_module._COLUMNS:
         np.testing.assert_array_equal(getattr(by_codes, name), getattr(by_rows, name), err_msg=name)
     assert by_codes_maps == by_rows_maps
+
+
+@pytest.mark.parametrize(
+    ("sizes", "order"),
+    [
+        ([(1500, 1000), (2000, 1000)], [0]),  # a part of the rows: row 1's key has no first row in the order
+        ([(1500, 1000), (2000, 1000), (1000, 1300)], [0, 1]),
+        ([(1500, 1000), (2000, 1000)], [0, 0]),  # a row twice
+        ([(1500, 1000), (2000, 1000)], []),
+    ],
+)
+def test_an_order_that_is_not_every_row_once_prepares_as_the_row_by_row_rules(sizes, order):
+    """The ratio-code tables count every row's key for the map; a part of the rows goes row by row."""
+    from unittest import mock
+
+    from aspectbucket.geometry import simpletuner as simpletuner_module
+
+    settings_ = from_config("area", 1.0)
+    widths, heights = np.array(sizes).T
+    maps, row_maps = {}, {}
+    prepared = simpletuner_prepare(widths, heights, settings_, np.array(order, dtype=np.int64), 0, maps, crops=False)
+    with mock.patch.object(simpletuner_module, "_own_area", lambda settings: False):
+        rows = simpletuner_prepare(
+            widths, heights, settings_, np.array(order, dtype=np.int64), 0, row_maps, crops=False
+        )
+    for name in ("key", "target_width", "target_height", "error"):
+        np.testing.assert_array_equal(getattr(prepared, name), getattr(rows, name), err_msg=name)
+    assert maps == row_maps
+
+
+def test_a_negative_size_beside_a_thin_image_does_not_hide_its_crash():
+    """A ratio that rounds to 0 crashes the trainer; a negative ratio (a failed row) in the same block must
+    not move the tables so that the crash is missed."""
+    settings_ = from_config("area", 1.0)
+    alone = simpletuner_prepare(np.array([10]), np.array([3000]), settings_, crops=False)
+    beside = simpletuner_prepare(np.array([10, -5]), np.array([3000, 7]), settings_, crops=False)
+    assert alone.error[0] == beside.error[0] == PlacementError.TRAINER_CRASH
+    assert beside.key[0] == alone.key[0]

@@ -63,8 +63,10 @@ def ai_toolkit_bucket_float(widths, heights, resolution: int, divisibility: int)
     bucket_w, bucket_h = _nearest_kept(w_floor, w_ceil, h_floor, h_ceil, floors_area, target, max_pixels)
     # The floored pair is kept in every row but those of thin images (a side floored to 0) and, in theory,
     # a floored area above the limit by float error: those few rows go through every rule of the trainer.
-    if len(target) and (w_floor.min() == 0 or h_floor.min() == 0 or floors_area.max() > max_pixels):
-        rows = np.flatnonzero((w_floor == 0) | (h_floor == 0) | (floors_area > max_pixels))
+    # Written so that a NaN (a 0 side among the rows) counts as not kept: min/max would turn NaN for all.
+    kept = (w_floor > 0) & (h_floor > 0) & (floors_area <= max_pixels)
+    if not kept.all():
+        rows = np.flatnonzero(~kept)
         bucket_w[rows], bucket_h[rows] = _nearest_or_floored(
             w_floor[rows], w_ceil[rows], h_floor[rows], h_ceil[rows], target[rows], max_pixels, step
         )

@@ -8,7 +8,7 @@ returns, so no array of words is made, none is made in vain, and the key it ends
 state after the draws (no second pass to move the generator on).
 
 :func:`replay_draws` is plain Python: :func:`compiled_replay` compiles it (``numba.njit(cache=True,
-nogil=True)``, so the machine code is kept on disk and placement threads run it in parallel), and the tests
+nogil=True)``: the machine code is kept on disk, and threads may run it at once), and the tests
 also run it uncompiled, on small inputs, as the oracle of its own compiled form. numba is imported at the
 first replay large enough to gain from it (importing numba and loading the cached code take about 0.3 s),
 never at ``import aspectbucket``; without numba, :func:`compiled_replay` returns ``None`` and the caller
@@ -87,8 +87,15 @@ def compiled_replay(load: bool = True):
 
 
 def _compile():
+    """The compiled replay, compiled now (one draw, the caller's types), or ``None`` when that fails: numba
+    missing, or unable to work here (``cache=True`` raises where neither the package's folder nor a user
+    cache folder is writable, as in a read-only container without a home): the draws then run in Python."""
     try:
         import numba
-    except ImportError:
+
+        compiled = numba.njit(cache=True, nogil=True)(replay_draws)
+        key = np.zeros(_N, dtype=np.int64)
+        compiled(key, _N, np.ones(1, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
+    except Exception:
         return None
-    return numba.njit(cache=True, nogil=True)(replay_draws)
+    return compiled

@@ -335,9 +335,12 @@ def simpletuner_prepare(
         kept = meets_resolution_requirements(widths, heights, settings)
         chosen = _random_choices(settings, _indices(order, count), kept, generator)
     crop_generator = generator if crops else None
-    if count <= _BLOCK_ROWS or not (in_input_order or _is_permutation(order, count)):
+    whole_order = in_input_order or _is_permutation(order, count)
+    if count <= _BLOCK_ROWS or not whole_order:
         rows_order = _indices(order, count)
-        return _prepare_rows(widths, heights, settings, rows_order, chosen, crop_generator, aspect_maps, crops)
+        return _prepare_rows(
+            widths, heights, settings, rows_order, chosen, crop_generator, aspect_maps, crops, whole_order=whole_order
+        )
     in_input_order = in_input_order or bool((order == np.arange(count)).all())
     return _prepare_in_blocks(widths, heights, settings, order, chosen, crop_generator, aspect_maps, in_input_order)
 
@@ -357,7 +360,11 @@ _BLOCK_ROWS = 1 << 16
 
 
 def _is_permutation(order: np.ndarray, count: int) -> bool:
-    return len(order) == count and bool((np.bincount(order, minlength=count) == 1).all())
+    if len(order) != count or count == 0:
+        return len(order) == count
+    if order.min() < 0 or order.max() >= count:
+        return False
+    return bool((np.bincount(order, minlength=count) == 1).all())
 
 
 def _prepare_in_blocks(
@@ -544,10 +551,11 @@ def _area_sizes(widths, heights, settings, order, live, aspect_map, out: dict | 
     ratio_one = np.flatnonzero(index == scale - low) if low <= scale <= high else np.zeros(0, dtype=np.int64)
     shortcut = ratio_one[widths.take(ratio_one) == heights.take(ratio_one)]
     crashes = np.zeros(count, dtype=bool)
-    if low == 0:
-        crashes[np.flatnonzero(index == 0)] = True
+    has_zero = low <= 0 <= high  # a ratio of 0; codes below it (negative sizes) are failed rows
+    if has_zero:
+        crashes[np.flatnonzero(index == int(-low))] = True
     uses_map = live
-    if len(shortcut) or low == 0:
+    if len(shortcut) or has_zero:
         uses_map = live & ~crashes
         uses_map[shortcut] = False
     mapped_w, mapped_h = _mapped_tables(index, uses_map, order, table_w, table_h, map_keys, aspect_map)
@@ -646,12 +654,23 @@ def _grow(target_w, target_h, inter_w, inter_h, ratio):
 
 
 def _prepare_rows(
-    widths, heights, settings, order, chosen, generator, aspect_maps, canvas: bool = True, out: dict | None = None
+    widths,
+    heights,
+    settings,
+    order,
+    chosen,
+    generator,
+    aspect_maps,
+    canvas: bool = True,
+    out: dict | None = None,
+    whole_order: bool = True,
 ) -> SimpleTunerPrepared:
     """All images in one pass; ``chosen`` holds the random ``crop_aspect_buckets`` index of each, if drawn.
 
     Without a ``generator`` the crop offsets are left at 0 (the caller draws them, or does not want them);
     without ``canvas`` the canvas too. ``out``: where :func:`_area_sizes` may write the size columns.
+    ``whole_order``: ``order`` holds every row once (:func:`_area_sizes` counts every row's key for the
+    map, so a part of the rows, or a row twice, goes row by row).
     """
     count = len(widths)
     rounding = settings.aspect_bucket_rounding
@@ -663,7 +682,8 @@ def _prepare_rows(
     )
     live = errors == PlacementError.OK
     main_map = aspect_maps.setdefault(settings.resolution, {})
-    by_codes = _area_sizes(widths, heights, settings, order, live, main_map, out) if _own_area(settings) else None
+    tables = whole_order and _own_area(settings)
+    by_codes = _area_sizes(widths, heights, settings, order, live, main_map, out) if tables else None
     if by_codes is not None:
         key, target_w, target_h, inter_w, inter_h, crashes = by_codes
         if crashes.any():
