@@ -245,12 +245,7 @@ def apply_aspect_map(
             _, first = np.unique(inverse.take(rows), return_index=True)  # positions ascending, as missing
             stored_w[missing] = targets_w.take(order.take(rows.take(first)))
             stored_h[missing] = targets_h.take(order.take(rows.take(first)))
-    missing_set = set(missing)
-    for position, key in enumerate(distinct.tolist()):
-        if position in missing_set:
-            aspect_map[key] = (int(stored_w[position]), int(stored_h[position]))
-        else:
-            stored_w[position], stored_h[position] = aspect_map[key]
+    _store_or_read(aspect_map, distinct, missing, stored_w, stored_h)
     out_w[order] = stored_w.take(inverse)
     out_h[order] = stored_h.take(inverse)
     return out_w, out_h
@@ -624,15 +619,21 @@ def _mapped_tables(index, uses_map, order, table_w, table_h, map_keys, aspect_ma
         _, first = np.unique(row_keys.take(rows), return_index=True)  # missing keys ascending, as listed
         first_codes = index.take(in_order.take(rows.take(first)))
         stored_w[missing], stored_h[missing] = table_w.take(first_codes), table_h.take(first_codes)
+    _store_or_read(aspect_map, distinct, missing, stored_w, stored_h)
+    mapped_w, mapped_h = table_w.copy(), table_h.copy()
+    mapped_w[present], mapped_h[present] = stored_w.take(key_of_present), stored_h.take(key_of_present)
+    return mapped_w, mapped_h
+
+
+def _store_or_read(aspect_map: dict, distinct: np.ndarray, missing: list, stored_w, stored_h) -> None:
+    """The map's side of a pass: keys it lacked (their positions in ``distinct``, ``missing``) get the
+    targets found for them; the others' targets are read from it into ``stored_w``/``stored_h``."""
     missing_set = set(missing)
     for position, key in enumerate(distinct.tolist()):
         if position in missing_set:
             aspect_map[key] = (int(stored_w[position]), int(stored_h[position]))
         else:
             stored_w[position], stored_h[position] = aspect_map[key]
-    mapped_w, mapped_h = table_w.copy(), table_h.copy()
-    mapped_w[present], mapped_h[present] = stored_w.take(key_of_present), stored_h.take(key_of_present)
-    return mapped_w, mapped_h
 
 
 def _grow(target_w, target_h, inter_w, inter_h, ratio):
