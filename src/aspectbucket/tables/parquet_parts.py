@@ -68,8 +68,7 @@ class JoinedParquetFile:
     def append(self, file: arrow.Buffer) -> None:
         """Append the row groups of one encoded file, their offsets moved to where its bytes land. The
         groups count only once their bytes are written: a failed write leaves the footer as it was."""
-        footer = _footer(file)
-        body = memoryview(file)[len(MAGIC) : len(file) - _footer_length(file) - 8]
+        body, footer = _split_file(file)
         shift = self._position - len(MAGIC)
         groups = field(footer, _FILE_ROW_GROUPS).value.values
         for number, group in enumerate(groups, start=len(self._groups)):
@@ -80,7 +79,7 @@ class JoinedParquetFile:
 
     def close(self) -> None:
         """Write the footer listing every group appended; the stream itself stays open."""
-        footer = _footer(self.encode(None))
+        _, footer = _split_file(self.encode(None))
         field(footer, _FILE_NUM_ROWS).value = self._rows
         field(footer, _FILE_ROW_GROUPS).value = Items(STRUCT, self._groups)
         encoded = write_struct(footer)
@@ -178,18 +177,14 @@ def encoded_file(table: arrow.Table | None, schema: arrow.Schema, properties: di
     return sink.getvalue()
 
 
-def _footer_length(file: arrow.Buffer) -> int:
-    tail = memoryview(file)[-8:]
-    if len(file) < 12 or bytes(tail[4:]) != MAGIC:
-        raise ValueError("pyarrow wrote a Parquet file without its closing magic")
-    return struct.unpack("<I", tail[:4])[0]
-
-
-def _footer(file: arrow.Buffer) -> list[Field]:
-    length = _footer_length(file)
+def _split_file(file: arrow.Buffer) -> tuple[memoryview, list[Field]]:
+    """A whole Parquet file's bytes between its magic and its footer, and the footer read."""
     view = memoryview(file)
-    fields, _ = read_struct(view[len(view) - 8 - length : len(view) - 8])
-    return fields
+    if len(view) < 12 or bytes(view[-4:]) != MAGIC:
+        raise ValueError("pyarrow wrote a Parquet file without its closing magic")
+    footer_start = len(view) - 8 - struct.unpack("<I", view[-8:-4])[0]
+    fields, _ = read_struct(view[footer_start : len(view) - 8])
+    return view[len(MAGIC) : footer_start], fields
 
 
 def _move_group(group: list[Field], shift: int, ordinal: int) -> None:
