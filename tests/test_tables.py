@@ -748,3 +748,11 @@ def test_integers_gathered_from_made_texts_read_as_python_writes_them(values):
         fits = [value for value in values if value is None or 0 <= value < 2**16] if kind == arrow.uint16() else values
         text = json_text(arrow.array(fits, kind)).to_pylist()
         assert text == [json.dumps(value) for value in fits]
+
+
+def test_an_empty_batch_of_binary_is_no_bytes():
+    """Binary cells are JSON text; with no rows that text once had pyarrow's null type and failed to fill."""
+    from aspectbucket.tables import writers
+
+    batch = arrow.RecordBatch.from_arrays([arrow.array([], arrow.binary()), arrow.array([], arrow.int64())], ["a", "b"])
+    assert writers.encode_batch(batch, TableFormat.CSV) == b""

@@ -43,7 +43,8 @@ def json_text(column: arrow.Array) -> arrow.Array:
         text = _quoted(compute.cast(column, arrow.string()))
     elif arrow.types.is_binary(kind) or arrow.types.is_large_binary(kind) or arrow.types.is_fixed_size_binary(kind):
         text = arrow.array(
-            [None if v is None else json.dumps(base64.b64encode(v).decode()) for v in column.to_pylist()]
+            [None if v is None else json.dumps(base64.b64encode(v).decode()) for v in column.to_pylist()],
+            arrow.string(),  # also for no values, where pyarrow would guess the null type
         )
     elif arrow.types.is_temporal(kind):
         text = _quoted(compute.cast(column, arrow.string()))
@@ -52,7 +53,9 @@ def json_text(column: arrow.Array) -> arrow.Array:
     elif arrow.types.is_struct(kind):
         text = _struct_text(column)
     else:
-        text = arrow.array([json.dumps(value, ensure_ascii=False, default=str) for value in column.to_pylist()])
+        text = arrow.array(
+            [json.dumps(value, ensure_ascii=False, default=str) for value in column.to_pylist()], arrow.string()
+        )
     return compute.fill_null(text, _NULL)
 
 
