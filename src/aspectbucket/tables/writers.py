@@ -15,7 +15,6 @@ of after a million rows.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from typing import IO
 
@@ -23,6 +22,7 @@ import pyarrow as arrow
 import pyarrow.compute as compute
 import pyarrow.csv as arrow_csv
 
+from aspectbucket.tables.csv_text import csv_rows
 from aspectbucket.tables.formats import TableFormat
 from aspectbucket.tables.json_text import float_text, json_lines, json_text
 from aspectbucket.tables.parquet_parts import ParallelParquetWriter
@@ -131,9 +131,7 @@ def encode_batch(batch: arrow.RecordBatch, table_format: TableFormat) -> bytes |
     if table_format is TableFormat.JSONL:
         return json_lines(batch)
     if table_format is TableFormat.CSV:
-        text = io.BytesIO()
-        arrow_csv.write_csv(csv_batch(batch), text, arrow_csv.WriteOptions(include_header=False))
-        return text.getvalue()
+        return csv_rows(csv_batch(batch))
     return batch
 
 
