@@ -30,7 +30,11 @@ that many rows through ``aspectbucket assign`` (default columns, ``--columns all
 and through both floors, each in a child process, and prints their rates and peak memory (target: under
 1 GB, at least 0.7x the floor's rate). Timings are wall-clock seconds, best of ``--repeats``.
 
+``--csv-encoder pyarrow`` encodes CSV rows with pyarrow's own writer instead of
+:func:`~aspectbucket.tables.csv_text.csv_rows` (same bytes), to measure what that encoder saves.
+
     python benchmarks/bench_assign.py [--rows 1000000] [--stream-rows 20000000] [--stream-input img2dataset]
+        [--formats csv,jsonl,parquet] [--csv-encoder project|pyarrow]
 """
 
 from __future__ import annotations
@@ -53,8 +57,9 @@ import pyarrow.parquet as parquet
 
 from aspectbucket import BucketOptions
 from aspectbucket.profiles import place_by_profile, resolve
-from aspectbucket.tables import TableFormat, assign_table, placement_batch, placement_columns
+from aspectbucket.tables import TableFormat, assign_table, placement_batch, placement_columns, writers
 from aspectbucket.tables.assign import PLACEMENT_PARQUET_ENCODINGS
+from aspectbucket.tables.csv_text import writer_rows
 from aspectbucket.tables.json_text import json_lines
 from aspectbucket.tables.pipeline import in_order, read_ahead
 from aspectbucket.tables.readers import open_table
@@ -211,9 +216,11 @@ def best(function, repeats: int, *args) -> float:
 CPU: dict[tuple, float] = {}
 
 
-def compare_formats(rows: int, repeats: int, folder: Path, with_loop: bool = True) -> None:
+def compare_formats(
+    rows: int, repeats: int, folder: Path, with_loop: bool = True, formats: tuple[TableFormat, ...] = tuple(TableFormat)
+) -> None:
     table = make_table(rows)
-    paths = write_inputs(table, folder)
+    paths = {fmt: path for fmt, path in write_inputs(table, folder).items() if fmt in formats}
     sizes = (table.column("width").to_numpy(), table.column("height").to_numpy())
     placed = placement_batch(place_by_profile(*sizes, OPTIONS, PROFILE))
     print(f"\nassign, {rows:,} rows, same format in and out (best of {repeats}; loop once):")
@@ -386,11 +393,23 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--no-loop", action="store_true", help="skip the per-image loop (minutes at a million rows)")
+    parser.add_argument(
+        "--formats", default="csv,jsonl,parquet", help="comma-separated formats of the side-by-side table"
+    )
+    parser.add_argument(
+        "--csv-encoder",
+        choices=["project", "pyarrow"],
+        default="project",
+        help="pyarrow: floor, wide and assign encode CSV rows with pyarrow's writer, as before issue 14 item 5",
+    )
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, pyarrow {arrow.__version__}")
+    if args.csv_encoder == "pyarrow":
+        writers.csv_rows = writer_rows
+    formats = tuple(TableFormat(name) for name in args.formats.split(","))
     with tempfile.TemporaryDirectory(prefix="bench_assign.") as folder:
         if args.rows:
-            compare_formats(args.rows, args.repeats, Path(folder), with_loop=not args.no_loop)
+            compare_formats(args.rows, args.repeats, Path(folder), with_loop=not args.no_loop, formats=formats)
         if args.stream_rows:
             compare_stream(args.stream_rows, Path(folder), args.stream_input)
 
