@@ -174,23 +174,26 @@ def _joined(cells: list[_Integers | _Text | str], rows: int) -> bytes | None:
     arrays = [arrow.array(separators, arrow.string())]
     pieces = len(separators)  # pieces in ``arrays`` so far: the next array's first piece
     order = np.empty((rows, sum(1 if isinstance(cell, _Integers) else 2 for cell in varying)), dtype=np.int32)
+    tables: dict[str, int] = {}  # integer texts followed by an end -> their first piece (one table per end)
     position = 0
     size = len(prefix)
     for cell, end in zip(varying, ends, strict=True):
         if isinstance(cell, _Integers):
-            texts = _integer_texts(end)  # the separator comes with the number
-            indices = cell.values + pieces
+            if end not in tables:  # the separator comes with the number
+                tables[end] = pieces
+                arrays.append(_integer_texts(end))
+                pieces += SMALL_INTEGERS
+            indices = cell.values + tables[end]
             order[:, position] = indices if cell.valid is None else np.where(cell.valid, indices, separators.index(end))
             position += 1
             size += rows * (len(str(SMALL_INTEGERS - 1)) + len(end))
         else:
-            texts = cell.text
             order[:, position] = np.arange(pieces, pieces + rows, dtype=np.int32)
             order[:, position + 1] = separators.index(end)
             position += 2
-            size += _text_bytes(texts) + rows * len(end)
-        arrays.append(texts)
-        pieces += len(texts)
+            size += _text_bytes(cell.text) + rows * len(end)
+            arrays.append(cell.text)
+            pieces += rows
     if size > LARGEST_TEXT:
         return None
     text = compute.take(arrow.concat_arrays(arrays), order.reshape(-1))
