@@ -248,3 +248,13 @@ def test_a_table_from_a_pipe_is_copied_from_its_spooled_copy(tmp_path, monkeypat
         assign_table(pipe, sink, OPTIONS, PROFILE, TableFormat.PARQUET, TableFormat.PARQUET)
     assert copies == [400]
     _same_tables(sink.getvalue(), _assign(tmp_path / "in.parquet", False, monkeypatch)[0])
+
+
+def test_one_column_for_both_sides_is_read_once_and_placed_as_when_decoding(tmp_path, monkeypatch, copies):
+    _write(_table(400), tmp_path / "in.parquet", [])
+    settings = {"width_column": "width", "height_column": "width"}
+    copied, result = _assign(tmp_path / "in.parquet", True, monkeypatch, **settings)
+    decoded, decoded_result = _assign(tmp_path / "in.parquet", False, monkeypatch, **settings)
+    assert copies == [400]
+    assert result.errors == decoded_result.errors < 400
+    _same_tables(copied, decoded)
