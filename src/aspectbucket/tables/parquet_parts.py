@@ -11,28 +11,46 @@ footers moved by where they landed, and one footer written for all of them. The 
 single ``ParquetWriter`` would have written with the same row groups and properties, byte for byte
 (tested), just made on every core. Page indexes and bloom filters are refused: they hold offsets or
 positions the footer does not list, which joining would leave pointing at another group's bytes.
+
+A group may also be :class:`CopiedRows`: its first columns are column chunks of another Parquet file,
+copied as they are encoded there (``assign`` passing an input's columns through, see
+:mod:`aspectbucket.tables.parquet_copy`), and only its last columns are encoded here. Their offsets are
+moved the same way; what they held of page indexes and bloom filters (in the other file) is dropped.
 """
 
 from __future__ import annotations
 
 import collections
+import os
 import struct
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 import pyarrow as arrow
 import pyarrow.parquet as parquet
 
+from aspectbucket.tables.formats import TableError
 from aspectbucket.tables.thrift_compact import STRUCT, Encoded, Field, Items, field, read_struct, write_struct
 
 MAGIC = b"PAR1"
 
 # Field ids in apache/parquet-format src/main/thrift/parquet.thrift.
 _FILE_NUM_ROWS, _FILE_ROW_GROUPS = 3, 4
-_GROUP_COLUMNS, _GROUP_NUM_ROWS, _GROUP_FILE_OFFSET, _GROUP_ORDINAL = 1, 3, 5, 7
+_GROUP_COLUMNS, _GROUP_BYTES, _GROUP_NUM_ROWS, _GROUP_FILE_OFFSET, _GROUP_COMPRESSED, _GROUP_ORDINAL = 1, 2, 3, 5, 6, 7
 _CHUNK_FILE_OFFSET, _CHUNK_META_DATA = 2, 3
+#: ColumnChunk: offset_index_offset/length, column_index_offset/length (a page index, in another file).
+_CHUNK_PAGE_INDEX = (4, 5, 6, 7)
+#: ColumnMetaData: total_uncompressed_size, total_compressed_size.
+_META_UNCOMPRESSED, _META_COMPRESSED = 6, 7
 #: ColumnMetaData: data_page_offset, index_page_offset, dictionary_page_offset.
 _META_OFFSETS = (9, 10, 11)
+#: ColumnMetaData: bloom_filter_offset, bloom_filter_length.
+_META_BLOOM_FILTER = (14, 15)
+#: Bytes copied from another file at a time.
+_COPY_PIECE = 8 << 20
 #: Writer properties refused: each puts absolute offsets where a footer edit cannot reach them (page
 #: indexes hold their pages' offsets; bloom filters and encryption change what the footer says of them).
 REFUSED_PROPERTIES = ("write_page_index", "bloom_filter_options", "encryption_properties")
@@ -61,13 +79,23 @@ class JoinedParquetFile:
         self._position = 0
         self._write(MAGIC)
 
-    def encode(self, table: arrow.Table | None) -> arrow.Buffer:
-        """``table`` as a whole Parquet file of this file's schema and properties (any thread may call it)."""
-        return encoded_file(table, self.schema, self.properties)
+    def encode(self, rows: arrow.Table | CopiedRows | None) -> arrow.Buffer | CopiedEncoding:
+        """``rows`` as a whole Parquet file of this file's schema and properties (any thread may call it);
+        for copied rows, their added columns (computed here) as a file of this file's last columns."""
+        if isinstance(rows, CopiedRows):
+            added = rows.added()
+            schema = arrow.schema(list(self.schema)[len(self.schema) - added.num_columns :])
+            if schema.names != added.schema.names:
+                raise ValueError(f"copied rows add {added.schema.names}; the file ends with {schema.names}")
+            return CopiedEncoding(rows, encoded_file(added.cast(schema), schema, self.properties))
+        return encoded_file(rows, self.schema, self.properties)
 
-    def append(self, file: arrow.Buffer) -> None:
+    def append(self, file: arrow.Buffer | CopiedEncoding) -> None:
         """Append the row groups of one encoded file, their offsets moved to where its bytes land. The
         groups count only once their bytes are written: a failed write leaves the footer as it was."""
+        if isinstance(file, CopiedEncoding):
+            self._append_copied(file)
+            return
         body, footer = _split_file(file)
         shift = self._position - len(MAGIC)
         groups = field(footer, _FILE_ROW_GROUPS).value.values
@@ -76,6 +104,30 @@ class JoinedParquetFile:
         self._write(body)
         self._groups.extend(Encoded(write_struct(group)) for group in groups)
         self._rows += sum(field(group, _GROUP_NUM_ROWS).value for group in groups)
+
+    def _append_copied(self, copied: CopiedEncoding) -> None:
+        """One group: the copied chunks' bytes, then the added columns' body; one footer entry for both."""
+        rows = copied.rows
+        body, footer = _split_file(copied.file)
+        (group,) = field(footer, _FILE_ROW_GROUPS).value.values
+        if field(group, _GROUP_NUM_ROWS).value != rows.num_rows:
+            raise ValueError("the added columns do not have the copied rows' length")
+        start = self._position
+        with rows.source.opened() as read:
+            for chunk, (offset, length) in zip(rows.chunks, rows.ranges, strict=True):
+                _move_chunk(chunk, self._position - offset)
+                for piece in range(offset, offset + length, _COPY_PIECE):
+                    self._write(read(piece, min(_COPY_PIECE, offset + length - piece)))
+        _move_group(group, self._position - len(MAGIC), len(self._groups))
+        self._write(body)
+        _add(group, _GROUP_BYTES, sum(_meta(chunk, _META_UNCOMPRESSED) for chunk in rows.chunks))
+        _add(group, _GROUP_COMPRESSED, self._position - start - len(body))
+        if (offset := field(group, _GROUP_FILE_OFFSET)) is not None and rows.chunks:
+            offset.value = start
+        columns = field(group, _GROUP_COLUMNS).value
+        columns.values = [*rows.chunks, *columns.values]
+        self._groups.append(Encoded(write_struct(group)))
+        self._rows += rows.num_rows
 
     def close(self) -> None:
         """Write the footer listing every group appended; the stream itself stays open."""
@@ -89,6 +141,75 @@ class JoinedParquetFile:
     def _write(self, data) -> None:
         self.stream.write(data)
         self._position += len(data)
+
+
+class SourceFile:
+    """Bytes of a file read at given offsets with ``os.pread``, sharing no position with any other reader
+    of it: a file by ``path`` (opened for each group copied, so thousands of input files hold no
+    descriptors open) or an open ``descriptor`` (a stream the caller owns)."""
+
+    def __init__(self, path: Path | None = None, descriptor: int | None = None):
+        if (path is None) == (descriptor is None):
+            raise ValueError("a source file is a path or a descriptor")
+        self.path = path
+        self.descriptor = descriptor
+
+    def size(self) -> int:
+        """The file's length in bytes now."""
+        return os.stat(self.path).st_size if self.path is not None else os.fstat(self.descriptor).st_size
+
+    def opened(self):
+        """A context giving ``read(offset, length)``, which raises :class:`TableError` for bytes the file
+        does not hold (it was cut short since its footer was read)."""
+        return _OpenSource(self)
+
+
+class _OpenSource:
+    def __init__(self, source: SourceFile):
+        self.source = source
+        self.descriptor = source.descriptor
+
+    def __enter__(self) -> Callable[[int, int], bytes]:
+        if self.source.path is not None:
+            self.descriptor = os.open(self.source.path, os.O_RDONLY)
+        return self.read
+
+    def __exit__(self, *_) -> None:
+        if self.source.path is not None:
+            os.close(self.descriptor)
+
+    def read(self, offset: int, length: int) -> bytes:
+        data = os.pread(self.descriptor, length, offset)
+        if len(data) != length:
+            where = self.source.path or "the Parquet table"
+            raise TableError(f"{where} changed while it was read: it ends inside a column its footer lists")
+        return data
+
+
+@dataclass
+class CopiedRows:
+    """A row group whose first columns are copied from another Parquet file as they are encoded there,
+    and whose last columns are computed and encoded when the group is (``added``, on an encoding thread).
+
+    The copied chunks' footer entries are moved to where their bytes land, in place: a group is appended once.
+    """
+
+    num_rows: int
+    #: The copied columns' ``ColumnChunk`` entries, as the other file's footer has them, in schema order.
+    chunks: list[list[Field]]
+    #: Where each copied chunk's bytes are in the other file: ``(offset, length)``.
+    ranges: list[tuple[int, int]]
+    source: SourceFile
+    #: The columns after the copied ones, ``num_rows`` long.
+    added: Callable[[], arrow.Table]
+
+
+@dataclass
+class CopiedEncoding:
+    """Copied rows with their added columns encoded (a whole Parquet file of one group)."""
+
+    rows: CopiedRows
+    file: arrow.Buffer
 
 
 class EncodingQueue:
@@ -105,12 +226,12 @@ class EncodingQueue:
         self._encoding: collections.deque[tuple[JoinedParquetFile, Future]] = collections.deque()
         self.closed = False
 
-    def submit(self, file: JoinedParquetFile, table: arrow.Table) -> None:
-        """Encode ``table`` as the next row group of ``file``; waits while ``workers`` groups are encoding.
+    def submit(self, file: JoinedParquetFile, rows: arrow.Table | CopiedRows) -> None:
+        """Encode ``rows`` as the next row group of ``file``; waits while ``workers`` groups are encoding.
         Refused once the queue is closed or abandoned: after a failure, no later group may follow."""
         if self.closed:
             raise ValueError("the Parquet encoding queue is closed")
-        self._encoding.append((file, self._pool.submit(file.encode, table)))
+        self._encoding.append((file, self._pool.submit(file.encode, rows)))
         while len(self._encoding) > self.workers:
             self._append_oldest()
 
@@ -150,9 +271,9 @@ class ParallelParquetWriter:
         self._file = JoinedParquetFile(stream, schema, **properties)
         self._queue = EncodingQueue(workers)
 
-    def write_table(self, table: arrow.Table) -> None:
-        """Encode ``table`` as the next row group (see :meth:`EncodingQueue.submit`)."""
-        self._queue.submit(self._file, table)
+    def write_table(self, rows: arrow.Table | CopiedRows) -> None:
+        """Encode ``rows`` as the next row group (see :meth:`EncodingQueue.submit`)."""
+        self._queue.submit(self._file, rows)
 
     def close(self) -> None:
         """Append the groups still encoding and write the footer. A failure on the way (a group that
@@ -201,6 +322,26 @@ def _move_group(group: list[Field], shift: int, ordinal: int) -> None:
         meta = field(chunk, _CHUNK_META_DATA)
         for number in _META_OFFSETS if meta is not None else ():
             _shift(meta.value, number, shift)
+
+
+def _move_chunk(chunk: list[Field], shift: int) -> None:
+    """A copied column chunk's offsets moved by ``shift``; its page index and bloom filter (left in the
+    file it came from) dropped."""
+    _shift(chunk, _CHUNK_FILE_OFFSET, shift)
+    chunk[:] = [entry for entry in chunk if entry.id not in _CHUNK_PAGE_INDEX]
+    meta = field(chunk, _CHUNK_META_DATA).value
+    for number in _META_OFFSETS:
+        _shift(meta, number, shift)
+    meta[:] = [entry for entry in meta if entry.id not in _META_BLOOM_FILTER]
+
+
+def _meta(chunk: list[Field], field_id: int) -> int:
+    return field(field(chunk, _CHUNK_META_DATA).value, field_id).value
+
+
+def _add(fields: list[Field], field_id: int, amount: int) -> None:
+    if (entry := field(fields, field_id)) is not None:
+        entry.value += amount
 
 
 def _shift(fields: list[Field], field_id: int, shift: int) -> None:
