@@ -80,6 +80,7 @@ def other_columns(draw, rows: int) -> arrow.Array:
                 (arrow.binary(), st.binary(max_size=6)),
                 (arrow.float16(), st.floats(width=16, allow_nan=False)),
                 (arrow.struct([("a", arrow.string())]), st.fixed_dictionaries({"a": AWKWARD_TEXT})),
+                (arrow.dictionary(arrow.int32(), arrow.string()), st.sampled_from(["a", 'b"', ""])),
             ]
         )
     )
