@@ -156,21 +156,35 @@ def test_a_string_column_first_and_last_without_nulls_shares_its_quotes_with_the
     assert csv_rows(batch) == writer_rows(batch) == b'"x",1,""\n"q""",2,","\n"",3,"\n"\n'
 
 
-def test_a_batch_too_large_for_32_bit_offsets_is_left_to_pyarrows_writer(monkeypatch):
-    batch = arrow.RecordBatch.from_pydict({"a": ["x" * 10, "y"], "b": [1, 2], "c": [3, 4], "d": [5, 6]})
-    handed = []
+@pytest.fixture
+def handed(monkeypatch) -> list[arrow.RecordBatch]:
+    """The whole batches :func:`csv_rows` leaves to pyarrow's writer (it writes its runs of strings apart)."""
+    batches = []
 
     def writer(batch):
-        handed.append(batch)
+        batches.append(batch)
         return writer_rows(batch)
 
     monkeypatch.setattr(csv_text, "writer_rows", writer)
-    monkeypatch.setattr(csv_text, "LARGEST_TEXT", 40)  # the strings pass (11 bytes), the rows (up to 53) do not
-    assert csv_rows(batch) == writer_rows(batch) and len(handed) == 1
-    monkeypatch.setattr(csv_text, "LARGEST_TEXT", 20)  # the strings themselves could not be quoted
-    assert csv_rows(batch) == writer_rows(batch) and len(handed) == 2
+    return batches
+
+
+def test_a_batch_too_large_for_32_bit_offsets_is_left_to_pyarrows_writer(monkeypatch, handed):
+    batch = arrow.RecordBatch.from_pydict({"a": ["x" * 10, "y"], "b": [1, 2], "c": [3, 4], "d": [5, 6]})
+    monkeypatch.setattr(csv_text, "LARGEST_TEXT", 40)  # the strings' rows pass (17 bytes), the whole rows do not
+    assert csv_rows(batch) == writer_rows(batch) and handed == [batch]
+    monkeypatch.setattr(csv_text, "LARGEST_TEXT", 10)  # the strings' rows do not
+    assert csv_rows(batch) == writer_rows(batch) and handed == [batch, batch]
     monkeypatch.setattr(csv_text, "LARGEST_TEXT", 1000)
     assert csv_rows(batch) == writer_rows(batch) and len(handed) == 2
+
+
+def test_a_batch_without_integers_or_constants_is_left_to_pyarrows_writer(handed):
+    """Casting and quoting are all the writer does there: gathering its texts again would only add time."""
+    batch = arrow.RecordBatch.from_pydict({"a": ["x", 'y"'], "b": [1.5, 2.0], "c": [-1, 1 << 20]})
+    assert csv_rows(batch) == writer_rows(batch) and handed == [batch]
+    sizes = batch.append_column("d", arrow.array([3, 4]))  # a size: now the texts are gathered here
+    assert csv_rows(sizes) == writer_rows(sizes) and len(handed) == 1
 
 
 def test_a_type_pyarrows_writer_refuses_is_refused_with_its_reason():

@@ -7,13 +7,14 @@ cells with ``,`` and each row with ``\\n``. Formatting integers is most of its w
 of the seven columns ``assign`` adds), and nearly all of them are sizes and offsets below 65,536.
 
 Here every cell is one or two *pieces* of text in one array: an integer below 65,536 is a text gathered
-from a table made once (``"1024,"``, its separator included), any other cell is its column's cast text
-followed by a separator piece, and the opening quote of a string is the end of the piece before it. A column
-with the same text in every row (an ``error`` column with no errors, a constant, nulls) is no piece at all,
-only part of the separators around it. One ``take`` of the pieces, row by row, lays them out as the CSV
-text itself: its value buffer is the batch's bytes, with no per-row Python and no second join. On
-``assign``'s output that takes 55% of the writer's time, on its input's columns (two strings, two sizes, a
-float, whose formatting neither can avoid) 90% (``benchmarks/bench_csv_text.py``).
+from a table made once (``"1024,"``, its separator included); a run of string columns side by side (all of
+a table read from CSV) is written by pyarrow's writer, whose text is cut into rows by the lengths of the
+cells, each row a piece; any other cell is its column's cast text; each of the last two is followed by a
+separator piece. A column with the same text in every row (an ``error`` column with no errors, a constant,
+nulls) is no piece at all, only part of the separators around it. One ``take`` of the pieces, row by row,
+lays them out as the CSV text itself: its value buffer is the batch's bytes, with no per-row Python and no
+second join. A batch with no integers to gather and no constant column is left to the writer whole: there
+is nothing to gain on it. ``benchmarks/bench_csv_text.py`` measures both.
 
 What the cast makes is what pyarrow's writer makes, as it casts the same way; a type this module does not
 know (or a batch too large for 32-bit offsets) goes to pyarrow's writer instead, which also raises for the
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 
 import numpy as np
 import pyarrow as arrow
@@ -44,9 +46,10 @@ def csv_rows(batch: arrow.RecordBatch) -> bytes:
     if not all(_known(field.type) for field in batch.schema):
         return writer_rows(batch)
     cells = [_cell(column) for column in batch.columns]
-    if any(cell is None for cell in cells):  # a string column too large to quote here
+    if not any(isinstance(cell, _Integers | str) for cell in cells):  # nothing to gain on the writer
         return writer_rows(batch)
-    return _joined(cells, batch.num_rows) or writer_rows(batch)
+    joined = _with_strings_written(batch, cells)
+    return (joined and _joined(joined, batch.num_rows)) or writer_rows(batch)
 
 
 def writer_rows(batch: arrow.RecordBatch) -> bytes:
@@ -83,17 +86,33 @@ class _Integers:
 
 
 class _Text:
-    """A column as its cell texts (null where the cell is empty); ``quoted``: its quotes are still to be
-    written, around every cell, as the ends of the pieces on either side."""
+    """Columns as one text a row, its separators and quotes included, null where a cell is empty; ``step``:
+    the row's text is every ``step``-th value (the values between are what the writer ends a row with)."""
 
-    def __init__(self, text: arrow.Array, quoted: bool):
+    def __init__(self, text: arrow.Array, step: int = 1):
         self.text = text
-        self.quoted = quoted
+        self.step = step
+
+
+def _with_strings_written(
+    batch: arrow.RecordBatch, cells: list[_Integers | _Text | str | None]
+) -> list[_Integers | _Text | str] | None:
+    """``cells`` with each run of string columns side by side (``None`` in ``cells``) written together by
+    pyarrow's writer (quoting them is all it does, and fast); ``None`` where they would pass
+    :data:`LARGEST_TEXT`."""
+    written: list[_Integers | _Text | str | None] = []
+    start = 0
+    for strings, group in itertools.groupby(cells, key=lambda cell: cell is None):
+        count = len(group := list(group))
+        written += [_written(batch.select(range(start, start + count)))] if strings else group
+        start += count
+    return None if any(cell is None for cell in written) else written
 
 
 def _cell(column: arrow.Array) -> _Integers | _Text | str | None:
-    """How ``column``'s cells are written: gathered, as texts, or (a ``str``) the same text in every row, which
-    costs nothing per row (an ``error`` column with no errors, a null column); ``None``: too large here."""
+    """How ``column``'s cells are written: gathered from a table, as texts, or (a ``str``) the same text in
+    every row, which costs nothing per row (an ``error`` column with no errors, a null column); ``None``: a
+    string column, written with the strings beside it by :func:`_with_strings_written`."""
     kind = column.type
     if column.null_count == len(column):
         return ""
@@ -105,18 +124,36 @@ def _cell(column: arrow.Array) -> _Integers | _Text | str | None:
         if low >= 0 and high < SMALL_INTEGERS:
             return _small_integers(column)
     if not (arrow.types.is_string(kind) or arrow.types.is_large_string(kind)):
-        return _Text(compute.cast(column, arrow.string()), quoted=False)
-    length = _text_bytes(column)
-    if length > LARGEST_TEXT // 2:
-        return None
-    if length == 0 and not column.null_count:
+        return _Text(compute.cast(column, arrow.string()))
+    if not column.null_count and _text_bytes(column) == 0:
         return _QUOTE * 2
-    text = compute.cast(column, arrow.string()) if arrow.types.is_large_string(kind) else column
-    if _holds_quote(text):
-        text = compute.replace_substring(text, _QUOTE, _QUOTE * 2)
-    if column.null_count:  # a null is written bare, so its quotes cannot be pieces of the row
-        return _Text(compute.binary_join_element_wise(_QUOTE, text, _QUOTE, ""), quoted=False)
-    return _Text(text, quoted=True)
+    return None
+
+
+def _written(strings: arrow.RecordBatch) -> _Text | None:
+    """String columns as pyarrow's writer writes them, a row's text each, found from the lengths of the cells:
+    a value is written in quotes with its quotes doubled, a null as nothing."""
+    lengths = np.full(strings.num_rows, strings.num_columns, dtype=np.int64)  # the separators, the newline
+    for column in strings.columns:
+        written = np.diff(_offsets(column)) + 2
+        if _holds_quote(column):
+            written += compute.count_substring(column, _QUOTE).fill_null(0).to_numpy()
+        if column.null_count:
+            written *= column.is_valid().to_numpy(zero_copy_only=False)
+        lengths += written
+    # Values: each row's text without its newline, then the newline alone, never gathered (the separator
+    # piece gathered after the row holds what follows these columns).
+    bounds = np.zeros(2 * strings.num_rows + 1, dtype=np.int64)
+    bounds[2::2] = np.cumsum(lengths)
+    bounds[1::2] = bounds[2::2] - 1
+    if bounds[-1] > LARGEST_TEXT:
+        return None
+    sink = arrow.BufferOutputStream()
+    arrow_csv.write_csv(strings, sink, arrow_csv.WriteOptions(include_header=False))
+    rows = arrow.StringArray.from_buffers(
+        2 * strings.num_rows, arrow.py_buffer(bounds.astype(np.int32)), sink.getvalue()
+    )
+    return _Text(rows, step=2)
 
 
 def _small_integers(column: arrow.Array) -> _Integers:
@@ -134,24 +171,29 @@ def _integer_texts(end: str) -> arrow.Array:
     return compute.binary_join_element_wise(numbers, end, "")
 
 
+def _offsets(text: arrow.Array) -> np.ndarray:
+    """The value offsets of a string array's rows (of its slice only): ``len(text) + 1`` of them."""
+    kind = np.int64 if arrow.types.is_large_string(text.type) else np.int32
+    return np.frombuffer(text.buffers()[1], dtype=kind)[text.offset : text.offset + len(text) + 1]
+
+
 def _text_bytes(text: arrow.Array) -> int:
     """Bytes of the values of a string array (of its slice only)."""
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64 if arrow.types.is_large_string(text.type) else np.int32)
-    return int(offsets[text.offset + len(text)] - offsets[text.offset])
+    offsets = _offsets(text)
+    return int(offsets[-1] - offsets[0])
 
 
 def _holds_quote(text: arrow.Array) -> bool:
     data = text.buffers()[2]
     if data is None:
         return False
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)
-    values = np.frombuffer(data, dtype=np.uint8)[offsets[text.offset] : offsets[text.offset + len(text)]]
-    return bool((values == ord(_QUOTE)).any())
+    offsets = _offsets(text)
+    return bool((np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] == ord(_QUOTE)).any())
 
 
 def _joined(cells: list[_Integers | _Text | str], rows: int) -> bytes | None:
     """The rows of ``cells``; ``None`` where they would pass :data:`LARGEST_TEXT`."""
-    # A row is text the same in every row (separators, quotes, constant cells) between the cells that vary:
+    # A row is text the same in every row (separators, constant cells) between the cells that vary:
     # ``prefix`` before the first, ``ends[i]`` after the i-th up to the next. The last end also holds the
     # next row's prefix, so the rows are the prefix, the pieces in order, less the last prefix.
     varying: list[_Integers | _Text] = []
@@ -160,11 +202,9 @@ def _joined(cells: list[_Integers | _Text | str], rows: int) -> bytes | None:
         same[-1] += "," if index else ""
         if isinstance(cell, str):
             same[-1] += cell
-            continue
-        quote = _QUOTE if isinstance(cell, _Text) and cell.quoted else ""
-        same[-1] += quote
-        varying.append(cell)
-        same.append(quote)
+        else:
+            varying.append(cell)
+            same.append("")
     same[-1] += "\n"
     prefix = same[0]
     if not varying:
@@ -188,12 +228,12 @@ def _joined(cells: list[_Integers | _Text | str], rows: int) -> bytes | None:
             position += 1
             size += rows * (len(str(SMALL_INTEGERS - 1)) + len(end))
         else:
-            order[:, position] = np.arange(pieces, pieces + rows, dtype=np.int32)
+            order[:, position] = np.arange(pieces, pieces + cell.step * rows, cell.step, dtype=np.int32)
             order[:, position + 1] = separators.index(end)
             position += 2
             size += _text_bytes(cell.text) + rows * len(end)
             arrays.append(cell.text)
-            pieces += rows
+            pieces += len(cell.text)
     if size > LARGEST_TEXT:
         return None
     text = compute.take(arrow.concat_arrays(arrays), order.reshape(-1))
