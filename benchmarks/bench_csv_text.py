@@ -1,14 +1,20 @@
 """CSV encoding of one batch: the project's encoder (:func:`~aspectbucket.tables.csv_text.csv_rows`) against
 pyarrow's CSV writer, on the same batch, with the bytes checked equal.
 
-Three batches of 65,536 rows (``assign``'s batch), as ``encode_batch`` sees them:
+Contenders: ``before``, what ``encode_batch`` did before issue 14 item 5 (pyarrow's writer into a
+``BytesIO``, copied out: ``bench_assign.pyarrow_csv_rows``); ``writer``, pyarrow's writer into an Arrow
+buffer returned as a view (:func:`~aspectbucket.tables.csv_text.writer_rows`, what the encoder leaves a
+batch with nothing to gather to); ``project``, the encoder.
 
-- ``input``: the columns ``bench_assign.py`` reads (key, url, width, height, similarity), what its floor writes;
-- ``assign``: those and the columns ``assign`` adds by default (six sizes and offsets, an empty ``error``);
-- ``all``: those and ``--columns all``'s (``ar_error``, ``crop_ltrb`` as text, ``lost_fraction``, ``upscaled``).
+Batches of 65,536 rows (``assign``'s batch), as ``encode_batch`` sees them, for the table
+``bench_assign.py`` reads (key, url, width, height, similarity) as Parquet or JSONL give it (``typed``)
+and as CSV gives it (``text``: every cell a string):
 
-Each time is the best of ``--repeats`` on one thread (both encoders run on the engine's worker threads,
-one batch each); CPU seconds beside it.
+- ``input``: its columns alone, what the floor writes;
+- ``assign``: with the columns ``assign`` adds by default (six sizes and offsets, an empty ``error``);
+- ``all``: with ``--columns all``'s (also ``ar_error``, ``crop_ltrb`` as text, ``lost_fraction``, ``upscaled``).
+
+Each time is the best of ``--repeats`` on one thread (the engine encodes a batch a worker thread).
 
     python benchmarks/bench_csv_text.py [--rows 65536] [--repeats 30]
 """
@@ -25,32 +31,34 @@ from aspectbucket.profiles import place_by_profile
 from aspectbucket.tables import PIXEL_COLUMNS, PLACEMENT_COLUMNS, placement_batch
 from aspectbucket.tables.csv_text import csv_rows, writer_rows
 from aspectbucket.tables.writers import csv_batch
-from bench_assign import OPTIONS, PROFILE, make_table
+from bench_assign import OPTIONS, PROFILE, make_table, pyarrow_csv_rows
 
 
 def batches(rows: int) -> dict[str, arrow.RecordBatch]:
-    """The three batches, as CSV cells (``csv_batch`` applied, as ``encode_batch`` does first)."""
+    """The six batches, as CSV cells (``csv_batch`` applied, as ``encode_batch`` does first)."""
     table = make_table(rows).combine_chunks()
-    read = table.to_batches()[0]
+    typed = table.to_batches()[0]
+    text = arrow.RecordBatch.from_arrays([column.cast(arrow.string()) for column in typed.columns], typed.schema.names)
     placement = place_by_profile(table.column("width").to_numpy(), table.column("height").to_numpy(), OPTIONS, PROFILE)
-    made = {"input": read}
-    for name, columns in (("assign", PIXEL_COLUMNS), ("all", PLACEMENT_COLUMNS)):
-        added = placement_batch(placement, columns=columns)
-        made[name] = arrow.RecordBatch.from_arrays(
-            read.columns + added.columns, names=read.schema.names + added.schema.names
-        )
+    made = {}
+    for kind, read in (("typed", typed), ("text", text)):
+        made[f"{kind} input"] = read
+        for name, columns in (("assign", PIXEL_COLUMNS), ("all", PLACEMENT_COLUMNS)):
+            added = placement_batch(placement, columns=columns)
+            made[f"{kind} {name}"] = arrow.RecordBatch.from_arrays(
+                read.columns + added.columns, names=read.schema.names + added.schema.names
+            )
     return {name: csv_batch(batch) for name, batch in made.items()}
 
 
-def best(function, batch: arrow.RecordBatch, repeats: int) -> tuple[float, float]:
-    """Least wall and least CPU seconds of ``repeats`` calls."""
-    wall, cpu = [], []
+def best(function, batch: arrow.RecordBatch, repeats: int) -> float:
+    """Least wall seconds of ``repeats`` calls."""
+    times = []
     for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
+        start = time.perf_counter()
         function(batch)
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return min(wall), min(cpu)
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def main() -> None:
@@ -59,15 +67,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, pyarrow {arrow.__version__}")
-    print(f"one batch of {args.rows:,} rows (best of {args.repeats}):")
-    print(f"{'batch':8} {'columns':>7} {'pyarrow ms':>10} {'project ms':>10} {'project/pyarrow':>15} {'CPU ratio':>9}")
+    print(f"one batch of {args.rows:,} rows, milliseconds (best of {args.repeats}):")
+    print(
+        f"{'batch':13} {'columns':>7} {'before':>7} {'writer':>7} {'project':>7} "
+        f"{'project/before':>14} {'project/writer':>14}"
+    )
     for name, batch in batches(args.rows).items():
-        assert csv_rows(batch) == writer_rows(batch), name
-        writer_wall, writer_cpu = best(writer_rows, batch, args.repeats)
-        project_wall, project_cpu = best(csv_rows, batch, args.repeats)
+        assert csv_rows(batch) == writer_rows(batch) == pyarrow_csv_rows(batch), name
+        before, writer, project = (
+            best(encode, batch, args.repeats) for encode in (pyarrow_csv_rows, writer_rows, csv_rows)
+        )
         print(
-            f"{name:8} {batch.num_columns:7} {writer_wall * 1e3:10.2f} {project_wall * 1e3:10.2f} "
-            f"{project_wall / writer_wall:14.2f}x {project_cpu / writer_cpu:8.2f}x",
+            f"{name:13} {batch.num_columns:7} {before * 1e3:7.2f} {writer * 1e3:7.2f} {project * 1e3:7.2f} "
+            f"{project / before:13.2f}x {project / writer:13.2f}x",
             flush=True,
         )
 

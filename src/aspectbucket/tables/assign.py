@@ -173,7 +173,7 @@ def assign_table(
     added = chosen_columns(columns, split_folder is not None)
     plan = PlacedRows.prepare(input_schema, options, profile, width_column, height_column, names, added)
 
-    def placed(read: ReadBatch) -> tuple[arrow.RecordBatch, int, bytes | arrow.RecordBatch | None]:
+    def placed(read: ReadBatch) -> tuple[arrow.RecordBatch, int, bytes | memoryview | arrow.RecordBatch | None]:
         merged, reasons = placed_rows(read, plan)
         return merged, reasons, encode_batch(merged, output_format) if sink is not None else None
 
@@ -296,7 +296,7 @@ def placed_rows(read: ReadBatch, plan: PlacedRows) -> tuple[arrow.RecordBatch, i
 
 
 def write_placed(
-    rows: Iterable[tuple[arrow.RecordBatch, int, bytes | arrow.RecordBatch | None]],
+    rows: Iterable[tuple[arrow.RecordBatch, int, bytes | memoryview | arrow.RecordBatch | None]],
     plan: PlacedRows,
     sink: IO[bytes] | None,
     output_format: TableFormat,

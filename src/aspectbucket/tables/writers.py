@@ -75,9 +75,9 @@ class TableWriter:
             header = csv_schema(schema)
             arrow_csv.write_csv(arrow.table([arrow.array([], f.type) for f in header], schema=header), stream)
 
-    def write_encoded(self, encoded: bytes | arrow.RecordBatch) -> None:
+    def write_encoded(self, encoded: bytes | memoryview | arrow.RecordBatch) -> None:
         """Append what :func:`encode_batch` made (Parquet batches wait for a whole row group)."""
-        if isinstance(encoded, bytes):
+        if not isinstance(encoded, arrow.RecordBatch):
             self.stream.write(encoded)
             return
         self._pending.append(encoded)
@@ -134,8 +134,9 @@ def parquet_properties(schema: arrow.Schema, encodings: Mapping[str, str] | None
     return {"use_dictionary": dictionary, "column_encoding": encodings or None}
 
 
-def encode_batch(batch: arrow.RecordBatch, table_format: TableFormat) -> bytes | arrow.RecordBatch:
-    """``batch`` as the bytes a CSV or JSONL writer appends, or as it is for Parquet; touches no writer state."""
+def encode_batch(batch: arrow.RecordBatch, table_format: TableFormat) -> bytes | memoryview | arrow.RecordBatch:
+    """``batch`` as the bytes a CSV or JSONL writer appends (CSV's mostly a view of an Arrow buffer), or as it is
+    for Parquet; touches no writer state."""
     if table_format is TableFormat.JSONL:
         return json_lines(batch)
     if table_format is TableFormat.CSV:
