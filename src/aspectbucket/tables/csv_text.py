@@ -105,22 +105,28 @@ class _Text:
 
 
 def _with_strings_written(
-    batch: arrow.RecordBatch, cells: list[_Integers | _Text | str | None]
+    batch: arrow.RecordBatch, cells: list[_Integers | arrow.Array | str | None]
 ) -> list[_Integers | _Text | str] | None:
     """``cells`` with each run of string columns side by side (``None`` in ``cells``) written together by
-    pyarrow's writer (quoting them is all it does, and fast); ``None`` where they would pass
-    :data:`LARGEST_TEXT`."""
+    pyarrow's writer (quoting them is all it does, and fast) and the other columns cast to text; ``None``
+    where they would pass :data:`LARGEST_TEXT`."""
     written: list[_Integers | _Text | str | None] = []
     start = 0
     for strings, group in itertools.groupby(cells, key=lambda cell: cell is None):
         count = len(group := list(group))
-        written += [_written(batch.select(range(start, start + count)))] if strings else group
+        if strings:
+            written.append(_written(batch.select(range(start, start + count))))
+        else:
+            written += [
+                _Text(compute.cast(cell, arrow.string())) if isinstance(cell, arrow.Array) else cell for cell in group
+            ]
         start += count
     return None if any(cell is None for cell in written) else written
 
 
-def _cell(column: arrow.Array) -> _Integers | _Text | str | None:
-    """How ``column``'s cells are written: gathered from a table, as texts, or (a ``str``) the same text in
+def _cell(column: arrow.Array) -> _Integers | arrow.Array | str | None:
+    """How ``column``'s cells are written: gathered from a table, as texts cast from the column (returned as
+    it is: it is cast only once the batch is known to be written here), or (a ``str``) the same text in
     every row, which costs nothing per row (an ``error`` column with no errors, a null column); ``None``: a
     string column, written with the strings beside it by :func:`_with_strings_written`."""
     kind = column.type
@@ -134,7 +140,7 @@ def _cell(column: arrow.Array) -> _Integers | _Text | str | None:
         if low >= 0 and high < SMALL_INTEGERS:
             return _small_integers(column)
     if not (arrow.types.is_string(kind) or arrow.types.is_large_string(kind)):
-        return _Text(compute.cast(column, arrow.string()))
+        return column
     if not column.null_count and _text_bytes(column) == 0:
         return _QUOTE * 2
     return None
