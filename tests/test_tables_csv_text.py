@@ -158,7 +158,7 @@ def test_a_string_column_first_and_last_without_nulls_shares_its_quotes_with_the
 
 @pytest.fixture
 def handed(monkeypatch) -> list[arrow.RecordBatch]:
-    """The whole batches :func:`csv_rows` leaves to pyarrow's writer (it writes its runs of strings apart)."""
+    """The batches :func:`csv_rows` hands to pyarrow's writer: whole ones, and the runs of strings it cuts into rows."""
     batches = []
 
     def writer(batch):
@@ -171,12 +171,13 @@ def handed(monkeypatch) -> list[arrow.RecordBatch]:
 
 def test_a_batch_too_large_for_32_bit_offsets_is_left_to_pyarrows_writer(monkeypatch, handed):
     batch = arrow.RecordBatch.from_pydict({"a": ["x" * 10, "y"], "b": [1, 2], "c": [3, 4], "d": [5, 6]})
+    strings = batch.select(["a"])
     monkeypatch.setattr(csv_text, "LARGEST_TEXT", 40)  # the strings' rows pass (17 bytes), the whole rows do not
-    assert csv_rows(batch) == writer_rows(batch) and handed == [batch]
-    monkeypatch.setattr(csv_text, "LARGEST_TEXT", 10)  # the strings' rows do not
-    assert csv_rows(batch) == writer_rows(batch) and handed == [batch, batch]
+    assert csv_rows(batch) == writer_rows(batch) and handed == [strings, batch]
+    monkeypatch.setattr(csv_text, "LARGEST_TEXT", 10)  # the strings' rows do not: they are not even written
+    assert csv_rows(batch) == writer_rows(batch) and handed == [strings, batch, batch]
     monkeypatch.setattr(csv_text, "LARGEST_TEXT", 1000)
-    assert csv_rows(batch) == writer_rows(batch) and len(handed) == 2
+    assert csv_rows(batch) == writer_rows(batch) and handed == [strings, batch, batch, strings]
 
 
 def test_a_batch_without_integers_or_constants_is_left_to_pyarrows_writer(handed):
@@ -184,7 +185,7 @@ def test_a_batch_without_integers_or_constants_is_left_to_pyarrows_writer(handed
     batch = arrow.RecordBatch.from_pydict({"a": ["x", 'y"'], "b": [1.5, 2.0], "c": [-1, 1 << 20]})
     assert csv_rows(batch) == writer_rows(batch) and handed == [batch]
     sizes = batch.append_column("d", arrow.array([3, 4]))  # a size: now the texts are gathered here
-    assert csv_rows(sizes) == writer_rows(sizes) and len(handed) == 1
+    assert csv_rows(sizes) == writer_rows(sizes) and handed == [batch, sizes.select(["a"])]
 
 
 def test_a_type_pyarrows_writer_refuses_is_refused_with_its_reason():
