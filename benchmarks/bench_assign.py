@@ -35,8 +35,8 @@ and through both floors, each in a child process, and prints their rates and pea
 1 GB, at least 0.7x the floor's rate). Timings are wall-clock seconds, best of ``--repeats``.
 
 ``--csv-encoder pyarrow`` encodes CSV rows as the project did before issue 14 item 5, with pyarrow's
-writer into a ``BytesIO`` (:func:`pyarrow_csv_rows`), instead of :func:`~aspectbucket.tables.csv_text.csv_rows`
-(same bytes), to measure what that encoder saves.
+writer alone (:func:`~aspectbucket.tables.csv_text.writer_rows`), instead of
+:func:`~aspectbucket.tables.csv_text.csv_rows` (same bytes), to measure what that encoder saves.
 
     python benchmarks/bench_assign.py [--rows 1000000] [--stream-rows 20000000] [--stream-input img2dataset]
         [--formats csv,jsonl,parquet] [--csv-encoder project|pyarrow]
@@ -64,6 +64,7 @@ from aspectbucket import BucketOptions
 from aspectbucket.profiles import place_by_profile, resolve
 from aspectbucket.tables import TableFormat, assign_table, placement_batch, placement_columns, writers
 from aspectbucket.tables.assign import PLACEMENT_PARQUET_ENCODINGS
+from aspectbucket.tables.csv_text import writer_rows
 from aspectbucket.tables.json_text import json_lines
 from aspectbucket.tables.pipeline import in_order, read_ahead
 from aspectbucket.tables.readers import open_table
@@ -385,16 +386,6 @@ def compare_stream(rows: int, folder: Path, shape: str = "numeric") -> None:
     print(f"peak under 1 GB: {peak < 1024}; load average now {os.getloadavg()[0]:.2f}")
 
 
-def pyarrow_csv_rows(batch: arrow.RecordBatch) -> bytes:
-    """CSV rows as ``encode_batch`` wrote them before :mod:`aspectbucket.tables.csv_text`: pyarrow's writer, copied
-    out of a ``BytesIO``."""
-    import pyarrow.csv as arrow_csv
-
-    text = io.BytesIO()
-    arrow_csv.write_csv(batch, text, arrow_csv.WriteOptions(include_header=False))
-    return text.getvalue()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -419,7 +410,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, pyarrow {arrow.__version__}")
     if args.csv_encoder == "pyarrow":
-        writers.csv_rows = pyarrow_csv_rows
+        writers.csv_rows = writer_rows
     formats = tuple(TableFormat(name) for name in args.formats.split(","))
     with tempfile.TemporaryDirectory(prefix="bench_assign.") as folder:
         if args.rows:

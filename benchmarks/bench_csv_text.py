@@ -1,10 +1,9 @@
 """CSV encoding of one batch: the project's encoder (:func:`~aspectbucket.tables.csv_text.csv_rows`) against
 pyarrow's CSV writer, on the same batch, with the bytes checked equal.
 
-Contenders: ``before``, what ``encode_batch`` did before issue 14 item 5 (pyarrow's writer into a
-``BytesIO``, copied out: ``bench_assign.pyarrow_csv_rows``); ``writer``, pyarrow's writer into an Arrow
-buffer returned as a view (:func:`~aspectbucket.tables.csv_text.writer_rows`, what the encoder leaves a
-batch with nothing to gather to); ``project``, the encoder.
+Contenders: ``pyarrow``, pyarrow's writer alone (:func:`~aspectbucket.tables.csv_text.writer_rows`), what
+``encode_batch`` did before issue 14 item 5 and what the encoder leaves a batch with nothing to gather to;
+``project``, the encoder.
 
 Batches of 65,536 rows (``assign``'s batch), as ``encode_batch`` sees them, for the table
 ``bench_assign.py`` reads (key, url, width, height, similarity) as Parquet or JSONL give it (``typed``)
@@ -31,7 +30,7 @@ from aspectbucket.profiles import place_by_profile
 from aspectbucket.tables import PIXEL_COLUMNS, PLACEMENT_COLUMNS, placement_batch
 from aspectbucket.tables.csv_text import csv_rows, writer_rows
 from aspectbucket.tables.writers import csv_batch
-from bench_assign import OPTIONS, PROFILE, make_table, pyarrow_csv_rows
+from bench_assign import OPTIONS, PROFILE, make_table
 
 
 def batches(rows: int) -> dict[str, arrow.RecordBatch]:
@@ -68,18 +67,12 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, pyarrow {arrow.__version__}")
     print(f"one batch of {args.rows:,} rows, milliseconds (best of {args.repeats}):")
-    print(
-        f"{'batch':13} {'columns':>7} {'before':>7} {'writer':>7} {'project':>7} "
-        f"{'project/before':>14} {'project/writer':>14}"
-    )
+    print(f"{'batch':13} {'columns':>7} {'pyarrow':>7} {'project':>7} {'project/pyarrow':>15}")
     for name, batch in batches(args.rows).items():
-        assert csv_rows(batch) == writer_rows(batch) == pyarrow_csv_rows(batch), name
-        before, writer, project = (
-            best(encode, batch, args.repeats) for encode in (pyarrow_csv_rows, writer_rows, csv_rows)
-        )
+        assert csv_rows(batch) == writer_rows(batch), name
+        writer, project = (best(encode, batch, args.repeats) for encode in (writer_rows, csv_rows))
         print(
-            f"{name:13} {batch.num_columns:7} {before * 1e3:7.2f} {writer * 1e3:7.2f} {project * 1e3:7.2f} "
-            f"{project / before:13.2f}x {project / writer:13.2f}x",
+            f"{name:13} {batch.num_columns:7} {writer * 1e3:7.2f} {project * 1e3:7.2f} {project / writer:14.2f}x",
             flush=True,
         )
 
