@@ -318,13 +318,12 @@ def write_placed(
     splitter = BucketSplitter(split_folder, plan.output_schema) if split_folder is not None else None
     count = errors = 0
     manifest = None
-    copies: list[_PlacedCopy] = []
+    copies: list[CopiedRows] = []  # counted once appended (a damaged one is dropped with its file's rest)
     try:
         for merged, reasons, encoded in rows:
             if isinstance(merged, CopiedRows):
                 writer.write_copied(merged)
-                copies.append(merged.added)
-                count += merged.num_rows
+                copies.append(merged)
                 continue
             if writer is not None:
                 writer.write_encoded(encoded if encoded is not None else encode_batch(merged, output_format))
@@ -333,7 +332,9 @@ def write_placed(
             count, errors = count + merged.num_rows, errors + reasons
         if writer is not None:
             writer.close()
-        errors += sum(copy.errors for copy in copies)
+        appended = [copy for copy in copies if copy.appended]
+        count += sum(copy.num_rows for copy in appended)
+        errors += sum(copy.added.errors for copy in appended)
         if splitter is not None:
             manifest = splitter.close(batch_size, plan.profile)
     except BaseException:
