@@ -23,17 +23,26 @@ from __future__ import annotations
 import collections
 import os
 import struct
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO
 
 import pyarrow as arrow
 import pyarrow.parquet as parquet
 
 from aspectbucket.tables.formats import TableError
-from aspectbucket.tables.thrift_compact import STRUCT, Encoded, Field, Items, field, read_struct, write_struct
+from aspectbucket.tables.thrift_compact import (
+    STRUCT,
+    Encoded,
+    Field,
+    Items,
+    ThriftError,
+    field,
+    read_struct,
+    write_struct,
+)
 
 MAGIC = b"PAR1"
 
@@ -43,12 +52,21 @@ _GROUP_COLUMNS, _GROUP_BYTES, _GROUP_NUM_ROWS, _GROUP_FILE_OFFSET, _GROUP_COMPRE
 _CHUNK_FILE_OFFSET, _CHUNK_META_DATA = 2, 3
 #: ColumnChunk: offset_index_offset/length, column_index_offset/length (a page index, in another file).
 _CHUNK_PAGE_INDEX = (4, 5, 6, 7)
-#: ColumnMetaData: total_uncompressed_size, total_compressed_size.
-_META_UNCOMPRESSED, _META_COMPRESSED = 6, 7
+#: ColumnMetaData: total_uncompressed_size.
+_META_UNCOMPRESSED = 6
 #: ColumnMetaData: data_page_offset, index_page_offset, dictionary_page_offset.
 _META_OFFSETS = (9, 10, 11)
 #: ColumnMetaData: bloom_filter_offset, bloom_filter_length.
 _META_BLOOM_FILTER = (14, 15)
+#: ColumnMetaData: codec, path_in_schema.
+_META_CODEC, _META_PATH = 4, 3
+#: Parquet's codecs by id, as pyarrow names them (``None``: uncompressed). LZO and Hadoop-framed LZ4 are
+#: left out: pyarrow cannot check their pages, so their chunks are decoded, not copied.
+CODECS = {0: None, 1: "snappy", 2: "gzip", 4: "brotli", 6: "zstd", 7: "lz4_raw"}
+#: PageHeader: uncompressed_page_size, compressed_page_size, data_page_header_v2.
+_PAGE_UNCOMPRESSED, _PAGE_COMPRESSED, _PAGE_DATA_HEADER_V2 = 2, 3, 8
+#: DataPageHeaderV2: definition and repetition levels' byte lengths (never compressed), is_compressed.
+_V2_LEVEL_LENGTHS, _V2_IS_COMPRESSED = (5, 6), 7
 #: Bytes copied from another file at a time.
 _COPY_PIECE = 8 << 20
 #: Writer properties refused: each puts absolute offsets where a footer edit cannot reach them (page
@@ -83,6 +101,9 @@ class JoinedParquetFile:
         """``rows`` as a whole Parquet file of this file's schema and properties (any thread may call it);
         for copied rows, their added columns (computed here) as a file of this file's last columns."""
         if isinstance(rows, CopiedRows):
+            damage = _damaged_page(rows)
+            if damage is not None:
+                return CopiedEncoding(rows, None, damage)
             added = rows.added()
             schema = arrow.schema(list(self.schema)[len(self.schema) - added.num_columns :])
             if schema.names != added.schema.names:
@@ -106,18 +127,26 @@ class JoinedParquetFile:
         self._rows += sum(field(group, _GROUP_NUM_ROWS).value for group in groups)
 
     def _append_copied(self, copied: CopiedEncoding) -> None:
-        """One group: the copied chunks' bytes, then the added columns' body; one footer entry for both."""
+        """One group: the copied chunks' bytes, then the added columns' body; one footer entry for both. A
+        damaged group stops its file; a group of a stopped file is dropped."""
         rows = copied.rows
+        if copied.damage is not None:
+            rows.source.stop(copied.damage)
+        if rows.source.stopped:
+            return
         body, footer = _split_file(copied.file)
         (group,) = field(footer, _FILE_ROW_GROUPS).value.values
         if field(group, _GROUP_NUM_ROWS).value != rows.num_rows:
-            raise ValueError("the added columns do not have the copied rows' length")
+            raise TableError(f"{rows.source.name}: a row group's columns do not hold the rows its footer lists")
         start = self._position
-        with rows.source.opened() as read:
+        try:
             for chunk, (offset, length) in zip(rows.chunks, rows.ranges, strict=True):
                 _move_chunk(chunk, self._position - offset)
                 for piece in range(offset, offset + length, _COPY_PIECE):
-                    self._write(read(piece, min(_COPY_PIECE, offset + length - piece)))
+                    self._write(rows.source.read(piece, min(_COPY_PIECE, offset + length - piece)))
+        except TableError as error:  # cut short since it was checked: the bytes written are left unlisted
+            rows.source.stop(str(error))
+            return
         _move_group(group, self._position - len(MAGIC), len(self._groups))
         self._write(body)
         _add(group, _GROUP_BYTES, sum(_meta(chunk, _META_UNCOMPRESSED) for chunk in rows.chunks))
@@ -128,6 +157,7 @@ class JoinedParquetFile:
         columns.values = [*rows.chunks, *columns.values]
         self._groups.append(Encoded(write_struct(group)))
         self._rows += rows.num_rows
+        rows.appended = True
 
     def close(self) -> None:
         """Write the footer listing every group appended; the stream itself stays open."""
@@ -144,45 +174,50 @@ class JoinedParquetFile:
 
 
 class SourceFile:
-    """Bytes of a file read at given offsets with ``os.pread``, sharing no position with any other reader
-    of it: a file by ``path`` (opened for each group copied, so thousands of input files hold no
-    descriptors open) or an open ``descriptor`` (a stream the caller owns)."""
+    """An open input file whose bytes are read at given offsets (``os.pread``: no position is shared with
+    pyarrow reading the same file on another thread), by every reader of it: the reader that found its
+    row groups and each group copied from it hold it, and it is closed when the last lets go (a file
+    renamed over or rewritten meanwhile is still the one whose footer was read).
+    ``owned`` is false for a stream its caller closes. A group of it found damaged when it is encoded
+    stops it (:meth:`stop`): ``on_damage`` hears why, once, and no later group of it is appended.
+    """
 
-    def __init__(self, path: Path | None = None, descriptor: int | None = None):
-        if (path is None) == (descriptor is None):
-            raise ValueError("a source file is a path or a descriptor")
-        self.path = path
-        self.descriptor = descriptor
+    def __init__(self, handle: IO[bytes], name: str, on_damage: Callable[[str], None], owned: bool = True):
+        self.handle = handle
+        self.name = name
+        self.on_damage = on_damage
+        self.owned = owned
+        self.stopped = False
+        self._holders = 1
+        self._lock = threading.Lock()
+
+    def stop(self, reason: str) -> None:
+        """Append nothing more of this file (called where groups are appended, in order)."""
+        if not self.stopped:
+            self.stopped = True
+            self.on_damage(reason)
+
+    def hold(self) -> None:
+        with self._lock:
+            self._holders += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            done = self._holders == 0
+        if done and self.owned:
+            self.handle.close()
 
     def size(self) -> int:
         """The file's length in bytes now."""
-        return os.stat(self.path).st_size if self.path is not None else os.fstat(self.descriptor).st_size
-
-    def opened(self):
-        """A context giving ``read(offset, length)``, which raises :class:`TableError` for bytes the file
-        does not hold (it was cut short since its footer was read)."""
-        return _OpenSource(self)
-
-
-class _OpenSource:
-    def __init__(self, source: SourceFile):
-        self.source = source
-        self.descriptor = source.descriptor
-
-    def __enter__(self) -> Callable[[int, int], bytes]:
-        if self.source.path is not None:
-            self.descriptor = os.open(self.source.path, os.O_RDONLY)
-        return self.read
-
-    def __exit__(self, *_) -> None:
-        if self.source.path is not None:
-            os.close(self.descriptor)
+        return os.fstat(self.handle.fileno()).st_size
 
     def read(self, offset: int, length: int) -> bytes:
-        data = os.pread(self.descriptor, length, offset)
+        """``length`` bytes from ``offset``; :class:`TableError` where the file holds fewer (it was cut
+        short since its footer was read)."""
+        data = os.pread(self.handle.fileno(), length, offset)
         if len(data) != length:
-            where = self.source.path or "the Parquet table"
-            raise TableError(f"{where} changed while it was read: it ends inside a column its footer lists")
+            raise TableError("it changed while it was read: it now ends inside a column its footer lists")
         return data
 
 
@@ -199,17 +234,22 @@ class CopiedRows:
     chunks: list[list[Field]]
     #: Where each copied chunk's bytes are in the other file: ``(offset, length)``.
     ranges: list[tuple[int, int]]
+    #: The other file, held for these rows (released once they are appended or dropped).
     source: SourceFile
     #: The columns after the copied ones, ``num_rows`` long.
     added: Callable[[], arrow.Table]
+    #: Whether the group was appended (not dropped: damaged, or after a damaged group of its file).
+    appended: bool = False
 
 
 @dataclass
 class CopiedEncoding:
-    """Copied rows with their added columns encoded (a whole Parquet file of one group)."""
+    """Copied rows with their added columns encoded (a whole Parquet file of one group), or why the copied
+    chunks cannot be (a page that does not decompress), in which case nothing was encoded."""
 
     rows: CopiedRows
-    file: arrow.Buffer
+    file: arrow.Buffer | None
+    damage: str | None = None
 
 
 class EncodingQueue:
@@ -223,7 +263,7 @@ class EncodingQueue:
     def __init__(self, workers: int):
         self.workers = max(1, workers)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="aspectbucket-parquet")
-        self._encoding: collections.deque[tuple[JoinedParquetFile, Future]] = collections.deque()
+        self._encoding: collections.deque[tuple[JoinedParquetFile, Future, object]] = collections.deque()
         self.closed = False
 
     def submit(self, file: JoinedParquetFile, rows: arrow.Table | CopiedRows) -> None:
@@ -231,7 +271,7 @@ class EncodingQueue:
         Refused once the queue is closed or abandoned: after a failure, no later group may follow."""
         if self.closed:
             raise ValueError("the Parquet encoding queue is closed")
-        self._encoding.append((file, self._pool.submit(file.encode, rows)))
+        self._encoding.append((file, self._pool.submit(file.encode, rows), rows))
         while len(self._encoding) > self.workers:
             self._append_oldest()
 
@@ -247,20 +287,67 @@ class EncodingQueue:
     def abandon(self) -> None:
         """Stop: groups not yet encoding are dropped, the threads end with those that are."""
         self.closed = True
-        for _, pending in self._encoding:
+        for _, pending, rows in self._encoding:
             pending.cancel()
+            _let_go(rows)
         self._encoding.clear()
         self._pool.shutdown()
 
     def _append_oldest(self) -> None:
         """Append the oldest group to its file; any failure (its encoding, the write, an interrupt while
         waiting) abandons the queue, so no file gets a group after one it lost."""
-        file, encoding = self._encoding.popleft()
+        file, encoding, rows = self._encoding.popleft()
         try:
             file.append(encoding.result())
         except BaseException:
             self.abandon()
             raise
+        finally:
+            _let_go(rows)
+
+
+def _damaged_page(rows: CopiedRows) -> str | None:
+    """Why a page of the copied chunks does not decompress to its listed size, or ``None``: the copy is
+    then what pyarrow can read, as far as anything short of decoding every value can tell."""
+    for chunk, (offset, length) in zip(rows.chunks, rows.ranges, strict=True):
+        meta = field(chunk, _CHUNK_META_DATA).value
+        codec = CODECS[field(meta, _META_CODEC).value]
+        try:
+            data = memoryview(rows.source.read(offset, length))
+        except TableError as error:
+            return str(error)
+        position = 0
+        while position < length:
+            try:
+                header, size = read_struct(data, position)
+            except ThriftError as error:
+                return f"a page header of column {_path(meta)} cannot be read ({error})"
+            body = data[size : size + field(header, _PAGE_COMPRESSED).value]
+            position = size + len(body)
+            expected = field(header, _PAGE_UNCOMPRESSED).value
+            if (levels := field(header, _PAGE_DATA_HEADER_V2)) is not None:
+                compressed = field(levels.value, _V2_IS_COMPRESSED)
+                level_bytes = sum(field(levels.value, number).value for number in _V2_LEVEL_LENGTHS)
+                if compressed is not None and not compressed.value:
+                    continue
+                body, expected = body[level_bytes:], expected - level_bytes
+            if codec is None:
+                continue
+            try:
+                arrow.decompress(body, expected, codec=codec)
+            except (arrow.ArrowException, OSError, ValueError) as error:
+                return f"a page of column {_path(meta)} does not decompress ({' '.join(str(error).split())})"
+    return None
+
+
+def _path(meta: list[Field]) -> str:
+    return ".".join(part.decode("utf-8", "replace") for part in field(meta, _META_PATH).value.values)
+
+
+def _let_go(rows) -> None:
+    """Copied rows no longer need their input file once appended or dropped."""
+    if isinstance(rows, CopiedRows):
+        rows.source.release()
 
 
 class ParallelParquetWriter:
