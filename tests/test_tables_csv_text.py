@@ -233,3 +233,13 @@ def test_a_column_the_same_in_every_row_is_written_as_pyarrow_writes_it(same, pl
     assert csv_rows(batch) == writer_rows(batch)
     alone = batch.select([place])
     assert csv_rows(alone) == writer_rows(alone)
+
+
+def test_a_null_whose_slot_holds_bytes_is_written_as_nothing():
+    """Arrow lets a null string keep bytes (here ``a"b``): the writer writes nothing for it, and so do the
+    lengths that cut its text into rows."""
+    offsets = arrow.py_buffer(np.array([0, 1, 4, 5], dtype=np.int32))
+    valid = arrow.array([True, False, True]).buffers()[1]
+    strings = arrow.StringArray.from_buffers(3, offsets, arrow.py_buffer(b'xa"by'), valid)
+    batch = arrow.RecordBatch.from_arrays([strings, arrow.array([1, 2, 3]), strings], names=["a", "b", "c"])
+    assert csv_rows(batch) == writer_rows(batch) == b'"x",1,"x"\n,2,\n"y",3,"y"\n'
