@@ -539,3 +539,68 @@ def test_a_negative_size_beside_a_thin_image_does_not_hide_its_crash():
     beside = simpletuner_prepare(np.array([10, -5]), np.array([3000, 7]), settings_, crops=False)
     assert alone.error[0] == beside.error[0] == PlacementError.TRAINER_CRASH
     assert beside.key[0] == alone.key[0]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    SETTINGS,
+    st.lists(st.tuples(st.integers(1, 9000), st.integers(1, 9000)), min_size=1, max_size=80),
+    st.randoms(use_true_random=False),
+    st.booleans(),
+    st.sampled_from([0.5, 1.0, 2.0]),
+)
+def test_ratio_code_tables_kept_across_blocks_equal_the_row_by_row_rules(drawn, sizes, shuffler, shuffled, scale):
+    """The ratio-code tables are built once per pass and kept, widened and filled block by block (here
+    blocks of 5 rows, in input order as the profile asks or shuffled), while the map is read once when
+    they are built: against the row-by-row rules, every column and the map left behind. The map starts
+    holding targets ``scale`` times the rules' own for the keys of some rows, so that mapped targets are
+    wider, taller or smaller than the rows' own on their fitted side."""
+    from unittest import mock
+
+    from aspectbucket.geometry import simpletuner as simpletuner_module
+
+    area_type = "pixel_area" if drawn["resolution_type"] == "pixel_area" else "area"
+    settings_ = _drawn_settings({**drawn, "resolution_type": area_type, "downsample": None}, with_sizes=True)
+    widths, heights = np.array(sizes).T
+    order = list(range(len(sizes)))
+    if shuffled:
+        shuffler.shuffle(order)
+    # Some rows' own targets and keys, from a run of the rules on a fresh map, scaled into the starting map.
+    own = simpletuner_prepare(widths, heights, settings_, crops=False)
+    start = {}
+    for row in range(0, len(sizes), 3):
+        if own.error[row] == PlacementError.OK:
+            target = (int(own.target_width[row] * scale) or 1, int(own.target_height[row] * scale) or 1)
+            start[float(own.key[row])] = target
+    by_codes_maps = {settings_.resolution: dict(start)}
+    by_rows_maps = {settings_.resolution: dict(start)}
+    with mock.patch.object(simpletuner_module, "_BLOCK_ROWS", 5):
+        by_codes = simpletuner_prepare(widths, heights, settings_, order if shuffled else None, 0, by_codes_maps, False)
+        with mock.patch.object(simpletuner_module, "_own_area", lambda settings: False):
+            by_rows = simpletuner_prepare(
+                widths, heights, settings_, order if shuffled else None, 0, by_rows_maps, False
+            )
+    for name in simpletuner_module._SIZE_COLUMNS:
+        np.testing.assert_array_equal(getattr(by_codes, name), getattr(by_rows, name), err_msg=name)
+    assert by_codes_maps == by_rows_maps
+
+
+@pytest.mark.parametrize(("order", "target"), [([0, 1], [256, 4160]), ([1, 0], [256, 4608])])
+def test_a_key_of_two_ratios_stores_the_target_of_its_first_row_in_processing_order(order, target):
+    """Ratios 0.06 and 0.05 have targets 256x4160 and 256x4608 at 1024 pixels, both key 0.06: whichever
+    comes first in the processing order (not in the rows) stores its target, and the other reads it."""
+    from unittest import mock
+
+    from aspectbucket.geometry import simpletuner as simpletuner_module
+
+    settings_ = from_config("pixel_area", 1024)
+    widths, heights = np.array([300, 250]), np.array([5000, 5000])
+    maps, row_maps = {}, {}
+    prepared = simpletuner_prepare(widths, heights, settings_, np.array(order), 0, maps, crops=False)
+    with mock.patch.object(simpletuner_module, "_own_area", lambda settings: False):
+        rows = simpletuner_prepare(widths, heights, settings_, np.array(order), 0, row_maps, crops=False)
+    assert prepared.target_width.tolist() == [target[0]] * 2
+    assert prepared.target_height.tolist() == [target[1]] * 2
+    assert maps == row_maps == {settings_.resolution: {0.06: tuple(target)}}
+    for name in simpletuner_module._SIZE_COLUMNS:
+        np.testing.assert_array_equal(getattr(prepared, name), getattr(rows, name), err_msg=name)
