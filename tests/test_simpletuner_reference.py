@@ -395,7 +395,8 @@ def test_blocks_of_the_processing_order_prepare_like_one_pass(drawn, sizes, seed
 )
 def test_without_crops_every_size_column_is_the_same(drawn, sizes, seed, block_rows):
     """``crops=False`` (what the profile asks: it shows the centred trim) skips the crop (canvas and draws),
-    in one pass or in blocks, and changes nothing else: no size or random aspect depends on a crop's draw."""
+    in one pass or in blocks, and changes nothing else: no size or random aspect depends on a crop's draw.
+    ``keys=False`` as well (the profile does not read them) leaves the keys at 0 and the sizes as they are."""
     from unittest import mock
 
     from aspectbucket.geometry import simpletuner as simpletuner_module
@@ -405,10 +406,15 @@ def test_without_crops_every_size_column_is_the_same(drawn, sizes, seed, block_r
     with mock.patch.object(simpletuner_module, "_BLOCK_ROWS", block_rows):
         full = simpletuner_prepare(widths, heights, settings_, seed=seed)
         sizes_only = simpletuner_prepare(widths, heights, settings_, seed=seed, crops=False)
+        no_keys = simpletuner_prepare(widths, heights, settings_, seed=seed, crops=False, keys=False)
     for name in ("error", "key", "target_width", "target_height", "resized_width", "resized_height"):
         np.testing.assert_array_equal(getattr(sizes_only, name), getattr(full, name), err_msg=name)
+        if name != "key":
+            np.testing.assert_array_equal(getattr(no_keys, name), getattr(full, name), err_msg=name)
     for name in ("canvas_width", "canvas_height", "crop_left", "crop_top"):
         assert not getattr(sizes_only, name).any(), name
+        assert not getattr(no_keys, name).any(), name
+    assert not no_keys.key.any()
 
 
 def _drawn_settings(drawn: dict, with_sizes: bool = False):

@@ -298,6 +298,7 @@ def simpletuner_prepare(
     seed: int = 42,
     aspect_maps: dict | None = None,
     crops: bool = True,
+    keys: bool = True,
 ) -> SimpleTunerPrepared:
     """Every image through SimpleTuner's bucketing, processed in ``order`` (default: as given).
 
@@ -305,7 +306,8 @@ def simpletuner_prepare(
     {key: (w, h)}}``) is the persisted aspect->size map, empty for a fresh run, extended in place. Without
     ``crops`` the crop columns (canvas and offsets) are left at 0 and no crop is drawn (sizes and keys are
     the same: no size depends on a crop, and a crop draw is the last draw of an image); that saves the
-    ``randint`` replay of random crops and two columns of every row.
+    ``randint`` replay of random crops and two columns of every row. Without ``keys`` the key column is
+    left at 0 (no size depends on it): a placement, which reads the sizes, saves writing a column.
 
     >>> prepared = simpletuner_prepare([3000, 1500], [2000, 1000], from_config("area", 1.0))
     >>> [prepared.key_text(row) for row in range(2)], prepared.target_width.tolist(), prepared.target_height.tolist()
@@ -324,7 +326,7 @@ def simpletuner_prepare(
     if (random_aspect and settings.crop_style == "random") or _shares_map(settings):
         # Crop draws and later images' draws or map entries interleave: every crop is drawn, then dropped.
         prepared = _prepare_one_by_one(widths, heights, settings, _indices(order, count), generator, aspect_maps)
-        return prepared if crops else _without_crops(prepared)
+        return _without(prepared, crops, keys)
     chosen = None
     if random_aspect:
         kept = meets_resolution_requirements(widths, heights, settings)
@@ -336,9 +338,11 @@ def simpletuner_prepare(
         prepared = _prepare_rows(
             widths, heights, settings, rows_order, chosen, crop_generator, aspect_maps, crops, whole_order=whole_order
         )
-        return prepared if crops else _without_crops(prepared)
+        return _without(prepared, crops, keys)
     in_input_order = in_input_order or bool((order == np.arange(count)).all())
-    return _prepare_in_blocks(widths, heights, settings, order, chosen, crop_generator, aspect_maps, in_input_order)
+    return _prepare_in_blocks(
+        widths, heights, settings, order, chosen, crop_generator, aspect_maps, in_input_order, keys
+    )
 
 
 def _indices(order: np.ndarray | None, count: int) -> np.ndarray:
@@ -346,9 +350,12 @@ def _indices(order: np.ndarray | None, count: int) -> np.ndarray:
     return np.arange(count) if order is None else order
 
 
-def _without_crops(prepared: SimpleTunerPrepared) -> SimpleTunerPrepared:
-    zeros = {name: np.zeros(len(prepared.crop_left), dtype=np.int64) for name in _CROP_COLUMNS}
-    return replace(prepared, **zeros)
+def _without(prepared: SimpleTunerPrepared, crops: bool, keys: bool) -> SimpleTunerPrepared:
+    """``prepared`` with the columns not asked for at 0: the crop columns without ``crops``, the key without
+    ``keys``."""
+    names = (() if crops else _CROP_COLUMNS) + (() if keys else ("key",))
+    count = len(prepared.error)
+    return replace(prepared, **{name: np.zeros(count, dtype=_COLUMN_TYPES.get(name, np.int64)) for name in names})
 
 
 #: Rows prepared at a time when there are many: a block's temporaries stay in the CPU caches.
@@ -364,7 +371,7 @@ def _is_permutation(order: np.ndarray, count: int) -> bool:
 
 
 def _prepare_in_blocks(
-    widths, heights, settings, order, chosen, generator, aspect_maps, in_input_order: bool
+    widths, heights, settings, order, chosen, generator, aspect_maps, in_input_order: bool, keys: bool = True
 ) -> SimpleTunerPrepared:
     """:func:`_prepare_rows` on consecutive blocks of the processing order, which gives the same rows.
 
@@ -373,17 +380,24 @@ def _prepare_in_blocks(
     random aspects (drawn for every row before this) or the random crops, never both (both at once go one
     by one), so the crops are drawn after all blocks, in one replay over all rows in processing order: the
     very draws of one pass, in one replay long enough to run compiled (:mod:`.python_random`).
-    ``in_input_order``: ``order`` is ``0, 1, 2...`` or ``None`` (blocks are then slices).
+    ``in_input_order``: ``order`` is ``0, 1, 2...`` or ``None`` (blocks are then slices). Without
+    ``keys`` each block's keys go to one scratch block, and the key column is never written (nor its memory
+    touched: it stays 0).
     """
     columns = {name: np.zeros(len(widths), dtype=_COLUMN_TYPES.get(name, np.int64)) for name in _COLUMNS}
     codes_pass = _RatioCodePass(settings)
+    scratch_keys = None if keys else np.empty(min(_BLOCK_ROWS, len(widths)))
+    copied = tuple(name for name in _SIZE_COLUMNS if keys or name != "key")
+    copied += () if generator is None else ("canvas_width", "canvas_height")
     for start in range(0, len(widths), _BLOCK_ROWS):
         # Slices where the order is the input's (the profile's case): no gathering and scattering by index.
         rows = slice(start, start + _BLOCK_ROWS) if in_input_order else order[start : start + _BLOCK_ROWS]
         block_chosen = None if chosen is None else chosen[rows]
         block_widths, block_heights = widths[rows], heights[rows]
         # Slices of the columns are views: the block's sizes may be written straight into them.
-        views = {name: columns[name][rows] for name in _SIZE_COLUMNS[1:]} if in_input_order else None
+        views = {name: columns[name][rows] for name in _SIZE_COLUMNS[1:]} if in_input_order else {}
+        if not keys:
+            views["key"] = scratch_keys[: len(block_widths)]
         block = _prepare_rows(
             block_widths,
             block_heights,
@@ -393,11 +407,11 @@ def _prepare_in_blocks(
             None,
             aspect_maps,
             generator is not None,
-            views,
+            views or None,
             codes_pass=codes_pass,
         )
-        for name in _SIZE_COLUMNS if generator is None else (*_SIZE_COLUMNS, "canvas_width", "canvas_height"):
-            if views is None or getattr(block, name) is not views.get(name):
+        for name in copied:
+            if getattr(block, name) is not views.get(name):
                 columns[name][rows] = getattr(block, name)
     if generator is not None:
         # Every column is 0 on failed rows, and the canvas is 0 where nothing is cropped: no room, no draw.
@@ -534,10 +548,11 @@ class _RatioCodeTables:
         root = np.sqrt(np.where(aspects == 0.0, 1.0, aspects))
         self.own_w = round_to_alignment(self.edge * root, align)
         self.own_h = round_to_alignment(self.edge / root, align)
-        # As floats for the rows' arithmetic (whole numbers: exact), and whether the image is fitted by its
-        # width as a 0/1 float (a blend by multiplication is cheaper than a selection).
-        self.own_w_f, self.own_h_f = self.own_w.astype(np.float64), self.own_h.astype(np.float64)
+        # Whether the image is fitted by its width (a narrower target) as a 0/1 float (a blend by
+        # multiplication is cheaper than a selection), and the side it is fitted by, the shorter, as a float
+        # for the rows' arithmetic (a whole number: exact): one gather serves both orientations.
         self.by_width = (self.own_w < self.own_h).astype(np.float64)
+        self.short_side = np.minimum(self.own_w, self.own_h).astype(np.float64)
         self.map_keys, self.key_of_code = np.unique(
             round_decimals(self.own_w / self.own_h, self.rounding), return_inverse=True
         )
@@ -640,26 +655,28 @@ def _area_sizes(widths, heights, settings, order, live, aspect_map, out: dict | 
     shortcut = ratio_one[widths.take(ratio_one) == heights.take(ratio_one)]
     crashes = np.zeros(count, dtype=bool)
     has_zero = low <= 0 <= high  # a ratio of 0; codes below it (negative sizes) are failed rows
-    if has_zero:
-        crashes[np.flatnonzero(index == -tables.low)] = True
     uses_map = live
     if len(shortcut) or has_zero:
-        uses_map = live & ~crashes
+        uses_map = live.copy()
         uses_map[shortcut] = False
+    if has_zero:
+        crash_rows = np.flatnonzero(index == -tables.low)
+        crashes[crash_rows] = True
+        uses_map[crash_rows] = False
     tables.resolve(index, uses_map, order, aspect_map)
     # Per row: the intermediary size from the image's own ratio, grown to the mapped target.
-    # Fitted by the width: (target_w, trunc(target_w / ratio)), else (trunc(target_h * ratio), target_h),
-    # blended with a 0/1 float per row (exact on whole numbers; cheaper than two selections).
-    # Gathers write into fresh arrays, or with mode="wrap" (every entry is valid) straight into out: numpy's
-    # default mode gathers into a temporary and copies it there.
-    row_w, row_h = tables.own_w_f.take(index), tables.own_h_f.take(index)
-    by_w = tables.by_width.take(index)
-    inter_w = np.trunc(np.multiply(row_h, ratio))
-    inter_w += np.multiply(np.subtract(row_w, inter_w), by_w)
-    inter_h = np.trunc(np.divide(row_w, ratio, out=row_w), out=row_w)
-    inter_h -= row_h
+    # Fitted by the width: (target_w, trunc(target_w / ratio)), else (trunc(target_h * ratio), target_h);
+    # the fitted side is the target's shorter, so both are (short, trunc(short / ratio)) and
+    # (trunc(short * ratio), short), blended with a 0/1 float per row (exact on whole numbers; cheaper than
+    # two selections). Gathers write into fresh arrays, or with mode="wrap" (every entry is valid) straight
+    # into out: numpy's default mode gathers into a temporary and copies it there.
+    short, by_w = tables.short_side.take(index), tables.by_width.take(index)
+    inter_w = np.trunc(np.multiply(short, ratio))
+    inter_w += np.multiply(np.subtract(short, inter_w), by_w)
+    inter_h = np.trunc(np.divide(short, ratio))
+    inter_h -= short
     inter_h *= by_w
-    inter_h += row_h
+    inter_h += short
     # Grown to the mapped target, in floats (the same whole numbers: no conversion in every operation).
     grow_w, grow_h = tables.mapped_w_f.take(index), tables.mapped_h_f.take(index)
     inter_w, inter_h = _grow(grow_w, grow_h, inter_w, inter_h, ratio)
