@@ -610,3 +610,24 @@ def test_a_key_of_two_ratios_stores_the_target_of_its_first_row_in_processing_or
     assert maps == row_maps == {settings_.resolution: {0.06: tuple(target)}}
     for name in simpletuner_module._SIZE_COLUMNS:
         np.testing.assert_array_equal(getattr(prepared, name), getattr(rows, name), err_msg=name)
+
+
+def test_square_images_of_ratio_1_skip_a_map_whose_key_1_is_not_square():
+    """Square images of ratio 1 never touch the map; here its key 1 holds a target that is no square (a
+    persisted map may hold anything), so ratio 1 is not among the square keys, and its square images are
+    still edge-sized while the other image of ratio 1 reads the map."""
+    from unittest import mock
+
+    from aspectbucket.geometry import simpletuner as simpletuner_module
+
+    settings_ = from_config("pixel_area", 1024)
+    widths, heights = np.array([1000, 1003, 3000]), np.array([1000, 1000, 2000])
+    maps = {settings_.resolution: {1.0: (1280, 832)}}
+    row_maps = {settings_.resolution: {1.0: (1280, 832)}}
+    prepared = simpletuner_prepare(widths, heights, settings_, None, 0, maps, crops=False)
+    with mock.patch.object(simpletuner_module, "_own_area", lambda settings: False):
+        rows = simpletuner_prepare(widths, heights, settings_, None, 0, row_maps, crops=False)
+    assert prepared.target_width.tolist()[:2] == [1024, 1280]
+    for name in simpletuner_module._SIZE_COLUMNS:
+        np.testing.assert_array_equal(getattr(prepared, name), getattr(rows, name), err_msg=name)
+    assert maps == row_maps

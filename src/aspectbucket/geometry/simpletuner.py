@@ -546,6 +546,7 @@ class _RatioCodeTables:
         aspects = np.arange(low, high + 1) / 10.0**self.rounding  # the rounded ratio of each code
         # size_by_area's per-ratio part; a ratio of 0 (its rows crash) takes 1 so that the tables stay finite.
         root = np.sqrt(np.where(aspects == 0.0, 1.0, aspects))
+        self.positive = aspects > 0  # the others' rows fail: a ratio of 0 crashes, below it a size is negative
         self.own_w = round_to_alignment(self.edge * root, align)
         self.own_h = round_to_alignment(self.edge / root, align)
         # Whether the image is fitted by its width (a narrower target) as a 0/1 float (a blend by
@@ -557,6 +558,8 @@ class _RatioCodeTables:
             round_decimals(self.own_w / self.own_h, self.rounding), return_inverse=True
         )
         self.key_of_code = self.key_of_code.ravel()
+        one = round(10.0**self.rounding) - low  # the entry of ratio 1, whose square images skip the map
+        self.ratio_one = one if 0 <= one <= high - low else -1  # -1: outside the tables (no entry is -1)
         self.key_known = np.zeros(len(self.map_keys), dtype=bool)
         self.key_w = np.zeros(len(self.map_keys), dtype=np.int64)
         self.key_h = np.zeros(len(self.map_keys), dtype=np.int64)
@@ -599,6 +602,22 @@ class _RatioCodeTables:
         self.square = self.key == 1.0
         self.target_w = np.where(self.square, self.side, mapped_w)
         self.target_h = np.where(self.square, self.side, mapped_h)
+        # The entries whose rows may be squares, as a range: those of key 1, and ratio 1 (its square images
+        # skip the map). A pending code's key does not change when it is stored (the target stored for a
+        # key has that key). A few codes around ratio 1 (failed rows' codes, whose targets may be square
+        # too, are left out): a block finds their rows in one pass.
+        entries = np.flatnonzero(self.square & self.positive)
+        if self.ratio_one >= 0:
+            entries = np.append(entries, self.ratio_one)
+        self.near_square = (int(entries.min()), int(entries.max())) if len(entries) else None
+
+    def near_square_rows(self, index: np.ndarray) -> np.ndarray:
+        """The rows whose entry is in :attr:`near_square` (every square row, and a few others)."""
+        if self.near_square is None:
+            return np.zeros(0, dtype=np.intp)
+        first, last = self.near_square
+        # Entries below the range wrap to large unsigned numbers: one comparison tests both ends.
+        return np.flatnonzero(np.subtract(index, first).view(np.uint64) <= last - first)
 
 
 class _RatioCodePass:
@@ -640,7 +659,6 @@ def _area_sizes(widths, heights, settings, order, live, aspect_map, out: dict | 
     count = len(widths)
     if count == 0:
         return None
-    scale = 10.0**settings.aspect_bucket_rounding
     ratio = np.divide(widths, heights)  # as float64 / float64
     codes = _ratio_codes(ratio, settings.aspect_bucket_rounding)
     low, high = float(codes.min()), float(codes.max())
@@ -651,8 +669,9 @@ def _area_sizes(widths, heights, settings, order, live, aspect_map, out: dict | 
     index = np.subtract(codes, tables.low, out=np.empty(count, dtype=np.intp), casting="unsafe")  # each row's entry
     # Square images of ratio 1 never touch the map (their target is the edge); ratio 0 crashes (divides by
     # 0). Both are rare: found as row numbers, and only they are taken out of the map's rows.
-    ratio_one = np.flatnonzero(index == scale - tables.low) if low <= scale <= high else np.zeros(0, dtype=np.int64)
-    shortcut = ratio_one[widths.take(ratio_one) == heights.take(ratio_one)]
+    near_square = tables.near_square_rows(index)  # square and ratio-1 rows among them
+    near_entries = index.take(near_square)
+    shortcut = near_square[(near_entries == tables.ratio_one) & (widths.take(near_square) == heights.take(near_square))]
     crashes = np.zeros(count, dtype=bool)
     has_zero = low <= 0 <= high  # a ratio of 0; codes below it (negative sizes) are failed rows
     uses_map = live
@@ -683,7 +702,7 @@ def _area_sizes(widths, heights, settings, order, live, aspect_map, out: dict | 
     # The key of the mapped target; ratio 1 buckets are the resolution's square, and enlarge small images.
     out = out or {}
     key = tables.key.take(index, out=out.get("key"), mode="wrap")
-    small = np.flatnonzero(tables.square.take(index) & (inter_w < side))
+    small = near_square[tables.square.take(near_entries) & (inter_w.take(near_square) < side)]
     inter_w[small] = inter_h[small] = side
     # The final targets, whole.
     target_w = tables.target_w.take(index, out=out.get("target_width"), mode="wrap")
