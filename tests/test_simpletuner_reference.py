@@ -631,3 +631,21 @@ def test_square_images_of_ratio_1_skip_a_map_whose_key_1_is_not_square():
     for name in simpletuner_module._SIZE_COLUMNS:
         np.testing.assert_array_equal(getattr(prepared, name), getattr(rows, name), err_msg=name)
     assert maps == row_maps
+
+
+@pytest.mark.parametrize("rounding", [0, 1, 2, 3, 4])
+def test_ratio_codes_at_halves_are_pythons_round(rounding):
+    """The ratio code of every size up to 500x500 whose scaled ratio is within float noise of a half
+    (thousands, most of them exact halves such as 1/8), and of a sample of the others, is Python's
+    ``round(ratio, rounding)`` times ``10**rounding``."""
+    from aspectbucket.geometry.simpletuner import _ratio_codes
+
+    widths, heights = (grid.ravel() for grid in np.meshgrid(np.arange(1, 501), np.arange(1, 501)))
+    ratio = widths / heights
+    scaled = ratio * 10.0**rounding
+    near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    rows = np.flatnonzero(near_half | (np.arange(len(ratio)) % 97 == 0))
+    assert near_half.sum() > 1000
+    codes = _ratio_codes(ratio, rounding)
+    expected = [round(round(value, rounding) * 10.0**rounding) for value in ratio[rows].tolist()]
+    assert codes[rows].tolist() == expected

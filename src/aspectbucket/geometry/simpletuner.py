@@ -511,17 +511,52 @@ def _own_area(settings: SimpleTunerSettings) -> bool:
 
 def _ratio_codes(ratio: np.ndarray, rounding: int) -> np.ndarray:
     """``round(ratio, rounding) * 10**rounding`` as whole float64 numbers: the integer code ``k`` of each
-    rounded ratio (which is the double nearest ``k / 10**rounding``), as :func:`round_decimals` rounds."""
-    scaled = ratio * 10.0**rounding
+    rounded ratio (which is the double nearest ``k / 10**rounding``), as Python's ``round`` gives it.
+
+    Away from a half, the scaled ratio's nearest whole number (its float error is far smaller than the
+    distance to the half); within float noise of one (the test of :func:`round_decimals`) the exact
+    scaled value decides (:func:`_codes_at_halves`).
+    """
+    scale = 10.0**rounding
+    scaled = ratio * scale
     codes = np.rint(scaled)
-    # rint is round_decimals' floor(scaled + 0.5) except at an exact half; within float noise of a half
-    # (the same test as there: the distance to the nearest whole number is that to the half, taken from
-    # 0.5) Python's round decides. The distance is computed in the scaled ratio's own array.
+    # The distance to the nearest whole number is that to the half, taken from 0.5; in the scaled array.
     distance = np.abs(np.subtract(scaled, codes, out=scaled), out=scaled)
     near_half = np.flatnonzero(distance > 0.5 - 1e-6)
     if len(near_half):
-        codes[near_half] = np.rint(round_decimals(ratio[near_half], rounding) * 10.0**rounding)
+        codes[near_half] = _codes_at_halves(ratio.take(near_half), scale)
     return codes
+
+
+def _codes_at_halves(ratio: np.ndarray, scale: float) -> np.ndarray:
+    """The codes of ratios whose scaled value is within float noise of a half ``m + 0.5``, as Python's
+    ``round`` gives them: it rounds the exact value of the double, half to even.
+
+    ``ratio * scale`` is exactly ``product + error`` (Dekker's product), and ``product - (m + 0.5)`` is
+    exact (two doubles this close subtract exactly), so comparing it with ``-error`` tells exactly whether
+    the scaled ratio is above, below or at the half; at it, ``m`` is kept when even. About a thousandth of
+    random sizes land here; Python's own ``round`` on each took a third of the codes' time.
+    """
+    product = ratio * scale
+    error = _product_error(ratio, scale, product)
+    floor = np.floor(product)
+    offset = product - (floor + 0.5)
+    return floor + ((offset > -error) | ((offset == -error) & (floor % 2 == 1)))
+
+
+def _product_error(a, b, product) -> np.ndarray:
+    """Dekker's exact error of ``product = a * b`` rounded: ``a * b == product + error`` exactly (both
+    factors split in halves of 26 bits, whose products are exact)."""
+    a_high, a_low = _split(a)
+    b_high, b_low = _split(b)
+    return ((a_high * b_high - product) + a_high * b_low + a_low * b_high) + a_low * b_low
+
+
+def _split(values):
+    """Veltkamp's split: ``high + low == values`` exactly, each of at most 26 significant bits."""
+    spread = values * 134217729.0  # 2**27 + 1
+    high = spread - (spread - values)
+    return high, values - high
 
 
 class _RatioCodeTables:
