@@ -24,9 +24,10 @@ Random draws (``crop_style`` random, ``crop_aspect`` random) come from one Pytho
 processing order, as the trainer's global ``random`` does, replayed in bulk (:mod:`.python_random`; compiled
 when numba is installed, the ``fast`` extra). Everything else is computed on whole arrays, in blocks of the
 processing order; in ``area`` mode from the images' own ratios (the default) whatever depends only on the
-rounded ratio is computed once per ratio code and gathered (:func:`_area_sizes`, about 1.7 times the row-by-row
-rules' speed). The one-image oracle is :mod:`aspectbucket.geometry.simpletuner_reference`. A frame count
-would only extend the bucket key (``WxH@F``), so video can reuse these sizes.
+rounded ratio is computed once per ratio code, in tables kept for every block of a pass, and gathered
+(:func:`_area_sizes`, about 2.4 times the row-by-row rules' speed). The one-image oracle is
+:mod:`aspectbucket.geometry.simpletuner_reference`. A frame count would only extend the bucket key
+(``WxH@F``), so video can reuse these sizes.
 """
 
 from __future__ import annotations
@@ -612,8 +613,7 @@ class _RatioCodeTables:
         map lacks, is stored with the own target of its first row in ``order`` (as :func:`apply_aspect_map`
         does); ``index`` is each row's entry."""
         pending = self.pending.take(index)
-        pending &= uses_map
-        if not pending.any():
+        if not pending.any() or not (pending := pending & uses_map).any():
             return  # most blocks: the keys of all their codes are known
         rows = order.compress(pending.take(order))  # in processing order
         codes = index.take(rows)
