@@ -24,6 +24,10 @@ similarity) goes through, side by side in one run:
   ``lost_fraction``, ``upscaled``), what the loop writes;
 - ``narrow``: the same with ``columns=("bucket_width", "bucket_height")``, the bucket alone.
 
+From Parquet into Parquet, ``assign`` decodes only the sizes and copies the other columns' encoded bytes
+(:mod:`aspectbucket.tables.parquet_copy`; the inputs here are written in row groups it copies), while
+both floors and ``wide`` decode and encode every column: that is why it can run faster than a floor.
+
 Done when (issue 14): ``assign`` is at least 6x the loop and within 1.5x of the floor for each format
 (``loop/all`` compares the same columns written). ``--stream-rows`` then streams a Parquet table of
 that many rows through ``aspectbucket assign`` (default columns, ``--columns all``, the bucket alone)

@@ -9,6 +9,7 @@ Input columns pass through with their types; a bad row gets a reason in ``error`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,27 +24,43 @@ from aspectbucket.geometry.placement import Placement
 from aspectbucket.profiles import ExifHandling, Profile, place_by_profile
 from aspectbucket.tables.columns import COLUMN_SETS, PIXEL_COLUMNS, PLACEMENT_COLUMNS, REASONS
 from aspectbucket.tables.formats import TableError, TableFormat
+from aspectbucket.tables.parquet_copy import CopyLayout, ParquetInput, copied_row_groups
+from aspectbucket.tables.parquet_parts import CopiedRows
 from aspectbucket.tables.pipeline import in_order, read_ahead
-from aspectbucket.tables.readers import ReadBatch, conform, open_table, seekable, unified_schema
+from aspectbucket.tables.readers import (
+    BATCH_ROWS,
+    ReadBatch,
+    conform,
+    open_table,
+    parquet_shards,
+    seekable,
+    unified_schema,
+)
 from aspectbucket.tables.sizes import SizeColumns, size_columns, size_values
 from aspectbucket.tables.split import BucketSplitter
 from aspectbucket.tables.webdataset import open_tar_shards, tar_shards
-from aspectbucket.tables.writers import TableWriter, encode_batch
+from aspectbucket.tables.writers import TableWriter, encode_batch, parquet_properties
 
-#: The placement columns' Arrow types, declared so every output has them whatever the rows hold.
+#: The placement columns' Arrow types, declared so every output has them whatever the rows hold. None is
+#: ever null (a row not placed has 0 sizes and its reason), and saying so makes them Parquet ``REQUIRED``
+#: columns, which pyarrow encodes 15% faster (no definition levels): at 10^8 rows, encoding the added
+#: columns is most of what ``assign`` does to a Parquet table.
 PLACEMENT_SCHEMA = arrow.schema(
     [
-        ("bucket_width", arrow.int64()),
-        ("bucket_height", arrow.int64()),
-        ("resized_width", arrow.int64()),
-        ("resized_height", arrow.int64()),
-        ("ar_error", arrow.float64()),
-        ("crop_left", arrow.int64()),
-        ("crop_top", arrow.int64()),
-        ("crop_ltrb", arrow.list_(arrow.float64())),
-        ("lost_fraction", arrow.float64()),
-        ("upscaled", arrow.bool_()),
-        ("error", arrow.string()),
+        arrow.field(name, kind, nullable=False)
+        for name, kind in (
+            ("bucket_width", arrow.int64()),
+            ("bucket_height", arrow.int64()),
+            ("resized_width", arrow.int64()),
+            ("resized_height", arrow.int64()),
+            ("ar_error", arrow.float64()),
+            ("crop_left", arrow.int64()),
+            ("crop_top", arrow.int64()),
+            ("crop_ltrb", arrow.list_(arrow.float64())),
+            ("lost_fraction", arrow.float64()),
+            ("upscaled", arrow.bool_()),
+            ("error", arrow.string()),
+        )
     ]
 )
 assert tuple(PLACEMENT_SCHEMA.names) == PLACEMENT_COLUMNS
@@ -143,6 +160,10 @@ def assign_table(
     for ``profile`` (see :func:`aspectbucket.resolve`).
     Raises :class:`~aspectbucket.tables.TableError` for a table that cannot be read at all.
     """
+    if _may_copy(source, input_format, output_format, sink, split_folder):
+        source = source if isinstance(source, Path) else seekable(source)
+        if (copied := _copy_inputs(source)) is not None:
+            return _assign_copying(copied, sink, options, profile, width_column, height_column, columns)
     upright = profile.exif is ExifHandling.APPLY
     table = open_tar_shards(source, upright) if _is_tar_source(source) else open_table(source, input_format)
     input_schema = table.schema
@@ -164,6 +185,71 @@ def assign_table(
 
     rows = in_order(placed, read_ahead(_chain(first, batches)))
     return write_placed(rows, plan, sink, output_format, split_folder, batch_size, table.warnings)
+
+
+def _may_copy(source, input_format: TableFormat, output_format: TableFormat, sink, split_folder) -> bool:
+    """Parquet into one Parquet table, where the input's columns may be copied (see
+    :mod:`aspectbucket.tables.parquet_copy`; a split by bucket reorders the rows, so it cannot)."""
+    if output_format is not TableFormat.PARQUET or sink is None or split_folder is not None:
+        return False
+    if not hasattr(os, "pread"):
+        return False
+    return not _is_tar_source(source) if isinstance(source, Path) else input_format is TableFormat.PARQUET
+
+
+def _copy_inputs(source: IO[bytes] | Path) -> tuple[list[ParquetInput], arrow.Schema, list[str] | None] | None:
+    """The Parquet files of ``source`` to read for copying, their schema, and the list their warnings go
+    to (``None`` for one table: it fails whole), or ``None`` for a stream with no file under it."""
+    if isinstance(source, Path):
+        files, schema, warnings = parquet_shards(source)
+        return [ParquetInput(path=path) for path in files], schema, warnings
+    try:
+        source.fileno()
+    except (OSError, ValueError, AttributeError):
+        return None
+    return [ParquetInput(stream=source)], open_table(source, TableFormat.PARQUET).schema, None
+
+
+def _assign_copying(copied, sink, options, profile, width_column, height_column, columns) -> AssignResult:
+    """:func:`assign_table` for Parquet into Parquet, copying the input's row groups' columns where they
+    qualify and decoding the rest."""
+    inputs, schema, warnings = copied
+    plan = PlacedRows.prepare(schema, options, profile, width_column, height_column, None, chosen_columns(columns))
+    kept = [name for name in schema.names if name not in plan.columns]
+    layout = CopyLayout.of(plan.output_schema, kept, parquet_properties(plan.output_schema, _encodings(plan)))
+    sizes = [plan.sizes.width, plan.sizes.height]
+    items = copied_row_groups(inputs, schema, layout, sizes, lambda rows: _PlacedCopy(rows, plan), warnings)
+
+    def placed(item: ReadBatch | CopiedRows):
+        if isinstance(item, CopiedRows):
+            return item, 0, None
+        merged, reasons = placed_rows(item, plan)
+        return merged, reasons, merged
+
+    rows = in_order(placed, read_ahead(items))
+    return write_placed(rows, plan, sink, TableFormat.PARQUET, None, 1, warnings if warnings is not None else [])
+
+
+class _PlacedCopy:
+    """The placement columns of a copied row group, made from its size columns when the group is encoded
+    (on an encoding thread); ``errors`` then counts its rows not placed."""
+
+    def __init__(self, sizes: arrow.Table, plan: PlacedRows):
+        self.sizes = sizes
+        self.plan = plan
+        self.errors = 0
+
+    def __call__(self) -> arrow.Table:
+        sizes, self.sizes = self.sizes, None  # held only until the group is made
+        parts = []
+        for start in range(0, sizes.num_rows, BATCH_ROWS):  # placement's temporaries stay a batch's size
+            part = sizes.slice(start, BATCH_ROWS)
+            widths, heights = (_size_column(part, name) for name in (self.plan.sizes.width, self.plan.sizes.height))
+            placement = place_by_profile(widths, heights, self.plan.options, self.plan.profile)
+            parts.append(placement_batch(placement, None, self.plan.columns))
+            self.errors += int(np.count_nonzero(placement.error))
+        schema = arrow.schema([entry for entry in PLACEMENT_SCHEMA if entry.name in self.plan.columns])
+        return arrow.Table.from_batches(parts, schema=schema)
 
 
 @dataclass(frozen=True)
@@ -228,13 +314,17 @@ def write_placed(
     count and, when it was encoded on a worker, its bytes (else it is encoded here)."""
     writer = None
     if sink is not None:
-        encodings = {name: kind for name, kind in PLACEMENT_PARQUET_ENCODINGS.items() if name in plan.columns}
-        writer = TableWriter(sink, output_format, plan.output_schema, encodings)
+        writer = TableWriter(sink, output_format, plan.output_schema, _encodings(plan))
     splitter = BucketSplitter(split_folder, plan.output_schema) if split_folder is not None else None
     count = errors = 0
     manifest = None
+    copies: list[CopiedRows] = []  # counted once appended (a damaged one is dropped with its file's rest)
     try:
         for merged, reasons, encoded in rows:
+            if isinstance(merged, CopiedRows):
+                writer.write_copied(merged)
+                copies.append(merged)
+                continue
             if writer is not None:
                 writer.write_encoded(encoded if encoded is not None else encode_batch(merged, output_format))
             if splitter is not None:
@@ -242,6 +332,9 @@ def write_placed(
             count, errors = count + merged.num_rows, errors + reasons
         if writer is not None:
             writer.close()
+        appended = [copy for copy in copies if copy.appended]
+        count += sum(copy.num_rows for copy in appended)
+        errors += sum(copy.added.errors for copy in appended)
         if splitter is not None:
             manifest = splitter.close(batch_size, plan.profile)
     except BaseException:
@@ -253,6 +346,11 @@ def write_placed(
             splitter.abandon()
         raise
     return AssignResult(count, errors, plan.sizes, warnings, manifest)
+
+
+def _encodings(plan: PlacedRows) -> dict[str, str]:
+    """The Parquet encodings of the placement columns added (see :data:`PLACEMENT_PARQUET_ENCODINGS`)."""
+    return {name: kind for name, kind in PLACEMENT_PARQUET_ENCODINGS.items() if name in plan.columns}
 
 
 def _chain(first: ReadBatch | None, rest):
@@ -281,7 +379,7 @@ def chosen_columns(names: Sequence[str] | None, split: bool = False) -> tuple[st
     return tuple(name for name in PLACEMENT_COLUMNS if name in wanted)
 
 
-def _size_column(batch: arrow.RecordBatch, name: str) -> np.ndarray:
+def _size_column(batch: arrow.RecordBatch | arrow.Table, name: str) -> np.ndarray:
     index = batch.schema.get_field_index(name)
     return size_values(batch.column(index)) if index >= 0 else np.full(batch.num_rows, np.nan)
 

@@ -11,28 +11,64 @@ footers moved by where they landed, and one footer written for all of them. The 
 single ``ParquetWriter`` would have written with the same row groups and properties, byte for byte
 (tested), just made on every core. Page indexes and bloom filters are refused: they hold offsets or
 positions the footer does not list, which joining would leave pointing at another group's bytes.
+
+A group may also be :class:`CopiedRows`: its first columns are column chunks of another Parquet file,
+copied as they are encoded there (``assign`` passing an input's columns through, see
+:mod:`aspectbucket.tables.parquet_copy`), and only its last columns are encoded here. Their offsets are
+moved the same way; what they held of page indexes and bloom filters (in the other file) is dropped.
 """
 
 from __future__ import annotations
 
 import collections
+import os
 import struct
+import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import IO
 
 import pyarrow as arrow
 import pyarrow.parquet as parquet
 
-from aspectbucket.tables.thrift_compact import STRUCT, Encoded, Field, Items, field, read_struct, write_struct
+from aspectbucket.tables.formats import TableError
+from aspectbucket.tables.thrift_compact import (
+    STRUCT,
+    Encoded,
+    Field,
+    Items,
+    ThriftError,
+    field,
+    read_struct,
+    write_struct,
+)
 
 MAGIC = b"PAR1"
 
 # Field ids in apache/parquet-format src/main/thrift/parquet.thrift.
 _FILE_NUM_ROWS, _FILE_ROW_GROUPS = 3, 4
-_GROUP_COLUMNS, _GROUP_NUM_ROWS, _GROUP_FILE_OFFSET, _GROUP_ORDINAL = 1, 3, 5, 7
+_GROUP_COLUMNS, _GROUP_BYTES, _GROUP_NUM_ROWS, _GROUP_FILE_OFFSET, _GROUP_COMPRESSED, _GROUP_ORDINAL = 1, 2, 3, 5, 6, 7
 _CHUNK_FILE_OFFSET, _CHUNK_META_DATA = 2, 3
+#: ColumnChunk: offset_index_offset/length, column_index_offset/length (a page index, in another file).
+_CHUNK_PAGE_INDEX = (4, 5, 6, 7)
+#: ColumnMetaData: total_uncompressed_size.
+_META_UNCOMPRESSED = 6
 #: ColumnMetaData: data_page_offset, index_page_offset, dictionary_page_offset.
 _META_OFFSETS = (9, 10, 11)
+#: ColumnMetaData: bloom_filter_offset, bloom_filter_length.
+_META_BLOOM_FILTER = (14, 15)
+#: ColumnMetaData: codec, path_in_schema.
+_META_CODEC, _META_PATH = 4, 3
+#: Parquet's codecs by id, as pyarrow names them (``None``: uncompressed). LZO and Hadoop-framed LZ4 are
+#: left out: pyarrow cannot check their pages, so their chunks are decoded, not copied.
+CODECS = {0: None, 1: "snappy", 2: "gzip", 4: "brotli", 6: "zstd", 7: "lz4_raw"}
+#: PageHeader: uncompressed_page_size, compressed_page_size, data_page_header_v2.
+_PAGE_UNCOMPRESSED, _PAGE_COMPRESSED, _PAGE_DATA_HEADER_V2 = 2, 3, 8
+#: DataPageHeaderV2: definition and repetition levels' byte lengths (never compressed), is_compressed.
+_V2_LEVEL_LENGTHS, _V2_IS_COMPRESSED = (5, 6), 7
+#: Bytes copied from another file at a time.
+_COPY_PIECE = 8 << 20
 #: Writer properties refused: each puts absolute offsets where a footer edit cannot reach them (page
 #: indexes hold their pages' offsets; bloom filters and encryption change what the footer says of them).
 REFUSED_PROPERTIES = ("write_page_index", "bloom_filter_options", "encryption_properties")
@@ -61,13 +97,26 @@ class JoinedParquetFile:
         self._position = 0
         self._write(MAGIC)
 
-    def encode(self, table: arrow.Table | None) -> arrow.Buffer:
-        """``table`` as a whole Parquet file of this file's schema and properties (any thread may call it)."""
-        return encoded_file(table, self.schema, self.properties)
+    def encode(self, rows: arrow.Table | CopiedRows | None) -> arrow.Buffer | CopiedEncoding:
+        """``rows`` as a whole Parquet file of this file's schema and properties (any thread may call it);
+        for copied rows, their added columns (computed here) as a file of this file's last columns."""
+        if isinstance(rows, CopiedRows):
+            damage = _damaged_page(rows)
+            if damage is not None:
+                return CopiedEncoding(rows, None, damage)
+            added = rows.added()
+            schema = arrow.schema(list(self.schema)[len(self.schema) - added.num_columns :])
+            if schema.names != added.schema.names:
+                raise ValueError(f"copied rows add {added.schema.names}; the file ends with {schema.names}")
+            return CopiedEncoding(rows, encoded_file(added.cast(schema), schema, self.properties))
+        return encoded_file(rows, self.schema, self.properties)
 
-    def append(self, file: arrow.Buffer) -> None:
+    def append(self, file: arrow.Buffer | CopiedEncoding) -> None:
         """Append the row groups of one encoded file, their offsets moved to where its bytes land. The
         groups count only once their bytes are written: a failed write leaves the footer as it was."""
+        if isinstance(file, CopiedEncoding):
+            self._append_copied(file)
+            return
         body, footer = _split_file(file)
         shift = self._position - len(MAGIC)
         groups = field(footer, _FILE_ROW_GROUPS).value.values
@@ -76,6 +125,39 @@ class JoinedParquetFile:
         self._write(body)
         self._groups.extend(Encoded(write_struct(group)) for group in groups)
         self._rows += sum(field(group, _GROUP_NUM_ROWS).value for group in groups)
+
+    def _append_copied(self, copied: CopiedEncoding) -> None:
+        """One group: the copied chunks' bytes, then the added columns' body; one footer entry for both. A
+        damaged group stops its file; a group of a stopped file is dropped."""
+        rows = copied.rows
+        if copied.damage is not None:
+            rows.source.stop(copied.damage)
+        if rows.source.stopped:
+            return
+        body, footer = _split_file(copied.file)
+        (group,) = field(footer, _FILE_ROW_GROUPS).value.values
+        if field(group, _GROUP_NUM_ROWS).value != rows.num_rows:
+            raise TableError(f"{rows.source.name}: a row group's columns do not hold the rows its footer lists")
+        start = self._position
+        try:
+            for chunk, (offset, length) in zip(rows.chunks, rows.ranges, strict=True):
+                _move_chunk(chunk, self._position - offset)
+                for piece in range(offset, offset + length, _COPY_PIECE):
+                    self._write(rows.source.read(piece, min(_COPY_PIECE, offset + length - piece)))
+        except TableError as error:  # cut short since it was checked: the bytes written are left unlisted
+            rows.source.stop(str(error))
+            return
+        _move_group(group, self._position - len(MAGIC), len(self._groups))
+        self._write(body)
+        _add(group, _GROUP_BYTES, sum(_meta(chunk, _META_UNCOMPRESSED) for chunk in rows.chunks))
+        _add(group, _GROUP_COMPRESSED, self._position - start - len(body))
+        if (offset := field(group, _GROUP_FILE_OFFSET)) is not None and rows.chunks:
+            offset.value = start
+        columns = field(group, _GROUP_COLUMNS).value
+        columns.values = [*rows.chunks, *columns.values]
+        self._groups.append(Encoded(write_struct(group)))
+        self._rows += rows.num_rows
+        rows.appended = True
 
     def close(self) -> None:
         """Write the footer listing every group appended; the stream itself stays open."""
@@ -91,6 +173,85 @@ class JoinedParquetFile:
         self._position += len(data)
 
 
+class SourceFile:
+    """An open input file whose bytes are read at given offsets (``os.pread``: no position is shared with
+    pyarrow reading the same file on another thread), by every reader of it: the reader that found its
+    row groups and each group copied from it hold it, and it is closed when the last lets go (a file
+    renamed over or rewritten meanwhile is still the one whose footer was read).
+    ``owned`` is false for a stream its caller closes. A group of it found damaged when it is encoded
+    stops it (:meth:`stop`): ``on_damage`` hears why, once, and no later group of it is appended.
+    """
+
+    def __init__(self, handle: IO[bytes], name: str, on_damage: Callable[[str], None], owned: bool = True):
+        self.handle = handle
+        self.name = name
+        self.on_damage = on_damage
+        self.owned = owned
+        self.stopped = False
+        self._holders = 1
+        self._lock = threading.Lock()
+
+    def stop(self, reason: str) -> None:
+        """Append nothing more of this file (called where groups are appended, in order)."""
+        if not self.stopped:
+            self.stopped = True
+            self.on_damage(reason)
+
+    def hold(self) -> None:
+        with self._lock:
+            self._holders += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            done = self._holders == 0
+        if done and self.owned:
+            self.handle.close()
+
+    def size(self) -> int:
+        """The file's length in bytes now."""
+        return os.fstat(self.handle.fileno()).st_size
+
+    def read(self, offset: int, length: int) -> bytes:
+        """``length`` bytes from ``offset``; :class:`TableError` where the file holds fewer (it was cut
+        short since its footer was read)."""
+        data = os.pread(self.handle.fileno(), length, offset)
+        if len(data) != length:
+            raise TableError("it changed while it was read: it now ends inside a column its footer lists")
+        return data
+
+
+@dataclass
+class CopiedRows:
+    """A row group whose first columns are copied from another Parquet file as they are encoded there,
+    and whose last columns are computed and encoded when the group is (``added``, on an encoding thread).
+
+    The copied chunks' footer entries are moved to where their bytes land, in place: a group is appended once.
+    """
+
+    num_rows: int
+    #: The copied columns' ``ColumnChunk`` entries, as the other file's footer has them, in schema order.
+    chunks: list[list[Field]]
+    #: Where each copied chunk's bytes are in the other file: ``(offset, length)``.
+    ranges: list[tuple[int, int]]
+    #: The other file, held for these rows (released once they are appended or dropped).
+    source: SourceFile
+    #: The columns after the copied ones, ``num_rows`` long.
+    added: Callable[[], arrow.Table]
+    #: Whether the group was appended (not dropped: damaged, or after a damaged group of its file).
+    appended: bool = False
+
+
+@dataclass
+class CopiedEncoding:
+    """Copied rows with their added columns encoded (a whole Parquet file of one group), or why the copied
+    chunks cannot be (a page that does not decompress), in which case nothing was encoded."""
+
+    rows: CopiedRows
+    file: arrow.Buffer | None
+    damage: str | None = None
+
+
 class EncodingQueue:
     """Row groups encoded on ``workers`` threads (pyarrow releases the GIL) and appended to their files in
     the order they were submitted; several files may share one queue (a split by bucket).
@@ -102,15 +263,15 @@ class EncodingQueue:
     def __init__(self, workers: int):
         self.workers = max(1, workers)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="aspectbucket-parquet")
-        self._encoding: collections.deque[tuple[JoinedParquetFile, Future]] = collections.deque()
+        self._encoding: collections.deque[tuple[JoinedParquetFile, Future, object]] = collections.deque()
         self.closed = False
 
-    def submit(self, file: JoinedParquetFile, table: arrow.Table) -> None:
-        """Encode ``table`` as the next row group of ``file``; waits while ``workers`` groups are encoding.
+    def submit(self, file: JoinedParquetFile, rows: arrow.Table | CopiedRows) -> None:
+        """Encode ``rows`` as the next row group of ``file``; waits while ``workers`` groups are encoding.
         Refused once the queue is closed or abandoned: after a failure, no later group may follow."""
         if self.closed:
             raise ValueError("the Parquet encoding queue is closed")
-        self._encoding.append((file, self._pool.submit(file.encode, table)))
+        self._encoding.append((file, self._pool.submit(file.encode, rows), rows))
         while len(self._encoding) > self.workers:
             self._append_oldest()
 
@@ -126,20 +287,67 @@ class EncodingQueue:
     def abandon(self) -> None:
         """Stop: groups not yet encoding are dropped, the threads end with those that are."""
         self.closed = True
-        for _, pending in self._encoding:
+        for _, pending, rows in self._encoding:
             pending.cancel()
+            _let_go(rows)
         self._encoding.clear()
         self._pool.shutdown()
 
     def _append_oldest(self) -> None:
         """Append the oldest group to its file; any failure (its encoding, the write, an interrupt while
         waiting) abandons the queue, so no file gets a group after one it lost."""
-        file, encoding = self._encoding.popleft()
+        file, encoding, rows = self._encoding.popleft()
         try:
             file.append(encoding.result())
         except BaseException:
             self.abandon()
             raise
+        finally:
+            _let_go(rows)
+
+
+def _damaged_page(rows: CopiedRows) -> str | None:
+    """Why a page of the copied chunks does not decompress to its listed size, or ``None``: the copy is
+    then what pyarrow can read, as far as anything short of decoding every value can tell."""
+    for chunk, (offset, length) in zip(rows.chunks, rows.ranges, strict=True):
+        meta = field(chunk, _CHUNK_META_DATA).value
+        codec = CODECS[field(meta, _META_CODEC).value]
+        try:
+            data = memoryview(rows.source.read(offset, length))
+        except TableError as error:
+            return str(error)
+        position = 0
+        while position < length:
+            try:
+                header, size = read_struct(data, position)
+            except ThriftError as error:
+                return f"a page header of column {_path(meta)} cannot be read ({error})"
+            body = data[size : size + field(header, _PAGE_COMPRESSED).value]
+            position = size + len(body)
+            expected = field(header, _PAGE_UNCOMPRESSED).value
+            if (levels := field(header, _PAGE_DATA_HEADER_V2)) is not None:
+                compressed = field(levels.value, _V2_IS_COMPRESSED)
+                level_bytes = sum(field(levels.value, number).value for number in _V2_LEVEL_LENGTHS)
+                if compressed is not None and not compressed.value:
+                    continue
+                body, expected = body[level_bytes:], expected - level_bytes
+            if codec is None:
+                continue
+            try:
+                arrow.decompress(body, expected, codec=codec)
+            except (arrow.ArrowException, OSError, ValueError) as error:
+                return f"a page of column {_path(meta)} does not decompress ({' '.join(str(error).split())})"
+    return None
+
+
+def _path(meta: list[Field]) -> str:
+    return ".".join(part.decode("utf-8", "replace") for part in field(meta, _META_PATH).value.values)
+
+
+def _let_go(rows) -> None:
+    """Copied rows no longer need their input file once appended or dropped."""
+    if isinstance(rows, CopiedRows):
+        rows.source.release()
 
 
 class ParallelParquetWriter:
@@ -150,9 +358,9 @@ class ParallelParquetWriter:
         self._file = JoinedParquetFile(stream, schema, **properties)
         self._queue = EncodingQueue(workers)
 
-    def write_table(self, table: arrow.Table) -> None:
-        """Encode ``table`` as the next row group (see :meth:`EncodingQueue.submit`)."""
-        self._queue.submit(self._file, table)
+    def write_table(self, rows: arrow.Table | CopiedRows) -> None:
+        """Encode ``rows`` as the next row group (see :meth:`EncodingQueue.submit`)."""
+        self._queue.submit(self._file, rows)
 
     def close(self) -> None:
         """Append the groups still encoding and write the footer. A failure on the way (a group that
@@ -201,6 +409,26 @@ def _move_group(group: list[Field], shift: int, ordinal: int) -> None:
         meta = field(chunk, _CHUNK_META_DATA)
         for number in _META_OFFSETS if meta is not None else ():
             _shift(meta.value, number, shift)
+
+
+def _move_chunk(chunk: list[Field], shift: int) -> None:
+    """A copied column chunk's offsets moved by ``shift``; its page index and bloom filter (left in the
+    file it came from) dropped."""
+    _shift(chunk, _CHUNK_FILE_OFFSET, shift)
+    chunk[:] = [entry for entry in chunk if entry.id not in _CHUNK_PAGE_INDEX]
+    meta = field(chunk, _CHUNK_META_DATA).value
+    for number in _META_OFFSETS:
+        _shift(meta, number, shift)
+    meta[:] = [entry for entry in meta if entry.id not in _META_BLOOM_FILTER]
+
+
+def _meta(chunk: list[Field], field_id: int) -> int:
+    return field(field(chunk, _CHUNK_META_DATA).value, field_id).value
+
+
+def _add(fields: list[Field], field_id: int, amount: int) -> None:
+    if (entry := field(fields, field_id)) is not None:
+        entry.value += amount
 
 
 def _shift(fields: list[Field], field_id: int, shift: int) -> None:

@@ -238,7 +238,7 @@ def _open_parquet(stream: IO[bytes]) -> TableSource:
     try:
         table_file = parquet.ParquetFile(stream, pre_buffer=False)
     except (arrow.ArrowException, OSError) as error:
-        raise TableError(f"not a readable Parquet table: {_one_line(error)}") from None
+        raise TableError(f"not a readable Parquet table: {one_line(error)}") from None
     schema = table_file.schema_arrow
 
     def batches() -> Iterator[ReadBatch]:
@@ -246,7 +246,7 @@ def _open_parquet(stream: IO[bytes]) -> TableSource:
             for batch in table_file.iter_batches(batch_size=BATCH_ROWS):
                 yield ReadBatch(batch)
         except (arrow.ArrowException, OSError) as error:
-            raise TableError(f"the Parquet table is damaged: {_one_line(error)}") from None
+            raise TableError(f"the Parquet table is damaged: {one_line(error)}") from None
 
     return TableSource(schema, batches())
 
@@ -266,7 +266,7 @@ def open_parquet_folder(folder: Path) -> TableSource:
                 for batch in parquet.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=BATCH_ROWS):
                     yield ReadBatch(batch if batch.schema.equals(schema) else conform(batch, schema))
             except (arrow.ArrowException, OSError) as error:
-                warnings.append(f"stopped reading {path}: {_one_line(error)}")
+                warnings.append(f"stopped reading {path}: {one_line(error)}")
 
     return TableSource(schema, batches(), warnings)
 
@@ -295,7 +295,7 @@ def parquet_shards(source: Path) -> tuple[list[Path], arrow.Schema, list[str]]:
             schemas.append(parquet.read_schema(path))
             readable.append(path)
         except (arrow.ArrowException, OSError) as error:
-            warnings.append(f"skipped {path}: not a readable Parquet file ({_one_line(error)})")
+            warnings.append(f"skipped {path}: not a readable Parquet file ({one_line(error)})")
     if not readable:
         raise TableError(f"no readable Parquet file in {source}: {warnings[0]}")
     return readable, unified_schema(schemas), warnings
@@ -333,7 +333,7 @@ def _skipped_row(size: int, schema: arrow.Schema) -> ReadBatch:
     return ReadBatch(batch, [reason])
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
 
 

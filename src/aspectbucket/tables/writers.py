@@ -25,7 +25,7 @@ import pyarrow.csv as arrow_csv
 
 from aspectbucket.tables.formats import TableFormat
 from aspectbucket.tables.json_text import float_text, json_lines, json_text
-from aspectbucket.tables.parquet_parts import ParallelParquetWriter
+from aspectbucket.tables.parquet_parts import CopiedRows, ParallelParquetWriter
 from aspectbucket.tables.pipeline import worker_count
 
 #: Rows gathered before a Parquet row group is written (the group holds the batches that reached it), as
@@ -68,16 +68,8 @@ class TableWriter:
         self._pending_rows = self._pending_bytes = 0
         self._groups = 0
         if table_format is TableFormat.PARQUET:
-            encodings = {name: kind for name, kind in (parquet_encodings or {}).items() if name in schema.names}
-            # Dictionary pages pay off for text and integers (few distinct buckets); for floats, nearly all
-            # distinct, building one that is then dropped costs more than the rest of the write.
-            dictionary = [field.name for field in schema if not _floating(field.type) and field.name not in encodings]
             self._parquet = ParallelParquetWriter(
-                stream,
-                schema,
-                min(worker_count(), ENCODING_THREADS),
-                use_dictionary=dictionary,
-                column_encoding=encodings or None,
+                stream, schema, min(worker_count(), ENCODING_THREADS), **parquet_properties(schema, parquet_encodings)
             )
         elif table_format is TableFormat.CSV:
             header = csv_schema(schema)
@@ -94,6 +86,12 @@ class TableWriter:
         group_rows = min(ROW_GROUP_ROWS, FIRST_ROW_GROUP_ROWS << self._groups)
         if self._pending_rows >= group_rows or self._pending_bytes >= ROW_GROUP_BYTES:
             self._write_row_group()
+
+    def write_copied(self, rows: CopiedRows) -> None:
+        """Append a Parquet row group whose input columns are copied (after the rows gathered before it)."""
+        self._write_row_group()
+        self._parquet.write_table(rows)
+        self._groups += 1
 
     def _write_row_group(self) -> None:
         """Hand the gathered rows to the encoding threads (waiting while all are busy, so a bounded
@@ -124,6 +122,16 @@ class TableWriter:
         rows missing); text already written stays."""
         if self._parquet is not None:
             self._parquet.abandon()
+
+
+def parquet_properties(schema: arrow.Schema, encodings: Mapping[str, str] | None = None) -> dict:
+    """The ``ParquetWriter`` properties a table of ``schema`` is written with: ``encodings`` for the columns
+    they name (those in ``schema``), a dictionary for the other columns but floats."""
+    encodings = {name: kind for name, kind in (encodings or {}).items() if name in schema.names}
+    # Dictionary pages pay off for text and integers (few distinct buckets); for floats, nearly all
+    # distinct, building one that is then dropped costs more than the rest of the write.
+    dictionary = [field.name for field in schema if not _floating(field.type) and field.name not in encodings]
+    return {"use_dictionary": dictionary, "column_encoding": encodings or None}
 
 
 def encode_batch(batch: arrow.RecordBatch, table_format: TableFormat) -> bytes | arrow.RecordBatch:
