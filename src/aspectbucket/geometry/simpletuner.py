@@ -567,8 +567,8 @@ class _RatioCodeTables:
 
     The own target (``size_by_area``'s, from the rounded ratio) and its map key are fixed. The mapped
     target (and the final key and target after the square rule) is whatever the aspect map holds for that
-    key, and the map keeps the first target stored: once a key is in the map, its codes' entries never
-    change: the keys the map holds are read when the tables are built, and ``pending`` marks the codes
+    key, and the map keeps the first target stored, so once a key is in the map its codes' entries never
+    change. The keys the map holds are read when the tables are built, and ``pending`` marks the codes
     whose key it lacks; :meth:`resolve` stores those keys for a block's rows, in processing order, and
     recomputes the mapped entries.
     """
@@ -606,6 +606,7 @@ class _RatioCodeTables:
         self._mapped_entries()
 
     def covers(self, low: float, high: float) -> bool:
+        """Whether codes ``low .. high`` all have an entry."""
         return self.low <= low and high <= self.high
 
     def resolve(self, index: np.ndarray, uses_map: np.ndarray, order: np.ndarray, aspect_map: dict) -> None:
@@ -638,9 +639,10 @@ class _RatioCodeTables:
         self.target_w = np.where(self.square, self.side, mapped_w)
         self.target_h = np.where(self.square, self.side, mapped_h)
         # The entries whose rows may be squares, as a range: those of key 1, and ratio 1 (its square images
-        # skip the map). A pending code's key does not change when it is stored (the target stored for a
-        # key has that key). A few codes around ratio 1 (failed rows' codes, whose targets may be square
-        # too, are left out): a block finds their rows in one pass.
+        # skip the map). A pending code's final key is its map key, and stays so once that key is stored
+        # (the target stored for a key has that key): the range holds for the block that stores it. A few
+        # codes around ratio 1 (failed rows' codes, whose targets may be square too, are left out): a block
+        # finds their rows in one pass.
         entries = np.flatnonzero(self.square & self.positive)
         if self.ratio_one >= 0:
             entries = np.append(entries, self.ratio_one)
