@@ -16,20 +16,37 @@ single run of a fast profile can read half its usual rate; ``--repeats 2`` or mo
 time goes in the three profiles that were below it (issue 14 item 2; before -> after, upscale/no-upscale,
 best of 3, the two runs one after the other on the same machine):
 
-* simpletuner (2.0/2.2 -> 22.0/21.5 M/s): the whole dataset is one pass in processing order (the aspect
-  map keeps the first target of each bucket key), in blocks of 65,536 rows. Everything that depends only
-  on an image's rounded ratio (the target, its map key, the mapped target, the final key) is computed once
-  per ratio code, in tables, and gathered by each row's code (``simpletuner._area_sizes``); the map is
-  read once per distinct key of a block and sorted only for keys it lacks; the sizes are written straight
-  into the result's columns. Of about 0.46 s per 10 M rows the blocks take about 0.33 s (2.1 ms each):
-  the ratio and its code with the near-half test (0.25 ms), the map's present codes and keys (0.35 ms),
-  the intermediary size from the exact ratio, blended by a 0/1 float (0.3 ms), its growth to the mapped
-  target (0.3 ms), a dozen gathers; the rest is the first touch of six columns of 10 M rows in fresh
-  memory, the size check and the assembly. The random crop offsets (one ``randint`` per image and side,
-  replayed bit for bit; compiled with the ``fast`` extra, about 11 ns a draw against 130-290 in Python,
-  ``bench_random_replay.py``) are not drawn for a placement, which shows the centred trim. SimpleTuner's
-  other settings (``pixel`` mode, crops to listed or square aspects, downsampling) take the row-by-row
-  rules, which share the counted aspect map and take about 1.7 times as long.
+* simpletuner (2.0/2.2 -> 22.0/21.5 M/s; then, best of 5, load average 0.9, 17.4/19.5 -> 29.7/31.3 M/s):
+  the whole dataset is one pass in processing order (the aspect map keeps the first target of each bucket
+  key), in blocks of 65,536 rows. Everything that depends only on an image's rounded ratio (the target,
+  its map key, the mapped target, the final key and target, whether it is square) is computed once per
+  ratio code, in tables built once for the pass and kept for every block
+  (``simpletuner._RatioCodeTables``: rebuilding them per block was a fifth of the time); the map is read
+  when they are built, and a block looks up only keys it lacks (one bool gather says whether it has any).
+  Per row: the ratio and its code (Python's ``round`` at halves, decided exactly in numpy by Dekker's
+  product instead of calling it per value), the intermediary size from the exact ratio (the target's
+  shorter side and a 0/1 orientation, two gathers) and its growth to the mapped target (two gathers), the
+  rows near ratio 1 found by one comparison of a code range; the sizes are gathered or copied straight
+  into the result's columns (``mode="wrap"``: numpy's default gathers into a temporary first), and the
+  key column, which a placement does not read, is not written.
+  Where the time goes after (ms per 10 M rows on one core, line timings, best of 5, load average 2,
+  total 341 ms):
+
+      the four size columns written (two gathers, two float->int copies), the keys   67   20 %
+      growth of the intermediary to the mapped target (2 gathers, 14 passes)        58   17 %
+      outside the blocks: size validation, index column, zero-side check, errors    48   14 %
+      the intermediary from the exact ratio (2 gathers, 10 passes)                  46   13 %
+      the ratio, its code and table entry                                           38   11 %
+      size check (an area minimum), error codes, the block's assembly               26    8 %
+      rows near ratio 1 (square images of ratio 1, the small-square rule)           22    6 %
+      ratio-code tables and the aspect map                                          12    4 %
+      Python per block (153 blocks) and the rest                                    24    7 %
+
+  The random crop offsets (one ``randint`` per image and side, replayed bit for bit; compiled with the
+  ``fast`` extra, about 11 ns a draw against 130-290 in Python, ``bench_random_replay.py``) are not drawn
+  for a placement, which shows the centred trim. SimpleTuner's other settings (``pixel`` mode, crops to
+  listed or square aspects, downsampling) take the row-by-row rules, which share the counted aspect map and
+  take about 2.4 times as long.
 * ai-toolkit (19.6/18.4 -> 27.6/27.3 M/s): no bucket list; the nearest in area of four floor/ceil
   candidates, chosen by arithmetic, comparisons and ``minimum`` only (numpy's masked copies and ``argmin``
   over the candidates cost ten times a plain pass; they remain only for the rows of thin images whose

@@ -484,3 +484,17 @@ def test_assembling_zeroes_failed_rows_without_changing_the_callers_arrays():
     assert placement.bucket_width is zeroed and placement.bucket_index is index
     assert placement.bucket_height.tolist() == [64, 0, 128] and dirty.tolist() == [64, 999, 128]
     assert placement.resized_height.tolist() == [64, 0, 128]
+
+
+def test_a_zero_side_fails_placed_rows_only_and_leaves_the_callers_codes():
+    """A 0-pixel bucket side turns a placed row into ZERO_SIDE; a row that failed before keeps its reason,
+    and the caller's error array is not changed."""
+    from aspectbucket.geometry.placement import assemble_placement
+
+    sizes = np.array([100, 200, 300, 400])
+    errors = np.array([0, PlacementError.TOO_SMALL, 0, 0], dtype=np.int8)
+    bucket_w, bucket_h = np.array([0, 0, 64, 64]), np.array([64, 0, 64, 0])
+    placement = assemble_placement(sizes, sizes, errors, np.full(4, -1), bucket_w, bucket_h, sizes, sizes)
+    zero, too_small = PlacementError.ZERO_SIDE, PlacementError.TOO_SMALL
+    assert placement.error.tolist() == [zero, too_small, PlacementError.OK, zero]
+    assert errors.tolist() == [0, too_small, 0, 0]

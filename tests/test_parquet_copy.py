@@ -50,16 +50,17 @@ def copies(monkeypatch) -> list[int]:
     return appended
 
 
-def _table(rows: int, seed: int = 0) -> arrow.Table:
+def _table(rows: int, seed: int = 0, lists: bool = False) -> arrow.Table:
+    """Columns of many kinds; ``lists`` adds a list column (whose chunks are never copied: only decoding
+    counts the rows in a list column)."""
     rng = np.random.default_rng(seed)
-    return arrow.table(
+    table = arrow.table(
         {
             "key": [f"{number:09d}" for number in range(rows)],
             "width": rng.integers(0, 6000, rows).astype(np.int32),
             "height": arrow.array(rng.integers(64, 6000, rows), mask=rng.random(rows) < 0.05),
             "similarity": rng.random(rows).astype(np.float32),
             "status": arrow.array(rng.choice(["success", "failed"], rows)).dictionary_encode(),
-            "tags": arrow.array([["a", "b"][: number % 3] for number in range(rows)], arrow.list_(arrow.string())),
             "where": arrow.array(
                 [{"x": number, "y": str(number)} for number in range(rows)],
                 arrow.struct([("x", arrow.int64()), ("y", arrow.string())]),
@@ -68,6 +69,10 @@ def _table(rows: int, seed: int = 0) -> arrow.Table:
             "taken": arrow.array(np.arange(rows) * 10**9, arrow.timestamp("ns", tz="Europe/Paris")),
         }
     )
+    if lists:
+        tags = arrow.array([["a", "b"][: number % 3] for number in range(rows)], arrow.list_(arrow.string()))
+        table = table.append_column("tags", tags)
+    return table
 
 
 def _write(table: arrow.Table, path: Path, cuts: list[int], **properties) -> None:
@@ -151,12 +156,15 @@ WRITER_OPTIONS = st.fixed_dictionaries(
     cuts=st.lists(st.integers(0, 1500), max_size=5),
     options=WRITER_OPTIONS,
     columns=st.sampled_from([None, ["all"], ["bucket_width"]]),
+    lists=st.booleans(),
 )
-def test_any_input_writer_gives_the_table_the_decoding_path_gives(tmp_path, monkeypatch, rows, cuts, options, columns):
+def test_any_input_writer_gives_the_table_the_decoding_path_gives(
+    tmp_path, monkeypatch, rows, cuts, options, columns, lists
+):
     """Compression, dictionaries, page versions, page indexes, byte-stream split, old format versions and
     files without an Arrow schema: copied where they qualify, decoded where not, the same table read back."""
     path = tmp_path / "in.parquet"
-    _write(_table(rows, seed=rows), path, [cut for cut in cuts if cut < rows], **options)
+    _write(_table(rows, seed=rows, lists=lists), path, [cut for cut in cuts if cut < rows], **options)
     copied, copied_result = _assign(path, True, monkeypatch, columns=columns)
     decoded, decoded_result = _assign(path, False, monkeypatch, columns=columns)
     _same_tables(copied, decoded)
@@ -405,21 +413,23 @@ def _damage_page_data(path: Path, group: int, column: int) -> None:
 
 
 def test_a_page_that_does_not_decompress_stops_its_shard_after_the_groups_copied_before(tmp_path, monkeypatch, copies):
+    """The group before the damage is kept; the damaged one and those after it are dropped (with one
+    warning), and the next shard goes on."""
     folder, intact = tmp_path / "shards", tmp_path / "intact"
     folder.mkdir()
     intact.mkdir()
     rng = np.random.default_rng(3)
     table = arrow.table(
         {
-            "key": [f"{rng.random()}" for _ in range(900)],
-            "width": rng.integers(64, 4000, 900),
-            "height": rng.integers(64, 4000, 900),
+            "key": [f"{rng.random()}" for _ in range(1200)],
+            "width": rng.integers(64, 4000, 1200),
+            "height": rng.integers(64, 4000, 1200),
         }
     )
-    for folder_, groups in ((folder, [(0, 600)]), (intact, [(0, 300)])):
-        for start, rows in groups:
-            _write(table.slice(start, rows), folder_ / "0.parquet", [300], use_dictionary=False)
-        _write(table.slice(600, 300), folder_ / "1.parquet", [], use_dictionary=False)
+    _write(table.slice(0, 900), folder / "0.parquet", [300, 600], use_dictionary=False)
+    _write(table.slice(0, 300), intact / "0.parquet", [], use_dictionary=False)
+    for folder_ in (folder, intact):
+        _write(table.slice(900, 300), folder_ / "1.parquet", [], use_dictionary=False)
     _damage_page_data(folder / "0.parquet", 1, 0)
     copied, result = _assign(folder, True, monkeypatch)
     assert [line.split(":")[0] for line in result.warnings] == [f"stopped reading {folder / '0.parquet'}"]
@@ -428,6 +438,91 @@ def test_a_page_that_does_not_decompress_stops_its_shard_after_the_groups_copied
     _same_tables(copied, _assign(intact, False, monkeypatch)[0])
     with pytest.raises(TableError, match="the Parquet table is damaged: a page of column key does not decompress"):
         _assign(folder / "0.parquet", True, monkeypatch)
+
+
+def test_warnings_come_once_a_shard_in_shard_order(tmp_path, monkeypatch):
+    """A copied shard found damaged when encoded (late) and a decoded one found damaged when read (early)
+    are told in shard order, once each, as when decoding."""
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    rng = np.random.default_rng(4)
+    table = arrow.table(
+        {
+            "key": [f"{rng.random()}" for _ in range(600)],
+            "width": rng.integers(64, 4000, 600),
+            "height": rng.integers(64, 4000, 600),
+        }
+    )
+    _write(table, folder / "0.parquet", [300], use_dictionary=False)
+    _write(table, folder / "1.parquet", [300], use_dictionary=False)
+    _damage_page_data(folder / "0.parquet", 0, 0)
+    _damage_second_group(folder / "1.parquet", 0)
+    result = _assign(folder, True, monkeypatch)[1]
+    decoded_result = _assign(folder, False, monkeypatch)[1]
+    names = [line.split(": ")[0] for line in result.warnings]
+    assert names == [line.split(": ")[0] for line in decoded_result.warnings]
+    assert names == [f"stopped reading {folder / '0.parquet'}", f"stopped reading {folder / '1.parquet'}"]
+
+
+def test_an_all_null_column_and_its_empty_dictionary_are_copied(tmp_path, monkeypatch, copies):
+    """A dictionary page of no values (its compressed form a byte or none) is not taken for damage."""
+    table = _table(600).append_column("note", arrow.nulls(600, arrow.string()))
+    _write(table, tmp_path / "in.parquet", [300])
+    _same_outcome(tmp_path / "in.parquet", monkeypatch)
+    assert copies == [300, 300]
+
+
+def _edit_first_page_header(path: Path, group: int, column: int, edit) -> None:
+    chunk = parquet.ParquetFile(path).metadata.row_group(group).column(column)
+    start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+    data = path.read_bytes()
+    header, end = read_struct(data, start)
+    edit(header)
+    written = write_struct(header)
+    assert len(written) == end - start  # same length: the footer's offsets still hold
+    path.write_bytes(data[:start] + written + data[end:])
+
+
+@pytest.mark.parametrize("compression", ["snappy", "gzip", "brotli", "zstd", "lz4"])
+def test_a_page_whose_header_overstates_its_size_is_not_copied_into_an_unreadable_table(
+    tmp_path, monkeypatch, compression
+):
+    rng = np.random.default_rng(5)
+    table = arrow.table(
+        {
+            "key": [f"{rng.random()}" for _ in range(600)],
+            "width": rng.integers(64, 4000, 600),
+            "height": rng.integers(64, 4000, 600),
+        }
+    )
+    _write(table, tmp_path / "in.parquet", [300], use_dictionary=False, compression=compression)
+    _edit_first_page_header(
+        tmp_path / "in.parquet", 1, 0, lambda header: setattr(field(header, 2), "value", field(header, 2).value + 1)
+    )
+    _same_outcome(tmp_path / "in.parquet", monkeypatch)
+
+
+def test_pages_too_many_and_small_to_walk_are_decoded_instead(tmp_path, monkeypatch, copies):
+    _write(_table(600), tmp_path / "in.parquet", [300], data_page_size=64, write_batch_size=1)
+    _same_outcome(tmp_path / "in.parquet", monkeypatch)
+    assert copies == []
+
+
+def test_the_source_reads_past_short_reads_and_names_an_input_error(tmp_path, monkeypatch):
+    path = tmp_path / "data.bin"
+    path.write_bytes(bytes(range(256)) * 4)
+    real = os.pread
+    monkeypatch.setattr(os, "pread", lambda descriptor, length, offset: real(descriptor, min(length, 7), offset))
+    source = SourceFile(open(path, "rb"), "data.bin", print)  # noqa: SIM115 (closed by release)
+    assert source.read(10, 500) == path.read_bytes()[10:510]
+
+    def failing(descriptor, length, offset):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "pread", failing)
+    with pytest.raises(TableError, match="it cannot be read: Input/output error"):
+        source.read(0, 10)
+    source.release()
 
 
 def test_a_shard_renamed_over_while_it_is_copied_is_still_the_file_its_sizes_came_from(tmp_path, monkeypatch, copies):

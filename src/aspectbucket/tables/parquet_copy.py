@@ -37,7 +37,7 @@ import pyarrow as arrow
 import pyarrow.parquet as parquet
 
 from aspectbucket.tables.formats import TableError
-from aspectbucket.tables.parquet_parts import CODECS, MAGIC, CopiedRows, SourceFile, _split_file, encoded_file
+from aspectbucket.tables.parquet_parts import MAGIC, CopiedRows, SourceFile, _split_file, encoded_file
 from aspectbucket.tables.readers import BATCH_ROWS, ReadBatch, conform, one_line
 from aspectbucket.tables.thrift_compact import Field, Items, ThriftError, field, read_struct, write_struct
 
@@ -55,11 +55,20 @@ _GROUP_COLUMNS, _GROUP_NUM_ROWS = 1, 3
 #: encrypted_column_metadata.
 _CHUNK_ELSEWHERE = (1, 8, 9)
 _CHUNK_META_DATA = 3
-_META_TYPE, _META_CODEC, _META_NUM_VALUES, _META_UNCOMPRESSED, _META_COMPRESSED = 1, 4, 5, 6, 7
+_META_TYPE, _META_PATH, _META_CODEC, _META_NUM_VALUES, _META_UNCOMPRESSED, _META_COMPRESSED = 1, 3, 4, 5, 6, 7
 _META_DATA_PAGE, _META_DICTIONARY_PAGE = 9, 11
-#: PageHeader: type, compressed_page_size, data_page_header, data_page_header_v2 (num_values is field 1
-#: of both; the encoding field 2 of the first, 4 of the second).
-_PAGE_TYPE, _PAGE_COMPRESSED, _PAGE_DATA_HEADER, _PAGE_DATA_HEADER_V2 = 1, 3, 5, 8
+#: PageHeader: type, uncompressed_page_size, compressed_page_size, data_page_header, data_page_header_v2
+#: (num_values is field 1 of both; the encoding field 2 of the first, 4 of the second).
+_PAGE_TYPE, _PAGE_UNCOMPRESSED, _PAGE_COMPRESSED, _PAGE_DATA_HEADER, _PAGE_DATA_HEADER_V2 = 1, 2, 3, 5, 8
+#: DataPageHeaderV2: definition and repetition levels' byte lengths, is_compressed.
+_V2_LEVEL_LENGTHS, _V2_IS_COMPRESSED = (5, 6), 7
+#: Parquet's codecs by id, as pyarrow names them, whose pages are copied (each is decompressed to check
+#: it). Uncompressed pages are not copied: damage in them only decoding finds; nor LZO and Hadoop-framed
+#: LZ4, which pyarrow cannot decompress here.
+COPIED_CODECS = {1: "snappy", 2: "gzip", 4: "brotli", 6: "zstd", 7: "lz4_raw"}
+#: A chunk of more pages than this, averaging fewer bytes than the next, is decoded rather than walked
+#: page by page in Python (a writer of one value a page made copying 25 times slower than decoding).
+_FEWEST_PAGES, _SMALLEST_PAGES = 64, 8192
 _DATA_PAGE, _DICTIONARY_PAGE, _DATA_PAGE_V2 = 0, 2, 3
 #: Encodings that refer to a dictionary page: PLAIN_DICTIONARY, RLE_DICTIONARY.
 _DICTIONARY_ENCODINGS = (2, 8)
@@ -198,22 +207,27 @@ def copied_row_groups(
     layout: CopyLayout | None,
     size_names: list[str],
     added: Callable[[arrow.Table], Callable[[], arrow.Table]],
-    warnings: list[str] | None,
+    reports: list[tuple[int, str]] | None,
 ) -> Iterator[ReadBatch | CopiedRows]:
     """Every row group of ``inputs``, in order: copied (``added(sizes)`` makes the columns to add from the
-    group's ``size_names`` columns, as read) or decoded into batches of ``schema`` where it cannot be
-    (every one without a ``layout``).
+    group's ``size_names`` columns, as read) or decoded into batches of ``schema`` (every file with a
+    group that cannot be copied, and all of them without a ``layout``).
 
-    A file that cannot be read, or that fails part-way, is a warning and the next file goes on when
-    ``warnings`` is a list; with ``None`` (one table, not a folder) it is a :class:`TableError`. A copied
-    group found damaged when it is encoded does the same, through its :class:`SourceFile`.
+    A file that cannot be read, or that fails part-way, is reported (``(its place, warning)``, once a
+    file: the place orders the warnings, which the reading and the writing threads find at different
+    times) and the next file goes on; with ``reports`` ``None`` (one table, not a folder) it is a
+    :class:`TableError`. A copied group found damaged when it is encoded does the same, through its
+    :class:`SourceFile`, and the groups of its file after it are dropped.
     """
-    for source in inputs:
+    told: set[int] = set()
+    for place, source in enumerate(inputs):
 
-        def damaged(reason: str, name: str = source.name) -> None:
-            if warnings is None:
+        def damaged(reason: str, name: str = source.name, place: int = place) -> None:
+            if reports is None:
                 raise TableError(f"the Parquet table is damaged: {reason}")
-            warnings.append(f"stopped reading {name}: {reason}")
+            if place not in told:
+                told.add(place)
+                reports.append((place, f"stopped reading {name}: {reason}"))
 
         try:
             yield from _file_row_groups(source, schema, layout, size_names, added, damaged)
@@ -222,23 +236,22 @@ def copied_row_groups(
 
 
 def _file_row_groups(source: ParquetInput, schema, layout: CopyLayout | None, size_names, added, damaged):
-    """One file's row groups: copied where they qualify; where none does, or where its footer says
-    anything it should not (it is then read whole, as the decoding path reads it, with pyarrow's own
-    leniency and its own errors), every row decoded."""
+    """One file's row groups: all copied where every one qualifies; else (a group too small or too big,
+    or a footer saying anything it should not) read whole, as the decoding path reads it, with pyarrow's
+    own leniency and its own errors."""
     table_file = source.reader()
     counts = [table_file.metadata.row_group(index).num_rows for index in range(table_file.num_row_groups)]
     if (
         layout is not None
-        and any(MIN_COPIED_ROWS <= rows <= MAX_COPIED_ROWS for rows in counts)
+        and counts
+        and all(MIN_COPIED_ROWS <= rows <= MAX_COPIED_ROWS for rows in counts)
         and table_file.schema_arrow.equals(schema)
     ):
         held = source.source(damaged)
         try:
             plans = _group_plans(held, layout, counts)
             if plans is not None:
-                yield from _mixed(
-                    parquet.ParquetFile(held.handle, pre_buffer=False), plans, held, schema, size_names, added
-                )
+                yield from _copied(parquet.ParquetFile(held.handle, pre_buffer=False), plans, held, size_names, added)
                 return
         finally:
             held.release()
@@ -247,8 +260,8 @@ def _file_row_groups(source: ParquetInput, schema, layout: CopyLayout | None, si
 
 
 def _group_plans(held: SourceFile, layout: CopyLayout, counts: list[int]) -> list | None:
-    """For each row group, its chunks to copy and their ranges (``None``: its rows are to be decoded, as
-    there are too few or too many); ``None`` for the file when its footer is not one to trust."""
+    """For each row group, its chunks to copy, their byte ranges and their pages; ``None`` for the file
+    when its footer is not one to trust."""
     found = _footer(held)
     leaves = layout.leaves(found[0]) if found is not None else None
     groups = field(found[0], _FILE_ROW_GROUPS) if found is not None else None
@@ -264,51 +277,99 @@ def _group_plans(held: SourceFile, layout: CopyLayout, counts: list[int]) -> lis
         checked = _copied_chunks(held, group, leaves, layout.leaf_kinds, found[1], rows)
         if checked is None:
             return None
-        plans.append(checked if MIN_COPIED_ROWS <= rows <= MAX_COPIED_ROWS else None)
+        plans.append(checked)
     return plans
 
 
-def _mixed(table_file: parquet.ParquetFile, plans: list, held: SourceFile, schema, size_names, added):
-    """The groups planned: copied ones as :class:`CopiedRows`, the others decoded (runs of them together)."""
-    present = [name for name in size_names if name in schema.names]
-    counts = [table_file.metadata.row_group(index).num_rows for index in range(len(plans))]
-    waiting: list[int] = []
-    for index, plan in enumerate(plans):
-        sizes = _sizes(table_file, index, present, counts[index]) if plan is not None else None
-        if sizes is None:
-            waiting.append(index)
-            continue
-        yield from _decoded(table_file, waiting, schema, counts)
-        waiting = []
+def _copied(table_file: parquet.ParquetFile, plans: list, held: SourceFile, size_names, added):
+    """The planned groups as :class:`CopiedRows`, each with its size columns read; a group whose sizes
+    cannot be read stops its file where it is appended (the groups before it are kept)."""
+    present = [name for name in dict.fromkeys(size_names) if name in table_file.schema_arrow.names]
+    for index, (chunks, ranges, pages) in enumerate(plans):
+        rows = table_file.metadata.row_group(index).num_rows
+        sizes, reason = _sizes(table_file, index, present, rows)
         held.hold()
-        yield CopiedRows(counts[index], *plan, held, added(sizes))
-    yield from _decoded(table_file, waiting, schema, counts)
+        if sizes is None:
+            yield CopiedRows(rows, chunks, ranges, held, _unused, _Reason(reason))
+            return
+        yield CopiedRows(rows, chunks, ranges, held, added(sizes), _PageCheck(held, pages))
 
 
-def _sizes(table_file: parquet.ParquetFile, index: int, names: list[str], rows: int) -> arrow.Table | None:
-    """The group's size columns, or ``None`` where they cannot be read whole (the group is then decoded,
-    which meets the same damage where it stops the file)."""
+def _sizes(table_file: parquet.ParquetFile, index: int, names: list[str], rows: int):
+    """The group's size columns and ``None``, or ``None`` and why they cannot be read whole."""
     try:
         sizes = table_file.read_row_group(index, columns=names)
-    except (arrow.ArrowException, OSError):
+    except (arrow.ArrowException, OSError) as error:
+        return None, one_line(error)
+    if names and sizes.num_rows != rows:
+        return None, f"a row group holds {sizes.num_rows:,} rows where its footer lists {rows:,}"
+    return sizes, None
+
+
+def _unused() -> arrow.Table:
+    raise AssertionError("a damaged group's columns are never made")
+
+
+class _Reason:
+    """The check of a group known damaged before it is encoded."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def __call__(self) -> str:
+        return self.reason
+
+
+class _PageCheck:
+    """Decompress every page of a group's copied chunks (on an encoding thread), a page at a time: the
+    copy is then what pyarrow can read, as far as anything short of decoding every value can tell.
+    Gives why not, or ``None``; its pages are let go once checked."""
+
+    def __init__(self, source: SourceFile, pages: list):
+        self.source = source
+        self.pages = pages
+
+    def __call__(self) -> str | None:
+        pages, self.pages = self.pages, []
+        for column, codec, offset, size, expected in pages:
+            try:
+                body = self.source.read(offset, size)
+            except TableError as error:
+                return str(error)
+            if not _decompresses(body, expected, codec):
+                return f"a page of column {column} does not decompress to the size its header gives"
         return None
-    return sizes if not names or sizes.num_rows == rows else None
 
 
-def _decoded(table_file: parquet.ParquetFile, groups, schema: arrow.Schema, counts: list[int]) -> Iterator[ReadBatch]:
-    """The rows of ``groups`` decoded; groups that yield other than the rows their footer lists are damage,
-    not a shorter table (read alone, a group whose chunk says it holds no values yields none, where the
-    whole file read at once is refused)."""
-    groups = list(groups)
-    if not groups:
-        return
-    read = 0
-    for batch in table_file.iter_batches(batch_size=BATCH_ROWS, row_groups=groups):
-        read += batch.num_rows
-        yield ReadBatch(batch if batch.schema.equals(schema) else conform(batch, schema))
-    listed = sum(counts[index] for index in groups)
-    if read != listed:
-        raise ValueError(f"its row groups hold {read:,} rows where its footer lists {listed:,}")
+def _decompresses(body: bytes, expected: int, codec: str) -> bool:
+    """Whether ``body`` decompresses to exactly ``expected`` bytes (pyarrow does not say how many it
+    made: one byte fewer must not be enough; snappy says its length first)."""
+    if not body:
+        return expected == 0  # an empty page, which pyarrow never decompresses
+    try:
+        arrow.decompress(body, expected, codec=codec)
+    except (arrow.ArrowException, OSError, ValueError):
+        return False
+    if codec == "snappy":
+        return _snappy_length(body) == expected
+    if expected == 0 or codec == "zstd":  # zstd refuses a size that is not its frame's
+        return True
+    try:
+        arrow.decompress(body, expected - 1, codec=codec)
+    except (arrow.ArrowException, OSError, ValueError):
+        return True
+    return False
+
+
+def _snappy_length(body: bytes) -> int:
+    """The uncompressed length a snappy block starts with (a little-endian base-128 varint)."""
+    length = shift = 0
+    for byte in body[:5]:
+        length |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return length
+        shift += 7
+    return -1
 
 
 def _footer(source: SourceFile) -> tuple[list[Field], int] | None:
@@ -329,11 +390,13 @@ def _footer(source: SourceFile) -> tuple[list[Field], int] | None:
 
 
 def _copied_chunks(source: SourceFile, group: list[Field], leaves, kinds, footer_start: int, rows: int):
-    """The kept chunks of a row group and their byte ranges, or ``None`` where its footer entry is not to
-    be trusted (a field missing or of another type, or saying what the file cannot hold)."""
+    """The kept chunks of a row group, their byte ranges and their pages to check, or ``None`` where its
+    footer entry is not to be trusted (a field missing or of another type, or saying what the file
+    cannot hold) or a chunk is not one to copy (uncompressed pages, whose damage only decoding finds;
+    a column in a list, whose rows only decoding counts)."""
     try:
         return _checked_chunks(source, group, leaves, kinds, footer_start, rows)
-    except (ThriftError, OSError, AttributeError, TypeError):
+    except (ThriftError, TableError, AttributeError, TypeError):
         return None
 
 
@@ -341,9 +404,9 @@ def _checked_chunks(source: SourceFile, group: list[Field], leaves, kinds, foote
     if field(group, _GROUP_NUM_ROWS).value != rows:
         return None
     columns = field(group, _GROUP_COLUMNS).value.values
-    chunks, ranges = [], []
+    chunks, ranges, pages = [], [], []
     for leaf, (kind, repeated) in zip(leaves, kinds, strict=True):
-        if leaf >= len(columns):
+        if leaf >= len(columns) or repeated:
             return None
         chunk = columns[leaf]
         meta = field(chunk, _CHUNK_META_DATA)
@@ -351,20 +414,25 @@ def _checked_chunks(source: SourceFile, group: list[Field], leaves, kinds, foote
             return None
         meta = meta.value
         start, length, values = _extent(meta)
+        codec = COPIED_CODECS.get(field(meta, _META_CODEC).value)
         if (
             field(meta, _META_TYPE).value != kind
-            or field(meta, _META_CODEC).value not in CODECS
+            or codec is None
             or not 0 <= field(meta, _META_UNCOMPRESSED).value < _MOST
-            or (values != rows if not repeated else not rows <= values < _MOST)
+            or values != rows
             or not len(MAGIC) <= start <= start + length <= footer_start
-            or not _pages_end(source, start, length, values)
         ):
+            return None
+        column = ".".join(part.decode("utf-8", "replace") for part in field(meta, _META_PATH).value.values)
+        chunk_pages = _pages(source, start, length, values, column, codec)
+        if chunk_pages is None:
             return None
         chunks.append(chunk)
         ranges.append((start, length))
+        pages += chunk_pages
     if any(start + length > after for (start, length), (after, _) in itertools.pairwise(sorted(ranges))):
         return None  # chunks that overlap are no file's
-    return chunks, ranges
+    return chunks, ranges, pages
 
 
 def _extent(meta: list[Field]) -> tuple[int, int, int]:
@@ -376,38 +444,56 @@ def _extent(meta: list[Field]) -> tuple[int, int, int]:
     return start, field(meta, _META_COMPRESSED).value, field(meta, _META_NUM_VALUES).value
 
 
-def _pages_end(source: SourceFile, start: int, length: int, values: int) -> bool:
-    """Whether the pages from ``start`` end exactly at ``start + length`` holding ``values`` values, with
-    a dictionary page first wherever a data page refers to one."""
-    position, end, counted, dictionary = start, start + length, 0, False
+def _pages(source: SourceFile, start: int, length: int, values: int, column: str, codec: str) -> list | None:
+    """The compressed parts of the pages from ``start``, to decompress (``(column, codec, offset, size,
+    uncompressed size)``), or ``None`` unless they end exactly at ``start + length`` holding ``values``
+    values, each data page compressed, a dictionary page first wherever a data page refers to one, and
+    pages not so many and small that walking them here would cost more than decoding them."""
+    position, end, counted, dictionary, found = start, start + length, 0, False, []
     while position < end:
+        if len(found) > _FEWEST_PAGES and length // len(found) < _SMALLEST_PAGES:
+            return None
         header, size = _page_header(source, position, end)
-        kind, compressed = field(header, _PAGE_TYPE), field(header, _PAGE_COMPRESSED)
-        if kind is None or compressed is None or not 0 <= compressed.value < _MOST:
-            return False
-        if kind.value == _DICTIONARY_PAGE:
+        kind, compressed = field(header, _PAGE_TYPE).value, field(header, _PAGE_COMPRESSED).value
+        uncompressed = field(header, _PAGE_UNCOMPRESSED).value
+        if not (0 <= compressed < _MOST and 0 <= uncompressed < _MOST):
+            return None
+        body, plain = size, 0
+        if kind == _DICTIONARY_PAGE:
             if position != start:
-                return False
+                return None
             dictionary = True
-        elif kind.value in (_DATA_PAGE, _DATA_PAGE_V2):
-            data = field(header, _PAGE_DATA_HEADER if kind.value == _DATA_PAGE else _PAGE_DATA_HEADER_V2)
-            encoding = field(data.value, 2 if kind.value == _DATA_PAGE else 4).value
-            if encoding in _DICTIONARY_ENCODINGS and not dictionary:
-                return False
-            counted += field(data.value, 1).value
+        elif kind == _DATA_PAGE:
+            data = field(header, _PAGE_DATA_HEADER).value
+            if field(data, 2).value in _DICTIONARY_ENCODINGS and not dictionary:
+                return None
+            counted += field(data, 1).value
+        elif kind == _DATA_PAGE_V2:
+            data = field(header, _PAGE_DATA_HEADER_V2).value
+            plain = sum(field(data, number).value for number in _V2_LEVEL_LENGTHS)  # levels: never compressed
+            flag = field(data, _V2_IS_COMPRESSED)
+            if (
+                (field(data, 4).value in _DICTIONARY_ENCODINGS and not dictionary)
+                or (flag is not None and not flag.value and compressed > plain)  # values stored plain
+                or not 0 <= plain <= min(compressed, uncompressed)
+            ):
+                return None
+            counted += field(data, 1).value
         else:
-            return False
-        position += size + compressed.value
-    return position == end and counted == values
+            return None
+        found.append((column, codec, body + plain, compressed - plain, uncompressed - plain))
+        position = size + compressed
+    return found if position == end and counted == values else None
 
 
 def _page_header(source: SourceFile, position: int, end: int) -> tuple[list[Field], int]:
-    """The page header at ``position`` and its length in bytes."""
+    """The page header at ``position`` and where it ends."""
     window = _HEADER_WINDOW
     while True:
         data = source.read(position, min(window, end - position))
         try:
-            return read_struct(data)
+            header, size = read_struct(data)
+            return header, position + size
         except ThriftError:
             if len(data) == end - position or window >= _MAX_HEADER:
                 raise

@@ -38,7 +38,6 @@ from aspectbucket.tables.thrift_compact import (
     Encoded,
     Field,
     Items,
-    ThriftError,
     field,
     read_struct,
     write_struct,
@@ -58,15 +57,6 @@ _META_UNCOMPRESSED = 6
 _META_OFFSETS = (9, 10, 11)
 #: ColumnMetaData: bloom_filter_offset, bloom_filter_length.
 _META_BLOOM_FILTER = (14, 15)
-#: ColumnMetaData: codec, path_in_schema.
-_META_CODEC, _META_PATH = 4, 3
-#: Parquet's codecs by id, as pyarrow names them (``None``: uncompressed). LZO and Hadoop-framed LZ4 are
-#: left out: pyarrow cannot check their pages, so their chunks are decoded, not copied.
-CODECS = {0: None, 1: "snappy", 2: "gzip", 4: "brotli", 6: "zstd", 7: "lz4_raw"}
-#: PageHeader: uncompressed_page_size, compressed_page_size, data_page_header_v2.
-_PAGE_UNCOMPRESSED, _PAGE_COMPRESSED, _PAGE_DATA_HEADER_V2 = 2, 3, 8
-#: DataPageHeaderV2: definition and repetition levels' byte lengths (never compressed), is_compressed.
-_V2_LEVEL_LENGTHS, _V2_IS_COMPRESSED = (5, 6), 7
 #: Bytes copied from another file at a time.
 _COPY_PIECE = 8 << 20
 #: Writer properties refused: each puts absolute offsets where a footer edit cannot reach them (page
@@ -101,7 +91,7 @@ class JoinedParquetFile:
         """``rows`` as a whole Parquet file of this file's schema and properties (any thread may call it);
         for copied rows, their added columns (computed here) as a file of this file's last columns."""
         if isinstance(rows, CopiedRows):
-            damage = _damaged_page(rows)
+            damage = rows.check()
             if damage is not None:
                 return CopiedEncoding(rows, None, damage)
             added = rows.added()
@@ -214,11 +204,18 @@ class SourceFile:
 
     def read(self, offset: int, length: int) -> bytes:
         """``length`` bytes from ``offset``; :class:`TableError` where the file holds fewer (it was cut
-        short since its footer was read)."""
-        data = os.pread(self.handle.fileno(), length, offset)
-        if len(data) != length:
-            raise TableError("it changed while it was read: it now ends inside a column its footer lists")
-        return data
+        short since its footer was read) or cannot be read (an I/O error: the input's, not the output's)."""
+        pieces, done = [], 0
+        try:
+            while done < length:  # one pread returns at most 2 GiB less a page on Linux
+                piece = os.pread(self.handle.fileno(), min(length - done, _COPY_PIECE), offset + done)
+                if not piece:
+                    raise TableError("it changed while it was read: it now ends inside a column its footer lists")
+                pieces.append(piece)
+                done += len(piece)
+        except OSError as error:
+            raise TableError(f"it cannot be read: {error.strerror or error}") from None
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
 
 @dataclass
@@ -238,6 +235,8 @@ class CopiedRows:
     source: SourceFile
     #: The columns after the copied ones, ``num_rows`` long.
     added: Callable[[], arrow.Table]
+    #: Why the copied bytes are damaged, or ``None``: run on an encoding thread before ``added``.
+    check: Callable[[], str | None]
     #: Whether the group was appended (not dropped: damaged, or after a damaged group of its file).
     appended: bool = False
 
@@ -306,48 +305,12 @@ class EncodingQueue:
             _let_go(rows)
 
 
-def _damaged_page(rows: CopiedRows) -> str | None:
-    """Why a page of the copied chunks does not decompress to its listed size, or ``None``: the copy is
-    then what pyarrow can read, as far as anything short of decoding every value can tell."""
-    for chunk, (offset, length) in zip(rows.chunks, rows.ranges, strict=True):
-        meta = field(chunk, _CHUNK_META_DATA).value
-        codec = CODECS[field(meta, _META_CODEC).value]
-        try:
-            data = memoryview(rows.source.read(offset, length))
-        except TableError as error:
-            return str(error)
-        position = 0
-        while position < length:
-            try:
-                header, size = read_struct(data, position)
-            except ThriftError as error:
-                return f"a page header of column {_path(meta)} cannot be read ({error})"
-            body = data[size : size + field(header, _PAGE_COMPRESSED).value]
-            position = size + len(body)
-            expected = field(header, _PAGE_UNCOMPRESSED).value
-            if (levels := field(header, _PAGE_DATA_HEADER_V2)) is not None:
-                compressed = field(levels.value, _V2_IS_COMPRESSED)
-                level_bytes = sum(field(levels.value, number).value for number in _V2_LEVEL_LENGTHS)
-                if compressed is not None and not compressed.value:
-                    continue
-                body, expected = body[level_bytes:], expected - level_bytes
-            if codec is None:
-                continue
-            try:
-                arrow.decompress(body, expected, codec=codec)
-            except (arrow.ArrowException, OSError, ValueError) as error:
-                return f"a page of column {_path(meta)} does not decompress ({' '.join(str(error).split())})"
-    return None
-
-
-def _path(meta: list[Field]) -> str:
-    return ".".join(part.decode("utf-8", "replace") for part in field(meta, _META_PATH).value.values)
-
-
 def _let_go(rows) -> None:
-    """Copied rows no longer need their input file once appended or dropped."""
+    """Copied rows no longer need their input file, nor their footer entries, once appended or dropped
+    (a run keeps each group's row count, not thousands of entries)."""
     if isinstance(rows, CopiedRows):
         rows.source.release()
+        rows.chunks, rows.ranges = [], []
 
 
 class ParallelParquetWriter:

@@ -72,14 +72,17 @@ def size_values(column: arrow.Array | arrow.ChunkedArray) -> np.ndarray:
 
 
 def _text_values(column: arrow.Array) -> np.ndarray:
-    if column.null_count == 0:
+    # Each cell means what Python's float() makes of it, whatever the cells beside it: pyarrow's integer
+    # cast also reads hexadecimal ("0x400"), which float() refuses, so text holding an x skips it.
+    hexadecimal = compute.any(compute.match_substring(column, "x", ignore_case=True)).as_py()
+    if column.null_count == 0 and not hexadecimal:
         try:  # the usual CSV column, whole numbers only: no copy trimmed and emptied first
             return compute.cast(column, arrow.int64()).to_numpy()
         except (arrow.ArrowInvalid, arrow.ArrowNotImplementedError):
             pass
     text = compute.utf8_trim_whitespace(column)
     text = compute.if_else(compute.equal(text, ""), None, text)
-    for kind in (arrow.int64(), arrow.float64()):
+    for kind in (arrow.float64(),) if hexadecimal else (arrow.int64(), arrow.float64()):
         try:
             numbers = compute.cast(text, kind)
         except (arrow.ArrowInvalid, arrow.ArrowNotImplementedError):
