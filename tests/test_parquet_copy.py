@@ -568,3 +568,26 @@ def test_a_shard_cut_short_while_it_is_copied_stops_with_a_warning_and_the_next_
     assert result.warnings == [f"stopped reading {folder / '0.parquet'}: {reason}"]
     assert result.rows == 300
     assert _read(data).num_rows == 300
+
+
+@pytest.mark.parametrize("kernel", ["copies", "refuses", "stops part-way"])
+def test_a_table_written_to_a_file_is_the_one_written_to_memory(tmp_path, monkeypatch, copies, kernel):
+    """Into a regular file the chunks are copied by the kernel (``copy_file_range``), with the stream's
+    own writes before and after them, or through this process where the kernel refuses (another
+    filesystem, a special file) or stops part-way: the same bytes as written to memory."""
+    _write(_table(900), tmp_path / "in.parquet", [300, 600])
+    in_memory, _ = _assign(tmp_path / "in.parquet", True, monkeypatch)
+    real, calls = os.copy_file_range, []
+
+    def kernel_copy(source, target, count, offset_src):
+        calls.append(count)
+        if kernel == "refuses" or (kernel == "stops part-way" and len(calls) > 1):
+            raise OSError(18, "Invalid cross-device link")
+        return real(source, target, min(count, 100), offset_src)
+
+    monkeypatch.setattr(os, "copy_file_range", kernel_copy)
+    with open(tmp_path / "in.parquet", "rb") as source, open(tmp_path / "out.parquet", "wb") as sink:
+        assign_table(source, sink, OPTIONS, PROFILE, TableFormat.PARQUET, TableFormat.PARQUET)
+    assert (tmp_path / "out.parquet").read_bytes() == in_memory
+    assert copies == [300, 300, 300, 300, 300, 300]
+    assert len(calls) > 1 if kernel == "copies" else len(calls) == {"refuses": 1, "stops part-way": 2}[kernel]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import os
+import stat
 import struct
 import threading
 from collections.abc import Callable
@@ -85,6 +86,7 @@ class JoinedParquetFile:
         self._groups: list[Encoded] = []
         self._rows = 0
         self._position = 0
+        self._kernel_copies = hasattr(os, "copy_file_range") and _regular_file(stream)
         self._write(MAGIC)
 
     def encode(self, rows: arrow.Table | CopiedRows | None) -> arrow.Buffer | CopiedEncoding:
@@ -132,8 +134,7 @@ class JoinedParquetFile:
         try:
             for chunk, (offset, length) in zip(rows.chunks, rows.ranges, strict=True):
                 _move_chunk(chunk, self._position - offset)
-                for piece in range(offset, offset + length, _COPY_PIECE):
-                    self._write(rows.source.read(piece, min(_COPY_PIECE, offset + length - piece)))
+                self._copy_from(rows.source, offset, length)
         except TableError as error:  # cut short since it was checked: the bytes written are left unlisted
             rows.source.stop(str(error))
             return
@@ -148,6 +149,30 @@ class JoinedParquetFile:
         self._groups.append(Encoded(write_struct(group)))
         self._rows += rows.num_rows
         rows.appended = True
+
+    def _copy_from(self, source: SourceFile, offset: int, length: int) -> None:
+        """Append ``length`` bytes of ``source`` from ``offset``: by the kernel where the output is a regular
+        file (``copy_file_range``, nothing through this process: at 10^8 rows the copy was a fifth of
+        the writing thread's time), else read and written here, as after any refusal of the kernel's."""
+        done = 0
+        if self._kernel_copies:
+            try:
+                self.stream.flush()
+                while done < length:
+                    count = os.copy_file_range(
+                        source.handle.fileno(), self.stream.fileno(), length - done, offset + done
+                    )
+                    if count == 0:
+                        break  # the input ends early: reading it below says so
+                    done += count
+            except OSError:  # another filesystem on an old kernel, a special file: copied through here from now on
+                self._kernel_copies = False
+            finally:
+                if done:
+                    self._position += done
+                    self.stream.seek(0, os.SEEK_END)  # the file's own position moved; the stream's did not
+        for piece in range(offset + done, offset + length, _COPY_PIECE):
+            self._write(source.read(piece, min(_COPY_PIECE, offset + length - piece)))
 
     def close(self) -> None:
         """Write the footer listing every group appended; the stream itself stays open."""
@@ -303,6 +328,15 @@ class EncodingQueue:
             raise
         finally:
             _let_go(rows)
+
+
+def _regular_file(stream: IO[bytes]) -> bool:
+    """Whether ``stream`` writes a regular file, at its end (where the kernel can append to it)."""
+    try:
+        status = os.fstat(stream.fileno())
+        return stream.seekable() and stat.S_ISREG(status.st_mode) and stream.tell() == status.st_size
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _let_go(rows) -> None:
