@@ -195,7 +195,7 @@ def _joined(batches, placed: arrow.RecordBatch):
     start = 0
     for batch in batches:
         columns = batch.columns + placed.slice(start, batch.num_rows).columns
-        yield arrow.RecordBatch.from_arrays(columns, names=batch.schema.names + placed.schema.names)
+        yield arrow.RecordBatch.from_arrays(columns, schema=arrow.schema([*batch.schema, *placed.schema]))
         start += batch.num_rows
 
 
