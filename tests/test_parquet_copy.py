@@ -412,20 +412,20 @@ def _damage_page_data(path: Path, group: int, column: int) -> None:
     path.write_bytes(bytes(data))
 
 
+def _random_keys(rows: int, seed: int) -> arrow.Table:
+    """Keys of random text (which compresses badly: a page's data is a page of compressed bytes) and sizes."""
+    rng = np.random.default_rng(seed)
+    keys = [f"{rng.random()}" for _ in range(rows)]
+    return arrow.table({"key": keys, "width": rng.integers(64, 4000, rows), "height": rng.integers(64, 4000, rows)})
+
+
 def test_a_page_that_does_not_decompress_stops_its_shard_after_the_groups_copied_before(tmp_path, monkeypatch, copies):
     """The group before the damage is kept; the damaged one and those after it are dropped (with one
     warning), and the next shard goes on."""
     folder, intact = tmp_path / "shards", tmp_path / "intact"
     folder.mkdir()
     intact.mkdir()
-    rng = np.random.default_rng(3)
-    table = arrow.table(
-        {
-            "key": [f"{rng.random()}" for _ in range(1200)],
-            "width": rng.integers(64, 4000, 1200),
-            "height": rng.integers(64, 4000, 1200),
-        }
-    )
+    table = _random_keys(1200, seed=3)
     _write(table.slice(0, 900), folder / "0.parquet", [300, 600], use_dictionary=False)
     _write(table.slice(0, 300), intact / "0.parquet", [], use_dictionary=False)
     for folder_ in (folder, intact):
@@ -445,14 +445,7 @@ def test_warnings_come_once_a_shard_in_shard_order(tmp_path, monkeypatch):
     are told in shard order, once each, as when decoding."""
     folder = tmp_path / "shards"
     folder.mkdir()
-    rng = np.random.default_rng(4)
-    table = arrow.table(
-        {
-            "key": [f"{rng.random()}" for _ in range(600)],
-            "width": rng.integers(64, 4000, 600),
-            "height": rng.integers(64, 4000, 600),
-        }
-    )
+    table = _random_keys(600, seed=4)
     _write(table, folder / "0.parquet", [300], use_dictionary=False)
     _write(table, folder / "1.parquet", [300], use_dictionary=False)
     _damage_page_data(folder / "0.parquet", 0, 0)
@@ -487,14 +480,7 @@ def _edit_first_page_header(path: Path, group: int, column: int, edit) -> None:
 def test_a_page_whose_header_overstates_its_size_is_not_copied_into_an_unreadable_table(
     tmp_path, monkeypatch, compression
 ):
-    rng = np.random.default_rng(5)
-    table = arrow.table(
-        {
-            "key": [f"{rng.random()}" for _ in range(600)],
-            "width": rng.integers(64, 4000, 600),
-            "height": rng.integers(64, 4000, 600),
-        }
-    )
+    table = _random_keys(600, seed=5)
     _write(table, tmp_path / "in.parquet", [300], use_dictionary=False, compression=compression)
     _edit_first_page_header(
         tmp_path / "in.parquet", 1, 0, lambda header: setattr(field(header, 2), "value", field(header, 2).value + 1)

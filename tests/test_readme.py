@@ -57,25 +57,22 @@ def test_the_quick_start_main_job_runs_as_written(tmp_path):
     assert all(name in page for name in ("kohya", "simpletuner", "diffusion-pipe"))  # --compare all
 
 
-def test_the_random_crops_example_prints_what_it_says(tmp_path):
+def _marked_example_prints_what_it_says(tmp_path, marker: str, comment: str) -> None:
+    """The README's Python block after ``<!-- marker -->`` runs and prints what its ``# comment: ...`` says."""
     text = README.read_text(encoding="utf-8")
-    match = re.search(r"<!-- random-crops-example -->\n```python\n(.*?)```", text, re.S)
-    assert match, "the README lost its marked random-crops example"
-    said = re.search(r"# the trainer's random offsets: (.*)\n", match.group(1)).group(1)
+    match = re.search(rf"<!-- {marker} -->\n```python\n(.*?)```", text, re.S)
+    assert match, f"the README lost its marked {marker}"
+    said = re.search(rf"# {comment}: (.*)\n", match.group(1)).group(1)
     result = subprocess.run(
         [sys.executable, "-c", match.group(1)], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == said
+
+
+def test_the_random_crops_example_prints_what_it_says(tmp_path):
+    _marked_example_prints_what_it_says(tmp_path, "random-crops-example", "the trainer's random offsets")
 
 
 def test_the_sizes_only_example_prints_what_it_says(tmp_path):
-    text = README.read_text(encoding="utf-8")
-    match = re.search(r"<!-- sizes-only-example -->\n```python\n(.*?)```", text, re.S)
-    assert match, "the README lost its marked sizes-only example"
-    said = re.search(r"# the targets: (.*)\n", match.group(1)).group(1)
-    result = subprocess.run(
-        [sys.executable, "-c", match.group(1)], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == said
+    _marked_example_prints_what_it_says(tmp_path, "sizes-only-example", "the targets")
