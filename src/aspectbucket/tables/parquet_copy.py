@@ -6,22 +6,23 @@ passed through cost more than placing and writing the seven added ones. So each 
 qualifies becomes an output row group whose input columns are the input's column chunks, byte for byte
 (:class:`~aspectbucket.tables.parquet_parts.CopiedRows`), and only the added columns are encoded.
 
-A chunk is copied only where the result is the file the decoding path writes, read back: the file's
-Arrow schema is the whole input's (so a ``duration[s]`` shard, stored as the same Parquet INT64 as a
-``duration[ms]`` one, is not copied into it), its Parquet schema for the columns kept (physical and
-logical types, repetition, nesting) is the output's, element for element, as pyarrow writes it for the
-output's Arrow schema; the file is not encrypted and lists column orders; each chunk lies inside the
-file, says the type its schema does, holds a value a row (for a column not in a list), uses a codec
-pyarrow has, and walking its page headers comes to its exact end with its number of values, a dictionary
-page first wherever a page refers to one. When the group is encoded, each page is decompressed to check
-it (a damaged one stops its file there, with the same warning the decoding path gives); the values
-inside a page are not decoded, as nothing here needs them, and the chunk's statistics are the input's.
-Row groups of fewer than :data:`MIN_COPIED_ROWS` rows are decoded and gathered into bigger ones instead
-(small groups make a slow table to read; img2dataset writes 10,000 rows a shard), and those over
-:data:`MAX_COPIED_ROWS` too (their added columns would be held whole); a file with no group in that
-range is read as the decoding path reads it, footer and all by pyarrow. A group that does not qualify,
-or whose sizes cannot be read, goes the decoding way, and stops its file there with a warning if it is
-damaged, as :func:`~aspectbucket.tables.readers.open_parquet_folder` does.
+A file is copied only where the result is the table the decoding path writes, read back, and only whole
+(a file copied in part and decoded in part could not stop cleanly at a damaged group). Its Arrow schema
+is the whole input's (so a ``duration[s]`` shard, stored as the same Parquet INT64 as a ``duration[ms]``
+one, is not copied into it); its Parquet schema for the columns kept (physical and logical types,
+repetition, nesting) is the output's, element for element, as pyarrow writes it for the output's Arrow
+schema; it is not encrypted and lists column orders; every row group has :data:`MIN_COPIED_ROWS` to
+:data:`MAX_COPIED_ROWS` rows (smaller ones make a slow table to read, and are gathered into bigger ones
+when decoded: img2dataset writes 10,000 rows a shard; a bigger one's added columns would be held whole);
+and every chunk lies inside the file without overlapping another, says the type its schema does, holds
+a value a row (no column in a list, whose rows only decoding counts), is compressed with a codec pyarrow
+has (uncompressed pages hide damage only decoding finds), and its page headers walk to its exact end
+with its number of values, a dictionary page first wherever a page refers to one, in pages not so many
+and small that walking them costs more than decoding. Any other file is read whole as the decoding path
+reads it, with pyarrow's own leniency and errors. When a copied group is encoded each of its pages is
+decompressed to exactly its stated size; a damaged one stops its file there with the decoding path's
+warning, keeping the groups appended before it. The values inside a page are not decoded (nothing here
+needs them), and a chunk's statistics are the input's.
 """
 
 from __future__ import annotations
