@@ -577,3 +577,41 @@ def test_a_table_written_to_a_file_is_the_one_written_to_memory(tmp_path, monkey
     assert (tmp_path / "out.parquet").read_bytes() == in_memory
     assert copies == [300, 300, 300, 300, 300, 300]
     assert len(calls) > 1 if kernel == "copies" else len(calls) == {"refuses": 1, "stops part-way": 2}[kernel]
+
+
+def test_a_run_that_fails_closes_the_input_files_its_groups_still_hold(tmp_path, monkeypatch):
+    """A sink that fails part-way: the shards opened for copying are closed when the run gives up, not
+    when the garbage collector gets to the groups still queued (a stream the caller owns stays open)."""
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for number in range(12):
+        _write(_table(300, seed=number), folder / f"{number:02d}.parquet", [])
+    made: list[SourceFile] = []
+    original = parquet_copy.ParquetInput.source
+
+    def recording(self, on_damage):
+        source = original(self, on_damage)
+        made.append(source)
+        return source
+
+    monkeypatch.setattr(parquet_copy.ParquetInput, "source", recording)
+
+    class Failing(io.RawIOBase):
+        """Takes the file's magic, then fails: the first group's bytes do not fit."""
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data) -> int:
+            if bytes(data) != b"PAR1":
+                raise OSError(28, "No space left on device")
+            return len(data)
+
+    with pytest.raises(OSError, match="No space left"):
+        assign_table(folder, Failing(), OPTIONS, PROFILE, TableFormat.PARQUET, TableFormat.PARQUET)
+    assert made
+    assert all(source.handle.closed for source in made[:-1])  # the last may be opened as the run gives up
+    with open(folder / "00.parquet", "rb") as stream:
+        source = SourceFile(stream, "stream", print, owned=False)
+        source.close()
+        assert not stream.closed

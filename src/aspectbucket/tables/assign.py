@@ -26,7 +26,7 @@ from aspectbucket.profiles import ExifHandling, Profile, place_by_profile
 from aspectbucket.tables.columns import COLUMN_SETS, PIXEL_COLUMNS, PLACEMENT_COLUMNS, REASONS
 from aspectbucket.tables.formats import TableError, TableFormat
 from aspectbucket.tables.parquet_copy import CopyLayout, ParquetInput, copied_row_groups
-from aspectbucket.tables.parquet_parts import CopiedRows
+from aspectbucket.tables.parquet_parts import CopiedRows, SourceFile
 from aspectbucket.tables.pipeline import in_order, read_ahead
 from aspectbucket.tables.readers import (
     BATCH_ROWS,
@@ -220,7 +220,8 @@ def _assign_copying(copied, sink, options, profile, width_column, height_column,
     layout = CopyLayout.of(plan.output_schema, kept, parquet_properties(plan.output_schema, _encodings(plan)))
     sizes = [plan.sizes.width, plan.sizes.height]
     reports: list[tuple[int, str]] | None = [] if warnings is not None else None
-    items = copied_row_groups(inputs, schema, layout, sizes, lambda rows: _PlacedCopy(rows, plan), reports)
+    opened: list[SourceFile] = []
+    items = copied_row_groups(inputs, schema, layout, sizes, lambda rows: _PlacedCopy(rows, plan), reports, opened)
 
     def placed(item: ReadBatch | CopiedRows):
         if isinstance(item, CopiedRows):
@@ -229,7 +230,13 @@ def _assign_copying(copied, sink, options, profile, width_column, height_column,
         return merged, reasons, merged
 
     rows = in_order(placed, read_ahead(items))
-    result = write_placed(rows, plan, sink, TableFormat.PARQUET, None, 1, [])
+    try:
+        result = write_placed(rows, plan, sink, TableFormat.PARQUET, None, 1, [])
+    except BaseException:
+        rows.close()  # the pipeline stops reading (its threads end at their next group)...
+        for source in opened:  # ...and the files its groups still hold are closed: none will be appended now
+            source.close()
+        raise
     stopped = [text for _, text in sorted(reports or [], key=lambda report: report[0])]  # in shard order
     return dataclasses.replace(result, warnings=[*(warnings or []), *stopped])
 

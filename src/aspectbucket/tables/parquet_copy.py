@@ -209,6 +209,7 @@ def copied_row_groups(
     size_names: list[str],
     added: Callable[[arrow.Table], Callable[[], arrow.Table]],
     reports: list[tuple[int, str]] | None,
+    opened: list[SourceFile] | None = None,
 ) -> Iterator[ReadBatch | CopiedRows]:
     """Every row group of ``inputs``, in order: copied (``added(sizes)`` makes the columns to add from the
     group's ``size_names`` columns, as read) or decoded into batches of ``schema`` (every file with a
@@ -218,7 +219,8 @@ def copied_row_groups(
     file: the place orders the warnings, which the reading and the writing threads find at different
     times) and the next file goes on; with ``reports`` ``None`` (one table, not a folder) it is a
     :class:`TableError`. A copied group found damaged when it is encoded does the same, through its
-    :class:`SourceFile`, and the groups of its file after it are dropped.
+    :class:`SourceFile`, and the groups of its file after it are dropped. Each file opened for copying is
+    added to ``opened``, for a caller that fails part-way to close what its groups still held.
     """
     told: set[int] = set()
     for place, source in enumerate(inputs):
@@ -231,12 +233,12 @@ def copied_row_groups(
                 reports.append((place, f"stopped reading {name}: {reason}"))
 
         try:
-            yield from _file_row_groups(source, schema, layout, size_names, added, damaged)
+            yield from _file_row_groups(source, schema, layout, size_names, added, damaged, opened)
         except (arrow.ArrowException, OSError, ThriftError, ValueError) as error:
             damaged(one_line(error))
 
 
-def _file_row_groups(source: ParquetInput, schema, layout: CopyLayout | None, size_names, added, damaged):
+def _file_row_groups(source: ParquetInput, schema, layout: CopyLayout | None, size_names, added, damaged, opened):
     """One file's row groups: all copied where every one qualifies; else (a group too small or too big,
     or a footer saying anything it should not) read whole, as the decoding path reads it, with pyarrow's
     own leniency and its own errors."""
@@ -249,6 +251,8 @@ def _file_row_groups(source: ParquetInput, schema, layout: CopyLayout | None, si
         and table_file.schema_arrow.equals(schema)
     ):
         held = source.source(damaged)
+        if opened is not None:
+            opened.append(held)
         try:
             plans = _group_plans(held, layout, counts)
             if plans is not None:

@@ -220,7 +220,12 @@ class SourceFile:
         with self._lock:
             self._holders -= 1
             done = self._holders == 0
-        if done and self.owned:
+        if done:
+            self.close()
+
+    def close(self) -> None:
+        """Close the file now, whoever holds it (a run that failed: its groups will never be appended)."""
+        if self.owned:
             self.handle.close()
 
     def size(self) -> int:
