@@ -615,3 +615,15 @@ def test_a_run_that_fails_closes_the_input_files_its_groups_still_hold(tmp_path,
         source = SourceFile(stream, "stream", print, owned=False)
         source.close()
         assert not stream.closed
+
+
+def test_a_sink_wrapping_a_file_gets_every_byte_through_its_own_writes(tmp_path, monkeypatch, copies):
+    """A gzip stream exposes its file's descriptor: the kernel must not append behind it."""
+    import gzip
+
+    _write(_table(600), tmp_path / "in.parquet", [300])
+    in_memory, _ = _assign(tmp_path / "in.parquet", True, monkeypatch)
+    with open(tmp_path / "in.parquet", "rb") as source, gzip.open(tmp_path / "out.parquet.gz", "wb") as sink:
+        assign_table(source, sink, OPTIONS, PROFILE, TableFormat.PARQUET, TableFormat.PARQUET)
+    assert gzip.decompress((tmp_path / "out.parquet.gz").read_bytes()) == in_memory
+    assert copies == [300, 300, 300, 300]

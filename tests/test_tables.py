@@ -758,7 +758,10 @@ def test_an_empty_batch_of_binary_is_no_bytes():
     assert writers.encode_batch(batch, TableFormat.CSV) == b""
 
 
-TRICKY_SIZES = ["0x400", "0X10", "+5", "1_000", "1e3", " 7 ", "0b11", "٣", "inf", "nan", "-0", "007", "5.0", "", "x"]
+TRICKY_SIZES = [
+    *("0x400", "0X10", "+5", "1_000", "1e3", " 7 ", "0b11", "٣", "inf", "nan", "-0", "007", "5.0", "", "x", None),
+    "9007199254740993",  # over 2^53: the nearest float, not a crash beside a null or a blank
+]
 
 
 @settings(max_examples=200, deadline=None)
@@ -768,6 +771,17 @@ def test_a_text_size_means_the_same_whatever_the_cells_beside_it(cells):
     cast alone also read "0x400" as 1024, in a batch where every other cell was a whole number)."""
     from aspectbucket.tables.sizes import size_values
 
-    together = size_values(arrow.array(cells))
-    alone = np.concatenate([size_values(arrow.array([cell])) for cell in cells])
+    together = size_values(arrow.array(cells, arrow.string()))
+    alone = np.concatenate([size_values(arrow.array([cell], arrow.string())) for cell in cells])
     np.testing.assert_array_equal(together, alone)
+
+
+def test_whole_numbers_over_2_53_beside_a_null_are_the_nearest_float():
+    from aspectbucket.tables.sizes import size_values
+
+    for column in (
+        arrow.array([2**53 + 1, None]),
+        arrow.array([2**53 + 1, None], arrow.uint64()),
+        arrow.array([str(2**53 + 1), None]),
+    ):
+        np.testing.assert_array_equal(size_values(column), [float(2**53 + 1), np.nan])

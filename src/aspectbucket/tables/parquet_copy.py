@@ -16,13 +16,16 @@ schema; it is not encrypted and lists column orders; every row group has :data:`
 when decoded: img2dataset writes 10,000 rows a shard; a bigger one's added columns would be held whole);
 and every chunk lies inside the file without overlapping another, says the type its schema does, holds
 a value a row (no column in a list, whose rows only decoding counts), is compressed with a codec pyarrow
-has (uncompressed pages hide damage only decoding finds), and its page headers walk to its exact end
-with its number of values, a dictionary page first wherever a page refers to one, in pages not so many
-and small that walking them costs more than decoding. Any other file is read whole as the decoding path
-reads it, with pyarrow's own leniency and errors. When a copied group is encoded each of its pages is
-decompressed to exactly its stated size; a damaged one stops its file there with the decoding path's
-warning, keeping the groups appended before it. The values inside a page are not decoded (nothing here
-needs them), and a chunk's statistics are the input's.
+has (an uncompressed page's damage nothing short of decoding finds), and its page headers walk to its
+exact end with its number of values, a dictionary page first wherever a page refers to one, in pages not
+so many and small that walking them costs more than decoding. Any other file is read whole as the
+decoding path reads it, with pyarrow's own leniency and errors. When a copied group is encoded each of
+its pages is decompressed to exactly its stated size; one that is not stops its file there with a
+warning saying so (where decoding gives the codec's own words), keeping the groups appended before it.
+That finds a page cut short or overwritten in most places, not every change: snappy, lz4 and brotli
+carry no checksum, and the values inside a page are not decoded (nothing here needs them), so a page
+damaged in a way its codec cannot tell is copied as it is, and reading that group of the output fails
+as reading the input's did. A chunk's statistics are the input's.
 """
 
 from __future__ import annotations

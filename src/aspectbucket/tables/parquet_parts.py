@@ -21,6 +21,7 @@ moved the same way; what they held of page indexes and bloom filters (in the oth
 from __future__ import annotations
 
 import collections
+import io
 import os
 import stat
 import struct
@@ -336,11 +337,16 @@ class EncodingQueue:
 
 
 def _regular_file(stream: IO[bytes]) -> bool:
-    """Whether ``stream`` writes a regular file, at its end (where the kernel can append to it)."""
+    """Whether ``stream`` is a plain file object (an ``io.FileIO``, or a buffered reader-writer of one) on a
+    regular file, at its end: where bytes the kernel appends behind it are what it would have written.
+    A wrapper that exposes its file's descriptor (gzip, a progress counter, a hashing tee) would lose them."""
+    raw = getattr(stream, "raw", None) if isinstance(stream, io.BufferedWriter | io.BufferedRandom) else stream
+    if not isinstance(raw, io.FileIO):
+        return False
     try:
-        status = os.fstat(stream.fileno())
-        return stream.seekable() and stat.S_ISREG(status.st_mode) and stream.tell() == status.st_size
-    except (OSError, ValueError, AttributeError):
+        status = os.fstat(raw.fileno())
+        return stat.S_ISREG(status.st_mode) and stream.tell() == status.st_size
+    except (OSError, ValueError):
         return False
 
 
