@@ -254,11 +254,9 @@ class _PlacedCopy:
         sizes, self.sizes = self.sizes, None  # held only until the group is made
         parts = []
         for start in range(0, sizes.num_rows, BATCH_ROWS):  # placement's temporaries stay a batch's size
-            part = sizes.slice(start, BATCH_ROWS)
-            widths, heights = (_size_column(part, name) for name in (self.plan.sizes.width, self.plan.sizes.height))
-            placement = place_by_profile(widths, heights, self.plan.options, self.plan.profile)
-            parts.append(placement_batch(placement, None, self.plan.columns))
-            self.errors += int(np.count_nonzero(placement.error))
+            columns, reasons = _placement_columns(sizes.slice(start, BATCH_ROWS), self.plan)
+            parts.append(columns)
+            self.errors += reasons
         schema = arrow.schema([entry for entry in PLACEMENT_SCHEMA if entry.name in self.plan.columns])
         return arrow.Table.from_batches(parts, schema=schema)
 
@@ -304,12 +302,20 @@ def placed_rows(read: ReadBatch, plan: PlacedRows) -> tuple[arrow.RecordBatch, i
     batch = read.batch
     if plan.input_schema is not None and not batch.schema.equals(plan.input_schema):
         batch = conform(batch, plan.input_schema)
-    widths, heights = (_size_column(batch, name) for name in (plan.sizes.width, plan.sizes.height))
-    placement = place_by_profile(widths, heights, plan.options, plan.profile)
-    columns = placement_batch(placement, read.errors, plan.columns)
-    # Without read errors the reasons are the placement's own: count their codes, not their texts.
-    reasons = count_reasons(columns.column("error")) if read.errors else int(np.count_nonzero(placement.error))
+    columns, reasons = _placement_columns(batch, plan, read.errors)
     return _merged(batch, columns, plan.output_schema), reasons
+
+
+def _placement_columns(
+    sizes: arrow.RecordBatch | arrow.Table, plan: PlacedRows, read_errors: list[str] | None = None
+) -> tuple[arrow.RecordBatch, int]:
+    """The placement columns of rows holding ``plan``'s size columns, and how many carry an ``error``."""
+    widths, heights = (_size_column(sizes, name) for name in (plan.sizes.width, plan.sizes.height))
+    placement = place_by_profile(widths, heights, plan.options, plan.profile)
+    columns = placement_batch(placement, read_errors, plan.columns)
+    # Without read errors the reasons are the placement's own: count their codes, not their texts.
+    reasons = count_reasons(columns.column("error")) if read_errors else int(np.count_nonzero(placement.error))
+    return columns, reasons
 
 
 def write_placed(

@@ -271,8 +271,10 @@ def _group_plans(held: SourceFile, layout: CopyLayout, counts: list[int]) -> lis
     """For each row group, its chunks to copy, their byte ranges and their pages; ``None`` for the file
     when its footer is not one to trust."""
     found = _footer(held)
-    leaves = layout.leaves(found[0]) if found is not None else None
-    groups = field(found[0], _FILE_ROW_GROUPS) if found is not None else None
+    if found is None:
+        return None
+    footer, footer_start = found
+    leaves, groups = layout.leaves(footer), field(footer, _FILE_ROW_GROUPS)
     if (
         leaves is None
         or groups is None
@@ -282,7 +284,7 @@ def _group_plans(held: SourceFile, layout: CopyLayout, counts: list[int]) -> lis
         return None
     plans = []
     for group, rows in zip(groups.value.values, counts, strict=True):
-        checked = _copied_chunks(held, group, leaves, layout.leaf_kinds, found[1], rows)
+        checked = _copied_chunks(held, group, leaves, layout.leaf_kinds, footer_start, rows)
         if checked is None:
             return None
         plans.append(checked)
@@ -298,7 +300,7 @@ def _copied(table_file: parquet.ParquetFile, plans: list, held: SourceFile, size
         sizes, reason = _sizes(table_file, index, present, rows)
         held.hold()
         if sizes is None:
-            yield CopiedRows(rows, chunks, ranges, held, _unused, _Reason(reason))
+            yield CopiedRows(rows, chunks, ranges, held, _unused, lambda said=reason: said)  # stops the file, in order
             return
         yield CopiedRows(rows, chunks, ranges, held, added(sizes), _PageCheck(held, pages))
 
@@ -316,16 +318,6 @@ def _sizes(table_file: parquet.ParquetFile, index: int, names: list[str], rows: 
 
 def _unused() -> arrow.Table:
     raise AssertionError("a damaged group's columns are never made")
-
-
-class _Reason:
-    """The check of a group known damaged before it is encoded."""
-
-    def __init__(self, reason: str):
-        self.reason = reason
-
-    def __call__(self) -> str:
-        return self.reason
 
 
 class _PageCheck:

@@ -413,20 +413,23 @@ def _move_group(group: list[Field], shift: int, ordinal: int) -> None:
         else:  # an i16: Arrow leaves it out of the groups past 32,767
             group.remove(place)
     for chunk in field(group, _GROUP_COLUMNS).value.values:
-        _shift(chunk, _CHUNK_FILE_OFFSET, shift)
-        meta = field(chunk, _CHUNK_META_DATA)
-        for number in _META_OFFSETS if meta is not None else ():
-            _shift(meta.value, number, shift)
+        _shift_chunk(chunk, shift)
+
+
+def _shift_chunk(chunk: list[Field], shift: int) -> None:
+    """Move a column chunk's offsets (its own and its pages') by ``shift`` bytes."""
+    _shift(chunk, _CHUNK_FILE_OFFSET, shift)
+    meta = field(chunk, _CHUNK_META_DATA)
+    for number in _META_OFFSETS if meta is not None else ():
+        _shift(meta.value, number, shift)
 
 
 def _move_chunk(chunk: list[Field], shift: int) -> None:
     """A copied column chunk's offsets moved by ``shift``; its page index and bloom filter (left in the
     file it came from) dropped."""
-    _shift(chunk, _CHUNK_FILE_OFFSET, shift)
+    _shift_chunk(chunk, shift)
     chunk[:] = [entry for entry in chunk if entry.id not in _CHUNK_PAGE_INDEX]
     meta = field(chunk, _CHUNK_META_DATA).value
-    for number in _META_OFFSETS:
-        _shift(meta, number, shift)
     meta[:] = [entry for entry in meta if entry.id not in _META_BLOOM_FILTER]
 
 
